@@ -1,0 +1,100 @@
+"""The activity feed and the append-only logs in `logs/`.
+
+Every activity, signal and fill goes to the journal first; the matching JSONL lines wait in
+memory until the engine has committed the step, then `flush()` appends them, so no log
+line ever shows something the database does not have.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from pathlib import Path
+from typing import IO, Any
+
+import orjson
+
+from bot.journal import Journal
+from bot.model import iso
+
+log = logging.getLogger("bot")
+
+ACTIVITY_TYPES = (
+    "BOT_STARTED",
+    "BOT_STOPPED",
+    "BALANCE_CHECK",
+    "ORDER_PLACED",
+    "ORDER_FILLED",
+    "ORDER_CANCELLED",
+    "ORDER_REJECTED",
+    "POSITION_EXIT",
+    "MARKET_RESOLVED",
+    "CONTROL_APPLIED",
+    "CONTROL_REJECTED",
+    "RISK_REJECTED",
+    "ERROR",
+)
+
+
+class Activity:
+    def __init__(self, journal: Journal, logs_dir: Path | None, keep: int = 50) -> None:
+        self.journal = journal
+        self.recent: deque[dict[str, Any]] = deque(maxlen=keep)
+        self.errors: deque[dict[str, Any]] = deque(maxlen=5)
+        self.dirty = False
+        self._pending: dict[str, list[bytes]] = {"activity": [], "signals": [], "trades": []}
+        self._files: dict[str, IO[bytes]] = {}
+        if logs_dir is not None:
+            logs_dir.mkdir(parents=True, exist_ok=True)
+            for name in self._pending:
+                self._files[name] = open(logs_dir / f"{name}.jsonl", "ab")  # noqa: SIM115
+
+    def restore(self) -> None:
+        rows = self.journal.rows(
+            "SELECT * FROM (SELECT * FROM activity ORDER BY activity_id DESC LIMIT ?) ORDER BY activity_id",
+            (self.recent.maxlen,),
+        )
+        for r in rows:
+            self.recent.append(_entry(r["ts_ms"], r["type"], r["market"], r["details"]))
+        rows = self.journal.rows(
+            "SELECT * FROM (SELECT * FROM activity WHERE type='ERROR'"
+            " ORDER BY activity_id DESC LIMIT 5) ORDER BY activity_id"
+        )
+        for r in rows:
+            self.errors.append(_entry(r["ts_ms"], r["type"], r["market"], r["details"]))
+
+    def add(self, ts_ms: int, kind: str, market: str, details: str, **data: Any) -> None:
+        self.journal.add_activity(ts_ms, kind, market, details)
+        entry = _entry(ts_ms, kind, market, details)
+        self.recent.append(entry)
+        if kind == "ERROR":
+            self.errors.append(entry)
+        self._pending["activity"].append(orjson.dumps({**entry, **data}))
+        self.dirty = True
+        level = logging.WARNING if kind in ("ERROR", "CONTROL_REJECTED") else logging.INFO
+        log.log(level, "%s %-16s %s %s", entry["timestamp"], kind, market, details)
+
+    def signal(self, row: dict[str, Any]) -> None:
+        self.journal.add_signal(row)
+        self._pending["signals"].append(orjson.dumps(row))
+
+    def trade(self, row: dict[str, Any]) -> None:
+        self._pending["trades"].append(orjson.dumps(row))
+
+    def flush(self) -> None:
+        """Append what the last commit made durable."""
+        for name, lines in self._pending.items():
+            if lines and name in self._files:
+                fh = self._files[name]
+                fh.write(b"\n".join(lines) + b"\n")
+                fh.flush()
+            lines.clear()
+
+    def close(self) -> None:
+        self.flush()
+        for fh in self._files.values():
+            fh.close()
+
+
+def _entry(ts_ms: int, kind: str, market: str, details: str) -> dict[str, Any]:
+    return {"timestamp": iso(ts_ms), "type": kind, "market": market, "details": details}

@@ -1,0 +1,255 @@
+"""Builds the bot from its configuration and runs it: the one place that wires parts.
+
+Start-up order: folders → single-instance lock → refuse on EMERGENCY_STOP → journal and
+session → restore state from the journal → market feed (continuing the saved simulated
+market) → engine. Shutdown writes the final state and releases the lock.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+from contextlib import suppress
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+
+import orjson
+from filelock import FileLock, Timeout
+
+from bot import __version__, controls
+from bot.activity import Activity
+from bot.config import Config
+from bot.controls import Control, Watcher
+from bot.engine import Engine, Paths, RealtimeClock
+from bot.errors import StartupRefused
+from bot.feeds.simulated import SimulatedMarket
+from bot.journal import Journal
+from bot.model import Mode, iso, now_ms, to_micros, usd, utc_day
+from bot.orders import OrderManager
+from bot.portfolio import Portfolio
+from bot.risk import RiskGate
+from bot.strategies import Strategy, build_strategies
+from bot.venues.paper import PaperVenue
+
+log = logging.getLogger("bot")
+
+
+@dataclass
+class RunOptions:
+    home: Path
+    config: Config
+    quiet: bool = False
+
+
+def prepare_home(home: Path) -> Paths:
+    paths = Paths(home)
+    for folder in (paths.state, paths.controls, paths.logs):
+        folder.mkdir(parents=True, exist_ok=True)
+    return paths
+
+
+def acquire_lock(paths: Paths) -> FileLock:
+    lock_path = paths.state / "bot.lock"
+    lock = FileLock(str(lock_path), timeout=0)
+    try:
+        lock.acquire()
+    except Timeout:
+        pid = _read_pid(lock_path)
+        who = f"pid {pid}" if pid else "another process"
+        raise StartupRefused(
+            f"another bot is already running in {paths.home} ({who} holds state/bot.lock)"
+        ) from None
+    with open(lock_path, "w") as fh:  # the holder's pid, for the message above
+        fh.write(f"{os.getpid()}\n")
+    return lock
+
+
+def _read_pid(path: Path) -> int | None:
+    try:
+        return int(path.read_text().strip() or 0) or None
+    except (OSError, ValueError):
+        return None
+
+
+def refuse_on_emergency(paths: Paths) -> None:
+    for name in controls.files_for(Control.EMERGENCY_STOP):
+        if os.path.lexists(paths.controls / name):
+            raise StartupRefused(
+                f"controls/{name} is present: the bot was emergency-stopped."
+                f" Check state/status.json, then clear it with `rm {paths.controls / name}`"
+                " (or `bot resume --clear-emergency`) and start again"
+            )
+
+
+def setup_logging(paths: Paths, quiet: bool) -> None:
+    logger = logging.getLogger("bot")
+    logger.setLevel(logging.INFO)
+    logger.handlers.clear()
+    file_handler = logging.FileHandler(paths.logs / "bot.log", encoding="utf-8")
+    file_handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(message)s"))
+    logger.addHandler(file_handler)
+    if not quiet:
+        console = logging.StreamHandler(sys.stdout)
+        console.setFormatter(logging.Formatter("%(message)s"))
+        logger.addHandler(console)
+    logger.propagate = False
+
+
+def run(options: RunOptions) -> str:
+    """Run the bot in PAPER mode until it is stopped; return why it stopped."""
+    config = options.config
+    if config.mode is not Mode.PAPER:
+        raise StartupRefused(f"mode {config.mode.value} is not available yet; use --mode paper")
+    paths = prepare_home(options.home)
+    lock = acquire_lock(paths)
+    journal: Journal | None = None
+    try:
+        refuse_on_emergency(paths)
+        setup_logging(paths, options.quiet)
+        strategies = build_strategies(config.strategies.enabled, config.strategies.params)
+        journal = Journal(paths.state / "bot.db")
+        return _run(paths, config, journal, strategies)
+    finally:
+        if journal is not None:
+            journal.close()
+        lock.release()
+
+
+def _run(paths: Paths, config: Config, journal: Journal, strategies: list[Strategy]) -> str:
+    mode = config.mode
+    wall = now_ms()
+    restored = journal.restore(mode)
+    start_ms = max(wall, restored.clock_ms or 0)
+    feed = _market_feed(config, journal, restored.clock_ms, start_ms, restored)
+    journal.start_session(mode, __version__, os.getpid(), config.to_dict(), wall)
+
+    activity = Activity(journal, paths.logs)
+    activity.restore()
+    portfolio = Portfolio(journal, mode)
+    portfolio.restore(restored.cash, restored.positions, utc_day(start_ms))
+    markets = {m.market_id: m for m in restored.markets}
+    venue = PaperVenue(mode, id_prefix=f"P{journal.session_id}-")
+    holdings = {(p.market_id, p.outcome): p.shares for p in restored.positions}
+    venue.restore(restored.cash, restored.open_orders, holdings, restored.markets)
+    if not journal.has_deposit(mode):
+        amount = to_micros(round(config.paper.starting_balance, 6))
+        portfolio.deposit(amount, start_ms, "paper starting balance")
+        venue.deposit(amount)
+
+    engine: Engine
+    orders = OrderManager(
+        venues={mode: venue},
+        journal=journal,
+        portfolio=portfolio,
+        activity=activity,
+        risk=RiskGate(config.risk),
+        markets=markets,
+        controls_dir=paths.controls,
+        entry_block=lambda: engine.entry_block(),
+        on_settled=lambda s, p: engine.on_settled(s, p),
+    )
+    orders.restore(restored.open_orders)
+
+    def save_feed() -> None:
+        journal.set_meta("paper_market", orjson.dumps(feed.snapshot()).decode())
+
+    engine = Engine(
+        paths=paths,
+        mode=mode,
+        clock=RealtimeClock(start_ms, config.speed),
+        feed=feed,
+        journal=journal,
+        activity=activity,
+        portfolio=portfolio,
+        orders=orders,
+        strategies=strategies,
+        markets=markets,
+        wallet=config.wallet or "PAPER",
+        heartbeat_s=config.heartbeat_s,
+        state_refresh_s=config.state_refresh_s,
+        speed=config.speed,
+        live_from_ms=start_ms,
+        on_heartbeat=save_feed,
+    )
+    save_feed()
+    resumed = f", resumed session {journal.session_id - 1}'s state" if restored.clock_ms else ""
+    activity.add(
+        start_ms,
+        "BOT_STARTED",
+        "System",
+        f"touchtrader {__version__} pid {os.getpid()} mode {mode.value} speed {config.speed:g}x"
+        f" strategies {', '.join(s.name for s in strategies)}{resumed}",
+    )
+    activity.add(
+        start_ms,
+        "BALANCE_CHECK",
+        "System",
+        f"Balance: {usd(venue.balance())} (venue), {usd(portfolio.cash)} (journal);"
+        f" {len(portfolio.positions)} positions, {len(orders.orders)} open orders",
+    )
+    engine.commit()
+
+    watcher = Watcher(paths.controls, engine.wake)
+    watcher.start()
+    previous = _install_signal_handlers(engine)
+    reason = "stopped"
+    try:
+        reason = engine.run() or "stopped"
+    except Exception as exc:  # leave a readable final state, then re-raise
+        reason = f"crashed: {type(exc).__name__}: {exc}"
+        with suppress(Exception):
+            activity.add(engine.clock.now_ms(), "ERROR", "System", reason)
+        raise
+    finally:
+        watcher.stop()
+        _restore_signal_handlers(previous)
+        stop_ms = engine.clock.now_ms()
+        with suppress(Exception):
+            activity.add(stop_ms, "BOT_STOPPED", "System", f"{reason} at {iso(now_ms())}")
+            save_feed()
+            engine.commit()
+            journal.stop_session(now_ms(), reason)
+            engine.write_final(reason)
+            activity.close()
+    return reason
+
+
+def _market_feed(
+    config: Config, journal: Journal, clock_ms: int | None, start_ms: int, restored: object
+) -> SimulatedMarket:
+    saved = journal.get_meta("paper_market")
+    if saved:
+        feed = SimulatedMarket.restore(config.market, orjson.loads(saved))
+        if feed is not None:
+            if clock_ms is not None:
+                for _ in feed.events(clock_ms):  # already processed before the restart
+                    pass
+            return feed
+        busy = getattr(restored, "positions", None) or getattr(restored, "open_orders", None)
+        if busy:
+            raise StartupRefused(
+                "the [market] settings changed while this home has open positions or orders"
+                " in the old simulated market: restore the old settings and FLATTEN first,"
+                " or use a new --home"
+            )
+    return SimulatedMarket(config.market, start_ms)
+
+
+def _install_signal_handlers(engine: Engine) -> dict[int, object]:
+    previous: dict[int, object] = {}
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        engine.request_stop()
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        with suppress(ValueError):  # not the main thread
+            previous[signum] = signal.signal(signum, handler)
+    return previous
+
+
+def _restore_signal_handlers(previous: dict[int, object]) -> None:
+    for signum, handler in previous.items():
+        signal.signal(signum, handler)  # type: ignore[arg-type]

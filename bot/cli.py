@@ -1,0 +1,166 @@
+"""The command line: thin shells over library functions.
+
+Control commands only create or remove files in controls/, the same path an operator or
+an agent uses with `touch` and `rm`. Reading commands read files and never import the
+engine, so they answer at once and work while the bot is down.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="touchtrader: a trading bot for Polymarket-style binary markets, run through files.",
+)
+
+Home = Annotated[
+    Path,
+    typer.Option("--home", help="The bot's folder (state/, controls/, logs/).", show_default="."),
+]
+
+
+def _touch(home: Path, name: str, text: str = "") -> Path:
+    path = home / "controls" / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+def _remove(home: Path, names: list[str]) -> list[str]:
+    removed = []
+    for name in names:
+        path = home / "controls" / name
+        if path.exists() or path.is_symlink():
+            path.unlink()
+            removed.append(name)
+    return removed
+
+
+@app.command()
+def run(
+    home: Home = Path("."),
+    mode: Annotated[str, typer.Option(help="paper (more modes to come).")] = "paper",
+    config: Annotated[
+        Path | None, typer.Option(help="Settings file; default: HOME/bot.toml if present.")
+    ] = None,
+    speed: Annotated[
+        float | None, typer.Option(help="Run the simulated market this many times faster.")
+    ] = None,
+    quiet: Annotated[bool, typer.Option(help="Do not echo activity to the terminal.")] = False,
+) -> None:
+    """Run the bot in HOME until EMERGENCY_STOP, Ctrl-C or SIGTERM."""
+    from bot.app import RunOptions
+    from bot.app import run as run_bot
+    from bot.config import load_config
+    from bot.errors import EXIT_CONFIG, EXIT_REFUSED, BotError, StartupRefused
+
+    overrides: dict[str, object] = {"mode": mode}
+    if speed is not None:
+        overrides["speed"] = speed
+    path = config if config is not None else (home / "bot.toml")
+    try:
+        cfg = load_config(path if config is not None or path.exists() else None, overrides)
+        reason = run_bot(RunOptions(home=home.resolve(), config=cfg, quiet=quiet))
+    except StartupRefused as exc:
+        typer.echo(f"bot run: {exc}", err=True)
+        raise typer.Exit(EXIT_REFUSED) from None
+    except BotError as exc:
+        typer.echo(f"bot run: {exc}", err=True)
+        raise typer.Exit(EXIT_CONFIG) from None
+    typer.echo(f"bot stopped: {reason}")
+
+
+@app.command()
+def status(
+    home: Home = Path("."),
+    as_json: Annotated[bool, typer.Option("--json", help="Print the state files' data.")] = False,
+) -> None:
+    """Show whether the bot is alive, what it holds and whether it can trade."""
+    from bot import reader
+
+    snap = reader.read(home)
+    if as_json:
+        out: dict[str, object] = {"liveness": snap.liveness, "liveness_reason": snap.liveness_reason}
+        out.update({name.removesuffix(".json"): data for name, data in snap.files.items()})
+        out["problems"] = snap.problems
+        typer.echo(json.dumps(out, indent=2))
+    else:
+        typer.echo(reader.render(snap))
+    if snap.liveness in ("DEAD", "STALE", "UNKNOWN"):
+        raise typer.Exit(1)
+
+
+@app.command()
+def pause(home: Home = Path(".")) -> None:
+    """Stop new entries (touch controls/PAUSE); exits and settlements go on."""
+    typer.echo(f"created {_touch(home, 'PAUSE')}")
+
+
+@app.command()
+def resume(
+    home: Home = Path("."),
+    clear_emergency: Annotated[
+        bool, typer.Option(help="Also remove EMERGENCY_STOP so the bot may be started again.")
+    ] = False,
+) -> None:
+    """Allow entries again (remove controls/PAUSE and its other spellings)."""
+    from bot.controls import Control, files_for
+
+    names = files_for(Control.PAUSE)
+    if clear_emergency:
+        names += files_for(Control.EMERGENCY_STOP)
+    gone = _remove(home, names)
+    typer.echo(f"removed {', '.join(gone)}" if gone else "nothing to remove: not paused")
+
+
+@app.command()
+def flatten(home: Home = Path(".")) -> None:
+    """Cancel every order and close every position, then keep running (controls/FLATTEN)."""
+    typer.echo(f"created {_touch(home, 'FLATTEN')}")
+
+
+@app.command()
+def stop(home: Home = Path(".")) -> None:
+    """Emergency stop: cancel, flatten, write the final state and exit (controls/EMERGENCY_STOP)."""
+    typer.echo(f"created {_touch(home, 'EMERGENCY_STOP')}")
+
+
+@app.command()
+def trades(
+    home: Home = Path("."),
+    limit: Annotated[int, typer.Option(help="How many trades, newest first.")] = 20,
+    as_csv: Annotated[bool, typer.Option("--csv", help="Print CSV.")] = False,
+) -> None:
+    """Recent trades (positions from entry to exit) from state/bot.db."""
+    from bot import reader
+
+    rows = reader.recent_trades(home, limit)
+    if as_csv:
+        fields = list(rows[0]) if rows else ["position_id"]
+        writer = csv.DictWriter(sys.stdout, fieldnames=fields, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+        return
+    if not rows:
+        typer.echo("no trades yet")
+        return
+    for r in rows:
+        pnl = f"{r['pnl']:+.2f}" if r["pnl"] is not None else "open"
+        exit_price = f"{r['exit_price']:.4g}" if r["exit_price"] is not None else "-"
+        typer.echo(
+            f"{r['entry_time']}  {r['market_id']:<32} {r['side']:<4} {r['shares']:>7g}"
+            f" @ {r['entry_price']:.4g} -> {exit_price:<6} {pnl:>7}  {r['strategy']}"
+            f" {r['exit_reason'] or ''}"
+        )
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,221 @@
+"""Typed, frozen configuration from `bot.toml`, with a safe default for every setting.
+
+Every error names the key and what was wrong in one line (`ConfigError`), so that
+`bot run` can stop with exit code 2 before anything trades.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bot.errors import BotError
+from bot.model import Mode
+
+
+class ConfigError(BotError, ValueError):
+    """The configuration cannot be used; the message names the key."""
+
+
+@dataclass(frozen=True)
+class MarketConfig:
+    """The simulated market (PAPER mode's embedded default)."""
+
+    seed: int = 7
+    instruments: tuple[str, ...] = ("BTC", "ETH", "SOL")
+    start_prices: tuple[float, ...] = (97_000.0, 3_100.0, 140.0)
+    window_s: int = 300
+    tick_s: float = 1.0
+    volatility_per_s: float = 0.0004
+    spread: float = 0.02
+    mispricing: float = 0.04
+    forecast_noise: float = 0.01
+    tick: float = 0.01
+    min_size: float = 5.0
+    fee_rate: float = 0.0
+
+
+@dataclass(frozen=True)
+class PaperConfig:
+    starting_balance: float = 100.0
+
+
+@dataclass(frozen=True)
+class RiskConfig:
+    max_position_usd: float = 5.0
+    max_open_orders: int = 20
+    max_total_exposure_usd: float = 50.0
+
+
+@dataclass(frozen=True)
+class StrategiesConfig:
+    enabled: tuple[str, ...] = ("canary", "edge")
+    params: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Config:
+    mode: Mode = Mode.PAPER
+    speed: float = 1.0
+    heartbeat_s: float = 5.0
+    state_refresh_s: float = 2.0
+    wallet: str = ""
+    market: MarketConfig = field(default_factory=MarketConfig)
+    paper: PaperConfig = field(default_factory=PaperConfig)
+    risk: RiskConfig = field(default_factory=RiskConfig)
+    strategies: StrategiesConfig = field(default_factory=StrategiesConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return _plain(dataclasses.asdict(self))
+
+
+_POSITIVE = {
+    "speed",
+    "heartbeat_s",
+    "state_refresh_s",
+    "market.window_s",
+    "market.tick_s",
+    "market.tick",
+    "market.min_size",
+    "market.volatility_per_s",
+    "risk.max_position_usd",
+    "risk.max_open_orders",
+    "risk.max_total_exposure_usd",
+}
+_NON_NEGATIVE = {
+    "market.spread",
+    "market.mispricing",
+    "market.forecast_noise",
+    "market.fee_rate",
+    "paper.starting_balance",
+}
+
+
+def load_config(path: Path | None, overrides: dict[str, Any] | None = None) -> Config:
+    """Read `path` (None: defaults only) and apply dotted `overrides` from the command line."""
+    data: dict[str, Any] = {}
+    if path is not None:
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(f"{path}: config file not found") from None
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+        except OSError as exc:
+            raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    for dotted, value in (overrides or {}).items():
+        node = data
+        *parents, leaf = dotted.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    config = _build(Config, data, "")
+    _check_ranges(config)
+    return config
+
+
+def build_section(cls: type, data: Any, prefix: str) -> Any:
+    """Build dataclass `cls` from a TOML table, naming keys as `prefix` + key in errors."""
+    return _build(cls, data, prefix)
+
+
+def _build(cls: type, data: Any, prefix: str) -> Any:
+    if not isinstance(data, dict):
+        raise ConfigError(f"{prefix.rstrip('.') or 'config'}: expected a table")
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    for key in data:
+        if key not in names:
+            known = ", ".join(sorted(names))
+            raise ConfigError(f"{prefix}{key}: unknown key (known here: {known})")
+    values = {key: _coerce(hints[key], value, f"{prefix}{key}") for key, value in data.items()}
+    return cls(**values)
+
+
+def _coerce(hint: Any, value: Any, key: str) -> Any:
+    if dataclasses.is_dataclass(hint):
+        return _build(typing.cast(type, hint), value, key + ".")
+    origin = typing.get_origin(hint)
+    if hint is Mode:
+        try:
+            return Mode(str(value).upper().replace("-", "_"))
+        except ValueError:
+            choices = ", ".join(m.value.lower() for m in Mode)
+            raise ConfigError(f"{key}: {value!r} is not a mode ({choices})") from None
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(f"{key}: expected true or false, got {value!r}")
+    if hint is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        raise ConfigError(f"{key}: expected a whole number, got {value!r}")
+    if hint is float:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+        raise ConfigError(f"{key}: expected a number, got {value!r}")
+    if hint is str:
+        if isinstance(value, str):
+            return value
+        raise ConfigError(f"{key}: expected a string, got {value!r}")
+    if origin is tuple:
+        (item,) = {a for a in typing.get_args(hint) if a is not Ellipsis}
+        if not isinstance(value, list | tuple):
+            raise ConfigError(f"{key}: expected a list, got {value!r}")
+        return tuple(_coerce(item, v, f"{key}[{i}]") for i, v in enumerate(value))
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{key}: expected a table, got {value!r}")
+        for name, sub in value.items():
+            if not isinstance(sub, dict):
+                raise ConfigError(f"{key}.{name}: expected a table, got {sub!r}")
+        return {str(k): dict(v) for k, v in value.items()}
+    if isinstance(hint, types.UnionType):  # pragma: no cover - not used yet
+        return value
+    raise ConfigError(f"{key}: unsupported setting")  # pragma: no cover
+
+
+def _check_ranges(config: Config) -> None:
+    flat = _flatten(config.to_dict())
+    for key in _POSITIVE:
+        if flat[key] <= 0:
+            raise ConfigError(f"{key}: must be greater than 0, got {flat[key]!r}")
+    for key in _NON_NEGATIVE:
+        if flat[key] < 0:
+            raise ConfigError(f"{key}: must not be negative, got {flat[key]!r}")
+    market = config.market
+    if len(market.start_prices) != len(market.instruments):
+        raise ConfigError("market.start_prices: needs one price per entry of market.instruments")
+    if any(p <= 0 for p in market.start_prices):
+        raise ConfigError("market.start_prices: prices must be greater than 0")
+    if not 0 < market.tick < 0.5:
+        raise ConfigError(f"market.tick: must be between 0 and 0.5, got {market.tick!r}")
+    if market.fee_rate > 1:
+        raise ConfigError(f"market.fee_rate: must be at most 1, got {market.fee_rate!r}")
+    if len(set(market.instruments)) != len(market.instruments) or not market.instruments:
+        raise ConfigError("market.instruments: needs at least one name, each once")
+
+
+def _flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        if isinstance(value, dict) and key != "params":
+            out.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, Mode):
+        return value.value
+    return value

@@ -1,0 +1,514 @@
+"""The durable journal: `state/bot.db`, SQLite in WAL mode, through sqlite-utils.
+
+The engine is the only writer. It appends a step's rows and calls `commit()` before any
+file shows them, so a `kill -9` at any moment loses no committed fill. Money columns
+end in `_micros` (1 USDC = 1_000_000) and times in `_ms` (Unix epoch milliseconds, UTC);
+`state/README.md` documents every table for readers with only the `sqlite3` shell.
+
+Schema changes go through `MIGRATIONS`: each entry runs once, in order, and
+`meta.schema_version` records how far a database has come.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+import sqlite_utils
+
+from bot.model import Fill, Market, Mode, Order, Outcome, Position, iso
+
+
+def _v1(db: sqlite_utils.Database) -> None:
+    db.table("meta").create({"key": str, "value": str}, pk="key")
+    db.table("sessions").create(
+        {
+            "session_id": int,
+            "mode": str,
+            "version": str,
+            "pid": int,
+            "config": str,
+            "started_ms": int,
+            "started_at": str,
+            "stopped_ms": int,
+            "stopped_at": str,
+            "exit_reason": str,
+        },
+        pk="session_id",
+    )
+    db.table("markets").create(
+        {
+            "market_id": str,
+            "instrument": str,
+            "name": str,
+            "window_start_ms": int,
+            "window_end_ms": int,
+            "strike": float,
+            "tick_micros": int,
+            "min_size_micros": int,
+            "fee_rate_ppm": int,
+            "winning_outcome": str,
+            "resolved_ms": int,
+        },
+        pk="market_id",
+    )
+    db.table("orders").create(
+        {
+            "order_id": str,
+            "session_id": int,
+            "mode": str,
+            "market_id": str,
+            "outcome": str,
+            "action": str,
+            "order_type": str,
+            "intent": str,
+            "price_micros": int,
+            "size_micros": int,
+            "filled_micros": int,
+            "status": str,
+            "strategy": str,
+            "edge_micros": int,
+            "created_ms": int,
+            "expires_ms": int,
+            "updated_ms": int,
+            "reason": str,
+        },
+        pk="order_id",
+    )
+    db.table("fills").create(
+        {
+            "fill_id": str,
+            "order_id": str,
+            "session_id": int,
+            "mode": str,
+            "ts_ms": int,
+            "market_id": str,
+            "outcome": str,
+            "action": str,
+            "price_micros": int,
+            "shares_micros": int,
+            "fee_micros": int,
+            "liquidity": str,
+        },
+        pk="fill_id",
+        foreign_keys=[("order_id", "orders", "order_id")],
+    )
+    db.table("positions").create(
+        {
+            "position_id": int,
+            "mode": str,
+            "market_id": str,
+            "outcome": str,
+            "status": str,
+            "shares_micros": int,
+            "cost_micros": int,
+            "fees_micros": int,
+            "bought_micros": int,
+            "bought_cost_micros": int,
+            "sold_micros": int,
+            "sold_value_micros": int,
+            "total_fees_micros": int,
+            "realized_pnl_micros": int,
+            "entry_edge_micros": int,
+            "strategy": str,
+            "opened_ms": int,
+            "closed_ms": int,
+            "exit_reason": str,
+        },
+        pk="position_id",
+    )
+    db.table("cash").create(
+        {
+            "entry_id": int,
+            "ts_ms": int,
+            "session_id": int,
+            "mode": str,
+            "kind": str,
+            "amount_micros": int,
+            "ref": str,
+        },
+        pk="entry_id",
+    )
+    db.table("activity").create(
+        {
+            "activity_id": int,
+            "ts_ms": int,
+            "timestamp": str,
+            "session_id": int,
+            "type": str,
+            "market": str,
+            "details": str,
+        },
+        pk="activity_id",
+    )
+    db.table("signals").create(
+        {
+            "signal_id": int,
+            "ts_ms": int,
+            "session_id": int,
+            "strategy": str,
+            "market_id": str,
+            "outcome": str,
+            "action": str,
+            "price_micros": int,
+            "edge_micros": int,
+            "score": float,
+            "reason": str,
+            "executed": int,
+            "skip_reason": str,
+            "order_id": str,
+        },
+        pk="signal_id",
+    )
+    db.table("controls").create(
+        {
+            "control_id": int,
+            "ts_ms": int,
+            "session_id": int,
+            "name": str,
+            "file": str,
+            "result": str,
+            "reason": str,
+        },
+        pk="control_id",
+    )
+    db.table("runtime_controls").create(
+        {"key": str, "value": str, "updated_ms": int, "source": str}, pk="key"
+    )
+    db.table("orders").create_index(["status"])
+    db.table("positions").create_index(["status"])
+    db.table("fills").create_index(["ts_ms"])
+    db.table("activity").create_index(["ts_ms"])
+
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1]
+
+
+@dataclass
+class Restored:
+    """What the engine needs to resume after a restart."""
+
+    cash: int
+    open_orders: list[Order]
+    positions: list[Position]
+    markets: list[Market]
+    clock_ms: int | None
+
+
+class Journal:
+    def __init__(self, path: Path | str, *, durable: bool = False) -> None:
+        memory = str(path) == ":memory:"
+        conn = sqlite3.connect(str(path), isolation_level="DEFERRED", check_same_thread=False)
+        self.db = sqlite_utils.Database(conn)
+        if not memory:
+            self.db.enable_wal()
+        # NORMAL in WAL mode survives any process crash; FULL also survives power loss.
+        conn.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
+        self.conn = conn
+        self._migrate()
+        self.session_id = 0
+
+    def _migrate(self) -> None:
+        current = 0
+        if self.db["meta"].exists():
+            row = self.conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+            current = int(row[0]) if row else 0
+        for version, step in enumerate(MIGRATIONS, start=1):
+            if version > current:
+                with self.conn:
+                    step(self.db)
+                    self.conn.execute(
+                        "INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (str(version),)
+                    )
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def commit(self) -> None:
+        self.conn.commit()
+
+    # -- meta ---------------------------------------------------------------------------
+
+    def get_meta(self, key: str) -> str | None:
+        row = self.conn.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_meta(self, key: str, value: str) -> None:
+        self.conn.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+
+    # -- sessions -----------------------------------------------------------------------
+
+    def start_session(self, mode: Mode, version: str, pid: int, config: dict[str, Any], ts_ms: int) -> int:
+        cur = self.conn.execute(
+            "INSERT INTO sessions (mode, version, pid, config, started_ms, started_at)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (mode.value, version, pid, orjson.dumps(config).decode(), ts_ms, iso(ts_ms)),
+        )
+        self.session_id = int(cur.lastrowid or 0)
+        self.commit()
+        return self.session_id
+
+    def stop_session(self, ts_ms: int, reason: str) -> None:
+        self.conn.execute(
+            "UPDATE sessions SET stopped_ms=?, stopped_at=?, exit_reason=? WHERE session_id=?",
+            (ts_ms, iso(ts_ms), reason, self.session_id),
+        )
+        self.commit()
+
+    # -- appends ------------------------------------------------------------------------
+
+    def market_opened(self, m: Market) -> None:
+        self.conn.execute(
+            "INSERT OR IGNORE INTO markets (market_id, instrument, name, window_start_ms,"
+            " window_end_ms, strike, tick_micros, min_size_micros, fee_rate_ppm)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                m.market_id,
+                m.instrument,
+                m.name,
+                m.window_start_ms,
+                m.window_end_ms,
+                m.strike,
+                m.tick,
+                m.min_size,
+                m.fee_rate_ppm,
+            ),
+        )
+
+    def market_resolved(self, market_id: str, outcome: Outcome, ts_ms: int) -> None:
+        self.conn.execute(
+            "UPDATE markets SET winning_outcome=?, resolved_ms=? WHERE market_id=?",
+            (outcome.value, ts_ms, market_id),
+        )
+
+    def save_order(self, o: Order, mode: Mode, ts_ms: int) -> None:
+        self.conn.execute(
+            "INSERT OR REPLACE INTO orders (order_id, session_id, mode, market_id, outcome,"
+            " action, order_type, intent, price_micros, size_micros, filled_micros, status,"
+            " strategy, edge_micros, created_ms, expires_ms, updated_ms, reason)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                o.order_id,
+                self.session_id,
+                mode.value,
+                o.market_id,
+                o.outcome.value,
+                o.action.value,
+                o.order_type.value,
+                o.intent.value,
+                o.price,
+                o.size,
+                o.filled,
+                o.status.value,
+                o.strategy,
+                o.edge,
+                o.created_ms,
+                o.expires_ms,
+                ts_ms,
+                o.reason,
+            ),
+        )
+
+    def has_fill(self, fill_id: str) -> bool:
+        sql = "SELECT 1 FROM fills WHERE fill_id=?"
+        return self.conn.execute(sql, (fill_id,)).fetchone() is not None
+
+    def add_fill(self, f: Fill, mode: Mode) -> None:
+        self.conn.execute(
+            "INSERT INTO fills (fill_id, order_id, session_id, mode, ts_ms, market_id, outcome,"
+            " action, price_micros, shares_micros, fee_micros, liquidity)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                f.fill_id,
+                f.order_id,
+                self.session_id,
+                mode.value,
+                f.ts_ms,
+                f.market_id,
+                f.outcome.value,
+                f.action.value,
+                f.price,
+                f.shares,
+                f.fee,
+                f.liquidity.value,
+            ),
+        )
+
+    _POSITION_COLUMNS = (
+        "mode, market_id, outcome, status, shares_micros, cost_micros, fees_micros,"
+        " bought_micros, bought_cost_micros, sold_micros, sold_value_micros, total_fees_micros,"
+        " realized_pnl_micros, entry_edge_micros, strategy, opened_ms, closed_ms, exit_reason"
+    )
+
+    def save_position(self, p: Position, mode: Mode, status: str, closed_ms: int | None) -> int:
+        values = (
+            mode.value,
+            p.market_id,
+            p.outcome.value,
+            status,
+            p.shares,
+            p.cost,
+            p.fees,
+            p.bought,
+            p.bought_cost,
+            p.sold,
+            p.sold_value,
+            p.total_fees,
+            p.realized,
+            p.entry_edge,
+            p.strategy,
+            p.opened_ms,
+            closed_ms,
+            p.exit_reason,
+        )
+        if p.position_id is None:
+            cur = self.conn.execute(
+                f"INSERT INTO positions ({self._POSITION_COLUMNS}) VALUES ({', '.join('?' * len(values))})",
+                values,
+            )
+            p.position_id = int(cur.lastrowid or 0)
+        else:
+            self.conn.execute(
+                f"REPLACE INTO positions (position_id, {self._POSITION_COLUMNS})"
+                f" VALUES ({', '.join('?' * (len(values) + 1))})",
+                (p.position_id, *values),
+            )
+        return p.position_id
+
+    def add_cash(self, ts_ms: int, mode: Mode, kind: str, amount: int, ref: str) -> None:
+        self.conn.execute(
+            "INSERT INTO cash (ts_ms, session_id, mode, kind, amount_micros, ref) VALUES (?,?,?,?,?,?)",
+            (ts_ms, self.session_id, mode.value, kind, amount, ref),
+        )
+
+    def add_activity(self, ts_ms: int, kind: str, market: str, details: str) -> None:
+        self.conn.execute(
+            "INSERT INTO activity (ts_ms, timestamp, session_id, type, market, details) VALUES (?,?,?,?,?,?)",
+            (ts_ms, iso(ts_ms), self.session_id, kind, market, details),
+        )
+
+    def add_signal(self, row: dict[str, Any]) -> None:
+        self.conn.execute(
+            "INSERT INTO signals (ts_ms, session_id, strategy, market_id, outcome, action,"
+            " price_micros, edge_micros, score, reason, executed, skip_reason, order_id)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (
+                row["ts_ms"],
+                self.session_id,
+                row["strategy"],
+                row["market_id"],
+                row["outcome"],
+                row["action"],
+                row["price_micros"],
+                row["edge_micros"],
+                row["score"],
+                row["reason"],
+                int(row["executed"]),
+                row["skip_reason"],
+                row["order_id"],
+            ),
+        )
+
+    def add_control(self, ts_ms: int, name: str, file: str, result: str, reason: str) -> None:
+        self.conn.execute(
+            "INSERT INTO controls (ts_ms, session_id, name, file, result, reason) VALUES (?,?,?,?,?,?)",
+            (ts_ms, self.session_id, name, file, result, reason),
+        )
+
+    # -- reads --------------------------------------------------------------------------
+
+    def cash_balance(self, mode: Mode) -> int:
+        sql = "SELECT COALESCE(SUM(amount_micros), 0) FROM cash WHERE mode=?"
+        return int(self.conn.execute(sql, (mode.value,)).fetchone()[0])
+
+    def has_deposit(self, mode: Mode) -> bool:
+        sql = "SELECT 1 FROM cash WHERE mode=? AND kind='DEPOSIT' LIMIT 1"
+        return self.conn.execute(sql, (mode.value,)).fetchone() is not None
+
+    def rows(self, sql: str, params: tuple[Any, ...] = ()) -> Iterator[dict[str, Any]]:
+        cur = self.conn.execute(sql, params)
+        names = [d[0] for d in cur.description]
+        for values in cur:
+            yield dict(zip(names, values, strict=True))
+
+    def restore(self, mode: Mode) -> Restored:
+        from bot.model import Action, Intent, OrderStatus, OrderType
+
+        orders = [
+            Order(
+                order_id=r["order_id"],
+                market_id=r["market_id"],
+                outcome=Outcome(r["outcome"]),
+                action=Action(r["action"]),
+                price=r["price_micros"],
+                size=r["size_micros"],
+                order_type=OrderType(r["order_type"]),
+                intent=Intent(r["intent"]),
+                created_ms=r["created_ms"],
+                expires_ms=r["expires_ms"],
+                filled=r["filled_micros"],
+                status=OrderStatus(r["status"]),
+                strategy=r["strategy"] or "",
+                edge=r["edge_micros"] or 0,
+                reason=r["reason"] or "",
+            )
+            for r in self.rows(
+                "SELECT * FROM orders WHERE mode=? AND status IN"
+                " ('OPEN','PARTIALLY_FILLED','UNKNOWN') ORDER BY created_ms, order_id",
+                (mode.value,),
+            )
+        ]
+        positions = [
+            position_from_row(r)
+            for r in self.rows(
+                "SELECT * FROM positions WHERE mode=? AND status='OPEN' ORDER BY position_id",
+                (mode.value,),
+            )
+        ]
+        markets = [
+            Market(
+                market_id=r["market_id"],
+                instrument=r["instrument"],
+                name=r["name"],
+                window_start_ms=r["window_start_ms"],
+                window_end_ms=r["window_end_ms"],
+                strike=r["strike"],
+                tick=r["tick_micros"],
+                min_size=r["min_size_micros"],
+                fee_rate_ppm=r["fee_rate_ppm"],
+            )
+            for r in self.rows("SELECT * FROM markets WHERE resolved_ms IS NULL")
+        ]
+        clock = self.get_meta(f"clock_ms:{mode.value}")
+        return Restored(
+            cash=self.cash_balance(mode),
+            open_orders=orders,
+            positions=positions,
+            markets=markets,
+            clock_ms=int(clock) if clock else None,
+        )
+
+
+def position_from_row(r: dict[str, Any]) -> Position:
+    return Position(
+        market_id=r["market_id"],
+        outcome=Outcome(r["outcome"]),
+        shares=r["shares_micros"],
+        cost=r["cost_micros"],
+        fees=r["fees_micros"],
+        bought=r["bought_micros"],
+        bought_cost=r["bought_cost_micros"],
+        sold=r["sold_micros"],
+        sold_value=r["sold_value_micros"],
+        total_fees=r["total_fees_micros"],
+        realized=r["realized_pnl_micros"],
+        opened_ms=r["opened_ms"],
+        entry_edge=r["entry_edge_micros"] or 0,
+        strategy=r["strategy"] or "",
+        position_id=r["position_id"],
+        exit_reason=r["exit_reason"] or "",
+    )

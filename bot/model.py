@@ -1,0 +1,343 @@
+"""Domain types shared by every part of the bot: enums, exact money, market events, orders.
+
+Money, prices and share counts are integers in micro-units (1 USDC = 1_000_000 micros,
+price 0.53 = 530_000, 5 shares = 5_000_000). Prices on a tick of 0.0001 or coarser and
+sizes with two decimals multiply into an exact micro amount, so no rounding happens
+anywhere except in fees, which round half up to the micro. Times are integer milliseconds
+since the Unix epoch, UTC.
+
+Binary markets: each market has an UP and a DOWN token. A `BookTick` carries the UP
+token's top of book; the DOWN book is its mirror (down bid = 1 - up ask), which is how
+Polymarket's complementary matching shows the two books.
+"""
+
+from __future__ import annotations
+
+import enum
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+
+Micros = int
+ONE: Micros = 1_000_000
+
+
+class Mode(enum.StrEnum):
+    PAPER = "PAPER"
+    DRY_RUN = "DRY_RUN"
+    LIVE = "LIVE"
+    BACKTEST = "BACKTEST"
+
+
+class TradingState(enum.StrEnum):
+    ACTIVE = "ACTIVE"
+    PAUSED = "PAUSED"
+    FLATTENING = "FLATTENING"
+    HALTED = "HALTED"
+    STOPPED = "STOPPED"
+
+
+class Outcome(enum.StrEnum):
+    UP = "UP"
+    DOWN = "DOWN"
+
+    @property
+    def other(self) -> Outcome:
+        return Outcome.DOWN if self is Outcome.UP else Outcome.UP
+
+
+class Action(enum.StrEnum):
+    BUY = "BUY"
+    SELL = "SELL"
+
+
+class OrderType(enum.StrEnum):
+    GTC = "GTC"  # rests until filled or cancelled
+    GTD = "GTD"  # rests until its time-to-live runs out
+    FOK = "FOK"  # fill completely at once or not at all
+    FAK = "FAK"  # fill what is available at once, cancel the rest
+
+
+class OrderStatus(enum.StrEnum):
+    OPEN = "OPEN"
+    PARTIALLY_FILLED = "PARTIALLY_FILLED"
+    FILLED = "FILLED"
+    CANCELLED = "CANCELLED"
+    EXPIRED = "EXPIRED"
+    REJECTED = "REJECTED"
+    UNKNOWN = "UNKNOWN"
+
+    @property
+    def is_open(self) -> bool:
+        return self in (OrderStatus.OPEN, OrderStatus.PARTIALLY_FILLED, OrderStatus.UNKNOWN)
+
+
+class Intent(enum.StrEnum):
+    ENTRY = "ENTRY"
+    EXIT = "EXIT"
+
+
+class Liquidity(enum.StrEnum):
+    MAKER = "MAKER"
+    TAKER = "TAKER"
+
+
+# ---------------------------------------------------------------------------
+# exact numbers
+
+
+def to_micros(value: str | int | float | Decimal) -> Micros:
+    """Parse a decimal amount ("0.53", 5, 12.5) into micros; raise ValueError when it is not
+    a finite number or has more than six decimals."""
+    try:
+        dec = Decimal(str(value))
+    except InvalidOperation:
+        raise ValueError(f"not a number: {value!r}") from None
+    if not dec.is_finite():
+        raise ValueError(f"not a finite number: {value!r}")
+    scaled = dec * ONE
+    if scaled != scaled.to_integral_value():
+        raise ValueError(f"more than 6 decimals: {value!r}")
+    return int(scaled)
+
+
+def to_float(micros: Micros) -> float:
+    """Micros as a JSON number; the shortest float repr of m/1e6 is the exact decimal."""
+    return micros / ONE
+
+
+def to_decimal(micros: Micros) -> Decimal:
+    return Decimal(micros).scaleb(-6)
+
+
+def usd(micros: Micros) -> str:
+    """'$12.34' for display; keeps more decimals only when they are not zero."""
+    dec = to_decimal(micros).quantize(Decimal("0.01")) if micros % 10_000 == 0 else None
+    sign = "-" if micros < 0 else ""
+    text = f"{abs(dec):.2f}" if dec is not None else f"{abs(to_decimal(micros)).normalize():f}"
+    return f"{sign}${text}"
+
+
+def notional(price: Micros, shares: Micros) -> Micros:
+    """Cost of `shares` at `price`: exact for 4-decimal prices and 2-decimal sizes."""
+    return (price * shares) // ONE
+
+
+def taker_fee(shares: Micros, price: Micros, rate_ppm: int, exponent: int = 1) -> Micros:
+    """Polymarket's taker fee: shares × rate × (p × (1 − p))^exponent, rounded half up."""
+    if rate_ppm == 0 or shares == 0:
+        return 0
+    p = Decimal(price) / ONE
+    fee = Decimal(shares) * Decimal(rate_ppm) / ONE * (p * (1 - p)) ** exponent
+    return int(fee.to_integral_value(rounding=ROUND_HALF_UP))
+
+
+# ---------------------------------------------------------------------------
+# time
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def iso(ts_ms: int) -> str:
+    """UTC ISO-8601 with milliseconds and a Z: 2026-11-22T02:53:36.123Z."""
+    dt = datetime.fromtimestamp(ts_ms / 1000, tz=UTC)
+    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ts_ms % 1000:03d}Z"
+
+
+def utc_day(ts_ms: int) -> str:
+    return datetime.fromtimestamp(ts_ms / 1000, tz=UTC).strftime("%Y-%m-%d")
+
+
+# ---------------------------------------------------------------------------
+# markets and market events
+
+
+@dataclass(frozen=True, slots=True)
+class Market:
+    """One binary window: "Will INSTRUMENT finish at or above STRIKE at WINDOW_END?"."""
+
+    market_id: str
+    instrument: str
+    name: str
+    window_start_ms: int
+    window_end_ms: int
+    strike: float | None = None
+    tick: Micros = 10_000
+    min_size: Micros = 5 * ONE
+    fee_rate_ppm: int = 0
+    fee_exponent: int = 1
+    token_ids: tuple[str, str] | None = None  # (UP token, DOWN token) on a real venue
+
+
+@dataclass(frozen=True, slots=True)
+class WindowOpened:
+    ts_ms: int
+    market: Market
+
+
+@dataclass(frozen=True, slots=True)
+class BookTick:
+    """Top of book of the market's UP token. Sizes are in shares (micros)."""
+
+    ts_ms: int
+    market_id: str
+    bid: Micros
+    bid_size: Micros
+    ask: Micros
+    ask_size: Micros
+    fair_forecast: Micros | None = None  # a noisy forecast of P(UP), when the feed has one
+    underlying: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class WindowResolved:
+    ts_ms: int
+    market_id: str
+    outcome: Outcome
+    final_underlying: float | None = None
+
+
+MarketEvent = WindowOpened | BookTick | WindowResolved
+
+
+def book_for(tick: BookTick, outcome: Outcome) -> tuple[Micros, Micros, Micros, Micros]:
+    """(bid, bid_size, ask, ask_size) of one token, mirroring UP for DOWN."""
+    if outcome is Outcome.UP:
+        return tick.bid, tick.bid_size, tick.ask, tick.ask_size
+    return ONE - tick.ask, tick.ask_size, ONE - tick.bid, tick.bid_size
+
+
+# ---------------------------------------------------------------------------
+# signals, orders, fills
+
+
+@dataclass(frozen=True, slots=True)
+class Signal:
+    ts_ms: int
+    strategy: str
+    market_id: str
+    outcome: Outcome
+    action: Action
+    price: Micros  # limit price
+    edge: Micros = 0  # estimated edge in probability micros (0.05 = 50_000)
+    score: float = 0.0
+    reason: str = ""
+    size: Micros | None = None  # shares; None lets the order manager size it
+    order_type: OrderType = OrderType.GTC
+    ttl_s: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OrderRequest:
+    client_id: str
+    market_id: str
+    outcome: Outcome
+    action: Action
+    price: Micros
+    size: Micros
+    order_type: OrderType
+    expires_ms: int | None
+    intent: Intent
+
+
+@dataclass(slots=True)
+class Order:
+    order_id: str
+    market_id: str
+    outcome: Outcome
+    action: Action
+    price: Micros
+    size: Micros
+    order_type: OrderType
+    intent: Intent
+    created_ms: int
+    expires_ms: int | None = None
+    filled: Micros = 0
+    status: OrderStatus = OrderStatus.OPEN
+    strategy: str = ""
+    edge: Micros = 0
+    reason: str = ""
+
+    @property
+    def remaining(self) -> Micros:
+        return self.size - self.filled
+
+    @property
+    def locked(self) -> Micros:
+        """Cash this order holds back while it rests (BUY only)."""
+        if self.action is Action.BUY and self.status.is_open:
+            return notional(self.price, self.remaining)
+        return 0
+
+
+@dataclass(frozen=True, slots=True)
+class Fill:
+    fill_id: str
+    order_id: str
+    ts_ms: int
+    market_id: str
+    outcome: Outcome
+    action: Action
+    price: Micros
+    shares: Micros
+    fee: Micros
+    liquidity: Liquidity
+
+
+@dataclass(frozen=True, slots=True)
+class OrderDone:
+    """An order left the book without (further) fills: cancelled, expired or rejected."""
+
+    order_id: str
+    ts_ms: int
+    status: OrderStatus
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Settlement:
+    """A resolved market paid `payout` micros for `shares` of `outcome`."""
+
+    ts_ms: int
+    market_id: str
+    outcome: Outcome
+    shares: Micros
+    payout: Micros
+    winning: Outcome
+
+
+VenueEvent = Fill | OrderDone | Settlement
+
+
+@dataclass(slots=True)
+class Position:
+    """Holdings of one token. `shares`, `cost` and `fees` describe what is held now;
+    the running totals describe the whole life of the position."""
+
+    market_id: str
+    outcome: Outcome
+    shares: Micros = 0  # held now
+    cost: Micros = 0  # cash paid for the shares held now, fees apart
+    fees: Micros = 0  # entry fees of the shares held now
+    bought: Micros = 0  # all shares bought
+    bought_cost: Micros = 0  # all cash paid for them, fees apart
+    sold: Micros = 0  # shares sold or settled
+    sold_value: Micros = 0  # proceeds of sells and settlement payouts
+    total_fees: Micros = 0  # every fee paid, entry and exit
+    realized: Micros = 0  # net P&L booked so far
+    opened_ms: int = 0
+    entry_edge: Micros = 0
+    strategy: str = ""
+    position_id: int | None = None
+    exit_reason: str = ""
+
+    @property
+    def entry_price(self) -> Micros:
+        return (self.bought_cost * ONE) // self.bought if self.bought else 0
+
+    @property
+    def exit_price(self) -> Micros:
+        return (self.sold_value * ONE) // self.sold if self.sold else 0

@@ -1,0 +1,351 @@
+"""OrderManager: the one path from a signal to a venue, and from venue events to the books.
+
+`execute(signal, mode)` is the same for every mode; the mode only picks the venue (the
+fill source). Before every entry it re-checks the control files on disk, because a file
+watcher can miss an event. `apply(events)` books fills, cancellations and settlements
+into the portfolio, the journal and the activity feed.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from bot import controls
+from bot.activity import Activity
+from bot.errors import VenueError
+from bot.journal import Journal
+from bot.model import (
+    ONE,
+    Action,
+    Fill,
+    Intent,
+    Market,
+    Mode,
+    Order,
+    OrderDone,
+    OrderRequest,
+    OrderStatus,
+    OrderType,
+    Position,
+    Settlement,
+    Signal,
+    VenueEvent,
+    book_for,
+    iso,
+    notional,
+    usd,
+)
+from bot.portfolio import Portfolio
+from bot.risk import Exposure, RiskGate
+from bot.venues.base import Venue
+
+
+@dataclass(frozen=True, slots=True)
+class Execution:
+    executed: bool
+    reason: str = ""
+    order: Order | None = None
+
+
+class OrderManager:
+    def __init__(
+        self,
+        *,
+        venues: dict[Mode, Venue],
+        journal: Journal,
+        portfolio: Portfolio,
+        activity: Activity,
+        risk: RiskGate,
+        markets: dict[str, Market],
+        controls_dir: Path | None,
+        entry_block: Callable[[], str],
+        on_settled: Callable[[Settlement, Position | None], None],
+    ) -> None:
+        self.venues = venues
+        self.journal = journal
+        self.portfolio = portfolio
+        self.activity = activity
+        self.risk = risk
+        self.markets = markets
+        self.controls_dir = controls_dir
+        self.entry_block = entry_block
+        self.on_settled = on_settled
+        self.orders: dict[str, Order] = {}  # open orders
+        self.entries: Counter[tuple[str, str]] = Counter()  # (market, strategy) -> entries
+        self._done: dict[str, Order] = {}  # recently closed, for late fills
+
+    def restore(self, orders: list[Order]) -> None:
+        for order in orders:
+            self.orders[order.order_id] = order
+            if order.intent is Intent.ENTRY:
+                self.entries[(order.market_id, order.strategy)] += 1
+
+    # -- queries --------------------------------------------------------------------
+
+    def open_orders(self) -> list[Order]:
+        return list(self.orders.values())
+
+    def exiting(self, position: Position) -> bool:
+        return any(
+            o.intent is Intent.EXIT and o.market_id == position.market_id and o.outcome is position.outcome
+            for o in self.orders.values()
+        )
+
+    def open_in(self, market_id: str) -> int:
+        return sum(1 for o in self.orders.values() if o.market_id == market_id)
+
+    # -- the one path to a venue ------------------------------------------------------
+
+    def execute(self, signal: Signal, mode: Mode) -> Execution:
+        """Turn an entry signal into an order on the venue of `mode`, or say why not."""
+        venue = self.venues[mode]
+        now = signal.ts_ms
+        blocked = self.entry_block()
+        if not blocked and self.controls_dir is not None:
+            found = controls.quick_check(self.controls_dir)
+            blocked = f"control file {found.value} present" if found else ""
+        if blocked:
+            return self._skipped(signal, blocked)
+        market = self.markets.get(signal.market_id)
+        if market is None:
+            return self._skipped(signal, f"unknown market {signal.market_id}")
+        locked = sum(o.locked for o in self.orders.values())
+        exposure = Exposure(
+            venue_balance=venue.balance(),
+            locked=locked,
+            deployed=self.portfolio.deployed(),
+            open_orders=len(self.orders),
+        )
+        decision = self.risk.check_entry(signal, market, now, exposure)
+        if not decision.ok:
+            self.activity.add(
+                now,
+                "RISK_REJECTED",
+                signal.market_id,
+                f"{signal.strategy} {signal.action.value} {signal.outcome.value}: {decision.reason}",
+                limit=decision.limit,
+            )
+            return self._skipped(signal, f"{decision.reason} [{decision.limit}]")
+        request = OrderRequest(
+            client_id=f"{signal.strategy}:{signal.market_id}:{now}",
+            market_id=signal.market_id,
+            outcome=signal.outcome,
+            action=signal.action,
+            price=signal.price,
+            size=decision.size,
+            order_type=signal.order_type,
+            expires_ms=now + signal.ttl_s * 1000 if signal.ttl_s else None,
+            intent=Intent.ENTRY,
+        )
+        order = self._place(venue, request, now, signal.strategy, signal.edge, signal.reason)
+        if order is None:
+            return self._skipped(signal, "venue refused the order (see ORDER_REJECTED)")
+        self.entries[(signal.market_id, signal.strategy)] += 1
+        self._record_signal(signal, True, "", order.order_id)
+        return Execution(True, "", order)
+
+    def exit_position(self, position: Position, mode: Mode, now: int, reason: str) -> bool:
+        """Sell the whole position at the best bid, taking what is there (FAK)."""
+        if self.exiting(position):
+            return False
+        tick = self.portfolio.marks.get(position.market_id)
+        if tick is None:
+            return False
+        bid = book_for(tick, position.outcome)[0]
+        request = OrderRequest(
+            client_id=f"exit:{position.market_id}:{position.outcome.value}:{now}",
+            market_id=position.market_id,
+            outcome=position.outcome,
+            action=Action.SELL,
+            price=bid,
+            size=position.shares,
+            order_type=OrderType.FAK,
+            expires_ms=None,
+            intent=Intent.EXIT,
+        )
+        position.exit_reason = reason
+        return self._place(self.venues[mode], request, now, position.strategy, 0, reason) is not None
+
+    def cancel(self, order_ids: Iterable[str], mode: Mode, now: int, reason: str) -> int:
+        venue = self.venues[mode]
+        count = 0
+        for order_id in list(order_ids):
+            try:
+                events = venue.cancel(order_id, now, reason)
+            except VenueError as exc:
+                self.activity.add(now, "ERROR", "", f"cancel {order_id} failed: {exc}")
+                continue
+            count += sum(1 for e in events if isinstance(e, OrderDone))
+            self.apply(events)
+        return count
+
+    def cancel_entries(self, mode: Mode, now: int, reason: str) -> int:
+        ids = [o.order_id for o in self.orders.values() if o.intent is Intent.ENTRY]
+        return self.cancel(ids, mode, now, reason)
+
+    def _place(
+        self, venue: Venue, request: OrderRequest, now: int, strategy: str, edge: int, reason: str
+    ) -> Order | None:
+        try:
+            order, events = venue.place(request, now)
+        except VenueError as exc:
+            self.activity.add(
+                now,
+                "ORDER_REJECTED",
+                request.market_id,
+                f"{request.action.value} {request.size / ONE:g} {request.outcome.value}"
+                f" @ {request.price / ONE:g} refused: {exc}",
+            )
+            return None
+        order.strategy = strategy
+        order.edge = edge
+        order.reason = reason
+        self.orders[order.order_id] = order
+        self.journal.save_order(order, venue.mode, now)
+        ttl = f", expires {iso(order.expires_ms)}" if order.expires_ms else ""
+        self.activity.add(
+            now,
+            "ORDER_PLACED",
+            order.market_id,
+            f"{order.action.value} {order.size / ONE:g} {order.outcome.value} @ {order.price / ONE:g}"
+            f" ({order.order_type.value}{ttl}) {order.order_id} [{strategy}] {reason}",
+            order_id=order.order_id,
+        )
+        self.apply(events)
+        return order
+
+    def _skipped(self, signal: Signal, reason: str) -> Execution:
+        self._record_signal(signal, False, reason, None)
+        return Execution(False, reason)
+
+    def _record_signal(self, signal: Signal, executed: bool, skip_reason: str, order_id: str | None) -> None:
+        self.activity.signal(
+            {
+                "timestamp": iso(signal.ts_ms),
+                "ts_ms": signal.ts_ms,
+                "strategy": signal.strategy,
+                "market_id": signal.market_id,
+                "outcome": signal.outcome.value,
+                "action": signal.action.value,
+                "price": signal.price / ONE,
+                "price_micros": signal.price,
+                "edge": round(signal.edge * 100 / ONE, 2),
+                "edge_micros": signal.edge,
+                "score": round(signal.score, 6),
+                "reason": signal.reason,
+                "executed": executed,
+                "skip_reason": skip_reason,
+                "order_id": order_id,
+            }
+        )
+
+    # -- booking venue events -------------------------------------------------------
+
+    def apply(self, events: Iterable[VenueEvent]) -> None:
+        for event in events:
+            if isinstance(event, Fill):
+                self._on_fill(event)
+            elif isinstance(event, OrderDone):
+                self._on_done(event)
+            else:
+                self._on_settlement(event)
+
+    def _order(self, order_id: str) -> Order | None:
+        return self.orders.get(order_id) or self._done.get(order_id)
+
+    def _on_fill(self, fill: Fill) -> None:
+        if self.journal.has_fill(fill.fill_id):
+            return  # a venue may report a fill twice
+        order = self._order(fill.order_id)
+        if order is None:
+            self.activity.add(fill.ts_ms, "ERROR", fill.market_id, f"fill for unknown order {fill}")
+            return
+        order.filled = min(order.size, order.filled + fill.shares)
+        position, closed = self.portfolio.on_fill(fill, order)
+        if order.order_id in self.orders:  # a fill after a cancel is booked, status kept
+            if order.remaining:
+                order.status = OrderStatus.PARTIALLY_FILLED
+            else:
+                order.status = OrderStatus.FILLED
+                self._retire(order)
+        self.journal.save_order(order, self.portfolio.mode, fill.ts_ms)
+        amount = notional(fill.price, fill.shares)
+        fee = f", fee {usd(fill.fee)}" if fill.fee else ""
+        self.activity.add(
+            fill.ts_ms,
+            "ORDER_FILLED",
+            fill.market_id,
+            f"{fill.action.value} {fill.shares / ONE:g} {fill.outcome.value} @ {fill.price / ONE:g}"
+            f" = {usd(amount)}{fee} ({fill.liquidity.value}) {order.order_id}"
+            f" [{order.status.value}]",
+            order_id=order.order_id,
+            fill_id=fill.fill_id,
+        )
+        self.activity.trade(
+            {
+                "timestamp": iso(fill.ts_ms),
+                "fill_id": fill.fill_id,
+                "order_id": fill.order_id,
+                "market_id": fill.market_id,
+                "side": fill.outcome.value,
+                "action": fill.action.value,
+                "price": fill.price / ONE,
+                "shares": fill.shares / ONE,
+                "amount": amount / ONE,
+                "fee": fill.fee / ONE,
+                "liquidity": fill.liquidity.value,
+                "strategy": order.strategy,
+                "intent": order.intent.value,
+                "mode": self.portfolio.mode.value,
+            }
+        )
+        if closed:
+            self._exit_activity(position, fill.ts_ms)
+
+    def _on_done(self, done: OrderDone) -> None:
+        order = self.orders.get(done.order_id)
+        if order is None:
+            return
+        order.status = done.status
+        order.reason = done.reason
+        self._retire(order)
+        self.journal.save_order(order, self.portfolio.mode, done.ts_ms)
+        if order.intent is Intent.EXIT and order.filled and not order.remaining:
+            return
+        kind = "ORDER_CANCELLED"
+        left = f", {order.remaining / ONE:g} of {order.size / ONE:g} unfilled" if order.filled else ""
+        self.activity.add(
+            done.ts_ms,
+            kind,
+            order.market_id,
+            f"{order.order_id} {done.status.value}: {done.reason}{left}",
+            order_id=order.order_id,
+        )
+
+    def _on_settlement(self, s: Settlement) -> None:
+        position = self.portfolio.on_settlement(s)
+        self.on_settled(s, position)
+        if position is not None:
+            self._exit_activity(position, s.ts_ms)
+
+    def _exit_activity(self, p: Position, ts: int) -> None:
+        self.activity.add(
+            ts,
+            "POSITION_EXIT",
+            p.market_id,
+            f"{p.outcome.value} {p.sold / ONE:g} shares, entry {p.entry_price / ONE:g},"
+            f" exit {p.exit_price / ONE:g} ({p.exit_reason}), fees {usd(p.total_fees)},"
+            f" P&L {usd(p.realized)}",
+            position_id=p.position_id,
+            pnl=p.realized / ONE,
+        )
+
+    def _retire(self, order: Order) -> None:
+        self.orders.pop(order.order_id, None)
+        self._done[order.order_id] = order
+        if len(self._done) > 1000:
+            for key in list(self._done)[:500]:
+                del self._done[key]

@@ -1,0 +1,179 @@
+"""The reading side: what `bot status` and `bot trades` show, from files alone.
+
+Imports nothing of the engine, the journal library or any venue, so it starts fast and
+works while the bot is down. Liveness: DEAD when status.json says is_alive false or its
+pid is gone; STALE when next_update is more than one heartbeat in the past.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+STATE_FILES = ("status.json", "trading_state.json", "trades_today.json")
+
+
+@dataclass
+class Snapshot:
+    home: Path
+    files: dict[str, Any]  # file name -> parsed JSON, or None when missing/unreadable
+    problems: list[str]
+    liveness: str  # ALIVE, STALE, DEAD or UNKNOWN
+    liveness_reason: str
+
+
+def read(home: Path) -> Snapshot:
+    files: dict[str, Any] = {}
+    problems: list[str] = []
+    for name in STATE_FILES:
+        path = home / "state" / name
+        try:
+            files[name] = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            files[name] = None
+            problems.append(f"state/{name} does not exist (has the bot run in {home}?)")
+        except (OSError, ValueError) as exc:
+            files[name] = None
+            problems.append(f"state/{name} cannot be read: {exc}")
+    liveness, why = judge(files.get("status.json"))
+    return Snapshot(home, files, problems, liveness, why)
+
+
+def judge(status: dict[str, Any] | None, now: datetime | None = None) -> tuple[str, str]:
+    if not status:
+        return "UNKNOWN", "no status.json"
+    if not status.get("is_alive"):
+        return "DEAD", f"stopped: {status.get('reason') or 'no reason recorded'}"
+    pid = status.get("pid")
+    if isinstance(pid, int) and not pid_alive(pid):
+        return "DEAD", f"process {pid} is gone (crashed or killed) without writing a final state"
+    now = now or datetime.now(UTC)
+    try:
+        next_update = datetime.fromisoformat(str(status["next_update"]).replace("Z", "+00:00"))
+    except (KeyError, ValueError):
+        return "UNKNOWN", "status.json has no readable next_update"
+    grace = float(status.get("heartbeat_s") or 5)
+    late = (now - next_update).total_seconds()
+    if late > grace:
+        return "STALE", f"no heartbeat for {late + grace:.0f} s (expected every {grace:g} s)"
+    return "ALIVE", f"pid {pid}"
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def render(snap: Snapshot) -> str:
+    status = snap.files.get("status.json") or {}
+    ts = snap.files.get("trading_state.json") or {}
+    today = snap.files.get("trades_today.json") or {}
+    lines = [f"touchtrader at {snap.home}"]
+    lines.append(
+        f"  bot:       {snap.liveness} ({snap.liveness_reason}); mode {status.get('mode', '?')},"
+        f" state {status.get('trading_state', '?')}"
+    )
+    if status:
+        risk = status.get("risk", {})
+        can = "yes" if risk.get("can_trade") else f"no ({risk.get('reason') or 'stopped'})"
+        lines.append(f"  updated:   {status.get('timestamp')}  market time {status.get('market_time')}")
+        lines.append(f"  can trade: {can}")
+        acct = status.get("account", {})
+        lines.append(
+            f"  balance:   ${acct.get('balance', 0):,.2f}; today's P&L ${acct.get('daily_pnl', 0):,.2f};"
+            f" {acct.get('daily_trades', 0)} trades today"
+        )
+    if ts:
+        stats = ts.get("stats", {})
+        lines.append(
+            f"  orders:    {stats.get('total_open_orders', 0)} open,"
+            f" ${stats.get('total_locked_in_orders', 0):,.2f} locked;"
+            f" available ${stats.get('available_balance', 0):,.2f}"
+        )
+        positions = ts.get("active_positions", [])
+        lines.append(f"  positions: {len(positions)}")
+        for p in positions[:10]:
+            lines.append(
+                f"    {p['market_name']:<40} {p['side']:<4} {p['shares']:>8g} @ {p['entry_price']:<5g}"
+                f" now {p['current_price']:<5g} P&L ${p['pnl']:,.2f}"
+            )
+        controls = ts.get("controls", {})
+        last = controls.get("last")
+        if controls.get("in_effect") or last:
+            lines.append(f"  controls:  in effect {controls.get('in_effect') or 'none'}")
+            if last:
+                lines.append(
+                    f"    last: {last['control']} {last['result']} at {last['time']}: {last['reason']}"
+                )
+    summary = today.get("summary") if today else None
+    if summary:
+        rate = summary.get("win_rate")
+        lines.append(
+            f"  today:     {summary['total_trades']} trades ({summary['open_trades']} open),"
+            f" P&L ${summary['total_pnl']:,.2f}, win rate "
+            + (f"{rate * 100:.0f}%" if rate is not None else "n/a")
+        )
+    errors = status.get("errors") or []
+    if errors:
+        lines.append("  recent errors:")
+        lines.extend(f"    {e['timestamp']} {e['details']}" for e in errors[:5])
+    lines.extend(f"  ! {p}" for p in snap.problems)
+    return "\n".join(lines)
+
+
+def recent_trades(home: Path, limit: int) -> list[dict[str, Any]]:
+    """Closed and open positions, newest first, read-only from state/bot.db."""
+    path = home / "state" / "bot.db"
+    if not path.exists():
+        return []
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=2)
+    try:
+        conn.row_factory = sqlite3.Row
+        rows = conn.execute(
+            "SELECT position_id, mode, market_id, outcome, strategy, status, opened_ms, closed_ms,"
+            " bought_micros, bought_cost_micros, sold_micros, sold_value_micros,"
+            " total_fees_micros, realized_pnl_micros, exit_reason FROM positions"
+            " ORDER BY COALESCE(closed_ms, opened_ms) DESC, position_id DESC LIMIT ?",
+            (limit,),
+        ).fetchall()
+    finally:
+        conn.close()
+    out = []
+    for r in rows:
+        bought, sold = r["bought_micros"], r["sold_micros"]
+        out.append(
+            {
+                "position_id": r["position_id"],
+                "mode": r["mode"],
+                "market_id": r["market_id"],
+                "side": r["outcome"],
+                "strategy": r["strategy"],
+                "status": r["status"],
+                "entry_time": _iso(r["opened_ms"]),
+                "exit_time": _iso(r["closed_ms"]),
+                "shares": bought / 1e6,
+                "entry_price": r["bought_cost_micros"] / bought if bought else None,
+                "exit_price": r["sold_value_micros"] / sold if sold else None,
+                "fees": r["total_fees_micros"] / 1e6,
+                "pnl": r["realized_pnl_micros"] / 1e6 if r["status"] == "CLOSED" else None,
+                "exit_reason": r["exit_reason"] or None,
+            }
+        )
+    return out
+
+
+def _iso(ts_ms: int | None) -> str | None:
+    if ts_ms is None:
+        return None
+    dt = datetime.fromtimestamp(ts_ms / 1000, tz=UTC)
+    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ts_ms % 1000:03d}Z"

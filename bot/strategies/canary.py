@@ -1,0 +1,46 @@
+"""canary: prove the plumbing end to end with the smallest possible trade.
+
+`seconds_before_end` seconds before a window ends, buy the side the book favours (mid
+above 0.50) at the market's minimum size, at the ask, and hold it to settlement.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bot.model import ONE, Action, Outcome, Signal, book_for
+from bot.strategies import WindowState
+
+
+class Canary:
+    name = "canary"
+
+    @dataclass(frozen=True)
+    class Params:
+        seconds_before_end: float = 60.0
+        ttl_s: int = 20
+
+    def __init__(self, params: Params | None = None) -> None:
+        self.params = params or Canary.Params()
+
+    def evaluate(self, window: WindowState) -> Signal | None:
+        if window.entries or not 0 < window.seconds_left <= self.params.seconds_before_end:
+            return None
+        mid2 = window.book.bid + window.book.ask  # twice the UP mid
+        if mid2 == ONE:
+            return None
+        outcome = Outcome.UP if mid2 > ONE else Outcome.DOWN
+        ask = book_for(window.book, outcome)[2]
+        return Signal(
+            ts_ms=window.now_ms,
+            strategy=self.name,
+            market_id=window.market.market_id,
+            outcome=outcome,
+            action=Action.BUY,
+            price=ask,
+            edge=0,
+            score=abs(mid2 - ONE) / (2 * ONE),
+            reason=f"book favours {outcome.value} ({mid2 / 2 / ONE:.3f} mid for UP)",
+            size=window.market.min_size,
+            ttl_s=self.params.ttl_s,
+        )

@@ -1,0 +1,53 @@
+"""edge: buy a side when a fair-value estimate beats its ask by at least `min_edge`.
+
+The estimate is the feed's fair-value forecast (the simulated market publishes a noisy
+one). One entry per window; none in the last `min_seconds_left` seconds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bot.model import ONE, Action, Outcome, Signal, book_for, to_micros
+from bot.strategies import WindowState
+
+
+class Edge:
+    name = "edge"
+
+    @dataclass(frozen=True)
+    class Params:
+        min_edge: float = 0.05
+        min_seconds_left: float = 20.0
+        ttl_s: int = 30
+
+    def __init__(self, params: Params | None = None) -> None:
+        self.params = params or Edge.Params()
+        self.min_edge = to_micros(round(self.params.min_edge, 6))
+
+    def evaluate(self, window: WindowState) -> Signal | None:
+        fair_up = window.book.fair_forecast
+        if fair_up is None or window.entries or window.seconds_left < self.params.min_seconds_left:
+            return None
+        best: tuple[int, Outcome, int] | None = None
+        for outcome, fair in ((Outcome.UP, fair_up), (Outcome.DOWN, ONE - fair_up)):
+            ask = book_for(window.book, outcome)[2]
+            edge = fair - ask
+            if edge >= self.min_edge and (best is None or edge > best[0]):
+                best = (edge, outcome, ask)
+        if best is None:
+            return None
+        edge, outcome, ask = best
+        fair = fair_up if outcome is Outcome.UP else ONE - fair_up
+        return Signal(
+            ts_ms=window.now_ms,
+            strategy=self.name,
+            market_id=window.market.market_id,
+            outcome=outcome,
+            action=Action.BUY,
+            price=ask,
+            edge=edge,
+            score=edge / ONE,
+            reason=f"fair {fair / ONE:.3f} vs ask {ask / ONE:.2f}",
+            ttl_s=self.params.ttl_s,
+        )
