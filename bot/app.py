@@ -27,7 +27,7 @@ from bot.engine import Engine, Paths, RealtimeClock
 from bot.errors import StartupRefused
 from bot.feeds.simulated import SimulatedMarket
 from bot.journal import Journal
-from bot.model import Mode, iso, now_ms, to_micros, usd, utc_day
+from bot.model import Mode, now_ms, to_float, to_micros, usd, utc_day
 from bot.orders import OrderManager
 from bot.portfolio import Portfolio
 from bot.risk import RiskGate
@@ -182,6 +182,13 @@ def _run(paths: Paths, config: Config, journal: Journal, strategies: list[Strate
         "System",
         f"touchtrader {__version__} pid {os.getpid()} mode {mode.value} speed {config.speed:g}x"
         f" strategies {', '.join(s.name for s in strategies)}{resumed}",
+        restored={
+            "balance": to_float(portfolio.cash),
+            "positions": sorted(
+                [p.market_id, p.outcome.value, to_float(p.shares)] for p in restored.positions
+            ),
+            "open_orders": sorted(o.order_id for o in restored.open_orders),
+        },
     )
     activity.add(
         start_ms,
@@ -208,7 +215,7 @@ def _run(paths: Paths, config: Config, journal: Journal, strategies: list[Strate
         _restore_signal_handlers(previous)
         stop_ms = engine.clock.now_ms()
         with suppress(Exception):
-            activity.add(stop_ms, "BOT_STOPPED", "System", f"{reason} at {iso(now_ms())}")
+            activity.add(stop_ms, "BOT_STOPPED", "System", reason)
             save_feed()
             engine.commit()
             journal.stop_session(now_ms(), reason)

@@ -166,6 +166,7 @@ class Engine:
         self.state_reason = ""
         self.paused = False
         self.flattening: list[str] = []  # FLATTEN files being carried out
+        self._flatten_note = ""
         self.last_control: dict[str, Any] | None = None
         self.last_signal: dict[str, Any] | None = None
         self.exit_reason = ""
@@ -392,7 +393,8 @@ class Engine:
 
     def _start_flatten(self, now: int) -> None:
         cancelled = self.orders.cancel(list(self.orders.orders), self.mode, now, "FLATTEN")
-        self._flatten_note = f"{cancelled} orders cancelled"
+        held = len(self.portfolio.positions)
+        self._flatten_note = f"{cancelled} orders cancelled, {held} positions sold"
         self._continue_flatten(now)
 
     def _continue_flatten(self, now: int) -> None:
@@ -401,17 +403,18 @@ class Engine:
         if not self.portfolio.positions and not self.orders.orders:
             files, self.flattening = self.flattening, []
             controls.remove(self.paths.controls, files)
-            self._control_result(now, files[0], "APPLIED", f"{self._flatten_note}; every position closed")
+            self._control_result(now, files[0], "APPLIED", f"{self._flatten_note}; nothing left open")
             self._update_trading_state()
 
     def emergency_stop(self, file: str) -> None:
         now = self.clock.now_ms()
         cancelled = self.orders.cancel(list(self.orders.orders), self.mode, now, "EMERGENCY_STOP")
+        held = len(self.portfolio.positions)
         for position in list(self.portfolio.positions.values()):
             self.orders.exit_position(position, self.mode, now, "EMERGENCY_STOP")
         self.orders.cancel(list(self.orders.orders), self.mode, now, "EMERGENCY_STOP")
         left = len(self.portfolio.positions)
-        detail = f"{cancelled} orders cancelled, positions closed"
+        detail = f"{cancelled} orders cancelled, {held - left} of {held} positions sold"
         if left:
             detail += f" except {left} with no buyer at the moment (held, see active_positions)"
         self._control_result(now, file, "APPLIED", detail + "; the bot exits")
