@@ -130,7 +130,8 @@ class SimulatedMarket:
         end_ms = start_ms + self.window_ms
         minutes = self.cfg.window_s // 60
         label = f"{minutes}M" if self.cfg.window_s % 60 == 0 else f"{self.cfg.window_s}S"
-        stamp = iso(start_ms)[:16].replace("-", "").replace(":", "")
+        whole_minutes = self.cfg.window_s % 60 == 0
+        stamp = iso(start_ms)[: 16 if whole_minutes else 19].replace("-", "").replace(":", "")
         return Market(
             market_id=f"{name}-UPDOWN-{label}-{stamp}Z",
             instrument=name,
