@@ -1,0 +1,1 @@
+"""Tests of the local CLOB V2 stand-in (bot.testing.clob_server)."""
