@@ -1,0 +1,66 @@
+"""Shared helpers: start the bot as a real subprocess in a temporary home and poll its files."""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def start_bot(config: str) -> tuple[Path, subprocess.Popen[bytes]]:
+    home = Path(tempfile.mkdtemp(prefix="touchtrader-bench-"))
+    (home / "bot.toml").write_text(config)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bot", "run", "--home", str(home), "--quiet"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env=env,
+    )
+    wait_for(lambda: read(home / "state" / "status.json").get("pid") == proc.pid, 30, proc)
+    return home, proc
+
+
+def read(path: Path) -> dict[str, Any]:
+    try:
+        return json.loads(path.read_bytes())
+    except (FileNotFoundError, ValueError):
+        return {}
+
+
+def wait_for(check: Any, timeout: float, proc: subprocess.Popen[bytes] | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        if proc is not None and proc.poll() is not None:
+            raise SystemExit(f"bot exited: {proc.stderr.read().decode() if proc.stderr else ''}")
+        time.sleep(0.001)
+    raise SystemExit(f"timed out after {timeout}s")
+
+
+def percentiles(samples: list[float]) -> dict[str, float]:
+    ordered = sorted(samples)
+
+    def pick(q: float) -> float:
+        return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 3)
+
+    return {
+        "n": len(ordered),
+        "p50": round(statistics.median(ordered), 3),
+        "p90": pick(0.90),
+        "p99": pick(0.99),
+        "max": round(ordered[-1], 3),
+    }
+
+
+def machine() -> dict[str, Any]:
+    return {"cpus": os.cpu_count(), "python": sys.version.split()[0]}
