@@ -1,0 +1,547 @@
+"""The tape: the bot's own recording of every market event it saw.
+
+File format
+-----------
+A tape is a gzip-compressed JSON Lines file, by convention named ``*.jsonl.gz``: one JSON
+object per line, UTF-8, each line ending in ``\\n``. Look at one from the shell with::
+
+    zcat tape.jsonl.gz | head
+    zcat tape.jsonl.gz | jq -c 'select(.e == "resolve")'
+
+(``zcat`` prints everything up to the last flush of a tape whose writer is still running or
+was killed, then complains "unexpected end of file"; that message is harmless.)
+
+Every line has a kind in ``"e"``:
+
+``{"e":"tape","version":1,"created":"2026-11-22T02:53:36.123Z","source":"paper"}``
+    The header. It is the first line of the file, and it is repeated at the start of each
+    later writing session appended to the same file. ``created`` is UTC, ``source`` says
+    who wrote it. A header written after a crash carries ``"recovered_after_crash":true``.
+``{"e":"open","ts":T,"market":{...}}``
+    A market window opened. ``market`` holds every field of ``bot.model.Market``
+    (``market_id``, ``instrument``, ``name``, ``window_start_ms``, ``window_end_ms``,
+    ``strike``, ``tick``, ``min_size``, ``fee_rate_ppm``, ``fee_exponent``, ``token_ids``).
+``{"e":"book","ts":T,"m":ID,"b":BID,"bs":BID_SIZE,"a":ASK,"as":ASK_SIZE,"f":FAIR,"u":UNDERLYING}``
+    Top of book of the market's UP token (the DOWN book is its mirror). ``f`` is a forecast
+    of P(UP) or null; ``u`` the underlying's price (a float) or null.
+``{"e":"resolve","ts":T,"m":ID,"o":"UP"|"DOWN","u":FINAL_UNDERLYING}``
+    The window resolved to outcome ``o``.
+
+``ts`` is milliseconds since the Unix epoch, UTC. Prices, forecasts and sizes are integers in
+micro-units: price 0.53 is ``530000``, 12.5 shares are ``12500000``.
+
+Crash safety
+------------
+``TapeWriter`` buffers lines in memory and pushes them through the gzip stream with a zlib
+sync flush at least every ``flush_interval_s`` (1 s) of wall time or every ``flush_every``
+(10 000) events, whichever comes first, and on ``flush()``/``close()``. The flush is
+checked on each ``write()``; a caller whose feed can go quiet should also call
+``maybe_flush()`` from a timer. After a kill, everything up to the last flush is readable:
+``read_tape`` reads a truncated last gzip member up to its last complete line, stops
+cleanly, and sets ``TapeReader.truncated``. Opening a ``TapeWriter`` on an existing tape
+appends a new gzip member (a file of several members is still one valid gzip file); if the
+existing tape was cut short by a crash, its complete lines are first rewritten into a clean
+file (atomically, by rename), since data appended after a broken member would be unreadable.
+
+One process writes a tape at a time; ``TapeWriter`` is not thread-safe.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import zlib
+from collections.abc import Generator, Iterator
+from pathlib import Path
+from time import monotonic
+from types import TracebackType
+from typing import IO, Any, Final
+
+import orjson
+
+from bot.model import (
+    BookTick,
+    Market,
+    MarketEvent,
+    Outcome,
+    WindowOpened,
+    WindowResolved,
+    iso,
+    now_ms,
+)
+
+TAPE_VERSION: Final = 1
+MAX_MALFORMED: Final = 100  # malformed lines kept with their numbers; all are counted
+
+_GZIP_MAGIC: Final = b"\x1f\x8b"
+_GZIP_WBITS: Final = 16 + zlib.MAX_WBITS  # a gzip header and trailer around deflate data
+_READ_CHUNK: Final = 1 << 18
+_HEAD_LIMIT: Final = 1 << 16  # the header line must appear within this many bytes
+_NL: Final = orjson.OPT_APPEND_NEWLINE
+_FLOAT_MAX: Final = 1.7976931348623157e308
+_EXAMPLE_HEADER: Final = '{"e":"tape","version":1,...}'
+
+
+class DataError(ValueError):
+    """Input data cannot be used. The message is one line naming the file and what was
+    expected."""
+
+
+# ---------------------------------------------------------------------------
+# writing
+
+
+class TapeWriter:
+    """Append market events to a gzip JSONL tape; see the module docstring for the format.
+
+    ``with TapeWriter(Path("logs/tape/2026-11-22.jsonl.gz"), source="paper") as tape:
+    tape.write(event)``. The header line is written and flushed at once, so even a tape
+    killed right away is a readable (empty) tape. The default gzip level 2 stores a book
+    event in about 28 bytes and keeps writing and reading fast (level 6: ~12% smaller files,
+    writes about half as fast).
+    """
+
+    def __init__(
+        self,
+        path: Path | str,
+        *,
+        source: str = "touchtrader",
+        flush_interval_s: float = 1.0,
+        flush_every: int = 10_000,
+        compresslevel: int = 2,
+    ) -> None:
+        if flush_every < 1 or flush_interval_s < 0:
+            raise ValueError("flush_every must be >= 1 and flush_interval_s >= 0")
+        self.path = Path(path)
+        self.source = source
+        self.count = 0  # events written by this writer
+        self._interval = flush_interval_s
+        self._flush_every = flush_every
+        self._buf: list[str] = []
+        self._market_json: dict[str, str] = {}  # market id -> its JSON string
+        self._closed = False
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        # None when the file was new or a complete tape; else the complete lines kept.
+        self.recovered_lines: int | None = _prepare_for_append(self.path)
+        self._gz = gzip.GzipFile(self.path, mode="ab", compresslevel=compresslevel)
+        header: dict[str, Any] = {
+            "e": "tape",
+            "version": TAPE_VERSION,
+            "created": iso(now_ms()),
+            "source": source,
+        }
+        if self.recovered_lines is not None:
+            header["recovered_after_crash"] = True
+        self._buf.append(orjson.dumps(header, option=_NL).decode())
+        self._flush_due = 0.0
+        self.flush()
+
+    def write(self, event: MarketEvent) -> None:
+        """Buffer one event; flush when a flush is due (time or count)."""
+        if self._closed:
+            raise ValueError(f"{self.path}: tape is closed")
+        if type(event) is BookTick:
+            line = self._book_line(event)
+        elif isinstance(event, BookTick | WindowOpened | WindowResolved):
+            line = _encode(event).decode()
+        else:
+            raise TypeError(f"not a market event: {event!r}")
+        buf = self._buf
+        buf.append(line)
+        self.count += 1
+        if len(buf) >= self._flush_every or monotonic() >= self._flush_due:
+            self.flush()
+
+    def _book_line(self, event: BookTick) -> str:
+        """The hot path, about 3x faster than orjson on a dict: format the line directly.
+        Anything unusual (a non-int price, a NaN, a non-float underlying) goes to orjson."""
+        market = event.market_id
+        market_json = self._market_json.get(market)
+        if market_json is None:
+            if len(self._market_json) >= 10_000:
+                self._market_json.clear()
+            market_json = self._market_json[market] = orjson.dumps(market).decode()
+        fair = event.fair_forecast
+        under = event.underlying
+        if under is None:
+            under_json = "null"
+        elif type(under) is float and -_FLOAT_MAX <= under <= _FLOAT_MAX:
+            under_json = repr(under)  # the shortest round-trip repr of a finite float is JSON
+        else:
+            return _encode(event).decode()
+        try:  # the ":d" formats raise for anything but an int
+            return (
+                f'{{"e":"book","ts":{event.ts_ms:d},"m":{market_json},'
+                f'"b":{event.bid:d},"bs":{event.bid_size:d},'
+                f'"a":{event.ask:d},"as":{event.ask_size:d},'
+                f'"f":{"null" if fair is None else format(fair, "d")},"u":{under_json}}}\n'
+            )
+        except (TypeError, ValueError):
+            return _encode(event).decode()
+
+    def maybe_flush(self) -> None:
+        """Flush if there is buffered data and the flush interval has passed."""
+        if self._buf and not self._closed and monotonic() >= self._flush_due:
+            self.flush()
+
+    def flush(self, *, fsync: bool = False) -> None:
+        """Push buffered lines into the file with a zlib sync flush, so that a reader can
+        decode everything written so far. ``fsync=True`` also asks the OS to put it on disk
+        (survives a power cut, not only a killed process)."""
+        if self._closed:
+            return
+        if self._buf:
+            self._gz.write("".join(self._buf).encode())
+            self._buf.clear()
+            self._gz.flush(zlib.Z_SYNC_FLUSH)  # also flushes the file object to the OS
+        if fsync:
+            os.fsync(self._gz.fileno())
+        self._flush_due = monotonic() + self._interval
+
+    def close(self) -> None:
+        """Flush and finish the gzip member (writes its CRC trailer). Idempotent."""
+        if self._closed:
+            return
+        if self._buf:
+            self._gz.write("".join(self._buf).encode())
+            self._buf.clear()
+        self._closed = True
+        self._gz.close()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def __enter__(self) -> TapeWriter:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def _encode(event: MarketEvent) -> bytes:
+    """One tape line (with its newline) for any event, via orjson."""
+    if isinstance(event, WindowOpened):
+        # orjson serializes the Market dataclass field by field; token_ids becomes a list
+        return orjson.dumps({"e": "open", "ts": event.ts_ms, "market": event.market}, option=_NL)
+    if isinstance(event, WindowResolved):
+        obj = {
+            "e": "resolve",
+            "ts": event.ts_ms,
+            "m": event.market_id,
+            "o": event.outcome.value,
+            "u": event.final_underlying,
+        }
+        return orjson.dumps(obj, option=_NL)
+    return orjson.dumps(
+        {
+            "e": "book",
+            "ts": event.ts_ms,
+            "m": event.market_id,
+            "b": event.bid,
+            "bs": event.bid_size,
+            "a": event.ask,
+            "as": event.ask_size,
+            "f": event.fair_forecast,
+            "u": event.underlying,
+        },
+        option=_NL,
+    )
+
+
+def _prepare_for_append(path: Path) -> int | None:
+    """Make an existing file safe to append a gzip member to.
+
+    Returns None for a missing, empty or complete tape. A tape cut short by a crash is
+    rewritten with its complete lines only; the number of lines kept is returned.
+    """
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        return None
+    if size == 0:
+        return None
+    is_gzip, head = _head(path)
+    if is_gzip and not head:
+        # killed before the first flush of its header: holds nothing; start afresh
+        path.write_bytes(b"")
+        return None
+    _check_tape_file(path, purpose="append to")
+    with open(path, "rb") as f:
+        stream = _Stream(f, gzip=True)
+        for _ in stream.chunks():
+            pass
+    if not stream.truncated:
+        return None
+    tmp = path.with_name(path.name + ".recover.tmp")
+    kept = 0
+    with open(path, "rb") as f, gzip.GzipFile(tmp, mode="wb", compresslevel=2) as out:
+        pending = b""
+        for chunk in _Stream(f, gzip=True).chunks():
+            data = pending + chunk
+            end = data.rfind(b"\n") + 1
+            out.write(data[:end])
+            kept += data.count(b"\n", 0, end)
+            pending = data[end:]
+    with open(tmp, "rb") as f:
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    return kept
+
+
+# ---------------------------------------------------------------------------
+# reading
+
+
+class _Stream:
+    """The decompressed bytes of a gzip file of one or more members, or of a plain file.
+
+    Reading stops without an exception at a truncated or corrupt end; ``truncated`` and
+    ``problem`` then say so.
+    """
+
+    def __init__(self, f: IO[bytes], *, gzip: bool) -> None:
+        self._f = f
+        self._gzip = gzip
+        self.truncated = False
+        self.problem = ""
+
+    def chunks(self) -> Iterator[bytes]:
+        read = self._f.read
+        if not self._gzip:
+            while chunk := read(_READ_CHUNK):
+                yield chunk
+            return
+        d = zlib.decompressobj(_GZIP_WBITS)
+        started = False  # the current member has been given input
+        members = 0
+        while raw := read(_READ_CHUNK):
+            data = raw
+            while data:
+                try:
+                    out = d.decompress(data)
+                except zlib.error as exc:
+                    self.truncated = True
+                    where = "after" if not started else "in"
+                    self.problem = f"corrupt gzip data {where} member {members + 1} ({exc})"
+                    return
+                started = True
+                if out:
+                    yield out
+                if d.eof:
+                    members += 1
+                    data = d.unused_data
+                    d = zlib.decompressobj(_GZIP_WBITS)
+                    started = False
+                else:
+                    data = b""
+        if started:
+            out = d.flush()
+            if out:
+                yield out
+            self.truncated = True
+            self.problem = f"gzip member {members + 1} ends early (was the writer killed?)"
+
+
+def _check_tape_file(path: Path, *, purpose: str = "read") -> bool:
+    """Raise DataError unless ``path`` starts with a tape header line; return is-gzip."""
+    expected = f"expected a tape (*.jsonl.gz) whose first line is {_EXAMPLE_HEADER}"
+    if not path.exists():
+        raise DataError(f"{path}: no such file; {expected}")
+    if not path.is_file():
+        raise DataError(f"{path}: not a regular file; {expected}")
+    try:
+        is_gzip, text = _head(path)
+    except zlib.error as exc:
+        raise DataError(f"{path}: corrupt gzip data ({exc}); {expected}") from None
+    if not text and not is_gzip:
+        raise DataError(f"{path}: empty file; {expected}")
+    first, newline, _ = text.partition(b"\n")
+    if not newline:
+        raise DataError(f"{path}: no complete first line; {expected}")
+    try:
+        obj = orjson.loads(first)
+    except orjson.JSONDecodeError:
+        obj = None
+    if not isinstance(obj, dict) or obj.get("e") != "tape":
+        shown = first[:60].decode("utf-8", "replace")
+        raise DataError(f"{path}: not a tape (first line {shown!r}); {expected}")
+    _check_version(path, obj)
+    if purpose != "read" and not is_gzip:
+        raise DataError(f"{path}: cannot {purpose} an uncompressed tape; {expected}")
+    return is_gzip
+
+
+def _head(path: Path) -> tuple[bool, bytes]:
+    """(is gzip, the first up to _HEAD_LIMIT bytes of its content). Raises zlib.error."""
+    with open(path, "rb") as f:
+        head = f.read(_HEAD_LIMIT)
+    if not head.startswith(_GZIP_MAGIC):
+        return False, head
+    return True, zlib.decompressobj(_GZIP_WBITS).decompress(head, _HEAD_LIMIT)
+
+
+def _check_version(path: Path, header: dict[str, Any]) -> None:
+    version = header.get("version")
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise DataError(f"{path}: tape header {header!r} has no valid version; expected a version number")
+    if version > TAPE_VERSION:
+        raise DataError(
+            f"{path}: tape version {version} is newer than this reader;"
+            f" expected version {TAPE_VERSION} (update the bot to read it)"
+        )
+
+
+def _market_from_json(obj: dict[str, Any]) -> Market:
+    fields = dict(obj)
+    token_ids = fields.get("token_ids")
+    if token_ids is not None:
+        if not isinstance(token_ids, list) or len(token_ids) != 2:
+            raise ValueError(f"token_ids must be a list of two ids, not {token_ids!r}")
+        fields["token_ids"] = (str(token_ids[0]), str(token_ids[1]))
+    return Market(**fields)
+
+
+class TapeReader(Iterator[MarketEvent]):
+    """Iterate over the events of a tape. Made by ``read_tape``.
+
+    After iteration: ``truncated`` (the file ended inside a gzip member or in corrupt data;
+    reading stopped cleanly at the last complete line) with ``problem`` saying why,
+    ``lines`` (lines read, headers included), ``line_no`` (the line of the event last
+    yielded), ``headers`` (the header objects),
+    ``malformed`` (up to MAX_MALFORMED ``(line_no, reason)`` pairs for lines that are not
+    valid events; they are skipped) and ``malformed_total``.
+    """
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        self.truncated = False
+        self.problem = ""
+        self.lines = 0
+        self.line_no = 0  # the line of the event last yielded
+        self.headers: list[dict[str, Any]] = []
+        self.malformed: list[tuple[int, str]] = []
+        self.malformed_total = 0
+        self._gzip = _check_tape_file(self.path)
+        self._events = self._generate()
+
+    def __iter__(self) -> Iterator[MarketEvent]:
+        return self._events
+
+    def __next__(self) -> MarketEvent:
+        return next(self._events)
+
+    def close(self) -> None:
+        """Stop early and close the file."""
+        self._events.close()
+
+    def __enter__(self) -> TapeReader:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def _bad(self, line_no: int, reason: str) -> None:
+        self.malformed_total += 1
+        if len(self.malformed) < MAX_MALFORMED:
+            self.malformed.append((line_no, reason))
+
+    def _generate(self) -> Generator[MarketEvent, None, None]:
+        with open(self.path, "rb") as f:
+            stream = _Stream(f, gzip=self._gzip)
+            pending = b""
+            line_no = 0
+            for chunk in stream.chunks():
+                data = pending + chunk if pending else chunk
+                end = data.rfind(b"\n")
+                if end < 0:
+                    pending = data
+                    continue
+                pending = data[end + 1 :]
+                yield from self._parse(data[:end], line_no)
+                line_no = self.lines
+            if pending and not stream.truncated:
+                yield from self._parse(pending, line_no)  # a last line without a newline
+            # in a truncated tape, a partial line after the last flush is dropped
+            self.truncated = stream.truncated
+            self.problem = stream.problem
+
+    def _parse(self, body: bytes, line_no: int) -> Iterator[MarketEvent]:
+        """Events of the complete lines in ``body`` (no final newline); the first line is
+        number ``line_no + 1``. Fast path: parse all lines as one JSON array."""
+        count = body.count(b"\n") + 1
+        objs: list[Any] | None
+        try:
+            objs = orjson.loads(b"[" + body.replace(b"\n", b",") + b"]")
+        except orjson.JSONDecodeError:
+            objs = None
+        errors: dict[int, str] = {}  # line -> why it is not JSON (slow path only)
+        if objs is None or len(objs) != count:
+            objs = []
+            for i, line in enumerate(body.split(b"\n"), start=line_no + 1):
+                try:
+                    objs.append(orjson.loads(line))
+                except orjson.JSONDecodeError as exc:
+                    objs.append(None)
+                    errors[i] = "empty line" if not line.strip() else f"not JSON ({exc})"
+        self.lines = line_no + count
+        event: MarketEvent
+        for obj in objs:
+            line_no += 1
+            if obj is None:
+                self._bad(line_no, errors.get(line_no, "null"))
+                continue
+            try:
+                kind = obj["e"]
+                if kind == "book":
+                    event = BookTick(
+                        obj["ts"],
+                        obj["m"],
+                        obj["b"],
+                        obj["bs"],
+                        obj["a"],
+                        obj["as"],
+                        obj.get("f"),
+                        obj.get("u"),
+                    )
+                elif kind == "open":
+                    event = WindowOpened(obj["ts"], _market_from_json(obj["market"]))
+                elif kind == "resolve":
+                    event = WindowResolved(obj["ts"], obj["m"], Outcome(obj["o"]), obj.get("u"))
+                elif kind == "tape":
+                    _check_version(self.path, obj)
+                    self.headers.append(obj)
+                    continue
+                else:
+                    self._bad(line_no, f"unknown event kind {kind!r}")
+                    continue
+            except KeyError as exc:
+                self._bad(line_no, f"missing key {exc}")
+                continue
+            except DataError:  # a later header of a newer version: stop, do not guess
+                raise
+            except (TypeError, ValueError, AttributeError) as exc:
+                self._bad(line_no, f"bad event ({exc})")
+                continue
+            self.line_no = line_no
+            yield event
+
+
+def read_tape(path: Path | str) -> TapeReader:
+    """Open a tape for reading; iterate the result for its events in file order.
+
+    Raises DataError at once if the file is missing or does not start with a tape header.
+    The returned TapeReader tells, once iterated, whether the tape was truncated and which
+    lines were malformed (those are skipped, never guessed at).
+    """
+    return TapeReader(path)
