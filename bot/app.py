@@ -11,6 +11,7 @@ import logging
 import os
 import signal
 import sys
+from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,17 +22,22 @@ from filelock import FileLock, Timeout
 
 from bot import __version__, controls
 from bot.activity import Activity
-from bot.config import Config
+from bot.breaker import VenueErrorWindow
+from bot.config import Config, ConfigError
 from bot.controls import Control, Watcher
-from bot.engine import Engine, Paths, RealtimeClock
+from bot.engine import Clock, Engine, Feed, Paths, RealtimeClock
 from bot.errors import StartupRefused
+from bot.exits import policies
 from bot.feeds.simulated import SimulatedMarket
-from bot.journal import Journal
-from bot.model import Mode, now_ms, to_float, to_micros, usd, utc_day
+from bot.journal import Journal, Restored
+from bot.model import Mode, now_ms, to_float, to_micros, usd
 from bot.orders import OrderManager
 from bot.portfolio import Portfolio
-from bot.risk import RiskGate
+from bot.risk import RiskGate, SessionLimits
+from bot.runtime import Limits
+from bot.scorecard import Scorecard
 from bot.strategies import Strategy, build_strategies
+from bot.venues.base import Venue
 from bot.venues.paper import PaperVenue
 
 log = logging.getLogger("bot")
@@ -118,26 +124,49 @@ def run(options: RunOptions) -> str:
         lock.release()
 
 
-def _run(paths: Paths, config: Config, journal: Journal, strategies: list[Strategy]) -> str:
-    mode = config.mode
-    wall = now_ms()
-    restored = journal.restore(mode)
-    start_ms = max(wall, restored.clock_ms or 0)
-    feed = _market_feed(config, journal, restored.clock_ms, start_ms, restored)
-    journal.start_session(mode, __version__, os.getpid(), config.to_dict(), wall)
-
+def build_engine(
+    *,
+    config: Config,
+    paths: Paths,
+    journal: Journal,
+    venue: Venue,
+    feed: Feed,
+    clock: Clock,
+    strategies: list[Strategy],
+    restored: Restored,
+    start_ms: int,
+    wallet: str,
+    on_heartbeat: Callable[[], None] | None = None,
+) -> Engine:
+    """Wire the parts every mode shares around a venue, a feed and a clock."""
+    mode = venue.mode
+    unknown = set(config.strategies.exits) - {s.name for s in strategies}
+    if unknown:
+        name = sorted(unknown)[0]
+        raise ConfigError(f"strategies.exits.{name}: strategy {name!r} is not enabled")
+    exit_policies = policies(
+        config.exits,
+        {s.name: dict(getattr(s, "exits", {})) for s in strategies},
+        config.strategies.exits,
+    )
+    limits = Limits(
+        max_position=to_micros(round(config.risk.max_position_usd, 6)),
+        max_session_loss=to_micros(round(config.risk.daily_loss_limit_usd, 6)),
+        cap_position=to_micros(round(config.cap_position_usd, 6)),
+        cap_session_loss=to_micros(round(config.cap_session_loss, 6)),
+        instruments=tuple(config.market.instruments),
+        strategies=tuple(s.name for s in strategies),
+        mode=mode,
+    )
+    risk = RiskGate(config.risk, limits)
+    session = SessionLimits(config.risk)
     activity = Activity(journal, paths.logs)
     activity.restore()
-    portfolio = Portfolio(journal, mode)
-    portfolio.restore(restored.cash, restored.positions, utc_day(start_ms))
+    portfolio = Portfolio(journal, mode, lambda name: exit_policies.get(name) or exit_policies[""])
+    portfolio.restore(restored.cash, restored.positions, session.day_start(start_ms))
     markets = {m.market_id: m for m in restored.markets}
-    venue = PaperVenue(mode, id_prefix=f"P{journal.session_id}-")
-    holdings = {(p.market_id, p.outcome): p.shares for p in restored.positions}
-    venue.restore(restored.cash, restored.open_orders, holdings, restored.markets)
-    if not journal.has_deposit(mode):
-        amount = to_micros(round(config.paper.starting_balance, 6))
-        portfolio.deposit(amount, start_ms, "paper starting balance")
-        venue.deposit(amount)
+    scorecard = Scorecard([s.name for s in strategies])
+    scorecard.restore(journal, mode)
 
     engine: Engine
     orders = OrderManager(
@@ -145,35 +174,81 @@ def _run(paths: Paths, config: Config, journal: Journal, strategies: list[Strate
         journal=journal,
         portfolio=portfolio,
         activity=activity,
-        risk=RiskGate(config.risk),
+        risk=risk,
         markets=markets,
         controls_dir=paths.controls,
         entry_block=lambda: engine.entry_block(),
         on_settled=lambda s, p: engine.on_settled(s, p),
+        on_venue_error=lambda error, now: engine.supervisor.venue_error(error, now),
+        on_skip=scorecard.skipped,
     )
     orders.restore(restored.open_orders)
-
-    def save_feed() -> None:
-        journal.set_meta("paper_market", orjson.dumps(feed.snapshot()).decode())
-
+    orders.restore_window_entries(journal.window_entries(mode))
     engine = Engine(
         paths=paths,
         mode=mode,
-        clock=RealtimeClock(start_ms, config.speed),
+        clock=clock,
         feed=feed,
         journal=journal,
         activity=activity,
         portfolio=portfolio,
         orders=orders,
+        risk=risk,
+        session=session,
+        errors=VenueErrorWindow(config.risk.venue_error_limit, config.risk.venue_error_window_s),
+        scorecard=scorecard,
+        exit_policies=exit_policies,
         strategies=strategies,
         markets=markets,
-        wallet=config.wallet or "PAPER",
+        wallet=wallet,
         heartbeat_s=config.heartbeat_s,
         state_refresh_s=config.state_refresh_s,
         speed=config.speed,
         live_from_ms=start_ms,
+        disable_rule=(
+            config.risk.disable_losing_strategies,
+            config.risk.disable_after_trades,
+            config.risk.disable_below_win_rate,
+        ),
+        on_heartbeat=on_heartbeat,
+    )
+    portfolio.on_closed = engine.on_position_closed
+    engine.supervisor.restore(journal.runtime())
+    return engine
+
+
+def _run(paths: Paths, config: Config, journal: Journal, strategies: list[Strategy]) -> str:
+    mode = config.mode
+    wall = now_ms()
+    restored = journal.restore(mode)
+    start_ms = max(wall, restored.clock_ms or 0)
+    feed = _market_feed(config, journal, restored.clock_ms, start_ms, restored)
+    journal.start_session(mode, __version__, os.getpid(), config.to_dict(), wall)
+    venue = PaperVenue(mode, id_prefix=f"P{journal.session_id}-")
+    holdings = {(p.market_id, p.outcome): p.shares for p in restored.positions}
+    venue.restore(restored.cash, restored.open_orders, holdings, restored.markets)
+
+    def save_feed() -> None:
+        journal.set_meta("paper_market", orjson.dumps(feed.snapshot()).decode())
+
+    engine = build_engine(
+        config=config,
+        paths=paths,
+        journal=journal,
+        venue=venue,
+        feed=feed,
+        clock=RealtimeClock(start_ms, config.speed),
+        strategies=strategies,
+        restored=restored,
+        start_ms=start_ms,
+        wallet=config.wallet or "PAPER",
         on_heartbeat=save_feed,
     )
+    activity, portfolio, orders = engine.activity, engine.portfolio, engine.orders
+    if not journal.has_deposit(mode):
+        amount = to_micros(round(config.paper.starting_balance, 6))
+        portfolio.deposit(amount, start_ms, "paper starting balance")
+        venue.deposit(amount)
     save_feed()
     resumed = f", resumed session {journal.session_id - 1}'s state" if restored.clock_ms else ""
     activity.add(

@@ -47,15 +47,46 @@ class PaperConfig:
 
 @dataclass(frozen=True)
 class RiskConfig:
+    """Hard limits the order manager enforces on every entry, whatever the strategy."""
+
     max_position_usd: float = 5.0
-    max_open_orders: int = 20
+    max_market_exposure_usd: float = 10.0
     max_total_exposure_usd: float = 50.0
+    max_open_orders: int = 20
+    max_orders_per_window: int = 2
+    daily_loss_limit_usd: float = 20.0
+    max_consecutive_losses: int = 5
+    trading_day_start_hour_utc: int = 0
+    venue_error_limit: int = 3
+    venue_error_window_s: float = 300.0
+    disable_losing_strategies: bool = False
+    disable_after_trades: int = 20
+    disable_below_win_rate: float = 0.40
+
+
+@dataclass(frozen=True)
+class CapsConfig:
+    """The most an ADJUST_RISK file may set. Unset: the [risk] value is the cap."""
+
+    max_position_usd: float | None = None
+    max_session_loss: float | None = None
+
+
+@dataclass(frozen=True)
+class ExitsConfig:
+    """When a position is sold before its market resolves. 0 turns a rule off."""
+
+    stop_loss_pct: float = 10.0
+    take_profit_pct: float = 30.0
+    trailing_pct: float = 0.0
+    exit_before_end_s: float = 0.0
 
 
 @dataclass(frozen=True)
 class StrategiesConfig:
     enabled: tuple[str, ...] = ("canary", "edge")
     params: dict[str, dict[str, Any]] = field(default_factory=dict)
+    exits: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -68,10 +99,20 @@ class Config:
     market: MarketConfig = field(default_factory=MarketConfig)
     paper: PaperConfig = field(default_factory=PaperConfig)
     risk: RiskConfig = field(default_factory=RiskConfig)
+    caps: CapsConfig = field(default_factory=CapsConfig)
+    exits: ExitsConfig = field(default_factory=ExitsConfig)
     strategies: StrategiesConfig = field(default_factory=StrategiesConfig)
 
     def to_dict(self) -> dict[str, Any]:
         return _plain(dataclasses.asdict(self))
+
+    @property
+    def cap_position_usd(self) -> float:
+        return self.caps.max_position_usd or self.risk.max_position_usd
+
+    @property
+    def cap_session_loss(self) -> float:
+        return self.caps.max_session_loss or self.risk.daily_loss_limit_usd
 
 
 _POSITIVE = {
@@ -86,6 +127,13 @@ _POSITIVE = {
     "risk.max_position_usd",
     "risk.max_open_orders",
     "risk.max_total_exposure_usd",
+    "risk.max_market_exposure_usd",
+    "risk.max_orders_per_window",
+    "risk.daily_loss_limit_usd",
+    "risk.max_consecutive_losses",
+    "risk.venue_error_limit",
+    "risk.venue_error_window_s",
+    "risk.disable_after_trades",
 }
 _NON_NEGATIVE = {
     "market.spread",
@@ -93,6 +141,11 @@ _NON_NEGATIVE = {
     "market.forecast_noise",
     "market.fee_rate",
     "paper.starting_balance",
+    "risk.disable_below_win_rate",
+    "exits.stop_loss_pct",
+    "exits.take_profit_pct",
+    "exits.trailing_pct",
+    "exits.exit_before_end_s",
 }
 
 
@@ -175,8 +228,9 @@ def _coerce(hint: Any, value: Any, key: str) -> Any:
             if not isinstance(sub, dict):
                 raise ConfigError(f"{key}.{name}: expected a table, got {sub!r}")
         return {str(k): dict(v) for k, v in value.items()}
-    if isinstance(hint, types.UnionType):  # pragma: no cover - not used yet
-        return value
+    if isinstance(hint, types.UnionType):  # X | None: TOML has no null, so absent means None
+        (inner,) = [a for a in typing.get_args(hint) if a is not type(None)]
+        return _coerce(inner, value, key)
     raise ConfigError(f"{key}: unsupported setting")  # pragma: no cover
 
 
@@ -186,7 +240,7 @@ def _check_ranges(config: Config) -> None:
         if flat[key] <= 0:
             raise ConfigError(f"{key}: must be greater than 0, got {flat[key]!r}")
     for key in _NON_NEGATIVE:
-        if flat[key] < 0:
+        if flat[key] is not None and flat[key] < 0:
             raise ConfigError(f"{key}: must not be negative, got {flat[key]!r}")
     market = config.market
     if len(market.start_prices) != len(market.instruments):
@@ -197,6 +251,22 @@ def _check_ranges(config: Config) -> None:
         raise ConfigError(f"market.tick: must be between 0 and 0.5, got {market.tick!r}")
     if market.fee_rate > 1:
         raise ConfigError(f"market.fee_rate: must be at most 1, got {market.fee_rate!r}")
+    risk = config.risk
+    if not 0 <= risk.trading_day_start_hour_utc <= 23:
+        raise ConfigError("risk.trading_day_start_hour_utc: must be an hour from 0 to 23")
+    if risk.disable_below_win_rate > 1:
+        raise ConfigError("risk.disable_below_win_rate: a fraction from 0 to 1, e.g. 0.4")
+    for key, cap, value in (
+        ("caps.max_position_usd", config.caps.max_position_usd, risk.max_position_usd),
+        ("caps.max_session_loss", config.caps.max_session_loss, risk.daily_loss_limit_usd),
+    ):
+        if cap is not None and cap < value:
+            raise ConfigError(f"{key}: {cap:g} is below the [risk] value {value:g} it caps")
+        if cap is not None and cap <= 0:
+            raise ConfigError(f"{key}: must be greater than 0, got {cap!r}")
+    for pct in ("stop_loss_pct", "take_profit_pct", "trailing_pct"):
+        if getattr(config.exits, pct) >= 100 and pct != "take_profit_pct":
+            raise ConfigError(f"exits.{pct}: must be below 100")
     if len(set(market.instruments)) != len(market.instruments) or not market.instruments:
         raise ConfigError("market.instruments: needs at least one name, each once")
 
@@ -204,7 +274,7 @@ def _check_ranges(config: Config) -> None:
 def _flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in data.items():
-        if isinstance(value, dict) and key != "params":
+        if isinstance(value, dict) and not (prefix == "strategies." and key in ("params", "exits")):
             out.update(_flatten(value, f"{prefix}{key}."))
         else:
             out[f"{prefix}{key}"] = value

@@ -7,12 +7,13 @@ comes first: the next market event, the next heartbeat or a word in the inbox.
 `step(event)` reads top to bottom like the paragraph that describes it:
     1 the market and the marks move
     2 the venue reports fills, expiries and settlements, which are booked
-    3 exits: a flatten in progress sells what is left
+    3 exits: one decision per position (bot/exits.py); a flatten sells what is left
     4 strategies look at the window and may propose an entry
     5 the order manager checks risk and sends it to the venue of the mode
-    6 the step's rows are committed to the journal, then the logs are appended
+    6 the step's rows are committed to the journal, then the logs are appended;
+      the invariants are checked (bot/breaker.py)
     7 the state files are rewritten
-Controls are applied between steps, whenever the inbox wakes the loop.
+Controls are applied between steps, whenever the inbox wakes the loop (bot/supervisor.py).
 """
 
 from __future__ import annotations
@@ -25,9 +26,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from bot import controls, state
+from bot import exits, state
 from bot.activity import Activity
-from bot.controls import Control
+from bot.breaker import VenueErrorWindow
+from bot.exits import ExitPolicy, Lifecycle
 from bot.journal import Journal
 from bot.model import (
     BookTick,
@@ -40,12 +42,16 @@ from bot.model import (
     TradingState,
     WindowOpened,
     WindowResolved,
+    book_for,
     iso,
-    utc_day,
 )
 from bot.orders import OrderManager
 from bot.portfolio import Portfolio
+from bot.risk import RiskGate, SessionLimits
+from bot.runtime import Limits
+from bot.scorecard import Scorecard
 from bot.strategies import Strategy, WindowState
+from bot.supervisor import Supervisor
 
 log = logging.getLogger("bot")
 
@@ -134,6 +140,11 @@ class Engine:
         activity: Activity,
         portfolio: Portfolio,
         orders: OrderManager,
+        risk: RiskGate,
+        session: SessionLimits,
+        errors: VenueErrorWindow,
+        scorecard: Scorecard,
+        exit_policies: dict[str, ExitPolicy],
         strategies: list[Strategy],
         markets: dict[str, Market],
         wallet: str,
@@ -141,6 +152,7 @@ class Engine:
         state_refresh_s: float,
         speed: float,
         live_from_ms: int,
+        disable_rule: tuple[bool, int, float] = (False, 20, 0.4),
         on_heartbeat: Callable[[], None] | None = None,
     ) -> None:
         self.paths = paths
@@ -151,6 +163,10 @@ class Engine:
         self.activity = activity
         self.portfolio = portfolio
         self.orders = orders
+        self.risk = risk
+        self.limits: Limits = risk.limits
+        self.scorecard = scorecard
+        self.exit_policies = exit_policies
         self.strategies = strategies
         self.markets = markets
         self.market_names = {m.market_id: m.name for m in markets.values()}
@@ -159,20 +175,16 @@ class Engine:
         self.state_refresh_s = state_refresh_s
         self.speed = speed
         self.live_from_ms = live_from_ms  # earlier events are catch-up: book, don't trade
+        self.disable_rule = disable_rule
         self.on_heartbeat = on_heartbeat
+        self.supervisor = Supervisor(self, session, errors)
         self.inbox: queue.SimpleQueue[str] = queue.SimpleQueue()
-        self.today = utc_day(clock.now_ms())
-        self.trading_state = TradingState.ACTIVE
-        self.state_reason = ""
-        self.paused = False
-        self.flattening: list[str] = []  # FLATTEN files being carried out
-        self._flatten_note = ""
-        self.last_control: dict[str, Any] | None = None
         self.last_signal: dict[str, Any] | None = None
         self.exit_reason = ""
-        self._seen_rejections: set[tuple[str, tuple[int, int, int]]] = set()
+        self.last_event_ms = clock.now_ms()
+        self.last_status_write = 0.0
+        self.day_start_ms = session.day_start(self.last_event_ms)
         self._running = False
-        self._last_event_ms = clock.now_ms()
         self._next_heartbeat = 0.0
         self._last_state_write = 0.0
         self._prices_moved = False
@@ -185,10 +197,13 @@ class Engine:
     def request_stop(self) -> None:
         self.inbox.put(STOP)
 
+    def stop_loop(self) -> None:
+        self._running = False
+
     def run(self) -> str:
         """Trade until stopped; return why the loop ended."""
         self._running = True
-        self.apply_controls()  # a control present at start-up acts before the first order
+        self.supervisor.apply_controls()  # a control present at start-up acts before any order
         self.commit()
         self.write_state(heartbeat=True)
         while self._running:
@@ -212,22 +227,21 @@ class Engine:
         while True:  # coalesce a burst of file events into one scan
             if word == STOP:
                 self.exit_reason = self.exit_reason or "stop requested (Ctrl-C or SIGTERM)"
-                self.trading_state = TradingState.STOPPED
-                self.state_reason = self.exit_reason
+                self.supervisor.stop(self.exit_reason)
                 self._running = False
             try:
                 word = self.inbox.get_nowait()
             except queue.Empty:
                 break
         if self._running:
-            self.apply_controls()
+            self.supervisor.apply_controls()
             self.commit()
             self.write_state(heartbeat=True)
 
     # -- the step ---------------------------------------------------------------------
 
     def step(self, event: MarketEvent) -> None:
-        self._last_event_ms = event.ts_ms
+        self.last_event_ms = event.ts_ms
         # 1 the market and the marks move
         if isinstance(event, WindowOpened):
             if event.market.market_id in self.markets:
@@ -246,31 +260,72 @@ class Engine:
             self._resolved(event)
         # 2 the venue reports; fills, expiries and settlements are booked
         self.orders.apply(self.venue.on_market(event))
-        if isinstance(event, WindowResolved):
+        if not isinstance(event, BookTick):
             return
-        # 3 exits
-        if self.flattening:
-            self._continue_flatten(event.ts_ms)
+        # 3 exits: one decision per position; a flatten sells what is left
+        self._exits(event)
+        if self.supervisor.flattening:
+            self.supervisor.continue_flatten(event.ts_ms)
         # 4-5 strategies propose, the order manager disposes
-        if isinstance(event, BookTick) and event.ts_ms >= self.live_from_ms:
+        if event.ts_ms >= self.live_from_ms:
             self._evaluate(event)
 
     def end_step(self) -> None:
-        """6-7: commit the journal, then let the files show it."""
-        day = utc_day(self._last_event_ms)
-        if day != self.today:
-            self.today = day
-            self.portfolio.roll_day(day)
+        """6-7: commit the journal, check the invariants, then let the files show it."""
+        day_start = self.supervisor.session.day_start(self.last_event_ms)
+        if day_start != self.day_start_ms:
+            self.day_start_ms = day_start
+            self.portfolio.roll_day(day_start)
+        changed = self.activity.dirty
+        if changed:
+            self.supervisor.check_invariants()
         self.commit()
         now = time.monotonic()
-        if self.activity.dirty or (
-            self._prices_moved and now - self._last_state_write >= self.state_refresh_s
-        ):
+        if changed or (self._prices_moved and now - self._last_state_write >= self.state_refresh_s):
             self.write_state()
 
     @property
     def venue(self) -> Any:
         return self.orders.venues[self.mode]
+
+    def entry_block(self) -> str:
+        return self.supervisor.entry_block()
+
+    def _exits(self, tick: BookTick) -> None:
+        market = self.markets[tick.market_id]
+        for outcome in (Outcome.UP, Outcome.DOWN):
+            position = self.portfolio.positions.get((tick.market_id, outcome))
+            if position is None:
+                continue
+            bid = book_for(tick, outcome)[0]
+            if position.state in exits.OPEN_STATES:
+                if bid > position.peak:
+                    position.peak = bid
+                policy = self.exit_policies.get(position.strategy) or self.exit_policies[""]
+                decision = exits.decide(position, bid, tick.ts_ms, market.window_end_ms, policy)
+                if decision is not None:
+                    self._trigger(position, decision, tick.ts_ms)
+            elif not self.orders.exiting(position):  # what a partial exit left: sell it
+                self.orders.exit_position(position, self.mode, tick.ts_ms, position.exit_reason)
+
+    def _trigger(self, position: Position, decision: exits.ExitDecision, now: int) -> None:
+        position.state = decision.trigger
+        position.exit_trigger = decision.trigger
+        position.exit_threshold = decision.threshold
+        position.trigger_price = decision.trigger_price
+        position.intended_exit_price = decision.intended_price
+        self.activity.add(
+            now,
+            "EXIT_TRIGGERED",
+            position.market_id,
+            f"{position.outcome.value} {position.shares / 1e6:g} shares: {decision.trigger.value}"
+            f" at bid {decision.trigger_price / 1e6:g} ({decision.threshold}), entry"
+            f" {position.entry_price / 1e6:g}",
+            position_id=position.position_id,
+        )
+        self.orders.exit_position(position, self.mode, now, decision.trigger.value)
+        if position.state is not Lifecycle.CLOSED:
+            self.journal.save_position(position, self.mode, "OPEN", None)
 
     def _evaluate(self, tick: BookTick) -> None:
         market = self.markets[tick.market_id]
@@ -310,131 +365,47 @@ class Engine:
             event.ts_ms,
             "MARKET_RESOLVED",
             event.market_id,
-            f"{market.name}: {event.outcome.value} (strike {market.strike}, final {event.final_underlying})",
+            f"{market.name}: {event.outcome.value} (strike {_num(market.strike)},"
+            f" final {_num(event.final_underlying)})",
         )
-        self.portfolio.marks.pop(event.market_id, None)
-        for key in [k for k in self.orders.entries if k[0] == event.market_id]:
-            del self.orders.entries[key]
+        self.orders.forget_market(event.market_id)
 
     def on_settled(self, s: Settlement, position: Position | None) -> None:
-        """Called by the order manager for every settlement payout."""
+        """The order manager books every settlement; here the marks are let go."""
+        if not any(k[0] == s.market_id for k in self.portfolio.positions):
+            self.portfolio.marks.pop(s.market_id, None)
 
-    # -- controls -------------------------------------------------------------------
-
-    def apply_controls(self) -> None:
-        now = self.clock.now_ms()
-        found = controls.scan(self.paths.controls)
-        for rejected in found.rejected:
-            key = (rejected.file, rejected.signature)
-            if key not in self._seen_rejections:
-                self._seen_rejections.add(key)
-                self._control_result(now, rejected.file, "REJECTED", rejected.reason)
-        if found.has(Control.EMERGENCY_STOP):
-            self.emergency_stop(found.present[Control.EMERGENCY_STOP][0])
-            return
-        if found.has(Control.FLATTEN) and not self.flattening:
-            self.flattening = found.present[Control.FLATTEN]
-            self._start_flatten(now)
-        paused = found.has(Control.PAUSE)
-        if paused != self.paused:
-            self.paused = paused
-            if paused:
-                n = self.orders.cancel_entries(self.mode, now, "PAUSE")
-                detail = f"no new entries; {n} resting entry orders cancelled; exits go on"
-                self._control_result(now, found.present[Control.PAUSE][0], "APPLIED", detail)
-            else:
-                self._control_result(now, "PAUSE", "APPLIED", "PAUSE removed: entries resume")
-        for name in found.present.get(Control.ADJUST_RISK, []) + found.present.get(Control.RESET, []):
-            key = (name, (0, 0, 0))
-            if key not in self._seen_rejections:
-                self._seen_rejections.add(key)
-                self._control_result(now, name, "REJECTED", "not supported by this version yet")
-        self._update_trading_state()
-
-    def _control_result(self, now: int, file: str, result: str, reason: str) -> None:
-        control = controls.control_for(file)
-        name = control.value if control else file
-        self.journal.add_control(now, name, file, result, reason)
-        kind = "CONTROL_APPLIED" if result == "APPLIED" else "CONTROL_REJECTED"
-        self.activity.add(now, kind, "System", f"{file}: {reason}", control=name)
-        self.last_control = {
-            "control": name,
-            "file": file,
-            "result": result,
-            "reason": reason,
-            "time": iso(now),
-        }
-
-    def control_status(self) -> dict[str, Any]:
-        in_effect = []
-        if self.paused:
-            in_effect.append("PAUSE")
-        if self.flattening:
-            in_effect.append("FLATTEN")
-        if self.trading_state is TradingState.STOPPED and self.exit_reason.startswith("EMERGENCY"):
-            in_effect.append("EMERGENCY_STOP")
-        return {"in_effect": in_effect, "last": self.last_control}
-
-    def _update_trading_state(self) -> None:
-        if self.trading_state is TradingState.STOPPED:
-            return
-        if self.flattening:
-            self.trading_state, self.state_reason = TradingState.FLATTENING, "FLATTEN in progress"
-        elif self.paused:
-            self.trading_state, self.state_reason = TradingState.PAUSED, "PAUSE file present"
-        else:
-            self.trading_state, self.state_reason = TradingState.ACTIVE, ""
-
-    def entry_block(self) -> str:
-        """Why entries are blocked now, or '' when they may go ahead."""
-        if self.trading_state is TradingState.ACTIVE:
-            return ""
-        return f"trading state {self.trading_state.value}: {self.state_reason}"
-
-    def _start_flatten(self, now: int) -> None:
-        cancelled = self.orders.cancel(list(self.orders.orders), self.mode, now, "FLATTEN")
-        held = len(self.portfolio.positions)
-        self._flatten_note = f"{cancelled} orders cancelled, {held} positions sold"
-        self._continue_flatten(now)
-
-    def _continue_flatten(self, now: int) -> None:
-        for position in list(self.portfolio.positions.values()):
-            self.orders.exit_position(position, self.mode, now, "FLATTEN")
-        if not self.portfolio.positions and not self.orders.orders:
-            files, self.flattening = self.flattening, []
-            controls.remove(self.paths.controls, files)
-            self._control_result(now, files[0], "APPLIED", f"{self._flatten_note}; nothing left open")
-            self._update_trading_state()
-
-    def emergency_stop(self, file: str) -> None:
-        now = self.clock.now_ms()
-        cancelled = self.orders.cancel(list(self.orders.orders), self.mode, now, "EMERGENCY_STOP")
-        held = len(self.portfolio.positions)
-        for position in list(self.portfolio.positions.values()):
-            self.orders.exit_position(position, self.mode, now, "EMERGENCY_STOP")
-        self.orders.cancel(list(self.orders.orders), self.mode, now, "EMERGENCY_STOP")
-        left = len(self.portfolio.positions)
-        detail = f"{cancelled} orders cancelled, {held - left} of {held} positions sold"
-        if left:
-            detail += f" except {left} with no buyer at the moment (held, see active_positions)"
-        self._control_result(now, file, "APPLIED", detail + "; the bot exits")
-        self.trading_state = TradingState.STOPPED
-        self.state_reason = f"EMERGENCY_STOP: remove controls/{file} to allow a restart"
-        self.exit_reason = f"EMERGENCY_STOP ({file})"
-        self._running = False
+    def on_position_closed(self, position: Position) -> None:
+        """Scorecard, and the optional auto-disable of a losing strategy."""
+        self.scorecard.closed(position.strategy, position.realized)
+        enabled, after, below = self.disable_rule
+        name = position.strategy
+        if enabled and name not in self.risk.disabled and self.scorecard.should_disable(name, after, below):
+            self.risk.disabled.add(name)
+            now = self.last_event_ms
+            self.journal.set_runtime("disabled_strategies", sorted(self.risk.disabled), now, "scorecard")
+            card = self.scorecard.cards[name]
+            self.activity.add(
+                now,
+                "STRATEGY_DISABLED",
+                "System",
+                f"{name}: win rate {card.wins}/{card.trades} below {below:.0%} after {after} trades;"
+                " re-enable with ADJUST_RISK allowed_strategies",
+            )
 
     # -- journal and files ------------------------------------------------------------
 
     def commit(self) -> None:
         if self.journal.conn.in_transaction:
-            self.journal.set_meta(f"clock_ms:{self.mode.value}", str(self._last_event_ms))
+            self.journal.set_meta(f"clock_ms:{self.mode.value}", str(self.last_event_ms))
             self.journal.commit()
         self.activity.flush()
 
     def heartbeat(self) -> None:
         if self.on_heartbeat is not None:
             self.on_heartbeat()
-            self.commit()
+        self.supervisor.check_invariants(deep=True)
+        self.commit()
         self.write_state(heartbeat=True)
 
     def write_state(self, heartbeat: bool = False) -> None:
@@ -446,6 +417,7 @@ class Engine:
         self._last_state_write = time.monotonic()
         if heartbeat or self._last_state_write >= self._next_heartbeat:
             state.write_json(folder / "status.json", state.status(self))
+            self.last_status_write = self._last_state_write
             self._next_heartbeat = self._last_state_write + self.heartbeat_s
 
     def write_final(self, reason: str) -> None:
@@ -456,31 +428,28 @@ class Engine:
 
     # -- views for the state files --------------------------------------------------
 
+    @property
+    def trading_state(self) -> TradingState:
+        return self.supervisor.trading_state
+
+    @property
+    def state_reason(self) -> str:
+        return self.supervisor.state_reason
+
     def market_name(self, market_id: str) -> str:
         return self.market_names.get(market_id, market_id)
 
     def trades_today_count(self) -> int:
         return len(self.portfolio.closed_today) + len(self.portfolio.positions)
 
+    def control_status(self) -> dict[str, Any]:
+        return self.supervisor.control_status()
+
     def risk_view(self) -> dict[str, Any]:
-        block = self.entry_block()
-        return {
-            "can_trade": not block,
-            "reason": block or None,
-            "consecutive_losses": _consecutive_losses(self.portfolio),
-            "daily_loss_remaining": None,
-            "emergency_stop": self.trading_state is TradingState.STOPPED
-            and self.exit_reason.startswith("EMERGENCY"),
-        }
+        return self.supervisor.risk_view()
 
-
-def _consecutive_losses(portfolio: Portfolio) -> int:
-    count = 0
-    for _, p in reversed(portfolio.closed_today):
-        if p.realized >= 0:
-            break
-        count += 1
-    return count
+    def policy_for(self, strategy: str) -> ExitPolicy:
+        return self.exit_policies.get(strategy) or self.exit_policies[""]
 
 
 def _num(value: float | None) -> str:

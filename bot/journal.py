@@ -185,7 +185,34 @@ def _v1(db: sqlite_utils.Database) -> None:
     db.table("activity").create_index(["ts_ms"])
 
 
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1]
+def _v2(db: sqlite_utils.Database) -> None:
+    """Position lifecycle and exit records; the strategy scorecard view."""
+    positions = db.table("positions")
+    for name, kind in (
+        ("lifecycle", str),
+        ("stop_price_micros", int),
+        ("target_price_micros", int),
+        ("peak_price_micros", int),
+        ("exit_trigger", str),
+        ("exit_threshold", str),
+        ("trigger_price_micros", int),
+        ("intended_exit_price_micros", int),
+    ):
+        positions.add_column(name, kind)
+    db.create_view(
+        "strategy_scorecard",
+        """
+        SELECT strategy, mode,
+               COUNT(*) AS trades,
+               SUM(realized_pnl_micros > 0) AS wins,
+               ROUND(1.0 * SUM(realized_pnl_micros > 0) / COUNT(*), 4) AS win_rate,
+               SUM(realized_pnl_micros) AS pnl_micros
+        FROM positions WHERE status = 'CLOSED' GROUP BY strategy, mode
+        """,
+    )
+
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2]
 
 
 @dataclass
@@ -341,7 +368,9 @@ class Journal:
     _POSITION_COLUMNS = (
         "mode, market_id, outcome, status, shares_micros, cost_micros, fees_micros,"
         " bought_micros, bought_cost_micros, sold_micros, sold_value_micros, total_fees_micros,"
-        " realized_pnl_micros, entry_edge_micros, strategy, opened_ms, closed_ms, exit_reason"
+        " realized_pnl_micros, entry_edge_micros, strategy, opened_ms, closed_ms, exit_reason,"
+        " lifecycle, stop_price_micros, target_price_micros, peak_price_micros, exit_trigger,"
+        " exit_threshold, trigger_price_micros, intended_exit_price_micros"
     )
 
     def save_position(self, p: Position, mode: Mode, status: str, closed_ms: int | None) -> int:
@@ -364,6 +393,14 @@ class Journal:
             p.opened_ms,
             closed_ms,
             p.exit_reason,
+            p.state,
+            p.stop_price,
+            p.target_price,
+            p.peak,
+            p.exit_trigger,
+            p.exit_threshold,
+            p.trigger_price,
+            p.intended_exit_price,
         )
         if p.position_id is None:
             cur = self.conn.execute(
@@ -419,6 +456,18 @@ class Journal:
             (ts_ms, self.session_id, name, file, result, reason),
         )
 
+    def set_runtime(self, key: str, value: Any, ts_ms: int, source: str) -> None:
+        self.conn.execute(
+            "INSERT OR REPLACE INTO runtime_controls (key, value, updated_ms, source) VALUES (?,?,?,?)",
+            (key, orjson.dumps(value).decode(), ts_ms, source),
+        )
+
+    def delete_runtime(self, key: str) -> None:
+        self.conn.execute("DELETE FROM runtime_controls WHERE key=?", (key,))
+
+    def runtime(self) -> dict[str, Any]:
+        return {r["key"]: orjson.loads(r["value"]) for r in self.rows("SELECT * FROM runtime_controls")}
+
     # -- reads --------------------------------------------------------------------------
 
     def cash_balance(self, mode: Mode) -> int:
@@ -434,6 +483,15 @@ class Journal:
         names = [d[0] for d in cur.description]
         for values in cur:
             yield dict(zip(names, values, strict=True))
+
+    def window_entries(self, mode: Mode) -> list[tuple[str, str]]:
+        """(market, strategy) of every entry order placed in a window that is still open."""
+        rows = self.conn.execute(
+            "SELECT o.market_id, o.strategy FROM orders o JOIN markets m ON m.market_id = o.market_id"
+            " WHERE o.mode=? AND o.intent='ENTRY' AND m.resolved_ms IS NULL",
+            (mode.value,),
+        )
+        return [(market, strategy or "") for market, strategy in rows]
 
     def restore(self, mode: Mode) -> Restored:
         from bot.model import Action, Intent, OrderStatus, OrderType
@@ -511,4 +569,12 @@ def position_from_row(r: dict[str, Any]) -> Position:
         strategy=r["strategy"] or "",
         position_id=r["position_id"],
         exit_reason=r["exit_reason"] or "",
+        state=r["lifecycle"] or "MONITORING",
+        stop_price=r["stop_price_micros"] or 0,
+        target_price=r["target_price_micros"] or 0,
+        peak=r["peak_price_micros"] or 0,
+        exit_trigger=r["exit_trigger"] or "",
+        exit_threshold=r["exit_threshold"] or "",
+        trigger_price=r["trigger_price_micros"] or 0,
+        intended_exit_price=r["intended_exit_price_micros"] or 0,
     )

@@ -333,6 +333,15 @@ class Position:
     strategy: str = ""
     position_id: int | None = None
     exit_reason: str = ""
+    # lifecycle (bot/exits.py): ENTRY -> MONITORING -> trigger -> EXIT_PENDING -> CLOSED
+    state: str = "ENTRY"
+    stop_price: Micros = 0  # 0: no stop-loss
+    target_price: Micros = 0  # 0: no take-profit
+    peak: Micros = 0  # best bid seen since entry, for the trailing take-profit
+    exit_trigger: str = ""
+    exit_threshold: str = ""
+    trigger_price: Micros = 0  # the bid that fired the trigger
+    intended_exit_price: Micros = 0
 
     @property
     def entry_price(self) -> Micros:

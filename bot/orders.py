@@ -15,7 +15,8 @@ from pathlib import Path
 
 from bot import controls
 from bot.activity import Activity
-from bot.errors import VenueError
+from bot.errors import OrderRefused, VenueError
+from bot.exits import OPEN_STATES, Lifecycle
 from bot.journal import Journal
 from bot.model import (
     ONE,
@@ -29,6 +30,7 @@ from bot.model import (
     OrderRequest,
     OrderStatus,
     OrderType,
+    Outcome,
     Position,
     Settlement,
     Signal,
@@ -63,6 +65,8 @@ class OrderManager:
         controls_dir: Path | None,
         entry_block: Callable[[], str],
         on_settled: Callable[[Settlement, Position | None], None],
+        on_venue_error: Callable[[VenueError, int], None] | None = None,
+        on_skip: Callable[[str, str], None] | None = None,
     ) -> None:
         self.venues = venues
         self.journal = journal
@@ -73,8 +77,12 @@ class OrderManager:
         self.controls_dir = controls_dir
         self.entry_block = entry_block
         self.on_settled = on_settled
+        self.on_venue_error = on_venue_error
+        self.on_skip = on_skip
         self.orders: dict[str, Order] = {}  # open orders
         self.entries: Counter[tuple[str, str]] = Counter()  # (market, strategy) -> entries
+        self.window_entries: Counter[str] = Counter()  # market -> entries of every strategy
+        self._last_skip: dict[tuple[str, str, Outcome], str] = {}
         self._done: dict[str, Order] = {}  # recently closed, for late fills
 
     def restore(self, orders: list[Order]) -> None:
@@ -82,6 +90,22 @@ class OrderManager:
             self.orders[order.order_id] = order
             if order.intent is Intent.ENTRY:
                 self.entries[(order.market_id, order.strategy)] += 1
+                self.window_entries[order.market_id] += 1
+
+    def restore_window_entries(self, rows: Iterable[tuple[str, str]]) -> None:
+        """Entry orders already placed in still-open windows (any status), from the journal."""
+        self.entries.clear()
+        self.window_entries.clear()
+        for market_id, strategy in rows:
+            self.entries[(market_id, strategy)] += 1
+            self.window_entries[market_id] += 1
+
+    def forget_market(self, market_id: str) -> None:
+        for key in [k for k in self.entries if k[0] == market_id]:
+            del self.entries[key]
+        for skip in [k for k in self._last_skip if k[1] == market_id]:
+            del self._last_skip[skip]
+        self.window_entries.pop(market_id, None)
 
     # -- queries --------------------------------------------------------------------
 
@@ -112,12 +136,28 @@ class OrderManager:
         market = self.markets.get(signal.market_id)
         if market is None:
             return self._skipped(signal, f"unknown market {signal.market_id}")
-        locked = sum(o.locked for o in self.orders.values())
+        locked = 0
+        market_locked = 0
+        for o in self.orders.values():
+            amount = o.locked
+            locked += amount
+            if o.market_id == signal.market_id:
+                market_locked += amount
+        positions = self.portfolio.positions
+        in_market = sum(
+            p.cost + p.fees
+            for key in ((signal.market_id, Outcome.UP), (signal.market_id, Outcome.DOWN))
+            if (p := positions.get(key)) is not None
+        )
+        held = positions.get((signal.market_id, signal.outcome))
         exposure = Exposure(
             venue_balance=venue.balance(),
             locked=locked,
             deployed=self.portfolio.deployed(),
             open_orders=len(self.orders),
+            market_exposure=in_market + market_locked,
+            window_orders=self.window_entries[signal.market_id],
+            exiting=held is not None and held.state not in OPEN_STATES,
         )
         decision = self.risk.check_entry(signal, market, now, exposure)
         if not decision.ok:
@@ -144,6 +184,7 @@ class OrderManager:
         if order is None:
             return self._skipped(signal, "venue refused the order (see ORDER_REJECTED)")
         self.entries[(signal.market_id, signal.strategy)] += 1
+        self.window_entries[signal.market_id] += 1
         self._record_signal(signal, True, "", order.order_id)
         return Execution(True, "", order)
 
@@ -166,7 +207,21 @@ class OrderManager:
             expires_ms=None,
             intent=Intent.EXIT,
         )
+        working_entries = [
+            o.order_id
+            for o in self.orders.values()
+            if o.intent is Intent.ENTRY
+            and o.market_id == position.market_id
+            and o.outcome is position.outcome
+        ]
+        if working_entries:  # nothing may add to a position that is being exited
+            self.cancel(working_entries, mode, now, f"{reason}: position exiting")
         position.exit_reason = reason
+        position.state = Lifecycle.EXIT_PENDING
+        if not position.exit_trigger:  # an operator's FLATTEN or EMERGENCY_STOP
+            position.exit_trigger = reason
+            position.exit_threshold = "operator control"
+            position.trigger_price = position.intended_exit_price = bid
         return self._place(self.venues[mode], request, now, position.strategy, 0, reason) is not None
 
     def cancel(self, order_ids: Iterable[str], mode: Mode, now: int, reason: str) -> int:
@@ -177,6 +232,8 @@ class OrderManager:
                 events = venue.cancel(order_id, now, reason)
             except VenueError as exc:
                 self.activity.add(now, "ERROR", "", f"cancel {order_id} failed: {exc}")
+                if not isinstance(exc, OrderRefused) and self.on_venue_error is not None:
+                    self.on_venue_error(exc, now)
                 continue
             count += sum(1 for e in events if isinstance(e, OrderDone))
             self.apply(events)
@@ -192,6 +249,8 @@ class OrderManager:
         try:
             order, events = venue.place(request, now)
         except VenueError as exc:
+            if not isinstance(exc, OrderRefused) and self.on_venue_error is not None:
+                self.on_venue_error(exc, now)
             self.activity.add(
                 now,
                 "ORDER_REJECTED",
@@ -218,7 +277,13 @@ class OrderManager:
         return order
 
     def _skipped(self, signal: Signal, reason: str) -> Execution:
-        self._record_signal(signal, False, reason, None)
+        # A strategy repeats its signal every tick while a gate holds; record each change only.
+        key = (signal.strategy, signal.market_id, signal.outcome)
+        if self._last_skip.get(key) != reason:
+            self._last_skip[key] = reason
+            self._record_signal(signal, False, reason, None)
+            if self.on_skip is not None:
+                self.on_skip(signal.strategy, reason)
         return Execution(False, reason)
 
     def _record_signal(self, signal: Signal, executed: bool, skip_reason: str, order_id: str | None) -> None:
@@ -313,6 +378,10 @@ class OrderManager:
         order.reason = done.reason
         self._retire(order)
         self.journal.save_order(order, self.portfolio.mode, done.ts_ms)
+        position = self.portfolio.positions.get((order.market_id, order.outcome))
+        if order.intent is Intent.ENTRY and position is not None and position.state == Lifecycle.ENTRY:
+            position.state = Lifecycle.MONITORING
+            self.journal.save_position(position, self.portfolio.mode, "OPEN", None)
         if order.intent is Intent.EXIT and order.filled and not order.remaining:
             return
         kind = "ORDER_CANCELLED"
@@ -332,15 +401,22 @@ class OrderManager:
             self._exit_activity(position, s.ts_ms)
 
     def _exit_activity(self, p: Position, ts: int) -> None:
+        gross = p.sold_value - p.bought_cost
+        slip = ""
+        if p.intended_exit_price and p.exit_trigger != Lifecycle.EXPIRY:
+            slip = f", intended {p.intended_exit_price / ONE:g}"
+        why = p.exit_reason if p.exit_reason == p.exit_trigger else f"{p.exit_reason}; {p.exit_trigger}"
         self.activity.add(
             ts,
             "POSITION_EXIT",
             p.market_id,
             f"{p.outcome.value} {p.sold / ONE:g} shares, entry {p.entry_price / ONE:g},"
-            f" exit {p.exit_price / ONE:g} ({p.exit_reason}), fees {usd(p.total_fees)},"
-            f" P&L {usd(p.realized)}",
+            f" exit {p.exit_price / ONE:g}{slip} ({why}: {p.exit_threshold}), gross {usd(gross)},"
+            f" fees {usd(p.total_fees)},"
+            f" net P&L {usd(p.realized)}",
             position_id=p.position_id,
             pnl=p.realized / ONE,
+            trigger=p.exit_trigger,
         )
 
     def _retire(self, order: Order) -> None:

@@ -11,8 +11,12 @@ A closed position's `realized` therefore equals `sold_value − bought_cost − 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+from bot.exits import ExitPolicy, Lifecycle, set_levels
 from bot.journal import Journal, position_from_row
 from bot.model import (
+    ONE,
     Action,
     BookTick,
     Fill,
@@ -24,31 +28,39 @@ from bot.model import (
     Settlement,
     book_for,
     notional,
-    utc_day,
 )
 
 
 class Portfolio:
-    def __init__(self, journal: Journal, mode: Mode) -> None:
+    def __init__(
+        self, journal: Journal, mode: Mode, policy_for: Callable[[str], ExitPolicy] | None = None
+    ) -> None:
         self.journal = journal
         self.mode = mode
+        self.policy_for = policy_for or (lambda strategy: ExitPolicy())
         self.cash: Micros = 0
         self.positions: dict[tuple[str, Outcome], Position] = {}
         self.marks: dict[str, BookTick] = {}
-        self.closed_today: list[tuple[int, Position]] = []  # (closed_ms, position)
+        self.closed_today: list[tuple[int, Position]] = []  # (closed_ms, position) this trading day
+        self.realized_closed: Micros = 0  # Σ realized P&L of every closed position of the mode
+        self.on_closed: Callable[[Position], None] | None = None
 
-    def restore(self, cash: Micros, positions: list[Position], day: str) -> None:
+    def restore(self, cash: Micros, positions: list[Position], day_start_ms: int) -> None:
         self.cash = cash
         self.positions = {(p.market_id, p.outcome): p for p in positions}
         rows = self.journal.rows(
             "SELECT * FROM positions WHERE mode=? AND status='CLOSED' AND closed_ms >= ?"
             " ORDER BY closed_ms, position_id",
-            (self.mode.value, _day_start_ms(day)),
+            (self.mode.value, day_start_ms),
         )
         self.closed_today = [(r["closed_ms"], position_from_row(r)) for r in rows]
+        self.realized_closed = self.journal.conn.execute(
+            "SELECT COALESCE(SUM(realized_pnl_micros), 0) FROM positions WHERE mode=? AND status='CLOSED'",
+            (self.mode.value,),
+        ).fetchone()[0]
 
-    def roll_day(self, day: str) -> None:
-        self.closed_today = [(ts, p) for ts, p in self.closed_today if utc_day(ts) == day]
+    def roll_day(self, day_start_ms: int) -> None:
+        self.closed_today = [(ts, p) for ts, p in self.closed_today if ts >= day_start_ms]
 
     # -- booking --------------------------------------------------------------------
 
@@ -77,6 +89,9 @@ class Portfolio:
             position.fees += fill.fee
             position.bought += fill.shares
             position.bought_cost += amount
+            if position.state in (Lifecycle.ENTRY, Lifecycle.MONITORING):
+                position.state = Lifecycle.ENTRY if order.remaining else Lifecycle.MONITORING
+            set_levels(position, self.policy_for(position.strategy))
             self.cash -= amount
             journal.add_cash(fill.ts_ms, self.mode, "BUY", -amount, fill.fill_id)
         else:
@@ -116,13 +131,21 @@ class Portfolio:
         position.sold_value += s.payout
         position.shares = position.cost = position.fees = 0
         position.exit_reason = "WON" if s.outcome is s.winning else "LOST"
+        if not position.exit_trigger:  # held to resolution
+            position.exit_trigger = Lifecycle.EXPIRY
+            position.exit_threshold = "market resolved"
+            position.trigger_price = position.intended_exit_price = s.payout * ONE // s.shares
         self._close(position, s.ts_ms)
         return position
 
     def _close(self, position: Position, ts_ms: int) -> None:
         del self.positions[(position.market_id, position.outcome)]
+        position.state = Lifecycle.CLOSED
+        self.realized_closed += position.realized
         self.journal.save_position(position, self.mode, "CLOSED", ts_ms)
         self.closed_today.append((ts_ms, position))
+        if self.on_closed is not None:
+            self.on_closed(position)
 
     # -- views ----------------------------------------------------------------------
 
@@ -144,9 +167,3 @@ class Portfolio:
 
     def realized_today(self) -> Micros:
         return sum(p.realized for _, p in self.closed_today)
-
-
-def _day_start_ms(day: str) -> int:
-    from datetime import UTC, datetime
-
-    return int(datetime.strptime(day, "%Y-%m-%d").replace(tzinfo=UTC).timestamp() * 1000)

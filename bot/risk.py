@@ -1,7 +1,22 @@
-"""Pre-trade gates: every entry, from any strategy, passes here before it reaches a venue.
+"""The risk envelope: pre-trade gates and session limits, for every strategy alike.
 
-`check_entry` answers with the order to send or with the exact reason and limit that
-stopped it. Strategies never size or check limits themselves.
+`RiskGate.check_entry` answers with the size to send or with the exact reason and the
+setting that stopped the entry. The gates, in order:
+
+    runtime     allowed_strategies, allowed_instruments (ADJUST_RISK), disabled strategies
+    window      the market's window is open (not before its start, not after its end)
+    tick        the price is on the market's tick, within [tick, 1 - tick]
+    exiting     the position is not being exited
+    size        max_position_usd (the runtime value) buys at least the market minimum
+    per window  at most risk.max_orders_per_window entry orders per market window
+    open orders risk.max_open_orders
+    market      risk.max_market_exposure_usd (positions + resting orders in the market)
+    total       risk.max_total_exposure_usd
+    balance     the venue's reported balance, less cash locked in resting orders
+
+`SessionLimits` blocks entries (exits go on) once the day's realised loss reaches the
+daily limit or losses in a row reach `max_consecutive_losses`, until the next trading day
+or an operator RESET.
 """
 
 from __future__ import annotations
@@ -9,7 +24,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bot.config import RiskConfig
-from bot.model import ONE, Market, Micros, Signal, notional, taker_fee, to_micros, usd
+from bot.model import ONE, Market, Micros, Position, Signal, iso, notional, taker_fee, to_micros, usd
+from bot.runtime import Limits
+
+DAY_MS = 86_400_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,15 +47,41 @@ class Exposure:
     locked: Micros  # held back by our resting BUY orders
     deployed: Micros  # cost of open positions
     open_orders: int
+    market_exposure: Micros  # positions and resting orders in this market
+    window_orders: int  # entry orders already placed in this market window
+    exiting: bool  # the position this entry would add to is being exited
+
+
+def _usd_micros(value: float) -> Micros:
+    return to_micros(round(value, 6))
 
 
 class RiskGate:
-    def __init__(self, cfg: RiskConfig) -> None:
-        self.max_position = to_micros(round(cfg.max_position_usd, 6))
-        self.max_exposure = to_micros(round(cfg.max_total_exposure_usd, 6))
+    def __init__(self, cfg: RiskConfig, limits: Limits) -> None:
+        self.limits = limits
+        self.max_exposure = _usd_micros(cfg.max_total_exposure_usd)
+        self.max_market_exposure = _usd_micros(cfg.max_market_exposure_usd)
         self.max_open_orders = cfg.max_open_orders
+        self.max_orders_per_window = cfg.max_orders_per_window
+        self.disabled: set[str] = set()
 
     def check_entry(self, signal: Signal, market: Market, now_ms: int, ex: Exposure) -> Decision:
+        limits = self.limits
+        if limits.allowed_strategies is not None and signal.strategy not in limits.allowed_strategies:
+            return Decision(
+                reason=f"strategy {signal.strategy} is not in allowed_strategies",
+                limit="runtime.allowed_strategies",
+            )
+        if signal.strategy in self.disabled:
+            return Decision(
+                reason=f"strategy {signal.strategy} was disabled by its scorecard",
+                limit="risk.disable_losing_strategies",
+            )
+        if limits.allowed_instruments is not None and market.instrument not in limits.allowed_instruments:
+            return Decision(
+                reason=f"instrument {market.instrument} is not in allowed_instruments",
+                limit="runtime.allowed_instruments",
+            )
         if now_ms < market.window_start_ms:
             return Decision(reason=f"window {market.market_id} has not opened yet", limit="window")
         if now_ms >= market.window_end_ms:
@@ -45,34 +89,44 @@ class RiskGate:
         price = signal.price
         if not market.tick <= price <= ONE - market.tick or price % market.tick:
             return Decision(
-                reason=f"price {price / ONE} is not a valid tick price for {market.market_id}",
+                reason=f"price {price / ONE:g} is not a valid tick price for {market.market_id}",
                 limit="tick",
             )
-        size = signal.size if signal.size is not None else self._size_for(price)
-        size -= size % 10_000  # shares have two decimals
-        cost = notional(price, size)
-        if cost > self.max_position:
-            size = self._size_for(price)
-            cost = notional(price, size)
+        if ex.exiting:
+            return Decision(reason="the position is being exited", limit="exit")
+        cap = self._size_for(price, limits.max_position)
+        size = cap if signal.size is None else min(signal.size - signal.size % 10_000, cap)
         if size < market.min_size:
             return Decision(
                 reason=(
-                    f"{usd(self.max_position)} buys {size / ONE:g} shares at {price / ONE:g},"
+                    f"{usd(limits.max_position)} buys {size / ONE:g} shares at {price / ONE:g},"
                     f" below the market minimum of {market.min_size / ONE:g}"
                 ),
-                limit="risk.max_position_usd",
+                limit="max_position_usd",
+            )
+        cost = notional(price, size)
+        if ex.window_orders >= self.max_orders_per_window:
+            return Decision(
+                reason=f"{ex.window_orders} entry orders already in this window",
+                limit="risk.max_orders_per_window",
             )
         if ex.open_orders >= self.max_open_orders:
             return Decision(
                 reason=f"{ex.open_orders} open orders, the maximum is {self.max_open_orders}",
                 limit="risk.max_open_orders",
             )
-        if ex.deployed + ex.locked + cost > self.max_exposure:
+        if ex.market_exposure + cost > self.max_market_exposure:
             return Decision(
                 reason=(
-                    f"exposure would be {usd(ex.deployed + ex.locked + cost)},"
-                    f" the cap is {usd(self.max_exposure)}"
+                    f"exposure in {market.market_id} would be {usd(ex.market_exposure + cost)},"
+                    f" the cap is {usd(self.max_market_exposure)}"
                 ),
+                limit="risk.max_market_exposure_usd",
+            )
+        total = ex.deployed + ex.locked + cost
+        if total > self.max_exposure:
+            return Decision(
+                reason=f"total exposure would be {usd(total)}, the cap is {usd(self.max_exposure)}",
                 limit="risk.max_total_exposure_usd",
             )
         need = cost + taker_fee(size, price, market.fee_rate_ppm, market.fee_exponent)
@@ -84,6 +138,46 @@ class RiskGate:
             )
         return Decision(size=size)
 
-    def _size_for(self, price: Micros) -> Micros:
-        shares = self.max_position * ONE // price
+    @staticmethod
+    def _size_for(price: Micros, budget: Micros) -> Micros:
+        shares = budget * ONE // price
         return shares - shares % 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class SessionView:
+    block: str  # why entries are blocked by a session limit, or ""
+    consecutive_losses: int
+    daily_loss: Micros
+    daily_loss_remaining: Micros
+    period_start_ms: int
+    next_day_ms: int
+
+
+class SessionLimits:
+    def __init__(self, cfg: RiskConfig) -> None:
+        self.day_offset_ms = cfg.trading_day_start_hour_utc * 3_600_000
+        self.max_consecutive = cfg.max_consecutive_losses
+        self.reset_ms = 0  # the last operator RESET
+
+    def day_start(self, now_ms: int) -> int:
+        return (now_ms - self.day_offset_ms) // DAY_MS * DAY_MS + self.day_offset_ms
+
+    def view(self, closed: list[tuple[int, Position]], now_ms: int, loss_limit: Micros) -> SessionView:
+        start = max(self.day_start(now_ms), self.reset_ms)
+        next_day = self.day_start(now_ms) + DAY_MS
+        pnl = 0
+        streak = 0
+        for ts, position in closed:
+            if ts < start:
+                continue
+            pnl += position.realized
+            streak = streak + 1 if position.realized < 0 else 0
+        loss = max(0, -pnl)
+        block = ""
+        resume = f"entries resume at the next trading day ({iso(next_day)}) or after RESET"
+        if loss >= loss_limit:
+            block = f"daily loss limit reached: lost {usd(loss)} (limit {usd(loss_limit)}); {resume}"
+        elif streak >= self.max_consecutive:
+            block = f"{streak} losing trades in a row (limit {self.max_consecutive}); {resume}"
+        return SessionView(block, streak, loss, max(0, loss_limit - loss), start, next_day)

@@ -99,7 +99,12 @@ def position_view(engine: Engine, p: Position) -> dict[str, Any]:
         "pnl_percent": _pct(value - basis, basis),
         "entry_edge": _points(p.entry_edge),
         "entry_date": iso(p.opened_ms),
-        "status": "EXITING" if engine.orders.exiting(p) else "ACTIVE",
+        "status": "ACTIVE" if p.state in ("ENTRY", "MONITORING") else "EXITING",
+        "lifecycle": p.state,
+        "stop_price": to_float(p.stop_price) if p.stop_price else None,
+        "target_price": to_float(p.target_price) if p.target_price else None,
+        "peak_price": to_float(p.peak) if p.peak else None,
+        "exit_trigger": p.exit_trigger or None,
         "strategy": p.strategy,
         "window_end": iso(market.window_end_ms) if market else None,
     }
@@ -133,6 +138,7 @@ def trading_state(engine: Engine) -> dict[str, Any]:
             "available_balance": to_float(portfolio.cash - locked),
         },
         "controls": engine.control_status(),
+        "strategy_scorecard": engine.scorecard.view(),
     }
 
 
@@ -174,8 +180,9 @@ def status(engine: Engine, *, alive: bool = True, reason: str = "") -> dict[str,
                 "quantity": to_float(p.shares),
                 "entry": to_float(p.entry_price),
                 "unrealized_pnl": to_float(portfolio.unrealized(p)),
-                "stop": None,
-                "target": None,
+                "stop": to_float(p.stop_price) if p.stop_price else None,
+                "target": to_float(p.target_price) if p.target_price else None,
+                "lifecycle": p.state,
             }
             for p in portfolio.positions.values()
         ],
@@ -190,7 +197,7 @@ def status(engine: Engine, *, alive: bool = True, reason: str = "") -> dict[str,
 
 def trades_today(engine: Engine) -> dict[str, Any]:
     portfolio = engine.portfolio
-    day = engine.today
+    day = iso(engine.day_start_ms)[:10]
     rows: list[dict[str, Any]] = []
     for closed_ms, p in portfolio.closed_today:
         rows.append(_trade_row(engine, p, "CLOSED", closed_ms))
@@ -230,6 +237,14 @@ def _trade_row(engine: Engine, p: Position, status: str, closed_ms: int | None) 
         "exit_time": iso(closed_ms) if closed_ms else None,
         "exit_price": to_float(p.exit_price) if p.sold else None,
         "exit_reason": p.exit_reason or None,
+        "exit_trigger": p.exit_trigger or None,
+        "exit_threshold": p.exit_threshold or None,
+        "trigger_price": to_float(p.trigger_price) if p.exit_trigger else None,
+        "intended_exit_price": to_float(p.intended_exit_price) if p.exit_trigger else None,
+        "slippage": to_float(notional(p.intended_exit_price, p.sold) - p.sold_value)
+        if p.sold and p.exit_trigger
+        else None,
         "fees": to_float(p.total_fees),
+        "gross_pnl": to_float(p.sold_value - p.bought_cost) if status == "CLOSED" else None,
         "pnl": to_float(p.realized) if status == "CLOSED" else None,
     }

@@ -7,6 +7,7 @@ above 0.50) at the market's minimum size, at the ask, and hold it to settlement.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 from bot.model import ONE, Action, Outcome, Signal, book_for
 from bot.strategies import WindowState
@@ -14,6 +15,8 @@ from bot.strategies import WindowState
 
 class Canary:
     name = "canary"
+    # held to settlement: no stop-loss, take-profit or trailing exit unless bot.toml says so
+    exits: ClassVar[dict[str, float]] = {"stop_loss_pct": 0.0, "take_profit_pct": 0.0, "trailing_pct": 0.0}
 
     @dataclass(frozen=True)
     class Params:

@@ -1,0 +1,98 @@
+"""The circuit breaker: runtime invariants and venue-error bursts put the bot in HALTED.
+
+HALTED stops entries and cancels resting entries; exits and settlements go on. It is
+persisted in the journal (`runtime_controls.halted`), so it survives a restart, and only an
+operator clears it: a one-shot `controls/RESET` file or `bot reset`.
+
+`check(engine)` runs after every step that changed something and at every heartbeat; it
+returns the first failed invariant as "name: detail", or "".
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from typing import TYPE_CHECKING
+
+from bot.model import Intent, usd
+
+if TYPE_CHECKING:
+    from bot.engine import Engine
+
+
+class VenueErrorWindow:
+    """Trips when `limit` venue errors happen within `window_s` seconds (wall clock)."""
+
+    def __init__(self, limit: int, window_s: float) -> None:
+        self.limit = limit
+        self.window_s = window_s
+        self._times: deque[float] = deque()
+
+    def record(self, now: float | None = None) -> bool:
+        now = time.monotonic() if now is None else now
+        self._times.append(now)
+        while self._times and now - self._times[0] > self.window_s:
+            self._times.popleft()
+        return len(self._times) >= self.limit
+
+    def clear(self) -> None:
+        self._times.clear()
+
+
+def check(engine: Engine, *, deep: bool = False) -> str:
+    """The invariants. `deep` adds the ones that read the journal (at heartbeats)."""
+    portfolio = engine.portfolio
+    orders = engine.orders
+    venue = engine.venue
+    for order in orders.orders.values():
+        if not order.order_id:
+            return f"order_ids: an open order has no id ({order.market_id})"
+        if order.filled > order.size:
+            return f"order_fills: {order.order_id} filled {order.filled} of {order.size}"
+        if order.intent is Intent.ENTRY:
+            market = engine.markets.get(order.market_id)
+            if market is None:
+                return f"order_window: entry {order.order_id} is for a closed or unknown market"
+            now = engine.last_event_ms
+            if not market.window_start_ms <= now < market.window_end_ms + 1:
+                return f"order_window: entry {order.order_id} is outside its market window"
+    venue_ids = getattr(venue, "open_order_ids", None)
+    if venue_ids is not None:
+        ours, theirs = set(orders.orders), venue_ids()
+        if theirs is not None and ours != theirs:
+            diff = sorted(ours ^ theirs)[:3]
+            return f"venue_orders: open orders differ from the venue's ({', '.join(diff)})"
+    holdings = getattr(venue, "holdings", None)
+    if isinstance(holdings, dict):
+        ours_h = {k: p.shares for k, p in portfolio.positions.items() if p.shares}
+        theirs_h = {k: v for k, v in holdings.items() if v}
+        if ours_h != theirs_h:
+            return "venue_positions: positions differ from the venue's holdings"
+    if portfolio.cash < 0:
+        return f"balance: cash is negative ({usd(portfolio.cash)})"
+    exposure = portfolio.deployed() + sum(o.locked for o in orders.orders.values())
+    if exposure > engine.risk.max_exposure:
+        return f"exposure: {usd(exposure)} deployed and locked, above the cap {usd(engine.risk.max_exposure)}"
+    age = time.monotonic() - engine.last_status_write
+    if engine.last_status_write and age > 3 * engine.heartbeat_s + 5:
+        return f"heartbeat: status.json last written {age:.0f} s ago"
+    if deep:
+        journal = engine.journal
+        mode = engine.mode.value
+        ledger = journal.cash_balance(engine.mode)
+        if ledger != portfolio.cash:
+            return f"journal_cash: ledger {usd(ledger)} but the books say {usd(portfolio.cash)}"
+        row = journal.conn.execute(
+            "SELECT COUNT(*), COALESCE(SUM(shares_micros), 0) FROM positions WHERE mode=? AND status='OPEN'",
+            (mode,),
+        ).fetchone()
+        shares = sum(p.shares for p in portfolio.positions.values())
+        if row[0] != len(portfolio.positions) or row[1] != shares:
+            return f"journal_positions: journal has {row[0]} open, the books {len(portfolio.positions)}"
+        realized = journal.conn.execute(
+            "SELECT COALESCE(SUM(realized_pnl_micros), 0) FROM positions WHERE mode=?", (mode,)
+        ).fetchone()[0]
+        books = sum(p.realized for p in portfolio.positions.values()) + portfolio.realized_closed
+        if realized != books:
+            return f"journal_pnl: journal realized {usd(realized)}, the books {usd(books)}"
+    return ""

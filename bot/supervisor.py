@@ -1,0 +1,296 @@
+"""The supervisor: the bot's trading state and everything that may change it.
+
+It owns the state machine ACTIVE / PAUSED / FLATTENING / HALTED / STOPPED, applies the
+control files (PAUSE, FLATTEN, EMERGENCY_STOP, ADJUST_RISK, RESET), the session limits and
+the circuit breaker, and answers the one question the order manager asks before every
+entry: `entry_block()` ("" when entries may go ahead, else why not).
+
+Precedence of the trading state: STOPPED > HALTED > FLATTENING > PAUSED > ACTIVE. Session
+limits (daily loss, losses in a row) block entries without changing the state; status.json
+shows them in `risk.can_trade` and `risk.reason`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from bot import breaker, controls, runtime
+from bot.controls import Control
+from bot.errors import VenueError, VenueFatal
+from bot.model import Intent, TradingState, iso, to_float
+from bot.risk import SessionLimits, SessionView
+
+if TYPE_CHECKING:
+    from bot.engine import Engine
+
+
+class Supervisor:
+    def __init__(self, engine: Engine, session: SessionLimits, errors: breaker.VenueErrorWindow) -> None:
+        self.engine = engine
+        self.session = session
+        self.errors = errors
+        self.trading_state = TradingState.ACTIVE
+        self.state_reason = ""
+        self.paused = False
+        self.flattening: list[str] = []  # the FLATTEN files being carried out
+        self.flatten_note = ""
+        self.halted = ""  # why the circuit breaker tripped; "" when not halted
+        self.last_control: dict[str, Any] | None = None
+        self._seen: set[tuple[str, tuple[int, int, int]]] = set()
+
+    # -- restore ----------------------------------------------------------------------
+
+    def restore(self, saved: dict[str, Any]) -> None:
+        """Runtime controls, HALTED and the last RESET survive a restart."""
+        e = self.engine
+        values = {k: v for k, v in saved.items() if k in runtime.KEYS}
+        if values:
+            e.limits = e.limits.with_values(self._within_caps(values))
+            e.risk.limits = e.limits
+        self.halted = str(saved.get("halted") or "")
+        self.session.reset_ms = int(saved.get("session_reset_ms") or 0)
+        e.risk.disabled = set(saved.get("disabled_strategies") or [])
+        self.update_state()
+
+    def _within_caps(self, values: dict[str, Any]) -> dict[str, Any]:
+        """Saved values are checked against today's caps; what no longer fits is dropped."""
+        kept: dict[str, Any] = {}
+        for key, value in values.items():
+            try:
+                kept.update(runtime.parse(orjson.dumps({key: value}), self.engine.limits))
+            except runtime.AdjustError as exc:
+                now = self.engine.clock.now_ms()
+                self.engine.activity.add(now, "ERROR", "System", f"saved runtime control dropped: {exc}")
+        return kept
+
+    # -- the questions --------------------------------------------------------------
+
+    def session_view(self) -> SessionView:
+        e = self.engine
+        return self.session.view(e.portfolio.closed_today, e.last_event_ms, e.limits.max_session_loss)
+
+    def entry_block(self) -> str:
+        if self.trading_state is not TradingState.ACTIVE:
+            return f"trading state {self.trading_state.value}: {self.state_reason}"
+        return self.session_view().block
+
+    def update_state(self) -> None:
+        if self.trading_state is TradingState.STOPPED:
+            return
+        if self.halted:
+            state, reason = TradingState.HALTED, f"{self.halted}; clear with controls/RESET or `bot reset`"
+        elif self.flattening:
+            state, reason = TradingState.FLATTENING, "FLATTEN in progress"
+        elif self.paused:
+            state, reason = TradingState.PAUSED, "PAUSE file present"
+        else:
+            state, reason = TradingState.ACTIVE, ""
+        self.trading_state, self.state_reason = state, reason
+
+    def stop(self, reason: str) -> None:
+        self.trading_state = TradingState.STOPPED
+        self.state_reason = reason
+
+    # -- control files ------------------------------------------------------------------
+
+    def apply_controls(self) -> None:
+        e = self.engine
+        now = e.clock.now_ms()
+        found = controls.scan(e.paths.controls)
+        for rejected in found.rejected:
+            key = (rejected.file, rejected.signature)
+            if key not in self._seen:
+                self._seen.add(key)
+                self.record(now, rejected.file, "REJECTED", rejected.reason)
+        if found.has(Control.EMERGENCY_STOP):
+            self.emergency_stop(found.present[Control.EMERGENCY_STOP][0])
+            return
+        for name in found.present.get(Control.RESET, []):
+            self.reset(now, name)
+            controls.remove(e.paths.controls, [name])
+        for name in found.present.get(Control.ADJUST_RISK, []):
+            self.adjust(now, name, found.content[name])
+        if found.has(Control.FLATTEN) and not self.flattening:
+            self.flattening = found.present[Control.FLATTEN]
+            self.start_flatten(now)
+        paused = found.has(Control.PAUSE)
+        if paused != self.paused:
+            self.paused = paused
+            if paused:
+                n = e.orders.cancel_entries(e.mode, now, "PAUSE")
+                detail = f"no new entries; {n} resting entry orders cancelled; exits go on"
+                self.record(now, found.present[Control.PAUSE][0], "APPLIED", detail)
+            else:
+                self.record(now, "PAUSE", "APPLIED", "PAUSE removed: entries resume")
+        self.update_state()
+
+    def record(self, now: int, file: str, result: str, reason: str) -> None:
+        e = self.engine
+        control = controls.control_for(file)
+        name = control.value if control else file
+        e.journal.add_control(now, name, file, result, reason)
+        kind = "CONTROL_APPLIED" if result == "APPLIED" else "CONTROL_REJECTED"
+        e.activity.add(now, kind, "System", f"{file}: {reason}", control=name)
+        self.last_control = {
+            "control": name,
+            "file": file,
+            "result": result,
+            "reason": reason,
+            "time": iso(now),
+        }
+
+    def adjust(self, now: int, name: str, content: bytes) -> None:
+        e = self.engine
+        folder = e.paths.controls
+        try:
+            values = runtime.parse(content, e.limits)
+        except runtime.AdjustError as exc:
+            self.record(now, name, "REJECTED", str(exc))
+            note = f"REJECTED at {iso(now)}: {exc}\n--- the file was:\n".encode() + content[:4096]
+            rejected = folder / f"{name}.rejected"
+            rejected.write_bytes(note)
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(folder / name)
+            return
+        e.limits = e.limits.with_values(values)
+        e.risk.limits = e.limits
+        for key, value in values.items():
+            e.journal.set_runtime(key, value, now, name)
+        for strategy in values.get("allowed_strategies") or []:
+            if strategy in e.risk.disabled:
+                e.risk.disabled.discard(strategy)
+                e.scorecard.reenabled(strategy)
+                e.journal.set_runtime("disabled_strategies", sorted(e.risk.disabled), now, name)
+        cancelled = self._cancel_disallowed(now)
+        effective = e.limits.describe()
+        shown = ", ".join(f"{k}={effective[k]}" for k in values)
+        extra = f"; {cancelled} resting entries outside the new limits cancelled" if cancelled else ""
+        self.record(now, name, "APPLIED", f"now in effect: {shown}{extra}")
+        controls.remove(folder, [name])
+
+    def _cancel_disallowed(self, now: int) -> int:
+        e = self.engine
+        limits = e.limits
+        ids = []
+        for order in e.orders.orders.values():
+            market = e.markets.get(order.market_id)
+            if order.intent is not Intent.ENTRY or market is None:
+                continue
+            instruments, strategies = limits.allowed_instruments, limits.allowed_strategies
+            if (instruments is not None and market.instrument not in instruments) or (
+                strategies is not None and order.strategy not in strategies
+            ):
+                ids.append(order.order_id)
+        return e.orders.cancel(ids, e.mode, now, "ADJUST_RISK") if ids else 0
+
+    def reset(self, now: int, name: str) -> None:
+        e = self.engine
+        was = self.halted or "not halted"
+        self.halted = ""
+        self.errors.clear()
+        self.session.reset_ms = now
+        e.journal.delete_runtime("halted")
+        e.journal.set_runtime("session_reset_ms", now, now, name)
+        self.record(now, name, "APPLIED", f"cleared ({was}); session limits count from now")
+        self.update_state()
+
+    # -- flatten and emergency stop -------------------------------------------------
+
+    def start_flatten(self, now: int) -> None:
+        e = self.engine
+        cancelled = e.orders.cancel(list(e.orders.orders), e.mode, now, "FLATTEN")
+        self.flatten_note = f"{cancelled} orders cancelled, {len(e.portfolio.positions)} positions sold"
+        self.continue_flatten(now)
+
+    def continue_flatten(self, now: int) -> None:
+        e = self.engine
+        for position in list(e.portfolio.positions.values()):
+            e.orders.exit_position(position, e.mode, now, "FLATTEN")
+        if not e.portfolio.positions and not e.orders.orders:
+            files, self.flattening = self.flattening, []
+            controls.remove(e.paths.controls, files)
+            self.record(now, files[0], "APPLIED", f"{self.flatten_note}; nothing left open")
+            self.update_state()
+
+    def emergency_stop(self, file: str) -> None:
+        e = self.engine
+        now = e.clock.now_ms()
+        cancelled = e.orders.cancel(list(e.orders.orders), e.mode, now, "EMERGENCY_STOP")
+        held = len(e.portfolio.positions)
+        for position in list(e.portfolio.positions.values()):
+            e.orders.exit_position(position, e.mode, now, "EMERGENCY_STOP")
+        e.orders.cancel(list(e.orders.orders), e.mode, now, "EMERGENCY_STOP")
+        left = len(e.portfolio.positions)
+        detail = f"{cancelled} orders cancelled, {held - left} of {held} positions sold"
+        if left:
+            detail += f"; {left} had no buyer at the moment and are still held (see active_positions)"
+        self.record(now, file, "APPLIED", detail + "; the bot exits")
+        self.stop(f"EMERGENCY_STOP: remove controls/{file} to allow a restart")
+        e.exit_reason = f"EMERGENCY_STOP ({file})"
+        e.stop_loop()
+
+    # -- circuit breaker ----------------------------------------------------------------
+
+    def venue_error(self, error: VenueError, now: int) -> None:
+        if isinstance(error, VenueFatal):
+            self.halt(now, f"venue_fatal: {error}")
+        elif self.errors.record():
+            limit = self.errors.limit
+            window = self.errors.window_s
+            self.halt(now, f"venue_errors: {limit} venue errors within {window:g} s (last: {error})")
+
+    def check_invariants(self, deep: bool = False) -> None:
+        if self.halted:
+            return
+        failed = breaker.check(self.engine, deep=deep)
+        if failed:
+            self.halt(self.engine.last_event_ms, f"invariant {failed}")
+
+    def halt(self, now: int, reason: str) -> None:
+        e = self.engine
+        if self.halted:
+            return
+        self.halted = reason
+        e.journal.set_runtime("halted", reason, now, "circuit breaker")
+        e.activity.add(now, "ERROR", "System", f"HALTED: {reason}; entries stop, exits go on")
+        e.orders.cancel_entries(e.mode, now, "HALTED")
+        self.update_state()
+
+    # -- views ----------------------------------------------------------------------
+
+    def control_status(self) -> dict[str, Any]:
+        in_effect = []
+        if self.paused:
+            in_effect.append("PAUSE")
+        if self.flattening:
+            in_effect.append("FLATTEN")
+        if self.trading_state is TradingState.STOPPED and self.state_reason.startswith("EMERGENCY"):
+            in_effect.append("EMERGENCY_STOP")
+        if self.halted:
+            in_effect.append("HALTED")
+        return {
+            "in_effect": in_effect,
+            "last": self.last_control,
+            "effective_limits": self.engine.limits.describe(),
+            "disabled_strategies": sorted(self.engine.risk.disabled),
+        }
+
+    def risk_view(self) -> dict[str, Any]:
+        view = self.session_view()
+        block = self.entry_block()
+        return {
+            "can_trade": not block,
+            "reason": block or None,
+            "consecutive_losses": view.consecutive_losses,
+            "daily_loss": to_float(view.daily_loss),
+            "daily_loss_limit": to_float(self.engine.limits.max_session_loss),
+            "daily_loss_remaining": to_float(view.daily_loss_remaining),
+            "emergency_stop": self.trading_state is TradingState.STOPPED
+            and self.state_reason.startswith("EMERGENCY"),
+            "halted": self.halted or None,
+            "session_start": iso(view.period_start_ms),
+        }
