@@ -134,6 +134,45 @@ def stop(home: Home = Path(".")) -> None:
 
 
 @app.command()
+def adjust(
+    settings: Annotated[
+        list[str],
+        typer.Argument(
+            help="KEY=VALUE pairs: max_position_usd=3, max_session_loss=10,"
+            " allowed_instruments=BTC,ETH, allowed_strategies=edge, trading_mode=paper;"
+            " KEY= (empty) for all instruments or strategies."
+        ),
+    ],
+    home: Home = Path("."),
+) -> None:
+    """Tighten risk at runtime: writes controls/ADJUST_RISK as JSON for the bot to apply."""
+    values: dict[str, object] = {}
+    for item in settings:
+        key, sep, raw = item.partition("=")
+        if not sep:
+            typer.echo(f"bot adjust: {item!r} is not KEY=VALUE", err=True)
+            raise typer.Exit(2)
+        if key in ("allowed_instruments", "allowed_strategies"):
+            values[key] = [v for v in raw.split(",") if v] or None
+        elif key in ("max_position_usd", "max_session_loss"):
+            try:
+                values[key] = float(raw) if "." in raw or "e" in raw.lower() else int(raw)
+            except ValueError:
+                typer.echo(f"bot adjust: {key}: {raw!r} is not a number", err=True)
+                raise typer.Exit(2) from None
+        else:
+            values[key] = raw
+    path = _touch(home, "ADJUST_RISK", json.dumps(values))
+    typer.echo(f"wrote {path}: {json.dumps(values)} (the bot validates it: see controls.last)")
+
+
+@app.command()
+def reset(home: Home = Path(".")) -> None:
+    """Clear HALTED and the session limits (touch controls/RESET); the journal records it."""
+    typer.echo(f"created {_touch(home, 'RESET')}")
+
+
+@app.command()
 def trades(
     home: Home = Path("."),
     limit: Annotated[int, typer.Option(help="How many trades, newest first.")] = 20,

@@ -138,11 +138,14 @@ class OrderManager:
             return self._skipped(signal, f"unknown market {signal.market_id}")
         locked = 0
         market_locked = 0
+        token_locked = 0
         for o in self.orders.values():
             amount = o.locked
             locked += amount
             if o.market_id == signal.market_id:
                 market_locked += amount
+                if o.outcome is signal.outcome:
+                    token_locked += amount
         positions = self.portfolio.positions
         in_market = sum(
             p.cost + p.fees
@@ -158,6 +161,7 @@ class OrderManager:
             market_exposure=in_market + market_locked,
             window_orders=self.window_entries[signal.market_id],
             exiting=held is not None and held.state not in OPEN_STATES,
+            position_cost=token_locked + (held.cost + held.fees if held is not None else 0),
         )
         decision = self.risk.check_entry(signal, market, now, exposure)
         if not decision.ok:

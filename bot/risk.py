@@ -50,6 +50,7 @@ class Exposure:
     market_exposure: Micros  # positions and resting orders in this market
     window_orders: int  # entry orders already placed in this market window
     exiting: bool  # the position this entry would add to is being exited
+    position_cost: Micros = 0  # the token already held plus resting buys of it
 
 
 def _usd_micros(value: float) -> Micros:
@@ -94,13 +95,15 @@ class RiskGate:
             )
         if ex.exiting:
             return Decision(reason="the position is being exited", limit="exit")
-        cap = self._size_for(price, limits.max_position)
+        budget = limits.max_position - ex.position_cost
+        cap = self._size_for(price, max(0, budget))
         size = cap if signal.size is None else min(signal.size - signal.size % 10_000, cap)
         if size < market.min_size:
+            held = f" with {usd(ex.position_cost)} already in the position" if ex.position_cost else ""
             return Decision(
                 reason=(
-                    f"{usd(limits.max_position)} buys {size / ONE:g} shares at {price / ONE:g},"
-                    f" below the market minimum of {market.min_size / ONE:g}"
+                    f"max position {usd(limits.max_position)}{held} leaves {size / ONE:g} shares"
+                    f" at {price / ONE:g}, below the market minimum of {market.min_size / ONE:g}"
                 ),
                 limit="max_position_usd",
             )

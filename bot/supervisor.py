@@ -106,6 +106,8 @@ class Supervisor:
             if key not in self._seen:
                 self._seen.add(key)
                 self.record(now, rejected.file, "REJECTED", rejected.reason)
+                if controls.control_for(rejected.file) is Control.ADJUST_RISK:
+                    self._set_aside(now, rejected.file, rejected.reason, b"")
         if found.has(Control.EMERGENCY_STOP):
             self.emergency_stop(found.present[Control.EMERGENCY_STOP][0])
             return
@@ -145,16 +147,11 @@ class Supervisor:
 
     def adjust(self, now: int, name: str, content: bytes) -> None:
         e = self.engine
-        folder = e.paths.controls
         try:
             values = runtime.parse(content, e.limits)
         except runtime.AdjustError as exc:
             self.record(now, name, "REJECTED", str(exc))
-            note = f"REJECTED at {iso(now)}: {exc}\n--- the file was:\n".encode() + content[:4096]
-            rejected = folder / f"{name}.rejected"
-            rejected.write_bytes(note)
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(folder / name)
+            self._set_aside(now, name, str(exc), content)
             return
         e.limits = e.limits.with_values(values)
         e.risk.limits = e.limits
@@ -170,7 +167,18 @@ class Supervisor:
         shown = ", ".join(f"{k}={effective[k]}" for k in values)
         extra = f"; {cancelled} resting entries outside the new limits cancelled" if cancelled else ""
         self.record(now, name, "APPLIED", f"now in effect: {shown}{extra}")
-        controls.remove(folder, [name])
+        controls.remove(e.paths.controls, [name])
+
+    def _set_aside(self, now: int, name: str, reason: str, content: bytes) -> None:
+        """A rejected ADJUST_RISK becomes NAME.rejected, with the reason on its first line."""
+        folder = self.engine.paths.controls
+        note = f"REJECTED at {iso(now)}: {reason}\n".encode()
+        if content:
+            note += b"--- the file was:\n" + content[:4096]
+        with contextlib.suppress(OSError):
+            (folder / f"{name}.rejected").write_bytes(note)
+            if (folder / name).is_file():
+                os.unlink(folder / name)
 
     def _cancel_disallowed(self, now: int) -> int:
         e = self.engine
