@@ -130,7 +130,7 @@ def _money(key: str, value: Any, cap: Micros) -> str:
         raise AdjustError(f"{key}: {amount} is above the owner's cap of {usd(cap)} in bot.toml [caps]")
     if amount != amount.quantize(Decimal("0.000001")):
         raise AdjustError(f"{key}: more than 6 decimals")
-    return str(amount.normalize())
+    return f"{amount.normalize():f}"
 
 
 def _names(key: str, value: Any, known: tuple[str, ...], what: str) -> list[str] | None:
