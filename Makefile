@@ -32,6 +32,7 @@ typecheck: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/control_latency.py
 	$(BIN)/python bench/emergency_stop.py
+	$(BIN)/python bench/risk_checks.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

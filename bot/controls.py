@@ -127,19 +127,24 @@ def remove(folder: Path, names: list[str]) -> None:
             (folder / name).unlink()
 
 
-def quick_check(folder: Path) -> Control | None:
+def quick_check(folder: Path | str) -> Control | None:
     """The cheap re-check before every order: is an entry-blocking control present?
 
-    A watcher can miss an event, so the order manager asks the file system itself.
+    A watcher can miss an event, so the order manager asks the file system itself: one
+    directory listing (a few microseconds), not a stat per spelling.
     """
-    for control, names in _BLOCKING:
-        for name in names:
-            if os.path.lexists(folder / name):
-                return control
-    return None
+    try:
+        names = os.listdir(folder)
+    except FileNotFoundError:
+        return None
+    found = _BLOCKING_NAMES.keys() & names
+    if not found:
+        return None
+    return min((_BLOCKING_NAMES[n] for n in found), key=_PRECEDENCE.index)
 
 
-_BLOCKING = [(c, files_for(c)) for c in (Control.EMERGENCY_STOP, Control.FLATTEN, Control.PAUSE)]
+_PRECEDENCE = [Control.EMERGENCY_STOP, Control.FLATTEN, Control.PAUSE]
+_BLOCKING_NAMES: dict[str, Control] = {n: c for c in _PRECEDENCE for n in files_for(c)}
 
 
 class Watcher:

@@ -211,10 +211,15 @@ class Engine:
             if due is None:
                 self.exit_reason = self.exit_reason or "end of market data"
                 break
-            until_beat = max(0.0, self._next_heartbeat - time.monotonic())
-            word = self.clock.wait(due, self.inbox, until_beat)
+            wake_at = self._next_heartbeat
+            if self.supervisor.recheck_at:
+                wake_at = min(wake_at, self.supervisor.recheck_at)
+            word = self.clock.wait(due, self.inbox, max(0.0, wake_at - time.monotonic()))
             if word is not None:
                 self._handle(word)
+            elif self.supervisor.recheck_at and time.monotonic() >= self.supervisor.recheck_at:
+                self.supervisor.recheck_at = 0.0
+                self._handle(WAKE)
             elif self.clock.now_ms() >= due:
                 for event in self.feed.next_batch():
                     self.step(event)

@@ -41,7 +41,7 @@ from bot.model import (
     usd,
 )
 from bot.portfolio import Portfolio
-from bot.risk import Exposure, RiskGate
+from bot.risk import Decision, Exposure, RiskGate
 from bot.venues.base import Venue
 
 
@@ -74,7 +74,7 @@ class OrderManager:
         self.activity = activity
         self.risk = risk
         self.markets = markets
-        self.controls_dir = controls_dir
+        self.controls_dir = str(controls_dir) if controls_dir is not None else None
         self.entry_block = entry_block
         self.on_settled = on_settled
         self.on_venue_error = on_venue_error
@@ -127,15 +127,40 @@ class OrderManager:
         """Turn an entry signal into an order on the venue of `mode`, or say why not."""
         venue = self.venues[mode]
         now = signal.ts_ms
+        decision = self.check(signal, venue)
+        if not decision.ok:
+            return self._skipped(signal, decision)
+        request = OrderRequest(
+            client_id=f"{signal.strategy}:{signal.market_id}:{now}",
+            market_id=signal.market_id,
+            outcome=signal.outcome,
+            action=signal.action,
+            price=signal.price,
+            size=decision.size,
+            order_type=signal.order_type,
+            expires_ms=now + signal.ttl_s * 1000 if signal.ttl_s else None,
+            intent=Intent.ENTRY,
+        )
+        order = self._place(venue, request, now, signal.strategy, signal.edge, signal.reason)
+        if order is None:
+            return self._skipped(signal, Decision(reason="the venue refused the order", limit="venue"))
+        self.entries[(signal.market_id, signal.strategy)] += 1
+        self.window_entries[signal.market_id] += 1
+        self._record_signal(signal, True, "", order.order_id)
+        return Execution(True, "", order)
+
+    def check(self, signal: Signal, venue: Venue) -> Decision:
+        """Every gate an entry passes before it may reach the venue (bot/risk.py)."""
         blocked = self.entry_block()
-        if not blocked and self.controls_dir is not None:
-            found = controls.quick_check(self.controls_dir)
-            blocked = f"control file {found.value} present" if found else ""
         if blocked:
-            return self._skipped(signal, blocked)
+            return Decision(reason=blocked, limit="trading_state")
+        if self.controls_dir is not None:
+            found = controls.quick_check(self.controls_dir)
+            if found is not None:
+                return Decision(reason=f"control file {found.value} present", limit="controls")
         market = self.markets.get(signal.market_id)
         if market is None:
-            return self._skipped(signal, f"unknown market {signal.market_id}")
+            return Decision(reason=f"unknown market {signal.market_id}", limit="market")
         locked = 0
         market_locked = 0
         token_locked = 0
@@ -163,34 +188,7 @@ class OrderManager:
             exiting=held is not None and held.state not in OPEN_STATES,
             position_cost=token_locked + (held.cost + held.fees if held is not None else 0),
         )
-        decision = self.risk.check_entry(signal, market, now, exposure)
-        if not decision.ok:
-            self.activity.add(
-                now,
-                "RISK_REJECTED",
-                signal.market_id,
-                f"{signal.strategy} {signal.action.value} {signal.outcome.value}: {decision.reason}",
-                limit=decision.limit,
-            )
-            return self._skipped(signal, f"{decision.reason} [{decision.limit}]")
-        request = OrderRequest(
-            client_id=f"{signal.strategy}:{signal.market_id}:{now}",
-            market_id=signal.market_id,
-            outcome=signal.outcome,
-            action=signal.action,
-            price=signal.price,
-            size=decision.size,
-            order_type=signal.order_type,
-            expires_ms=now + signal.ttl_s * 1000 if signal.ttl_s else None,
-            intent=Intent.ENTRY,
-        )
-        order = self._place(venue, request, now, signal.strategy, signal.edge, signal.reason)
-        if order is None:
-            return self._skipped(signal, "venue refused the order (see ORDER_REJECTED)")
-        self.entries[(signal.market_id, signal.strategy)] += 1
-        self.window_entries[signal.market_id] += 1
-        self._record_signal(signal, True, "", order.order_id)
-        return Execution(True, "", order)
+        return self.risk.check_entry(signal, market, signal.ts_ms, exposure)
 
     def exit_position(self, position: Position, mode: Mode, now: int, reason: str) -> bool:
         """Sell the whole position at the best bid, taking what is there (FAK)."""
@@ -280,11 +278,20 @@ class OrderManager:
         self.apply(events)
         return order
 
-    def _skipped(self, signal: Signal, reason: str) -> Execution:
+    def _skipped(self, signal: Signal, decision: Decision) -> Execution:
+        reason = f"{decision.reason} [{decision.limit}]"
         # A strategy repeats its signal every tick while a gate holds; record each change only.
         key = (signal.strategy, signal.market_id, signal.outcome)
         if self._last_skip.get(key) != reason:
             self._last_skip[key] = reason
+            if decision.limit not in ("trading_state", "controls", "market", "venue"):
+                self.activity.add(
+                    signal.ts_ms,
+                    "RISK_REJECTED",
+                    signal.market_id,
+                    f"{signal.strategy} {signal.action.value} {signal.outcome.value}: {decision.reason}",
+                    limit=decision.limit,
+                )
             self._record_signal(signal, False, reason, None)
             if self.on_skip is not None:
                 self.on_skip(signal.strategy, reason)

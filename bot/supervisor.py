@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import time
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -26,6 +27,8 @@ from bot.risk import SessionLimits, SessionView
 
 if TYPE_CHECKING:
     from bot.engine import Engine
+
+SETTLE_S = 0.5  # how long an unparseable ADJUST_RISK may still be being written
 
 
 class Supervisor:
@@ -41,6 +44,9 @@ class Supervisor:
         self.halted = ""  # why the circuit breaker tripped; "" when not halted
         self.last_control: dict[str, Any] | None = None
         self._seen: set[tuple[str, tuple[int, int, int]]] = set()
+        self.recheck_at = 0.0  # when to scan controls/ again for a file still being written
+        self._session_key: tuple[int, int, int, int] | None = None
+        self._session_cache: SessionView | None = None
 
     # -- restore ----------------------------------------------------------------------
 
@@ -70,8 +76,19 @@ class Supervisor:
     # -- the questions --------------------------------------------------------------
 
     def session_view(self) -> SessionView:
+        """Recomputed only when a position closes, the day turns, a RESET or a new limit."""
         e = self.engine
-        return self.session.view(e.portfolio.closed_today, e.last_event_ms, e.limits.max_session_loss)
+        closed = e.portfolio.closed_today
+        key = (
+            len(closed),
+            self.session.day_start(e.last_event_ms),
+            self.session.reset_ms,
+            e.limits.max_session_loss,
+        )
+        if key != self._session_key or self._session_cache is None:
+            self._session_key = key
+            self._session_cache = self.session.view(closed, e.last_event_ms, e.limits.max_session_loss)
+        return self._session_cache
 
     def entry_block(self) -> str:
         if self.trading_state is not TradingState.ACTIVE:
@@ -150,6 +167,8 @@ class Supervisor:
         try:
             values = runtime.parse(content, e.limits)
         except runtime.AdjustError as exc:
+            if self._still_being_written(name):
+                return  # `echo ... > ADJUST_RISK` creates the file before it writes: look again
             self.record(now, name, "REJECTED", str(exc))
             self._set_aside(now, name, str(exc), content)
             return
@@ -168,6 +187,17 @@ class Supervisor:
         extra = f"; {cancelled} resting entries outside the new limits cancelled" if cancelled else ""
         self.record(now, name, "APPLIED", f"now in effect: {shown}{extra}")
         controls.remove(e.paths.controls, [name])
+
+    def _still_being_written(self, name: str) -> bool:
+        """A file younger than SETTLE_S that does not parse yet gets until then to be complete."""
+        try:
+            age = time.time() - os.stat(self.engine.paths.controls / name).st_mtime
+        except OSError:
+            return False
+        if age >= SETTLE_S:
+            return False
+        self.recheck_at = time.monotonic() + SETTLE_S - max(0.0, age) + 0.01
+        return True
 
     def _set_aside(self, now: int, name: str, reason: str, content: bytes) -> None:
         """A rejected ADJUST_RISK becomes NAME.rejected, with the reason on its first line."""
