@@ -25,10 +25,13 @@ from bot.activity import Activity
 from bot.breaker import VenueErrorWindow
 from bot.config import Config, ConfigError
 from bot.controls import Control, Watcher
-from bot.engine import Clock, Engine, Feed, Paths, RealtimeClock
+from bot.engine import Clock, Engine, Paths, RealtimeClock
 from bot.errors import StartupRefused
 from bot.exits import policies
+from bot.feeds import Feed
+from bot.feeds.replay import RecordingFeed
 from bot.feeds.simulated import SimulatedMarket
+from bot.feeds.tape import TapeWriter
 from bot.journal import Journal, Restored
 from bot.model import Mode, now_ms, to_float, to_micros, usd
 from bot.orders import OrderManager
@@ -137,6 +140,8 @@ def build_engine(
     start_ms: int,
     wallet: str,
     on_heartbeat: Callable[[], None] | None = None,
+    pid: int = 0,
+    live_from_ms: int | None = None,
 ) -> Engine:
     """Wire the parts every mode shares around a venue, a feed and a clock."""
     mode = venue.mode
@@ -204,13 +209,14 @@ def build_engine(
         heartbeat_s=config.heartbeat_s,
         state_refresh_s=config.state_refresh_s,
         speed=config.speed,
-        live_from_ms=start_ms,
+        live_from_ms=start_ms if live_from_ms is None else live_from_ms,
         disable_rule=(
             config.risk.disable_losing_strategies,
             config.risk.disable_after_trades,
             config.risk.disable_below_win_rate,
         ),
         on_heartbeat=on_heartbeat,
+        pid=pid,
     )
     portfolio.on_closed = engine.on_position_closed
     engine.supervisor.restore(journal.runtime())
@@ -222,14 +228,19 @@ def _run(paths: Paths, config: Config, journal: Journal, strategies: list[Strate
     wall = now_ms()
     restored = journal.restore(mode)
     start_ms = max(wall, restored.clock_ms or 0)
-    feed = _market_feed(config, journal, restored.clock_ms, start_ms, restored)
+    market = _market_feed(config, journal, restored.clock_ms, start_ms, restored)
     journal.start_session(mode, __version__, os.getpid(), config.to_dict(), wall)
     venue = PaperVenue(mode, id_prefix=f"P{journal.session_id}-")
     holdings = {(p.market_id, p.outcome): p.shares for p in restored.positions}
     venue.restore(restored.cash, restored.open_orders, holdings, restored.markets)
+    tape = TapeWriter(
+        tape_path(paths, journal.session_id), source=f"{mode.value} session {journal.session_id}"
+    )
+    feed = RecordingFeed(market, tape, restored.markets)
 
     def save_feed() -> None:
-        journal.set_meta("paper_market", orjson.dumps(feed.snapshot()).decode())
+        journal.set_meta("paper_market", orjson.dumps(market.snapshot()).decode())
+        tape.maybe_flush()
 
     engine = build_engine(
         config=config,
@@ -243,6 +254,9 @@ def _run(paths: Paths, config: Config, journal: Journal, strategies: list[Strate
         start_ms=start_ms,
         wallet=config.wallet or "PAPER",
         on_heartbeat=save_feed,
+        pid=os.getpid(),
+        # a fresh market trades from its first tick; a resumed one books the downtime first
+        live_from_ms=start_ms if restored.clock_ms else min(start_ms, market.peek_ms()),
     )
     activity, portfolio, orders = engine.activity, engine.portfolio, engine.orders
     if not journal.has_deposit(mode):
@@ -296,7 +310,14 @@ def _run(paths: Paths, config: Config, journal: Journal, strategies: list[Strate
             journal.stop_session(now_ms(), reason)
             engine.write_final(reason)
             activity.close()
+        with suppress(Exception):
+            tape.close()
     return reason
+
+
+def tape_path(paths: Paths, session_id: int) -> Path:
+    """Where a session records the market events it saw (see logs/README.md)."""
+    return paths.logs / "tapes" / f"session-{session_id}.jsonl.gz"
 
 
 def _market_feed(

@@ -201,5 +201,99 @@ def trades(
         )
 
 
+@app.command()
+def backtest(
+    data: Annotated[Path, typer.Argument(help="Recorded market data: a tape, a price history or a CSV.")],
+    config: Annotated[Path | None, typer.Option(help="Settings file (the same as bot run's).")] = None,
+    strategy: Annotated[str | None, typer.Option(help="Run only this strategy.")] = None,
+    out: Annotated[Path | None, typer.Option(help="Results folder; default backtests/<data>-<n>.")] = None,
+    data_format: Annotated[
+        str | None, typer.Option("--format", help="tape, polymarket or csv; default: detected.")
+    ] = None,
+    option: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Data option KEY=VALUE, repeatable: window_end, outcome, token_outcome, market_id,"
+            " tick, spread, columns (CSV) ..."
+        ),
+    ] = None,
+    sweep: Annotated[
+        list[str] | None,
+        typer.Option(help="Grid KEY=v1,v2 over a setting (repeatable), e.g. risk.max_position_usd=2,5"),
+    ] = None,
+    workers: Annotated[int | None, typer.Option(help="Processes for a sweep; default: all cores.")] = None,
+    quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False,
+) -> None:
+    """Replay recorded market data through the live code path at full speed."""
+    from bot import backtest as bt
+    from bot.config import load_config
+    from bot.errors import EXIT_CONFIG, BotError
+
+    options = _options(option or [])
+    overrides: dict[str, object] = {}
+    if strategy:
+        overrides["strategies.enabled"] = [strategy]
+    try:
+        if not data.exists():
+            raise bt.BacktestError(f"{data}: no such file (expected a tape, a price history JSON or a CSV)")
+        target = out or _next_out(Path("backtests"), data)
+        if sweep:
+            grid = bt.parse_sweep(sweep)
+            rows = bt.run_sweep(
+                data,
+                config,
+                overrides,
+                grid,
+                target,
+                workers=workers or bt.default_workers(),
+                fmt=data_format,
+                options=options,
+            )
+            for line in bt.sweep_table(rows):
+                typer.echo(line)
+            typer.echo(f"{len(rows)} runs in {target} (ranked in {target / 'sweep.json'})")
+            return
+        cfg = load_config(config, overrides)
+        result = bt.run_backtest(
+            data, cfg, target, fmt=data_format, options=options, progress=not quiet and sys.stderr.isatty()
+        )
+    except BotError as exc:
+        typer.echo(f"bot backtest: {exc}", err=True)
+        raise typer.Exit(EXIT_CONFIG) from None
+    s = result.summary
+    info = s["data"]
+    rate = "-" if s["win_rate"] is None else f"{s['win_rate']:.1%}"
+    typer.echo(
+        f"{info['events_used']:,} events in {result.seconds:.2f} s ({result.events_per_s:,.0f}/s);"
+        f" {info.get('malformed_total', 0)} malformed rows, {info['events_dropped']} events dropped"
+    )
+    typer.echo(
+        f"{s['trades']} trades, win rate {rate}, net P&L {s['net_pnl']:.2f} (gross {s['gross_pnl']:.2f},"
+        f" fees {s['fees']:.2f}), max drawdown {s['max_drawdown']:.2f}"
+    )
+    typer.echo(f"results: {target}/ (summary.json, trades.csv, report.html, report.svg, state/, logs/)")
+
+
+def _options(items: list[str]) -> dict[str, object]:
+    from bot.backtest import _value
+
+    out: dict[str, object] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep:
+            typer.echo(f"bot backtest: --option {item!r} is not KEY=VALUE", err=True)
+            raise typer.Exit(2)
+        out[key] = json.loads(value) if value[:1] in "[{" else _value(value)
+    return out
+
+
+def _next_out(root: Path, data: Path) -> Path:
+    stem = data.name.split(".")[0]
+    n = 1
+    while (root / f"{stem}-{n}").exists():
+        n += 1
+    return root / f"{stem}-{n}"
+
+
 def main() -> None:
     app()

@@ -30,6 +30,7 @@ from bot import exits, state
 from bot.activity import Activity
 from bot.breaker import VenueErrorWindow
 from bot.exits import ExitPolicy, Lifecycle
+from bot.feeds import Feed
 from bot.journal import Journal
 from bot.model import (
     BookTick,
@@ -44,6 +45,7 @@ from bot.model import (
     WindowResolved,
     book_for,
     iso,
+    now_ms,
 )
 from bot.orders import OrderManager
 from bot.portfolio import Portfolio
@@ -59,14 +61,14 @@ WAKE = "wake"
 STOP = "stop"
 
 
-class Feed(Protocol):
-    def peek_ms(self) -> int | None: ...
-
-    def next_batch(self) -> list[MarketEvent]: ...
-
-
 class Clock(Protocol):
-    def now_ms(self) -> int: ...
+    def now_ms(self) -> int:
+        """Market time."""
+        ...
+
+    def wall_ms(self) -> int:
+        """The time a reader compares heartbeats with: the wall clock, or market time in backtests."""
+        ...
 
     def wait(self, until_ms: int, inbox: queue.SimpleQueue[str], max_wall_s: float) -> str | None:
         """Block until market time `until_ms`, a word in the inbox, or `max_wall_s`."""
@@ -83,6 +85,9 @@ class RealtimeClock:
 
     def now_ms(self) -> int:
         return self.start_ms + int((time.monotonic() - self._mono) * 1000 * self.speed)
+
+    def wall_ms(self) -> int:
+        return now_ms()
 
     def wait(self, until_ms: int, inbox: queue.SimpleQueue[str], max_wall_s: float) -> str | None:
         timeout = min(max(0.0, (until_ms - self.now_ms()) / 1000 / self.speed), max_wall_s)
@@ -101,6 +106,9 @@ class SimulatedClock:
         self._now = start_ms
 
     def now_ms(self) -> int:
+        return self._now
+
+    def wall_ms(self) -> int:
         return self._now
 
     def wait(self, until_ms: int, inbox: queue.SimpleQueue[str], max_wall_s: float) -> str | None:
@@ -154,6 +162,7 @@ class Engine:
         live_from_ms: int,
         disable_rule: tuple[bool, int, float] = (False, 20, 0.4),
         on_heartbeat: Callable[[], None] | None = None,
+        pid: int = 0,
     ) -> None:
         self.paths = paths
         self.mode = mode
@@ -177,6 +186,7 @@ class Engine:
         self.live_from_ms = live_from_ms  # earlier events are catch-up: book, don't trade
         self.disable_rule = disable_rule
         self.on_heartbeat = on_heartbeat
+        self.pid = pid  # shown in status.json; 0 in backtests, which no one needs to signal
         self.supervisor = Supervisor(self, session, errors)
         self.inbox: queue.SimpleQueue[str] = queue.SimpleQueue()
         self.last_signal: dict[str, Any] | None = None

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from bot.model import ONE, Micros, Order, Position, iso, notional, now_ms, to_float
+from bot.model import ONE, Micros, Order, Position, iso, notional, to_float
 
 if TYPE_CHECKING:
     from bot.engine import Engine
@@ -118,7 +118,7 @@ def trading_state(engine: Engine) -> dict[str, Any]:
     deployed = sum(p.cost + p.fees for p in positions)
     return {
         "schema_version": SCHEMA_VERSION,
-        "last_updated": iso(now_ms()),
+        "last_updated": iso(engine.clock.wall_ms()),
         "market_time": iso(engine.clock.now_ms()),
         "mode": engine.mode.value,
         "trading_state": engine.trading_state.value,
@@ -148,7 +148,7 @@ def trading_state(engine: Engine) -> dict[str, Any]:
 
 def status(engine: Engine, *, alive: bool = True, reason: str = "") -> dict[str, Any]:
     portfolio = engine.portfolio
-    wall = now_ms()
+    wall = engine.clock.wall_ms()
     risk = engine.risk_view()
     daily_pnl = portfolio.realized_today() + sum(
         portfolio.unrealized(p) for p in portfolio.positions.values()
@@ -159,7 +159,7 @@ def status(engine: Engine, *, alive: bool = True, reason: str = "") -> dict[str,
         "is_alive": alive,
         "next_update": iso(wall + round(engine.heartbeat_s * 1000)) if alive else None,
         "heartbeat_s": engine.heartbeat_s,
-        "pid": os.getpid(),
+        "pid": engine.pid,
         "mode": engine.mode.value,
         "trading_state": engine.trading_state.value,
         "reason": reason or engine.state_reason,
@@ -208,7 +208,7 @@ def trades_today(engine: Engine) -> dict[str, Any]:
     return {
         "schema_version": SCHEMA_VERSION,
         "date": day,
-        "last_updated": iso(now_ms()),
+        "last_updated": iso(engine.clock.wall_ms()),
         "trades": rows,
         "summary": {
             "total_trades": len(rows),

@@ -1,0 +1,109 @@
+"""Feeds around recorded data: replaying it into the engine, and recording what a live run saw.
+
+`ReplayFeed` streams events (from a list or straight from a tape, so memory stays flat on
+millions of events) in batches of equal time, the same interface the simulated feed has.
+It drops what the engine must never see and counts it with the event's position: time
+going backwards, a crossed or out-of-range book.
+
+`RecordingFeed` wraps any feed and writes every event it hands out to a tape.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+
+from bot.feeds import Feed
+from bot.feeds.tape import TapeWriter
+from bot.model import ONE, BookTick, Market, MarketEvent, WindowOpened
+
+MAX_LISTED = 100
+
+
+@dataclass
+class ReplayStats:
+    events: int = 0  # events handed to the engine
+    dropped: int = 0
+    dropped_first: list[tuple[int, str]] = field(default_factory=list)  # (event number, reason)
+
+    def drop(self, index: int, reason: str) -> None:
+        self.dropped += 1
+        if len(self.dropped_first) < MAX_LISTED:
+            self.dropped_first.append((index, reason))
+
+
+class ReplayFeed:
+    def __init__(
+        self,
+        events: Iterable[MarketEvent],
+        on_batch: Callable[[int], None] | None = None,
+    ) -> None:
+        self._it: Iterator[MarketEvent] = iter(events)
+        self._next: MarketEvent | None = None
+        self._index = 0
+        self._last_ts = -1
+        self.on_batch = on_batch
+        self.stats = ReplayStats()
+        self._advance()
+
+    def _advance(self) -> None:
+        for event in self._it:
+            self._index += 1
+            reason = self._problem(event)
+            if reason:
+                self.stats.drop(self._index, reason)
+                continue
+            self._next = event
+            return
+        self._next = None
+
+    def _problem(self, event: MarketEvent) -> str:
+        if event.ts_ms < self._last_ts:
+            return f"time goes backwards ({event.ts_ms} after {self._last_ts})"
+        if type(event) is BookTick and not (0 < event.bid < event.ask < ONE):
+            return f"bad book for {event.market_id}: bid {event.bid / ONE} ask {event.ask / ONE}"
+        self._last_ts = event.ts_ms
+        return ""
+
+    def peek_ms(self) -> int | None:
+        return None if self._next is None else self._next.ts_ms
+
+    def next_batch(self) -> list[MarketEvent]:
+        first = self._next
+        if first is None:
+            return []
+        if self.on_batch is not None:
+            self.on_batch(first.ts_ms)
+        batch = [first]
+        ts = first.ts_ms
+        self._advance()
+        while self._next is not None and self._next.ts_ms == ts:
+            batch.append(self._next)
+            self._advance()
+        self.stats.events += len(batch)
+        return batch
+
+
+class RecordingFeed:
+    """Every event handed to the engine also goes to the tape."""
+
+    def __init__(self, feed: Feed, tape: TapeWriter, open_markets: Iterable[Market] = ()) -> None:
+        self.feed = feed
+        self.tape = tape
+        self._pending_opens = list(open_markets)  # markets the engine restored: the tape needs them
+
+    def peek_ms(self) -> int | None:
+        return self.feed.peek_ms()
+
+    def next_batch(self) -> list[MarketEvent]:
+        batch = self.feed.next_batch()
+        if self._pending_opens and batch:
+            for market in self._pending_opens:
+                self.tape.write(WindowOpened(batch[0].ts_ms, market))
+            self._pending_opens = []
+        for event in batch:
+            self.tape.write(event)
+        return batch
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.feed, name)
