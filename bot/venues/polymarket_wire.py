@@ -403,7 +403,7 @@ def parse_clob_market(compact: Any, status: MarketStatus | None = None) -> Marke
         winner = Outcome.UP if status.winner_token == up else Outcome.DOWN
     market = Market(
         market_id=condition,
-        instrument=slug.split("-")[0].upper() if slug else "",
+        instrument=slug.split("-")[0].upper() if "-" in slug else "",  # btc-updown-15m-... → BTC
         name=(status.question if status else "") or condition,
         window_start_ms=0,  # the API does not say when a window starts
         window_end_ms=status.end_ms if status and status.end_ms else UNKNOWN_END_MS,

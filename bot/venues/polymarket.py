@@ -1,0 +1,1138 @@
+"""The live Polymarket venue: the `Venue` port on top of CLOB V2 and ``py-clob-client-v2``.
+
+The vendor client is imported only inside this module's functions and constructors (it costs
+about 1.5 s), and it is used for what it is good at: EIP-712 order signing, the L2 HMAC
+headers and the L1 API-key derivation. Requests go through our own ``httpx`` client so that
+each call has its own timeout (the order POST has a confirmation window), 429's
+``Retry-After`` is kept, and a matched order never stalls in the client's 30 s trade polling.
+
+Orders:
+- The price is rounded to the market's current tick in the passive direction (BUY down, SELL
+  up: never a worse limit), the size down to 2 decimals; amounts are exact integers (the
+  client's float rounding loses a cent of shares on sizes like 5.02). When the venue answers
+  that the tick is wrong, ``/tick-size`` is read again and the order re-signed once.
+- GTC/GTD are limit orders (GTD expiration = requested expiry + the venue's 60 s security
+  threshold, in unix seconds); FOK/FAK are market orders (BUY amount in collateral, rounded
+  down to the cent; SELL in shares).
+- Confirmation: a POST that is sent but not answered within `confirm_timeout_s`, or answered
+  with something unreadable, gives an order with status UNKNOWN under the signed order's
+  EIP-712 hash (the exchange's order hash, which the venue is expected to use as order id; if
+  it uses another, reconciliation finds the order by token/side/price/size and maps the ids).
+  `poll` resolves it; nothing is guessed. Sent requests that fail without an answer (timeout,
+  dropped connection) are UNKNOWN; requests that never left (connection refused) are not.
+- A retried request (same `client_id`) after a failed post re-sends the *same* signed order,
+  so the venue's duplicate check makes retries safe; a failed post that landed anyway and is
+  never retried is cancelled as an orphan after `unknown_grace_s`.
+
+Errors: only `bot.errors` types leave this module (see `classify_status`), and `ConfigError`
+for unusable settings (key, markets). Secrets (private key, API secret, passphrase) never
+reach logs, exception messages, reprs or files.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import dataclasses
+import email.utils
+import json
+import logging
+import math
+import re
+import secrets
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from bot.config import ConfigError
+from bot.errors import OrderRefused, VenueError, VenueFatal, VenueUnavailable
+from bot.model import (
+    ONE,
+    Action,
+    Market,
+    MarketEvent,
+    Micros,
+    Mode,
+    Order,
+    OrderDone,
+    OrderRequest,
+    OrderStatus,
+    OrderType,
+    Outcome,
+    VenueEvent,
+    notional,
+)
+from bot.venues import polymarket_wire as wire
+
+log = logging.getLogger(__name__)
+
+DEFAULT_HOST = "https://clob.polymarket.com"
+POLYGON = 137
+GTD_SECURITY_S = 60  # the venue expires a GTD order one minute before its stated expiration
+BYTES32_ZERO = "0x" + "0" * 64
+CENT = 10_000  # micros
+SECP256K1_ORDER = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
+# decimals allowed in an order amount, per tick (py-clob-client-v2's ROUNDING_CONFIG.amount)
+AMOUNT_DECIMALS: dict[Micros, int] = {100_000: 3, 10_000: 4, 5_000: 5, 2_500: 6, 1_000: 5, 100: 6}
+TICK_TEXT: dict[Micros, str] = {
+    100_000: "0.1",
+    10_000: "0.01",
+    5_000: "0.005",
+    2_500: "0.0025",
+    1_000: "0.001",
+    100: "0.0001",
+}
+_PRIVATE_KEY = re.compile(r"^(0x)?[0-9a-fA-F]{64}$")
+
+
+# ---------------------------------------------------------------------------------------
+# credentials
+
+
+def mask(value: str | None, head: int = 6, tail: int = 4) -> str:
+    """``0x19E7...Ff2A``: enough to recognise a value, not to use it."""
+    if not value:
+        return "<none>"
+    return value if len(value) <= head + tail else f"{value[:head]}...{value[-tail:]}"
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class PolymarketCredentials:
+    """The wallet key and (optionally) the L2 API credentials. The repr shows no secret."""
+
+    private_key: str
+    api_key: str | None = None
+    api_secret: str | None = None
+    api_passphrase: str | None = None
+
+    @property
+    def has_api_creds(self) -> bool:
+        return bool(self.api_key and self.api_secret and self.api_passphrase)
+
+    def __repr__(self) -> str:
+        secret = "<redacted>" if self.api_secret else "<none>"
+        passphrase = "<redacted>" if self.api_passphrase else "<none>"
+        return (
+            f"PolymarketCredentials(private_key=<redacted>, api_key={mask(self.api_key)},"
+            f" api_secret={secret}, api_passphrase={passphrase})"
+        )
+
+    __str__ = __repr__
+
+
+def credentials_from_env(environ: Mapping[str, str]) -> PolymarketCredentials:
+    """`POLYMARKET_PRIVATE_KEY` (required) and optionally all three of `POLYMARKET_API_KEY`,
+    `POLYMARKET_API_SECRET`, `POLYMARKET_API_PASSPHRASE` (else they are derived from the key).
+    Raises a one-line `ConfigError` that never contains a secret."""
+    key = (environ.get("POLYMARKET_PRIVATE_KEY") or "").strip()
+    if not key:
+        raise ConfigError(
+            "POLYMARKET_PRIVATE_KEY is not set: live trading needs the wallet's private key in the"
+            " environment"
+        )
+    if not _PRIVATE_KEY.match(key) or not 0 < int(key.removeprefix("0x"), 16) < SECP256K1_ORDER:
+        raise ConfigError("POLYMARKET_PRIVATE_KEY is malformed: expected 0x followed by 64 hex digits")
+    names = ("POLYMARKET_API_KEY", "POLYMARKET_API_SECRET", "POLYMARKET_API_PASSPHRASE")
+    api = [(environ.get(n) or "").strip() for n in names]
+    if any(api) and not all(api):
+        missing = ", ".join(n for n, v in zip(names, api, strict=True) if not v)
+        raise ConfigError(f"{missing} not set: give all three API credentials or none (to derive them)")
+    if api[1]:
+        try:
+            base64.urlsafe_b64decode(api[1])
+        except (binascii.Error, ValueError):
+            raise ConfigError("POLYMARKET_API_SECRET is not valid url-safe base64") from None
+    normalized = "0x" + key.removeprefix("0x").lower()
+    return PolymarketCredentials(normalized, api[0] or None, api[1] or None, api[2] or None)
+
+
+# ---------------------------------------------------------------------------------------
+# error classification
+
+
+def classify_status(status: int | None, message: str, retry_after_s: float | None = None) -> VenueError:
+    """The bot's error for a failed venue call: what the order manager should do about it.
+
+    None (no answer) / 5xx / 425 (engine restart) / 429 (rate limit) → `VenueUnavailable`
+    (retry with backoff, `retry_after_s` from ``Retry-After``); 400 / 404 / 409 / 422 →
+    `OrderRefused` (skip); 401 / 403 and anything unexpected → `VenueFatal` (halt)."""
+    if status is None:
+        return _Unavailable(f"venue unreachable: {message}", retry_after_s, None)
+    text = f"HTTP {status}: {message}"
+    if status in (425, 429) or 500 <= status <= 599:
+        return _Unavailable(text, retry_after_s, status)
+    if status in (400, 404, 409, 422):
+        return OrderRefused(text)
+    return VenueFatal(text)
+
+
+def parse_retry_after(value: str | None, now_s: float | None = None) -> float | None:
+    """``Retry-After``: delay seconds or an HTTP date."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - (time.time() if now_s is None else now_s))
+
+
+class _Unavailable(VenueUnavailable):
+    def __init__(self, message: str, retry_after_s: float | None, status: int | None) -> None:
+        super().__init__(message, retry_after_s)
+        self.status = status
+
+    @property
+    def may_have_landed(self) -> bool:
+        """A 5xx other than 503 (trading disabled, cancel-only) may come after the venue acted."""
+        return self.status is not None and self.status >= 500 and self.status != 503
+
+
+class _NoAnswer(VenueUnavailable):
+    """The request may have reached the venue but no readable answer came back."""
+
+
+# ---------------------------------------------------------------------------------------
+# order preparation (shared with the dry-run venue)
+
+
+def round_price(price: Micros, tick: Micros, action: Action) -> Micros:
+    """Onto the tick, never to a worse limit: BUY rounds down, SELL up."""
+    if action is Action.BUY:
+        return price - price % tick
+    return -(-price // tick) * tick
+
+
+def round_size(size: Micros) -> Micros:
+    """Down to 2 decimals (the venue's share precision)."""
+    return size - size % CENT
+
+
+def order_amounts(
+    action: Action, order_type: OrderType, price: Micros, size: Micros, tick: Micros
+) -> tuple[int, int, Micros]:
+    """(makerAmount, takerAmount, shares) in 6-decimal integers, exactly as the client means
+    them. Limit orders: BUY gives price × size collateral for size shares, SELL the other
+    way. Market orders (FOK/FAK): a BUY spends price × size rounded down to the cent and takes
+    what that buys at `price` (to the tick's amount precision); a SELL gives its shares."""
+    cash = notional(price, size)
+    if order_type in (OrderType.GTC, OrderType.GTD) or action is Action.SELL:
+        return (cash, size, size) if action is Action.BUY else (size, cash, size)
+    unit = 10 ** (6 - AMOUNT_DECIMALS[tick])
+    spend = cash - cash % CENT
+    shares = (spend * ONE // price) // unit * unit
+    return spend, shares, shares
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedOrder:
+    """An order ready to POST: rounded, with exact amounts, signed when a key is present."""
+
+    request: OrderRequest
+    token_id: str
+    price: Micros  # on the tick
+    size: Micros  # shares the venue will see (a market BUY's shares follow from its amount)
+    maker_amount: int
+    taker_amount: int
+    expiration_s: int  # 0: none
+    tick: Micros
+    neg_risk: bool
+    payload: dict[str, Any]  # the POST /order body
+    order_hash: str | None  # EIP-712 hash of the signed order (the venue's order id)
+
+    @property
+    def signed(self) -> bool:
+        return bool(self.payload["order"].get("signature"))
+
+
+class OrderFactory:
+    """Rounds, computes amounts, signs with py-clob-client-v2's V2 order builder and builds the
+    ``POST /order`` body. Without a private key the body is left unsigned (dry run)."""
+
+    def __init__(
+        self,
+        chain_id: int = POLYGON,
+        private_key: str | None = None,
+        signature_type: int = 0,
+        funder: str | None = None,
+    ) -> None:
+        self.chain_id = chain_id
+        self.signature_type = signature_type
+        self._signer: Any = None
+        self._builders: dict[bool, Any] = {}
+        self.address: str | None = None
+        if private_key:
+            from py_clob_client_v2.signer import Signer
+
+            try:
+                self._signer = Signer(private_key, chain_id)
+            except Exception:
+                raise ConfigError("POLYMARKET_PRIVATE_KEY is not a usable secp256k1 private key") from None
+            self.address = str(self._signer.address())
+        self.funder = funder or self.address
+
+    @property
+    def signer(self) -> Any:
+        return self._signer
+
+    def prepare(
+        self, request: OrderRequest, info: wire.MarketInfo, now_ms: int, owner: str = ""
+    ) -> PreparedOrder:
+        """Raises `OrderRefused` when rounding leaves no valid order."""
+        market = info.market
+        tick = market.tick
+        if tick not in AMOUNT_DECIMALS:
+            raise OrderRefused(f"market {market.market_id}: tick {tick / ONE} cannot be signed")
+        price = round_price(request.price, tick, request.action)
+        if not tick <= price <= ONE - tick:
+            raise OrderRefused(
+                f"price {request.price / ONE} rounds to {price / ONE},"
+                f" outside [{tick / ONE}, {(ONE - tick) / ONE}]"
+            )
+        size = round_size(request.size)
+        if size <= 0:
+            raise OrderRefused(f"size {request.size / ONE} rounds to 0 shares")
+        expiration = 0
+        if request.order_type is OrderType.GTD:
+            if request.expires_ms is None or request.expires_ms <= now_ms:
+                raise OrderRefused("a GTD order needs an expiry in the future")
+            expiration = math.ceil(request.expires_ms / 1000) + GTD_SECURITY_S
+        maker, taker, shares = order_amounts(request.action, request.order_type, price, size, tick)
+        if maker <= 0 or taker <= 0:
+            raise OrderRefused(f"order too small: {size / ONE} shares at {price / ONE}")
+        token = info.token_for(request.outcome)
+        fields = {
+            "maker": self.funder or "",
+            "signer": self._order_signer(),
+            "tokenId": token,
+            "makerAmount": str(maker),
+            "takerAmount": str(taker),
+            "side": request.action.value,
+            "expiration": str(expiration),
+            "signatureType": self.signature_type,
+            "timestamp": str(time.time_ns() // 1_000_000),
+        }
+        if self._signer is not None:
+            payload, order_hash = self._signed(fields, info.neg_risk, owner, request.order_type)
+        else:
+            payload, order_hash = self._unsigned(fields, owner, request.order_type), None
+        return PreparedOrder(
+            request, token, price, shares, maker, taker, expiration, tick, info.neg_risk, payload, order_hash
+        )
+
+    def _order_signer(self) -> str:
+        if self.signature_type == 3:  # POLY_1271: the smart-contract wallet signs
+            return self.funder or ""
+        return self.address or ""
+
+    def _builder(self, neg_risk: bool) -> Any:
+        builder = self._builders.get(neg_risk)
+        if builder is None:
+            from py_clob_client_v2.config import get_contract_config
+            from py_clob_client_v2.order_utils import ExchangeOrderBuilderV2
+
+            contracts = get_contract_config(self.chain_id)
+            exchange = contracts.neg_risk_exchange_v2 if neg_risk else contracts.exchange_v2
+            builder = ExchangeOrderBuilderV2(exchange, self.chain_id, self._signer, domain_version="2")
+            self._builders[neg_risk] = builder
+        return builder
+
+    def _signed(
+        self, fields: dict[str, Any], neg_risk: bool, owner: str, order_type: OrderType
+    ) -> tuple[dict[str, Any], str]:
+        from py_clob_client_v2.order_utils import OrderDataV2, Side, SignatureTypeV2
+        from py_clob_client_v2.order_utils.model.order_data_v2 import order_to_json_v2
+
+        builder = self._builder(neg_risk)
+        data = OrderDataV2(
+            maker=fields["maker"],
+            tokenId=fields["tokenId"],
+            makerAmount=fields["makerAmount"],
+            takerAmount=fields["takerAmount"],
+            side=Side.BUY if fields["side"] == "BUY" else Side.SELL,
+            signer=fields["signer"],
+            signatureType=SignatureTypeV2(self.signature_type),
+            timestamp=fields["timestamp"],
+            metadata=BYTES32_ZERO,
+            builder=BYTES32_ZERO,
+            expiration=fields["expiration"],
+        )
+        signed = builder.build_signed_order(data)
+        order_hash = str(builder.build_order_hash(builder.build_order_typed_data(signed)))
+        return order_to_json_v2(signed, owner, order_type.value, False, False), order_hash
+
+    @staticmethod
+    def _unsigned(fields: dict[str, Any], owner: str, order_type: OrderType) -> dict[str, Any]:
+        order = {
+            "salt": secrets.randbelow(2**40),
+            **fields,
+            "metadata": BYTES32_ZERO,
+            "builder": BYTES32_ZERO,
+        }
+        order["signature"] = ""
+        return {
+            "order": order,
+            "owner": owner,
+            "orderType": order_type.value,
+            "deferExec": False,
+            "postOnly": False,
+        }
+
+
+# ---------------------------------------------------------------------------------------
+# the venue
+
+
+@dataclass(eq=False)
+class _Tracked:
+    """One of our orders at the venue, known by the id the caller holds (`order_id`)."""
+
+    order_id: str
+    market: wire.MarketInfo
+    outcome: Outcome
+    token_id: str
+    action: Action
+    price: Micros
+    size: Micros
+    sent_s: float
+    request: OrderRequest | None = None
+    prepared: PreparedOrder | None = None
+    venue_id: str | None = None  # None until the venue's id is known
+    claimed: bool = True  # returned to the caller; False: a failed post that may have landed
+    final: OrderStatus | None = None  # how it left the book; its fills still map to it
+    unknown_reason: str = ""
+
+    @property
+    def done(self) -> bool:
+        return self.final is not None
+
+    def matches(self, row: wire.VenueOrder, slack_s: float = 5.0) -> bool:
+        return (
+            row.token_id == self.token_id
+            and row.action is self.action
+            and row.price == self.price
+            and row.size == self.size
+            and (row.created_s is None or row.created_s >= self.sent_s - slack_s)
+        )
+
+    def distance(self, row: wire.VenueOrder) -> float:
+        """How far apart in time our post and the venue's order are (closest match wins)."""
+        return abs((row.created_s if row.created_s is not None else self.sent_s) - self.sent_s)
+
+
+@dataclass
+class _TradeLog:
+    """Trades already turned into fills (by fill id) and the query window for the next poll."""
+
+    after_s: float
+    seen: dict[str, float] = field(default_factory=dict)  # fill id → match time (s)
+    pending: dict[str, float] = field(default_factory=dict)  # not final yet → match time (s)
+    failed: set[str] = field(default_factory=set)  # FAILED: never a fill
+
+
+class PolymarketVenue:
+    """The `Venue` port for Polymarket's CLOB V2 (mode LIVE)."""
+
+    mode = Mode.LIVE
+
+    def __init__(
+        self,
+        host: str = DEFAULT_HOST,
+        *,
+        credentials: PolymarketCredentials,
+        chain_id: int = POLYGON,
+        signature_type: int = 0,
+        funder: str | None = None,
+        confirm_timeout_s: float = 5.0,
+        request_timeout_s: float = 10.0,
+        unknown_grace_s: float = 60.0,
+        trade_overlap_s: float = 120.0,
+        refresh_tick_each_place: bool = False,
+        max_pages: int = 50,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        import httpx
+
+        self.host = host.rstrip("/")
+        self.chain_id = chain_id
+        self.confirm_timeout_s = confirm_timeout_s
+        self.request_timeout_s = request_timeout_s
+        self.unknown_grace_s = unknown_grace_s
+        self.trade_overlap_s = trade_overlap_s
+        self.refresh_tick_each_place = refresh_tick_each_place
+        self.max_pages = max_pages
+        self._clock = clock
+        self._creds = credentials
+        self._factory = OrderFactory(chain_id, credentials.private_key, signature_type, funder)
+        self.signature_type = signature_type
+        self._http = httpx.Client(
+            timeout=httpx.Timeout(request_timeout_s),
+            headers={"User-Agent": "touchtrader", "Accept": "application/json"},
+        )
+        self._markets: dict[str, wire.MarketInfo] = {}
+        self._orders: dict[str, _Tracked] = {}  # by the caller's order id
+        self._by_venue: dict[str, _Tracked] = {}  # by the venue's order id
+        self._unresolved: list[_Tracked] = []  # venue id not known yet
+        self._attempts: dict[str, _Tracked] = {}  # client id → failed post kept for a retry
+        self._trades = _TradeLog(after_s=clock() - trade_overlap_s)
+        self._heartbeat_id = ""
+        self.failed_fills: list[wire.TradeFill] = []  # reported fills whose trade later FAILED
+        self.parse_errors = 0
+
+    # -- identity -----------------------------------------------------------------------
+
+    @property
+    def address(self) -> str:
+        return self._factory.address or ""
+
+    @property
+    def funder(self) -> str:
+        return self._factory.funder or ""
+
+    @property
+    def masked_address(self) -> str:
+        return mask(self.address)
+
+    def __repr__(self) -> str:
+        return f"PolymarketVenue(host={self.host!r}, wallet={self.masked_address}, mode=LIVE)"
+
+    def close(self) -> None:
+        self._http.close()
+
+    # -- markets ------------------------------------------------------------------------
+
+    def validate_markets(self, token_or_condition_ids: Iterable[str]) -> list[Market]:
+        """Read each market from the API (tick, minimum size, neg-risk, fee schedule, end
+        time) and check it exists, accepts orders and is not closed; `ConfigError` naming the
+        id otherwise. Validated markets are the ones `place` trades."""
+        result = []
+        for ident in token_or_condition_ids:
+            info = self.load_market(ident)
+            if info.closed:
+                raise ConfigError(f"market {ident} is closed")
+            if not info.accepting_orders:
+                raise ConfigError(f"market {ident} is not accepting orders")
+            self._markets[info.condition_id] = info
+            result.append(info.market)
+        return result
+
+    def load_market(self, ident: str) -> wire.MarketInfo:
+        """A market by condition id (0x + 64 hex) or by either of its token ids."""
+        ident = ident.strip()
+        try:
+            if wire.looks_like_condition_id(ident):
+                condition = ident
+            else:
+                condition = wire.parse_market_by_token(self._call("GET", f"/markets-by-token/{ident}"))
+            compact = self._call("GET", f"/clob-markets/{condition}")
+            status = wire.parse_market_status(self._call("GET", f"/markets/{condition}"))
+            return wire.parse_clob_market(compact, status)
+        except OrderRefused as exc:  # 400/404: no such market
+            raise ConfigError(f"market {ident} not found at {self.host}: {exc}") from None
+        except wire.ParseError as exc:
+            raise ConfigError(f"market {ident}: unreadable market data ({exc})") from None
+
+    def market_info(self, market_id: str) -> wire.MarketInfo | None:
+        return self._markets.get(market_id)
+
+    @property
+    def markets(self) -> list[wire.MarketInfo]:
+        return list(self._markets.values())
+
+    def get_order_book(self, token_id: str) -> Any:
+        """Raw ``/book`` JSON (the feed's book source)."""
+        return self._call("GET", "/book", params={"token_id": token_id})
+
+    def get_market(self, condition_id: str) -> Any:
+        """Raw ``/markets/{condition_id}`` JSON (the feed's resolution source)."""
+        return self._call("GET", f"/markets/{condition_id}")
+
+    def refresh_tick(self, market_id: str) -> wire.MarketInfo:
+        """Read the UP token's ``/tick-size`` again; the market keeps the venue's current tick."""
+        info = self._markets[market_id]
+        answer = self._call("GET", "/tick-size", params={"token_id": info.token_for(Outcome.UP)})
+        try:
+            tick = wire.parse_tick_size(answer)
+        except wire.ParseError as exc:
+            raise VenueUnavailable(f"unreadable tick size: {exc}") from None
+        if tick != info.market.tick:
+            log.info("market %s: tick changed from %s to %s", market_id, info.market.tick / ONE, tick / ONE)
+            info = dataclasses.replace(info, market=dataclasses.replace(info.market, tick=tick))
+            self._markets[market_id] = info
+        return info
+
+    # -- the venue port -------------------------------------------------------------
+
+    def place(self, request: OrderRequest, now_ms: int) -> tuple[Order, list[VenueEvent]]:
+        info = self._markets.get(request.market_id)
+        if info is None:
+            raise OrderRefused(f"unknown market {request.market_id} (not validated)")
+        if self.refresh_tick_each_place:
+            info = self.refresh_tick(request.market_id)
+        retry = self._attempts.get(request.client_id)
+        if retry is not None and (retry.request != request or retry.prepared is None):
+            self._attempts.pop(request.client_id)
+            retry = None
+        prepared = retry.prepared if retry is not None else self._prepare(request, info, now_ms)
+        assert prepared is not None
+        tick_checked = False
+        while True:
+            try:
+                result = self._post_order(prepared)
+            except _NoAnswer as exc:
+                return self._unknown(request, prepared, info, now_ms, str(exc), retry)
+            except VenueUnavailable as exc:
+                if isinstance(exc, _Unavailable) and exc.may_have_landed:
+                    self._remember_attempt(request, prepared, info, retry)
+                raise
+            except OrderRefused as exc:
+                reason = str(exc).lower()
+                if retry is not None and "duplicate" in reason:  # the earlier post did land
+                    return self._unknown(request, prepared, info, now_ms, "an earlier post landed", retry)
+                if not tick_checked and "tick" in reason:
+                    tick_checked = True
+                    fresh = self.refresh_tick(request.market_id)
+                    if fresh.market.tick != prepared.tick:
+                        info, retry = fresh, None
+                        self._attempts.pop(request.client_id, None)
+                        prepared = self._prepare(request, info, now_ms)
+                        continue
+                self._attempts.pop(request.client_id, None)
+                raise
+            break
+        self._attempts.pop(request.client_id, None)
+        if retry is not None and retry in self._unresolved:  # the retry placed it: nothing to look for
+            self._unresolved.remove(retry)
+        return self._acknowledged(request, prepared, info, result, now_ms)
+
+    def cancel(self, order_id: str, now_ms: int, reason: str) -> list[VenueEvent]:
+        tracked = self._orders.get(order_id)
+        if tracked is None or tracked.done:
+            return []
+        if tracked.venue_id is None:
+            events = self._reconcile({}, [], self._clock(), only=[tracked])
+            if tracked.done:
+                return events
+        if tracked.venue_id is None:
+            raise VenueUnavailable(f"order {order_id}: not yet found at the venue, cannot cancel", 1.0)
+        canceled = self._canceled(self._call("DELETE", "/order", body={"orderID": tracked.venue_id}))
+        if tracked.venue_id not in canceled:
+            return []  # no longer live: filled or cancelled; poll says which
+        tracked.final = OrderStatus.CANCELLED
+        return [OrderDone(order_id, now_ms, OrderStatus.CANCELLED, reason)]
+
+    def cancel_all(self, now_ms: int, reason: str) -> list[VenueEvent]:
+        """The venue's cancel-all: every resting order of this account."""
+        canceled = self._canceled(self._call("DELETE", "/cancel-all"))
+        events: list[VenueEvent] = []
+        strangers = []
+        for venue_id in canceled:
+            tracked = self._by_venue.get(venue_id)
+            if tracked is None:
+                strangers.append(venue_id)
+            elif not tracked.done:
+                tracked.final = OrderStatus.CANCELLED
+                if tracked.claimed:
+                    events.append(OrderDone(tracked.order_id, now_ms, OrderStatus.CANCELLED, reason))
+        if strangers and self._unresolved:
+            rows = {v: row for v in strangers if (row := self._fetch_order(v)) is not None}
+            events += self._reconcile(rows, [], self._clock())
+        return events
+
+    def _canceled(self, answer: Any) -> list[str]:
+        """The ids a cancel answer lists as cancelled; none when unreadable (poll then sees
+        which orders left the book)."""
+        try:
+            return wire.parse_cancel(answer)[0]
+        except wire.ParseError as exc:
+            self._parse_failure("cancel answer", exc)
+            return []
+
+    def on_market(self, event: MarketEvent) -> list[VenueEvent]:
+        return []
+
+    def poll(self, now_ms: int) -> list[VenueEvent]:
+        """Fills since the last poll (de-duplicated by trade id, late ones included), orders
+        that left the book without filling, and the resolution of UNKNOWN orders."""
+        start_s = self._clock()
+        open_rows = self._fetch_open_orders(start_s)
+        trades, complete = self._fetch_trades(self._trades.after_s)
+        events = self._reconcile(open_rows, trades, start_s)
+        events += self._book_fills(trades)
+        events += self._departures(open_rows, now_ms, start_s)
+        if complete:
+            self._advance_trade_window(start_s)
+        return events
+
+    def balance(self) -> Micros:
+        """Collateral (USDC) in micros, from ``/balance-allowance``."""
+        data = self._call(
+            "GET",
+            "/balance-allowance",
+            params={"asset_type": "COLLATERAL", "signature_type": str(self.signature_type)},
+        )
+        try:
+            return wire.parse_balance(data)
+        except wire.ParseError as exc:
+            raise VenueUnavailable(f"unreadable balance: {exc}") from None
+
+    def send_heartbeat(self) -> None:
+        """Keep the venue's dead-man switch alive: once started, the venue cancels all our
+        orders when no heartbeat arrives within about 10 s."""
+        try:
+            data = self._call("POST", "/v1/heartbeats", body={"heartbeat_id": self._heartbeat_id})
+        except OrderRefused:
+            if not self._heartbeat_id:
+                raise
+            self._heartbeat_id = ""  # an id the venue no longer knows: start a new one
+            data = self._call("POST", "/v1/heartbeats", body={"heartbeat_id": ""})
+        if isinstance(data, Mapping) and data.get("heartbeat_id"):
+            self._heartbeat_id = str(data["heartbeat_id"])
+
+    def restore(self, orders: Iterable[Order]) -> None:
+        """Track the open orders of a previous run in validated markets; UNKNOWN ones are
+        reconciled by `poll`. The next poll reads trades back to the oldest of them, so fills
+        that happened while the bot was down are reported (the journal drops duplicates)."""
+        oldest_s = self._trades.after_s
+        for order in orders:
+            info = self._markets.get(order.market_id)
+            if info is None or not order.status.is_open:
+                continue
+            tracked = _Tracked(
+                order.order_id,
+                info,
+                order.outcome,
+                info.token_for(order.outcome),
+                order.action,
+                order.price,
+                order.size,
+                order.created_ms / 1000,
+            )
+            self._orders[order.order_id] = tracked
+            if order.status is OrderStatus.UNKNOWN:
+                tracked.unknown_reason = "restored as UNKNOWN"
+                self._unresolved.append(tracked)
+            else:
+                tracked.venue_id = order.order_id
+                self._by_venue[order.order_id] = tracked
+            oldest_s = min(oldest_s, tracked.sent_s - self.trade_overlap_s)
+        self._trades.after_s = oldest_s
+
+    def order_status(self, order_id: str) -> OrderStatus | None:
+        """What the adapter knows: UNKNOWN until the venue's id is found, OPEN while it may
+        rest, then how it left the book (FILLED, CANCELLED, EXPIRED, REJECTED)."""
+        tracked = self._orders.get(order_id)
+        if tracked is None:
+            return None
+        if tracked.final is not None:
+            return tracked.final
+        return OrderStatus.UNKNOWN if tracked.venue_id is None else OrderStatus.OPEN
+
+    def venue_order_id(self, order_id: str) -> str | None:
+        tracked = self._orders.get(order_id)
+        return tracked.venue_id if tracked else None
+
+    # -- placing ------------------------------------------------------------------------
+
+    def _prepare(self, request: OrderRequest, info: wire.MarketInfo, now_ms: int) -> PreparedOrder:
+        return self._factory.prepare(request, info, now_ms, owner=self._api_creds().api_key or "")
+
+    def _post_order(self, prepared: PreparedOrder) -> wire.PostResult:
+        data = self._call(
+            "POST", "/order", body=prepared.payload, timeout_s=self.confirm_timeout_s, order=True
+        )
+        try:
+            result = wire.parse_post_order(data)
+        except wire.ParseError as exc:
+            raise _NoAnswer(f"unreadable answer to POST /order: {exc}") from None
+        if not result.success:
+            raise OrderRefused(f"POST /order refused: {result.error}")
+        return result
+
+    def _new_tracked(
+        self, request: OrderRequest, prepared: PreparedOrder, info: wire.MarketInfo, order_id: str
+    ) -> _Tracked:
+        return _Tracked(
+            order_id,
+            info,
+            request.outcome,
+            prepared.token_id,
+            request.action,
+            prepared.price,
+            prepared.size,
+            self._clock(),
+            request,
+            prepared,
+        )
+
+    def _order(self, request: OrderRequest, prepared: PreparedOrder, order_id: str, now_ms: int) -> Order:
+        return Order(
+            order_id=order_id,
+            market_id=request.market_id,
+            outcome=request.outcome,
+            action=request.action,
+            price=prepared.price,
+            size=prepared.size,
+            order_type=request.order_type,
+            intent=request.intent,
+            created_ms=now_ms,
+            expires_ms=request.expires_ms,
+        )
+
+    def _acknowledged(
+        self,
+        request: OrderRequest,
+        prepared: PreparedOrder,
+        info: wire.MarketInfo,
+        result: wire.PostResult,
+        now_ms: int,
+    ) -> tuple[Order, list[VenueEvent]]:
+        tracked = self._new_tracked(request, prepared, info, result.order_id)
+        tracked.venue_id = result.order_id
+        self._orders[result.order_id] = tracked
+        self._by_venue[result.order_id] = tracked
+        order = self._order(request, prepared, result.order_id, now_ms)
+        events: list[VenueEvent] = []
+        if result.trade_ids:
+            events += self._immediate_fills(tracked, set(result.trade_ids))
+        matched = result.taking if request.action is Action.BUY else result.making
+        if result.status == "matched" and matched >= prepared.size:
+            tracked.final = OrderStatus.FILLED  # filled at once: nothing rests
+        elif result.status == "matched" and request.order_type in (OrderType.FOK, OrderType.FAK):
+            tracked.final = OrderStatus.CANCELLED
+            events.append(OrderDone(order.order_id, now_ms, OrderStatus.CANCELLED, "FAK remainder"))
+        return order, events
+
+    def _immediate_fills(self, tracked: _Tracked, trade_ids: set[str]) -> list[VenueEvent]:
+        """The fills of a matched order, from the venue's trades (poll reports any missed)."""
+        try:
+            trades, _ = self._fetch_trades(tracked.sent_s - self.trade_overlap_s, asset_id=tracked.token_id)
+        except VenueError as exc:
+            log.warning("order %s matched; its fills come with the next poll (%s)", tracked.order_id, exc)
+            return []
+        return self._book_fills([t for t in trades if t.trade_id in trade_ids])
+
+    def _unknown(
+        self,
+        request: OrderRequest,
+        prepared: PreparedOrder,
+        info: wire.MarketInfo,
+        now_ms: int,
+        why: str,
+        earlier: _Tracked | None,
+    ) -> tuple[Order, list[VenueEvent]]:
+        order_id = prepared.order_hash or f"unknown-{request.client_id}-{secrets.token_hex(4)}"
+        tracked = earlier or self._new_tracked(request, prepared, info, order_id)
+        tracked.order_id, tracked.claimed, tracked.unknown_reason = order_id, True, why
+        self._attempts.pop(request.client_id, None)
+        self._orders[order_id] = tracked
+        if tracked not in self._unresolved and tracked.venue_id is None:
+            self._unresolved.append(tracked)
+        log.warning("order %s: outcome unknown (%s); poll will reconcile it", order_id, why)
+        order = self._order(request, prepared, order_id, now_ms)
+        order.status = OrderStatus.UNKNOWN
+        return order, []
+
+    def _remember_attempt(
+        self, request: OrderRequest, prepared: PreparedOrder, info: wire.MarketInfo, earlier: _Tracked | None
+    ) -> None:
+        """A post failed in a way that may have placed it: keep the signed order, so a retry
+        re-sends the very same one, and let reconciliation look for it."""
+        if earlier is not None:
+            return
+        tracked = self._new_tracked(request, prepared, info, prepared.order_hash or request.client_id)
+        tracked.claimed = False
+        tracked.unknown_reason = "post failed, may have landed"
+        self._attempts[request.client_id] = tracked
+        self._unresolved.append(tracked)
+
+    # -- polling ------------------------------------------------------------------------
+
+    def _pages(self, path: str, params: dict[str, str]) -> tuple[list[Any], bool]:
+        rows: list[Any] = []
+        cursor = "MA=="
+        for _ in range(self.max_pages):
+            try:
+                page, cursor = wire.parse_page(
+                    self._call("GET", path, params={**params, "next_cursor": cursor}), path
+                )
+            except wire.ParseError as exc:
+                raise VenueUnavailable(f"unreadable page of {path}: {exc}") from None
+            except OrderRefused as exc:  # a refused query is no order refusal: try again later
+                raise VenueUnavailable(str(exc)) from None
+            rows += page
+            if cursor == wire.END_CURSOR:
+                return rows, True
+        log.warning("%s: more than %d pages, the rest waits for the next poll", path, self.max_pages)
+        return rows, False
+
+    def _fetch_open_orders(self, now_s: float) -> dict[str, wire.VenueOrder]:
+        rows, _ = self._pages("/data/orders", {})
+        result = {}
+        for row in rows:
+            try:
+                order = wire.parse_order(row, now_s, GTD_SECURITY_S)
+            except wire.ParseError as exc:
+                self._parse_failure("open order", exc)
+                continue
+            result[order.order_id] = order
+        return result
+
+    def _fetch_order(self, venue_id: str) -> wire.VenueOrder | None:
+        """One order by the venue's id; None when the venue does not know it."""
+        try:
+            data = self._call("GET", f"/data/order/{venue_id}")
+        except OrderRefused:
+            return None
+        if not data:
+            return None
+        try:
+            return wire.parse_order(data, self._clock(), GTD_SECURITY_S)
+        except wire.ParseError as exc:
+            self._parse_failure("order", exc)
+            return None
+
+    def _fetch_trades(self, after_s: float, asset_id: str | None = None) -> tuple[list[wire.TradeFill], bool]:
+        params = {"after": str(max(0, int(after_s)))}
+        if asset_id:
+            params["asset_id"] = asset_id
+        rows, complete = self._pages("/data/trades", params)
+        markets = {cid: info.market for cid, info in self._markets.items()}
+        owner = self._api_creds().api_key or ""
+        fills: list[wire.TradeFill] = []
+        for row in rows:
+            try:
+                fills += wire.parse_trade(row, markets, owner, self.funder)
+            except wire.ParseError as exc:
+                self._parse_failure("trade", exc)
+                complete = False  # keep the window: the row is read again next time
+        return fills, complete
+
+    def _parse_failure(self, what: str, exc: wire.ParseError) -> None:
+        self.parse_errors += 1
+        log.error("skipped an unreadable %s from the venue: %s", what, exc)
+
+    def _book_fills(self, trades: list[wire.TradeFill]) -> list[VenueEvent]:
+        events: list[VenueEvent] = []
+        seen = self._trades.seen
+        for tf in trades:
+            key = tf.fill.fill_id
+            match_s = tf.fill.ts_ms / 1000
+            if tf.state is wire.TradeState.FAILED:
+                self._trades.pending.pop(key, None)
+                if key in seen and key not in self._trades.failed:
+                    log.error("trade %s was booked as a fill but FAILED on chain", tf.trade_id)
+                    self.failed_fills.append(tf)
+                self._trades.failed.add(key)
+                continue
+            if key in seen:
+                continue
+            if tf.state is wire.TradeState.PENDING:
+                self._trades.pending[key] = match_s
+                continue
+            self._trades.pending.pop(key, None)
+            seen[key] = match_s
+            tracked = self._by_venue.get(tf.venue_order_id)
+            order_id = tracked.order_id if tracked is not None else tf.venue_order_id
+            if tracked is None:
+                log.warning("fill %s for order %s that this run did not place", key, tf.venue_order_id)
+            events.append(dataclasses.replace(tf.fill, order_id=order_id))
+        return events
+
+    def _advance_trade_window(self, start_s: float) -> None:
+        after = start_s - self.trade_overlap_s
+        if self._trades.pending:
+            after = min(after, min(self._trades.pending.values()) - 1)
+        self._trades.after_s = after
+        horizon = after - 3600
+        for key in [k for k, t in self._trades.seen.items() if t < horizon]:
+            del self._trades.seen[key]
+
+    def _reconcile(
+        self,
+        open_rows: Mapping[str, wire.VenueOrder],
+        trades: list[wire.TradeFill],
+        now_s: float,
+        only: list[_Tracked] | None = None,
+    ) -> list[VenueEvent]:
+        """Find the venue's id of orders whose post had no readable answer."""
+        targets = list(self._unresolved if only is None else only)
+        if not targets:
+            return []
+        if only is not None and not open_rows:
+            open_rows = self._fetch_open_orders(now_s)
+        candidates = {v: row for v, row in open_rows.items() if v not in self._by_venue}
+        for tf in trades:
+            v = tf.venue_order_id
+            if v not in self._by_venue and v not in candidates and (row := self._fetch_order(v)) is not None:
+                candidates[v] = row
+        events: list[VenueEvent] = []
+        for tracked in targets:
+            row = None
+            hashed = tracked.prepared.order_hash if tracked.prepared else tracked.order_id
+            if hashed:
+                row = candidates.get(hashed)
+                if row is None and hashed not in self._by_venue:
+                    row = self._fetch_order(hashed)
+            if row is None:
+                matching = [r for r in candidates.values() if tracked.matches(r)]
+                row = min(matching, key=tracked.distance, default=None)
+            age = now_s - tracked.sent_s
+            if row is not None:
+                candidates.pop(row.order_id, None)
+                events += self._resolved(tracked, row, now_s)
+            elif age > self.unknown_grace_s:
+                self._unresolved.remove(tracked)
+                if tracked.claimed:
+                    tracked.final = OrderStatus.REJECTED
+                    why = tracked.unknown_reason
+                    log.warning("order %s never reached the venue (%s)", tracked.order_id, why)
+                    reason = f"not found at the venue {age:.0f} s after a post without answer"
+                    done = OrderDone(tracked.order_id, int(now_s * 1000), OrderStatus.REJECTED, reason)
+                    events.append(done)
+                elif tracked.request is not None:
+                    self._attempts.pop(tracked.request.client_id, None)
+        return events
+
+    def _resolved(self, tracked: _Tracked, row: wire.VenueOrder, now_s: float) -> list[VenueEvent]:
+        if not tracked.claimed and now_s - tracked.sent_s <= self.unknown_grace_s:
+            return []  # a failed post that landed: leave it to the caller's retry for now
+        self._unresolved.remove(tracked)
+        tracked.venue_id = row.order_id
+        self._by_venue[row.order_id] = tracked
+        if not tracked.claimed:  # an orphan: nobody knows this order, take it off the book
+            if tracked.request is not None:
+                self._attempts.pop(tracked.request.client_id, None)
+            tracked.order_id, tracked.final = row.order_id, OrderStatus.CANCELLED
+            log.warning("order %s landed after a failed post, never retried: cancelling it", row.order_id)
+            if row.status in (OrderStatus.OPEN, OrderStatus.PARTIALLY_FILLED):
+                self._call("DELETE", "/order", body={"orderID": row.order_id})
+            return []
+        log.info("order %s found at the venue as %s (%s)", tracked.order_id, row.order_id, row.raw_status)
+        return self._left_book(tracked, row, int(now_s * 1000))
+
+    def _departures(
+        self, open_rows: Mapping[str, wire.VenueOrder], now_ms: int, now_s: float
+    ) -> list[VenueEvent]:
+        events: list[VenueEvent] = []
+        for venue_id, tracked in list(self._by_venue.items()):
+            if tracked.done or not tracked.claimed or venue_id in open_rows:
+                continue
+            row = self._fetch_order(venue_id)
+            if row is None:
+                continue
+            events += self._left_book(tracked, row, now_ms)
+        return events
+
+    @staticmethod
+    def _left_book(tracked: _Tracked, row: wire.VenueOrder, now_ms: int) -> list[VenueEvent]:
+        if row.status in (OrderStatus.OPEN, OrderStatus.PARTIALLY_FILLED):
+            return []
+        tracked.final = row.status
+        if row.status is OrderStatus.FILLED:
+            return []  # its fills come from the trades
+        reasons = {
+            "CANCELED_MARKET_RESOLVED": "market resolved",
+            "INVALID": "the venue invalidated the order",
+        }
+        default = "expired" if row.status is OrderStatus.EXPIRED else "cancelled at the venue"
+        reason = reasons.get(row.raw_status, default)
+        return [OrderDone(tracked.order_id, now_ms, row.status, reason)]
+
+    # -- HTTP ---------------------------------------------------------------------------
+
+    def _api_creds(self) -> PolymarketCredentials:
+        """The L2 credentials, derived from the key (``create_or_derive_api_key``) once."""
+        if self._creds.has_api_creds:
+            return self._creds
+        from py_clob_client_v2 import ClobClient
+        from py_clob_client_v2.exceptions import PolyApiException
+
+        client = ClobClient(
+            self.host,
+            self.chain_id,
+            key=self._creds.private_key,
+            signature_type=self.signature_type,
+            funder=self.funder,
+        )
+        try:
+            derived = client.create_or_derive_api_key()
+        except PolyApiException as exc:
+            raise classify_status(exc.status_code, wire.error_message(exc.error_msg)) from None
+        except Exception as exc:
+            raise VenueUnavailable(f"could not derive the API credentials ({type(exc).__name__})") from None
+        self._creds = dataclasses.replace(
+            self._creds,
+            api_key=str(derived.api_key),
+            api_secret=str(derived.api_secret),
+            api_passphrase=str(derived.api_passphrase),
+        )
+        return self._creds
+
+    def _auth_headers(self, method: str, path: str, body: str | None) -> dict[str, str]:
+        from py_clob_client_v2.clob_types import RequestArgs
+        from py_clob_client_v2.headers.headers import create_level_2_headers
+
+        creds = self._api_creds()
+        try:
+            headers = create_level_2_headers(
+                self._factory.signer,
+                creds,
+                RequestArgs(method=method, request_path=path, serialized_body=body),
+            )
+        except Exception:
+            raise VenueFatal("cannot sign the request: the API secret is not valid base64") from None
+        return {str(k): str(v) for k, v in headers.items()}
+
+    def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        body: Any = None,
+        timeout_s: float | None = None,
+        order: bool = False,
+    ) -> Any:
+        """One request. Raises `classify_status`'s errors; `_NoAnswer` when the request may
+        have been received but no readable answer came back."""
+        import httpx
+
+        serialized = None if body is None else json.dumps(body, separators=(",", ":"), ensure_ascii=False)
+        headers = {"Content-Type": "application/json"}
+        public = method == "GET" and not path.startswith(("/data/", "/balance-allowance"))
+        if not public:
+            headers.update(self._auth_headers(method, path, serialized))
+        where = f"{method} {path}"
+        try:
+            response = self._http.request(
+                method,
+                self.host + path,
+                params=params,
+                content=serialized,
+                headers=headers,
+                timeout=timeout_s if timeout_s is not None else self.request_timeout_s,
+            )
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+            raise VenueUnavailable(f"{where}: cannot connect ({type(exc).__name__})") from None
+        except httpx.TimeoutException as exc:
+            kind = "no answer within the confirmation window" if order else "timed out"
+            raise _NoAnswer(f"{where}: {kind} ({type(exc).__name__})") from None
+        except httpx.HTTPError as exc:
+            raise _NoAnswer(f"{where}: connection lost ({type(exc).__name__})") from None
+        try:
+            data = response.json() if response.content else None
+        except ValueError:
+            data = None
+            if response.is_success:
+                raise _NoAnswer(f"{where}: unreadable answer (HTTP {response.status_code})") from None
+        if response.is_success:
+            return data
+        message = wire.error_message(data if data is not None else response.text)
+        retry_after = parse_retry_after(response.headers.get("Retry-After"))
+        raise classify_status(response.status_code, f"{where}: {message}", retry_after)
