@@ -16,6 +16,7 @@ from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 import orjson
 from filelock import FileLock, Timeout
@@ -26,7 +27,7 @@ from bot.breaker import VenueErrorWindow
 from bot.config import Config, ConfigError
 from bot.controls import Control, Watcher
 from bot.engine import Clock, Engine, Paths, RealtimeClock
-from bot.errors import StartupRefused
+from bot.errors import StartupRefused, VenueError
 from bot.exits import policies
 from bot.feeds import Feed
 from bot.feeds.replay import RecordingFeed
@@ -108,10 +109,10 @@ def setup_logging(paths: Paths, quiet: bool) -> None:
 
 
 def run(options: RunOptions) -> str:
-    """Run the bot in PAPER mode until it is stopped; return why it stopped."""
+    """Run the bot until it is stopped; return why it stopped."""
     config = options.config
-    if config.mode is not Mode.PAPER:
-        raise StartupRefused(f"mode {config.mode.value} is not available yet; use --mode paper")
+    if config.mode is Mode.BACKTEST:
+        raise StartupRefused("BACKTEST runs through `bot backtest DATA`, not `bot run`")
     paths = prepare_home(options.home)
     lock = acquire_lock(paths)
     journal: Journal | None = None
@@ -227,19 +228,38 @@ def _run(paths: Paths, config: Config, journal: Journal, strategies: list[Strate
     mode = config.mode
     wall = now_ms()
     restored = journal.restore(mode)
-    start_ms = max(wall, restored.clock_ms or 0)
-    market = _market_feed(config, journal, restored.clock_ms, start_ms, restored)
+    if mode is Mode.PAPER:
+        start_ms = max(wall, restored.clock_ms or 0)
+        market: Any = _market_feed(config, journal, restored.clock_ms, start_ms, restored)
+        # a fresh market trades from its first tick; a resumed one books the downtime first
+        live_from = start_ms if restored.clock_ms else min(start_ms, market.peek_ms())
+        venue: Any = PaperVenue(mode)
+        wallet = config.wallet or "PAPER"
+    else:
+        from bot.live import build_live
+
+        live = build_live(config, paths.logs)
+        start_ms = live_from = wall
+        market, venue, wallet = live.feed, live.venue, live.wallet
     journal.start_session(mode, __version__, os.getpid(), config.to_dict(), wall)
-    venue = PaperVenue(mode, id_prefix=f"P{journal.session_id}-")
-    holdings = {(p.market_id, p.outcome): p.shares for p in restored.positions}
-    venue.restore(restored.cash, restored.open_orders, holdings, restored.markets)
+    paper = venue if isinstance(venue, PaperVenue) else getattr(venue, "paper", None)
+    if paper is not None:  # a simulated exchange: its books are the journal's
+        paper.id_prefix = f"{paper.id_prefix[:1]}{journal.session_id}-"
+        holdings = {(p.market_id, p.outcome): p.shares for p in restored.positions}
+        paper.restore(restored.cash, restored.open_orders, holdings, restored.markets)
     tape = TapeWriter(
         tape_path(paths, journal.session_id), source=f"{mode.value} session {journal.session_id}"
     )
     feed = RecordingFeed(market, tape, restored.markets)
 
-    def save_feed() -> None:
-        journal.set_meta("paper_market", orjson.dumps(market.snapshot()).decode())
+    def on_heartbeat() -> None:
+        if mode is Mode.PAPER:
+            journal.set_meta("paper_market", orjson.dumps(market.snapshot()).decode())
+        elif mode is Mode.LIVE and config.polymarket.venue_heartbeat:
+            try:
+                venue.send_heartbeat()
+            except VenueError as exc:
+                engine.orders.venue_failed(exc, engine.last_event_ms)
         tape.maybe_flush()
 
     engine = build_engine(
@@ -248,21 +268,30 @@ def _run(paths: Paths, config: Config, journal: Journal, strategies: list[Strate
         journal=journal,
         venue=venue,
         feed=feed,
-        clock=RealtimeClock(start_ms, config.speed),
+        clock=RealtimeClock(start_ms, config.speed if mode is Mode.PAPER else 1.0),
         strategies=strategies,
         restored=restored,
         start_ms=start_ms,
-        wallet=config.wallet or "PAPER",
-        on_heartbeat=save_feed,
+        wallet=wallet,
+        on_heartbeat=on_heartbeat,
         pid=os.getpid(),
-        # a fresh market trades from its first tick; a resumed one books the downtime first
-        live_from_ms=start_ms if restored.clock_ms else min(start_ms, market.peek_ms()),
+        live_from_ms=live_from,
     )
+    save_feed = on_heartbeat
     activity, portfolio, orders = engine.activity, engine.portfolio, engine.orders
-    if not journal.has_deposit(mode):
+    if mode is not Mode.PAPER:
+        orders.feed_age_ms = lambda market_id, now: _age(feed, market_id)
+        orders.stale_feed_ms = round(config.polymarket.stale_feed_s * 1000)
+    if mode is Mode.LIVE:
+        _book_venue_balance(engine, venue, start_ms)
+        from bot.live import reconcile
+
+        reconcile(engine, venue, paths.state, config.polymarket.host)
+    elif not journal.has_deposit(mode):
         amount = to_micros(round(config.paper.starting_balance, 6))
-        portfolio.deposit(amount, start_ms, "paper starting balance")
-        venue.deposit(amount)
+        portfolio.deposit(amount, start_ms, f"{mode.value.lower()} starting balance")
+        if paper is not None:
+            paper.deposit(amount)
     save_feed()
     resumed = f", resumed session {journal.session_id - 1}'s state" if restored.clock_ms else ""
     activity.add(
@@ -313,6 +342,24 @@ def _run(paths: Paths, config: Config, journal: Journal, strategies: list[Strate
         with suppress(Exception):
             tape.close()
     return reason
+
+
+def _age(feed: Any, market_id: str) -> int | None:
+    last = feed.last_update_ms(market_id)
+    return None if last is None else now_ms() - last
+
+
+def _book_venue_balance(engine: Engine, venue: Any, ts_ms: int) -> None:
+    """LIVE: the venue's collateral is the truth; the ledger records any difference."""
+    balance = venue.balance()
+    gap = balance - engine.portfolio.cash
+    if gap:
+        kind = "DEPOSIT" if not engine.journal.has_deposit(Mode.LIVE) else "VENUE_ADJUSTMENT"
+        engine.portfolio.cash += gap
+        engine.journal.add_cash(ts_ms, Mode.LIVE, kind, gap, "venue balance at start")
+        engine.activity.add(
+            ts_ms, "BALANCE_CHECK", "System", f"venue balance {usd(balance)}: ledger {kind} {usd(gap)}"
+        )
 
 
 def tape_path(paths: Paths, session_id: int) -> Path:

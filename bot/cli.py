@@ -47,7 +47,9 @@ def _remove(home: Path, names: list[str]) -> list[str]:
 @app.command()
 def run(
     home: Home = Path("."),
-    mode: Annotated[str, typer.Option(help="paper (more modes to come).")] = "paper",
+    mode: Annotated[
+        str, typer.Option(help="paper (simulated market), dry-run or live (Polymarket; see [polymarket]).")
+    ] = "paper",
     config: Annotated[
         Path | None, typer.Option(help="Settings file; default: HOME/bot.toml if present.")
     ] = None,

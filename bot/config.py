@@ -83,6 +83,22 @@ class ExitsConfig:
 
 
 @dataclass(frozen=True)
+class PolymarketConfig:
+    """LIVE and DRY_RUN: the venue and the markets to trade. Secrets come from the
+    environment only (POLYMARKET_PRIVATE_KEY, POLYMARKET_API_KEY/SECRET/PASSPHRASE)."""
+
+    host: str = "https://clob.polymarket.com"
+    chain_id: int = 137
+    signature_type: int = 0
+    funder: str = ""
+    markets: tuple[str, ...] = ()
+    poll_interval_s: float = 1.0
+    confirm_timeout_s: float = 5.0
+    stale_feed_s: float = 10.0
+    venue_heartbeat: bool = False
+
+
+@dataclass(frozen=True)
 class StrategiesConfig:
     enabled: tuple[str, ...] = ("canary", "edge")
     params: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -101,6 +117,7 @@ class Config:
     risk: RiskConfig = field(default_factory=RiskConfig)
     caps: CapsConfig = field(default_factory=CapsConfig)
     exits: ExitsConfig = field(default_factory=ExitsConfig)
+    polymarket: PolymarketConfig = field(default_factory=PolymarketConfig)
     strategies: StrategiesConfig = field(default_factory=StrategiesConfig)
 
     def to_dict(self) -> dict[str, Any]:
@@ -134,6 +151,9 @@ _POSITIVE = {
     "risk.venue_error_limit",
     "risk.venue_error_window_s",
     "risk.disable_after_trades",
+    "polymarket.poll_interval_s",
+    "polymarket.confirm_timeout_s",
+    "polymarket.stale_feed_s",
 }
 _NON_NEGATIVE = {
     "market.spread",

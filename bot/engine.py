@@ -233,6 +233,7 @@ class Engine:
             elif self.clock.now_ms() >= due:
                 for event in self.feed.next_batch():
                     self.step(event)
+                self.orders.poll(self.mode, self.last_event_ms)
                 self.end_step()
             if time.monotonic() >= self._next_heartbeat:
                 self.heartbeat()
@@ -462,6 +463,21 @@ class Engine:
 
     def risk_view(self) -> dict[str, Any]:
         return self.supervisor.risk_view()
+
+    def feed_health(self) -> dict[str, Any] | None:
+        """Live feeds: when each market's book was last read, and how long ago."""
+        last = getattr(self.feed, "last_update_ms", None)
+        if last is None:
+            return None
+        now = self.clock.wall_ms()
+        out = {}
+        for market_id in self.markets:
+            ts = last(market_id)
+            out[market_id] = {
+                "last_update": iso(ts) if ts else None,
+                "age_s": round((now - ts) / 1000, 3) if ts else None,
+            }
+        return out
 
     def policy_for(self, strategy: str) -> ExitPolicy:
         return self.exit_policies.get(strategy) or self.exit_policies[""]

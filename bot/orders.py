@@ -8,6 +8,7 @@ into the portfolio, the journal and the activity feed.
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -83,6 +84,10 @@ class OrderManager:
         self.entries: Counter[tuple[str, str]] = Counter()  # (market, strategy) -> entries
         self.window_entries: Counter[str] = Counter()  # market -> entries of every strategy
         self._last_skip: dict[tuple[str, str, Outcome], str] = {}
+        self.backoff_until = 0.0  # monotonic time before which nothing is sent to the venue
+        self._backoff_s = 0.0
+        self.feed_age_ms: Callable[[str, int], int | None] | None = None  # live feeds only
+        self.stale_feed_ms = 10_000
         self._done: dict[str, Order] = {}  # recently closed, for late fills
 
     def restore(self, orders: list[Order]) -> None:
@@ -127,7 +132,11 @@ class OrderManager:
         """Turn an entry signal into an order on the venue of `mode`, or say why not."""
         venue = self.venues[mode]
         now = signal.ts_ms
-        decision = self.check(signal, venue)
+        try:
+            decision = self.check(signal, venue)
+        except VenueError as exc:  # the balance could not be read
+            self.venue_failed(exc, now)
+            decision = Decision(reason=f"venue balance unavailable: {exc}", limit="venue")
         if not decision.ok:
             return self._skipped(signal, decision)
         request = OrderRequest(
@@ -161,6 +170,20 @@ class OrderManager:
         market = self.markets.get(signal.market_id)
         if market is None:
             return Decision(reason=f"unknown market {signal.market_id}", limit="market")
+        wait = self.backoff_until - time.monotonic()
+        if wait > 0:
+            return Decision(reason=f"the venue failed; next try in {wait:.1f} s", limit="venue_backoff")
+        if any(
+            o.status is OrderStatus.UNKNOWN and o.market_id == market.market_id for o in self.orders.values()
+        ):
+            return Decision(
+                reason="an order in this market is UNKNOWN until reconciled", limit="unknown_order"
+            )
+        if self.feed_age_ms is not None:
+            age = self.feed_age_ms(market.market_id, signal.ts_ms)
+            if age is None or age > self.stale_feed_ms:
+                shown = "never" if age is None else f"{age / 1000:.1f} s ago"
+                return Decision(reason=f"market data is stale (last book {shown})", limit="stale_feed")
         locked = 0
         market_locked = 0
         token_locked = 0
@@ -234,25 +257,70 @@ class OrderManager:
                 events = venue.cancel(order_id, now, reason)
             except VenueError as exc:
                 self.activity.add(now, "ERROR", "", f"cancel {order_id} failed: {exc}")
-                if not isinstance(exc, OrderRefused) and self.on_venue_error is not None:
-                    self.on_venue_error(exc, now)
+                self.venue_failed(exc, now)
                 continue
             count += sum(1 for e in events if isinstance(e, OrderDone))
             self.apply(events)
         return count
 
+    def cancel_all(self, mode: Mode, now: int, reason: str) -> int:
+        """The venue's cancel-all (one request on a real venue), then what it did not report."""
+        try:
+            events = self.venues[mode].cancel_all(now, reason)
+        except VenueError as exc:
+            self.activity.add(now, "ERROR", "", f"cancel-all failed: {exc}; cancelling one by one")
+            self.venue_failed(exc, now)
+            events = []
+        count = sum(1 for e in events if isinstance(e, OrderDone))
+        self.apply(events)
+        return count + self.cancel(list(self.orders), mode, now, reason)
+
+    def poll(self, mode: Mode, now: int) -> None:
+        """What the venue has for us: fills, expiries, late fills, UNKNOWN orders resolved."""
+        try:
+            events = self.venues[mode].poll(now)
+        except VenueError as exc:
+            self.activity.add(now, "ERROR", "System", f"venue poll failed: {exc}")
+            self.venue_failed(exc, now)
+            return
+        if events:
+            self.apply(events)
+        status_of = getattr(self.venues[mode], "order_status", None)
+        if status_of is not None:  # the venue found an UNKNOWN order resting: it is OPEN
+            for order in self.orders.values():
+                if order.status is OrderStatus.UNKNOWN and status_of(order.order_id) is OrderStatus.OPEN:
+                    order.status = OrderStatus.PARTIALLY_FILLED if order.filled else OrderStatus.OPEN
+                    self.journal.save_order(order, self.portfolio.mode, now)
+                    self.activity.add(
+                        now, "ORDER_PLACED", order.market_id, f"{order.order_id} confirmed resting"
+                    )
+
     def cancel_entries(self, mode: Mode, now: int, reason: str) -> int:
         ids = [o.order_id for o in self.orders.values() if o.intent is Intent.ENTRY]
         return self.cancel(ids, mode, now, reason)
 
+    def venue_failed(self, exc: VenueError, now: int) -> None:
+        """Retry with backoff: nothing goes to the venue until it has had time to recover."""
+        if isinstance(exc, OrderRefused):
+            return
+        retry_after = getattr(exc, "retry_after_s", None)
+        self._backoff_s = min(30.0, max(1.0, self._backoff_s * 2))
+        self.backoff_until = time.monotonic() + max(self._backoff_s, retry_after or 0.0)
+        if self.on_venue_error is not None:
+            self.on_venue_error(exc, now)
+
+    def venue_ok(self) -> None:
+        self._backoff_s = 0.0
+
     def _place(
         self, venue: Venue, request: OrderRequest, now: int, strategy: str, edge: int, reason: str
     ) -> Order | None:
+        if time.monotonic() < self.backoff_until:
+            return None
         try:
             order, events = venue.place(request, now)
         except VenueError as exc:
-            if not isinstance(exc, OrderRefused) and self.on_venue_error is not None:
-                self.on_venue_error(exc, now)
+            self.venue_failed(exc, now)
             self.activity.add(
                 now,
                 "ORDER_REJECTED",
@@ -261,6 +329,7 @@ class OrderManager:
                 f" @ {request.price / ONE:g} refused: {exc}",
             )
             return None
+        self.venue_ok()
         order.strategy = strategy
         order.edge = edge
         order.reason = reason

@@ -187,6 +187,7 @@ def status(engine: Engine, *, alive: bool = True, reason: str = "") -> dict[str,
             for p in portfolio.positions.values()
         ],
         "last_signal": engine.last_signal,
+        "feeds": engine.feed_health(),
         "errors": list(reversed(engine.activity.errors)),
     }
 

@@ -240,7 +240,7 @@ class Supervisor:
 
     def start_flatten(self, now: int) -> None:
         e = self.engine
-        cancelled = e.orders.cancel(list(e.orders.orders), e.mode, now, "FLATTEN")
+        cancelled = e.orders.cancel_all(e.mode, now, "FLATTEN")
         self.flatten_note = f"{cancelled} orders cancelled, {len(e.portfolio.positions)} positions sold"
         self.continue_flatten(now)
 
@@ -257,11 +257,11 @@ class Supervisor:
     def emergency_stop(self, file: str) -> None:
         e = self.engine
         now = e.clock.now_ms()
-        cancelled = e.orders.cancel(list(e.orders.orders), e.mode, now, "EMERGENCY_STOP")
+        cancelled = e.orders.cancel_all(e.mode, now, "EMERGENCY_STOP")
         held = len(e.portfolio.positions)
         for position in list(e.portfolio.positions.values()):
             e.orders.exit_position(position, e.mode, now, "EMERGENCY_STOP")
-        e.orders.cancel(list(e.orders.orders), e.mode, now, "EMERGENCY_STOP")
+        e.orders.cancel_all(e.mode, now, "EMERGENCY_STOP")
         left = len(e.portfolio.positions)
         detail = f"{cancelled} orders cancelled, {held - left} of {held} positions sold"
         if left:

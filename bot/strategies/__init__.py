@@ -44,20 +44,23 @@ def build_strategies(enabled: tuple[str, ...], params: dict[str, dict[str, Any]]
     from bot.strategies.edge import Edge
 
     builtin: dict[str, Any] = {"canary": Canary, "edge": Edge}
-    unknown_params = set(params) - set(enabled)
-    if unknown_params:
-        name = sorted(unknown_params)[0]
-        raise ConfigError(f"strategies.params.{name}: strategy {name!r} is not enabled")
     out: list[Strategy] = []
-    for name in enabled:
-        cls = builtin.get(name) or _import(name)
+    known: set[str] = set()
+    for entry in enabled:
+        cls = builtin.get(entry) or _import(entry)
+        name = getattr(cls, "name", entry)
+        known |= {entry, name}
         param_cls = getattr(cls, "Params", None)
-        settings = params.get(name, {})
+        settings = params.get(name, params.get(entry, {}))
         if param_cls is not None and dataclasses.is_dataclass(param_cls):
             values = build_section(typing.cast(type, param_cls), settings, f"strategies.params.{name}.")
             out.append(cls(values))
         else:
             out.append(cls(**settings))
+    unknown_params = set(params) - known
+    if unknown_params:
+        name = sorted(unknown_params)[0]
+        raise ConfigError(f"strategies.params.{name}: strategy {name!r} is not enabled")
     return out
 
 

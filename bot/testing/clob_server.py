@@ -154,6 +154,7 @@ class Market:
     question: str = ""
     outcomes: tuple[str, str] = ("Up", "Down")
     winner: str | None = None
+    end_date_iso: str | None = None
 
     def outcome(self, token: str) -> str:
         return self.outcomes[self.tokens.index(token)]
@@ -899,7 +900,7 @@ class Exchange:
                     "maker_base_fee": 0,
                     "taker_base_fee": m.fee_bps,
                     "seconds_delay": 0,
-                    "end_date_iso": None,
+                    "end_date_iso": m.end_date_iso,
                     "tags": [],
                 }
             )

@@ -62,7 +62,7 @@ class PaperVenue:
         self.orders: dict[str, Order] = {}
         self.markets: dict[str, Market] = {}
         self.books: dict[str, _Book] = {}
-        self._prefix = id_prefix
+        self.id_prefix = id_prefix
         self._seq = 0
 
     # -- set-up ---------------------------------------------------------------------------
@@ -126,7 +126,7 @@ class PaperVenue:
                 raise OrderRefused(f"cannot sell {request.size / ONE} shares: {(held - selling) / ONE} held")
         self._seq += 1
         order = Order(
-            order_id=f"{self._prefix}{self._seq:06d}",
+            order_id=f"{self.id_prefix}{self._seq:06d}",
             market_id=request.market_id,
             outcome=request.outcome,
             action=request.action,

@@ -681,6 +681,30 @@ class PolymarketVenue:
         except wire.ParseError as exc:
             raise VenueUnavailable(f"unreadable balance: {exc}") from None
 
+    def token_balance(self, market_id: str, outcome: Outcome) -> Micros:
+        """Shares of one outcome token held at the venue (``/balance-allowance`` CONDITIONAL)."""
+        info = self._markets[market_id]
+        data = self._call(
+            "GET",
+            "/balance-allowance",
+            params={
+                "asset_type": "CONDITIONAL",
+                "token_id": info.token_for(outcome),
+                "signature_type": str(self.signature_type),
+            },
+        )
+        try:
+            return wire.parse_balance(data)
+        except wire.ParseError as exc:
+            raise VenueUnavailable(f"unreadable token balance: {exc}") from None
+
+    def untracked_open_orders(self) -> list[wire.VenueOrder]:
+        """Open orders at the venue that this run does not know: placed by someone else, or
+        by a run whose journal lost them. Reconciliation reports each one."""
+        rows = self._fetch_open_orders(self._clock())
+        known = set(self._by_venue) | {t.venue_id for t in self._orders.values() if t.venue_id}
+        return [row for oid, row in sorted(rows.items()) if oid not in known]
+
     def send_heartbeat(self) -> None:
         """Keep the venue's dead-man switch alive: once started, the venue cancels all our
         orders when no heartbeat arrives within about 10 s."""

@@ -1,0 +1,172 @@
+"""LIVE and DRY_RUN on Polymarket: the same engine over the venue's order books.
+
+Start-up, before anything trades:
+    1 secrets from the environment only (LIVE needs POLYMARKET_PRIVATE_KEY; DRY_RUN signs
+      with it when present and logs unsigned payloads otherwise)
+    2 every configured market validated against the API, every start (never a cache):
+      it exists, accepts orders, is open; tick, minimum size, neg-risk and fees read
+    3 LIVE: reconciliation with the venue (`reconcile`): the journal's open orders are
+      tracked again, fills and cancels the bot missed are booked, and anything that cannot
+      be explained (an open order the journal lacks, a token balance that differs from the
+      journal's position) puts the bot in HALTED with state/reconciliation.json
+    4 the engine runs as in PAPER, with the live book feed and the live (or dry-run) venue
+
+The vendor client is imported only here, through bot.venues.polymarket, so `bot status`,
+the paper venue and backtests never pay for it.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bot.config import Config, ConfigError
+from bot.engine import Engine
+from bot.errors import StartupRefused, VenueError
+from bot.model import ONE, Micros, Mode, Outcome, iso, now_ms
+from bot.state import mask_wallet, write_json
+
+
+@dataclass
+class LiveParts:
+    venue: Any  # PolymarketVenue or DryRunVenue
+    market_venue: Any  # the PolymarketVenue that reads books and validates markets
+    markets: list[Any]  # validated bot.model.Market
+    wallet: str
+    feed: Any
+
+
+def build_live(config: Config, logs: Path, environ: dict[str, str] | None = None) -> LiveParts:
+    from bot.feeds.polymarket import PolymarketFeed
+    from bot.venues.dry_run import DryRunVenue
+    from bot.venues.polymarket import PolymarketCredentials, PolymarketVenue, credentials_from_env
+
+    env = dict(os.environ if environ is None else environ)
+    pm = config.polymarket
+    if not pm.markets:
+        raise ConfigError("polymarket.markets: list the token or condition ids to trade in bot.toml")
+    credentials: PolymarketCredentials | None
+    if config.mode is Mode.LIVE or env.get("POLYMARKET_PRIVATE_KEY"):
+        credentials = credentials_from_env(env)
+    else:
+        credentials = None
+    # DRY_RUN without a wallet reads public data with a throwaway key that never signs
+    reader_credentials = credentials or PolymarketCredentials("0x" + secrets.token_hex(32))
+    reader = PolymarketVenue(
+        pm.host,
+        credentials=reader_credentials,
+        chain_id=pm.chain_id,
+        signature_type=pm.signature_type,
+        funder=pm.funder or None,
+        confirm_timeout_s=pm.confirm_timeout_s,
+    )
+    try:
+        markets = reader.validate_markets(pm.markets)
+    except VenueError as exc:
+        raise StartupRefused(f"cannot validate markets at {pm.host}: {exc}") from None
+    feed = PolymarketFeed(reader, markets, pm.poll_interval_s)
+    if config.mode is Mode.LIVE:
+        return LiveParts(reader, reader, markets, reader.address, feed)
+    dry = DryRunVenue(
+        logs / "dry_run_orders.jsonl",
+        reader.markets,
+        cash=round(config.paper.starting_balance * ONE),
+        credentials=credentials,
+        chain_id=pm.chain_id,
+        signature_type=pm.signature_type,
+        funder=pm.funder or None,
+    )
+    wallet = reader.address if credentials else "DRY_RUN (no wallet)"
+    return LiveParts(dry, reader, markets, wallet, feed)
+
+
+@dataclass
+class Reconciliation:
+    time: str
+    booked: list[str] = field(default_factory=list)  # what the journal missed and now has
+    differences: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.differences
+
+    def to_dict(self, venue: str, wallet: str) -> dict[str, Any]:
+        return {
+            "schema_version": 1,
+            "time": self.time,
+            "venue": venue,
+            "wallet": mask_wallet(wallet),
+            "status": "OK" if self.ok else "MISMATCH",
+            "booked": self.booked,
+            "differences": self.differences,
+            "how_to_resolve": None
+            if self.ok
+            else (
+                "look at each difference at the venue; cancel or adopt unknown orders there, then"
+                " `touch controls/RESET` (bot reset). The bot stays HALTED (no entries) until then."
+            ),
+        }
+
+
+def reconcile(engine: Engine, venue: Any, state_dir: Path, host: str) -> Reconciliation:
+    """Compare the venue with the journal before the first order (LIVE)."""
+    now = engine.clock.now_ms()
+    result = Reconciliation(time=iso(now_ms()))
+    orders = engine.orders
+    venue.restore(list(orders.orders.values()))
+    before = {o.order_id: (o.status, o.filled) for o in orders.orders.values()}
+    known_fills = engine.journal.conn.execute("SELECT COUNT(*) FROM fills").fetchone()[0]
+    orders.poll(engine.mode, now)  # missed fills and cancels are booked here
+    fills_now = engine.journal.conn.execute("SELECT COUNT(*) FROM fills").fetchone()[0]
+    if fills_now > known_fills:
+        result.booked.append(f"{fills_now - known_fills} fills the journal did not have")
+    for order_id, (status, filled) in before.items():
+        order = orders.orders.get(order_id)
+        if order is None:
+            result.booked.append(f"order {order_id} left the book while the bot was down")
+        elif order.filled != filled or order.status is not status:
+            result.booked.append(f"order {order_id} now {order.status.value}, {order.filled / ONE:g} filled")
+    for row in venue.untracked_open_orders():
+        result.differences.append(
+            {
+                "kind": "UNKNOWN_OPEN_ORDER",
+                "order_id": row.order_id,
+                "market": row.market,
+                "action": row.action.value,
+                "price": row.price / ONE,
+                "size": row.size / ONE,
+                "detail": "open at the venue, not in the journal",
+            }
+        )
+    for market in engine.markets.values():
+        for outcome in (Outcome.UP, Outcome.DOWN):
+            position = engine.portfolio.positions.get((market.market_id, outcome))
+            ours: Micros = position.shares if position else 0
+            theirs = venue.token_balance(market.market_id, outcome)
+            if ours != theirs:
+                result.differences.append(
+                    {
+                        "kind": "POSITION_MISMATCH",
+                        "market": market.market_id,
+                        "side": outcome.value,
+                        "journal_shares": ours / ONE,
+                        "venue_shares": theirs / ONE,
+                        "detail": "the venue holds a different number of shares than the journal",
+                    }
+                )
+    write_json(state_dir / "reconciliation.json", result.to_dict(host, venue.address))
+    if result.booked:
+        engine.activity.add(
+            now, "BALANCE_CHECK", "System", "reconciliation booked: " + "; ".join(result.booked)
+        )
+    if not result.ok:
+        engine.supervisor.halt(
+            now,
+            f"reconciliation: {len(result.differences)} differences with the venue,"
+            " see state/reconciliation.json",
+        )
+    engine.commit()
+    return result
