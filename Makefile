@@ -33,6 +33,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/control_latency.py
 	$(BIN)/python bench/emergency_stop.py
 	$(BIN)/python bench/risk_checks.py
+	$(BIN)/python bench/live_roundtrip.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import sqlite3
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -133,6 +132,8 @@ def render(snap: Snapshot) -> str:
 
 def recent_trades(home: Path, limit: int) -> list[dict[str, Any]]:
     """Closed and open positions, newest first, read-only from state/bot.db."""
+    import sqlite3
+
     path = home / "state" / "bot.db"
     if not path.exists():
         return []
@@ -177,3 +178,16 @@ def _iso(ts_ms: int | None) -> str | None:
         return None
     dt = datetime.fromtimestamp(ts_ms / 1000, tz=UTC)
     return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ts_ms % 1000:03d}Z"
+
+
+def status_command(home: Path, as_json: bool) -> int:
+    """`bot status`: print the summary (or the files' data as JSON); 1 unless ALIVE."""
+    snap = read(home)
+    if as_json:
+        out: dict[str, Any] = {"liveness": snap.liveness, "liveness_reason": snap.liveness_reason}
+        out.update({name.removesuffix(".json"): data for name, data in snap.files.items()})
+        out["problems"] = snap.problems
+        print(json.dumps(out, indent=2))
+    else:
+        print(render(snap))
+    return 0 if snap.liveness == "ALIVE" else 1
