@@ -64,7 +64,7 @@ def round_trip(n: int = 50) -> list[float]:
         feed=NoFeed(),
         clock=SimulatedClock(start),
         strategies=build_strategies(("edge",), {}),
-        restored=Restored(cash=0, open_orders=[], positions=[], markets=[], clock_ms=None),
+        restored=Restored.empty(),
         start_ms=start,
         wallet=venue.address,
     )

@@ -66,7 +66,7 @@ def build() -> tuple:  # type: ignore[type-arg]
         feed=NoFeed(),
         clock=SimulatedClock(T0),
         strategies=build_strategies(("canary", "edge"), {}),
-        restored=Restored(cash=0, open_orders=[], positions=[], markets=[], clock_ms=None),
+        restored=Restored.empty(),
         start_ms=T0,
         wallet="BENCH",
     )

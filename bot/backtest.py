@@ -169,7 +169,7 @@ def run_backtest(
             feed=feed,
             clock=SimulatedClock(first_ts),
             strategies=strategies,
-            restored=Restored(cash=0, open_orders=[], positions=[], markets=[], clock_ms=None),
+            restored=Restored.empty(),
             start_ms=first_ts,
             wallet="BACKTEST",
         )

@@ -225,6 +225,11 @@ class Restored:
     markets: list[Market]
     clock_ms: int | None
 
+    @classmethod
+    def empty(cls) -> Restored:
+        """A home with no history (a backtest, a benchmark)."""
+        return cls(cash=0, open_orders=[], positions=[], markets=[], clock_ms=None)
+
 
 class Journal:
     def __init__(self, path: Path | str, *, durable: bool = False) -> None:

@@ -39,7 +39,7 @@ def make_engine(home: Path, **overrides: object) -> Engine:
         feed=NoFeed(),
         clock=SimulatedClock(T0),
         strategies=build_strategies(("canary", "edge"), {}),
-        restored=Restored(cash=0, open_orders=[], positions=[], markets=[], clock_ms=None),
+        restored=Restored.empty(),
         start_ms=T0,
         wallet="TEST",
     )
