@@ -267,6 +267,29 @@ def backtest(
     typer.echo(f"results: {target}/ (summary.json, trades.csv, report.html, report.svg, state/, logs/)")
 
 
+@app.command()
+def compare(
+    session: Annotated[
+        int, typer.Argument(help="The session id (bot.db sessions table; BOT_STARTED says it).")
+    ],
+    home: Home = Path("."),
+    out: Annotated[
+        Path | None, typer.Option(help="Replay folder; default HOME/backtests/compare-session-N.")
+    ] = None,
+) -> None:
+    """Replay a PAPER, DRY_RUN or LIVE session's tape and show where its trades differ."""
+    from bot import compare as cmp
+    from bot.errors import EXIT_CONFIG, BotError
+
+    try:
+        result = cmp.compare_session(home, session, out)
+        cmp.write(result)
+    except BotError as exc:
+        typer.echo(f"bot compare: {exc}", err=True)
+        raise typer.Exit(EXIT_CONFIG) from None
+    typer.echo(cmp.render(result))
+
+
 def _options(items: list[str]) -> dict[str, object]:
     from bot.backtest import _value
 
