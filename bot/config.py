@@ -7,10 +7,12 @@ Every error names the key and what was wrong in one line (`ConfigError`), so tha
 from __future__ import annotations
 
 import dataclasses
+import math
 import tomllib
 import types
 import typing
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -230,6 +232,8 @@ def _coerce(hint: Any, value: Any, key: str) -> Any:
         raise ConfigError(f"{key}: expected a whole number, got {value!r}")
     if hint is float:
         if isinstance(value, int | float) and not isinstance(value, bool):
+            if not math.isfinite(value):
+                raise ConfigError(f"{key}: expected a finite number, got {value!r}")
             return float(value)
         raise ConfigError(f"{key}: expected a number, got {value!r}")
     if hint is str:
@@ -269,6 +273,9 @@ def _check_ranges(config: Config) -> None:
         raise ConfigError("market.start_prices: prices must be greater than 0")
     if not 0 < market.tick < 0.5:
         raise ConfigError(f"market.tick: must be between 0 and 0.5, got {market.tick!r}")
+    tick = Decimal(str(market.tick))
+    if Decimal(1) % tick or tick.as_tuple().exponent < -4:  # type: ignore[operator]
+        raise ConfigError(f"market.tick: {market.tick!r} must divide 1 with at most 4 decimals (0.01, 0.001)")
     if market.fee_rate > 1:
         raise ConfigError(f"market.fee_rate: must be at most 1, got {market.fee_rate!r}")
     risk = config.risk

@@ -17,7 +17,7 @@ import enum
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation, localcontext
 
 Micros = int
 ONE: Micros = 1_000_000
@@ -96,7 +96,9 @@ def to_micros(value: str | int | float | Decimal) -> Micros:
         raise ValueError(f"not a number: {value!r}") from None
     if not dec.is_finite():
         raise ValueError(f"not a finite number: {value!r}")
-    scaled = dec * ONE
+    with localcontext() as ctx:
+        ctx.prec = 100  # exact: no rounding to the default 28 digits
+        scaled = dec.scaleb(6)
     if scaled != scaled.to_integral_value():
         raise ValueError(f"more than 6 decimals: {value!r}")
     return int(scaled)

@@ -84,6 +84,7 @@ class OrderManager:
         self.entries: Counter[tuple[str, str]] = Counter()  # (market, strategy) -> entries
         self.window_entries: Counter[str] = Counter()  # market -> entries of every strategy
         self._last_skip: dict[tuple[str, str, Outcome], str] = {}
+        self._held_rest: set[int | None] = set()  # positions whose remainder is below the minimum
         self.backoff_until = 0.0  # monotonic time before which nothing is sent to the venue
         self._backoff_s = 0.0
         self.feed_age_ms: Callable[[str, int], int | None] | None = None  # live feeds only
@@ -219,6 +220,23 @@ class OrderManager:
             return False
         tick = self.portfolio.marks.get(position.market_id)
         if tick is None:
+            return False
+        market = self.markets.get(position.market_id)
+        if market is not None and position.shares < market.min_size:
+            # the venue refuses sells below its minimum: what is left is held to resolution
+            if position.position_id not in self._held_rest:
+                self._held_rest.add(position.position_id)
+                self.activity.add(
+                    now,
+                    "POSITION_EXIT",
+                    position.market_id,
+                    f"{position.outcome.value}: {position.shares / ONE:g} shares left, below the market"
+                    f" minimum of {market.min_size / ONE:g}; held to resolution",
+                    position_id=position.position_id,
+                )
+            position.state = Lifecycle.EXIT_PENDING
+            if not position.exit_trigger:
+                position.exit_trigger, position.exit_threshold = reason, "operator control"
             return False
         bid = book_for(tick, position.outcome)[0]
         request = OrderRequest(

@@ -241,7 +241,7 @@ class Supervisor:
     def start_flatten(self, now: int) -> None:
         e = self.engine
         cancelled = e.orders.cancel_all(e.mode, now, "FLATTEN")
-        self.flatten_note = f"{cancelled} orders cancelled, {len(e.portfolio.positions)} positions sold"
+        self.flatten_note = f"{cancelled} orders cancelled, {len(e.portfolio.positions)} positions closed"
         self.continue_flatten(now)
 
     def continue_flatten(self, now: int) -> None:
@@ -251,7 +251,8 @@ class Supervisor:
         if not e.portfolio.positions and not e.orders.orders:
             files, self.flattening = self.flattening, []
             controls.remove(e.paths.controls, files)
-            self.record(now, files[0], "APPLIED", f"{self.flatten_note}; nothing left open")
+            note = f"{self.flatten_note} (sold, or settled); nothing left open"
+            self.record(now, files[0], "APPLIED", note)
             self.update_state()
 
     def emergency_stop(self, file: str) -> None:

@@ -51,7 +51,7 @@ from bot.model import (
 @dataclass
 class _Book:
     tick: BookTick
-    taken: dict[tuple[Outcome, Action], Micros]  # liquidity used since this tick
+    taken: dict[bool, Micros]  # liquidity used since this tick: True = the UP ask side
 
 
 class PaperVenue:
@@ -204,7 +204,8 @@ class PaperVenue:
             crosses, size = order.price <= bid, bid_size
         if not crosses:
             return 0
-        left = size - book.taken.get((order.outcome, order.action), 0)
+        left = size - book.taken.get(_up_ask_side(order), 0)
+        left -= left % 10_000  # shares trade in hundredths
         return max(0, min(left, order.remaining))
 
     @staticmethod
@@ -217,8 +218,9 @@ class PaperVenue:
     ) -> Fill:
         market = self.markets[order.market_id]
         fee = 0 if maker else taker_fee(shares, price, market.fee_rate_ppm, market.fee_exponent)
-        key = (order.outcome, order.action)
+        key = _up_ask_side(order)
         book.taken[key] = book.taken.get(key, 0) + shares
+        fill_id = f"{order.order_id}-{order.filled}"  # filled so far, in micros: unique per order
         amount = notional(price, shares)
         holding = (order.market_id, order.outcome)
         if order.action is Action.BUY:
@@ -232,7 +234,7 @@ class PaperVenue:
         if not order.remaining:
             self.orders.pop(order.order_id, None)
         return Fill(
-            fill_id=f"{order.order_id}-{order.filled // 10_000}",
+            fill_id=fill_id,
             order_id=order.order_id,
             ts_ms=ts,
             market_id=order.market_id,
@@ -259,3 +261,8 @@ class PaperVenue:
         self.markets.pop(event.market_id, None)
         self.books.pop(event.market_id, None)
         return events
+
+
+def _up_ask_side(order: Order) -> bool:
+    """Both books are one: buying UP and selling DOWN take the same liquidity (the UP ask)."""
+    return (order.outcome is Outcome.UP) == (order.action is Action.BUY)
