@@ -12,6 +12,12 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+BENCH_STAMP := $(VENV)/.installed-bench
+
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	touch $(BENCH_STAMP)
+
 install: $(STAMP)
 
 ## Run the bot here in PAPER mode on the simulated market, 10x faster than real time.
@@ -29,11 +35,13 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-bench: $(STAMP)
+## Print every benchmark's figures as JSON (docs/benchmarks.md says what they mean).
+bench: $(BENCH_STAMP)
 	$(BIN)/python bench/control_latency.py
 	$(BIN)/python bench/emergency_stop.py
 	$(BIN)/python bench/risk_checks.py
 	$(BIN)/python bench/live_roundtrip.py
+	$(BIN)/python bench/backtest_throughput.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -41,7 +41,8 @@ class Activity:
         self.journal = journal
         self.recent: deque[dict[str, Any]] = deque(maxlen=keep)
         self.errors: deque[dict[str, Any]] = deque(maxlen=5)
-        self.dirty = False
+        self.dirty = False  # something was added since the state files were last written
+        self.added = 0  # entries added in this session: the engine checks invariants when it moves
         self._pending: dict[str, list[bytes]] = {"activity": [], "signals": [], "trades": []}
         self._files: dict[str, IO[bytes]] = {}
         if logs_dir is not None:
@@ -71,6 +72,7 @@ class Activity:
             self.errors.append(entry)
         self._pending["activity"].append(orjson.dumps({**entry, **data}))
         self.dirty = True
+        self.added += 1
         level = logging.WARNING if kind in ("ERROR", "CONTROL_REJECTED") else logging.INFO
         log.log(level, "%s %-16s %s %s", entry["timestamp"], kind, market, details)
 

@@ -143,6 +143,7 @@ def build_engine(
     on_heartbeat: Callable[[], None] | None = None,
     pid: int = 0,
     live_from_ms: int | None = None,
+    write_every_change: bool = True,
 ) -> Engine:
     """Wire the parts every mode shares around a venue, a feed and a clock."""
     mode = venue.mode
@@ -218,6 +219,7 @@ def build_engine(
         ),
         on_heartbeat=on_heartbeat,
         pid=pid,
+        write_every_change=write_every_change,
     )
     portfolio.on_closed = engine.on_position_closed
     engine.supervisor.restore(journal.runtime())

@@ -172,6 +172,7 @@ def run_backtest(
             restored=Restored.empty(),
             start_ms=first_ts,
             wallet="BACKTEST",
+            write_every_change=False,
         )
         engine.orders.controls_dir = None  # no operator steers a backtest
         balance = to_micros(round(config.paper.starting_balance, 6))
@@ -207,8 +208,9 @@ def run_backtest(
 def _backtest_config(config: Config) -> Config:
     from dataclasses import replace
 
-    # heartbeats are for people watching a live bot; a backtest writes its state at the end
-    return replace(config, mode=Mode.BACKTEST, heartbeat_s=3600.0, state_refresh_s=3600.0)
+    # heartbeats are for people watching a live bot; a backtest refreshes its state files once
+    # a second of wall time (for whoever watches a long run) and writes them at the end
+    return replace(config, mode=Mode.BACKTEST, heartbeat_s=3600.0, state_refresh_s=1.0)
 
 
 def _sample(engine: Engine, ts_ms: int, equity: list[EquityPoint], exposure: list[tuple[int, int]]) -> None:

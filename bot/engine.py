@@ -40,6 +40,7 @@ from bot.model import (
     Outcome,
     Position,
     Settlement,
+    Signal,
     TradingState,
     WindowOpened,
     WindowResolved,
@@ -47,7 +48,7 @@ from bot.model import (
     iso,
     now_ms,
 )
-from bot.orders import OrderManager
+from bot.orders import Execution, OrderManager
 from bot.portfolio import Portfolio
 from bot.risk import RiskGate, SessionLimits
 from bot.runtime import Limits
@@ -112,7 +113,10 @@ class SimulatedClock:
         return self._now
 
     def wait(self, until_ms: int, inbox: queue.SimpleQueue[str], max_wall_s: float) -> str | None:
-        self._now = max(self._now, until_ms)
+        if until_ms > self._now:
+            self._now = until_ms
+        if inbox.empty():  # the usual case, without raising queue.Empty a million times
+            return None
         try:
             return inbox.get_nowait()
         except queue.Empty:
@@ -163,6 +167,7 @@ class Engine:
         disable_rule: tuple[bool, int, float] = (False, 20, 0.4),
         on_heartbeat: Callable[[], None] | None = None,
         pid: int = 0,
+        write_every_change: bool = True,
     ) -> None:
         self.paths = paths
         self.mode = mode
@@ -172,6 +177,7 @@ class Engine:
         self.activity = activity
         self.portfolio = portfolio
         self.orders = orders
+        self._venue = orders.venues[mode]
         self.risk = risk
         self.limits: Limits = risk.limits
         self.scorecard = scorecard
@@ -187,9 +193,12 @@ class Engine:
         self.disable_rule = disable_rule
         self.on_heartbeat = on_heartbeat
         self.pid = pid  # shown in status.json; 0 in backtests, which no one needs to signal
+        # A reader of a running bot sees every fill at once; a backtest, which no one steers,
+        # refreshes its files every `state_refresh_s` of wall time and writes them at the end.
+        self.write_every_change = write_every_change
         self.supervisor = Supervisor(self, session, errors)
         self.inbox: queue.SimpleQueue[str] = queue.SimpleQueue()
-        self.last_signal: dict[str, Any] | None = None
+        self.last_signal: tuple[Signal, Execution] | None = None
         self.exit_reason = ""
         self.last_event_ms = clock.now_ms()
         self.last_status_write = 0.0
@@ -198,6 +207,7 @@ class Engine:
         self._next_heartbeat = 0.0
         self._last_state_write = 0.0
         self._prices_moved = False
+        self._checked_at = -1
 
     # -- life cycle -----------------------------------------------------------------
 
@@ -259,27 +269,30 @@ class Engine:
     def step(self, event: MarketEvent) -> None:
         self.last_event_ms = event.ts_ms
         # 1 the market and the marks move
-        if isinstance(event, WindowOpened):
+        if type(event) is BookTick:
+            if event.market_id not in self.markets:
+                return
+            self.portfolio.marks[event.market_id] = event
+            self._prices_moved = True
+        elif isinstance(event, WindowOpened):
             if event.market.market_id in self.markets:
                 return
             self.markets[event.market.market_id] = event.market
             self.market_names[event.market.market_id] = event.market.name
             self.journal.market_opened(event.market)
-        elif isinstance(event, BookTick):
-            if event.market_id not in self.markets:
-                return
-            self.portfolio.marks[event.market_id] = event
-            self._prices_moved = True
         elif event.market_id not in self.markets:
             return
         if isinstance(event, WindowResolved):
             self._resolved(event)
         # 2 the venue reports; fills, expiries and settlements are booked
-        self.orders.apply(self.venue.on_market(event))
-        if not isinstance(event, BookTick):
+        reports = self._venue.on_market(event)
+        if reports:
+            self.orders.apply(reports)
+        if type(event) is not BookTick:
             return
         # 3 exits: one decision per position; a flatten sells what is left
-        self._exits(event)
+        if self.portfolio.positions:
+            self._exits(event)
         if self.supervisor.flattening:
             self.supervisor.continue_flatten(event.ts_ms)
         # 4-5 strategies propose, the order manager disposes
@@ -293,16 +306,19 @@ class Engine:
             self.day_start_ms = day_start
             self.portfolio.roll_day(day_start)
         changed = self.activity.dirty
-        if changed:
+        if self.activity.added != self._checked_at:  # something happened in this step
+            self._checked_at = self.activity.added
             self.supervisor.check_invariants()
         self.commit()
-        now = time.monotonic()
-        if changed or (self._prices_moved and now - self._last_state_write >= self.state_refresh_s):
+        if (changed and self.write_every_change) or (
+            (changed or self._prices_moved)
+            and time.monotonic() - self._last_state_write >= self.state_refresh_s
+        ):
             self.write_state()
 
     @property
     def venue(self) -> Any:
-        return self.orders.venues[self.mode]
+        return self._venue
 
     def entry_block(self) -> str:
         return self.supervisor.entry_block()
@@ -344,35 +360,29 @@ class Engine:
             self.journal.save_position(position, self.mode, "OPEN", None)
 
     def _evaluate(self, tick: BookTick) -> None:
-        market = self.markets[tick.market_id]
-        holding = {
-            o: p.shares
-            for o in (Outcome.UP, Outcome.DOWN)
-            if (p := self.portfolio.positions.get((market.market_id, o))) is not None
-        }
-        open_orders = self.orders.open_in(market.market_id)
+        market_id = tick.market_id
+        market = self.markets[market_id]
+        positions = self.portfolio.positions
+        holding = (
+            {
+                o: p.shares
+                for o in (Outcome.UP, Outcome.DOWN)
+                if (p := positions.get((market_id, o))) is not None
+            }
+            if positions
+            else {}
+        )
+        open_orders = self.orders.open_in(market_id) if self.orders.orders else 0
+        entries = self.orders.entries
         for strategy in self.strategies:
             window = WindowState(
-                market=market,
-                book=tick,
-                now_ms=tick.ts_ms,
-                holding=holding,
-                open_orders=open_orders,
-                entries=self.orders.entries[(market.market_id, strategy.name)],
+                market, tick, tick.ts_ms, holding, open_orders, entries[(market_id, strategy.name)]
             )
             signal = strategy.evaluate(window)
             if signal is None:
                 continue
             result = self.orders.execute(signal, self.mode)
-            self.last_signal = {
-                "time": iso(signal.ts_ms),
-                "pattern": signal.strategy,
-                "market": signal.market_id,
-                "side": signal.outcome.value,
-                "score": round(signal.score, 4),
-                "executed": result.executed,
-                "skip_reason": result.reason or None,
-            }
+            self.last_signal = (signal, result)  # shown in status.json (bot/state.py)
 
     def _resolved(self, event: WindowResolved) -> None:
         market = self.markets.pop(event.market_id)

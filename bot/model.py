@@ -180,9 +180,13 @@ class WindowOpened:
     market: Market
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class BookTick:
-    """Top of book of the market's UP token. Sizes are in shares (micros)."""
+    """Top of book of the market's UP token. Sizes are in shares (micros).
+
+    Read-only by convention, not `frozen`: a frozen dataclass's __init__ costs eight times
+    as much, and a backtest builds a million of these (docs/benchmarks.md).
+    """
 
     ts_ms: int
     market_id: str

@@ -186,9 +186,24 @@ def status(engine: Engine, *, alive: bool = True, reason: str = "") -> dict[str,
             }
             for p in portfolio.positions.values()
         ],
-        "last_signal": engine.last_signal,
+        "last_signal": _last_signal(engine),
         "feeds": engine.feed_health(),
         "errors": list(reversed(engine.activity.errors)),
+    }
+
+
+def _last_signal(engine: Engine) -> dict[str, Any] | None:
+    if engine.last_signal is None:
+        return None
+    signal, result = engine.last_signal
+    return {
+        "time": iso(signal.ts_ms),
+        "pattern": signal.strategy,
+        "market": signal.market_id,
+        "side": signal.outcome.value,
+        "score": round(signal.score, 4),
+        "executed": result.executed,
+        "skip_reason": result.reason or None,
     }
 
 

@@ -49,10 +49,11 @@ class ReplayFeed:
     def _advance(self) -> None:
         for event in self._it:
             self._index += 1
-            reason = self._problem(event)
-            if reason:
-                self.stats.drop(self._index, reason)
+            ts = event.ts_ms
+            if ts < self._last_ts or (type(event) is BookTick and not 0 < event.bid < event.ask < ONE):
+                self.stats.drop(self._index, self._problem(event))
                 continue
+            self._last_ts = ts
             self._next = event
             return
         self._next = None
@@ -60,10 +61,8 @@ class ReplayFeed:
     def _problem(self, event: MarketEvent) -> str:
         if event.ts_ms < self._last_ts:
             return f"time goes backwards ({event.ts_ms} after {self._last_ts})"
-        if type(event) is BookTick and not (0 < event.bid < event.ask < ONE):
-            return f"bad book for {event.market_id}: bid {event.bid / ONE} ask {event.ask / ONE}"
-        self._last_ts = event.ts_ms
-        return ""
+        assert type(event) is BookTick
+        return f"bad book for {event.market_id}: bid {event.bid / ONE} ask {event.ask / ONE}"
 
     def peek_ms(self) -> int | None:
         return None if self._next is None else self._next.ts_ms

@@ -19,8 +19,11 @@ from bot.config import ConfigError, build_section
 from bot.model import BookTick, Market, Micros, Outcome, Signal
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class WindowState:
+    """What a strategy sees of one market at one tick. Read-only by convention (not `frozen`,
+    whose __init__ costs eight times as much: the engine builds one per strategy per tick)."""
+
     market: Market
     book: BookTick
     now_ms: int

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bot.model import ONE, Action, Outcome, Signal, book_for, to_micros
+from bot.model import ONE, Action, Outcome, Signal, to_micros
 from bot.strategies import WindowState
 
 
@@ -26,18 +26,18 @@ class Edge:
         self.min_edge = to_micros(round(self.params.min_edge, 6))
 
     def evaluate(self, window: WindowState) -> Signal | None:
-        fair_up = window.book.fair_forecast
+        book = window.book
+        fair_up = book.fair_forecast
         if fair_up is None or window.entries or window.seconds_left < self.params.min_seconds_left:
             return None
-        best: tuple[int, Outcome, int] | None = None
-        for outcome, fair in ((Outcome.UP, fair_up), (Outcome.DOWN, ONE - fair_up)):
-            ask = book_for(window.book, outcome)[2]
-            edge = fair - ask
-            if edge >= self.min_edge and (best is None or edge > best[0]):
-                best = (edge, outcome, ask)
-        if best is None:
+        up_edge = fair_up - book.ask  # UP: fair vs the UP ask
+        down_edge = book.bid - fair_up  # DOWN: (1 - fair) vs its ask, 1 - the UP bid
+        if up_edge >= self.min_edge and up_edge >= down_edge:
+            edge, outcome, ask = up_edge, Outcome.UP, book.ask
+        elif down_edge >= self.min_edge:
+            edge, outcome, ask = down_edge, Outcome.DOWN, ONE - book.bid
+        else:
             return None
-        edge, outcome, ask = best
         fair = fair_up if outcome is Outcome.UP else ONE - fair_up
         return Signal(
             ts_ms=window.now_ms,

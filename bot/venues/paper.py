@@ -48,7 +48,7 @@ from bot.model import (
 )
 
 
-@dataclass
+@dataclass(slots=True)
 class _Book:
     tick: BookTick
     taken: dict[bool, Micros]  # liquidity used since this tick: True = the UP ask side
@@ -176,17 +176,21 @@ class PaperVenue:
         return events
 
     def on_market(self, event: MarketEvent) -> list[VenueEvent]:
-        if isinstance(event, BookTick):
+        if type(event) is BookTick:
             return self._on_tick(event)
         if isinstance(event, WindowOpened):
             self.markets[event.market.market_id] = event.market
             return []
-        return self._settle(event)
+        if isinstance(event, WindowResolved):
+            return self._settle(event)
+        return []
 
     # -- internals ------------------------------------------------------------------
 
     def _on_tick(self, tick: BookTick) -> list[VenueEvent]:
         book = self.books[tick.market_id] = _Book(tick, {})
+        if not self.orders:
+            return []
         events: list[VenueEvent] = self.poll(tick.ts_ms)
         for order in list(self.orders.values()):
             if order.market_id != tick.market_id or order.created_ms > tick.ts_ms:
