@@ -198,6 +198,8 @@ class Engine:
         self.write_every_change = write_every_change
         self.supervisor = Supervisor(self, session, errors)
         self.inbox: queue.SimpleQueue[str] = queue.SimpleQueue()
+        self.views = state.Views()  # the state files' rows, rebuilt when they change
+        self.files = state.FileWriter()  # the disk work, off the engine's thread
         self.last_signal: tuple[Signal, Execution] | None = None
         self.exit_reason = ""
         self.last_event_ms = clock.now_ms()
@@ -208,6 +210,7 @@ class Engine:
         self._last_state_write = 0.0
         self._prices_moved = False
         self._checked_at = -1
+        self._file_failures = 0
 
     # -- life cycle -----------------------------------------------------------------
 
@@ -374,9 +377,11 @@ class Engine:
         )
         open_orders = self.orders.open_in(market_id) if self.orders.orders else 0
         entries = self.orders.entries
+        now = tick.ts_ms
+        left = (market.window_end_ms - now) / 1000
         for strategy in self.strategies:
             window = WindowState(
-                market, tick, tick.ts_ms, holding, open_orders, entries[(market_id, strategy.name)]
+                market, tick, now, holding, open_orders, entries.get((market_id, strategy.name), 0), left
             )
             signal = strategy.evaluate(window)
             if signal is None:
@@ -430,27 +435,32 @@ class Engine:
     def heartbeat(self) -> None:
         if self.on_heartbeat is not None:
             self.on_heartbeat()
+        if self.files.failures != self._file_failures:  # the disk refused a state file
+            self._file_failures = self.files.failures
+            self.activity.add(self.last_event_ms, "ERROR", "System", self.files.last_error)
         self.supervisor.check_invariants(deep=True)
         self.commit()
         self.write_state(heartbeat=True)
 
     def write_state(self, heartbeat: bool = False) -> None:
         folder = self.paths.state
-        state.write_json(folder / "trading_state.json", state.trading_state(self))
-        state.write_json(folder / "trades_today.json", state.trades_today(self))
+        self.files.put(folder / "trading_state.json", state.trading_state(self))
+        self.files.put(folder / "trades_today.json", state.trades_today(self))
         self.activity.dirty = False
         self._prices_moved = False
         self._last_state_write = time.monotonic()
         if heartbeat or self._last_state_write >= self._next_heartbeat:
-            state.write_json(folder / "status.json", state.status(self))
+            self.files.put(folder / "status.json", state.status(self))
             self.last_status_write = self._last_state_write
             self._next_heartbeat = self._last_state_write + self.heartbeat_s
 
     def write_final(self, reason: str) -> None:
+        """The last word: every file written, and on disk when this returns."""
         folder = self.paths.state
-        state.write_json(folder / "trading_state.json", state.trading_state(self))
-        state.write_json(folder / "trades_today.json", state.trades_today(self))
-        state.write_json(folder / "status.json", state.status(self, alive=False, reason=reason))
+        self.files.put(folder / "trading_state.json", state.trading_state(self))
+        self.files.put(folder / "trades_today.json", state.trades_today(self))
+        self.files.put(folder / "status.json", state.status(self, alive=False, reason=reason))
+        self.files.close()
 
     # -- views for the state files --------------------------------------------------
 

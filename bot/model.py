@@ -18,6 +18,7 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation, localcontext
+from functools import lru_cache
 
 Micros = int
 ONE: Micros = 1_000_000
@@ -145,12 +146,14 @@ def now_ms() -> int:
 
 def iso(ts_ms: int) -> str:
     """UTC ISO-8601 with milliseconds and a Z: 2026-11-22T02:53:36.123Z."""
-    dt = datetime.fromtimestamp(ts_ms / 1000, tz=UTC)
-    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ts_ms % 1000:03d}Z"
+    seconds, millis = divmod(int(ts_ms), 1000)
+    return f"{_iso_second(seconds)}.{millis:03d}Z"
 
 
-def utc_day(ts_ms: int) -> str:
-    return datetime.fromtimestamp(ts_ms / 1000, tz=UTC).strftime("%Y-%m-%d")
+@lru_cache(maxsize=8192)
+def _iso_second(seconds: int) -> str:
+    # the state files format the same order, position and window times on every write
+    return datetime.fromtimestamp(seconds, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S")
 
 
 # ---------------------------------------------------------------------------
@@ -220,8 +223,11 @@ def book_for(tick: BookTick, outcome: Outcome) -> tuple[Micros, Micros, Micros, 
 # signals, orders, fills
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Signal:
+    """A strategy's proposal. Read-only by convention, not `frozen` (see BookTick): while a
+    limit holds, a strategy proposes on every tick."""
+
     ts_ms: int
     strategy: str
     market_id: str

@@ -46,7 +46,7 @@ from bot.risk import Decision, Exposure, RiskGate
 from bot.venues.base import Venue
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # read-only by convention; not frozen, for speed (see model.BookTick)
 class Execution:
     executed: bool
     reason: str = ""

@@ -30,7 +30,7 @@ from bot.runtime import Limits
 DAY_MS = 86_400_000
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # read-only by convention; not frozen, for speed (see model.BookTick)
 class Decision:
     size: Micros = 0
     reason: str = ""  # empty when the entry may go ahead
@@ -41,7 +41,7 @@ class Decision:
         return not self.reason
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # read-only by convention; not frozen, for speed (see model.BookTick)
 class Exposure:
     venue_balance: Micros  # what the venue reports
     locked: Micros  # held back by our resting BUY orders

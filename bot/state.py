@@ -1,43 +1,109 @@
 """The state files: projections of the engine's state, written atomically.
 
-`write_json` puts the bytes in a temporary file in the same folder, fsyncs it, renames it
-over the target with `os.replace` and fsyncs the folder, so a reader sees the old file or
-the new one, never a torn one, even across a crash. The field names of
+`write_json` puts the bytes in a temporary file in the same folder and renames it over the
+target with `os.replace`, so a reader sees the old file or the new one, never a torn one.
+The engine hands its files to a `FileWriter`, which does that on a thread of its own: the
+engine serialises a snapshot in its own thread and never waits on the disk. The field names of
 trading_state.json, status.json and trades_today.json are the operator's contract and are
 documented in state/README.md; `SCHEMA_VERSION` changes when a field changes meaning.
 """
 
 from __future__ import annotations
 
+import logging
 import os
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from bot.model import ONE, Micros, Order, Position, iso, notional, to_float
+from bot.model import ONE, BookTick, Market, Micros, Order, Outcome, Position, iso, notional, to_float
 
 if TYPE_CHECKING:
     from bot.engine import Engine
 
+log = logging.getLogger("bot")
+
 SCHEMA_VERSION = 1
 
 
+def dumps(data: Any) -> bytes:
+    return orjson.dumps(data, option=orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE)
+
+
 def write_json(path: Path, data: Any) -> None:
-    payload = orjson.dumps(data, option=orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE)
+    replace_file(path, dumps(data))
+
+
+def replace_file(path: Path, payload: bytes) -> None:
+    """Replace `path` atomically: a reader sees the old file or the new one, never a mix.
+
+    No fsync: these files are views that the bot rebuilds from the journal (bot.db, which is
+    synced) whenever it starts, and a fsync of a megabyte would cost more than the rest of a
+    write (docs/benchmarks.md).
+    """
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-    try:
-        os.write(fd, payload)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    with open(tmp, "wb") as fh:
+        fh.write(payload)
     os.replace(tmp, path)
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+
+
+class FileWriter:
+    """Replaces files from a thread of its own; of the bytes handed over for one file, only
+    the newest are written. `flush()` returns once everything handed over is on disk."""
+
+    def __init__(self) -> None:
+        self._pending: dict[Path, bytes] = {}
+        self._cond = threading.Condition()
+        self._busy = False
+        self._closed = False
+        self._thread: threading.Thread | None = None
+        self.failures = 0
+        self.last_error = ""  # the last write that failed, for the text log and the tests
+
+    def put(self, path: Path, data: Any) -> None:
+        payload = dumps(data)  # here, in the caller's thread: the objects are the engine's
+        with self._cond:
+            if self._closed:
+                raise RuntimeError("the state file writer is closed")
+            self._pending[path] = payload
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="state-files", daemon=True)
+                self._thread.start()
+            self._cond.notify_all()
+
+    def flush(self) -> None:
+        with self._cond:
+            while self._pending or self._busy:
+                self._cond.wait()
+
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+        if self._thread is not None:
+            self._thread.join()
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._pending and not self._closed:
+                    self._cond.wait()
+                if not self._pending:
+                    return
+                batch, self._pending = self._pending, {}
+                self._busy = True
+            for path, payload in batch.items():
+                try:
+                    replace_file(path, payload)
+                except OSError as exc:
+                    self.failures += 1
+                    self.last_error = f"cannot write {path}: {exc}"
+                    log.error("%s", self.last_error)
+            with self._cond:
+                self._busy = False
+                self._cond.notify_all()
 
 
 def mask_wallet(wallet: str) -> str:
@@ -57,6 +123,140 @@ def _points(edge: Micros) -> float:
 
 # ---------------------------------------------------------------------------
 # trading_state.json
+
+
+class Views:
+    """Rows of the state files, rebuilt only when their order or position changes: a write
+    with a thousand positions and a thousand orders stays within a few milliseconds. Values
+    are the model's StrEnums, which orjson writes as their strings."""
+
+    def __init__(self) -> None:
+        self._orders: dict[str, tuple[tuple[Any, ...], dict[str, Any]]] = {}
+        # (what the row depends on, the parts a book does not move, the book, the row)
+        self._positions: dict[tuple[str, str], tuple[Any, ...]] = {}
+        self._trades: dict[tuple[int | None, str, int | None], tuple[tuple[Any, ...], dict[str, Any]]] = {}
+
+    def orders(self, engine: Engine, orders: list[Order]) -> list[dict[str, Any]]:
+        cache = self._orders
+        out = []
+        for o in orders:
+            name = engine.market_name(o.market_id)
+            key = (o.filled, o.status, name, o.expires_ms)
+            hit = cache.get(o.order_id)
+            if hit is None or hit[0] != key:
+                hit = cache[o.order_id] = (key, order_view(o, name))
+            out.append(hit[1])
+        if len(cache) > 2 * len(orders) + 100:
+            keep = {o.order_id for o in orders}
+            self._orders = {k: v for k, v in cache.items() if k in keep}
+        return out
+
+    def positions(self, engine: Engine, positions: list[Position]) -> list[dict[str, Any]]:
+        """A row is reused while neither the position nor its market's book has changed; the
+        parts a book does not move (names, times) while the position has not."""
+        cache = self._positions
+        marks = engine.portfolio.marks
+        out = []
+        for p in positions:
+            market = engine.markets.get(p.market_id)
+            tick = marks.get(p.market_id)
+            state = (
+                p.shares,
+                p.cost,
+                p.fees,
+                p.bought,
+                p.bought_cost,
+                p.opened_ms,
+                p.entry_edge,
+                p.state,
+                p.stop_price,
+                p.target_price,
+                p.peak,
+                p.exit_trigger,
+                p.strategy,
+                market,
+            )
+            slot = (p.market_id, p.outcome)
+            hit = cache.get(slot)
+            if hit is None or hit[0] != state:
+                static = _position_static(p, market)
+                hit = cache[slot] = (state, static, tick, _position_row(p, static, tick))
+            elif hit[2] is not tick:
+                hit = cache[slot] = (state, hit[1], tick, _position_row(p, hit[1], tick))
+            out.append(hit[3])
+        if len(cache) > 2 * len(positions) + 100:
+            keep = {(p.market_id, p.outcome) for p in positions}
+            self._positions = {k: v for k, v in cache.items() if k in keep}
+        return out
+
+    def trade(self, engine: Engine, p: Position, status: str, closed_ms: int | None) -> dict[str, Any]:
+        key = (
+            p.bought,
+            p.bought_cost,
+            p.sold,
+            p.sold_value,
+            p.total_fees,
+            p.realized,
+            p.exit_reason,
+            p.exit_trigger,
+            p.exit_threshold,
+            p.trigger_price,
+            p.intended_exit_price,
+            engine.market_name(p.market_id),
+        )
+        row_id = (p.position_id, p.market_id + p.outcome, closed_ms)
+        hit = self._trades.get(row_id)
+        if hit is None or hit[0] != key:
+            hit = self._trades[row_id] = (key, _trade_row(engine, p, status, closed_ms))
+        return hit[1]
+
+    def prune_trades(self, keep: int) -> None:
+        if len(self._trades) > 2 * keep + 100:
+            self._trades.clear()
+
+
+def position_view(p: Position, market: Market | None, tick: BookTick | None) -> dict[str, Any]:
+    return _position_row(p, _position_static(p, market), tick)
+
+
+def _position_static(p: Position, market: Market | None) -> tuple[Any, ...]:
+    """What a position's row shows that its market's book does not move."""
+    return (
+        market.name if market else p.market_id,
+        p.entry_price,
+        _points(p.entry_edge),
+        iso(p.opened_ms),
+        iso(market.window_end_ms) if market else None,
+    )
+
+
+def _position_row(p: Position, static: tuple[Any, ...], tick: BookTick | None) -> dict[str, Any]:
+    name, entry, edge, opened, window_end = static
+    mark = entry if tick is None else tick.bid if p.outcome is Outcome.UP else ONE - tick.ask
+    value = notional(mark, p.shares)
+    basis = p.cost + p.fees
+    return {
+        "market_name": name,
+        "market_id": p.market_id,
+        "side": p.outcome,
+        "entry_price": entry / ONE,
+        "current_price": mark / ONE,
+        "shares": p.shares / ONE,
+        "cost_basis": basis / ONE,
+        "current_value": value / ONE,
+        "pnl": (value - basis) / ONE,
+        "pnl_percent": round((value - basis) * 100 / basis, 2) if basis else 0.0,
+        "entry_edge": edge,
+        "entry_date": opened,
+        "status": "ACTIVE" if p.state in ("ENTRY", "MONITORING") else "EXITING",
+        "lifecycle": p.state,
+        "stop_price": p.stop_price / ONE if p.stop_price else None,
+        "target_price": p.target_price / ONE if p.target_price else None,
+        "peak_price": p.peak / ONE if p.peak else None,
+        "exit_trigger": p.exit_trigger or None,
+        "strategy": p.strategy,
+        "window_end": window_end,
+    }
 
 
 def order_view(o: Order, market_name: str) -> dict[str, Any]:
@@ -80,36 +280,6 @@ def order_view(o: Order, market_name: str) -> dict[str, Any]:
     }
 
 
-def position_view(engine: Engine, p: Position) -> dict[str, Any]:
-    portfolio = engine.portfolio
-    mark = portfolio.mark(p)
-    value = portfolio.value(p)
-    basis = p.cost + p.fees
-    market = engine.markets.get(p.market_id)
-    return {
-        "market_name": market.name if market else p.market_id,
-        "market_id": p.market_id,
-        "side": p.outcome.value,
-        "entry_price": to_float(p.entry_price),
-        "current_price": to_float(mark),
-        "shares": to_float(p.shares),
-        "cost_basis": to_float(basis),
-        "current_value": to_float(value),
-        "pnl": to_float(value - basis),
-        "pnl_percent": _pct(value - basis, basis),
-        "entry_edge": _points(p.entry_edge),
-        "entry_date": iso(p.opened_ms),
-        "status": "ACTIVE" if p.state in ("ENTRY", "MONITORING") else "EXITING",
-        "lifecycle": p.state,
-        "stop_price": to_float(p.stop_price) if p.stop_price else None,
-        "target_price": to_float(p.target_price) if p.target_price else None,
-        "peak_price": to_float(p.peak) if p.peak else None,
-        "exit_trigger": p.exit_trigger or None,
-        "strategy": p.strategy,
-        "window_end": iso(market.window_end_ms) if market else None,
-    }
-
-
 def trading_state(engine: Engine) -> dict[str, Any]:
     portfolio = engine.portfolio
     orders = engine.orders.open_orders()
@@ -127,8 +297,8 @@ def trading_state(engine: Engine) -> dict[str, Any]:
             "usdc": to_float(portfolio.cash),
             "wallet": mask_wallet(engine.wallet),
         },
-        "open_orders": [order_view(o, engine.market_name(o.market_id)) for o in orders],
-        "active_positions": [position_view(engine, p) for p in positions],
+        "open_orders": engine.views.orders(engine, orders),
+        "active_positions": engine.views.positions(engine, positions),
         "recent_activity": list(reversed(engine.activity.recent)),
         "stats": {
             "total_open_orders": len(orders),
@@ -215,10 +385,12 @@ def trades_today(engine: Engine) -> dict[str, Any]:
     portfolio = engine.portfolio
     day = iso(engine.day_start_ms)[:10]
     rows: list[dict[str, Any]] = []
+    views = engine.views
     for closed_ms, p in portfolio.closed_today:
-        rows.append(_trade_row(engine, p, "CLOSED", closed_ms))
+        rows.append(views.trade(engine, p, "CLOSED", closed_ms))
     for p in portfolio.positions.values():
-        rows.append(_trade_row(engine, p, "OPEN", None))
+        rows.append(views.trade(engine, p, "OPEN", None))
+    views.prune_trades(len(rows))
     closed = [p for _, p in portfolio.closed_today]
     wins = sum(1 for p in closed if p.realized > 0)
     return {

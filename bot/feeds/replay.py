@@ -75,10 +75,20 @@ class ReplayFeed:
             self.on_batch(first.ts_ms)
         batch = [first]
         ts = first.ts_ms
-        self._advance()
-        while self._next is not None and self._next.ts_ms == ts:
-            batch.append(self._next)
-            self._advance()
+        self._next = None
+        # _advance, inlined: this loop sees every event of a backtest
+        last_ts = self._last_ts
+        for event in self._it:
+            self._index += 1
+            t = event.ts_ms
+            if t < last_ts or (type(event) is BookTick and not 0 < event.bid < event.ask < ONE):
+                self.stats.drop(self._index, self._problem(event))
+                continue
+            self._last_ts = last_ts = t
+            if t != ts:
+                self._next = event
+                break
+            batch.append(event)
         self.stats.events += len(batch)
         return batch
 

@@ -30,10 +30,7 @@ class WindowState:
     holding: dict[Outcome, Micros]  # shares held per outcome
     open_orders: int  # resting orders in this market
     entries: int  # entry orders this strategy placed in this window
-
-    @property
-    def seconds_left(self) -> float:
-        return (self.market.window_end_ms - self.now_ms) / 1000
+    seconds_left: float  # until the window ends
 
 
 class Strategy(Protocol):

@@ -167,6 +167,8 @@ class PaperVenue:
         return events
 
     def poll(self, now_ms: int) -> list[VenueEvent]:
+        if not self.orders:
+            return []
         events: list[VenueEvent] = []
         for order in list(self.orders.values()):
             if order.expires_ms is not None and now_ms >= order.expires_ms:

@@ -9,7 +9,7 @@ the documented fields; the same seed gives byte-identical orders and fills.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,7 +17,7 @@ from typing import Any
 import orjson
 import pytest
 
-from bot import __version__
+from bot import __version__, state
 from bot.app import build_engine, prepare_home
 from bot.config import Config, MarketConfig, RiskConfig
 from bot.engine import Engine, SimulatedClock
@@ -92,7 +92,12 @@ class Run:
     deposit: int
 
 
-def run_engine(home: Path, config: Config = CONFIG, flatten_at: int | None = FLATTEN_AT) -> Run:
+def run_engine(
+    home: Path,
+    config: Config = CONFIG,
+    flatten_at: int | None = FLATTEN_AT,
+    each_batch: Callable[[Engine], None] | None = None,
+) -> Run:
     """bot.app._run, minus the wall clock, the file watcher and the signal handlers."""
     paths = prepare_home(home)
     journal = Journal(paths.state / "bot.db")
@@ -133,6 +138,8 @@ def run_engine(home: Path, config: Config = CONFIG, flatten_at: int | None = FLA
             flattened.append(served)
             (paths.controls / "FLATTEN").touch()
             engine.wake()
+        if each_batch is not None:
+            each_batch(engine)
 
     feed.on_batch = operator
     reason = engine.run()
@@ -417,3 +424,30 @@ def test_an_exit_remainder_below_the_minimum_size_is_not_retried_every_tick(tmp_
     finally:
         engine.activity.close()
         journal.close()
+
+
+def test_the_state_files_cached_rows_equal_rows_built_afresh(tmp_path: Path) -> None:
+    """state.Views reuses a row while its position, order and book are unchanged: at every
+    step of a run with fills, exits, a flatten and settlements, the rows it gives equal rows
+    built from scratch."""
+    checked = [0]
+
+    def compare(engine: Engine) -> None:
+        positions = list(engine.portfolio.positions.values())
+        marks = engine.portfolio.marks
+        fresh = [
+            state.position_view(p, engine.markets.get(p.market_id), marks.get(p.market_id)) for p in positions
+        ]
+        assert engine.views.positions(engine, positions) == fresh
+        orders = engine.orders.open_orders()
+        fresh_orders = [state.order_view(o, engine.market_name(o.market_id)) for o in orders]
+        assert engine.views.orders(engine, orders) == fresh_orders
+        rows = state.trades_today(engine)["trades"]
+        closed = [state._trade_row(engine, p, "CLOSED", ms) for ms, p in engine.portfolio.closed_today]
+        opened = [state._trade_row(engine, p, "OPEN", None) for p in positions]
+        assert rows == closed + opened
+        checked[0] += bool(positions)
+
+    run = run_engine(tmp_path, each_batch=compare)
+    run.journal.close()
+    assert checked[0] > 100  # compared while positions were open, many times
