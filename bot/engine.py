@@ -283,9 +283,9 @@ class Engine:
             self.markets[event.market.market_id] = event.market
             self.market_names[event.market.market_id] = event.market.name
             self.journal.market_opened(event.market)
-        elif event.market_id not in self.markets:
-            return
-        if isinstance(event, WindowResolved):
+        elif isinstance(event, WindowResolved):
+            if event.market_id not in self.markets:
+                return
             self._resolved(event)
         # 2 the venue reports; fills, expiries and settlements are booked
         reports = self._venue.on_market(event)

@@ -61,7 +61,8 @@ class PaperVenue:
         self.holdings: dict[tuple[str, Outcome], Micros] = {}
         self.orders: dict[str, Order] = {}
         self.markets: dict[str, Market] = {}
-        self.books: dict[str, _Book] = {}
+        self.ticks: dict[str, BookTick] = {}  # the last book of each market
+        self.books: dict[str, _Book] = {}  # the last book and what our fills took from it
         self.id_prefix = id_prefix
         self._seq = 0
 
@@ -139,7 +140,7 @@ class PaperVenue:
         )
         ack = dataclasses.replace(order)  # the caller's copy; fills reach it as events
         events: list[VenueEvent] = []
-        book = self.books.get(request.market_id)
+        book = self._book(request.market_id)
         available = self._crossing_size(order, book) if book else 0
         if order.order_type is OrderType.FOK and available < order.size:
             raise OrderRefused("FOK order cannot be filled in full at once")
@@ -190,9 +191,11 @@ class PaperVenue:
     # -- internals ------------------------------------------------------------------
 
     def _on_tick(self, tick: BookTick) -> list[VenueEvent]:
-        book = self.books[tick.market_id] = _Book(tick, {})
+        self.ticks[tick.market_id] = tick
         if not self.orders:
             return []
+        book = self._book(tick.market_id)
+        assert book is not None
         events: list[VenueEvent] = self.poll(tick.ts_ms)
         for order in list(self.orders.values()):
             if order.market_id != tick.market_id or order.created_ms > tick.ts_ms:
@@ -201,6 +204,15 @@ class PaperVenue:
             if size:
                 events.append(self._fill(order, size, order.price, tick.ts_ms, book, maker=True))
         return events
+
+    def _book(self, market_id: str) -> _Book | None:
+        tick = self.ticks.get(market_id)
+        if tick is None:
+            return None
+        book = self.books.get(market_id)
+        if book is None or book.tick is not tick:  # a new book: nothing taken from it yet
+            book = self.books[market_id] = _Book(tick, {})
+        return book
 
     def _crossing_size(self, order: Order, book: _Book) -> Micros:
         bid, bid_size, ask, ask_size = book_for(book.tick, order.outcome)
@@ -266,6 +278,7 @@ class PaperVenue:
                 )
         self.markets.pop(event.market_id, None)
         self.books.pop(event.market_id, None)
+        self.ticks.pop(event.market_id, None)
         return events
 
 

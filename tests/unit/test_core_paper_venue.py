@@ -408,7 +408,7 @@ def test_settlement_pays_one_per_winning_share_and_cancels_resting_orders(winner
     assert all(s.winning is winner for s in settlements.values())
     assert v.balance() == cash + settlements[winner].shares
     assert v.orders == {} and v.holdings == {}
-    assert "BTC-TEST" not in v.markets and "BTC-TEST" not in v.books
+    assert "BTC-TEST" not in v.markets and "BTC-TEST" not in v.books and "BTC-TEST" not in v.ticks
     with pytest.raises(OrderRefused, match="unknown market"):
         v.place(req(UP, BUY, 0.42, 5), START + 3)
 
