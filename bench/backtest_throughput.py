@@ -332,7 +332,7 @@ def build_state_engine(home: Path, n_markets: int = 500) -> Any:
 
 def child_state(runs: int) -> dict[str, Any]:
     """write_state() with 1,000 positions and 1,000 orders, on the repository's disk."""
-    cpu = _pin_one_cpu()
+    cpu = None  # not pinned: the engine thread and the state-file writer thread, as in a bot
     import orjson
 
     from bot import state
@@ -343,6 +343,7 @@ def child_state(runs: int) -> dict[str, Any]:
         engine = build_state_engine(home)
         folder = engine.paths.state
         engine.write_state(heartbeat=True)  # warm-up; status.json is not due again for an hour
+        engine.files.flush()
         projection = state.trading_state(engine)
         sizes = {name: (folder / name).stat().st_size for name in ("trading_state.json", "trades_today.json")}
 
@@ -374,8 +375,11 @@ def child_state(runs: int) -> dict[str, Any]:
         result = {
             "open_positions": len(engine.portfolio.positions),
             "open_orders": len(engine.orders.orders),
-            "write_state_ms": timed(engine.write_state),
-            "write_state_every_market_moved_ms": timed(engine.write_state, move_every_market),
+            # each sample starts with the writer thread idle, as after any pause between writes
+            "write_state_ms": timed(engine.write_state, engine.files.flush),
+            "write_state_every_market_moved_ms": timed(
+                engine.write_state, lambda: (engine.files.flush(), move_every_market())
+            ),
             "write_state_until_on_disk_ms": timed(lambda: (engine.write_state(), engine.files.flush())),
             "trading_state_projection_ms": timed(lambda: state.trading_state(engine)),
             "trades_today_projection_ms": timed(lambda: state.trades_today(engine)),

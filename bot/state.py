@@ -1,9 +1,10 @@
 """The state files: projections of the engine's state, written atomically.
 
-`write_json` puts the bytes in a temporary file in the same folder and renames it over the
-target with `os.replace`, so a reader sees the old file or the new one, never a torn one.
-The engine hands its files to a `FileWriter`, which does that on a thread of its own: the
-engine serialises a snapshot in its own thread and never waits on the disk. The field names of
+`write_json` puts the bytes in a temporary file in the same folder, fsyncs it, renames it
+over the target with `os.replace` and fsyncs the folder, so a reader sees the old file or
+the new one, never a torn one, even across a crash. The engine hands its files to a
+`FileWriter`, which does that on a thread of its own: the engine serialises a snapshot in
+its own thread and never waits on the disk. The field names of
 trading_state.json, status.json and trades_today.json are the operator's contract and are
 documented in state/README.md; `SCHEMA_VERSION` changes when a field changes meaning.
 """
@@ -37,16 +38,24 @@ def write_json(path: Path, data: Any) -> None:
 
 
 def replace_file(path: Path, payload: bytes) -> None:
-    """Replace `path` atomically: a reader sees the old file or the new one, never a mix.
-
-    No fsync: these files are views that the bot rebuilds from the journal (bot.db, which is
-    synced) whenever it starts, and a fsync of a megabyte would cost more than the rest of a
-    write (docs/benchmarks.md).
-    """
+    """Replace `path` atomically: a reader sees the old file or the new one, never a mix,
+    and after a crash or a power cut the file on disk is one of the two (fsync of the file
+    before the rename, and of the folder after it)."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as fh:
-        fh.write(payload)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        view = memoryview(payload)
+        while view:
+            view = view[os.write(fd, view) :]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
     os.replace(tmp, path)
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
 
 
 class FileWriter:
@@ -190,6 +199,10 @@ class Views:
         return out
 
     def trade(self, engine: Engine, p: Position, status: str, closed_ms: int | None) -> dict[str, Any]:
+        row_id = (p.position_id, p.market_id + p.outcome, closed_ms)
+        hit = self._trades.get(row_id)
+        if hit is not None and closed_ms is not None:
+            return hit[1]  # a closed trade does not change
         key = (
             p.bought,
             p.bought_cost,
@@ -204,8 +217,6 @@ class Views:
             p.intended_exit_price,
             engine.market_name(p.market_id),
         )
-        row_id = (p.position_id, p.market_id + p.outcome, closed_ms)
-        hit = self._trades.get(row_id)
         if hit is None or hit[0] != key:
             hit = self._trades[row_id] = (key, _trade_row(engine, p, status, closed_ms))
         return hit[1]

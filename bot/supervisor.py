@@ -285,6 +285,15 @@ class Supervisor:
     def check_invariants(self, deep: bool = False) -> None:
         if self.halted:
             return
+        failed_fills = getattr(self.engine.venue, "failed_fills", None)
+        if failed_fills:  # one at a time: each RESET brings up the next
+            tf = failed_fills.pop(0)
+            self.halt(
+                self.engine.last_event_ms,
+                f"venue_fills: trade {tf.trade_id} (fill {tf.fill.fill_id}) was booked but FAILED on"
+                " chain; the books may hold shares or cash the wallet does not: check the wallet",
+            )
+            return
         failed = breaker.check(self.engine, deep=deep)
         if failed:
             self.halt(self.engine.last_event_ms, f"invariant {failed}")

@@ -206,6 +206,7 @@ class Trade:
     match_time: float
     maker_orders: list[dict[str, Any]]
     duplicate: bool = False
+    failed: bool = False  # the settlement transaction failed on chain: never a fill
 
     @property
     def transaction_hash(self) -> str:
@@ -356,6 +357,14 @@ class Exchange:
         """The next ``count`` cancels succeed, but a fill (``size`` shares, default all that
         remained) is recorded for the order right afterwards: the cancel/fill race."""
         self._fill_after_cancel.extend([size] * count)
+
+    @_locked
+    def fail_trades(self) -> list[str]:
+        """Every trade recorded so far turns FAILED in ``/data/trades`` (its settlement
+        failed on chain); balances and positions are left as they were. The trade ids."""
+        for trade in self._trades:
+            trade.failed = True
+        return [t.id for t in self._trades]
 
     @_locked
     def duplicate_trades(self, count: int = 1) -> None:
@@ -833,6 +842,8 @@ class Exchange:
     def _trade_row(self, t: Trade) -> dict[str, Any]:
         age, settle = self.clock() - t.match_time, self.trade_settle_s
         status = "CONFIRMED" if age >= settle else "MINED" if age >= settle / 2 else "MATCHED"
+        if t.failed:
+            status = "FAILED"
         market = self._by_token[t.order.token]
         return {
             "id": t.id,
@@ -1194,6 +1205,9 @@ class ClobServer:
 
     def duplicate_trades(self, count: int = 1) -> None:
         self.exchange.duplicate_trades(count)
+
+    def fail_trades(self) -> list[str]:
+        return self.exchange.fail_trades()
 
     def clear_faults(self) -> None:
         with self._lock:

@@ -224,3 +224,17 @@ def test_bad_key_and_unknown_market_fail_before_trading(tmp_path: Path, server: 
     assert run.returncode in (2, 3)
     assert "0x" + "cd" * 32 in run.stderr
     assert not (other / "state" / "status.json").exists()
+
+
+def test_a_booked_fill_whose_trade_fails_on_chain_halts_the_bot(tmp_path: Path, server: ClobServer) -> None:
+    bot = LiveBot(tmp_path, server, "live").start()
+    try:
+        bot.wait_ready(timeout=30)
+        eventually(lambda: bot.trading_state()["active_positions"], timeout=20)
+        [trade_id] = server.fail_trades()
+        status = eventually(lambda: (s := bot.status())["trading_state"] == "HALTED" and s, timeout=20)
+        assert "FAILED on chain" in status["reason"] and trade_id in status["reason"]
+        errors = [a for a in activity(tmp_path) if a["type"] == "ERROR"]
+        assert any(trade_id in e["details"] for e in errors)
+    finally:
+        bot.stop()

@@ -1,8 +1,11 @@
-"""bot.state.write_json is atomic for a concurrent reader; mask_wallet hides the middle."""
+"""bot.state.write_json is atomic for a concurrent reader; the FileWriter thread writes the
+newest bytes handed to it and reports a failing write without stopping; mask_wallet hides
+the middle."""
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import tempfile
@@ -12,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.state import mask_wallet, write_json
+from bot.state import FileWriter, mask_wallet, write_json
 
 
 def test_write_json_writes_valid_json_and_leaves_no_temp_file(tmp_path: Path) -> None:
@@ -123,3 +126,41 @@ def test_mask_wallet_never_shows_the_middle() -> None:
     assert masked.startswith(wallet[:6]) and masked.endswith(wallet[-4:])
     assert wallet[6:-4] not in masked
     assert len(masked) == 6 + 3 + 4
+
+
+def test_the_newest_content_is_on_disk_after_flush(tmp_path: Path) -> None:
+    writer = FileWriter()
+    target = tmp_path / "trading_state.json"
+    for i in range(200):
+        writer.put(target, {"n": i})
+    writer.flush()
+    assert json.loads(target.read_text()) == {"n": 199}
+    assert not list(tmp_path.glob(".*.tmp"))  # no temporary file left behind
+    writer.close()
+
+
+def test_a_failing_write_is_logged_and_the_others_still_happen(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    writer = FileWriter()
+    missing = tmp_path / "no-such-folder" / "status.json"
+    good = tmp_path / "status.json"
+    with caplog.at_level(logging.ERROR, logger="bot"):
+        writer.put(missing, {"a": 1})
+        writer.put(good, {"b": 2})
+        writer.flush()
+    assert json.loads(good.read_text()) == {"b": 2}
+    assert writer.failures == 1
+    assert "cannot write" in writer.last_error and "no-such-folder" in writer.last_error
+    assert any("cannot write" in r.getMessage() for r in caplog.records)
+    writer.close()
+
+
+def test_close_writes_what_was_handed_over_and_refuses_more(tmp_path: Path) -> None:
+    writer = FileWriter()
+    target = tmp_path / "trades_today.json"
+    writer.put(target, {"final": True})
+    writer.close()
+    assert json.loads(target.read_text()) == {"final": True}
+    with pytest.raises(RuntimeError, match="closed"):
+        writer.put(target, {})
