@@ -31,6 +31,12 @@ starting_balance = 100000.0
 max_position_usd = 10.0
 max_open_orders = 1000
 max_total_exposure_usd = 100000.0
+max_orders_per_window = 10      # 2 positions and up to 8 resting bids per market
+max_consecutive_losses = 1000
+daily_loss_limit_usd = 100000.0
+[exits]                         # hold the positions: no stop-loss or take-profit exits
+stop_loss_pct = 0
+take_profit_pct = 0
 [strategies]
 enabled = ["bench.ladder:Ladder"]
 """
