@@ -150,7 +150,7 @@ class Views:
         out = []
         for o in orders:
             name = engine.market_name(o.market_id)
-            key = (o.filled, o.status, name, o.expires_ms)
+            key = (o.filled, o.status, name, o.expires_ms, o.price, o.size, o.strategy, o.edge)
             hit = cache.get(o.order_id)
             if hit is None or hit[0] != key:
                 hit = cache[o.order_id] = (key, order_view(o, name))
@@ -256,7 +256,7 @@ def _position_row(p: Position, static: tuple[Any, ...], tick: BookTick | None) -
         "cost_basis": basis / ONE,
         "current_value": value / ONE,
         "pnl": (value - basis) / ONE,
-        "pnl_percent": round((value - basis) * 100 / basis, 2) if basis else 0.0,
+        "pnl_percent": _pct(value - basis, basis),
         "entry_edge": edge,
         "entry_date": opened,
         "status": "ACTIVE" if p.state in ("ENTRY", "MONITORING") else "EXITING",
