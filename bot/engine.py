@@ -50,7 +50,7 @@ from bot.model import (
 )
 from bot.orders import Execution, OrderManager
 from bot.portfolio import Portfolio
-from bot.risk import RiskGate, SessionLimits
+from bot.risk import DAY_MS, RiskGate, SessionLimits
 from bot.runtime import Limits
 from bot.scorecard import Scorecard
 from bot.strategies import Strategy, WindowState
@@ -304,10 +304,9 @@ class Engine:
 
     def end_step(self) -> None:
         """6-7: commit the journal, check the invariants, then let the files show it."""
-        day_start = self.supervisor.session.day_start(self.last_event_ms)
-        if day_start != self.day_start_ms:
-            self.day_start_ms = day_start
-            self.portfolio.roll_day(day_start)
+        if not self.day_start_ms <= self.last_event_ms < self.day_start_ms + DAY_MS:  # a new trading day
+            self.day_start_ms = self.supervisor.session.day_start(self.last_event_ms)
+            self.portfolio.roll_day(self.day_start_ms)
         changed = self.activity.dirty
         if self.activity.added != self._checked_at:  # something happened in this step
             self._checked_at = self.activity.added

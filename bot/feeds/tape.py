@@ -496,6 +496,7 @@ class TapeReader(Iterator[MarketEvent]):
                     errors[i] = "empty line" if not line.strip() else f"not JSON ({exc})"
         self.lines = line_no + count
         event: MarketEvent
+        book_tick = BookTick  # a local: this loop runs once per event of a backtest
         for obj in objs:
             line_no += 1
             if obj is None:
@@ -504,7 +505,7 @@ class TapeReader(Iterator[MarketEvent]):
             try:
                 kind = obj["e"]
                 if kind == "book":
-                    event = BookTick(
+                    event = book_tick(
                         obj["ts"],
                         obj["m"],
                         obj["b"],
