@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from bot.model import ONE, BookTick, Market, Micros, Order, Outcome, Position, iso, notional, to_float
+from bot.model import ONE, BookTick, Market, Micros, Order, Position, book_for, iso, notional, to_float
 
 if TYPE_CHECKING:
     from bot.engine import Engine
@@ -230,35 +230,23 @@ def position_view(p: Position, market: Market | None, tick: BookTick | None) -> 
     return _position_row(p, _position_static(p, market), tick)
 
 
-def _position_static(p: Position, market: Market | None) -> tuple[Any, ...]:
-    """What a position's row shows that its market's book does not move."""
-    return (
-        market.name if market else p.market_id,
-        p.entry_price,
-        _points(p.entry_edge),
-        iso(p.opened_ms),
-        iso(market.window_end_ms) if market else None,
-    )
-
-
-def _position_row(p: Position, static: tuple[Any, ...], tick: BookTick | None) -> dict[str, Any]:
-    name, entry, edge, opened, window_end = static
-    mark = entry if tick is None else tick.bid if p.outcome is Outcome.UP else ONE - tick.ask
-    value = notional(mark, p.shares)
+def _position_static(p: Position, market: Market | None) -> dict[str, Any]:
+    """A position's row with the fields its market's book moves left empty: they are filled
+    in on a copy (`_position_row`), so a new book costs four fields, not twenty."""
     basis = p.cost + p.fees
     return {
-        "market_name": name,
+        "market_name": market.name if market else p.market_id,
         "market_id": p.market_id,
         "side": p.outcome,
-        "entry_price": entry / ONE,
-        "current_price": mark / ONE,
+        "entry_price": p.entry_price / ONE,
+        "current_price": None,
         "shares": p.shares / ONE,
         "cost_basis": basis / ONE,
-        "current_value": value / ONE,
-        "pnl": (value - basis) / ONE,
-        "pnl_percent": _pct(value - basis, basis),
-        "entry_edge": edge,
-        "entry_date": opened,
+        "current_value": None,
+        "pnl": None,
+        "pnl_percent": None,
+        "entry_edge": _points(p.entry_edge),
+        "entry_date": iso(p.opened_ms),
         "status": "ACTIVE" if p.state in ("ENTRY", "MONITORING") else "EXITING",
         "lifecycle": p.state,
         "stop_price": p.stop_price / ONE if p.stop_price else None,
@@ -266,8 +254,20 @@ def _position_row(p: Position, static: tuple[Any, ...], tick: BookTick | None) -
         "peak_price": p.peak / ONE if p.peak else None,
         "exit_trigger": p.exit_trigger or None,
         "strategy": p.strategy,
-        "window_end": window_end,
+        "window_end": iso(market.window_end_ms) if market else None,
     }
+
+
+def _position_row(p: Position, static: dict[str, Any], tick: BookTick | None) -> dict[str, Any]:
+    mark = p.entry_price if tick is None else book_for(tick, p.outcome)[0]  # as Portfolio.mark
+    value = notional(mark, p.shares)
+    basis = p.cost + p.fees
+    row = static.copy()  # the keys keep their order
+    row["current_price"] = mark / ONE
+    row["current_value"] = value / ONE
+    row["pnl"] = (value - basis) / ONE
+    row["pnl_percent"] = _pct(value - basis, basis)
+    return row
 
 
 def order_view(o: Order, market_name: str) -> dict[str, Any]:
