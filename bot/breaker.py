@@ -76,6 +76,9 @@ def check(engine: Engine, *, deep: bool = False) -> str:
     age = time.monotonic() - engine.last_status_write
     if engine.last_status_write and age > 3 * engine.heartbeat_s + 5:
         return f"heartbeat: status.json last written {age:.0f} s ago"
+    stuck = engine.files.busy_for()
+    if stuck > 3 * engine.heartbeat_s + 5:
+        return f"state_files: the disk has not finished a state-file write for {stuck:.0f} s"
     if deep:
         journal = engine.journal
         mode = engine.mode.value

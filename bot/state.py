@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -70,6 +71,7 @@ class FileWriter:
         self._thread: threading.Thread | None = None
         self.failures = 0
         self.last_error = ""  # the last write that failed, for the text log and the tests
+        self._batch_started = 0.0  # monotonic time the files being written were taken up
 
     def put(self, path: Path, data: Any) -> None:
         payload = dumps(data)  # here, in the caller's thread: the objects are the engine's
@@ -81,6 +83,12 @@ class FileWriter:
                 self._thread = threading.Thread(target=self._run, name="state-files", daemon=True)
                 self._thread.start()
             self._cond.notify_all()
+
+    def busy_for(self) -> float:
+        """Seconds the write under way has taken so far (0 when idle): a disk that hangs
+        shows here, since nothing raises."""
+        started = self._batch_started
+        return time.monotonic() - started if started else 0.0
 
     def flush(self) -> None:
         with self._cond:
@@ -103,6 +111,7 @@ class FileWriter:
                     return
                 batch, self._pending = self._pending, {}
                 self._busy = True
+                self._batch_started = time.monotonic()
             for path, payload in batch.items():
                 try:
                     replace_file(path, payload)
@@ -112,6 +121,7 @@ class FileWriter:
                     log.error("%s", self.last_error)
             with self._cond:
                 self._busy = False
+                self._batch_started = 0.0
                 self._cond.notify_all()
 
 

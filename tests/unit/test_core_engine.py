@@ -451,3 +451,15 @@ def test_the_state_files_cached_rows_equal_rows_built_afresh(tmp_path: Path) -> 
     run = run_engine(tmp_path, each_batch=compare)
     run.journal.close()
     assert checked[0] > 100  # compared while positions were open, many times
+
+
+def test_a_state_file_write_that_hangs_is_an_invariant_failure(
+    runs: tuple[Run, Run], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bot import breaker
+
+    engine = runs[0].engine
+    monkeypatch.setattr(engine, "last_status_write", 0.0)  # only the writer is under test here
+    assert "state_files" not in breaker.check(engine)
+    monkeypatch.setattr(engine.files, "busy_for", lambda: 3 * engine.heartbeat_s + 6)
+    assert breaker.check(engine).startswith("state_files: the disk has not finished")

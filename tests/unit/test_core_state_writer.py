@@ -10,6 +10,7 @@ import os
 import shutil
 import tempfile
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -164,3 +165,26 @@ def test_close_writes_what_was_handed_over_and_refuses_more(tmp_path: Path) -> N
     assert json.loads(target.read_text()) == {"final": True}
     with pytest.raises(RuntimeError, match="closed"):
         writer.put(target, {})
+
+
+def test_a_write_that_hangs_shows_in_busy_for(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    release = threading.Event()
+    started = threading.Event()
+
+    def hanging_disk(path: Path, payload: bytes) -> None:
+        started.set()
+        release.wait(10)
+
+    monkeypatch.setattr("bot.state.replace_file", hanging_disk)
+    writer = FileWriter()
+    assert writer.busy_for() == 0.0
+    writer.put(tmp_path / "status.json", {"a": 1})
+    assert started.wait(5)
+    deadline = time.monotonic() + 5
+    while writer.busy_for() < 0.05 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert writer.busy_for() >= 0.05
+    release.set()
+    writer.flush()
+    assert writer.busy_for() == 0.0
+    writer.close()
