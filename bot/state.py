@@ -11,10 +11,13 @@ documented in state/README.md; `SCHEMA_VERSION` changes when a field changes mea
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import threading
 import time
+from collections.abc import Callable
+from operator import attrgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -144,6 +147,16 @@ def _points(edge: Micros) -> float:
 # trading_state.json
 
 
+def _all_fields(cls: type) -> Callable[[Any], tuple[Any, ...]]:
+    """Every field of a dataclass as one tuple (C speed): a cached row is rebuilt when any of
+    them changes, so a field added later cannot be forgotten."""
+    return attrgetter(*(f.name for f in dataclasses.fields(cls)))
+
+
+_order_fields = _all_fields(Order)
+_position_fields = _all_fields(Position)
+
+
 class Views:
     """Rows of the state files, rebuilt only when their order or position changes: a write
     with a thousand positions and a thousand orders stays within a few milliseconds. Values
@@ -153,14 +166,14 @@ class Views:
         self._orders: dict[str, tuple[tuple[Any, ...], dict[str, Any]]] = {}
         # (what the row depends on, the parts a book does not move, the book, the row)
         self._positions: dict[tuple[str, str], tuple[Any, ...]] = {}
-        self._trades: dict[tuple[int | None, str, int | None], tuple[tuple[Any, ...], dict[str, Any]]] = {}
+        self._trades: dict[tuple[Any, ...], tuple[tuple[Any, ...], dict[str, Any]]] = {}
 
     def orders(self, engine: Engine, orders: list[Order]) -> list[dict[str, Any]]:
         cache = self._orders
         out = []
         for o in orders:
             name = engine.market_name(o.market_id)
-            key = (o.filled, o.status, name, o.expires_ms, o.price, o.size, o.strategy, o.edge)
+            key = (_order_fields(o), name)
             hit = cache.get(o.order_id)
             if hit is None or hit[0] != key:
                 hit = cache[o.order_id] = (key, order_view(o, name))
@@ -179,61 +192,39 @@ class Views:
         for p in positions:
             market = engine.markets.get(p.market_id)
             tick = marks.get(p.market_id)
-            state = (
-                p.shares,
-                p.cost,
-                p.fees,
-                p.bought,
-                p.bought_cost,
-                p.opened_ms,
-                p.entry_edge,
-                p.state,
-                p.stop_price,
-                p.target_price,
-                p.peak,
-                p.exit_trigger,
-                p.strategy,
-                market,
-            )
+            key = (_position_fields(p), market)
             slot = (p.market_id, p.outcome)
             hit = cache.get(slot)
-            if hit is None or hit[0] != state:
+            if hit is None or hit[0] != key:
                 static = _position_static(p, market)
-                hit = cache[slot] = (state, static, tick, _position_row(p, static, tick))
+                hit = cache[slot] = (key, static, tick, _position_row(p, static, tick))
             elif hit[2] is not tick:
-                hit = cache[slot] = (state, hit[1], tick, _position_row(p, hit[1], tick))
+                hit = cache[slot] = (key, hit[1], tick, _position_row(p, hit[1], tick))
             out.append(hit[3])
         if len(cache) > 2 * len(positions) + 100:
             keep = {(p.market_id, p.outcome) for p in positions}
             self._positions = {k: v for k, v in cache.items() if k in keep}
         return out
 
-    def trade(self, engine: Engine, p: Position, status: str, closed_ms: int | None) -> dict[str, Any]:
-        row_id = (p.position_id, p.market_id + p.outcome, closed_ms)
+    def trades(self, engine: Engine) -> list[dict[str, Any]]:
+        """Today's rows: the closed trades, then the open ones."""
+        portfolio = engine.portfolio
+        rows = [self._trade(engine, p, closed_ms) for closed_ms, p in portfolio.closed_today]
+        rows += [self._trade(engine, p, None) for p in portfolio.positions.values()]
+        if len(self._trades) > 2 * len(rows) + 100:
+            self._trades.clear()
+        return rows
+
+    def _trade(self, engine: Engine, p: Position, closed_ms: int | None) -> dict[str, Any]:
+        row_id = (p.position_id, p.market_id, p.outcome, closed_ms)
         hit = self._trades.get(row_id)
         if hit is not None and closed_ms is not None:
             return hit[1]  # a closed trade does not change
-        key = (
-            p.bought,
-            p.bought_cost,
-            p.sold,
-            p.sold_value,
-            p.total_fees,
-            p.realized,
-            p.exit_reason,
-            p.exit_trigger,
-            p.exit_threshold,
-            p.trigger_price,
-            p.intended_exit_price,
-            engine.market_name(p.market_id),
-        )
+        key = (_position_fields(p), engine.market_name(p.market_id))
         if hit is None or hit[0] != key:
+            status = "OPEN" if closed_ms is None else "CLOSED"
             hit = self._trades[row_id] = (key, _trade_row(engine, p, status, closed_ms))
         return hit[1]
-
-    def prune_trades(self, keep: int) -> None:
-        if len(self._trades) > 2 * keep + 100:
-            self._trades.clear()
 
 
 def position_view(p: Position, market: Market | None, tick: BookTick | None) -> dict[str, Any]:
@@ -248,10 +239,10 @@ def _position_static(p: Position, market: Market | None) -> dict[str, Any]:
         "market_name": market.name if market else p.market_id,
         "market_id": p.market_id,
         "side": p.outcome,
-        "entry_price": p.entry_price / ONE,
+        "entry_price": to_float(p.entry_price),
         "current_price": None,
-        "shares": p.shares / ONE,
-        "cost_basis": basis / ONE,
+        "shares": to_float(p.shares),
+        "cost_basis": to_float(basis),
         "current_value": None,
         "pnl": None,
         "pnl_percent": None,
@@ -259,9 +250,9 @@ def _position_static(p: Position, market: Market | None) -> dict[str, Any]:
         "entry_date": iso(p.opened_ms),
         "status": "ACTIVE" if p.state in ("ENTRY", "MONITORING") else "EXITING",
         "lifecycle": p.state,
-        "stop_price": p.stop_price / ONE if p.stop_price else None,
-        "target_price": p.target_price / ONE if p.target_price else None,
-        "peak_price": p.peak / ONE if p.peak else None,
+        "stop_price": to_float(p.stop_price) if p.stop_price else None,
+        "target_price": to_float(p.target_price) if p.target_price else None,
+        "peak_price": to_float(p.peak) if p.peak else None,
         "exit_trigger": p.exit_trigger or None,
         "strategy": p.strategy,
         "window_end": iso(market.window_end_ms) if market else None,
@@ -273,9 +264,9 @@ def _position_row(p: Position, static: dict[str, Any], tick: BookTick | None) ->
     value = notional(mark, p.shares)
     basis = p.cost + p.fees
     row = static.copy()  # the keys keep their order
-    row["current_price"] = mark / ONE
-    row["current_value"] = value / ONE
-    row["pnl"] = (value - basis) / ONE
+    row["current_price"] = to_float(mark)
+    row["current_value"] = to_float(value)
+    row["pnl"] = to_float(value - basis)
     row["pnl_percent"] = _pct(value - basis, basis)
     return row
 
@@ -405,13 +396,7 @@ def _last_signal(engine: Engine) -> dict[str, Any] | None:
 def trades_today(engine: Engine) -> dict[str, Any]:
     portfolio = engine.portfolio
     day = iso(engine.day_start_ms)[:10]
-    rows: list[dict[str, Any]] = []
-    views = engine.views
-    for closed_ms, p in portfolio.closed_today:
-        rows.append(views.trade(engine, p, "CLOSED", closed_ms))
-    for p in portfolio.positions.values():
-        rows.append(views.trade(engine, p, "OPEN", None))
-    views.prune_trades(len(rows))
+    rows = engine.views.trades(engine)
     closed = [p for _, p in portfolio.closed_today]
     wins = sum(1 for p in closed if p.realized > 0)
     return {
