@@ -41,9 +41,7 @@ class Activity:
         self.journal = journal
         self.recent: deque[dict[str, Any]] = deque(maxlen=keep)
         self.errors: deque[dict[str, Any]] = deque(maxlen=5)
-        self.dirty = False  # something was added since the state files were last written
-        self.added = 0  # entries added in this session: the engine checks invariants when it moves
-        self._unflushed = False
+        self.added = 0  # entries added in this session: the engine watches it move
         self._pending: dict[str, list[bytes]] = {"activity": [], "signals": [], "trades": []}
         self._files: dict[str, IO[bytes]] = {}
         if logs_dir is not None:
@@ -72,7 +70,6 @@ class Activity:
         if kind == "ERROR":
             self.errors.append(entry)
         self._pending["activity"].append(orjson.dumps({**entry, **data}))
-        self.dirty = self._unflushed = True
         self.added += 1
         level = logging.WARNING if kind in ("ERROR", "CONTROL_REJECTED") else logging.INFO
         log.log(level, "%s %-16s %s %s", entry["timestamp"], kind, market, details)
@@ -80,17 +77,12 @@ class Activity:
     def signal(self, row: dict[str, Any]) -> None:
         self.journal.add_signal(row)
         self._pending["signals"].append(orjson.dumps(row))
-        self._unflushed = True
 
     def trade(self, row: dict[str, Any]) -> None:
         self._pending["trades"].append(orjson.dumps(row))
-        self._unflushed = True
 
     def flush(self) -> None:
         """Append what the last commit made durable."""
-        if not self._unflushed:
-            return
-        self._unflushed = False
         for name, lines in self._pending.items():
             if lines and name in self._files:
                 fh = self._files[name]

@@ -209,7 +209,8 @@ class Engine:
         self._next_heartbeat = 0.0
         self._last_state_write = 0.0
         self._prices_moved = False
-        self._checked_at = -1
+        self._checked_at = -1  # activity.added when the invariants were last checked
+        self._written_at = -1  # ... and when the state files were last written
         self._file_failures = 0
 
     # -- life cycle -----------------------------------------------------------------
@@ -307,10 +308,11 @@ class Engine:
         if not self.day_start_ms <= self.last_event_ms < self.day_start_ms + DAY_MS:  # a new trading day
             self.day_start_ms = self.supervisor.session.day_start(self.last_event_ms)
             self.portfolio.roll_day(self.day_start_ms)
-        changed = self.activity.dirty
-        if self.activity.added != self._checked_at:  # something happened in this step
-            self._checked_at = self.activity.added
+        added = self.activity.added
+        if added != self._checked_at:  # something happened in this step
+            self._checked_at = added
             self.supervisor.check_invariants()
+        changed = self.activity.added != self._written_at
         self.commit()
         if (changed and self.write_every_change) or (
             (changed or self._prices_moved)
@@ -445,7 +447,7 @@ class Engine:
         folder = self.paths.state
         self.files.put(folder / "trading_state.json", state.trading_state(self))
         self.files.put(folder / "trades_today.json", state.trades_today(self))
-        self.activity.dirty = False
+        self._written_at = self.activity.added
         self._prices_moved = False
         self._last_state_write = time.monotonic()
         if heartbeat or self._last_state_write >= self._next_heartbeat:
