@@ -38,36 +38,30 @@ class ReplayFeed:
         events: Iterable[MarketEvent],
         on_batch: Callable[[int], None] | None = None,
     ) -> None:
-        self._it: Iterator[MarketEvent] = iter(events)
-        self._next: MarketEvent | None = None
-        self._index = 0
-        self._last_ts = -1
         self.on_batch = on_batch
         self.stats = ReplayStats()
-        self._advance()
+        self._events = self._checked(events)
+        self._next: MarketEvent | None = next(self._events, None)
 
-    def _advance(self) -> None:
-        for event in self._it:
-            self._index += 1
+    def _checked(self, events: Iterable[MarketEvent]) -> Iterator[MarketEvent]:
+        """The events the engine may see; the others are counted with their position."""
+        last_ts = -1
+        for index, event in enumerate(events, start=1):
             ts = event.ts_ms
-            if ts < self._last_ts or (type(event) is BookTick and not 0 < event.bid < event.ask < ONE):
-                self.stats.drop(self._index, self._problem(event))
-                continue
-            self._last_ts = ts
-            self._next = event
-            return
-        self._next = None
-
-    def _problem(self, event: MarketEvent) -> str:
-        if event.ts_ms < self._last_ts:
-            return f"time goes backwards ({event.ts_ms} after {self._last_ts})"
-        assert type(event) is BookTick
-        return f"bad book for {event.market_id}: bid {event.bid / ONE} ask {event.ask / ONE}"
+            if ts < last_ts:
+                self.stats.drop(index, f"time goes backwards ({ts} after {last_ts})")
+            elif type(event) is BookTick and not 0 < event.bid < event.ask < ONE:
+                bad = f"bad book for {event.market_id}: bid {event.bid / ONE} ask {event.ask / ONE}"
+                self.stats.drop(index, bad)
+            else:
+                last_ts = ts
+                yield event
 
     def peek_ms(self) -> int | None:
         return None if self._next is None else self._next.ts_ms
 
     def next_batch(self) -> list[MarketEvent]:
+        """The next events that share one timestamp."""
         first = self._next
         if first is None:
             return []
@@ -76,16 +70,8 @@ class ReplayFeed:
         batch = [first]
         ts = first.ts_ms
         self._next = None
-        # _advance, inlined: this loop sees every event of a backtest
-        last_ts = self._last_ts
-        for event in self._it:
-            self._index += 1
-            t = event.ts_ms
-            if t < last_ts or (type(event) is BookTick and not 0 < event.bid < event.ask < ONE):
-                self.stats.drop(self._index, self._problem(event))
-                continue
-            self._last_ts = last_ts = t
-            if t != ts:
+        for event in self._events:
+            if event.ts_ms != ts:
                 self._next = event
                 break
             batch.append(event)
