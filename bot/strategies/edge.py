@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bot.model import ONE, Action, Outcome, Signal, to_micros
+from bot.model import ONE, Action, Outcome, Signal, book_for, to_micros
 from bot.strategies import WindowState
 
 
@@ -30,12 +30,13 @@ class Edge:
         fair_up = book.fair_forecast
         if fair_up is None or window.entries or window.seconds_left < self.params.min_seconds_left:
             return None
-        up_edge = fair_up - book.ask  # UP: fair vs the UP ask
-        down_edge = book.bid - fair_up  # DOWN: (1 - fair) vs its ask, 1 - the UP bid
-        if up_edge >= self.min_edge and up_edge >= down_edge:
+        down_ask = book_for(book, Outcome.DOWN)[2]
+        up_edge = fair_up - book.ask  # the book is the UP token's
+        down_edge = (ONE - fair_up) - down_ask
+        if up_edge >= self.min_edge and up_edge >= down_edge:  # a tie goes to UP
             edge, outcome, ask = up_edge, Outcome.UP, book.ask
         elif down_edge >= self.min_edge:
-            edge, outcome, ask = down_edge, Outcome.DOWN, ONE - book.bid
+            edge, outcome, ask = down_edge, Outcome.DOWN, down_ask
         else:
             return None
         fair = fair_up if outcome is Outcome.UP else ONE - fair_up
