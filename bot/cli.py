@@ -290,6 +290,31 @@ def compare(
     typer.echo(cmp.render(result))
 
 
+@app.command()
+def markets(
+    series: Annotated[
+        list[str] | None, typer.Option(help="A recurring series, e.g. btc-updown-5m (repeatable).")
+    ] = None,
+    market: Annotated[
+        list[str] | None, typer.Option(help="A market by slug, polymarket.com URL, condition or token id.")
+    ] = None,
+    search: Annotated[str | None, typer.Option(help="Free text for Gamma's public search.")] = None,
+    host: Annotated[
+        str | None, typer.Option(help="Gamma API URL.", show_default="https://gamma-api.polymarket.com")
+    ] = None,
+    windows: Annotated[int, typer.Option(help="Windows per series: the open one and the next.")] = 2,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for Gamma.")] = 10.0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    home: Home = Path("."),
+) -> None:
+    """What the bot would trade now and next (Gamma): times, tick, fees, status or why it is skipped."""
+    from bot.markets.listing import Request, markets_command
+
+    request = Request(tuple(series or ()), tuple(market or ()), search or "", host, windows, timeout)
+    out = markets_command(request, home / "bot.toml", as_json, typer.echo, lambda m: typer.echo(m, err=True))
+    raise typer.Exit(out)
+
+
 def _options(items: list[str]) -> dict[str, object]:
     from bot.backtest import _value
 
