@@ -253,6 +253,7 @@ class Discovery:
         self.lead_ms, self.refresh_ms, self.resolve_poll_ms = lead_ms, refresh_ms, resolve_poll_ms
         self.errors: list[str] = []  # the last call's failures, one line each
         self._entries: dict[str, _Entry] = {}
+        self._reported: set[str] = set()  # condition ids whose resolution was returned
 
     # -- the live loop's calls ----------------------------------------------------------------
     def upcoming(self, now_ms: int, horizon_ms: int, back: int = 0) -> list[DiscoveredMarket]:
@@ -283,18 +284,14 @@ class Discovery:
     def resolutions(self, now_ms: int) -> list[DiscoveredMarket]:
         """Markets that ended while tradeable and are now resolved: each returned once."""
         self.errors = []
-        ended = [
-            e
-            for e in self._entries.values()
-            if e.gamma is not None and e.end_ms is not None and now_ms >= e.end_ms and not e.problem
-        ]
-        due = [e for e in ended if now_ms - e.polled_ms >= self.resolve_poll_ms]
+        due = [e for e in self._awaiting(now_ms) if now_ms - e.polled_ms >= self.resolve_poll_ms]
         for e in due:
             e.polled_ms = now_ms
+        refs = set(self._ref_keys())
         windows = {
             e.key: (e.series, e.start_ms)
             for e in due
-            if e.series is not None and e.start_ms is not None and e.key not in self._ref_keys()
+            if e.series is not None and e.start_ms is not None and e.key not in refs
         }
         if windows:
             self._fetch_windows(list(windows), windows, now_ms)
@@ -303,21 +300,28 @@ class Discovery:
             if ref.text in due_keys:
                 self._fetch_explicit(ref, now_ms)
         done = []
-        for key, entry in list(self._entries.items()):
-            if entry.gamma is not None and entry.end_ms is not None and now_ms >= entry.end_ms:
-                result = entry.gamma.resolution()
-                if result is not None:
-                    entry.resolved = result
-                    done.append(_view(entry, now_ms))
-                    del self._entries[key]
+        for entry in self._awaiting(now_ms):
+            result = entry.gamma.resolution() if entry.gamma is not None else None
+            if result is not None and result.condition_id not in self._reported:
+                entry.resolved = result
+                self._reported.add(result.condition_id)
+                done.append(_view(entry, now_ms))
         return done
 
     def pending(self, now_ms: int) -> list[DiscoveredMarket]:
         """Markets that ended while tradeable and are not resolved yet."""
+        return [_view(e, now_ms) for e in self._awaiting(now_ms)]
+
+    def _awaiting(self, now_ms: int) -> list[_Entry]:
         return [
-            _view(e, now_ms)
+            e
             for e in self._entries.values()
-            if e.gamma is not None and e.end_ms is not None and now_ms >= e.end_ms and not e.problem
+            if e.gamma is not None
+            and e.end_ms is not None
+            and now_ms >= e.end_ms
+            and not e.problem
+            and not e.missing
+            and e.resolved is None
         ]
 
     # -- internals ---------------------------------------------------------------------------
@@ -339,7 +343,7 @@ class Discovery:
             if key in wanted or key in refs:
                 continue
             ended = entry.end_ms is not None and now_ms >= entry.end_ms
-            if not ended or entry.gamma is None or entry.problem or entry.missing:
+            if not ended or entry.gamma is None or entry.problem or entry.missing or entry.resolved:
                 del self._entries[key]
 
     def _fetch_windows(self, slugs: list[str], wanted: Mapping[str, tuple[Series, int]], now_ms: int) -> None:
@@ -383,6 +387,11 @@ class Discovery:
         old = self._entries.get(key)
         if old is not None:
             fresh.first_valid_ms, fresh.polled_ms = old.first_valid_ms, old.polled_ms
+            ended = old.end_ms is not None and fresh.checked_ms is not None and fresh.checked_ms >= old.end_ms
+            if ended and old.gamma is not None and not (old.problem or old.missing) and fresh.gamma is None:
+                # a window that may hold positions is never dropped on one bad answer after its end
+                old.unchecked = fresh.problem or fresh.missing
+                return
         self._entries[key] = fresh
 
     def _failed(self, keys: list[str], wanted: Mapping[str, tuple[Series, int]], message: str) -> None:
