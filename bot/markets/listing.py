@@ -68,9 +68,8 @@ def collect(request: Request, at_ms: int) -> tuple[list[DiscoveredMarket], list[
         )
     if request.windows < 1:
         raise DiscoveryError("--windows must be at least 1")
-    discovery = Discovery(_NoClient(), request.series, request.markets)  # validates before any request
     with GammaClient(request.host or DEFAULT_HOST, timeout_s=request.timeout_s) as client:
-        discovery.client = client
+        discovery = Discovery(client, request.series, request.markets)  # bad input: before any request
         longest = max((s.length_s for s in discovery.series), default=0) * 1000
         rows = discovery.upcoming(at_ms, longest * (request.windows - 1), back=1)
         errors = list(discovery.errors)
@@ -97,11 +96,6 @@ def _per_series(rows: list[DiscoveredMarket], windows: int, at_ms: int) -> list[
             counts[row.series] = counts.get(row.series, 0) + 1
             out.append(row)
     return sorted([*last_ended.values(), *out], key=lambda v: (v.explicit, v.series, v.start_ms or 0))
-
-
-class _NoClient(GammaClient):
-    def __init__(self) -> None:  # a placeholder until the real client is open
-        pass
 
 
 def render_text(rows: list[DiscoveredMarket], errors: list[str], host: str, at_ms: int) -> list[str]:
