@@ -24,13 +24,21 @@ from __future__ import annotations
 
 import enum
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from bot.errors import VenueError
 from bot.markets.client import GammaClient
-from bot.markets.gamma import GammaMarket, MissingTokens, Resolution, event_list, event_markets, parse_market
+from bot.markets.gamma import (
+    GammaMarket,
+    MissingTokens,
+    Resolution,
+    event_list,
+    event_markets,
+    parse_market,
+    string_list,
+)
 from bot.markets.rules import GENERIC, TWAP_FAMILY, looks_up_down, market_difference, rule_difference
 from bot.markets.series import DiscoveryError, Series, parse_series_list, series_of_slug
 from bot.model import Market, iso
@@ -245,7 +253,6 @@ class Discovery:
         lead_ms: int = 60_000,
         refresh_ms: int = 60_000,
         resolve_poll_ms: int = 15_000,
-        clock: Callable[[], int] | None = None,
     ) -> None:
         self.client = client
         self.series = parse_series_list(list(series))
@@ -433,7 +440,13 @@ class Ref:
 
 
 def _has_token(row: Any, token: str) -> bool:
-    return isinstance(row, Mapping) and token in str(row.get("clobTokenIds") or "")
+    """Whether `row` lists `token` (an unreadable row is kept: judging it names the problem)."""
+    if not isinstance(row, Mapping):
+        return True
+    try:
+        return token in string_list(row.get("clobTokenIds") or "[]", "clobTokenIds")
+    except ParseError:
+        return True
 
 
 def parse_ref(text: str) -> Ref:
