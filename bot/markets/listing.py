@@ -1,9 +1,10 @@
 """`bot markets`: what the bot would trade now and next, read from Gamma, as text or JSON.
 
 The markets come from the command line (``--series``, ``--market``, ``--search``) or, when
-none is given, from the ``[polymarket]`` table of HOME/bot.toml (``series``, ``markets``,
-``gamma_host``), read raw here so the command works before those keys are wired into
-bot.config. Each series shows the window that ended last, the open one and the next ones.
+none is given, from the ``[polymarket]`` table of HOME/bot.toml (``series``, ``markets``);
+the host from ``--host``, else that table's ``gamma_host``. The table is read raw here so
+the command works before those keys are wired into bot.config. Each series shows the window
+that ended last, the open one and the next ones.
 
 Exit codes: 0 listed; 1 Gamma could not be read (each failure on one line); 2 bad input (an
 unknown series, a malformed market reference, an unreadable bot.toml).
@@ -14,7 +15,7 @@ from __future__ import annotations
 import json
 import tomllib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -37,26 +38,24 @@ class Request:
 
 
 def from_settings(request: Request, path: Path) -> Request:
-    """Fill series, markets and host from bot.toml's [polymarket] when the command gave none."""
-    if request.series or request.markets or request.search or not path.exists():
+    """Fill the host (unless --host) and, when the command named none, the series and markets
+    from bot.toml's [polymarket]."""
+    if not path.exists() or (request.host and (request.series or request.markets or request.search)):
         return request
     try:
         table = tomllib.loads(path.read_text()).get("polymarket", {})
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise DiscoveryError(f"{path}: {exc}") from None
+    host = request.host or table.get("gamma_host")
+    if host is not None and not isinstance(host, str):
+        raise DiscoveryError(f"{path}: polymarket.gamma_host must be a URL string")
+    if request.series or request.markets or request.search:
+        return replace(request, host=host)
     series, markets = table.get("series", []), table.get("markets", [])
     for key, value in (("series", series), ("markets", markets)):
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise DiscoveryError(f"{path}: polymarket.{key} must be a list of strings")
-    host = table.get("gamma_host")
-    return Request(
-        tuple(series),
-        tuple(markets),
-        "",
-        request.host or (host if isinstance(host, str) else None),
-        request.windows,
-        request.timeout_s,
-    )
+    return replace(request, series=tuple(series), markets=tuple(markets), host=host)
 
 
 def collect(request: Request, at_ms: int) -> tuple[list[DiscoveredMarket], list[str]]:

@@ -181,3 +181,19 @@ def test_status_does_not_load_discovery(tmp_path: Path) -> None:
         [sys.executable, "-c", probe, str(tmp_path)], capture_output=True, text=True, timeout=30
     )
     assert out.stdout.strip().splitlines()[-1] == "[]", out.stdout
+
+
+def test_the_gamma_host_of_bot_toml_serves_series_named_on_the_command_line(
+    tmp_path: Path, gamma: GammaServer
+) -> None:
+    (tmp_path / "bot.toml").write_text(f'[polymarket]\ngamma_host = "{gamma.url}"\n')
+    out = bot(tmp_path, "markets", "--series", "eth-updown-15m", "--json")
+    assert out.returncode == 0, out.stderr
+    assert {r["series"] for r in json.loads(out.stdout)["markets"]} == {"eth-updown-15m"}
+
+
+def test_a_broken_bot_toml_is_one_line_and_exit_2(tmp_path: Path, gamma: GammaServer) -> None:
+    (tmp_path / "bot.toml").write_text("[polymarket]\nseries = 'btc-updown-5m'\n")
+    out = bot(tmp_path, "markets")
+    assert out.returncode == 2 and "polymarket.series must be a list of strings" in out.stderr
+    assert len(out.stderr.splitlines()) == 1
