@@ -75,6 +75,8 @@ FAK_NO_MATCH = (
     "no orders found to match with FAK order. FAK orders are partially filled or killed if no match is found."
 )
 MAX_BATCH = 15
+# FOK/FAK amounts the venue accepts, whatever the tick: maker 2 decimals, taker 4 (micros)
+MARKET_MAKER_UNIT, MARKET_TAKER_UNIT = 10_000, 100
 REQUIRED_ORDER_FIELDS = (
     "salt",
     "maker",
@@ -676,6 +678,12 @@ class Exchange:
             raise ClobError("Invalid order payload: amounts must be positive")
         shares, cash = (taker_amount, maker_amount) if side == "BUY" else (maker_amount, taker_amount)
         marketable = order_type in ("FOK", "FAK")
+        if marketable and (maker_amount % MARKET_MAKER_UNIT or taker_amount % MARKET_TAKER_UNIT):
+            kind = "market buy" if side == "BUY" else "sell"
+            raise ClobError(
+                f"invalid amounts, the {kind} orders maker amount supports a max accuracy of 2 decimals,"
+                " taker amount a max of 4 decimals"
+            )
         # A market order's amounts are rounded by the client: snap its implied price to the tick.
         price = self._snap(cash / shares, market.tick, tolerance=0.5 if marketable else 1e-6)
         now = self.clock()

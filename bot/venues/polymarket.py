@@ -72,6 +72,7 @@ POLYGON = 137
 GTD_SECURITY_S = 60  # the venue expires a GTD order one minute before its stated expiration
 BYTES32_ZERO = "0x" + "0" * 64
 CENT = 10_000  # micros
+MARKET_TAKER_UNIT = 100  # micros: a market order's taker amount has at most 4 decimals
 SECP256K1_ORDER = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 # decimals allowed in an order amount, per tick (py-clob-client-v2's ROUNDING_CONFIG.amount)
 AMOUNT_DECIMALS: dict[Micros, int] = {100_000: 3, 10_000: 4, 5_000: 5, 2_500: 6, 1_000: 5, 100: 6}
@@ -218,12 +219,18 @@ def order_amounts(
 ) -> tuple[int, int, Micros]:
     """(makerAmount, takerAmount, shares) in 6-decimal integers, exactly as the client means
     them. Limit orders: BUY gives price × size collateral for size shares, SELL the other
-    way. Market orders (FOK/FAK): a BUY spends price × size rounded down to the cent and takes
-    what that buys at `price` (to the tick's amount precision); a SELL gives its shares."""
+    way. Market orders (FOK/FAK) must fit the venue's market-order precision whatever the tick
+    (maker amount 2 decimals, taker amount 4: `MARKET_TAKER_UNIT`): a BUY spends price × size
+    rounded down to the cent and takes what that buys at `price`, rounded down; a SELL gives
+    its shares for at least price × size rounded down. Rounding down moves the implied price
+    by less than one tick, on the side that admits the same book levels as `price` (a BUY's
+    limit rises a hair, a SELL's falls a hair), so no level worse than `price` can match."""
     cash = notional(price, size)
-    if order_type in (OrderType.GTC, OrderType.GTD) or action is Action.SELL:
+    if order_type in (OrderType.GTC, OrderType.GTD):
         return (cash, size, size) if action is Action.BUY else (size, cash, size)
-    unit = 10 ** (6 - AMOUNT_DECIMALS[tick])
+    unit = max(10 ** (6 - AMOUNT_DECIMALS[tick]), MARKET_TAKER_UNIT)
+    if action is Action.SELL:
+        return size, cash - cash % unit, size
     spend = cash - cash % CENT
     shares = (spend * ONE // price) // unit * unit
     return spend, shares, shares

@@ -173,10 +173,11 @@ def test_order_amounts_are_exact() -> None:
         10_000_000,
         10_000_000,
     )
+    # market orders: at most 4 decimals in the taker amount, whatever the tick
     assert order_amounts(Action.BUY, OrderType.FAK, 537_000, 10_500_000, 1_000) == (
         5_630_000,
-        10_484_170,
-        10_484_170,
+        10_484_100,
+        10_484_100,
     )
     assert order_amounts(Action.SELL, OrderType.FAK, 480_000, 10_000_000, 10_000) == (
         10_000_000,
@@ -841,3 +842,41 @@ def test_a_refusal_in_a_200_answer_is_an_order_refusal(
         with pytest.raises(OrderRefused, match="cancel-only"):
             venue.place(req(0.45, 5), now_ms())
     assert venue.place(req(0.45, 5), now_ms())[0].status is OrderStatus.OPEN
+
+
+@pytest.mark.parametrize("tick", [0.1, 0.01, 0.001, 0.0001])
+def test_market_orders_are_accepted_at_every_tick(
+    server: ClobServer, make_venue: Callable[..., PolymarketVenue], tick: float
+) -> None:
+    """The server refuses market amounts past 2/4 decimals like the venue; ours pass and fill."""
+    server.set_tick(UP, tick)
+    bid, ask = (0.4, 0.6) if tick == 0.1 else (round(0.4 + 3 * tick, 4), round(0.6 - 7 * tick, 4))
+    server.set_book(UP, bids=[(bid, 500)], asks=[(ask, 500)])
+    server.set_position(UP, 100)
+    venue = make_venue()
+    sell, events = venue.place(req(bid, 10.01, action=Action.SELL, order_type=OrderType.FAK), now_ms())
+    assert sell.status is not OrderStatus.UNKNOWN
+    [fill] = fills(events) or wait_for(lambda: fills(venue.poll(now_ms())))
+    assert fill.shares == 10_010_000 and fill.price == round(bid * ONE)
+    _, events = venue.place(req(ask, 10.01, order_type=OrderType.FOK), now_ms())
+    [fill] = fills(events) or wait_for(lambda: fills(venue.poll(now_ms())))
+    assert fill.price == round(ask * ONE) and 0 < fill.shares <= 10_010_000
+    market_posts = [p for p in posts(server) if p["orderType"] in ("FAK", "FOK")]
+    assert len(market_posts) == 2
+
+
+def test_the_server_refuses_market_amounts_the_venue_refuses(server: ClobServer) -> None:
+    from py_clob_client_v2 import ApiCreds, ClobClient, MarketOrderArgs, PartialCreateOrderOptions
+    from py_clob_client_v2 import OrderType as ClientType
+    from py_clob_client_v2.exceptions import PolyApiException
+
+    server.set_tick(UP, 0.001)
+    server.set_book(UP, bids=[(0.451, 500)], asks=[(0.473, 500)])
+    server.set_position(UP, 100)
+    client = ClobClient(server.url, 137, key=KEY, creds=ApiCreds(*server.creds))
+    opts = PartialCreateOrderOptions(tick_size="0.001", neg_risk=False)
+    # the vendor client signs 10.01 x 0.451 = 4.51451 (5 decimals): refused, as by the venue
+    args = MarketOrderArgs(token_id=UP, amount=10.01, side="SELL", price=0.451, order_type=ClientType.FAK)
+    with pytest.raises(PolyApiException) as info:
+        client.create_and_post_market_order(args, opts, ClientType.FAK)
+    assert "max accuracy of 2 decimals" in str(info.value.error_msg)
