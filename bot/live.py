@@ -141,16 +141,18 @@ def reconcile(engine: Engine, venue: Any, state_dir: Path, host: str) -> Reconci
                 "detail": "open at the venue, not in the journal",
             }
         )
-    for market in engine.markets.values():
+    # every configured market, journal history or not (a fresh home, a market just added):
+    # shares the journal has never seen are a difference, not ignored
+    for market_id in [info.condition_id for info in venue.markets]:
         for outcome in (Outcome.UP, Outcome.DOWN):
-            position = engine.portfolio.positions.get((market.market_id, outcome))
+            position = engine.portfolio.positions.get((market_id, outcome))
             ours: Micros = position.shares if position else 0
-            theirs = venue.token_balance(market.market_id, outcome)
+            theirs = venue.token_balance(market_id, outcome)
             if ours != theirs:
                 result.differences.append(
                     {
                         "kind": "POSITION_MISMATCH",
-                        "market": market.market_id,
+                        "market": market_id,
                         "side": outcome.value,
                         "journal_shares": ours / ONE,
                         "venue_shares": theirs / ONE,

@@ -1,0 +1,117 @@
+"""LIVE money safety under venue faults: `bot run --mode live` as a subprocess against the local
+CLOB V2 server, driven through files only (state files, journal, logs).
+
+Each test checks what the operator relies on: no order beyond the caps, every venue fill
+booked exactly once, and the shares in the books equal to the wallet's at the end.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.testing.clob_server import ClobServer
+from tests.integration.test_live_e2e import CONDITION, DOWN, UP, LiveBot, config
+from tests.support import eventually, read_json
+
+
+@pytest.fixture
+def server() -> Iterator[ClobServer]:
+    srv = ClobServer().start()
+    end = (dt.datetime.now(dt.UTC) + dt.timedelta(minutes=30)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    srv.add_market(CONDITION, (UP, DOWN), end_date_iso=end, question="Will BTC be up?")
+    srv.set_book(UP, bids=[(0.45, 100)], asks=[(0.47, 100)])
+    srv.set_book(DOWN, bids=[(0.53, 100)], asks=[(0.55, 100)])
+    yield srv
+    srv.stop()
+
+
+class FaultBot(LiveBot):
+    def __init__(self, home: Path, server: ClobServer, at: str = "ask", extra: str = "") -> None:
+        super().__init__(home, server, "live", at=at)
+        (home / "bot.toml").write_text(config(server, at) + extra)
+
+
+def order_posts(server: ClobServer) -> list[dict[str, Any]]:
+    return [r.body for r in server.requests if (r.method, r.path) == ("POST", "/order")]
+
+
+def venue_orders(server: ClobServer) -> list[dict[str, Any]]:
+    return server.exchange.orders(server.api_key)
+
+
+def journal(home: Path, sql: str) -> list[tuple[Any, ...]]:
+    conn = sqlite3.connect(home / "state" / "bot.db")
+    try:
+        return conn.execute(sql).fetchall()
+    finally:
+        conn.close()
+
+
+def venue_trade_ids(server: ClobServer) -> set[str]:
+    """Our fills at the venue, as the bot's fill ids (trade id, with the maker order for a maker)."""
+    rows = server.exchange.trades(server.api_key, {})["data"]
+    return {r["id"] for r in rows}
+
+
+def books_shares(home: Path) -> dict[str, float]:
+    state = read_json(home / "state" / "trading_state.json")
+    return {p["side"]: p["shares"] for p in state["active_positions"]}
+
+
+def assert_books_match_the_wallet(home: Path, server: ClobServer) -> None:
+    def same() -> bool:
+        ours = books_shares(home)
+        theirs = {"UP": server.position(UP), "DOWN": server.position(DOWN)}
+        return all(abs(ours.get(k, 0.0) - v) < 1e-9 for k, v in theirs.items())
+
+    eventually(same, timeout=20)
+
+
+def test_a_fresh_home_halts_on_shares_the_journal_never_saw(tmp_path: Path, server: ClobServer) -> None:
+    server.set_position(DOWN, 7)  # bought by hand, or by a run whose journal is gone
+    bot = FaultBot(tmp_path, server)
+    bot.start()
+    try:
+        status = bot.wait_ready(timeout=30)
+        assert status["trading_state"] == "HALTED" and "reconciliation" in status["reason"]
+        report = read_json(tmp_path / "state" / "reconciliation.json")
+        assert report["status"] == "MISMATCH"
+        [diff] = report["differences"]
+        assert diff["kind"] == "POSITION_MISMATCH" and diff["side"] == "DOWN"
+        assert (diff["journal_shares"], diff["venue_shares"]) == (0, 7)
+        assert order_posts(server) == []  # HALTED: no entry
+    finally:
+        bot.stop()
+
+
+def test_a_market_added_to_the_config_is_checked_for_holdings(tmp_path: Path, server: ClobServer) -> None:
+    other = "0x" + "ef" * 32
+    end = (dt.datetime.now(dt.UTC) + dt.timedelta(minutes=30)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    server.add_market(other, ("333", "444"), end_date_iso=end, question="Will ETH be up?")
+    server.set_book("333", bids=[(0.45, 100)], asks=[(0.47, 100)])
+    bot = FaultBot(tmp_path, server, at="bid")
+    bot.start()
+    try:
+        assert bot.wait_ready(timeout=30)["trading_state"] == "ACTIVE"
+    finally:
+        bot.stop()
+    server.set_position("444", 3)
+    again = FaultBot(tmp_path, server, at="bid")
+    toml = (tmp_path / "bot.toml").read_text()
+    (tmp_path / "bot.toml").write_text(
+        toml.replace(f'markets = ["{CONDITION}"]', f'markets = ["{CONDITION}", "{other}"]')
+    )
+    again.start()
+    try:
+        status = again.wait_ready(timeout=30)
+        assert status["trading_state"] == "HALTED"
+        [diff] = read_json(tmp_path / "state" / "reconciliation.json")["differences"]
+        assert (diff["market"], diff["side"], diff["venue_shares"]) == (other, "DOWN", 3)
+    finally:
+        again.stop()
