@@ -4,6 +4,11 @@
 fill source). Before every entry it re-checks the control files on disk, because a file
 watcher can miss an event. `apply(events)` books fills, cancellations and settlements
 into the portfolio, the journal and the activity feed.
+
+An order the venue could not confirm comes back UNKNOWN and is booked like any other: it counts
+against the caps and blocks new entries in its market until the venue says what became of it.
+A post that failed without a definite answer is re-sent as the same intent (client id and
+created time kept). A fill for an order nobody knows is never dropped (`_orphan`).
 """
 
 from __future__ import annotations
@@ -90,6 +95,11 @@ class OrderManager:
         self.feed_age_ms: Callable[[str, int], int | None] | None = None  # live feeds only
         self.stale_feed_ms = 10_000
         self._done: dict[str, Order] = {}  # recently closed, for late fills
+        # intents whose post failed before the venue answered: a re-send keeps the client id and
+        # created time, so a live venue signs the same order and de-duplicates it
+        self._intents: dict[str, tuple[str, int]] = {}
+        self.on_orphan_fill: Callable[[Fill], None] | None = None  # LIVE: halt and report
+        self._orphans: set[str] = set()
 
     def restore(self, orders: list[Order]) -> None:
         for order in orders:
@@ -140,8 +150,9 @@ class OrderManager:
             decision = Decision(reason=f"venue balance unavailable: {exc}", limit="venue")
         if not decision.ok:
             return self._skipped(signal, decision)
+        client_id, created = self._intent(f"{signal.strategy}:{signal.market_id}:{signal.outcome.value}", now)
         request = OrderRequest(
-            client_id=f"{signal.strategy}:{signal.market_id}:{now}",
+            client_id=client_id,
             market_id=signal.market_id,
             outcome=signal.outcome,
             action=signal.action,
@@ -150,6 +161,7 @@ class OrderManager:
             order_type=signal.order_type,
             expires_ms=now + signal.ttl_s * 1000 if signal.ttl_s else None,
             intent=Intent.ENTRY,
+            created_ms=created,
         )
         order = self._place(venue, request, now, signal.strategy, signal.edge, signal.reason)
         if order is None:
@@ -239,8 +251,9 @@ class OrderManager:
                 position.exit_trigger, position.exit_threshold = reason, "operator control"
             return False
         bid = book_for(tick, position.outcome)[0]
+        client_id, created = self._intent(f"exit:{position.market_id}:{position.outcome.value}", now)
         request = OrderRequest(
-            client_id=f"exit:{position.market_id}:{position.outcome.value}:{now}",
+            client_id=client_id,
             market_id=position.market_id,
             outcome=position.outcome,
             action=Action.SELL,
@@ -249,6 +262,7 @@ class OrderManager:
             order_type=OrderType.FAK,
             expires_ms=None,
             intent=Intent.EXIT,
+            created_ms=created,
         )
         working_entries = [
             o.order_id
@@ -330,14 +344,22 @@ class OrderManager:
     def venue_ok(self) -> None:
         self._backoff_s = 0.0
 
+    def _intent(self, key: str, now: int) -> tuple[str, int]:
+        """(client id, created ms) for the next order of `key`: the pending one's, if a post
+        of it failed without a definite answer; else a new one."""
+        return self._intents.setdefault(key, (f"{key}:{now}", now))
+
     def _place(
         self, venue: Venue, request: OrderRequest, now: int, strategy: str, edge: int, reason: str
     ) -> Order | None:
         if time.monotonic() < self.backoff_until:
             return None
+        intent_key = request.client_id.rsplit(":", 1)[0]
         try:
             order, events = venue.place(request, now)
         except VenueError as exc:
+            if isinstance(exc, OrderRefused):  # a definite answer: the next order is a new intent
+                self._intents.pop(intent_key, None)
             self.venue_failed(exc, now)
             self.activity.add(
                 now,
@@ -347,6 +369,7 @@ class OrderManager:
                 f" @ {request.price / ONE:g} refused: {exc}",
             )
             return None
+        self._intents.pop(intent_key, None)
         self.venue_ok()
         order.strategy = strategy
         order.edge = edge
@@ -424,8 +447,11 @@ class OrderManager:
             return  # a venue may report a fill twice
         order = self._order(fill.order_id)
         if order is None:
-            self.activity.add(fill.ts_ms, "ERROR", fill.market_id, f"fill for unknown order {fill}")
-            return
+            order = self._orphan(fill)
+            if order is None:
+                return
+        if order.order_id in self._orphans:  # its size is what the venue reports filled
+            order.size += fill.shares
         order.filled = min(order.size, order.filled + fill.shares)
         position, closed = self.portfolio.on_fill(fill, order)
         if order.order_id in self.orders:  # a fill after a cancel is booked, status kept
@@ -467,6 +493,44 @@ class OrderManager:
         )
         if closed:
             self._exit_activity(position, fill.ts_ms)
+
+    def _orphan(self, fill: Fill) -> Order | None:
+        """A venue fill for an order the journal does not know is never dropped: a buy is booked
+        as an orphan position (exits manage it); a sell of shares the books do not hold cannot
+        be booked. Either way LIVE halts and lists the trade (`on_orphan_fill`)."""
+        held = self.portfolio.positions.get((fill.market_id, fill.outcome))
+        bookable = fill.action is Action.BUY or (held is not None and held.shares > 0)
+        what = "booked as an orphan position" if bookable else "not booked: the books hold no such shares"
+        self.activity.add(
+            fill.ts_ms,
+            "ERROR",
+            fill.market_id,
+            f"fill {fill.fill_id} for order {fill.order_id} the journal does not know ({fill.action.value}"
+            f" {fill.shares / ONE:g} {fill.outcome.value} @ {fill.price / ONE:g}): {what}",
+            order_id=fill.order_id,
+            fill_id=fill.fill_id,
+        )
+        if self.on_orphan_fill is not None:
+            self.on_orphan_fill(fill)
+        if not bookable:
+            return None
+        order = Order(
+            order_id=fill.order_id,
+            market_id=fill.market_id,
+            outcome=fill.outcome,
+            action=fill.action,
+            price=fill.price,
+            size=0,
+            order_type=OrderType.GTC,
+            intent=Intent.ENTRY if fill.action is Action.BUY else Intent.EXIT,
+            created_ms=fill.ts_ms,
+            status=OrderStatus.FILLED,
+            strategy=held.strategy if held is not None else "orphan",
+            reason="fill for an order the journal did not know",
+        )
+        self._done[order.order_id] = order
+        self._orphans.add(order.order_id)
+        return order
 
     def _on_done(self, done: OrderDone) -> None:
         order = self.orders.get(done.order_id)

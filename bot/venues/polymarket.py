@@ -13,16 +13,17 @@ Orders:
   that the tick is wrong, ``/tick-size`` is read again and the order re-signed once.
 - GTC/GTD are limit orders (GTD expiration = requested expiry + the venue's 60 s security
   threshold, in unix seconds); FOK/FAK are market orders (BUY amount in collateral, rounded
-  down to the cent; SELL in shares).
-- Confirmation: a POST that is sent but not answered within `confirm_timeout_s`, or answered
-  with something unreadable, gives an order with status UNKNOWN under the signed order's
-  EIP-712 hash (the exchange's order hash, which the venue is expected to use as order id; if
-  it uses another, reconciliation finds the order by token/side/price/size and maps the ids).
-  `poll` resolves it; nothing is guessed. Sent requests that fail without an answer (timeout,
-  dropped connection) are UNKNOWN; requests that never left (connection refused) are not.
-- A retried request (same `client_id`) after a failed post re-sends the *same* signed order,
-  so the venue's duplicate check makes retries safe; a failed post that landed anyway and is
-  never retried is cancelled as an orphan after `unknown_grace_s`.
+  down to the cent; SELL in shares), their taker amounts cut to the venue's 4 decimals.
+- Confirmation: a POST that may have placed the order without saying so (no answer within
+  `confirm_timeout_s`, a dropped connection, an unreadable answer, a 5xx other than 503, or a
+  "duplicate" refusal) gives an order with status UNKNOWN under the signed order's EIP-712 hash,
+  which is the venue's order id. The caller books it (it counts against the caps and blocks its
+  market); `poll` finds it by that hash (or by token/side/price/size if the venue used another
+  id), fills included, or gives up after `unknown_grace_s` (REJECTED). Nothing is guessed.
+  Requests that never left (connection refused) and 503/425/429 answers are errors to retry.
+- Identity: the salt comes from the wallet and the request's client id, the order timestamp
+  from the request's `created_ms`, so a re-send of the same intent is the same signed order
+  with the same hash, and the venue refuses it as a duplicate instead of placing it twice.
 
 Errors: only `bot.errors` types leave this module (see `classify_status`), and `ConfigError`
 for unusable settings (key, markets). Secrets (private key, API secret, passphrase) never
@@ -35,6 +36,7 @@ import base64
 import binascii
 import dataclasses
 import email.utils
+import hashlib
 import json
 import logging
 import math
@@ -202,6 +204,14 @@ class _NoAnswer(VenueUnavailable):
 # order preparation (shared with the dry-run venue)
 
 
+def order_salt(wallet: str, client_id: str) -> int:
+    """The signed order's salt, from the intent rather than the clock: a re-send of the same
+    intent (same client id, created time, amounts) is the same signed order, with the same
+    hash, which the venue refuses as a duplicate instead of placing twice."""
+    digest = hashlib.sha256(f"{wallet.lower()}|{client_id}".encode()).digest()
+    return int.from_bytes(digest[:5], "big") or 1  # 40 bits, like the client's own salts
+
+
 def round_price(price: Micros, tick: Micros, action: Action) -> Micros:
     """Onto the tick, never to a worse limit: BUY rounds down, SELL up."""
     if action is Action.BUY:
@@ -322,7 +332,8 @@ class OrderFactory:
             "side": request.action.value,
             "expiration": str(expiration),
             "signatureType": self.signature_type,
-            "timestamp": str(time.time_ns() // 1_000_000),
+            "timestamp": str(request.created_ms or time.time_ns() // 1_000_000),
+            "salt": order_salt(self.funder or "", request.client_id),
         }
         if self._signer is not None:
             payload, order_hash = self._signed(fields, info.neg_risk, owner, request.order_type)
@@ -353,7 +364,7 @@ class OrderFactory:
         self, fields: dict[str, Any], neg_risk: bool, owner: str, order_type: OrderType
     ) -> tuple[dict[str, Any], str]:
         from py_clob_client_v2.order_utils import OrderDataV2, Side, SignatureTypeV2
-        from py_clob_client_v2.order_utils.model.order_data_v2 import order_to_json_v2
+        from py_clob_client_v2.order_utils.model.order_data_v2 import SignedOrderV2, order_to_json_v2
 
         builder = self._builder(neg_risk)
         data = OrderDataV2(
@@ -369,14 +380,18 @@ class OrderFactory:
             builder=BYTES32_ZERO,
             expiration=fields["expiration"],
         )
-        signed = builder.build_signed_order(data)
-        order_hash = str(builder.build_order_hash(builder.build_order_typed_data(signed)))
+        # the vendor's build_signed_order draws a random salt; ours comes from the intent
+        unsigned = dataclasses.replace(builder.build_order(data), salt=str(fields["salt"]))
+        typed = builder.build_order_typed_data(unsigned)
+        signed = SignedOrderV2(
+            **{**dataclasses.asdict(unsigned), "signature": builder.build_order_signature(typed)}
+        )
+        order_hash = str(builder.build_order_hash(typed))
         return order_to_json_v2(signed, owner, order_type.value, False, False), order_hash
 
     @staticmethod
     def _unsigned(fields: dict[str, Any], owner: str, order_type: OrderType) -> dict[str, Any]:
         order = {
-            "salt": secrets.randbelow(2**40),
             **fields,
             "metadata": BYTES32_ZERO,
             "builder": BYTES32_ZERO,
@@ -410,7 +425,6 @@ class _Tracked:
     request: OrderRequest | None = None
     prepared: PreparedOrder | None = None
     venue_id: str | None = None  # None until the venue's id is known
-    claimed: bool = True  # returned to the caller; False: a failed post that may have landed
     final: OrderStatus | None = None  # how it left the book; its fills still map to it
     unknown_reason: str = ""
 
@@ -485,7 +499,6 @@ class PolymarketVenue:
         self._orders: dict[str, _Tracked] = {}  # by the caller's order id
         self._by_venue: dict[str, _Tracked] = {}  # by the venue's order id
         self._unresolved: list[_Tracked] = []  # venue id not known yet
-        self._attempts: dict[str, _Tracked] = {}  # client id → failed post kept for a retry
         self._trades = _TradeLog(after_s=clock() - trade_overlap_s)
         self._heartbeat_id = ""
         self.failed_fills: list[wire.TradeFill] = []  # reported fills whose trade later FAILED
@@ -581,40 +594,30 @@ class PolymarketVenue:
             raise OrderRefused(f"unknown market {request.market_id} (not validated)")
         if self.refresh_tick_each_place:
             info = self.refresh_tick(request.market_id)
-        retry = self._attempts.get(request.client_id)
-        if retry is not None and (retry.request != request or retry.prepared is None):
-            self._attempts.pop(request.client_id)
-            retry = None
-        prepared = retry.prepared if retry is not None else self._prepare(request, info, now_ms)
-        assert prepared is not None
+        prepared = self._prepare(request, info, now_ms)
         tick_checked = False
         while True:
             try:
                 result = self._post_order(prepared)
             except _NoAnswer as exc:
-                return self._unknown(request, prepared, info, now_ms, str(exc), retry)
-            except VenueUnavailable as exc:
-                if isinstance(exc, _Unavailable) and exc.may_have_landed:
-                    self._remember_attempt(request, prepared, info, retry)
+                return self._unknown(request, prepared, info, now_ms, str(exc))
+            except _Unavailable as exc:
+                if exc.may_have_landed:
+                    return self._unknown(request, prepared, info, now_ms, f"{exc}; it may have landed")
                 raise
             except OrderRefused as exc:
                 reason = str(exc).lower()
-                if retry is not None and "duplicate" in reason:  # the earlier post did land
-                    return self._unknown(request, prepared, info, now_ms, "an earlier post landed", retry)
+                if "duplicate" in reason:  # this very signed order was posted before and landed
+                    return self._unknown(request, prepared, info, now_ms, "the venue already has this order")
                 if not tick_checked and "tick" in reason:
                     tick_checked = True
                     fresh = self.refresh_tick(request.market_id)
                     if fresh.market.tick != prepared.tick:
-                        info, retry = fresh, None
-                        self._attempts.pop(request.client_id, None)
+                        info = fresh
                         prepared = self._prepare(request, info, now_ms)
                         continue
-                self._attempts.pop(request.client_id, None)
                 raise
             break
-        self._attempts.pop(request.client_id, None)
-        if retry is not None and retry in self._unresolved:  # the retry placed it: nothing to look for
-            self._unresolved.remove(retry)
         return self._acknowledged(request, prepared, info, result, now_ms)
 
     def cancel(self, order_id: str, now_ms: int, reason: str) -> list[VenueEvent]:
@@ -644,8 +647,7 @@ class PolymarketVenue:
                 strangers.append(venue_id)
             elif not tracked.done:
                 tracked.final = OrderStatus.CANCELLED
-                if tracked.claimed:
-                    events.append(OrderDone(tracked.order_id, now_ms, OrderStatus.CANCELLED, reason))
+                events.append(OrderDone(tracked.order_id, now_ms, OrderStatus.CANCELLED, reason))
         if strangers and self._unresolved:
             rows = {v: row for v in strangers if (row := self._fetch_order(v)) is not None}
             events += self._reconcile(rows, [], self._clock())
@@ -855,32 +857,22 @@ class PolymarketVenue:
         info: wire.MarketInfo,
         now_ms: int,
         why: str,
-        earlier: _Tracked | None,
     ) -> tuple[Order, list[VenueEvent]]:
+        """The post may have placed the order: the caller books it as UNKNOWN (it counts
+        against the caps and blocks its market) until `poll` finds it at the venue, by the
+        signed order's hash, or gives up on it after `unknown_grace_s`."""
         order_id = prepared.order_hash or f"unknown-{request.client_id}-{secrets.token_hex(4)}"
-        tracked = earlier or self._new_tracked(request, prepared, info, order_id)
-        tracked.order_id, tracked.claimed, tracked.unknown_reason = order_id, True, why
-        self._attempts.pop(request.client_id, None)
-        self._orders[order_id] = tracked
+        tracked = self._orders.get(order_id)
+        if tracked is None or tracked.done:
+            tracked = self._new_tracked(request, prepared, info, order_id)
+            self._orders[order_id] = tracked
+        tracked.unknown_reason = why
         if tracked not in self._unresolved and tracked.venue_id is None:
             self._unresolved.append(tracked)
         log.warning("order %s: outcome unknown (%s); poll will reconcile it", order_id, why)
         order = self._order(request, prepared, order_id, now_ms)
         order.status = OrderStatus.UNKNOWN
         return order, []
-
-    def _remember_attempt(
-        self, request: OrderRequest, prepared: PreparedOrder, info: wire.MarketInfo, earlier: _Tracked | None
-    ) -> None:
-        """A post failed in a way that may have placed it: keep the signed order, so a retry
-        re-sends the very same one, and let reconciliation look for it."""
-        if earlier is not None:
-            return
-        tracked = self._new_tracked(request, prepared, info, prepared.order_hash or request.client_id)
-        tracked.claimed = False
-        tracked.unknown_reason = "post failed, may have landed"
-        self._attempts[request.client_id] = tracked
-        self._unresolved.append(tracked)
 
     # -- polling ------------------------------------------------------------------------
 
@@ -1019,31 +1011,18 @@ class PolymarketVenue:
                 events += self._resolved(tracked, row, now_s)
             elif age > self.unknown_grace_s:
                 self._unresolved.remove(tracked)
-                if tracked.claimed:
-                    tracked.final = OrderStatus.REJECTED
-                    why = tracked.unknown_reason
-                    log.warning("order %s never reached the venue (%s)", tracked.order_id, why)
-                    reason = f"not found at the venue {age:.0f} s after a post without answer"
-                    done = OrderDone(tracked.order_id, int(now_s * 1000), OrderStatus.REJECTED, reason)
-                    events.append(done)
-                elif tracked.request is not None:
-                    self._attempts.pop(tracked.request.client_id, None)
+                tracked.final = OrderStatus.REJECTED
+                why = tracked.unknown_reason
+                log.warning("order %s never reached the venue (%s)", tracked.order_id, why)
+                reason = f"not found at the venue {age:.0f} s after a post without answer"
+                done = OrderDone(tracked.order_id, int(now_s * 1000), OrderStatus.REJECTED, reason)
+                events.append(done)
         return events
 
     def _resolved(self, tracked: _Tracked, row: wire.VenueOrder, now_s: float) -> list[VenueEvent]:
-        if not tracked.claimed and now_s - tracked.sent_s <= self.unknown_grace_s:
-            return []  # a failed post that landed: leave it to the caller's retry for now
         self._unresolved.remove(tracked)
         tracked.venue_id = row.order_id
         self._by_venue[row.order_id] = tracked
-        if not tracked.claimed:  # an orphan: nobody knows this order, take it off the book
-            if tracked.request is not None:
-                self._attempts.pop(tracked.request.client_id, None)
-            tracked.order_id, tracked.final = row.order_id, OrderStatus.CANCELLED
-            log.warning("order %s landed after a failed post, never retried: cancelling it", row.order_id)
-            if row.status in (OrderStatus.OPEN, OrderStatus.PARTIALLY_FILLED):
-                self._call("DELETE", "/order", body={"orderID": row.order_id})
-            return []
         log.info("order %s found at the venue as %s (%s)", tracked.order_id, row.order_id, row.raw_status)
         return self._left_book(tracked, row, int(now_s * 1000))
 
@@ -1052,7 +1031,7 @@ class PolymarketVenue:
     ) -> list[VenueEvent]:
         events: list[VenueEvent] = []
         for venue_id, tracked in list(self._by_venue.items()):
-            if tracked.done or not tracked.claimed or venue_id in open_rows:
+            if tracked.done or venue_id in open_rows:
                 continue
             row = self._fetch_order(venue_id)
             if row is None:

@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 
 from bot.testing.clob_server import ClobServer
-from tests.integration.test_live_e2e import CONDITION, DOWN, UP, LiveBot, config
-from tests.support import eventually, read_json
+from tests.integration.test_live_e2e import CONDITION, DOWN, KEY, UP, LiveBot, config
+from tests.support import activity, eventually, read_json
 
 
 @pytest.fixture
@@ -53,10 +53,24 @@ def journal(home: Path, sql: str) -> list[tuple[Any, ...]]:
         conn.close()
 
 
-def venue_trade_ids(server: ClobServer) -> set[str]:
-    """Our fills at the venue, as the bot's fill ids (trade id, with the maker order for a maker)."""
-    rows = server.exchange.trades(server.api_key, {})["data"]
-    return {r["id"] for r in rows}
+def assert_every_venue_fill_booked_once(home: Path, server: ClobServer) -> None:
+    """Each of our trades at the venue is in the journal, once (a fill id is the trade id, with
+    the maker order appended when several of our orders are in one trade)."""
+    venue = {r["id"] for r in server.exchange.trades(server.api_key, {})["data"]}
+    booked = [row[0] for row in journal(home, "SELECT fill_id FROM fills")]
+    assert len(booked) == len(set(booked))
+    assert {f.split(":")[0] for f in booked} == venue
+
+
+def status_after(bot: LiveBot, seconds: float) -> None:
+    """Wait (on the files) until the bot has run `seconds` more: its status.json says so."""
+    first = dt.datetime.fromisoformat(bot.status()["timestamp"])
+    eventually(
+        lambda: (
+            dt.datetime.fromisoformat(bot.status()["timestamp"]) - first >= dt.timedelta(seconds=seconds)
+        ),
+        timeout=seconds + 20,
+    )
 
 
 def books_shares(home: Path) -> dict[str, float]:
@@ -115,3 +129,52 @@ def test_a_market_added_to_the_config_is_checked_for_holdings(tmp_path: Path, se
         assert (diff["market"], diff["side"], diff["venue_shares"]) == (other, "DOWN", 3)
     finally:
         again.stop()
+
+
+def test_a_post_answered_500_that_landed_and_filled_is_booked_once(
+    tmp_path: Path, server: ClobServer
+) -> None:
+    server.lose_next_response("POST", "/order", 500)  # the order takes 10 at 0.47; the answer is lost
+    bot = FaultBot(tmp_path, server)
+    bot.start()
+    try:
+        bot.wait_ready(timeout=30)
+        eventually(lambda: books_shares(tmp_path).get("UP") == 10, timeout=20)
+        status_after(bot, 3)  # well past the 1 s backoff after which the bot used to re-enter
+        assert len(order_posts(server)) == 1 and len(venue_orders(server)) == 1
+        assert bot.status()["trading_state"] == "ACTIVE"
+        assert not [a for a in activity(tmp_path) if "does not know" in a["details"]]
+        [(status,)] = journal(tmp_path, "SELECT status FROM orders")
+        assert status == "FILLED"
+    finally:
+        bot.stop()
+    assert_every_venue_fill_booked_once(tmp_path, server)
+    assert_books_match_the_wallet(tmp_path, server)
+
+
+def test_a_fill_for_an_order_nobody_knows_is_booked_as_an_orphan_and_halts(
+    tmp_path: Path, server: ClobServer
+) -> None:
+    from py_clob_client_v2 import ApiCreds, ClobClient, OrderArgs, PartialCreateOrderOptions
+
+    bot = FaultBot(tmp_path, server, at="bid")
+    bot.start()
+    try:
+        bot.wait_ready(timeout=30)
+        eventually(lambda: bot.trading_state()["open_orders"], timeout=20)
+        client = ClobClient(server.url, 137, key=KEY, creds=ApiCreds(*server.creds))
+        opts = PartialCreateOrderOptions(tick_size="0.01", neg_risk=False)
+        stranger = client.create_and_post_order(OrderArgs(token_id=UP, price=0.40, size=5, side="BUY"), opts)
+        server.trade_against(stranger["orderID"], 5)  # it fills; the bot's own still rests at 0.45
+        status = eventually(lambda: (s := bot.status())["trading_state"] == "HALTED" and s, timeout=20)
+        assert "did not know" in status["reason"]
+        report = read_json(tmp_path / "state" / "reconciliation.json")
+        [diff] = [d for d in report["differences"] if d["kind"] == "ORPHAN_FILL"]
+        assert diff["order_id"] == stranger["orderID"] and diff["shares"] == 5 and diff["action"] == "BUY"
+        assert report["status"] == "MISMATCH"
+        eventually(lambda: books_shares(tmp_path).get("UP") == 5)
+        assert len(order_posts(server)) == 2  # the bot's entry and the stranger's, nothing else
+    finally:
+        bot.stop()
+    assert_every_venue_fill_booked_once(tmp_path, server)
+    assert_books_match_the_wallet(tmp_path, server)

@@ -277,7 +277,7 @@ def test_secrets_appear_in_no_file_log_output_or_repr(
         srv.delay_next("POST", "/order", 0.4)
         unknown, _ = venue.place(req(0.44, 5), now_ms())
         errors: list[Exception] = []
-        for status in (401, 500, 429):
+        for status in (401, 503, 429):
             srv.fail_next("POST", "/order", status)
             with pytest.raises((VenueFatal, VenueUnavailable)) as info:
                 venue.place(req(0.43, 5), now_ms())
@@ -543,7 +543,7 @@ def test_dropped_connection_after_the_venue_acted_is_unknown_then_resolved(
 
 @pytest.mark.parametrize(
     ("status", "retry_after", "expected_retry"),
-    [(500, None, None), (503, None, None), (425, None, None), (429, None, 1.0), (429, 2.5, 2.5)],
+    [(503, None, None), (425, None, None), (429, None, 1.0), (429, 2.5, 2.5)],
 )
 def test_unavailable_venue_then_a_safe_retry(
     server: ClobServer,
@@ -563,35 +563,53 @@ def test_unavailable_venue_then_a_safe_retry(
     assert len(posts(server)) == 2
 
 
-def test_lost_answer_then_retry_places_nothing_twice(server: ClobServer, venue: PolymarketVenue) -> None:
-    server.lose_next_response("POST", "/order", 502)  # the order rests, the answer is a 502
-    request = req(0.45, 5)
-    with pytest.raises(VenueUnavailable):
-        venue.place(request, now_ms())
-    order, _ = venue.place(request, now_ms())  # the retry re-sends the same signed order
+@pytest.mark.parametrize("lost", [500, 502, 0])  # 0: the connection drops
+def test_a_post_that_failed_but_landed_is_unknown_then_found_by_its_hash(
+    server: ClobServer, venue: PolymarketVenue, lost: int
+) -> None:
+    server.lose_next_response("POST", "/order", lost)  # the order rests, the answer is lost
+    request = dataclasses.replace(req(0.45, 5), created_ms=now_ms())
+    order, _ = venue.place(request, now_ms())
+    assert order.status is OrderStatus.UNKNOWN  # not an error to retry: it may be at the venue
+    [row] = live_orders(server)
+    assert row["id"] == order.order_id  # the venue's id is the signed order's hash
+    again, _ = venue.place(request, now_ms() + 1400)  # a re-send of the same intent
     first, second = posts(server)
-    assert first == second  # same salt, same signature: the venue sees a duplicate
-    assert order.status is OrderStatus.UNKNOWN
+    assert first == second  # same salt, timestamp and signature: the venue sees a duplicate
+    assert again.status is OrderStatus.UNKNOWN and again.order_id == order.order_id
+    assert len(server.exchange.orders(server.api_key)) == 1
     assert venue.poll(now_ms()) == []
     assert venue.order_status(order.order_id) is OrderStatus.OPEN
-    [row] = live_orders(server)
     server.cross(UP, 0.45, 5)
-    [fill] = venue.poll(now_ms())
-    assert isinstance(fill, Fill) and fill.order_id == order.order_id and fill.shares == 5 * ONE
-    assert venue.venue_order_id(order.order_id) == row["id"]
+    [fill] = wait_for(lambda: fills(venue.poll(now_ms())))
+    assert fill.order_id == order.order_id and fill.shares == 5 * ONE
 
 
-def test_a_landed_post_that_is_never_retried_is_cancelled_as_an_orphan(
+def test_an_unknown_fill_is_matched_to_the_unknown_order(server: ClobServer, venue: PolymarketVenue) -> None:
+    server.lose_next_response("POST", "/order", 500)  # it takes at once; the answer is lost
+    order, events = venue.place(req(0.53, 10), now_ms())
+    assert order.status is OrderStatus.UNKNOWN and events == []
+    got = wait_for(lambda: fills(venue.poll(now_ms())))  # 5 @ 0.52 and 5 @ 0.53
+    assert {f.order_id for f in got} == {order.order_id} and sum(f.shares for f in got) == 10 * ONE
+    assert venue.order_status(order.order_id) is OrderStatus.FILLED
+    assert fills(venue.poll(now_ms())) == []
+
+
+def test_a_failed_post_that_did_not_land_is_rejected_after_the_grace(
     server: ClobServer, venue: PolymarketVenue
 ) -> None:
-    server.lose_next_response("POST", "/order", 500)
-    with pytest.raises(VenueUnavailable):
-        venue.place(req(0.45, 5), now_ms())
-    assert venue.poll(now_ms()) == [] and len(live_orders(server)) == 1  # the retry may still come
-    time.sleep(0.5)
-    assert venue.poll(now_ms()) == []
-    assert live_orders(server) == []  # nobody knew this order: taken off the book
-    assert [o["status"] for o in server.exchange.orders(server.api_key)] == ["CANCELED"]
+    server.fail_next("POST", "/order", 500)  # answered 500 and nothing placed
+    order, _ = venue.place(req(0.45, 5), now_ms())
+    assert order.status is OrderStatus.UNKNOWN
+    [done] = wait_for(lambda: dones(venue.poll(now_ms())))
+    assert (done.order_id, done.status) == (order.order_id, OrderStatus.REJECTED)
+    assert live_orders(server) == [] and len(posts(server)) == 1
+
+
+def test_a_new_intent_is_a_new_signed_order(server: ClobServer, venue: PolymarketVenue) -> None:
+    a, _ = venue.place(dataclasses.replace(req(0.45, 5), created_ms=1), now_ms())
+    b, _ = venue.place(dataclasses.replace(req(0.45, 5), created_ms=1), now_ms())  # another client id
+    assert a.order_id != b.order_id and len(live_orders(server)) == 2
 
 
 def test_bad_credentials_are_fatal(server: ClobServer, make_venue: Callable[..., PolymarketVenue]) -> None:
@@ -822,10 +840,9 @@ def test_a_restarted_venue_keeps_reporting_fills_of_restored_orders(
     after.restore([known, unknown])
     [fill] = after.poll(now_ms())
     assert isinstance(fill, Fill) and (fill.order_id, fill.shares) == (known.order_id, 2 * ONE)
-    assert after.order_status(unknown.order_id) is OrderStatus.OPEN  # found by token/side/price/size
-    venue_id = after.venue_order_id(unknown.order_id)
-    assert venue_id is not None and venue_id != unknown.order_id  # the local server's ids are not hashes
-    server.trade_against(venue_id, 3)
+    assert after.order_status(unknown.order_id) is OrderStatus.OPEN  # found by its hash
+    assert after.venue_order_id(unknown.order_id) == unknown.order_id  # the venue's id is the hash
+    server.trade_against(unknown.order_id, 3)
     [fill] = after.poll(now_ms())
     assert isinstance(fill, Fill) and (fill.order_id, fill.shares) == (unknown.order_id, 3 * ONE)
     assert len(posts(server)) == 2
