@@ -66,9 +66,7 @@ def status_after(bot: LiveBot, seconds: float) -> None:
     """Wait (on the files) until the bot has run `seconds` more: its status.json says so."""
     first = dt.datetime.fromisoformat(bot.status()["timestamp"])
     eventually(
-        lambda: (
-            dt.datetime.fromisoformat(bot.status()["timestamp"]) - first >= dt.timedelta(seconds=seconds)
-        ),
+        lambda: dt.datetime.fromisoformat(bot.status()["timestamp"]) - first >= dt.timedelta(seconds=seconds),
         timeout=seconds + 20,
     )
 
