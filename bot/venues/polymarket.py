@@ -15,12 +15,12 @@ Orders:
   threshold, in unix seconds); FOK/FAK are market orders (BUY amount in collateral, rounded
   down to the cent; SELL in shares), their taker amounts cut to the venue's 4 decimals.
 - Confirmation: a POST that may have placed the order without saying so (no answer within
-  `confirm_timeout_s`, a dropped connection, an unreadable answer, a 5xx other than 503, or a
-  "duplicate" refusal) gives an order with status UNKNOWN under the signed order's EIP-712 hash,
+  `confirm_timeout_s`, a dropped connection, an unreadable answer, any 5xx, or a "duplicate"
+  refusal) gives an order with status UNKNOWN under the signed order's EIP-712 hash,
   which is the venue's order id. The caller books it (it counts against the caps and blocks its
   market); `poll` finds it by that hash (or by token/side/price/size if the venue used another
   id), fills included, or gives up after `unknown_grace_s` (REJECTED). Nothing is guessed.
-  Requests that never left (connection refused) and 503/425/429 answers are errors to retry.
+  Requests that never left (connection refused) and 425/429 answers are errors to retry.
 - Identity: the salt comes from the wallet and the request's client id, the order timestamp
   from the request's `created_ms`, so a re-send of the same intent is the same signed order
   with the same hash, and the venue refuses it as a duplicate instead of placing it twice.
@@ -192,8 +192,8 @@ class _Unavailable(VenueUnavailable):
 
     @property
     def may_have_landed(self) -> bool:
-        """A 5xx other than 503 (trading disabled, cancel-only) may come after the venue acted."""
-        return self.status is not None and self.status >= 500 and self.status != 503
+        """A 5xx may come after the venue acted (even a 503 from a proxy in front of it)."""
+        return self.status is not None and self.status >= 500
 
 
 class _NoAnswer(VenueUnavailable):

@@ -176,3 +176,39 @@ def test_a_fill_for_an_order_nobody_knows_is_booked_as_an_orphan_and_halts(
         bot.stop()
     assert_every_venue_fill_booked_once(tmp_path, server)
     assert_books_match_the_wallet(tmp_path, server)
+
+
+def test_a_re_sent_intent_is_the_same_signed_order_and_the_venue_dedupes_it(
+    tmp_path: Path, server: ClobServer
+) -> None:
+    # a 425 means "not placed", so the bot retries after its backoff; suppose the venue placed
+    # it anyway: the re-send is the same signed order and the venue refuses it as a duplicate
+    server.fail_next("POST", "/order", 425, process=True)
+    bot = FaultBot(tmp_path, server, at="bid")
+    bot.start()
+    try:
+        bot.wait_ready(timeout=30)
+        eventually(lambda: order_posts(server), timeout=20)
+        sizes = iter(range(101, 10_000))
+
+        def nudged() -> bool:  # the strategy evaluates on book changes: keep the book moving
+            server.set_book(UP, bids=[(0.45, next(sizes))], asks=[(0.47, 100)])
+            return len(order_posts(server)) >= 2
+
+        eventually(nudged, timeout=20, interval=0.2)
+        order = eventually(
+            lambda: (o := bot.trading_state()["open_orders"]) and o[0]["status"] == "OPEN" and o[0]
+        )
+        first, second = order_posts(server)
+        assert first == second  # same salt, timestamp, amounts and signature
+        [row] = venue_orders(server)
+        assert order["order_id"] == row["id"]
+        server.cross(UP, 0.45, 10)
+        eventually(lambda: books_shares(tmp_path).get("UP") == 10, timeout=20)
+        status_after(bot, 2)
+        assert len(order_posts(server)) == 2 and len(venue_orders(server)) == 1
+        assert bot.status()["trading_state"] == "ACTIVE"
+    finally:
+        bot.stop()
+    assert_every_venue_fill_booked_once(tmp_path, server)
+    assert_books_match_the_wallet(tmp_path, server)

@@ -277,7 +277,7 @@ def test_secrets_appear_in_no_file_log_output_or_repr(
         srv.delay_next("POST", "/order", 0.4)
         unknown, _ = venue.place(req(0.44, 5), now_ms())
         errors: list[Exception] = []
-        for status in (401, 503, 429):
+        for status in (401, 425, 429):
             srv.fail_next("POST", "/order", status)
             with pytest.raises((VenueFatal, VenueUnavailable)) as info:
                 venue.place(req(0.43, 5), now_ms())
@@ -543,7 +543,7 @@ def test_dropped_connection_after_the_venue_acted_is_unknown_then_resolved(
 
 @pytest.mark.parametrize(
     ("status", "retry_after", "expected_retry"),
-    [(503, None, None), (425, None, None), (429, None, 1.0), (429, 2.5, 2.5)],
+    [(425, None, None), (429, None, 1.0), (429, 2.5, 2.5)],
 )
 def test_unavailable_venue_then_a_safe_retry(
     server: ClobServer,
@@ -563,7 +563,7 @@ def test_unavailable_venue_then_a_safe_retry(
     assert len(posts(server)) == 2
 
 
-@pytest.mark.parametrize("lost", [500, 502, 0])  # 0: the connection drops
+@pytest.mark.parametrize("lost", [500, 502, 503, 0])  # 0: the connection drops
 def test_a_post_that_failed_but_landed_is_unknown_then_found_by_its_hash(
     server: ClobServer, venue: PolymarketVenue, lost: int
 ) -> None:
