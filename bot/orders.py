@@ -21,7 +21,7 @@ from pathlib import Path
 
 from bot import controls
 from bot.activity import Activity
-from bot.errors import OrderRefused, VenueError
+from bot.errors import OrderRefused, VenueBusy, VenueError
 from bot.exits import OPEN_STATES, Lifecycle
 from bot.journal import Journal
 from bot.model import (
@@ -46,6 +46,7 @@ from bot.model import (
     notional,
     usd,
 )
+from bot.orphans import orphan_order
 from bot.portfolio import Portfolio
 from bot.risk import Decision, Exposure, RiskGate
 from bot.venues.base import Venue
@@ -100,6 +101,7 @@ class OrderManager:
         self._intents: dict[str, tuple[str, int]] = {}
         self.on_orphan_fill: Callable[[Fill], None] | None = None  # LIVE: halt and report
         self._orphans: set[str] = set()
+        self._busy_since = 0.0  # monotonic time the venue began to ask us to wait (425); 0: not
 
     def restore(self, orders: list[Order]) -> None:
         for order in orders:
@@ -308,13 +310,26 @@ class OrderManager:
         return count + self.cancel(list(self.orders), mode, now, reason)
 
     def poll(self, mode: Mode, now: int) -> None:
-        """What the venue has for us: fills, expiries, late fills, UNKNOWN orders resolved."""
+        """What the venue has for us: fills, expiries, late fills, UNKNOWN orders resolved.
+        Nothing is asked while backing off; a busy venue (425) is logged once, not per poll."""
+        if time.monotonic() < self.backoff_until:
+            return
         try:
             events = self.venues[mode].poll(now)
+        except VenueBusy as exc:
+            if not self._busy_since:
+                self._busy_since = time.monotonic()
+                self.activity.add(now, "ERROR", "System", f"venue busy, backing off until it answers: {exc}")
+            self.venue_failed(exc, now)
+            return
         except VenueError as exc:
             self.activity.add(now, "ERROR", "System", f"venue poll failed: {exc}")
             self.venue_failed(exc, now)
             return
+        if self._busy_since:
+            waited = time.monotonic() - self._busy_since
+            self.activity.add(now, "BALANCE_CHECK", "System", f"venue answering again after {waited:.0f} s")
+            self._busy_since = 0.0
         if events:
             self.apply(events)
         status_of = getattr(self.venues[mode], "order_status", None)
@@ -495,41 +510,16 @@ class OrderManager:
             self._exit_activity(position, fill.ts_ms)
 
     def _orphan(self, fill: Fill) -> Order | None:
-        """A venue fill for an order the journal does not know is never dropped: a buy is booked
-        as an orphan position (exits manage it); a sell of shares the books do not hold cannot
-        be booked. Either way LIVE halts and lists the trade (`on_orphan_fill`)."""
-        held = self.portfolio.positions.get((fill.market_id, fill.outcome))
-        bookable = fill.action is Action.BUY or (held is not None and held.shares > 0)
-        what = "booked as an orphan position" if bookable else "not booked: the books hold no such shares"
+        """A fill for an order the journal does not know is never dropped (bot/orphans.py)."""
+        order, note = orphan_order(fill, self.portfolio.positions.get((fill.market_id, fill.outcome)))
         self.activity.add(
-            fill.ts_ms,
-            "ERROR",
-            fill.market_id,
-            f"fill {fill.fill_id} for order {fill.order_id} the journal does not know ({fill.action.value}"
-            f" {fill.shares / ONE:g} {fill.outcome.value} @ {fill.price / ONE:g}): {what}",
-            order_id=fill.order_id,
-            fill_id=fill.fill_id,
+            fill.ts_ms, "ERROR", fill.market_id, note, order_id=fill.order_id, fill_id=fill.fill_id
         )
         if self.on_orphan_fill is not None:
             self.on_orphan_fill(fill)
-        if not bookable:
-            return None
-        order = Order(
-            order_id=fill.order_id,
-            market_id=fill.market_id,
-            outcome=fill.outcome,
-            action=fill.action,
-            price=fill.price,
-            size=0,
-            order_type=OrderType.GTC,
-            intent=Intent.ENTRY if fill.action is Action.BUY else Intent.EXIT,
-            created_ms=fill.ts_ms,
-            status=OrderStatus.FILLED,
-            strategy=held.strategy if held is not None else "orphan",
-            reason="fill for an order the journal did not know",
-        )
-        self._done[order.order_id] = order
-        self._orphans.add(order.order_id)
+        if order is not None:
+            self._done[order.order_id] = order
+            self._orphans.add(order.order_id)
         return order
 
     def _on_done(self, done: OrderDone) -> None:

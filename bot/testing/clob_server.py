@@ -952,6 +952,7 @@ class Credentials:
 class Fault:
     """Applies to the next ``remaining`` requests matching method + path prefix.
 
+    With ``until`` it applies to every matching request until that time instead (an outage).
     kind: ``delay`` (answer normally after ``delay_s``), ``status`` (HTTP ``status`` with
     ``{"error"}`` and optional ``Retry-After``), ``malformed`` (200 with broken JSON), ``drop``
     (close the connection without answering). ``process=True`` applies the request to the
@@ -967,6 +968,7 @@ class Fault:
     retry_after: float | None = None
     process: bool = False
     error: str | None = None  # the {"error"} text of a status fault; default: the HTTP phrase
+    until: float | None = None  # wall time: applies to every matching request until then
 
     def matches(self, method: str, path: str) -> bool:
         prefix = self.path if self.path.endswith("/") else self.path + "/"
@@ -1203,6 +1205,15 @@ class ClobServer:
         fault.error = error
         return self.inject(fault)
 
+    def outage(
+        self, seconds: float, status: int = 425, path: str = "/", retry_after: float | None = None
+    ) -> Fault:
+        """Answer every request under ``path`` with ``status`` for ``seconds`` (425: the weekly
+        matching-engine restart), with ``Retry-After`` when given."""
+        fault = Fault(None, path, "status", 1, status, retry_after=retry_after)
+        fault.until = time.time() + seconds
+        return self.inject(fault)
+
     def malformed_next(self, method: str | None, path: str, count: int = 1, process: bool = False) -> Fault:
         return self.inject(Fault(method, path, "malformed", count, process=process))
 
@@ -1402,7 +1413,12 @@ class ClobServer:
 
     def _take_fault(self, method: str, path: str) -> Fault | None:
         with self._lock:
-            for fault in self._faults:
+            for fault in list(self._faults):
+                if fault.until is not None and time.time() >= fault.until:
+                    self._faults.remove(fault)
+                    continue
+                if fault.matches(method, path) and fault.until is not None:
+                    return fault
                 if fault.matches(method, path):
                     fault.remaining -= 1
                     if fault.remaining <= 0:

@@ -48,7 +48,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bot.config import ConfigError
-from bot.errors import OrderRefused, VenueError, VenueFatal, VenueUnavailable
+from bot.errors import OrderRefused, VenueBusy, VenueError, VenueFatal, VenueUnavailable
 from bot.model import (
     ONE,
     Action,
@@ -66,6 +66,7 @@ from bot.model import (
     notional,
 )
 from bot.venues import polymarket_wire as wire
+from bot.venues.polymarket_pacing import RefusalStreak, RetryGate
 
 log = logging.getLogger(__name__)
 
@@ -157,13 +158,16 @@ def credentials_from_env(environ: Mapping[str, str]) -> PolymarketCredentials:
 def classify_status(status: int | None, message: str, retry_after_s: float | None = None) -> VenueError:
     """The bot's error for a failed venue call: what the order manager should do about it.
 
-    None (no answer) / 5xx / 425 (engine restart) / 429 (rate limit) → `VenueUnavailable`
-    (retry with backoff, `retry_after_s` from ``Retry-After``); 400 / 404 / 409 / 422 →
+    None (no answer) / 5xx / 429 (rate limit) → `VenueUnavailable` (retry with backoff,
+    `retry_after_s` from ``Retry-After``); 425 (engine restart) → `VenueBusy` (back off, not a
+    fault); 400 / 404 / 409 / 422 →
     `OrderRefused` (skip); 401 / 403 and anything unexpected → `VenueFatal` (halt)."""
     if status is None:
         return _Unavailable(f"venue unreachable: {message}", retry_after_s, None)
     text = f"HTTP {status}: {message}"
-    if status in (425, 429) or 500 <= status <= 599:
+    if status == 425:
+        return VenueBusy(text, retry_after_s)
+    if status == 429 or 500 <= status <= 599:
         return _Unavailable(text, retry_after_s, status)
     if status in (400, 404, 409, 422):
         return OrderRefused(text)
@@ -475,6 +479,7 @@ class PolymarketVenue:
         trade_overlap_s: float = 120.0,
         refresh_tick_each_place: bool = False,
         max_pages: int = 50,
+        refusal_limit: int = 3,
         clock: Callable[[], float] = time.time,
     ) -> None:
         import httpx
@@ -501,6 +506,8 @@ class PolymarketVenue:
         self._unresolved: list[_Tracked] = []  # venue id not known yet
         self._trades = _TradeLog(after_s=clock() - trade_overlap_s)
         self._heartbeat_id = ""
+        self._gate = RetryGate()
+        self._refusals = RefusalStreak(refusal_limit)
         self.failed_fills: list[wire.TradeFill] = []  # reported fills whose trade later FAILED
         self.parse_errors = 0
 
@@ -616,8 +623,12 @@ class PolymarketVenue:
                         info = fresh
                         prepared = self._prepare(request, info, now_ms)
                         continue
-                raise
+                error = self._refusals.refused(exc)
+                if error is exc:
+                    raise
+                raise error from None
             break
+        self._refusals.accepted()
         return self._acknowledged(request, prepared, info, result, now_ms)
 
     def cancel(self, order_id: str, now_ms: int, reason: str) -> list[VenueEvent]:
@@ -1119,6 +1130,7 @@ class PolymarketVenue:
         if not public:
             headers.update(self._auth_headers(method, path, serialized))
         where = f"{method} {path}"
+        self._gate.check(where)
         try:
             response = self._http.request(
                 method,
@@ -1142,7 +1154,9 @@ class PolymarketVenue:
             if response.is_success:
                 raise _NoAnswer(f"{where}: unreadable answer (HTTP {response.status_code})") from None
         if response.is_success:
+            self._gate.ok()
             return data
         message = wire.error_message(data if data is not None else response.text)
         retry_after = parse_retry_after(response.headers.get("Retry-After"))
-        raise classify_status(response.status_code, f"{where}: {message}", retry_after)
+        wait = self._gate.answered(response.status_code, retry_after)
+        raise classify_status(response.status_code, f"{where}: {message}", wait)

@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 import pytest
 
 from bot.config import ConfigError
-from bot.errors import OrderRefused, VenueFatal, VenueUnavailable
+from bot.errors import OrderRefused, VenueBusy, VenueFatal, VenueUnavailable
 from bot.feeds.polymarket import PolymarketFeed
 from bot.model import (
     ONE,
@@ -276,16 +276,17 @@ def test_secrets_appear_in_no_file_log_output_or_repr(
         venue.cancel(resting.order_id, now_ms(), "test")
         srv.delay_next("POST", "/order", 0.4)
         unknown, _ = venue.place(req(0.44, 5), now_ms())
+        wait_for(lambda: len(live_orders(srv)) == 1)
+        venue.poll(now_ms())
+        venue.send_heartbeat()
+        venue.balance()
         errors: list[Exception] = []
         for status in (401, 425, 429):
             srv.fail_next("POST", "/order", status)
             with pytest.raises((VenueFatal, VenueUnavailable)) as info:
                 venue.place(req(0.43, 5), now_ms())
             errors.append(info.value)
-        wait_for(lambda: len(live_orders(srv)) == 1)
-        venue.poll(now_ms())
-        venue.send_heartbeat()
-        venue.balance()
+            time.sleep(getattr(info.value, "retry_after_s", None) or 0)  # the venue asked to wait
         info = venue.market_info(COND)
         assert info is not None
         dry = DryRunVenue(
@@ -542,25 +543,78 @@ def test_dropped_connection_after_the_venue_acted_is_unknown_then_resolved(
 
 
 @pytest.mark.parametrize(
-    ("status", "retry_after", "expected_retry"),
-    [(425, None, None), (429, None, 1.0), (429, 2.5, 2.5)],
+    ("status", "retry_after", "expected_retry", "kind"),
+    [
+        (425, None, 1.0, VenueBusy),  # engine restart: 1 s, then 2, 4, ... while it lasts
+        (425, 2.0, 2.0, VenueBusy),
+        (429, None, 1.0, VenueUnavailable),
+        (429, 2.5, 2.5, VenueUnavailable),
+    ],
 )
-def test_unavailable_venue_then_a_safe_retry(
+def test_a_venue_that_says_wait_is_not_called_before_the_wait_is_over(
     server: ClobServer,
     venue: PolymarketVenue,
     status: int,
     retry_after: float | None,
-    expected_retry: float | None,
+    expected_retry: float,
+    kind: type[VenueUnavailable],
 ) -> None:
     server.fail_next("POST", "/order", status, retry_after=retry_after)
     request = req(0.45, 5)
-    with pytest.raises(VenueUnavailable) as info:
+    with pytest.raises(kind) as info:
         venue.place(request, now_ms())
     assert info.value.retry_after_s == expected_retry and f"HTTP {status}" in str(info.value)
-    order, _ = venue.place(request, now_ms())  # the order manager's retry
+    assert isinstance(info.value, VenueBusy) == (status == 425)  # 425 is no fault for the breaker
+    sent = len(server.requests)
+    for call in (lambda: venue.place(request, now_ms()), lambda: venue.poll(now_ms()), venue.balance):
+        with pytest.raises(VenueBusy, match="not sent"):  # reads wait as well as writes
+            call()
+    assert len(server.requests) == sent
+    started = time.monotonic()
+    order = wait_for(lambda: _placed(venue, request), timeout=expected_retry + 3)
+    assert time.monotonic() - started >= expected_retry - 0.3
     assert order.status is OrderStatus.OPEN
     assert [o["id"] for o in live_orders(server)] == [order.order_id]
     assert len(posts(server)) == 2
+
+
+def _placed(venue: PolymarketVenue, request: OrderRequest) -> Any:
+    try:
+        return venue.place(request, now_ms())[0]
+    except VenueBusy:
+        return None
+
+
+def test_the_engine_restart_waits_longer_while_it_lasts(server: ClobServer, venue: PolymarketVenue) -> None:
+    waits = []
+    for _ in range(3):
+        server.fail_next("GET", "/data/orders", 425)
+        with pytest.raises(VenueBusy) as info:
+            venue.poll(now_ms())
+        waits.append(info.value.retry_after_s)
+        time.sleep(waits[-1] or 0)
+    assert waits == [1.0, 2.0, 4.0]
+    venue.poll(now_ms())  # answered: the restart is over, the next 425 waits 1 s again
+    server.fail_next("GET", "/data/orders", 425)
+    with pytest.raises(VenueBusy) as info:
+        venue.poll(now_ms())
+    assert info.value.retry_after_s == 1.0
+
+
+def test_the_same_refusal_again_and_again_becomes_fatal(server: ClobServer, venue: PolymarketVenue) -> None:
+    server.fail_next("POST", "/order", 400, count=3, error="not enough balance / allowance")
+    for _ in range(2):
+        with pytest.raises(OrderRefused, match="balance"):
+            venue.place(req(0.45, 5), now_ms())
+    with pytest.raises(VenueFatal, match="3 orders in a row for no balance or allowance"):
+        venue.place(req(0.45, 5), now_ms())
+    venue.place(req(0.45, 5), now_ms())  # accepted: the streak is over
+    server.fail_next("POST", "/order", 400, count=1, error="not enough balance / allowance")
+    with pytest.raises(OrderRefused):
+        venue.place(req(0.45, 5), now_ms())
+    server.fail_next("POST", "/order", 400, error="invalid price")  # another kind: no streak
+    with pytest.raises(OrderRefused, match="invalid price"):
+        venue.place(req(0.45, 5), now_ms())
 
 
 @pytest.mark.parametrize("lost", [500, 502, 503, 0])  # 0: the connection drops
