@@ -212,3 +212,88 @@ def test_a_re_sent_intent_is_the_same_signed_order_and_the_venue_dedupes_it(
         bot.stop()
     assert_every_venue_fill_booked_once(tmp_path, server)
     assert_books_match_the_wallet(tmp_path, server)
+
+
+def test_the_weekly_engine_restart_is_waited_out_without_halting(tmp_path: Path, server: ClobServer) -> None:
+    bot = FaultBot(tmp_path, server, at="bid")
+    bot.start()
+    try:
+        bot.wait_ready(timeout=30)
+        eventually(lambda: bot.trading_state()["open_orders"], timeout=20)
+        start = len(server.requests)
+        server.outage(6, status=425)  # every path answers 425 for 6 s
+        server.cross(UP, 0.45, 10)  # the order fills during the restart
+        eventually(lambda: any("venue busy" in a["details"] for a in activity(tmp_path)), timeout=20)
+        eventually(lambda: books_shares(tmp_path).get("UP") == 10, timeout=40)  # it resumed by itself
+        during = [r for r in server.requests[start:] if r.at <= server.requests[start].at + 6]
+        # backing off 1, 2, 4 s: a few requests, not the feed's and the poll's every 0.2 s (~90)
+        assert len(during) < 30, [(r.method, r.path) for r in during]
+        status = bot.status()
+        assert status["trading_state"] == "ACTIVE"
+        assert not [a for a in activity(tmp_path) if "HALTED" in a["details"]]
+        [back] = [a["details"] for a in activity(tmp_path) if "venue answering again" in a["details"]]
+        assert int(back.split("after ")[1].split(" s")[0]) >= 4  # it waited the restart out
+        assert len(order_posts(server)) == 1
+    finally:
+        bot.stop()
+    assert_every_venue_fill_booked_once(tmp_path, server)
+    assert_books_match_the_wallet(tmp_path, server)
+
+
+def test_refusals_for_no_balance_or_allowance_trip_the_breaker(tmp_path: Path, server: ClobServer) -> None:
+    server.fail_next("POST", "/order", 400, count=100, error="not enough balance / allowance")
+    bot = FaultBot(tmp_path, server, at="bid")
+    bot.start()
+    try:
+        bot.wait_ready(timeout=30)
+        sizes = iter(range(101, 10_000))
+
+        def halted() -> dict[str, Any] | None:  # the strategy signals on book changes: move it
+            server.set_book(UP, bids=[(0.45, next(sizes))], asks=[(0.47, 100)])
+            status = bot.status()
+            return status if status["trading_state"] == "HALTED" else None
+
+        status = eventually(halted, timeout=30, interval=0.2)
+        assert "no balance or allowance" in status["reason"] and "venue_fatal" in status["reason"]
+        assert len(order_posts(server)) == 3
+        status_after(bot, 2)
+        for _ in range(5):
+            server.set_book(UP, bids=[(0.45, next(sizes))], asks=[(0.47, 100)])
+        status_after(bot, 1)
+        assert len(order_posts(server)) == 3  # HALTED: no more entries
+        assert venue_orders(server) == []
+    finally:
+        bot.stop()
+    assert_books_match_the_wallet(tmp_path, server)
+
+
+@pytest.mark.parametrize("tick", [0.001, 0.0001])
+def test_flatten_on_a_fine_tick_market_is_accepted_by_the_venue(tmp_path: Path, tick: float) -> None:
+    srv = ClobServer().start()
+    try:
+        end = (dt.datetime.now(dt.UTC) + dt.timedelta(minutes=30)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        srv.add_market(CONDITION, (UP, DOWN), end_date_iso=end, question="Will BTC be up?", tick=tick)
+        bid, ask = (0.451, 0.473) if tick == 0.001 else (0.4513, 0.4737)
+        srv.set_book(UP, bids=[(bid, 100)], asks=[(ask, 100)])
+        srv.set_book(DOWN, bids=[(0.53, 100)], asks=[(0.55, 100)])
+        # 10.01 shares: a FAK sell at 0.451 receives 4.51451 (5 decimals) before rounding
+        bot = FaultBot(tmp_path, srv, extra="shares = 10.01\n")
+        bot.start()
+        try:
+            bot.wait_ready(timeout=30)
+            eventually(lambda: books_shares(tmp_path).get("UP") == 10.01, timeout=20)
+            eventually(lambda: bot.status()["feeds"][CONDITION]["age_s"] is not None)
+            bot.touch("FLATTEN")
+            eventually(lambda: not (tmp_path / "controls" / "FLATTEN").exists(), timeout=20)
+            eventually(lambda: books_shares(tmp_path) == {}, timeout=20)
+            assert srv.position(UP) == 0
+            assert bot.status()["trading_state"] != "FLATTENING"
+            sells = [p for p in order_posts(srv) if p["order"]["side"] == "SELL"]
+            assert [p["orderType"] for p in sells] == ["FAK"]  # accepted the first time
+            assert not [a for a in activity(tmp_path) if a["type"] == "ORDER_REJECTED"]
+        finally:
+            bot.stop()
+        assert_every_venue_fill_booked_once(tmp_path, srv)
+        assert_books_match_the_wallet(tmp_path, srv)
+    finally:
+        srv.stop()
