@@ -44,6 +44,7 @@ def build_live(config: Config, logs: Path, environ: dict[str, str] | None = None
     from bot.feeds.polymarket import PolymarketFeed
     from bot.venues.dry_run import DryRunVenue
     from bot.venues.polymarket import PolymarketCredentials, PolymarketVenue, credentials_from_env
+    from bot.venues.polymarket_pacing import while_busy
 
     env = dict(os.environ if environ is None else environ)
     pm = config.polymarket
@@ -65,7 +66,7 @@ def build_live(config: Config, logs: Path, environ: dict[str, str] | None = None
         confirm_timeout_s=pm.confirm_timeout_s,
     )
     try:
-        markets = reader.validate_markets(pm.markets)
+        markets = while_busy(lambda: reader.validate_markets(pm.markets))
     except VenueError as exc:
         raise StartupRefused(f"cannot validate markets at {pm.host}: {exc}") from None
     feed = PolymarketFeed(reader, markets, pm.poll_interval_s)

@@ -6,6 +6,9 @@ writes) is sent until the wait is over; calls in between fail at once with `Venu
 which backs off without counting as a venue fault. A 425 without ``Retry-After`` waits 1 s,
 then 2, 4, ... up to 30 s while it lasts; the first answer that is not a 425 ends that.
 
+`while_busy` waits the same way before trading starts (validating markets, reconciling), so
+a bot started during the restart waits for it instead of refusing to start.
+
 `RefusalStreak`: the same kind of refusal again and again (no balance or allowance) will not
 go away by retrying; after `limit` in a row it becomes `VenueFatal`, which halts the bot with
 that reason. Any accepted order ends the streak.
@@ -13,15 +16,39 @@ that reason. Any accepted order ends the streak.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
+from typing import TypeVar
 
 from bot.errors import OrderRefused, VenueBusy, VenueError, VenueFatal
+
+T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 ENGINE_RESTART = 425
 MAX_WAIT_S = 30.0
 # a refusal's kind: (name, words of the venue's message that mark it)
 REFUSAL_KINDS = (("no balance or allowance", ("balance", "allowance")),)
+
+
+def while_busy(
+    call: Callable[[], T],
+    limit_s: float = 900.0,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> T:
+    """`call()`, waited out while the venue is busy (a start during the engine restart):
+    `VenueBusy` for longer than `limit_s` is raised."""
+    deadline = clock() + limit_s
+    while True:
+        try:
+            return call()
+        except VenueBusy as exc:
+            if clock() >= deadline:
+                raise
+            log.warning("venue busy, waiting: %s", exc)
+            sleep(min(max(exc.retry_after_s or 1.0, 0.1), MAX_WAIT_S))
 
 
 class RetryGate:

@@ -297,3 +297,19 @@ def test_flatten_on_a_fine_tick_market_is_accepted_by_the_venue(tmp_path: Path, 
         assert_books_match_the_wallet(tmp_path, srv)
     finally:
         srv.stop()
+
+
+def test_a_bot_started_during_the_engine_restart_waits_for_it(tmp_path: Path, server: ClobServer) -> None:
+    server.outage(3, status=425)
+    bot = FaultBot(tmp_path, server)
+    bot.start()
+    try:
+        status = bot.wait_ready(timeout=40)
+        assert status["trading_state"] == "ACTIVE"
+        assert read_json(tmp_path / "state" / "reconciliation.json")["status"] == "OK"
+        eventually(lambda: books_shares(tmp_path).get("UP") == 10, timeout=20)
+        assert len(order_posts(server)) == 1
+    finally:
+        bot.stop()
+    assert_every_venue_fill_booked_once(tmp_path, server)
+    assert_books_match_the_wallet(tmp_path, server)
