@@ -397,7 +397,12 @@ class OrderManager:
             "ORDER_PLACED",
             order.market_id,
             f"{order.action.value} {order.size / ONE:g} {order.outcome.value} @ {order.price / ONE:g}"
-            f" ({order.order_type.value}{ttl}) {order.order_id} [{strategy}] {reason}",
+            f" ({order.order_type.value}{ttl}) {order.order_id} [{strategy}] {reason}"
+            + (
+                " (UNKNOWN: not confirmed, reconciled with the venue)"
+                if order.status is OrderStatus.UNKNOWN
+                else ""
+            ),
             order_id=order.order_id,
         )
         self.apply(events)

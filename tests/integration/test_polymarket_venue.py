@@ -48,11 +48,9 @@ from bot.venues.polymarket import (
     PolymarketVenue,
     classify_status,
     credentials_from_env,
-    order_amounts,
     parse_retry_after,
-    round_price,
-    round_size,
 )
+from bot.venues.polymarket_orders import order_amounts, round_price, round_size
 
 KEY = "0x" + "11" * 32  # a throwaway key, not a wallet
 COND = "0x" + "c0" * 32
@@ -951,3 +949,17 @@ def test_the_server_refuses_market_amounts_the_venue_refuses(server: ClobServer)
     with pytest.raises(PolyApiException) as info:
         client.create_and_post_market_order(args, opts, ClientType.FAK)
     assert "max accuracy of 2 decimals" in str(info.value.error_msg)
+
+
+def test_a_cancel_of_an_unknown_order_is_done_when_the_order_is_found(
+    server: ClobServer, venue: PolymarketVenue
+) -> None:
+    server.delay_next("POST", "/order", 0.6)  # the order lands after the confirmation window
+    order, _ = venue.place(req(0.45, 5), now_ms())
+    assert order.status is OrderStatus.UNKNOWN
+    assert venue.cancel(order.order_id, now_ms(), "HALTED") == []  # not there yet: pending
+    wait_for(lambda: len(live_orders(server)) == 1)
+    [done] = wait_for(lambda: dones(venue.poll(now_ms())))
+    assert (done.order_id, done.status, done.reason) == (order.order_id, OrderStatus.CANCELLED, "HALTED")
+    assert live_orders(server) == []
+    assert count_requests(server, "DELETE", "/order") == 1
