@@ -313,3 +313,30 @@ def test_a_bot_started_during_the_engine_restart_waits_for_it(tmp_path: Path, se
         bot.stop()
     assert_every_venue_fill_booked_once(tmp_path, server)
     assert_books_match_the_wallet(tmp_path, server)
+
+
+def test_a_flatten_sell_answered_500_that_landed_is_booked_once(tmp_path: Path, server: ClobServer) -> None:
+    bot = FaultBot(tmp_path, server)
+    bot.start()
+    try:
+        bot.wait_ready(timeout=30)
+        eventually(lambda: books_shares(tmp_path).get("UP") == 10, timeout=20)
+        eventually(lambda: bot.status()["feeds"][CONDITION]["age_s"] is not None)
+        server.lose_next_response("POST", "/order", 500)  # the FAK sells 10 at 0.45; the answer is lost
+        bot.touch("FLATTEN")
+        eventually(lambda: books_shares(tmp_path) == {}, timeout=20)
+        sizes = iter(range(101, 10_000))
+
+        def flattened() -> bool:  # the engine finishes a FLATTEN on a book tick: keep them coming
+            server.set_book(UP, bids=[(0.45, next(sizes))], asks=[(0.47, 100)])
+            return not (tmp_path / "controls" / "FLATTEN").exists()
+
+        eventually(flattened, timeout=20, interval=0.2)
+        sells = [p for p in order_posts(server) if p["order"]["side"] == "SELL"]
+        assert len(sells) == 1  # the exit was UNKNOWN, then found; never sent twice
+        assert server.position(UP) == 0
+        assert not [a for a in activity(tmp_path) if "does not know" in a["details"]]
+    finally:
+        bot.stop()
+    assert_every_venue_fill_booked_once(tmp_path, server)
+    assert_books_match_the_wallet(tmp_path, server)
