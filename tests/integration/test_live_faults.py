@@ -340,3 +340,37 @@ def test_a_flatten_sell_answered_500_that_landed_is_booked_once(tmp_path: Path, 
         bot.stop()
     assert_every_venue_fill_booked_once(tmp_path, server)
     assert_books_match_the_wallet(tmp_path, server)
+
+
+def test_a_sell_fill_of_shares_the_books_never_held_is_reported_not_booked(
+    tmp_path: Path, server: ClobServer
+) -> None:
+    from py_clob_client_v2 import ApiCreds, ClobClient, OrderArgs, PartialCreateOrderOptions
+
+    server.set_position(UP, 5)  # shares the journal never saw: HALTED at start
+    bot = FaultBot(tmp_path, server, at="bid")
+    bot.start()
+    try:
+        assert bot.wait_ready(timeout=30)["trading_state"] == "HALTED"
+        client = ClobClient(server.url, 137, key=KEY, creds=ApiCreds(*server.creds))
+        opts = PartialCreateOrderOptions(tick_size="0.01", neg_risk=False)
+        sold = client.create_and_post_order(OrderArgs(token_id=UP, price=0.60, size=5, side="SELL"), opts)
+        server.trade_against(sold["orderID"], 5)  # someone sells them with the bot's wallet
+        report = eventually(
+            lambda: (
+                (r := read_json(tmp_path / "state" / "reconciliation.json"))
+                and any(d["kind"] == "ORPHAN_FILL" for d in r["differences"])
+                and r
+            ),
+            timeout=20,
+        )
+        kinds = sorted(d["kind"] for d in report["differences"])
+        assert kinds == ["ORPHAN_FILL", "POSITION_MISMATCH"]  # the start-up difference is kept
+        notes = eventually(
+            lambda: [a["details"] for a in activity(tmp_path) if "does not know" in a["details"]]
+        )
+        assert len(notes) == 1 and "not booked" in notes[0]
+        assert books_shares(tmp_path) == {} and server.position(UP) == 0
+    finally:
+        bot.stop()
+    assert journal(tmp_path, "SELECT COUNT(*) FROM fills") == [(0,)]
