@@ -5,8 +5,12 @@
     ├── StartupRefused             another instance runs, EMERGENCY_STOP is present: exit 3
     └── VenueError                 raised by venue adapters, never a vendor exception
         ├── OrderRefused           skip this order (bad price, size, balance, closed market)
-        ├── VenueUnavailable       retry later with backoff (timeout, 5xx, 425, 429)
-        └── VenueFatal             halt trading and tell the operator (401, unknown state)
+        ├── VenueUnavailable       retry later with backoff (timeout, 5xx, 429); counts
+        │   │                      towards the circuit breaker's venue-error window
+        │   └── VenueBusy          the venue asked us to wait (425 engine restart, a
+        │                          Retry-After still running): back off, not a fault
+        └── VenueFatal             halt trading and tell the operator (401, unknown state,
+                                   the same refusal again and again: no balance/allowance)
 
 `reaction()` is the single place that maps an error to what the engine does.
 """
@@ -36,6 +40,11 @@ class VenueUnavailable(VenueError):
     def __init__(self, message: str, retry_after_s: float | None = None) -> None:
         super().__init__(message)
         self.retry_after_s = retry_after_s
+
+
+class VenueBusy(VenueUnavailable):
+    """The venue is there and asked us to wait; the weekly matching-engine restart answers 425
+    for minutes. The bot backs off and resumes by itself: never a reason to halt."""
 
 
 class VenueFatal(VenueError):

@@ -17,6 +17,7 @@ the paper venue and backtests never pay for it.
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 from dataclasses import dataclass, field
@@ -26,7 +27,7 @@ from typing import Any
 from bot.config import Config, ConfigError
 from bot.engine import Engine
 from bot.errors import StartupRefused, VenueError
-from bot.model import ONE, Micros, Mode, Outcome, iso, now_ms
+from bot.model import ONE, Fill, Micros, Mode, Outcome, iso, now_ms
 from bot.state import mask_wallet, write_json
 
 
@@ -43,6 +44,7 @@ def build_live(config: Config, logs: Path, environ: dict[str, str] | None = None
     from bot.feeds.polymarket import PolymarketFeed
     from bot.venues.dry_run import DryRunVenue
     from bot.venues.polymarket import PolymarketCredentials, PolymarketVenue, credentials_from_env
+    from bot.venues.polymarket_pacing import while_busy
 
     env = dict(os.environ if environ is None else environ)
     pm = config.polymarket
@@ -64,7 +66,7 @@ def build_live(config: Config, logs: Path, environ: dict[str, str] | None = None
         confirm_timeout_s=pm.confirm_timeout_s,
     )
     try:
-        markets = reader.validate_markets(pm.markets)
+        markets = while_busy(lambda: reader.validate_markets(pm.markets))
     except VenueError as exc:
         raise StartupRefused(f"cannot validate markets at {pm.host}: {exc}") from None
     feed = PolymarketFeed(reader, markets, pm.poll_interval_s)
@@ -119,7 +121,10 @@ def reconcile(engine: Engine, venue: Any, state_dir: Path, host: str) -> Reconci
     venue.restore(list(orders.orders.values()))
     before = {o.order_id: (o.status, o.filled) for o in orders.orders.values()}
     known_fills = engine.journal.conn.execute("SELECT COUNT(*) FROM fills").fetchone()[0]
+    orphans: list[Fill] = []
+    orders.on_orphan_fill = orphans.append
     orders.poll(engine.mode, now)  # missed fills and cancels are booked here
+    result.differences += [orphan_difference(fill) for fill in orphans]
     fills_now = engine.journal.conn.execute("SELECT COUNT(*) FROM fills").fetchone()[0]
     if fills_now > known_fills:
         result.booked.append(f"{fills_now - known_fills} fills the journal did not have")
@@ -141,16 +146,18 @@ def reconcile(engine: Engine, venue: Any, state_dir: Path, host: str) -> Reconci
                 "detail": "open at the venue, not in the journal",
             }
         )
-    for market in engine.markets.values():
+    # every configured market, journal history or not (a fresh home, a market just added):
+    # shares the journal has never seen are a difference, not ignored
+    for market_id in [info.condition_id for info in venue.markets]:
         for outcome in (Outcome.UP, Outcome.DOWN):
-            position = engine.portfolio.positions.get((market.market_id, outcome))
+            position = engine.portfolio.positions.get((market_id, outcome))
             ours: Micros = position.shares if position else 0
-            theirs = venue.token_balance(market.market_id, outcome)
+            theirs = venue.token_balance(market_id, outcome)
             if ours != theirs:
                 result.differences.append(
                     {
                         "kind": "POSITION_MISMATCH",
-                        "market": market.market_id,
+                        "market": market_id,
                         "side": outcome.value,
                         "journal_shares": ours / ONE,
                         "venue_shares": theirs / ONE,
@@ -158,6 +165,7 @@ def reconcile(engine: Engine, venue: Any, state_dir: Path, host: str) -> Reconci
                     }
                 )
     write_json(state_dir / "reconciliation.json", result.to_dict(host, venue.address))
+    orders.on_orphan_fill = lambda fill: report_orphan_fill(engine, fill, state_dir, host, venue.address)
     if result.booked:
         engine.activity.add(
             now, "BALANCE_CHECK", "System", "reconciliation booked: " + "; ".join(result.booked)
@@ -170,3 +178,40 @@ def reconcile(engine: Engine, venue: Any, state_dir: Path, host: str) -> Reconci
         )
     engine.commit()
     return result
+
+
+def orphan_difference(fill: Fill) -> dict[str, Any]:
+    return {
+        "kind": "ORPHAN_FILL",
+        "fill_id": fill.fill_id,
+        "order_id": fill.order_id,
+        "market": fill.market_id,
+        "side": fill.outcome.value,
+        "action": fill.action.value,
+        "price": fill.price / ONE,
+        "shares": fill.shares / ONE,
+        "time": iso(fill.ts_ms),
+        "detail": "a venue fill for an order the journal does not know; a BUY is booked as an orphan"
+        " position, a SELL of shares the books do not hold is not booked",
+    }
+
+
+def report_orphan_fill(engine: Engine, fill: Fill, state_dir: Path, host: str, wallet: str) -> None:
+    """A fill for an order nobody knows, while trading: listed in state/reconciliation.json
+    beside what start-up found, and the bot goes HALTED until an operator looks."""
+    path = state_dir / "reconciliation.json"
+    try:
+        earlier = json.loads(path.read_text())
+    except (OSError, ValueError):
+        earlier = {}
+    result = Reconciliation(
+        time=iso(now_ms()),
+        booked=list(earlier.get("booked") or []),
+        differences=[*(earlier.get("differences") or []), orphan_difference(fill)],
+    )
+    write_json(path, result.to_dict(host, wallet))
+    engine.supervisor.halt(
+        fill.ts_ms,
+        f"reconciliation: fill {fill.fill_id} for order {fill.order_id} the journal did not know,"
+        " see state/reconciliation.json",
+    )

@@ -253,6 +253,9 @@ class OrderRequest:
     order_type: OrderType
     expires_ms: int | None
     intent: Intent
+    # when the intent was first decided (0: unknown). A re-send of the same intent keeps it and
+    # the client id, so a live venue signs the very same order and can de-duplicate it.
+    created_ms: int = 0
 
 
 @dataclass(slots=True)

@@ -4,6 +4,11 @@
 fill source). Before every entry it re-checks the control files on disk, because a file
 watcher can miss an event. `apply(events)` books fills, cancellations and settlements
 into the portfolio, the journal and the activity feed.
+
+An order the venue could not confirm comes back UNKNOWN and is booked like any other: it counts
+against the caps and blocks new entries in its market until the venue says what became of it.
+A post that failed without a definite answer is re-sent as the same intent (client id and
+created time kept). A fill for an order nobody knows is never dropped (`_orphan`).
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from pathlib import Path
 
 from bot import controls
 from bot.activity import Activity
-from bot.errors import OrderRefused, VenueError
+from bot.errors import OrderRefused, VenueBusy, VenueError
 from bot.exits import OPEN_STATES, Lifecycle
 from bot.journal import Journal
 from bot.model import (
@@ -41,6 +46,7 @@ from bot.model import (
     notional,
     usd,
 )
+from bot.orphans import orphan_order
 from bot.portfolio import Portfolio
 from bot.risk import Decision, Exposure, RiskGate
 from bot.venues.base import Venue
@@ -90,6 +96,12 @@ class OrderManager:
         self.feed_age_ms: Callable[[str, int], int | None] | None = None  # live feeds only
         self.stale_feed_ms = 10_000
         self._done: dict[str, Order] = {}  # recently closed, for late fills
+        # intents whose post failed before the venue answered: a re-send keeps the client id and
+        # created time, so a live venue signs the same order and de-duplicates it
+        self._intents: dict[str, tuple[str, int]] = {}
+        self.on_orphan_fill: Callable[[Fill], None] | None = None  # LIVE: halt and report
+        self._orphans: set[str] = set()
+        self._busy_since = 0.0  # monotonic time the venue began to ask us to wait (425); 0: not
 
     def restore(self, orders: list[Order]) -> None:
         for order in orders:
@@ -140,8 +152,9 @@ class OrderManager:
             decision = Decision(reason=f"venue balance unavailable: {exc}", limit="venue")
         if not decision.ok:
             return self._skipped(signal, decision)
+        client_id, created = self._intent(f"{signal.strategy}:{signal.market_id}:{signal.outcome.value}", now)
         request = OrderRequest(
-            client_id=f"{signal.strategy}:{signal.market_id}:{now}",
+            client_id=client_id,
             market_id=signal.market_id,
             outcome=signal.outcome,
             action=signal.action,
@@ -150,6 +163,7 @@ class OrderManager:
             order_type=signal.order_type,
             expires_ms=now + signal.ttl_s * 1000 if signal.ttl_s else None,
             intent=Intent.ENTRY,
+            created_ms=created,
         )
         order = self._place(venue, request, now, signal.strategy, signal.edge, signal.reason)
         if order is None:
@@ -239,8 +253,9 @@ class OrderManager:
                 position.exit_trigger, position.exit_threshold = reason, "operator control"
             return False
         bid = book_for(tick, position.outcome)[0]
+        client_id, created = self._intent(f"exit:{position.market_id}:{position.outcome.value}", now)
         request = OrderRequest(
-            client_id=f"exit:{position.market_id}:{position.outcome.value}:{now}",
+            client_id=client_id,
             market_id=position.market_id,
             outcome=position.outcome,
             action=Action.SELL,
@@ -249,6 +264,7 @@ class OrderManager:
             order_type=OrderType.FAK,
             expires_ms=None,
             intent=Intent.EXIT,
+            created_ms=created,
         )
         working_entries = [
             o.order_id
@@ -294,13 +310,26 @@ class OrderManager:
         return count + self.cancel(list(self.orders), mode, now, reason)
 
     def poll(self, mode: Mode, now: int) -> None:
-        """What the venue has for us: fills, expiries, late fills, UNKNOWN orders resolved."""
+        """What the venue has for us: fills, expiries, late fills, UNKNOWN orders resolved.
+        Nothing is asked while backing off; a busy venue (425) is logged once, not per poll."""
+        if time.monotonic() < self.backoff_until:
+            return
         try:
             events = self.venues[mode].poll(now)
+        except VenueBusy as exc:
+            if not self._busy_since:
+                self._busy_since = time.monotonic()
+                self.activity.add(now, "ERROR", "System", f"venue busy, backing off until it answers: {exc}")
+            self.venue_failed(exc, now)
+            return
         except VenueError as exc:
             self.activity.add(now, "ERROR", "System", f"venue poll failed: {exc}")
             self.venue_failed(exc, now)
             return
+        if self._busy_since:
+            waited = time.monotonic() - self._busy_since
+            self.activity.add(now, "BALANCE_CHECK", "System", f"venue answering again after {waited:.0f} s")
+            self._busy_since = 0.0
         if events:
             self.apply(events)
         status_of = getattr(self.venues[mode], "order_status", None)
@@ -330,14 +359,22 @@ class OrderManager:
     def venue_ok(self) -> None:
         self._backoff_s = 0.0
 
+    def _intent(self, key: str, now: int) -> tuple[str, int]:
+        """(client id, created ms) for the next order of `key`: the pending one's, if a post
+        of it failed without a definite answer; else a new one."""
+        return self._intents.setdefault(key, (f"{key}:{now}", now))
+
     def _place(
         self, venue: Venue, request: OrderRequest, now: int, strategy: str, edge: int, reason: str
     ) -> Order | None:
         if time.monotonic() < self.backoff_until:
             return None
+        intent_key = request.client_id.rsplit(":", 1)[0]
         try:
             order, events = venue.place(request, now)
         except VenueError as exc:
+            if isinstance(exc, OrderRefused):  # a definite answer: the next order is a new intent
+                self._intents.pop(intent_key, None)
             self.venue_failed(exc, now)
             self.activity.add(
                 now,
@@ -347,6 +384,7 @@ class OrderManager:
                 f" @ {request.price / ONE:g} refused: {exc}",
             )
             return None
+        self._intents.pop(intent_key, None)
         self.venue_ok()
         order.strategy = strategy
         order.edge = edge
@@ -359,7 +397,12 @@ class OrderManager:
             "ORDER_PLACED",
             order.market_id,
             f"{order.action.value} {order.size / ONE:g} {order.outcome.value} @ {order.price / ONE:g}"
-            f" ({order.order_type.value}{ttl}) {order.order_id} [{strategy}] {reason}",
+            f" ({order.order_type.value}{ttl}) {order.order_id} [{strategy}] {reason}"
+            + (
+                " (UNKNOWN: not confirmed, reconciled with the venue)"
+                if order.status is OrderStatus.UNKNOWN
+                else ""
+            ),
             order_id=order.order_id,
         )
         self.apply(events)
@@ -424,8 +467,11 @@ class OrderManager:
             return  # a venue may report a fill twice
         order = self._order(fill.order_id)
         if order is None:
-            self.activity.add(fill.ts_ms, "ERROR", fill.market_id, f"fill for unknown order {fill}")
-            return
+            order = self._orphan(fill)
+            if order is None:
+                return
+        if order.order_id in self._orphans:  # its size is what the venue reports filled
+            order.size += fill.shares
         order.filled = min(order.size, order.filled + fill.shares)
         position, closed = self.portfolio.on_fill(fill, order)
         if order.order_id in self.orders:  # a fill after a cancel is booked, status kept
@@ -467,6 +513,19 @@ class OrderManager:
         )
         if closed:
             self._exit_activity(position, fill.ts_ms)
+
+    def _orphan(self, fill: Fill) -> Order | None:
+        """A fill for an order the journal does not know is never dropped (bot/orphans.py)."""
+        order, note = orphan_order(fill, self.portfolio.positions.get((fill.market_id, fill.outcome)))
+        self.activity.add(
+            fill.ts_ms, "ERROR", fill.market_id, note, order_id=fill.order_id, fill_id=fill.fill_id
+        )
+        if self.on_orphan_fill is not None:
+            self.on_orphan_fill(fill)
+        if order is not None:
+            self._done[order.order_id] = order
+            self._orphans.add(order.order_id)
+        return order
 
     def _on_done(self, done: OrderDone) -> None:
         order = self.orders.get(done.order_id)

@@ -21,7 +21,7 @@ import orjson
 
 from bot import breaker, controls, runtime
 from bot.controls import Control
-from bot.errors import VenueError, VenueFatal
+from bot.errors import VenueBusy, VenueError, VenueFatal
 from bot.model import Intent, TradingState, iso, to_float
 from bot.risk import SessionLimits, SessionView
 
@@ -277,6 +277,8 @@ class Supervisor:
     def venue_error(self, error: VenueError, now: int) -> None:
         if isinstance(error, VenueFatal):
             self.halt(now, f"venue_fatal: {error}")
+        elif isinstance(error, VenueBusy):
+            return  # the venue asked us to wait (425 engine restart): the backoff is enough
         elif self.errors.record():
             limit = self.errors.limit
             window = self.errors.window_s

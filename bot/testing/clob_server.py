@@ -23,6 +23,10 @@ Owners are API keys, as in the real API. Shares and collateral are integers with
 ("micro" units) like the wire format; prices are floats snapped to the market tick. Token ids
 must be decimal strings (they are uint256 in the signed order).
 
+Order ids are the signed orders' EIP-712 hashes (``clob_hash``), as at the venue, so a re-sent
+signed order is refused as a duplicate. Market orders (FOK/FAK) are refused past 2 decimals in
+the maker amount or 4 in the taker amount, as at the venue.
+
 Not modelled: EIP-712 signatures (L1 headers and order signatures are required but not
 verified), complementary-token (mint/merge) matching, redemption, builder fees, websockets.
 
@@ -53,6 +57,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Concatenate, ParamSpec, TypeVar, cast
 from urllib.parse import parse_qs, urlsplit
 
+from bot.testing.clob_hash import order_hash
+
 MICRO = 1_000_000
 EPS = 1e-9
 INITIAL_CURSOR, END_CURSOR = "MA==", "LTE="
@@ -75,6 +81,8 @@ FAK_NO_MATCH = (
     "no orders found to match with FAK order. FAK orders are partially filled or killed if no match is found."
 )
 MAX_BATCH = 15
+# FOK/FAK amounts the venue accepts, whatever the tick: maker 2 decimals, taker 4 (micros)
+MARKET_MAKER_UNIT, MARKET_TAKER_UNIT = 10_000, 100
 REQUIRED_ORDER_FIELDS = (
     "salt",
     "maker",
@@ -676,6 +684,12 @@ class Exchange:
             raise ClobError("Invalid order payload: amounts must be positive")
         shares, cash = (taker_amount, maker_amount) if side == "BUY" else (maker_amount, taker_amount)
         marketable = order_type in ("FOK", "FAK")
+        if marketable and (maker_amount % MARKET_MAKER_UNIT or taker_amount % MARKET_TAKER_UNIT):
+            kind = "market buy" if side == "BUY" else "sell"
+            raise ClobError(
+                f"invalid amounts, the {kind} orders maker amount supports a max accuracy of 2 decimals,"
+                " taker amount a max of 4 decimals"
+            )
         # A market order's amounts are rounded by the client: snap its implied price to the tick.
         price = self._snap(cash / shares, market.tick, tolerance=0.5 if marketable else 1e-6)
         now = self.clock()
@@ -683,7 +697,10 @@ class Exchange:
             raise ClobError(f"invalid expiration {expiration}: GTD needs at least now + 60 s ({int(now)})")
         if not marketable and shares < to_micro(market.min_size):
             raise ClobError(f"Size ({fmt_micro(shares)}) lower than the minimum: {fmt(market.min_size)}")
-        order_id = _hex_id(raw["signature"], raw["salt"])  # stable: a resent order is a duplicate
+        try:  # the order's EIP-712 hash, like the venue: a re-sent signed order is a duplicate
+            order_id = order_hash(raw, market.neg_risk)
+        except Exception:  # a hand-made test payload (addresses like "0xm"): still stable
+            order_id = _hex_id(raw["signature"], raw["salt"])
         if order_id in self._orders:
             raise ClobError(f"order {order_id} is invalid. Duplicated.")
         order = Order(
@@ -935,6 +952,7 @@ class Credentials:
 class Fault:
     """Applies to the next ``remaining`` requests matching method + path prefix.
 
+    With ``until`` it applies to every matching request until that time instead (an outage).
     kind: ``delay`` (answer normally after ``delay_s``), ``status`` (HTTP ``status`` with
     ``{"error"}`` and optional ``Retry-After``), ``malformed`` (200 with broken JSON), ``drop``
     (close the connection without answering). ``process=True`` applies the request to the
@@ -950,6 +968,7 @@ class Fault:
     retry_after: float | None = None
     process: bool = False
     error: str | None = None  # the {"error"} text of a status fault; default: the HTTP phrase
+    until: float | None = None  # wall time: applies to every matching request until then
 
     def matches(self, method: str, path: str) -> bool:
         prefix = self.path if self.path.endswith("/") else self.path + "/"
@@ -1186,6 +1205,15 @@ class ClobServer:
         fault.error = error
         return self.inject(fault)
 
+    def outage(
+        self, seconds: float, status: int = 425, path: str = "/", retry_after: float | None = None
+    ) -> Fault:
+        """Answer every request under ``path`` with ``status`` for ``seconds`` (425: the weekly
+        matching-engine restart), with ``Retry-After`` when given."""
+        fault = Fault(None, path, "status", 1, status, retry_after=retry_after)
+        fault.until = time.time() + seconds
+        return self.inject(fault)
+
     def malformed_next(self, method: str | None, path: str, count: int = 1, process: bool = False) -> Fault:
         return self.inject(Fault(method, path, "malformed", count, process=process))
 
@@ -1385,7 +1413,12 @@ class ClobServer:
 
     def _take_fault(self, method: str, path: str) -> Fault | None:
         with self._lock:
-            for fault in self._faults:
+            for fault in list(self._faults):
+                if fault.until is not None and time.time() >= fault.until:
+                    self._faults.remove(fault)
+                    continue
+                if fault.matches(method, path) and fault.until is not None:
+                    return fault
                 if fault.matches(method, path):
                     fault.remaining -= 1
                     if fault.remaining <= 0:

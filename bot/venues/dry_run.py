@@ -35,14 +35,8 @@ from bot.model import (
     to_float,
 )
 from bot.venues.paper import PaperVenue
-from bot.venues.polymarket import (
-    POLYGON,
-    OrderFactory,
-    PolymarketCredentials,
-    PreparedOrder,
-    mask,
-    round_size,
-)
+from bot.venues.polymarket import PolymarketCredentials, mask
+from bot.venues.polymarket_orders import POLYGON, OrderFactory, PreparedOrder, round_size
 from bot.venues.polymarket_wire import MarketInfo
 
 

@@ -3,26 +3,24 @@
 The vendor client is imported only inside this module's functions and constructors (it costs
 about 1.5 s), and it is used for what it is good at: EIP-712 order signing, the L2 HMAC
 headers and the L1 API-key derivation. Requests go through our own ``httpx`` client so that
-each call has its own timeout (the order POST has a confirmation window), 429's
-``Retry-After`` is kept, and a matched order never stalls in the client's 30 s trade polling.
+each call has its own timeout (the order POST has a confirmation window), ``Retry-After`` is
+kept, and a matched order never stalls in the client's 30 s trade polling.
 
 Orders:
-- The price is rounded to the market's current tick in the passive direction (BUY down, SELL
-  up: never a worse limit), the size down to 2 decimals; amounts are exact integers (the
-  client's float rounding loses a cent of shares on sizes like 5.02). When the venue answers
-  that the tick is wrong, ``/tick-size`` is read again and the order re-signed once.
-- GTC/GTD are limit orders (GTD expiration = requested expiry + the venue's 60 s security
-  threshold, in unix seconds); FOK/FAK are market orders (BUY amount in collateral, rounded
-  down to the cent; SELL in shares).
-- Confirmation: a POST that is sent but not answered within `confirm_timeout_s`, or answered
-  with something unreadable, gives an order with status UNKNOWN under the signed order's
-  EIP-712 hash (the exchange's order hash, which the venue is expected to use as order id; if
-  it uses another, reconciliation finds the order by token/side/price/size and maps the ids).
-  `poll` resolves it; nothing is guessed. Sent requests that fail without an answer (timeout,
-  dropped connection) are UNKNOWN; requests that never left (connection refused) are not.
-- A retried request (same `client_id`) after a failed post re-sends the *same* signed order,
-  so the venue's duplicate check makes retries safe; a failed post that landed anyway and is
-  never retried is cancelled as an orphan after `unknown_grace_s`.
+- Prepared and signed by `polymarket_orders.OrderFactory` (rounding, exact amounts, the
+  order's identity). When the venue answers that the tick is wrong, ``/tick-size`` is read
+  again and the order re-signed once.
+- Confirmation: a POST that may have placed the order without saying so (no answer within
+  `confirm_timeout_s`, a dropped connection, an unreadable answer, any 5xx, or a "duplicate"
+  refusal) gives an order with status UNKNOWN under the signed order's EIP-712 hash,
+  which is the venue's order id. The caller books it (it counts against the caps and blocks its
+  market); `poll` finds it by that hash (or by token/side/price/size if the venue used another
+  id), fills included, or gives up after `unknown_grace_s` (REJECTED). Nothing is guessed.
+  A cancel asked while the order is UNKNOWN is carried out when the order is found.
+  Requests that never left (connection refused) and 425/429 answers are errors to retry.
+- Pacing (`polymarket_pacing`): after a ``Retry-After`` or a 425 no request is sent until the
+  wait is over (`VenueBusy`); the same refusal for no balance or allowance three times in a
+  row becomes `VenueFatal`.
 
 Errors: only `bot.errors` types leave this module (see `classify_status`), and `ConfigError`
 for unusable settings (key, markets). Secrets (private key, API secret, passphrase) never
@@ -37,7 +35,6 @@ import dataclasses
 import email.utils
 import json
 import logging
-import math
 import re
 import secrets
 import time
@@ -46,7 +43,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bot.config import ConfigError
-from bot.errors import OrderRefused, VenueError, VenueFatal, VenueUnavailable
+from bot.errors import OrderRefused, VenueBusy, VenueError, VenueFatal, VenueUnavailable
 from bot.model import (
     ONE,
     Action,
@@ -61,28 +58,15 @@ from bot.model import (
     OrderType,
     Outcome,
     VenueEvent,
-    notional,
 )
 from bot.venues import polymarket_wire as wire
+from bot.venues.polymarket_orders import GTD_SECURITY_S, POLYGON, OrderFactory, PreparedOrder
+from bot.venues.polymarket_pacing import RefusalStreak, RetryGate
 
 log = logging.getLogger(__name__)
 
 DEFAULT_HOST = "https://clob.polymarket.com"
-POLYGON = 137
-GTD_SECURITY_S = 60  # the venue expires a GTD order one minute before its stated expiration
-BYTES32_ZERO = "0x" + "0" * 64
-CENT = 10_000  # micros
 SECP256K1_ORDER = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
-# decimals allowed in an order amount, per tick (py-clob-client-v2's ROUNDING_CONFIG.amount)
-AMOUNT_DECIMALS: dict[Micros, int] = {100_000: 3, 10_000: 4, 5_000: 5, 2_500: 6, 1_000: 5, 100: 6}
-TICK_TEXT: dict[Micros, str] = {
-    100_000: "0.1",
-    10_000: "0.01",
-    5_000: "0.005",
-    2_500: "0.0025",
-    1_000: "0.001",
-    100: "0.0001",
-}
 _PRIVATE_KEY = re.compile(r"^(0x)?[0-9a-fA-F]{64}$")
 
 
@@ -154,13 +138,16 @@ def credentials_from_env(environ: Mapping[str, str]) -> PolymarketCredentials:
 def classify_status(status: int | None, message: str, retry_after_s: float | None = None) -> VenueError:
     """The bot's error for a failed venue call: what the order manager should do about it.
 
-    None (no answer) / 5xx / 425 (engine restart) / 429 (rate limit) → `VenueUnavailable`
-    (retry with backoff, `retry_after_s` from ``Retry-After``); 400 / 404 / 409 / 422 →
+    None (no answer) / 5xx / 429 (rate limit) → `VenueUnavailable` (retry with backoff,
+    `retry_after_s` from ``Retry-After``); 425 (engine restart) → `VenueBusy` (back off, not a
+    fault); 400 / 404 / 409 / 422 →
     `OrderRefused` (skip); 401 / 403 and anything unexpected → `VenueFatal` (halt)."""
     if status is None:
         return _Unavailable(f"venue unreachable: {message}", retry_after_s, None)
     text = f"HTTP {status}: {message}"
-    if status in (425, 429) or 500 <= status <= 599:
+    if status == 425:
+        return VenueBusy(text, retry_after_s)
+    if status == 429 or 500 <= status <= 599:
         return _Unavailable(text, retry_after_s, status)
     if status in (400, 404, 409, 422):
         return OrderRefused(text)
@@ -189,199 +176,12 @@ class _Unavailable(VenueUnavailable):
 
     @property
     def may_have_landed(self) -> bool:
-        """A 5xx other than 503 (trading disabled, cancel-only) may come after the venue acted."""
-        return self.status is not None and self.status >= 500 and self.status != 503
+        """A 5xx may come after the venue acted (even a 503 from a proxy in front of it)."""
+        return self.status is not None and self.status >= 500
 
 
 class _NoAnswer(VenueUnavailable):
     """The request may have reached the venue but no readable answer came back."""
-
-
-# ---------------------------------------------------------------------------------------
-# order preparation (shared with the dry-run venue)
-
-
-def round_price(price: Micros, tick: Micros, action: Action) -> Micros:
-    """Onto the tick, never to a worse limit: BUY rounds down, SELL up."""
-    if action is Action.BUY:
-        return price - price % tick
-    return -(-price // tick) * tick
-
-
-def round_size(size: Micros) -> Micros:
-    """Down to 2 decimals (the venue's share precision)."""
-    return size - size % CENT
-
-
-def order_amounts(
-    action: Action, order_type: OrderType, price: Micros, size: Micros, tick: Micros
-) -> tuple[int, int, Micros]:
-    """(makerAmount, takerAmount, shares) in 6-decimal integers, exactly as the client means
-    them. Limit orders: BUY gives price × size collateral for size shares, SELL the other
-    way. Market orders (FOK/FAK): a BUY spends price × size rounded down to the cent and takes
-    what that buys at `price` (to the tick's amount precision); a SELL gives its shares."""
-    cash = notional(price, size)
-    if order_type in (OrderType.GTC, OrderType.GTD) or action is Action.SELL:
-        return (cash, size, size) if action is Action.BUY else (size, cash, size)
-    unit = 10 ** (6 - AMOUNT_DECIMALS[tick])
-    spend = cash - cash % CENT
-    shares = (spend * ONE // price) // unit * unit
-    return spend, shares, shares
-
-
-@dataclass(frozen=True, slots=True)
-class PreparedOrder:
-    """An order ready to POST: rounded, with exact amounts, signed when a key is present."""
-
-    request: OrderRequest
-    token_id: str
-    price: Micros  # on the tick
-    size: Micros  # shares the venue will see (a market BUY's shares follow from its amount)
-    maker_amount: int
-    taker_amount: int
-    expiration_s: int  # 0: none
-    tick: Micros
-    neg_risk: bool
-    payload: dict[str, Any]  # the POST /order body
-    order_hash: str | None  # EIP-712 hash of the signed order (the venue's order id)
-
-    @property
-    def signed(self) -> bool:
-        return bool(self.payload["order"].get("signature"))
-
-
-class OrderFactory:
-    """Rounds, computes amounts, signs with py-clob-client-v2's V2 order builder and builds the
-    ``POST /order`` body. Without a private key the body is left unsigned (dry run)."""
-
-    def __init__(
-        self,
-        chain_id: int = POLYGON,
-        private_key: str | None = None,
-        signature_type: int = 0,
-        funder: str | None = None,
-    ) -> None:
-        self.chain_id = chain_id
-        self.signature_type = signature_type
-        self._signer: Any = None
-        self._builders: dict[bool, Any] = {}
-        self.address: str | None = None
-        if private_key:
-            from py_clob_client_v2.signer import Signer
-
-            try:
-                self._signer = Signer(private_key, chain_id)
-            except Exception:
-                raise ConfigError("POLYMARKET_PRIVATE_KEY is not a usable secp256k1 private key") from None
-            self.address = str(self._signer.address())
-        self.funder = funder or self.address
-
-    @property
-    def signer(self) -> Any:
-        return self._signer
-
-    def prepare(
-        self, request: OrderRequest, info: wire.MarketInfo, now_ms: int, owner: str = ""
-    ) -> PreparedOrder:
-        """Raises `OrderRefused` when rounding leaves no valid order."""
-        market = info.market
-        tick = market.tick
-        if tick not in AMOUNT_DECIMALS:
-            raise OrderRefused(f"market {market.market_id}: tick {tick / ONE} cannot be signed")
-        price = round_price(request.price, tick, request.action)
-        if not tick <= price <= ONE - tick:
-            raise OrderRefused(
-                f"price {request.price / ONE} rounds to {price / ONE},"
-                f" outside [{tick / ONE}, {(ONE - tick) / ONE}]"
-            )
-        size = round_size(request.size)
-        if size <= 0:
-            raise OrderRefused(f"size {request.size / ONE} rounds to 0 shares")
-        expiration = 0
-        if request.order_type is OrderType.GTD:
-            if request.expires_ms is None or request.expires_ms <= now_ms:
-                raise OrderRefused("a GTD order needs an expiry in the future")
-            expiration = math.ceil(request.expires_ms / 1000) + GTD_SECURITY_S
-        maker, taker, shares = order_amounts(request.action, request.order_type, price, size, tick)
-        if maker <= 0 or taker <= 0:
-            raise OrderRefused(f"order too small: {size / ONE} shares at {price / ONE}")
-        token = info.token_for(request.outcome)
-        fields = {
-            "maker": self.funder or "",
-            "signer": self._order_signer(),
-            "tokenId": token,
-            "makerAmount": str(maker),
-            "takerAmount": str(taker),
-            "side": request.action.value,
-            "expiration": str(expiration),
-            "signatureType": self.signature_type,
-            "timestamp": str(time.time_ns() // 1_000_000),
-        }
-        if self._signer is not None:
-            payload, order_hash = self._signed(fields, info.neg_risk, owner, request.order_type)
-        else:
-            payload, order_hash = self._unsigned(fields, owner, request.order_type), None
-        return PreparedOrder(
-            request, token, price, shares, maker, taker, expiration, tick, info.neg_risk, payload, order_hash
-        )
-
-    def _order_signer(self) -> str:
-        if self.signature_type == 3:  # POLY_1271: the smart-contract wallet signs
-            return self.funder or ""
-        return self.address or ""
-
-    def _builder(self, neg_risk: bool) -> Any:
-        builder = self._builders.get(neg_risk)
-        if builder is None:
-            from py_clob_client_v2.config import get_contract_config
-            from py_clob_client_v2.order_utils import ExchangeOrderBuilderV2
-
-            contracts = get_contract_config(self.chain_id)
-            exchange = contracts.neg_risk_exchange_v2 if neg_risk else contracts.exchange_v2
-            builder = ExchangeOrderBuilderV2(exchange, self.chain_id, self._signer, domain_version="2")
-            self._builders[neg_risk] = builder
-        return builder
-
-    def _signed(
-        self, fields: dict[str, Any], neg_risk: bool, owner: str, order_type: OrderType
-    ) -> tuple[dict[str, Any], str]:
-        from py_clob_client_v2.order_utils import OrderDataV2, Side, SignatureTypeV2
-        from py_clob_client_v2.order_utils.model.order_data_v2 import order_to_json_v2
-
-        builder = self._builder(neg_risk)
-        data = OrderDataV2(
-            maker=fields["maker"],
-            tokenId=fields["tokenId"],
-            makerAmount=fields["makerAmount"],
-            takerAmount=fields["takerAmount"],
-            side=Side.BUY if fields["side"] == "BUY" else Side.SELL,
-            signer=fields["signer"],
-            signatureType=SignatureTypeV2(self.signature_type),
-            timestamp=fields["timestamp"],
-            metadata=BYTES32_ZERO,
-            builder=BYTES32_ZERO,
-            expiration=fields["expiration"],
-        )
-        signed = builder.build_signed_order(data)
-        order_hash = str(builder.build_order_hash(builder.build_order_typed_data(signed)))
-        return order_to_json_v2(signed, owner, order_type.value, False, False), order_hash
-
-    @staticmethod
-    def _unsigned(fields: dict[str, Any], owner: str, order_type: OrderType) -> dict[str, Any]:
-        order = {
-            "salt": secrets.randbelow(2**40),
-            **fields,
-            "metadata": BYTES32_ZERO,
-            "builder": BYTES32_ZERO,
-        }
-        order["signature"] = ""
-        return {
-            "order": order,
-            "owner": owner,
-            "orderType": order_type.value,
-            "deferExec": False,
-            "postOnly": False,
-        }
 
 
 # ---------------------------------------------------------------------------------------
@@ -400,12 +200,11 @@ class _Tracked:
     price: Micros
     size: Micros
     sent_s: float
-    request: OrderRequest | None = None
     prepared: PreparedOrder | None = None
     venue_id: str | None = None  # None until the venue's id is known
-    claimed: bool = True  # returned to the caller; False: a failed post that may have landed
     final: OrderStatus | None = None  # how it left the book; its fills still map to it
     unknown_reason: str = ""
+    cancel_reason: str = ""  # a cancel asked while it was UNKNOWN: done when it is found
 
     @property
     def done(self) -> bool:
@@ -454,6 +253,7 @@ class PolymarketVenue:
         trade_overlap_s: float = 120.0,
         refresh_tick_each_place: bool = False,
         max_pages: int = 50,
+        refusal_limit: int = 3,
         clock: Callable[[], float] = time.time,
     ) -> None:
         import httpx
@@ -478,9 +278,10 @@ class PolymarketVenue:
         self._orders: dict[str, _Tracked] = {}  # by the caller's order id
         self._by_venue: dict[str, _Tracked] = {}  # by the venue's order id
         self._unresolved: list[_Tracked] = []  # venue id not known yet
-        self._attempts: dict[str, _Tracked] = {}  # client id → failed post kept for a retry
         self._trades = _TradeLog(after_s=clock() - trade_overlap_s)
         self._heartbeat_id = ""
+        self._gate = RetryGate()
+        self._refusals = RefusalStreak(refusal_limit)
         self.failed_fills: list[wire.TradeFill] = []  # reported fills whose trade later FAILED
         self.parse_errors = 0
 
@@ -574,40 +375,34 @@ class PolymarketVenue:
             raise OrderRefused(f"unknown market {request.market_id} (not validated)")
         if self.refresh_tick_each_place:
             info = self.refresh_tick(request.market_id)
-        retry = self._attempts.get(request.client_id)
-        if retry is not None and (retry.request != request or retry.prepared is None):
-            self._attempts.pop(request.client_id)
-            retry = None
-        prepared = retry.prepared if retry is not None else self._prepare(request, info, now_ms)
-        assert prepared is not None
+        prepared = self._prepare(request, info, now_ms)
         tick_checked = False
         while True:
             try:
                 result = self._post_order(prepared)
             except _NoAnswer as exc:
-                return self._unknown(request, prepared, info, now_ms, str(exc), retry)
-            except VenueUnavailable as exc:
-                if isinstance(exc, _Unavailable) and exc.may_have_landed:
-                    self._remember_attempt(request, prepared, info, retry)
+                return self._unknown(request, prepared, info, now_ms, str(exc))
+            except _Unavailable as exc:
+                if exc.may_have_landed:
+                    return self._unknown(request, prepared, info, now_ms, f"{exc}; it may have landed")
                 raise
             except OrderRefused as exc:
                 reason = str(exc).lower()
-                if retry is not None and "duplicate" in reason:  # the earlier post did land
-                    return self._unknown(request, prepared, info, now_ms, "an earlier post landed", retry)
+                if "duplicate" in reason:  # this very signed order was posted before and landed
+                    return self._unknown(request, prepared, info, now_ms, "the venue already has this order")
                 if not tick_checked and "tick" in reason:
                     tick_checked = True
                     fresh = self.refresh_tick(request.market_id)
                     if fresh.market.tick != prepared.tick:
-                        info, retry = fresh, None
-                        self._attempts.pop(request.client_id, None)
+                        info = fresh
                         prepared = self._prepare(request, info, now_ms)
                         continue
-                self._attempts.pop(request.client_id, None)
-                raise
+                error = self._refusals.refused(exc)
+                if error is exc:
+                    raise
+                raise error from None
             break
-        self._attempts.pop(request.client_id, None)
-        if retry is not None and retry in self._unresolved:  # the retry placed it: nothing to look for
-            self._unresolved.remove(retry)
+        self._refusals.accepted()
         return self._acknowledged(request, prepared, info, result, now_ms)
 
     def cancel(self, order_id: str, now_ms: int, reason: str) -> list[VenueEvent]:
@@ -618,8 +413,10 @@ class PolymarketVenue:
             events = self._reconcile({}, [], self._clock(), only=[tracked])
             if tracked.done:
                 return events
-        if tracked.venue_id is None:
-            raise VenueUnavailable(f"order {order_id}: not yet found at the venue, cannot cancel", 1.0)
+        if tracked.venue_id is None:  # cancelled as soon as it is found, or REJECTED after the grace
+            tracked.cancel_reason = reason
+            log.warning("order %s: not yet found at the venue; cancelled when it is (%s)", order_id, reason)
+            return []
         canceled = self._canceled(self._call("DELETE", "/order", body={"orderID": tracked.venue_id}))
         if tracked.venue_id not in canceled:
             return []  # no longer live: filled or cancelled; poll says which
@@ -637,8 +434,7 @@ class PolymarketVenue:
                 strangers.append(venue_id)
             elif not tracked.done:
                 tracked.final = OrderStatus.CANCELLED
-                if tracked.claimed:
-                    events.append(OrderDone(tracked.order_id, now_ms, OrderStatus.CANCELLED, reason))
+                events.append(OrderDone(tracked.order_id, now_ms, OrderStatus.CANCELLED, reason))
         if strangers and self._unresolved:
             rows = {v: row for v in strangers if (row := self._fetch_order(v)) is not None}
             events += self._reconcile(rows, [], self._clock())
@@ -790,7 +586,6 @@ class PolymarketVenue:
             prepared.price,
             prepared.size,
             self._clock(),
-            request,
             prepared,
         )
 
@@ -848,32 +643,22 @@ class PolymarketVenue:
         info: wire.MarketInfo,
         now_ms: int,
         why: str,
-        earlier: _Tracked | None,
     ) -> tuple[Order, list[VenueEvent]]:
+        """The post may have placed the order: the caller books it as UNKNOWN (it counts
+        against the caps and blocks its market) until `poll` finds it at the venue, by the
+        signed order's hash, or gives up on it after `unknown_grace_s`."""
         order_id = prepared.order_hash or f"unknown-{request.client_id}-{secrets.token_hex(4)}"
-        tracked = earlier or self._new_tracked(request, prepared, info, order_id)
-        tracked.order_id, tracked.claimed, tracked.unknown_reason = order_id, True, why
-        self._attempts.pop(request.client_id, None)
-        self._orders[order_id] = tracked
+        tracked = self._orders.get(order_id)
+        if tracked is None or tracked.done:
+            tracked = self._new_tracked(request, prepared, info, order_id)
+            self._orders[order_id] = tracked
+        tracked.unknown_reason = why
         if tracked not in self._unresolved and tracked.venue_id is None:
             self._unresolved.append(tracked)
         log.warning("order %s: outcome unknown (%s); poll will reconcile it", order_id, why)
         order = self._order(request, prepared, order_id, now_ms)
         order.status = OrderStatus.UNKNOWN
         return order, []
-
-    def _remember_attempt(
-        self, request: OrderRequest, prepared: PreparedOrder, info: wire.MarketInfo, earlier: _Tracked | None
-    ) -> None:
-        """A post failed in a way that may have placed it: keep the signed order, so a retry
-        re-sends the very same one, and let reconciliation look for it."""
-        if earlier is not None:
-            return
-        tracked = self._new_tracked(request, prepared, info, prepared.order_hash or request.client_id)
-        tracked.claimed = False
-        tracked.unknown_reason = "post failed, may have landed"
-        self._attempts[request.client_id] = tracked
-        self._unresolved.append(tracked)
 
     # -- polling ------------------------------------------------------------------------
 
@@ -1012,40 +797,41 @@ class PolymarketVenue:
                 events += self._resolved(tracked, row, now_s)
             elif age > self.unknown_grace_s:
                 self._unresolved.remove(tracked)
-                if tracked.claimed:
-                    tracked.final = OrderStatus.REJECTED
-                    why = tracked.unknown_reason
-                    log.warning("order %s never reached the venue (%s)", tracked.order_id, why)
-                    reason = f"not found at the venue {age:.0f} s after a post without answer"
-                    done = OrderDone(tracked.order_id, int(now_s * 1000), OrderStatus.REJECTED, reason)
-                    events.append(done)
-                elif tracked.request is not None:
-                    self._attempts.pop(tracked.request.client_id, None)
+                tracked.final = OrderStatus.REJECTED
+                why = tracked.unknown_reason
+                log.warning("order %s never reached the venue (%s)", tracked.order_id, why)
+                reason = f"not found at the venue {age:.0f} s after a post without answer"
+                done = OrderDone(tracked.order_id, int(now_s * 1000), OrderStatus.REJECTED, reason)
+                events.append(done)
         return events
 
     def _resolved(self, tracked: _Tracked, row: wire.VenueOrder, now_s: float) -> list[VenueEvent]:
-        if not tracked.claimed and now_s - tracked.sent_s <= self.unknown_grace_s:
-            return []  # a failed post that landed: leave it to the caller's retry for now
         self._unresolved.remove(tracked)
         tracked.venue_id = row.order_id
         self._by_venue[row.order_id] = tracked
-        if not tracked.claimed:  # an orphan: nobody knows this order, take it off the book
-            if tracked.request is not None:
-                self._attempts.pop(tracked.request.client_id, None)
-            tracked.order_id, tracked.final = row.order_id, OrderStatus.CANCELLED
-            log.warning("order %s landed after a failed post, never retried: cancelling it", row.order_id)
-            if row.status in (OrderStatus.OPEN, OrderStatus.PARTIALLY_FILLED):
-                self._call("DELETE", "/order", body={"orderID": row.order_id})
-            return []
         log.info("order %s found at the venue as %s (%s)", tracked.order_id, row.order_id, row.raw_status)
+        if tracked.cancel_reason and row.status in (OrderStatus.OPEN, OrderStatus.PARTIALLY_FILLED):
+            return self._pending_cancel(tracked, int(now_s * 1000))
         return self._left_book(tracked, row, int(now_s * 1000))
+
+    def _pending_cancel(self, tracked: _Tracked, now_ms: int) -> list[VenueEvent]:
+        """The cancel asked while the order was UNKNOWN; tried again at each poll until done."""
+        try:
+            return self.cancel(tracked.order_id, now_ms, tracked.cancel_reason)
+        except VenueError as exc:
+            log.warning(
+                "order %s: the pending cancel failed, next poll tries again (%s)", tracked.order_id, exc
+            )
+            return []
 
     def _departures(
         self, open_rows: Mapping[str, wire.VenueOrder], now_ms: int, now_s: float
     ) -> list[VenueEvent]:
         events: list[VenueEvent] = []
         for venue_id, tracked in list(self._by_venue.items()):
-            if tracked.done or not tracked.claimed or venue_id in open_rows:
+            if tracked.cancel_reason and not tracked.done and venue_id in open_rows:
+                events += self._pending_cancel(tracked, now_ms)
+            if tracked.done or venue_id in open_rows:
                 continue
             row = self._fetch_order(venue_id)
             if row is None:
@@ -1133,6 +919,7 @@ class PolymarketVenue:
         if not public:
             headers.update(self._auth_headers(method, path, serialized))
         where = f"{method} {path}"
+        self._gate.check(where)
         try:
             response = self._http.request(
                 method,
@@ -1156,7 +943,9 @@ class PolymarketVenue:
             if response.is_success:
                 raise _NoAnswer(f"{where}: unreadable answer (HTTP {response.status_code})") from None
         if response.is_success:
+            self._gate.ok()
             return data
         message = wire.error_message(data if data is not None else response.text)
         retry_after = parse_retry_after(response.headers.get("Retry-After"))
-        raise classify_status(response.status_code, f"{where}: {message}", retry_after)
+        wait = self._gate.answered(response.status_code, retry_after)
+        raise classify_status(response.status_code, f"{where}: {message}", wait)

@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 import pytest
 
 from bot.config import ConfigError
-from bot.errors import OrderRefused, VenueFatal, VenueUnavailable
+from bot.errors import OrderRefused, VenueBusy, VenueFatal, VenueUnavailable
 from bot.feeds.polymarket import PolymarketFeed
 from bot.model import (
     ONE,
@@ -48,11 +48,9 @@ from bot.venues.polymarket import (
     PolymarketVenue,
     classify_status,
     credentials_from_env,
-    order_amounts,
     parse_retry_after,
-    round_price,
-    round_size,
 )
+from bot.venues.polymarket_orders import order_amounts, round_price, round_size
 
 KEY = "0x" + "11" * 32  # a throwaway key, not a wallet
 COND = "0x" + "c0" * 32
@@ -173,10 +171,11 @@ def test_order_amounts_are_exact() -> None:
         10_000_000,
         10_000_000,
     )
+    # market orders: at most 4 decimals in the taker amount, whatever the tick
     assert order_amounts(Action.BUY, OrderType.FAK, 537_000, 10_500_000, 1_000) == (
         5_630_000,
-        10_484_170,
-        10_484_170,
+        10_484_100,
+        10_484_100,
     )
     assert order_amounts(Action.SELL, OrderType.FAK, 480_000, 10_000_000, 10_000) == (
         10_000_000,
@@ -275,16 +274,17 @@ def test_secrets_appear_in_no_file_log_output_or_repr(
         venue.cancel(resting.order_id, now_ms(), "test")
         srv.delay_next("POST", "/order", 0.4)
         unknown, _ = venue.place(req(0.44, 5), now_ms())
-        errors: list[Exception] = []
-        for status in (401, 500, 429):
-            srv.fail_next("POST", "/order", status)
-            with pytest.raises((VenueFatal, VenueUnavailable)) as info:
-                venue.place(req(0.43, 5), now_ms())
-            errors.append(info.value)
         wait_for(lambda: len(live_orders(srv)) == 1)
         venue.poll(now_ms())
         venue.send_heartbeat()
         venue.balance()
+        errors: list[Exception] = []
+        for status in (401, 425, 429):
+            srv.fail_next("POST", "/order", status)
+            with pytest.raises((VenueFatal, VenueUnavailable)) as info:
+                venue.place(req(0.43, 5), now_ms())
+            errors.append(info.value)
+            time.sleep(getattr(info.value, "retry_after_s", None) or 0)  # the venue asked to wait
         info = venue.market_info(COND)
         assert info is not None
         dry = DryRunVenue(
@@ -541,56 +541,127 @@ def test_dropped_connection_after_the_venue_acted_is_unknown_then_resolved(
 
 
 @pytest.mark.parametrize(
-    ("status", "retry_after", "expected_retry"),
-    [(500, None, None), (503, None, None), (425, None, None), (429, None, 1.0), (429, 2.5, 2.5)],
+    ("status", "retry_after", "expected_retry", "kind"),
+    [
+        (425, None, 1.0, VenueBusy),  # engine restart: 1 s, then 2, 4, ... while it lasts
+        (425, 2.0, 2.0, VenueBusy),
+        (429, None, 1.0, VenueUnavailable),
+        (429, 2.5, 2.5, VenueUnavailable),
+    ],
 )
-def test_unavailable_venue_then_a_safe_retry(
+def test_a_venue_that_says_wait_is_not_called_before_the_wait_is_over(
     server: ClobServer,
     venue: PolymarketVenue,
     status: int,
     retry_after: float | None,
-    expected_retry: float | None,
+    expected_retry: float,
+    kind: type[VenueUnavailable],
 ) -> None:
     server.fail_next("POST", "/order", status, retry_after=retry_after)
     request = req(0.45, 5)
-    with pytest.raises(VenueUnavailable) as info:
+    with pytest.raises(kind) as info:
         venue.place(request, now_ms())
     assert info.value.retry_after_s == expected_retry and f"HTTP {status}" in str(info.value)
-    order, _ = venue.place(request, now_ms())  # the order manager's retry
+    assert isinstance(info.value, VenueBusy) == (status == 425)  # 425 is no fault for the breaker
+    sent = len(server.requests)
+    for call in (lambda: venue.place(request, now_ms()), lambda: venue.poll(now_ms()), venue.balance):
+        with pytest.raises(VenueBusy, match="not sent"):  # reads wait as well as writes
+            call()
+    assert len(server.requests) == sent
+    started = time.monotonic()
+    order = wait_for(lambda: _placed(venue, request), timeout=expected_retry + 3)
+    assert time.monotonic() - started >= expected_retry - 0.3
     assert order.status is OrderStatus.OPEN
     assert [o["id"] for o in live_orders(server)] == [order.order_id]
     assert len(posts(server)) == 2
 
 
-def test_lost_answer_then_retry_places_nothing_twice(server: ClobServer, venue: PolymarketVenue) -> None:
-    server.lose_next_response("POST", "/order", 502)  # the order rests, the answer is a 502
-    request = req(0.45, 5)
-    with pytest.raises(VenueUnavailable):
-        venue.place(request, now_ms())
-    order, _ = venue.place(request, now_ms())  # the retry re-sends the same signed order
+def _placed(venue: PolymarketVenue, request: OrderRequest) -> Any:
+    try:
+        return venue.place(request, now_ms())[0]
+    except VenueBusy:
+        return None
+
+
+def test_the_engine_restart_waits_longer_while_it_lasts(server: ClobServer, venue: PolymarketVenue) -> None:
+    waits = []
+    for _ in range(3):
+        server.fail_next("GET", "/data/orders", 425)
+        with pytest.raises(VenueBusy) as info:
+            venue.poll(now_ms())
+        waits.append(info.value.retry_after_s)
+        time.sleep(waits[-1] or 0)
+    assert waits == [1.0, 2.0, 4.0]
+    venue.poll(now_ms())  # answered: the restart is over, the next 425 waits 1 s again
+    server.fail_next("GET", "/data/orders", 425)
+    with pytest.raises(VenueBusy) as info:
+        venue.poll(now_ms())
+    assert info.value.retry_after_s == 1.0
+
+
+def test_the_same_refusal_again_and_again_becomes_fatal(server: ClobServer, venue: PolymarketVenue) -> None:
+    server.fail_next("POST", "/order", 400, count=3, error="not enough balance / allowance")
+    for _ in range(2):
+        with pytest.raises(OrderRefused, match="balance"):
+            venue.place(req(0.45, 5), now_ms())
+    with pytest.raises(VenueFatal, match="3 orders in a row for no balance or allowance"):
+        venue.place(req(0.45, 5), now_ms())
+    venue.place(req(0.45, 5), now_ms())  # accepted: the streak is over
+    server.fail_next("POST", "/order", 400, count=1, error="not enough balance / allowance")
+    with pytest.raises(OrderRefused):
+        venue.place(req(0.45, 5), now_ms())
+    server.fail_next("POST", "/order", 400, error="invalid price")  # another kind: no streak
+    with pytest.raises(OrderRefused, match="invalid price"):
+        venue.place(req(0.45, 5), now_ms())
+
+
+@pytest.mark.parametrize("lost", [500, 502, 503, 0])  # 0: the connection drops
+def test_a_post_that_failed_but_landed_is_unknown_then_found_by_its_hash(
+    server: ClobServer, venue: PolymarketVenue, lost: int
+) -> None:
+    server.lose_next_response("POST", "/order", lost)  # the order rests, the answer is lost
+    request = dataclasses.replace(req(0.45, 5), created_ms=now_ms())
+    order, _ = venue.place(request, now_ms())
+    assert order.status is OrderStatus.UNKNOWN  # not an error to retry: it may be at the venue
+    [row] = live_orders(server)
+    assert row["id"] == order.order_id  # the venue's id is the signed order's hash
+    again, _ = venue.place(request, now_ms() + 1400)  # a re-send of the same intent
     first, second = posts(server)
-    assert first == second  # same salt, same signature: the venue sees a duplicate
-    assert order.status is OrderStatus.UNKNOWN
+    assert first == second  # same salt, timestamp and signature: the venue sees a duplicate
+    assert again.status is OrderStatus.UNKNOWN and again.order_id == order.order_id
+    assert len(server.exchange.orders(server.api_key)) == 1
     assert venue.poll(now_ms()) == []
     assert venue.order_status(order.order_id) is OrderStatus.OPEN
-    [row] = live_orders(server)
     server.cross(UP, 0.45, 5)
-    [fill] = venue.poll(now_ms())
-    assert isinstance(fill, Fill) and fill.order_id == order.order_id and fill.shares == 5 * ONE
-    assert venue.venue_order_id(order.order_id) == row["id"]
+    [fill] = wait_for(lambda: fills(venue.poll(now_ms())))
+    assert fill.order_id == order.order_id and fill.shares == 5 * ONE
 
 
-def test_a_landed_post_that_is_never_retried_is_cancelled_as_an_orphan(
+def test_an_unknown_fill_is_matched_to_the_unknown_order(server: ClobServer, venue: PolymarketVenue) -> None:
+    server.lose_next_response("POST", "/order", 500)  # it takes at once; the answer is lost
+    order, events = venue.place(req(0.53, 10), now_ms())
+    assert order.status is OrderStatus.UNKNOWN and events == []
+    got = wait_for(lambda: fills(venue.poll(now_ms())))  # 5 @ 0.52 and 5 @ 0.53
+    assert {f.order_id for f in got} == {order.order_id} and sum(f.shares for f in got) == 10 * ONE
+    assert venue.order_status(order.order_id) is OrderStatus.FILLED
+    assert fills(venue.poll(now_ms())) == []
+
+
+def test_a_failed_post_that_did_not_land_is_rejected_after_the_grace(
     server: ClobServer, venue: PolymarketVenue
 ) -> None:
-    server.lose_next_response("POST", "/order", 500)
-    with pytest.raises(VenueUnavailable):
-        venue.place(req(0.45, 5), now_ms())
-    assert venue.poll(now_ms()) == [] and len(live_orders(server)) == 1  # the retry may still come
-    time.sleep(0.5)
-    assert venue.poll(now_ms()) == []
-    assert live_orders(server) == []  # nobody knew this order: taken off the book
-    assert [o["status"] for o in server.exchange.orders(server.api_key)] == ["CANCELED"]
+    server.fail_next("POST", "/order", 500)  # answered 500 and nothing placed
+    order, _ = venue.place(req(0.45, 5), now_ms())
+    assert order.status is OrderStatus.UNKNOWN
+    [done] = wait_for(lambda: dones(venue.poll(now_ms())))
+    assert (done.order_id, done.status) == (order.order_id, OrderStatus.REJECTED)
+    assert live_orders(server) == [] and len(posts(server)) == 1
+
+
+def test_a_new_intent_is_a_new_signed_order(server: ClobServer, venue: PolymarketVenue) -> None:
+    a, _ = venue.place(dataclasses.replace(req(0.45, 5), created_ms=1), now_ms())
+    b, _ = venue.place(dataclasses.replace(req(0.45, 5), created_ms=1), now_ms())  # another client id
+    assert a.order_id != b.order_id and len(live_orders(server)) == 2
 
 
 def test_bad_credentials_are_fatal(server: ClobServer, make_venue: Callable[..., PolymarketVenue]) -> None:
@@ -821,10 +892,9 @@ def test_a_restarted_venue_keeps_reporting_fills_of_restored_orders(
     after.restore([known, unknown])
     [fill] = after.poll(now_ms())
     assert isinstance(fill, Fill) and (fill.order_id, fill.shares) == (known.order_id, 2 * ONE)
-    assert after.order_status(unknown.order_id) is OrderStatus.OPEN  # found by token/side/price/size
-    venue_id = after.venue_order_id(unknown.order_id)
-    assert venue_id is not None and venue_id != unknown.order_id  # the local server's ids are not hashes
-    server.trade_against(venue_id, 3)
+    assert after.order_status(unknown.order_id) is OrderStatus.OPEN  # found by its hash
+    assert after.venue_order_id(unknown.order_id) == unknown.order_id  # the venue's id is the hash
+    server.trade_against(unknown.order_id, 3)
     [fill] = after.poll(now_ms())
     assert isinstance(fill, Fill) and (fill.order_id, fill.shares) == (unknown.order_id, 3 * ONE)
     assert len(posts(server)) == 2
@@ -841,3 +911,55 @@ def test_a_refusal_in_a_200_answer_is_an_order_refusal(
         with pytest.raises(OrderRefused, match="cancel-only"):
             venue.place(req(0.45, 5), now_ms())
     assert venue.place(req(0.45, 5), now_ms())[0].status is OrderStatus.OPEN
+
+
+@pytest.mark.parametrize("tick", [0.1, 0.01, 0.001, 0.0001])
+def test_market_orders_are_accepted_at_every_tick(
+    server: ClobServer, make_venue: Callable[..., PolymarketVenue], tick: float
+) -> None:
+    """The server refuses market amounts past 2/4 decimals like the venue; ours pass and fill."""
+    server.set_tick(UP, tick)
+    bid, ask = (0.4, 0.6) if tick == 0.1 else (round(0.4 + 3 * tick, 4), round(0.6 - 7 * tick, 4))
+    server.set_book(UP, bids=[(bid, 500)], asks=[(ask, 500)])
+    server.set_position(UP, 100)
+    venue = make_venue()
+    sell, events = venue.place(req(bid, 10.01, action=Action.SELL, order_type=OrderType.FAK), now_ms())
+    assert sell.status is not OrderStatus.UNKNOWN
+    [fill] = fills(events) or wait_for(lambda: fills(venue.poll(now_ms())))
+    assert fill.shares == 10_010_000 and fill.price == round(bid * ONE)
+    _, events = venue.place(req(ask, 10.01, order_type=OrderType.FOK), now_ms())
+    [fill] = fills(events) or wait_for(lambda: fills(venue.poll(now_ms())))
+    assert fill.price == round(ask * ONE) and 0 < fill.shares <= 10_010_000
+    market_posts = [p for p in posts(server) if p["orderType"] in ("FAK", "FOK")]
+    assert len(market_posts) == 2
+
+
+def test_the_server_refuses_market_amounts_the_venue_refuses(server: ClobServer) -> None:
+    from py_clob_client_v2 import ApiCreds, ClobClient, MarketOrderArgs, PartialCreateOrderOptions
+    from py_clob_client_v2 import OrderType as ClientType
+    from py_clob_client_v2.exceptions import PolyApiException
+
+    server.set_tick(UP, 0.001)
+    server.set_book(UP, bids=[(0.451, 500)], asks=[(0.473, 500)])
+    server.set_position(UP, 100)
+    client = ClobClient(server.url, 137, key=KEY, creds=ApiCreds(*server.creds))
+    opts = PartialCreateOrderOptions(tick_size="0.001", neg_risk=False)
+    # the vendor client signs 10.01 x 0.451 = 4.51451 (5 decimals): refused, as by the venue
+    args = MarketOrderArgs(token_id=UP, amount=10.01, side="SELL", price=0.451, order_type=ClientType.FAK)
+    with pytest.raises(PolyApiException) as info:
+        client.create_and_post_market_order(args, opts, ClientType.FAK)
+    assert "max accuracy of 2 decimals" in str(info.value.error_msg)
+
+
+def test_a_cancel_of_an_unknown_order_is_done_when_the_order_is_found(
+    server: ClobServer, venue: PolymarketVenue
+) -> None:
+    server.delay_next("POST", "/order", 0.6)  # the order lands after the confirmation window
+    order, _ = venue.place(req(0.45, 5), now_ms())
+    assert order.status is OrderStatus.UNKNOWN
+    assert venue.cancel(order.order_id, now_ms(), "HALTED") == []  # not there yet: pending
+    wait_for(lambda: len(live_orders(server)) == 1)
+    [done] = wait_for(lambda: dones(venue.poll(now_ms())))
+    assert (done.order_id, done.status, done.reason) == (order.order_id, OrderStatus.CANCELLED, "HALTED")
+    assert live_orders(server) == []
+    assert count_requests(server, "DELETE", "/order") == 1
