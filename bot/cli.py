@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -28,9 +29,16 @@ Home = Annotated[
 
 
 def _touch(home: Path, name: str, text: str = "") -> Path:
+    """Create controls/NAME in one rename: never opens, follows or blocks on what is there."""
+    from bot.safefile import replace_small
+
     path = home / "controls" / name
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        replace_small(path, text.encode())
+    except OSError as exc:
+        typer.echo(f"bot: cannot write {path}: {exc.strerror or exc}", err=True)
+        raise typer.Exit(2) from None
     return path
 
 
@@ -68,8 +76,8 @@ def run(
     if speed is not None:
         overrides["speed"] = speed
     path = config if config is not None else (home / "bot.toml")
-    try:
-        cfg = load_config(path if config is not None or path.exists() else None, overrides)
+    try:  # a bot.toml that is there but unusable (a dangling link, a folder) is an error
+        cfg = load_config(path if config is not None or os.path.lexists(path) else None, overrides)
         reason = run_bot(RunOptions(home=home.resolve(), config=cfg, quiet=quiet))
     except StartupRefused as exc:
         typer.echo(f"bot run: {exc}", err=True)
@@ -221,6 +229,7 @@ def backtest(
     from bot import backtest as bt
     from bot.config import load_config
     from bot.errors import EXIT_CONFIG, BotError
+    from bot.feeds.tape import DataError
 
     options = _options(option or [])
     overrides: dict[str, object] = {}
@@ -250,7 +259,7 @@ def backtest(
         result = bt.run_backtest(
             data, cfg, target, fmt=data_format, options=options, progress=not quiet and sys.stderr.isatty()
         )
-    except BotError as exc:
+    except (BotError, DataError) as exc:  # DataError: the input changed while it was read
         typer.echo(f"bot backtest: {exc}", err=True)
         raise typer.Exit(EXIT_CONFIG) from None
     s = result.summary

@@ -60,6 +60,7 @@ from typing import IO, Any, Final
 import orjson
 
 from bot.model import (
+    ONE,
     BookTick,
     Market,
     MarketEvent,
@@ -69,6 +70,7 @@ from bot.model import (
     iso,
     now_ms,
 )
+from bot.safefile import FileRefused, open_regular
 
 TAPE_VERSION: Final = 1
 MAX_MALFORMED: Final = 100  # malformed lines kept with their numbers; all are counted
@@ -351,12 +353,10 @@ class _Stream:
 def _check_tape_file(path: Path, *, purpose: str = "read") -> bool:
     """Raise DataError unless ``path`` starts with a tape header line; return is-gzip."""
     expected = f"expected a tape (*.jsonl.gz) whose first line is {_EXAMPLE_HEADER}"
-    if not path.exists():
-        raise DataError(f"{path}: no such file; {expected}")
-    if not path.is_file():
-        raise DataError(f"{path}: not a regular file; {expected}")
     try:
         is_gzip, text = _head(path)
+    except FileRefused as exc:  # missing, a folder, a FIFO, a device: never opened to block
+        raise DataError(f"{path}: {exc}; {expected}") from None
     except zlib.error as exc:
         raise DataError(f"{path}: corrupt gzip data ({exc}); {expected}") from None
     if not text and not is_gzip:
@@ -379,7 +379,7 @@ def _check_tape_file(path: Path, *, purpose: str = "read") -> bool:
 
 def _head(path: Path) -> tuple[bool, bytes]:
     """(is gzip, the first up to _HEAD_LIMIT bytes of its content). Raises zlib.error."""
-    with open(path, "rb") as f:
+    with open_regular(path) as f:
         head = f.read(_HEAD_LIMIT)
     if not head.startswith(_GZIP_MAGIC):
         return False, head
@@ -457,7 +457,11 @@ class TapeReader(Iterator[MarketEvent]):
             self.malformed.append((line_no, reason))
 
     def _generate(self) -> Generator[MarketEvent, None, None]:
-        with open(self.path, "rb") as f:
+        try:
+            f = open_regular(self.path)
+        except FileRefused as exc:  # swapped since it was checked
+            raise DataError(f"{self.path}: {exc}; expected a tape") from None
+        with f:
             stream = _Stream(f, gzip=self._gzip)
             pending = b""
             line_no = 0
@@ -534,8 +538,67 @@ class TapeReader(Iterator[MarketEvent]):
             except (TypeError, ValueError, AttributeError) as exc:
                 self._bad(line_no, f"bad event ({exc})")
                 continue
+            if type(event) is book_tick:
+                if not book_ok(event):  # crossed, out of range: a malformed line, never used
+                    self._bad(line_no, event_problem(event) or "bad book")
+                    continue
+            else:
+                problem = event_problem(event)
+                if problem:
+                    self._bad(line_no, problem)
+                    continue
             self.line_no = line_no
             yield event
+
+
+def book_ok(tick: BookTick) -> bool:
+    """The fast check of a tape's book line; event_problem says what is wrong."""
+    bid, ask, fair, under = tick.bid, tick.ask, tick.fair_forecast, tick.underlying
+    return (
+        type(tick.ts_ms) is int
+        and type(bid) is int
+        and type(ask) is int
+        and 0 <= bid < ask <= ONE
+        and type(tick.bid_size) is int
+        and tick.bid_size >= 0
+        and type(tick.ask_size) is int
+        and tick.ask_size >= 0
+        and type(tick.market_id) is str
+        and tick.market_id != ""
+        and (fair is None or (type(fair) is int and 0 <= fair <= ONE))
+        and (under is None or type(under) is float or type(under) is int)
+    )
+
+
+def event_problem(event: MarketEvent) -> str:
+    """Why a tape event cannot be used, or ''."""
+    if type(event.ts_ms) is not int:
+        return f"ts {event.ts_ms!r} is not an integer"
+    if type(event) is BookTick:
+        if type(event.market_id) is not str or not event.market_id:
+            return f"market id {event.market_id!r} is not a non-empty string"
+        for name, price in (("bid", event.bid), ("ask", event.ask)):
+            if type(price) is not int or not 0 <= price <= ONE:
+                return f"{name} {price!r} is not an integer in [0, {ONE}]"
+        for name, size in (("bid size", event.bid_size), ("ask size", event.ask_size)):
+            if type(size) is not int or size < 0:
+                return f"{name} {size!r} is not an integer >= 0"
+        if event.bid >= event.ask:
+            return f"crossed book: bid {event.bid} >= ask {event.ask}"
+        fair = event.fair_forecast
+        if fair is not None and (type(fair) is not int or not 0 <= fair <= ONE):
+            return f"forecast {fair!r} is not an integer in [0, {ONE}]"
+        under = event.underlying
+        if under is not None and type(under) not in (int, float):
+            return f"underlying {under!r} is not a number"
+    elif isinstance(event, WindowOpened):
+        market = event.market
+        numbers = (market.window_start_ms, market.window_end_ms, market.tick, market.min_size)
+        if any(type(value) is not int for value in numbers) or market.tick <= 0:
+            return f"open for {market.market_id!r} has non-integer times, tick or size"
+        if market.window_end_ms <= market.window_start_ms:
+            return f"open for {market.market_id!r} ends before it starts"
+    return ""
 
 
 def read_tape(path: Path | str) -> TapeReader:
