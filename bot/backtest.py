@@ -42,6 +42,7 @@ from bot.journal import Journal, Restored
 from bot.metrics import ClosedTrade, EquityPoint, summarize
 from bot.model import ONE, MarketEvent, Mode, iso, to_micros
 from bot.report import write_report
+from bot.safefile import printable
 from bot.strategies import build_strategies
 from bot.venues.paper import PaperVenue
 
@@ -182,7 +183,7 @@ def run_backtest(
             first_ts,
             "BOT_STARTED",
             "System",
-            f"touchtrader {__version__} BACKTEST of {data.name} ({source.format}),"
+            f"touchtrader {__version__} BACKTEST of {printable(data.name)} ({source.format}),"
             f" strategies {', '.join(s.name for s in strategies)}",
         )
         reason = engine.run()
@@ -199,7 +200,7 @@ def run_backtest(
         summary = summarize(trades, equity, starting_balance=balance, exposure_samples=exposure)
         summary["data"] = _data_summary(source, feed)
         summary["config"] = config.to_dict()
-        files = _write_results(out, summary, equity, trades, f"Backtest: {data.name}")
+        files = _write_results(out, summary, equity, trades, f"Backtest: {printable(data.name)}")
     finally:
         journal.close()
     return BacktestResult(out, summary, files, feed.stats.events, seconds)
@@ -250,7 +251,7 @@ def closed_trades(journal: Journal) -> list[ClosedTrade]:
 
 def _data_summary(source: Source, feed: ReplayFeed) -> dict[str, Any]:
     info: dict[str, Any] = {
-        "file": source.path.name,
+        "file": printable(source.path.name, 1000),
         "format": source.format,
         "events_used": feed.stats.events,
         "events_dropped": feed.stats.dropped,

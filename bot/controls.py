@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bot.safefile import FileRefused, kind, read_small
+from bot.safefile import printable as shown
 
 
 class Control(enum.StrEnum):
@@ -71,18 +72,6 @@ class Scan:
 
     def has(self, control: Control) -> bool:
         return control in self.present
-
-
-def shown(text: str, limit: int = 120) -> str:
-    """`text` as one printable line of at most `limit` characters.
-
-    A file name that is not UTF-8 (its bytes arrive as surrogate escapes, which neither
-    SQLite nor orjson accept) shows as `\\xff`; control characters (a newline in a name)
-    as `\\n`, `\\x1b`; anything longer is cut with "...".
-    """
-    raw = text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-    out = "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in raw)
-    return out if len(out) <= limit else out[: limit - 3] + "..."
 
 
 def excerpt(data: bytes, limit: int = 200) -> str:

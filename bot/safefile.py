@@ -35,6 +35,22 @@ class FileRefused(OSError):
         return self.reason
 
 
+def printable(text: str, limit: int = 120) -> str:
+    """`text` as one printable line of at most `limit` characters, for showing a file name.
+
+    A name that is not UTF-8 (its bytes arrive as surrogate escapes, which neither SQLite
+    nor orjson accept) shows as `\\xff`; control characters (a newline in a name) as `\\n`,
+    `\\x1b`; anything longer is cut with "...".
+    """
+    try:
+        data = text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:  # a lone surrogate that came from elsewhere
+        data = text.encode("utf-8", "surrogatepass")
+    raw = data.decode("utf-8", "backslashreplace")
+    out = "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in raw)
+    return out if len(out) <= limit else out[: limit - 3] + "..."
+
+
 def kind(mode: int) -> str:
     """What a file is, in words, from its st_mode."""
     if stat.S_ISREG(mode):

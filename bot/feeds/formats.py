@@ -117,7 +117,7 @@ from bot.model import (
     iso,
     to_micros,
 )
-from bot.safefile import FileRefused, open_regular, read_small
+from bot.safefile import FileRefused, open_regular, printable, read_small
 
 __all__ = [
     "FORMATS",
@@ -387,7 +387,7 @@ class _Collector:
     def __init__(self, path: Path, fmt: str, strict: bool) -> None:
         self.path = path
         self.strict = strict
-        self.report = LoadReport(path=str(path), format=fmt)
+        self.report = LoadReport(path=printable(str(path), 4096), format=fmt)
         self.fields = _MarketFields()
         self.naive_times = 0
 
