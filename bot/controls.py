@@ -161,7 +161,7 @@ def _unusable(entry: os.DirEntry[str]) -> str:
 
 def remove(folder: Path, names: list[str]) -> None:
     for name in names:
-        with contextlib.suppress(FileNotFoundError):
+        with contextlib.suppress(FileNotFoundError, NotADirectoryError):  # gone, or so is the folder
             (folder / name).unlink()
 
 
