@@ -176,7 +176,7 @@ def reset(home: Home = Path(".")) -> None:
 @app.command()
 def trades(
     home: Home = Path("."),
-    limit: Annotated[int, typer.Option(help="How many trades, newest first.")] = 20,
+    limit: Annotated[int, typer.Option(help="How many trades, newest first.", min=1, max=10**9)] = 20,
     as_csv: Annotated[bool, typer.Option("--csv", help="Print CSV.")] = False,
 ) -> None:
     """Recent trades (positions from entry to exit) from state/bot.db."""
@@ -222,7 +222,9 @@ def backtest(
         list[str] | None,
         typer.Option(help="Grid KEY=v1,v2 over a setting (repeatable), e.g. risk.max_position_usd=2,5"),
     ] = None,
-    workers: Annotated[int | None, typer.Option(help="Processes for a sweep; default: all cores.")] = None,
+    workers: Annotated[
+        int | None, typer.Option(help="Processes for a sweep; default: all cores.", min=1, max=1024)
+    ] = None,
     quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False,
 ) -> None:
     """Replay recorded market data through the live code path at full speed."""
@@ -279,7 +281,8 @@ def backtest(
 @app.command()
 def compare(
     session: Annotated[
-        int, typer.Argument(help="The session id (bot.db sessions table; BOT_STARTED says it).")
+        int,
+        typer.Argument(help="The session id (bot.db sessions table; BOT_STARTED says it).", min=1, max=2**53),
     ],
     home: Home = Path("."),
     out: Annotated[

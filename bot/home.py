@@ -30,7 +30,6 @@ class HomeError(BotError):
 FOLDERS = ("state", "controls", "logs")
 SUBFOLDERS = ("logs/tapes",)
 FILES = (
-    "bot.toml",
     "state/bot.lock",
     "state/bot.db",
     "state/bot.db-wal",

@@ -394,3 +394,12 @@ def test_stale_temporary_files_of_dead_processes_are_removed_at_start(tmp_path: 
         assert live.exists()
     finally:
         bot.stop()
+
+
+def test_huge_numbers_on_the_command_line_are_usage_errors(tmp_path: Path) -> None:
+    huge = str(2**64)
+    for args in (("trades", "--limit", huge), ("compare", huge), ("run", "--speed", "1e308")):
+        result = bot_cli(*args, "--home", str(tmp_path))
+        assert result.returncode == 2, (args, result.stderr)
+        assert "Traceback" not in result.stderr and "Error" not in result.stderr.split("\n")[0]
+    assert nothing_traded(tmp_path)
