@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import enum
+import logging
 import os
 import stat
 import threading
@@ -18,6 +19,8 @@ from pathlib import Path
 
 from bot.safefile import FileRefused, kind, read_small
 from bot.safefile import printable as shown
+
+log = logging.getLogger("bot")
 
 
 class Control(enum.StrEnum):
@@ -252,14 +255,21 @@ class Watcher:
 
     def _poll(self) -> None:
         while not self._stop.wait(self.poll_s):
-            if self._folder_identity() != self._identity:
-                self._watch()
-                self.rewatched += 1
+            try:
+                self._poll_once()
+            except Exception:  # never let this thread die: it is what catches inotify's misses
+                log.exception("controls watcher: poll failed; trying again")
                 self.wake()
-            listing = self._current_listing()
-            if listing != self._listing:
-                self._listing = listing
-                self.wake()
+
+    def _poll_once(self) -> None:
+        if self._folder_identity() != self._identity:
+            self._watch()
+            self.rewatched += 1
+            self.wake()
+        listing = self._current_listing()
+        if listing != self._listing:
+            self._listing = listing
+            self.wake()
 
     def _unpin(self) -> None:
         if self._pin is not None:

@@ -500,7 +500,7 @@ class TapeReader(Iterator[MarketEvent]):
                     errors[i] = "empty line" if not line.strip() else f"not JSON ({exc})"
         self.lines = line_no + count
         event: MarketEvent
-        book_tick = BookTick  # a local: this loop runs once per event of a backtest
+        book_tick, one = BookTick, ONE  # locals: this loop runs once per event of a backtest
         for obj in objs:
             line_no += 1
             if obj is None:
@@ -509,16 +509,27 @@ class TapeReader(Iterator[MarketEvent]):
             try:
                 kind = obj["e"]
                 if kind == "book":
-                    event = book_tick(
-                        obj["ts"],
-                        obj["m"],
-                        obj["b"],
-                        obj["bs"],
-                        obj["a"],
-                        obj["as"],
-                        obj.get("f"),
-                        obj.get("u"),
-                    )
+                    ts, market_id, bid, bid_size = obj["ts"], obj["m"], obj["b"], obj["bs"]
+                    ask, ask_size, fair, under = obj["a"], obj["as"], obj.get("f"), obj.get("u")
+                    event = book_tick(ts, market_id, bid, bid_size, ask, ask_size, fair, under)
+                    # book_ok, inlined (this runs once per event of a backtest): a crossed or
+                    # out-of-range book is a malformed line, never used
+                    if not (
+                        type(ts) is int
+                        and type(bid) is int
+                        and type(ask) is int
+                        and 0 <= bid < ask <= one
+                        and type(bid_size) is int
+                        and bid_size >= 0
+                        and type(ask_size) is int
+                        and ask_size >= 0
+                        and type(market_id) is str
+                        and market_id != ""
+                        and (fair is None or (type(fair) is int and 0 <= fair <= one))
+                        and (under is None or type(under) is float or type(under) is int)
+                    ):
+                        self._bad(line_no, event_problem(event) or "bad book")
+                        continue
                 elif kind == "open":
                     event = WindowOpened(obj["ts"], _market_from_json(obj["market"]))
                 elif kind == "resolve":
@@ -538,11 +549,7 @@ class TapeReader(Iterator[MarketEvent]):
             except (TypeError, ValueError, AttributeError) as exc:
                 self._bad(line_no, f"bad event ({exc})")
                 continue
-            if type(event) is book_tick:
-                if not book_ok(event):  # crossed, out of range: a malformed line, never used
-                    self._bad(line_no, event_problem(event) or "bad book")
-                    continue
-            else:
+            if type(event) is not book_tick:
                 problem = event_problem(event)
                 if problem:
                     self._bad(line_no, problem)
