@@ -218,7 +218,7 @@ class Watcher:
         self._handler = _Handler()
         self._observer = Observer()
         self._observer.daemon = True
-        self._identity: tuple[int, int] | None = None
+        self._identity: tuple[int, int, bool] | None = None  # (dev, inode, is a folder); None: missing
         self._pin: int | None = None  # an open descriptor of the watched folder (see _watch)
         self._listing: frozenset[tuple[str, int, int, int]] | None = None
         self._stop = threading.Event()
@@ -240,7 +240,6 @@ class Watcher:
         with contextlib.suppress(Exception):  # the folder may vanish again meanwhile
             self._observer.unschedule_all()
         self._unpin()
-        self._identity = None
         try:
             # Holding the folder open keeps its inode allocated, so a folder created again
             # under the same name cannot get the same inode number: (dev, inode) tells them
@@ -250,8 +249,12 @@ class Watcher:
             self._observer.schedule(self._handler, str(self.folder), recursive=False)
         except OSError:
             self._unpin()
-            return  # gone again, or not a folder: the next poll looks again
-        self._identity = (st.st_dev, st.st_ino)
+            # nothing watched: remember what is there (missing, a file) so that the poll sees
+            # it change; a folder there (it appeared meanwhile) is tried again at the next poll
+            now = self._folder_identity()
+            self._identity = (-1, -1, False) if now is not None and now[2] else now
+            return
+        self._identity = (st.st_dev, st.st_ino, True)
 
     def _poll(self) -> None:
         while not self._stop.wait(self.poll_s):
@@ -277,12 +280,12 @@ class Watcher:
                 os.close(self._pin)
             self._pin = None
 
-    def _folder_identity(self) -> tuple[int, int] | None:
+    def _folder_identity(self) -> tuple[int, int, bool] | None:
         try:
             st = os.stat(self.folder)
         except OSError:
             return None
-        return (st.st_dev, st.st_ino) if stat.S_ISDIR(st.st_mode) else None
+        return (st.st_dev, st.st_ino, stat.S_ISDIR(st.st_mode))
 
     def _current_listing(self) -> frozenset[tuple[str, int, int, int]] | None:
         try:

@@ -171,8 +171,8 @@ def test_controls_turned_into_a_file_blocks_entries_until_it_is_a_folder_again(b
     status = eventually(lambda: (s := bot.status())["trading_state"] == "PAUSED" and s)
     assert "not a folder" in status["risk"]["reason"]
     assert status["risk"]["can_trade"] is False
-    controls.unlink()
-    controls.mkdir()
+    controls.unlink()  # and not created again: the bot does it
+    eventually(controls.is_dir)
     eventually(lambda: bot.status()["trading_state"] == "ACTIVE")
     bot.touch("PAUSE")
     eventually(lambda: bot.status()["trading_state"] == "PAUSED")
