@@ -130,6 +130,21 @@ def test_a_fifo_swapped_in_and_out_under_adjust_risk_never_blocks_the_loop(bot: 
     assert bot.proc is not None and bot.proc.poll() is None
 
 
+def test_bot_status_does_not_hang_on_a_fifo_in_state(tmp_path: Path) -> None:
+    (tmp_path / "state").mkdir()
+    os.mkfifo(tmp_path / "state" / "status.json")
+    result = bot_cli("status", "--home", str(tmp_path))
+    assert result.returncode == 1  # not alive, as for any unreadable status
+    assert "state/status.json cannot be read: is a FIFO (named pipe), not a regular file" in result.stdout
+    assert "Traceback" not in result.stderr
+
+
+def test_a_home_that_is_a_file_exits_2(tmp_path: Path) -> None:
+    (tmp_path / "home").write_text("")
+    result = run_bot(tmp_path / "home")
+    assert_one_line_exit(result, 2, "home: is a regular file, but the bot's home must be a folder")
+
+
 # ---------------------------------------------------------------------------------------
 # 2 a control folder removed, replaced or turned into a file
 
