@@ -102,9 +102,9 @@ from typing import Any, BinaryIO, Final, Protocol
 
 import orjson
 
+from bot.feeds.checks import book_ok as _book_ok
+from bot.feeds.checks import event_problem as _tape_event_problem
 from bot.feeds.tape import DataError, read_tape
-from bot.feeds.tape import book_ok as _book_ok
-from bot.feeds.tape import event_problem as _tape_event_problem
 from bot.model import (
     ONE,
     BookTick,
