@@ -368,16 +368,23 @@ def test_a_strategy_entry_that_is_a_function_is_never_called(tmp_path: Path) -> 
 # 10 backtest inputs: a crossed book is a malformed line with its line number
 
 
-def test_a_crossed_book_in_a_tape_is_a_malformed_line(tmp_path: Path) -> None:
+def _small_tape(folder: Path, crossed_at: int | None = None) -> Path:
+    """A tape of one market: the header (line 1), its open (line 2), ten books (lines 3 to
+    12; the `crossed_at`-th, from 0, crossed), its resolution."""
     t0 = 1_763_780_000_000
     market = Market("m1", "BTC", "BTC up?", t0, t0 + 300_000, 97_000.0)
-    tape = tmp_path / "t.jsonl.gz"
+    tape = folder / "t.jsonl.gz"
     with TapeWriter(tape, source="test") as writer:
-        writer.write(WindowOpened(t0, market))  # line 2 (line 1 is the header)
-        for i in range(10):  # lines 3..12; line 7 is crossed
-            bid, ask = (600_000, 500_000) if i == 4 else (480_000, 500_000)
+        writer.write(WindowOpened(t0, market))
+        for i in range(10):
+            bid, ask = (600_000, 500_000) if i == crossed_at else (480_000, 500_000)
             writer.write(BookTick(t0 + 1000 * i, "m1", bid, 50 * ONE, ask, 50 * ONE))
         writer.write(WindowResolved(t0 + 300_000, "m1", O.UP))
+    return tape
+
+
+def test_a_crossed_book_in_a_tape_is_a_malformed_line(tmp_path: Path) -> None:
+    tape = _small_tape(tmp_path, crossed_at=4)  # line 7
     out = tmp_path / "out"
     result = bot_cli("backtest", str(tape), "--out", str(out), "--quiet")
     assert result.returncode == 0, result.stderr
@@ -412,9 +419,14 @@ def test_stale_temporary_files_of_dead_processes_are_removed_at_start(tmp_path: 
 
 
 def test_huge_numbers_on_the_command_line_are_usage_errors(tmp_path: Path) -> None:
+    home = tmp_path / "home"  # a home with a journal: the numbers would reach SQLite
+    result = bot_cli("backtest", str(_small_tape(tmp_path)), "--out", str(home), "--quiet")
+    assert result.returncode == 0, result.stderr
     huge = str(2**64)
-    for args in (("trades", "--limit", huge), ("compare", huge), ("run", "--speed", "1e308")):
-        result = bot_cli(*args, "--home", str(tmp_path))
+    for args in (("trades", "--limit", huge), ("compare", huge)):
+        result = bot_cli(*args, "--home", str(home))
         assert result.returncode == 2, (args, result.stderr)
-        assert "Traceback" not in result.stderr and "Error" not in result.stderr.split("\n")[0]
-    assert nothing_traded(tmp_path)
+        assert "Traceback" not in result.stderr and "OverflowError" not in result.stderr
+    result = bot_cli("run", "--speed", "1e308", "--home", str(tmp_path / "fresh"))
+    assert_one_line_exit(result, 2, "speed: 1e+308 is too large")
+    assert nothing_traded(tmp_path / "fresh")

@@ -53,6 +53,21 @@ def test_read_small_refuses_what_is_not_a_regular_file_without_blocking(tmp_path
         assert isinstance(result, FileRefused) and str(result) == reason, (path, result)
 
 
+def test_a_fifo_swapped_in_after_the_name_was_checked_is_refused_by_fstat(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The race a plain stat-then-open loses: the name is a file when looked at and a FIFO
+    when opened. Here the look is made to see a regular file; only the O_NONBLOCK open and
+    the fstat of the opened descriptor stand between the reader and a blocked thread."""
+    os.mkfifo(tmp_path / "ADJUST_RISK")
+    (tmp_path / "regular").write_text("3")
+    real_stat = os.stat
+    monkeypatch.setattr(os, "stat", lambda path, **kw: real_stat(tmp_path / "regular"))
+    result = in_thread(lambda: read_small(tmp_path / "ADJUST_RISK", 100))
+    assert isinstance(result, FileRefused)
+    assert str(result) == "is a FIFO (named pipe), not a regular file"
+
+
 def test_read_small_is_bounded(tmp_path: Path) -> None:
     (tmp_path / "f").write_bytes(b"x" * 101)
     assert read_small(tmp_path / "f", 101) == b"x" * 101
