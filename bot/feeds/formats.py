@@ -102,6 +102,7 @@ from typing import Any, BinaryIO, Final, Protocol
 
 import orjson
 
+from bot.feeds.checks import MAX_FEE_EXPONENT, MAX_FEE_PPM, MAX_SIZE
 from bot.feeds.checks import book_ok as _book_ok
 from bot.feeds.checks import event_problem as _tape_event_problem
 from bot.feeds.tape import DataError, read_tape
@@ -568,6 +569,8 @@ def _size(text: str, name: str) -> Micros:
         raise ValueError(f"{name} {text!r} is not a number") from None
     if value < 0:
         raise ValueError(f"{name} {text.strip()} is negative")
+    if value > MAX_SIZE:
+        raise ValueError(f"{name} {text.strip()} is above {MAX_SIZE // ONE:,} shares")
     return value
 
 
@@ -625,13 +628,13 @@ class _Options:
         got = self._get(key, parse, f"expected a decimal in [{lo / ONE:g}, {hi / ONE:g}]")
         return default if got is None else int(got)
 
-    def integer(self, key: str, default: int, lo: int) -> int:
+    def integer(self, key: str, default: int, lo: int, hi: int) -> int:
         def parse(value: Any) -> int:
-            if not isinstance(value, int | str) or int(value) < lo:
+            if not isinstance(value, int | str) or not lo <= int(value) <= hi:
                 raise ValueError
             return int(value)
 
-        got = self._get(key, parse, f"expected an integer >= {lo}")
+        got = self._get(key, parse, f"expected an integer from {lo} to {hi}")
         return default if got is None else int(got)
 
     def text(self, key: str) -> str | None:
@@ -664,8 +667,8 @@ class _Options:
             name=self.text("name"),
             tick=tick,
             min_size=self.micros("min_size", 5 * ONE, 0, 10**9 * ONE),
-            fee_rate_ppm=self.integer("fee_rate_ppm", 0, 0),
-            fee_exponent=self.integer("fee_exponent", 1, 1),
+            fee_rate_ppm=self.integer("fee_rate_ppm", 0, 0, MAX_FEE_PPM),
+            fee_exponent=self.integer("fee_exponent", 1, 1, MAX_FEE_EXPONENT),
         )
 
 

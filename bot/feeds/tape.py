@@ -59,7 +59,7 @@ from typing import IO, Any, Final
 
 import orjson
 
-from bot.feeds.checks import event_problem
+from bot.feeds.checks import MAX_SIZE, MAX_TS, event_problem
 from bot.model import (
     ONE,
     BookTick,
@@ -517,13 +517,14 @@ class TapeReader(Iterator[MarketEvent]):
                     # out-of-range book is a malformed line, never used
                     if not (
                         type(ts) is int
+                        and 0 <= ts <= MAX_TS
                         and type(bid) is int
                         and type(ask) is int
                         and 0 <= bid < ask <= one
                         and type(bid_size) is int
-                        and bid_size >= 0
+                        and 0 <= bid_size <= MAX_SIZE
                         and type(ask_size) is int
-                        and ask_size >= 0
+                        and 0 <= ask_size <= MAX_SIZE
                         and type(market_id) is str
                         and market_id != ""
                         and (fair is None or (type(fair) is int and 0 <= fair <= one))

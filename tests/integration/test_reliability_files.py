@@ -394,6 +394,35 @@ def test_a_crossed_book_in_a_tape_is_a_malformed_line(tmp_path: Path) -> None:
     assert data["events_dropped"] == 0 and data["dropped_first"] == []
 
 
+def test_huge_numbers_in_backtest_inputs_are_malformed_rows_or_one_line_errors(tmp_path: Path) -> None:
+    csv = tmp_path / "h.csv"
+    csv.write_text(
+        "timestamp,market_id,best_bid,best_ask,bid_size,ask_size,window_end,outcome\n"
+        "1763780000,m,0.48,0.50,1e30,5,1763780300,UP\n"
+        "1763780001,m,0.48,0.50,5,5,1763780300,UP\n"
+        f"1763780002,m,0.48,0.50,5,{2**64},1763780300,UP\n"
+        "1763780003,m,0.48,0.50,5,5,1763780300,UP\n"
+    )
+    out = tmp_path / "out"
+    result = bot_cli("backtest", str(csv), "--out", str(out), "--quiet")
+    assert result.returncode == 0, result.stderr
+    data = read_json(out / "summary.json")["data"]
+    assert [line for line, _ in data["malformed_first"]] == [2, 4]
+    result = bot_cli("backtest", str(csv), "--out", str(tmp_path / "o2"), "--option", f"fee_rate_ppm={2**64}")
+    assert_one_line_exit(result, 2, "fee_rate_ppm", "expected an integer from 0 to 1000000")
+    # a tape whose market is opened with a fee no market has: a malformed line, not an overflow
+    tape = tmp_path / "fees.jsonl.gz"
+    t0 = 1_763_780_000_000
+    with TapeWriter(tape, source="test") as writer:
+        writer.write(WindowOpened(t0, Market("m9", "BTC", "x", t0, t0 + 60_000, fee_rate_ppm=2**62)))
+        writer.write(WindowOpened(t0, Market("m1", "BTC", "x", t0, t0 + 60_000)))
+        writer.write(BookTick(t0, "m1", 480_000, 50 * ONE, 500_000, 50 * ONE))
+    result = bot_cli("backtest", str(tape), "--out", str(tmp_path / "o3"), "--quiet")
+    assert result.returncode == 0, result.stderr
+    data = read_json(tmp_path / "o3" / "summary.json")["data"]
+    assert data["malformed_first"] == [[2, "open for 'm9' has a time, tick, size or fee out of range"]]
+
+
 # ---------------------------------------------------------------------------------------
 # stale temporary files of a killed run
 
