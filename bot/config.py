@@ -184,6 +184,7 @@ _MONEY = {
     "caps.max_position_usd",
     "caps.max_session_loss",
 }
+MIN_PERIOD_S = 0.05  # the shortest heartbeat, state refresh or venue poll
 MAX_SECONDS = 10**7  # durations (about 115 days): thread waits refuse far larger timeouts
 
 
@@ -330,6 +331,9 @@ def _check_ranges(config: Config) -> None:
             raise ConfigError(f"{key}: {value:g} s is too long (at most {MAX_SECONDS:.0e} s)")
     if config.speed > 10**6:
         raise ConfigError(f"speed: {config.speed:g} is too fast (at most 1e6)")
+    for key in ("heartbeat_s", "state_refresh_s", "polymarket.poll_interval_s"):
+        if 0 < flat[key] < MIN_PERIOD_S:  # a period this short would only spin the loop
+            raise ConfigError(f"{key}: {flat[key]:g} s is too short (at least {MIN_PERIOD_S:g} s)")
     for key in _POSITIVE:
         if flat[key] <= 0:
             raise ConfigError(f"{key}: must be greater than 0, got {flat[key]!r}")

@@ -203,3 +203,9 @@ def test_an_override_never_hides_a_bad_value_in_the_file(tmp_path: Path) -> None
     (tmp_path / "bot.toml").write_text("speed = 0\n")
     with pytest.raises(ConfigError, match="speed: must be greater than 0"):
         load_config(tmp_path / "bot.toml", {"speed": 5.0})
+
+
+@pytest.mark.parametrize("key", ["heartbeat_s", "state_refresh_s", "polymarket.poll_interval_s"])
+def test_a_period_that_would_spin_the_loop_is_refused(key: str) -> None:
+    with pytest.raises(ConfigError, match=f"^{key}: 1e-300 s is too short"):
+        load_config(None, {key: 1e-300})
