@@ -219,7 +219,7 @@ class Supervisor:
     def _set_aside(self, now: int, name: str, reason: str, content: bytes) -> None:
         """A rejected ADJUST_RISK becomes NAME.rejected, with the reason on its first line."""
         folder = self.engine.paths.controls
-        note = f"REJECTED at {iso(now)}: {reason}\n".encode()
+        note = f"REJECTED at {iso(now)}: {controls.shown(reason, 300)}\n".encode()
         if content:  # a short printable excerpt, never the raw bytes
             note += b"--- the file began:\n" + controls.excerpt(content).encode() + b"\n"
         with contextlib.suppress(OSError):
