@@ -103,6 +103,16 @@ def test_backtest_inputs_that_are_not_regular_files_are_refused(tmp_path: Path) 
         assert not (tmp_path / "out").exists()
 
 
+def test_a_backtest_output_that_is_not_a_folder_is_refused(tmp_path: Path) -> None:
+    tape = _small_tape(tmp_path)
+    (tmp_path / "afile").write_text("")
+    os.mkfifo(tmp_path / "apipe")
+    for out, why in (("afile", "is a regular file"), ("apipe", "is a FIFO (named pipe)")):
+        for extra in ((), ("--sweep", "risk.max_position_usd=2,3")):
+            result = bot_cli("backtest", str(tape), "--out", str(tmp_path / out), "--quiet", *extra)
+            assert_one_line_exit(result, 2, f"{out}: {why}, not a folder")
+
+
 def test_a_fifo_swapped_in_and_out_under_adjust_risk_never_blocks_the_loop(bot: BotProcess) -> None:
     bot.start().wait_ready()
     name = bot.home / "controls" / "ADJUST_RISK"
