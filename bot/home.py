@@ -59,6 +59,11 @@ def prepare(home: Path) -> None:
             _folder(path, f"{name}/")
     for name in FILES:
         _file(home / name)
+    tapes = home / "logs" / "tapes"
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(tapes):  # a session's tape is appended to: a FIFO would block
+            if entry.name.startswith("session-") and entry.name.endswith(".jsonl.gz"):
+                _file(Path(entry.path))
 
 
 def _folder(path: Path, what: str) -> None:

@@ -101,6 +101,26 @@ def open_regular(path: Path | str, *, follow: bool = True, dir_fd: int | None = 
         raise
 
 
+def open_append(path: Path | str) -> BinaryIO:
+    """Open (or create) `path` for appending if, and only if, it is a regular file; never
+    blocks (a FIFO without a reader would block a plain open for writing for ever)."""
+    with contextlib.suppress(FileNotFoundError):
+        _check(os.stat(path).st_mode)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | _FLAGS, 0o644)
+    except OSError as exc:
+        if exc.errno == errno.ENXIO:  # a FIFO swapped in, with no reader
+            raise FileRefused("is a FIFO (named pipe), not a regular file") from None
+        raise
+    try:
+        _check(os.fstat(fd).st_mode)
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "ab")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
 def read_small(path: Path | str, limit: int, *, follow: bool = True, dir_fd: int | None = None) -> bytes:
     """The content of a regular file of at most `limit` bytes; FileRefused otherwise."""
     with open_regular(path, follow=follow, dir_fd=dir_fd) as fh:

@@ -71,7 +71,7 @@ from bot.model import (
     iso,
     now_ms,
 )
-from bot.safefile import FileRefused, open_regular
+from bot.safefile import FileRefused, open_append, open_regular
 
 TAPE_VERSION: Final = 1
 MAX_MALFORMED: Final = 100  # malformed lines kept with their numbers; all are counted
@@ -126,7 +126,11 @@ class TapeWriter:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         # None when the file was new or a complete tape; else the complete lines kept.
         self.recovered_lines: int | None = _prepare_for_append(self.path)
-        self._gz = gzip.GzipFile(self.path, mode="ab", compresslevel=compresslevel)
+        try:
+            self._raw = open_append(self.path)  # never blocks on a FIFO put under the name
+        except FileRefused as exc:
+            raise DataError(f"{self.path}: {exc}; cannot record a tape there") from None
+        self._gz = gzip.GzipFile(fileobj=self._raw, mode="ab", compresslevel=compresslevel)
         header: dict[str, Any] = {
             "e": "tape",
             "version": TAPE_VERSION,
@@ -209,7 +213,10 @@ class TapeWriter:
             self._gz.write("".join(self._buf).encode())
             self._buf.clear()
         self._closed = True
-        self._gz.close()
+        try:
+            self._gz.close()
+        finally:
+            self._raw.close()
 
     @property
     def closed(self) -> bool:

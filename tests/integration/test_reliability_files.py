@@ -76,7 +76,9 @@ def test_a_fifo_as_bot_toml_is_refused_without_blocking(tmp_path: Path) -> None:
     assert nothing_traded(tmp_path)
 
 
-@pytest.mark.parametrize("log", ["logs/activity.jsonl", "logs/bot.log", "state/bot.lock"])
+@pytest.mark.parametrize(
+    "log", ["logs/activity.jsonl", "logs/bot.log", "state/bot.lock", "logs/tapes/session-1.jsonl.gz"]
+)
 def test_a_fifo_where_the_bot_writes_is_refused_without_blocking(tmp_path: Path, log: str) -> None:
     (tmp_path / log).parent.mkdir(parents=True)
     os.mkfifo(tmp_path / log)  # opening it to append would block until a reader came

@@ -96,6 +96,14 @@ def test_replace_small_replaces_a_fifo_or_a_link_without_opening_it(tmp_path: Pa
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
 
 
+def test_a_tape_writer_refuses_a_fifo_without_blocking(tmp_path: Path) -> None:
+    from bot.feeds.tape import DataError, TapeWriter
+
+    os.mkfifo(tmp_path / "session-2.jsonl.gz")
+    result = in_thread(lambda: TapeWriter(tmp_path / "session-2.jsonl.gz"))
+    assert isinstance(result, DataError) and "is a FIFO (named pipe)" in str(result)
+
+
 def test_printable_escapes_bytes_that_are_not_utf8_and_control_characters() -> None:
     name = os.fsdecode(b"PAUSE\xff\n\x1b")
     assert printable(name) == "PAUSE\\xff\\n\\x1b"
