@@ -22,6 +22,7 @@ import orjson
 from filelock import FileLock, Timeout
 
 from bot import __version__, controls
+from bot import home as bot_home
 from bot.activity import Activity
 from bot.breaker import VenueErrorWindow
 from bot.config import Config, ConfigError
@@ -55,10 +56,9 @@ class RunOptions:
 
 
 def prepare_home(home: Path) -> Paths:
-    paths = Paths(home)
-    for folder in (paths.state, paths.controls, paths.logs):
-        folder.mkdir(parents=True, exist_ok=True)
-    return paths
+    """Folders created, and every file and folder of the home the right kind (bot/home.py)."""
+    bot_home.prepare(home)
+    return Paths(home)
 
 
 def acquire_lock(paths: Paths) -> FileLock:
@@ -117,8 +117,11 @@ def run(options: RunOptions) -> str:
     lock = acquire_lock(paths)
     journal: Journal | None = None
     try:
+        stale = bot_home.remove_stale_temp(paths.state) + bot_home.remove_stale_temp(paths.controls)
         refuse_on_emergency(paths)
         setup_logging(paths, options.quiet)
+        if stale:
+            log.info("removed %d temporary file(s) left by a killed run: %s", len(stale), ", ".join(stale))
         strategies = build_strategies(config.strategies.enabled, config.strategies.params)
         journal = Journal(paths.state / "bot.db")
         return _run(paths, config, journal, strategies)

@@ -22,6 +22,7 @@ import csv
 import io
 import itertools
 import os
+import stat
 import sys
 import time
 from collections.abc import Iterable, Iterator
@@ -42,6 +43,7 @@ from bot.journal import Journal, Restored
 from bot.metrics import ClosedTrade, EquityPoint, summarize
 from bot.model import ONE, MarketEvent, Mode, iso, to_micros
 from bot.report import write_report
+from bot.safefile import kind, printable
 from bot.strategies import build_strategies
 from bot.venues.paper import PaperVenue
 
@@ -134,8 +136,7 @@ def run_backtest(
     progress: bool = False,
 ) -> BacktestResult:
     source = open_source(data, fmt, options)
-    if out.exists() and any(out.iterdir()):
-        raise BacktestError(f"{out}: the output folder is not empty; choose a new --out")
+    _check_out(out)
     paths = prepare_home(out)
     config = _backtest_config(config)
     strategies = build_strategies(config.strategies.enabled, config.strategies.params)
@@ -182,7 +183,7 @@ def run_backtest(
             first_ts,
             "BOT_STARTED",
             "System",
-            f"touchtrader {__version__} BACKTEST of {data.name} ({source.format}),"
+            f"touchtrader {__version__} BACKTEST of {printable(data.name)} ({source.format}),"
             f" strategies {', '.join(s.name for s in strategies)}",
         )
         reason = engine.run()
@@ -199,10 +200,24 @@ def run_backtest(
         summary = summarize(trades, equity, starting_balance=balance, exposure_samples=exposure)
         summary["data"] = _data_summary(source, feed)
         summary["config"] = config.to_dict()
-        files = _write_results(out, summary, equity, trades, f"Backtest: {data.name}")
+        files = _write_results(out, summary, equity, trades, f"Backtest: {printable(data.name)}")
     finally:
         journal.close()
     return BacktestResult(out, summary, files, feed.stats.events, seconds)
+
+
+def _check_out(out: Path) -> None:
+    """The results folder must be new or empty (and a folder: not a file, a FIFO, a link to nothing)."""
+    if not os.path.lexists(out):
+        return
+    try:
+        st = os.stat(out)
+    except OSError:
+        raise BacktestError(f"{out}: a dangling symbolic link, not a folder; choose a new --out") from None
+    if not stat.S_ISDIR(st.st_mode):
+        raise BacktestError(f"{out}: is {kind(st.st_mode)}, not a folder; choose a new --out")
+    if any(out.iterdir()):
+        raise BacktestError(f"{out}: the output folder is not empty; choose a new --out")
 
 
 def _backtest_config(config: Config) -> Config:
@@ -250,7 +265,7 @@ def closed_trades(journal: Journal) -> list[ClosedTrade]:
 
 def _data_summary(source: Source, feed: ReplayFeed) -> dict[str, Any]:
     info: dict[str, Any] = {
-        "file": source.path.name,
+        "file": printable(source.path.name, 1000),
         "format": source.format,
         "events_used": feed.stats.events,
         "events_dropped": feed.stats.dropped,
@@ -395,8 +410,7 @@ def run_sweep(
     """Every combination in its own folder under `out`, on `workers` processes; ranked by net P&L."""
     for overrides in grid:  # fail fast on a bad key, before any process starts
         load_config(config_path, {**base, **overrides})
-    if out.exists() and any(out.iterdir()):
-        raise BacktestError(f"{out}: the output folder is not empty; choose a new --out")
+    _check_out(out)
     jobs = [
         (data, config_path, {**base, **overrides}, out / f"run-{i:03d}", fmt, options or {})
         for i, overrides in enumerate(grid, start=1)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -28,9 +29,16 @@ Home = Annotated[
 
 
 def _touch(home: Path, name: str, text: str = "") -> Path:
+    """Create controls/NAME in one rename: never opens, follows or blocks on what is there."""
+    from bot.safefile import replace_small
+
     path = home / "controls" / name
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        replace_small(path, text.encode())
+    except OSError as exc:
+        typer.echo(f"bot: cannot write {path}: {exc.strerror or exc}", err=True)
+        raise typer.Exit(2) from None
     return path
 
 
@@ -68,8 +76,8 @@ def run(
     if speed is not None:
         overrides["speed"] = speed
     path = config if config is not None else (home / "bot.toml")
-    try:
-        cfg = load_config(path if config is not None or path.exists() else None, overrides)
+    try:  # a bot.toml that is there but unusable (a dangling link, a folder) is an error
+        cfg = load_config(path if config is not None or os.path.lexists(path) else None, overrides)
         reason = run_bot(RunOptions(home=home.resolve(), config=cfg, quiet=quiet))
     except StartupRefused as exc:
         typer.echo(f"bot run: {exc}", err=True)
@@ -168,7 +176,7 @@ def reset(home: Home = Path(".")) -> None:
 @app.command()
 def trades(
     home: Home = Path("."),
-    limit: Annotated[int, typer.Option(help="How many trades, newest first.")] = 20,
+    limit: Annotated[int, typer.Option(help="How many trades, newest first.", min=1, max=10**9)] = 20,
     as_csv: Annotated[bool, typer.Option("--csv", help="Print CSV.")] = False,
 ) -> None:
     """Recent trades (positions from entry to exit) from state/bot.db."""
@@ -214,13 +222,16 @@ def backtest(
         list[str] | None,
         typer.Option(help="Grid KEY=v1,v2 over a setting (repeatable), e.g. risk.max_position_usd=2,5"),
     ] = None,
-    workers: Annotated[int | None, typer.Option(help="Processes for a sweep; default: all cores.")] = None,
+    workers: Annotated[
+        int | None, typer.Option(help="Processes for a sweep; default: all cores.", min=1, max=1024)
+    ] = None,
     quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False,
 ) -> None:
     """Replay recorded market data through the live code path at full speed."""
     from bot import backtest as bt
     from bot.config import load_config
     from bot.errors import EXIT_CONFIG, BotError
+    from bot.feeds.tape import DataError
 
     options = _options(option or [])
     overrides: dict[str, object] = {}
@@ -250,7 +261,7 @@ def backtest(
         result = bt.run_backtest(
             data, cfg, target, fmt=data_format, options=options, progress=not quiet and sys.stderr.isatty()
         )
-    except BotError as exc:
+    except (BotError, DataError) as exc:  # DataError: the input changed while it was read
         typer.echo(f"bot backtest: {exc}", err=True)
         raise typer.Exit(EXIT_CONFIG) from None
     s = result.summary
@@ -270,7 +281,8 @@ def backtest(
 @app.command()
 def compare(
     session: Annotated[
-        int, typer.Argument(help="The session id (bot.db sessions table; BOT_STARTED says it).")
+        int,
+        typer.Argument(help="The session id (bot.db sessions table; BOT_STARTED says it).", min=1, max=2**53),
     ],
     home: Home = Path("."),
     out: Annotated[

@@ -171,27 +171,79 @@ _NON_NEGATIVE = {
 }
 
 
+MAX_CONFIG_BYTES = 1024 * 1024
+MAX_DEPTH = 16  # tables and lists nested deeper than this are no setting of ours
+MAX_NUMBER = 10**12  # no setting is anywhere near; beyond, sums and SQLite integers overflow
+MAX_USD = 10**9  # money settings, in USD: a billion, 10^15 micros, far inside 64 bits
+_MONEY = {
+    "paper.starting_balance",
+    "risk.max_position_usd",
+    "risk.max_market_exposure_usd",
+    "risk.max_total_exposure_usd",
+    "risk.daily_loss_limit_usd",
+    "caps.max_position_usd",
+    "caps.max_session_loss",
+}
+MIN_PERIOD_S = 0.05  # the shortest heartbeat, state refresh or venue poll
+MAX_SECONDS = 10**7  # durations (about 115 days): thread waits refuse far larger timeouts
+
+
 def load_config(path: Path | None, overrides: dict[str, Any] | None = None) -> Config:
-    """Read `path` (None: defaults only) and apply dotted `overrides` from the command line."""
+    """Read `path` (None: defaults only) and apply dotted `overrides` from the command line.
+
+    The file is checked on its own first, so an override (`--speed`) never hides a bad
+    value in the file."""
     data: dict[str, Any] = {}
     if path is not None:
-        try:
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise ConfigError(f"{path}: config file not found") from None
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"{path}: not valid TOML: {exc}") from None
-        except OSError as exc:
-            raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
-    for dotted, value in (overrides or {}).items():
+        data = _read_toml(path)
+        _check_depth(data, "")
+        _check_ranges(_build(Config, data, ""))
+    if not overrides:
+        return _build_checked(data)
+    for dotted, value in overrides.items():
         node = data
         *parents, leaf = dotted.split(".")
         for part in parents:
             node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"{dotted}: {part} is not a table")
         node[leaf] = value
+    return _build_checked(data)
+
+
+def _build_checked(data: dict[str, Any]) -> Config:
     config = _build(Config, data, "")
     _check_ranges(config)
     return config
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    from bot.safefile import FileRefused, read_small
+
+    try:
+        raw = read_small(path, MAX_CONFIG_BYTES)
+    except FileRefused as exc:
+        what = "config file not found" if exc.reason == "no such file" else exc.reason
+        raise ConfigError(f"{path}: {what}") from None
+    try:
+        return tomllib.loads(raw.decode("utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: not usable TOML: nested too deep") from None
+
+
+def _check_depth(data: Any, key: str) -> None:
+    """Refuse nesting no setting has, before anything recurses into it."""
+    stack: list[tuple[Any, str, int]] = [(data, key, 0)]
+    while stack:
+        node, where, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise ConfigError(f"{where or 'config'}: nested more than {MAX_DEPTH} levels deep")
+        if isinstance(node, dict):
+            stack.extend((v, f"{where}.{k}" if where else str(k), depth + 1) for k, v in node.items())
+        elif isinstance(node, list):
+            stack.extend((v, f"{where}[{i}]", depth + 1) for i, v in enumerate(node))
 
 
 def build_section(cls: type, data: Any, prefix: str) -> Any:
@@ -225,32 +277,32 @@ def _coerce(hint: Any, value: Any, key: str) -> Any:
     if hint is bool:
         if isinstance(value, bool):
             return value
-        raise ConfigError(f"{key}: expected true or false, got {value!r}")
+        raise ConfigError(f"{key}: expected true or false, got {_short(value)}")
     if hint is int:
         if isinstance(value, int) and not isinstance(value, bool):
-            return value
-        raise ConfigError(f"{key}: expected a whole number, got {value!r}")
+            return _bounded(key, value)
+        raise ConfigError(f"{key}: expected a whole number, got {_short(value)}")
     if hint is float:
         if isinstance(value, int | float) and not isinstance(value, bool):
             if not math.isfinite(value):
                 raise ConfigError(f"{key}: expected a finite number, got {value!r}")
-            return float(value)
-        raise ConfigError(f"{key}: expected a number, got {value!r}")
+            return float(_bounded(key, value))
+        raise ConfigError(f"{key}: expected a number, got {_short(value)}")
     if hint is str:
         if isinstance(value, str):
             return value
-        raise ConfigError(f"{key}: expected a string, got {value!r}")
+        raise ConfigError(f"{key}: expected a string, got {_short(value)}")
     if origin is tuple:
         (item,) = {a for a in typing.get_args(hint) if a is not Ellipsis}
         if not isinstance(value, list | tuple):
-            raise ConfigError(f"{key}: expected a list, got {value!r}")
+            raise ConfigError(f"{key}: expected a list, got {_short(value)}")
         return tuple(_coerce(item, v, f"{key}[{i}]") for i, v in enumerate(value))
     if origin is dict:
         if not isinstance(value, dict):
-            raise ConfigError(f"{key}: expected a table, got {value!r}")
+            raise ConfigError(f"{key}: expected a table, got {_short(value)}")
         for name, sub in value.items():
             if not isinstance(sub, dict):
-                raise ConfigError(f"{key}.{name}: expected a table, got {sub!r}")
+                raise ConfigError(f"{key}.{name}: expected a table, got {_short(sub)}")
         return {str(k): dict(v) for k, v in value.items()}
     if isinstance(hint, types.UnionType):  # X | None: TOML has no null, so absent means None
         (inner,) = [a for a in typing.get_args(hint) if a is not type(None)]
@@ -258,8 +310,30 @@ def _coerce(hint: Any, value: Any, key: str) -> Any:
     raise ConfigError(f"{key}: unsupported setting")  # pragma: no cover
 
 
+def _bounded(key: str, value: int | float) -> int | float:
+    if abs(value) > MAX_NUMBER:
+        shown = str(value) if isinstance(value, int) else f"{value:g}"
+        raise ConfigError(f"{key}: {shown} is too large (at most {MAX_NUMBER:.0e} in absolute value)")
+    return value
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
 def _check_ranges(config: Config) -> None:
     flat = _flatten(config.to_dict())
+    for key, value in flat.items():
+        if key in _MONEY and value is not None and value > MAX_USD:
+            raise ConfigError(f"{key}: {value:g} USD is too large (at most {MAX_USD:.0e})")
+        if key.endswith("_s") and isinstance(value, int | float) and value > MAX_SECONDS:
+            raise ConfigError(f"{key}: {value:g} s is too long (at most {MAX_SECONDS:.0e} s)")
+    if config.speed > 10**6:
+        raise ConfigError(f"speed: {config.speed:g} is too fast (at most 1e6)")
+    for key in ("heartbeat_s", "state_refresh_s", "polymarket.poll_interval_s"):
+        if 0 < flat[key] < MIN_PERIOD_S:  # a period this short would only spin the loop
+            raise ConfigError(f"{key}: {flat[key]:g} s is too short (at least {MIN_PERIOD_S:g} s)")
     for key in _POSITIVE:
         if flat[key] <= 0:
             raise ConfigError(f"{key}: must be greater than 0, got {flat[key]!r}")

@@ -14,6 +14,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from bot.safefile import FileRefused, read_small
+
 STATE_FILES = ("status.json", "trading_state.json", "trades_today.json")
 
 
@@ -26,16 +28,22 @@ class Snapshot:
     liveness_reason: str
 
 
+MAX_STATE_FILE = 1 << 28
+
+
 def read(home: Path) -> Snapshot:
     files: dict[str, Any] = {}
     problems: list[str] = []
     for name in STATE_FILES:
         path = home / "state" / name
-        try:
-            files[name] = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
+        try:  # never opens a FIFO or a device put there: `bot status` cannot hang
+            files[name] = json.loads(read_small(path, MAX_STATE_FILE).decode("utf-8"))
+        except FileRefused as exc:
             files[name] = None
-            problems.append(f"state/{name} does not exist (has the bot run in {home}?)")
+            if exc.reason == "no such file":
+                problems.append(f"state/{name} does not exist (has the bot run in {home}?)")
+            else:
+                problems.append(f"state/{name} cannot be read: {exc}")
         except (OSError, ValueError) as exc:
             files[name] = None
             problems.append(f"state/{name} cannot be read: {exc}")

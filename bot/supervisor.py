@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from bot import breaker, controls, runtime
+from bot import breaker, controls, runtime, safefile
 from bot.controls import Control
 from bot.errors import VenueBusy, VenueError, VenueFatal
 from bot.model import Intent, TradingState, iso, to_float
@@ -42,6 +42,7 @@ class Supervisor:
         self.flattening: list[str] = []  # the FLATTEN files being carried out
         self.flatten_note = ""
         self.halted = ""  # why the circuit breaker tripped; "" when not halted
+        self.controls_problem = ""  # controls/ cannot be read (a file, unreadable): no entries
         self.last_control: dict[str, Any] | None = None
         self._seen: set[tuple[str, tuple[int, int, int]]] = set()
         self.recheck_at = 0.0  # when to scan controls/ again for a file still being written
@@ -104,6 +105,8 @@ class Supervisor:
             state, reason = TradingState.FLATTENING, "FLATTEN in progress"
         elif self.paused:
             state, reason = TradingState.PAUSED, "PAUSE file present"
+        elif self.controls_problem:
+            state, reason = TradingState.PAUSED, self.controls_problem
         else:
             state, reason = TradingState.ACTIVE, ""
         self.trading_state, self.state_reason = state, reason
@@ -118,6 +121,19 @@ class Supervisor:
         e = self.engine
         now = e.clock.now_ms()
         found = controls.scan(e.paths.controls)
+        if found.recreated:
+            e.activity.add(now, "ERROR", "System", "controls/ was missing: created it again")
+        if found.problem != self.controls_problem:
+            self.controls_problem = found.problem
+            if found.problem:
+                detail = f"{found.problem}; no new entries until it is a folder"
+                e.activity.add(now, "ERROR", "System", detail)
+            else:
+                detail = "controls/ is a folder again: controls are read"
+                e.activity.add(now, "CONTROL_APPLIED", "System", detail)
+        if found.problem:  # nothing can be seen: keep what was in effect, block new entries
+            self.update_state()
+            return
         for rejected in found.rejected:
             key = (rejected.file, rejected.signature)
             if key not in self._seen:
@@ -149,6 +165,7 @@ class Supervisor:
 
     def record(self, now: int, file: str, result: str, reason: str) -> None:
         e = self.engine
+        file, reason = controls.shown(file), controls.shown(reason, 300)  # one printable line
         control = controls.control_for(file)
         name = control.value if control else file
         e.journal.add_control(now, name, file, result, reason)
@@ -202,11 +219,11 @@ class Supervisor:
     def _set_aside(self, now: int, name: str, reason: str, content: bytes) -> None:
         """A rejected ADJUST_RISK becomes NAME.rejected, with the reason on its first line."""
         folder = self.engine.paths.controls
-        note = f"REJECTED at {iso(now)}: {reason}\n".encode()
-        if content:
-            note += b"--- the file was:\n" + content[:4096]
+        note = f"REJECTED at {iso(now)}: {controls.shown(reason, 300)}\n".encode()
+        if content:  # a short printable excerpt, never the raw bytes
+            note += b"--- the file began:\n" + controls.excerpt(content).encode() + b"\n"
         with contextlib.suppress(OSError):
-            (folder / f"{name}.rejected").write_bytes(note)
+            safefile.replace_small(folder / f"{name}.rejected", note)  # never opens what is there
             if (folder / name).is_file():
                 os.unlink(folder / name)
 

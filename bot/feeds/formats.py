@@ -90,6 +90,7 @@ import gc
 import gzip
 import io
 import math
+import os
 import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
@@ -97,10 +98,13 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from operator import attrgetter, itemgetter
 from pathlib import Path
-from typing import Any, Final, Protocol
+from typing import Any, BinaryIO, Final, Protocol
 
 import orjson
 
+from bot.feeds.checks import MAX_FEE_EXPONENT, MAX_FEE_PPM, MAX_SIZE
+from bot.feeds.checks import book_ok as _book_ok
+from bot.feeds.checks import event_problem as _tape_event_problem
 from bot.feeds.tape import DataError, read_tape
 from bot.model import (
     ONE,
@@ -114,6 +118,7 @@ from bot.model import (
     iso,
     to_micros,
 )
+from bot.safefile import FileRefused, open_regular, printable, read_small
 
 __all__ = [
     "FORMATS",
@@ -131,6 +136,7 @@ MAX_MALFORMED: Final = 100
 
 _GZIP_MAGIC: Final = b"\x1f\x8b"
 _SNIFF_BYTES: Final = 1 << 16
+MAX_SIDECAR_BYTES: Final = 1 << 20  # a NAME.meta.json of settings is a few hundred bytes
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 _MIN_S: Final = 1_000_000_000  # 2001-09-09 in seconds
 _MAX_S: Final = 100_000_000_000  # year 5138 in seconds, 1973 in milliseconds
@@ -243,10 +249,10 @@ class LoadedData:
 def load(path: Path | str, *, fmt: str | None = None, **options: Any) -> LoadedData:
     """Load a tape, a Polymarket price history or a top-of-book CSV; see the module doc."""
     path = Path(path)
-    if not path.exists():
-        raise DataError(f"{path}: no such file; expected a tape, a price history or a CSV")
-    if not path.is_file():
-        raise DataError(f"{path}: not a regular file; expected a tape, a price history or a CSV")
+    try:
+        open_regular(path).close()  # never blocks: a FIFO, device or folder is refused here
+    except FileRefused as exc:
+        raise DataError(f"{path}: {exc}; expected a tape, a price history or a CSV") from None
     if fmt is None:
         fmt = detect_format(path)
     elif fmt not in FORMATS:
@@ -280,8 +286,10 @@ def detect_format(path: Path | str) -> str:
     """'tape', 'polymarket' or 'csv', from the file's first bytes, else its extension."""
     path = Path(path)
     try:
-        with open(path, "rb") as f:
+        with open_regular(path) as f:
             head = f.read(_SNIFF_BYTES)
+    except FileRefused as exc:
+        raise DataError(f"{path}: {exc}; expected a tape, a price history or a CSV") from None
     except OSError as exc:
         raise DataError(f"{path}: cannot read ({exc.strerror}); expected a data file") from None
     if not head:
@@ -380,7 +388,7 @@ class _Collector:
     def __init__(self, path: Path, fmt: str, strict: bool) -> None:
         self.path = path
         self.strict = strict
-        self.report = LoadReport(path=str(path), format=fmt)
+        self.report = LoadReport(path=printable(str(path), 4096), format=fmt)
         self.fields = _MarketFields()
         self.naive_times = 0
 
@@ -472,12 +480,31 @@ class _Collector:
 
 
 def _open_text(path: Path) -> io.TextIOWrapper:
-    """The file as text, gunzipped if it is gzip data; a BOM is dropped."""
-    with open(path, "rb") as f:
-        compressed = f.read(2) == _GZIP_MAGIC
+    """The file as text, gunzipped if it is gzip data; a BOM is dropped. Opened once, as a
+    regular file (bot.safefile), so nothing swapped in under the name can block it."""
+    try:
+        raw = open_regular(path)
+    except FileRefused as exc:
+        raise DataError(f"{path}: {exc}; expected a tape, a price history or a CSV") from None
+    compressed = raw.read(2) == _GZIP_MAGIC
+    raw.seek(0)
     if compressed:
-        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8-sig", newline="")
-    return open(path, encoding="utf-8-sig", newline="")
+        return io.TextIOWrapper(_OwnedGzip(raw), encoding="utf-8-sig", newline="")
+    return io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
+
+
+class _OwnedGzip(gzip.GzipFile):
+    """A GzipFile that closes the file it was given (gzip leaves a passed-in file open)."""
+
+    def __init__(self, raw: BinaryIO) -> None:
+        super().__init__(fileobj=raw, mode="rb")
+        self._raw = raw
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            self._raw.close()
 
 
 def _parse_time(value: object) -> tuple[int, bool]:
@@ -542,6 +569,8 @@ def _size(text: str, name: str) -> Micros:
         raise ValueError(f"{name} {text!r} is not a number") from None
     if value < 0:
         raise ValueError(f"{name} {text.strip()} is negative")
+    if value > MAX_SIZE:
+        raise ValueError(f"{name} {text.strip()} is above {MAX_SIZE // ONE:,} shares")
     return value
 
 
@@ -599,13 +628,13 @@ class _Options:
         got = self._get(key, parse, f"expected a decimal in [{lo / ONE:g}, {hi / ONE:g}]")
         return default if got is None else int(got)
 
-    def integer(self, key: str, default: int, lo: int) -> int:
+    def integer(self, key: str, default: int, lo: int, hi: int) -> int:
         def parse(value: Any) -> int:
-            if not isinstance(value, int | str) or int(value) < lo:
+            if not isinstance(value, int | str) or not lo <= int(value) <= hi:
                 raise ValueError
             return int(value)
 
-        got = self._get(key, parse, f"expected an integer >= {lo}")
+        got = self._get(key, parse, f"expected an integer from {lo} to {hi}")
         return default if got is None else int(got)
 
     def text(self, key: str) -> str | None:
@@ -638,8 +667,8 @@ class _Options:
             name=self.text("name"),
             tick=tick,
             min_size=self.micros("min_size", 5 * ONE, 0, 10**9 * ONE),
-            fee_rate_ppm=self.integer("fee_rate_ppm", 0, 0),
-            fee_exponent=self.integer("fee_exponent", 1, 1),
+            fee_rate_ppm=self.integer("fee_rate_ppm", 0, 0, MAX_FEE_PPM),
+            fee_exponent=self.integer("fee_exponent", 1, 1, MAX_FEE_EXPONENT),
         )
 
 
@@ -713,56 +742,6 @@ def _load_tape(path: Path, col: _Collector) -> dict[str, _MarketAcc]:
     return markets
 
 
-def _book_ok(tick: BookTick) -> bool:
-    """The fast check of a tape's book line; _tape_event_problem says what is wrong."""
-    bid, ask, fair, under = tick.bid, tick.ask, tick.fair_forecast, tick.underlying
-    return (
-        type(tick.ts_ms) is int
-        and type(bid) is int
-        and type(ask) is int
-        and 0 <= bid < ask <= ONE
-        and type(tick.bid_size) is int
-        and tick.bid_size >= 0
-        and type(tick.ask_size) is int
-        and tick.ask_size >= 0
-        and type(tick.market_id) is str
-        and tick.market_id != ""
-        and (fair is None or (type(fair) is int and 0 <= fair <= ONE))
-        and (under is None or type(under) is float or type(under) is int)
-    )
-
-
-def _tape_event_problem(event: MarketEvent) -> str:
-    """Why a tape event cannot be used, or ''."""
-    if type(event.ts_ms) is not int:
-        return f"ts {event.ts_ms!r} is not an integer"
-    if type(event) is BookTick:
-        if type(event.market_id) is not str or not event.market_id:
-            return f"market id {event.market_id!r} is not a non-empty string"
-        for name, price in (("bid", event.bid), ("ask", event.ask)):
-            if type(price) is not int or not 0 <= price <= ONE:
-                return f"{name} {price!r} is not an integer in [0, {ONE}]"
-        for name, size in (("bid size", event.bid_size), ("ask size", event.ask_size)):
-            if type(size) is not int or size < 0:
-                return f"{name} {size!r} is not an integer >= 0"
-        if event.bid >= event.ask:
-            return f"crossed book: bid {event.bid} >= ask {event.ask}"
-        fair = event.fair_forecast
-        if fair is not None and (type(fair) is not int or not 0 <= fair <= ONE):
-            return f"forecast {fair!r} is not an integer in [0, {ONE}]"
-        under = event.underlying
-        if under is not None and type(under) not in (int, float):
-            return f"underlying {under!r} is not a number"
-    elif isinstance(event, WindowOpened):
-        market = event.market
-        numbers = (market.window_start_ms, market.window_end_ms, market.tick, market.min_size)
-        if any(type(value) is not int for value in numbers) or market.tick <= 0:
-            return f"open for {market.market_id!r} has non-integer times, tick or size"
-        if market.window_end_ms <= market.window_start_ms:
-            return f"open for {market.market_id!r} ends before it starts"
-    return ""
-
-
 # ---------------------------------------------------------------------------
 # Polymarket price history
 
@@ -782,9 +761,11 @@ def _load_polymarket(path: Path, col: _Collector, options: Mapping[str, Any]) ->
     expected = 'a Polymarket price history {"history": [{"t": unix_s, "p": price}, ...]}'
     settings: dict[str, Any] = {}
     sidecar = _sidecar(path)
-    if sidecar.exists():
+    if os.path.lexists(sidecar):  # a dangling link or a folder there is an error, not "no settings"
         try:
-            meta = orjson.loads(sidecar.read_bytes())
+            meta = orjson.loads(read_small(sidecar, MAX_SIDECAR_BYTES))
+        except FileRefused as exc:
+            raise DataError(f"{sidecar}: {exc}; expected a JSON object of settings") from None
         except orjson.JSONDecodeError as exc:
             raise DataError(f"{sidecar}: not valid JSON ({exc}); expected an object") from None
         if not isinstance(meta, dict):

@@ -3,7 +3,9 @@
 `ReplayFeed` streams events (from a list or straight from a tape, so memory stays flat on
 millions of events) in batches of equal time, the same interface the simulated feed has.
 It drops what the engine must never see and counts it with the event's position: time
-going backwards, a crossed or out-of-range book.
+going backwards, a book with an empty side (bid 0 or ask 1, which a live session's tape
+records). A crossed or out-of-range book never gets this far: the loaders, the tape reader
+included, count it as a malformed row with its line number.
 
 `RecordingFeed` wraps any feed and writes every event it hands out to a tape.
 """

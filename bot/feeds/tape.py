@@ -59,7 +59,9 @@ from typing import IO, Any, Final
 
 import orjson
 
+from bot.feeds.checks import MAX_SIZE, MAX_TS, event_problem
 from bot.model import (
+    ONE,
     BookTick,
     Market,
     MarketEvent,
@@ -69,6 +71,7 @@ from bot.model import (
     iso,
     now_ms,
 )
+from bot.safefile import FileRefused, open_append, open_regular
 
 TAPE_VERSION: Final = 1
 MAX_MALFORMED: Final = 100  # malformed lines kept with their numbers; all are counted
@@ -123,7 +126,11 @@ class TapeWriter:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         # None when the file was new or a complete tape; else the complete lines kept.
         self.recovered_lines: int | None = _prepare_for_append(self.path)
-        self._gz = gzip.GzipFile(self.path, mode="ab", compresslevel=compresslevel)
+        try:
+            self._raw = open_append(self.path)  # never blocks on a FIFO put under the name
+        except FileRefused as exc:
+            raise DataError(f"{self.path}: {exc}; cannot record a tape there") from None
+        self._gz = gzip.GzipFile(fileobj=self._raw, mode="ab", compresslevel=compresslevel)
         header: dict[str, Any] = {
             "e": "tape",
             "version": TAPE_VERSION,
@@ -206,7 +213,10 @@ class TapeWriter:
             self._gz.write("".join(self._buf).encode())
             self._buf.clear()
         self._closed = True
-        self._gz.close()
+        try:
+            self._gz.close()
+        finally:
+            self._raw.close()
 
     @property
     def closed(self) -> bool:
@@ -351,12 +361,10 @@ class _Stream:
 def _check_tape_file(path: Path, *, purpose: str = "read") -> bool:
     """Raise DataError unless ``path`` starts with a tape header line; return is-gzip."""
     expected = f"expected a tape (*.jsonl.gz) whose first line is {_EXAMPLE_HEADER}"
-    if not path.exists():
-        raise DataError(f"{path}: no such file; {expected}")
-    if not path.is_file():
-        raise DataError(f"{path}: not a regular file; {expected}")
     try:
         is_gzip, text = _head(path)
+    except FileRefused as exc:  # missing, a folder, a FIFO, a device: never opened to block
+        raise DataError(f"{path}: {exc}; {expected}") from None
     except zlib.error as exc:
         raise DataError(f"{path}: corrupt gzip data ({exc}); {expected}") from None
     if not text and not is_gzip:
@@ -379,7 +387,7 @@ def _check_tape_file(path: Path, *, purpose: str = "read") -> bool:
 
 def _head(path: Path) -> tuple[bool, bytes]:
     """(is gzip, the first up to _HEAD_LIMIT bytes of its content). Raises zlib.error."""
-    with open(path, "rb") as f:
+    with open_regular(path) as f:
         head = f.read(_HEAD_LIMIT)
     if not head.startswith(_GZIP_MAGIC):
         return False, head
@@ -457,7 +465,11 @@ class TapeReader(Iterator[MarketEvent]):
             self.malformed.append((line_no, reason))
 
     def _generate(self) -> Generator[MarketEvent, None, None]:
-        with open(self.path, "rb") as f:
+        try:
+            f = open_regular(self.path)
+        except FileRefused as exc:  # swapped since it was checked
+            raise DataError(f"{self.path}: {exc}; expected a tape") from None
+        with f:
             stream = _Stream(f, gzip=self._gzip)
             pending = b""
             line_no = 0
@@ -496,7 +508,7 @@ class TapeReader(Iterator[MarketEvent]):
                     errors[i] = "empty line" if not line.strip() else f"not JSON ({exc})"
         self.lines = line_no + count
         event: MarketEvent
-        book_tick = BookTick  # a local: this loop runs once per event of a backtest
+        book_tick, one = BookTick, ONE  # locals: this loop runs once per event of a backtest
         for obj in objs:
             line_no += 1
             if obj is None:
@@ -505,16 +517,28 @@ class TapeReader(Iterator[MarketEvent]):
             try:
                 kind = obj["e"]
                 if kind == "book":
-                    event = book_tick(
-                        obj["ts"],
-                        obj["m"],
-                        obj["b"],
-                        obj["bs"],
-                        obj["a"],
-                        obj["as"],
-                        obj.get("f"),
-                        obj.get("u"),
-                    )
+                    ts, market_id, bid, bid_size = obj["ts"], obj["m"], obj["b"], obj["bs"]
+                    ask, ask_size, fair, under = obj["a"], obj["as"], obj.get("f"), obj.get("u")
+                    event = book_tick(ts, market_id, bid, bid_size, ask, ask_size, fair, under)
+                    # checks.book_ok, inlined (this runs once per event of a backtest): a crossed or
+                    # out-of-range book is a malformed line, never used
+                    if not (
+                        type(ts) is int
+                        and 0 <= ts <= MAX_TS
+                        and type(bid) is int
+                        and type(ask) is int
+                        and 0 <= bid < ask <= one
+                        and type(bid_size) is int
+                        and 0 <= bid_size <= MAX_SIZE
+                        and type(ask_size) is int
+                        and 0 <= ask_size <= MAX_SIZE
+                        and type(market_id) is str
+                        and market_id != ""
+                        and (fair is None or (type(fair) is int and 0 <= fair <= one))
+                        and (under is None or type(under) is float or type(under) is int)
+                    ):
+                        self._bad(line_no, event_problem(event) or "bad book")
+                        continue
                 elif kind == "open":
                     event = WindowOpened(obj["ts"], _market_from_json(obj["market"]))
                 elif kind == "resolve":
@@ -534,6 +558,11 @@ class TapeReader(Iterator[MarketEvent]):
             except (TypeError, ValueError, AttributeError) as exc:
                 self._bad(line_no, f"bad event ({exc})")
                 continue
+            if type(event) is not book_tick:
+                problem = event_problem(event)
+                if problem:
+                    self._bad(line_no, problem)
+                    continue
             self.line_no = line_no
             yield event
 

@@ -54,9 +54,11 @@ def build_strategies(enabled: tuple[str, ...], params: dict[str, dict[str, Any]]
         settings = params.get(name, params.get(entry, {}))
         if param_cls is not None and dataclasses.is_dataclass(param_cls):
             values = build_section(typing.cast(type, param_cls), settings, f"strategies.params.{name}.")
-            out.append(cls(values))
+            out.append(_construct(entry, cls, values))
         else:
-            out.append(cls(**settings))
+            out.append(_construct(entry, cls, **settings))
+        if not isinstance(getattr(out[-1], "name", None), str) or not out[-1].name:
+            raise ConfigError(f"strategies.enabled: {entry!r} has no name (a non-empty string)")
     unknown_params = set(params) - known
     if unknown_params:
         name = sorted(unknown_params)[0]
@@ -64,11 +66,33 @@ def build_strategies(enabled: tuple[str, ...], params: dict[str, dict[str, Any]]
     return out
 
 
-def _import(name: str) -> Any:
+def _construct(entry: str, cls: type, *args: Any, **kwargs: Any) -> Strategy:
+    try:
+        return typing.cast(Strategy, cls(*args, **kwargs))
+    except (Exception, SystemExit) as exc:  # the strategy's own code: any error is a bad setting
+        raise ConfigError(
+            f"strategies.enabled: {entry!r} could not be built: {type(exc).__name__}: {exc}"[:300]
+        ) from None
+
+
+def _import(name: str) -> type:
+    """The class `module:Name` names, checked to be a strategy before anything calls it."""
     module, _, attr = name.partition(":")
-    if not attr:
+    if not attr or not module:
         raise ConfigError(f"strategies.enabled: unknown strategy {name!r} (canary, edge, or module:Class)")
     try:
-        return getattr(importlib.import_module(module), attr)
-    except (ImportError, AttributeError) as exc:
-        raise ConfigError(f"strategies.enabled: cannot load {name!r}: {exc}") from None
+        found = importlib.import_module(module)
+        for part in attr.split("."):
+            found = getattr(found, part)
+    except (Exception, SystemExit) as exc:  # importing runs the module's code: any error is a bad setting
+        why = f"{type(exc).__name__}: {exc}"
+        raise ConfigError(f"strategies.enabled: cannot load {name!r}: {why}"[:300]) from None
+    if not isinstance(found, type):
+        what = type(found).__name__
+        raise ConfigError(f"strategies.enabled: {name!r} is a {what}, not a class with evaluate(window)")
+    if not callable(getattr(found, "evaluate", None)):
+        raise ConfigError(f"strategies.enabled: {name!r} is a class without evaluate(window): not a strategy")
+    label = getattr(found, "name", None)
+    if label is not None and not isinstance(label, str):
+        raise ConfigError(f"strategies.enabled: {name!r}: its name must be a string")
+    return found

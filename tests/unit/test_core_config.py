@@ -164,7 +164,7 @@ def test_missing_file(tmp_path: Path) -> None:
 
 
 def test_a_directory_is_a_config_error(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="cannot read"):
+    with pytest.raises(ConfigError, match="is a directory, not a regular file"):
         load_config(tmp_path)
 
 

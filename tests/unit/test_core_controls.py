@@ -150,7 +150,7 @@ def test_a_fifo_is_rejected_without_blocking(tmp_path: Path, name: str) -> None:
     os.mkfifo(tmp_path / name)  # opening this for reading would block until a writer came
     found = scan_with_deadline(tmp_path)
     assert found.present == {} and found.content == {}
-    assert rejected(found) == {name: "not a regular file"}
+    assert rejected(found) == {name: "is a FIFO (named pipe), not a regular file"}
 
 
 def test_a_symlink_to_a_fifo_is_rejected_without_blocking(tmp_path: Path) -> None:
@@ -158,7 +158,7 @@ def test_a_symlink_to_a_fifo_is_rejected_without_blocking(tmp_path: Path) -> Non
     (tmp_path / "ADJUST_RISK").symlink_to(tmp_path / "pipe.rejected")
     found = scan_with_deadline(tmp_path)
     assert found.content == {}
-    assert rejected(found) == {"ADJUST_RISK": "not a regular file"}
+    assert rejected(found) == {"ADJUST_RISK": "is a FIFO (named pipe), not a regular file"}
 
 
 def test_adjust_risk_content_is_read(tmp_path: Path) -> None:
@@ -188,7 +188,7 @@ def test_only_adjust_risk_content_is_read(tmp_path: Path) -> None:
 
 def test_scan_creates_a_missing_folder(tmp_path: Path) -> None:
     folder = tmp_path / "controls"
-    assert scan(folder) == Scan()
+    assert scan(folder) == Scan(recreated=True)
     assert folder.is_dir()
 
 

@@ -139,7 +139,13 @@ def test_round_trip_of_any_book_ticks(tmp_path: Path, ticks: list[BookTick]) -> 
     path = tmp_path / "any.jsonl.gz"
     path.unlink(missing_ok=True)
     write_tape(path, list(ticks))
-    assert list(read_tape(path)) == ticks
+    reader = read_tape(path)
+    assert list(reader) == [t for t in ticks if t.bid < t.ask]
+    # a crossed book is a malformed line, with its line number (line 1 is the header)
+    crossed = [
+        (i, f"crossed book: bid {t.bid} >= ask {t.ask}") for i, t in enumerate(ticks, 2) if t.bid >= t.ask
+    ]
+    assert reader.malformed == crossed and reader.malformed_total == len(crossed)
 
 
 def test_unusual_values_take_the_orjson_path_and_survive(tmp_path: Path) -> None:
