@@ -26,8 +26,8 @@ from bot.activity import Activity
 from bot.breaker import VenueErrorWindow
 from bot.config import Config, ConfigError
 from bot.controls import Control, Watcher
-from bot.engine import Clock, Engine, Paths, RealtimeClock
-from bot.errors import StartupRefused, VenueError
+from bot.engine import DECIDE_EVERY_MS, Clock, Engine, Paths, RealtimeClock
+from bot.errors import StartupRefused
 from bot.exits import policies
 from bot.feeds import Feed
 from bot.feeds.replay import RecordingFeed
@@ -45,6 +45,8 @@ from bot.venues.base import Venue
 from bot.venues.paper import PaperVenue
 
 log = logging.getLogger("bot")
+
+MARKET_ORDER_MIN = 1_000_000  # Polymarket's smallest market order: $1 notional
 
 
 @dataclass
@@ -144,6 +146,7 @@ def build_engine(
     pid: int = 0,
     live_from_ms: int | None = None,
     write_every_change: bool = True,
+    decide_every_ms: int = 0,
 ) -> Engine:
     """Wire the parts every mode shares around a venue, a feed and a clock."""
     mode = venue.mode
@@ -220,6 +223,7 @@ def build_engine(
         on_heartbeat=on_heartbeat,
         pid=pid,
         write_every_change=write_every_change,
+        decide_every_ms=decide_every_ms,
     )
     portfolio.on_closed = engine.on_position_closed
     engine.supervisor.restore(journal.runtime())
@@ -238,11 +242,14 @@ def _run(paths: Paths, config: Config, journal: Journal, strategies: list[Strate
         venue: Any = PaperVenue(mode)
         wallet = config.wallet or "PAPER"
     else:
+        from bot.feeds.background import BackgroundFeed
         from bot.live import build_live
 
         live = build_live(config, paths.logs)
-        start_ms = live_from = wall
-        market, venue, wallet = live.feed, live.venue, live.wallet
+        start_ms = live_from = now_ms()  # after the slow start-up: the clock starts here
+        # the books are read on their own thread; each batch wakes the engine
+        market = BackgroundFeed(live.feed, lambda: engine.data_ready(), lambda: engine.clock.now_ms())
+        venue, wallet = live.venue, live.wallet
     journal.start_session(mode, __version__, os.getpid(), config.to_dict(), wall)
     paper = venue if isinstance(venue, PaperVenue) else getattr(venue, "paper", None)
     if paper is not None:  # a simulated exchange: its books are the journal's
@@ -254,13 +261,17 @@ def _run(paths: Paths, config: Config, journal: Journal, strategies: list[Strate
     )
     feed = RecordingFeed(market, tape, restored.markets)
 
+    venue_beat: Any = None
+    if mode is Mode.LIVE and config.polymarket.venue_heartbeat:
+        from bot.live import VenueHeartbeat
+
+        venue_beat = VenueHeartbeat(venue.send_heartbeat)
+
     def on_heartbeat() -> None:
         if mode is Mode.PAPER:
             journal.set_meta("paper_market", orjson.dumps(market.snapshot()).decode())
-        elif mode is Mode.LIVE and config.polymarket.venue_heartbeat:
-            try:
-                venue.send_heartbeat()
-            except VenueError as exc:
+        elif venue_beat is not None:  # the beats go out on their own thread; failures land here
+            for exc in venue_beat.failures():
                 engine.orders.venue_failed(exc, engine.last_event_ms)
         tape.maybe_flush()
 
@@ -271,6 +282,7 @@ def _run(paths: Paths, config: Config, journal: Journal, strategies: list[Strate
         venue=venue,
         feed=feed,
         clock=RealtimeClock(start_ms, config.speed if mode is Mode.PAPER else 1.0),
+        decide_every_ms=0 if mode is Mode.PAPER else DECIDE_EVERY_MS,
         strategies=strategies,
         restored=restored,
         start_ms=start_ms,
@@ -281,6 +293,9 @@ def _run(paths: Paths, config: Config, journal: Journal, strategies: list[Strate
     )
     save_feed = on_heartbeat
     activity, portfolio, orders = engine.activity, engine.portfolio, engine.orders
+    activity.monotonic = True
+    if mode is Mode.LIVE:  # exits are market orders: a ~$1 notional minimum, not 5 shares
+        orders.exit_min_notional = MARKET_ORDER_MIN
     if mode is not Mode.PAPER:
         orders.feed_age_ms = lambda market_id, now: _age(feed, market_id)
         orders.stale_feed_ms = round(config.polymarket.stale_feed_s * 1000)
@@ -321,6 +336,10 @@ def _run(paths: Paths, config: Config, journal: Journal, strategies: list[Strate
 
     watcher = Watcher(paths.controls, engine.wake)
     watcher.start()
+    if venue_beat is not None:
+        venue_beat.start()
+    if mode is not Mode.PAPER:
+        market.start()
     previous = _install_signal_handlers(engine)
     reason = "stopped"
     try:
@@ -332,6 +351,10 @@ def _run(paths: Paths, config: Config, journal: Journal, strategies: list[Strate
         raise
     finally:
         watcher.stop()
+        if mode is not Mode.PAPER:
+            market.stop()
+        if venue_beat is not None:
+            venue_beat.stop()
         _restore_signal_handlers(previous)
         stop_ms = engine.clock.now_ms()
         with suppress(Exception):

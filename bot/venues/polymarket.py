@@ -61,6 +61,7 @@ from bot.model import (
     OrderType,
     Outcome,
     VenueEvent,
+    WindowOpened,
     notional,
 )
 from bot.venues import polymarket_wire as wire
@@ -654,6 +655,13 @@ class PolymarketVenue:
             return []
 
     def on_market(self, event: MarketEvent) -> list[VenueEvent]:
+        if isinstance(event, WindowOpened):  # the feed read new rules (tick, minimum size)
+            info = self._markets.get(event.market.market_id)
+            if info is not None and info.market != event.market:
+                market = dataclasses.replace(
+                    info.market, tick=event.market.tick, min_size=event.market.min_size
+                )
+                self._markets[event.market.market_id] = dataclasses.replace(info, market=market)
         return []
 
     def poll(self, now_ms: int) -> list[VenueEvent]:
