@@ -37,6 +37,7 @@ from bot.journal import Journal, Restored
 from bot.model import Mode, now_ms, to_float, to_micros, usd
 from bot.orders import OrderManager
 from bot.portfolio import Portfolio
+from bot.resolution import collect_redeemed
 from bot.risk import RiskGate, SessionLimits
 from bot.runtime import Limits
 from bot.scorecard import Scorecard
@@ -273,6 +274,10 @@ def _run(paths: Paths, config: Config, journal: Journal, strategies: list[Strate
         elif venue_beat is not None:  # the beats go out on their own thread; failures land here
             for exc in venue_beat.failures():
                 engine.orders.venue_failed(exc, engine.last_event_ms)
+        if mode is Mode.LIVE:  # won positions redeemed by hand since the last look
+            collect_redeemed(
+                engine.portfolio, journal, venue.token_balance_of, engine.orders.apply, engine.now_ms()
+            )
         tape.maybe_flush()
 
     engine = build_engine(
@@ -300,6 +305,7 @@ def _run(paths: Paths, config: Config, journal: Journal, strategies: list[Strate
         orders.feed_age_ms = lambda market_id, now: _age(feed, market_id)
         orders.stale_feed_ms = round(config.polymarket.stale_feed_s * 1000)
     if mode is Mode.LIVE:
+        collect_redeemed(portfolio, journal, venue.token_balance_of, orders.apply, start_ms)
         _book_venue_balance(engine, venue, start_ms)
         from bot.live import reconcile
 

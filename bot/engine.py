@@ -348,7 +348,7 @@ class Engine:
         elif isinstance(event, WindowResolved):
             if event.market_id not in self.markets:
                 return
-            self._resolved(event)
+            resolved = self._resolved(event)
         # 2 the venue reports; fills, expiries and settlements are booked
         reports = self._venue.on_market(event)
         if reports:
@@ -357,7 +357,7 @@ class Engine:
             if type(event) is WindowResolved and self.portfolio.positions:
                 # LIVE: what the venue pays only on redemption (bot/resolution.py)
                 settle_left_behind(
-                    event, self.portfolio, self.orders.apply, self.journal, self.activity, self.mode
+                    event, resolved, self.portfolio, self.orders.apply, self.journal, self.activity, self.mode
                 )
             return
         self._decide(event)
@@ -459,7 +459,7 @@ class Engine:
             result = self.orders.execute(signal, self.mode)
             self.last_signal = (signal, result)  # shown in status.json (bot/state.py)
 
-    def _resolved(self, event: WindowResolved) -> None:
+    def _resolved(self, event: WindowResolved) -> Market:
         market = self.markets.pop(event.market_id)
         self.journal.market_resolved(event.market_id, event.outcome, event.ts_ms)
         self.activity.add(
@@ -470,6 +470,7 @@ class Engine:
             f" final {_num(event.final_underlying)})",
         )
         self.orders.forget_market(event.market_id)
+        return market
 
     def _market_changed(self, known: Market, event: WindowOpened) -> None:
         """The venue changed a market's trading rules (tick, minimum size): the engine, the

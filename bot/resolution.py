@@ -15,22 +15,47 @@ resolution the books then recognise what is already final, exactly:
   err on the side of stopping.
 
 Cash therefore always equals the venue's collateral; nothing is booked that the wallet
-does not hold.
+does not hold. The winning token's id is kept in the journal (`meta`), and once the venue
+says the wallet no longer holds it (redeemed by hand: the tokens are burnt, the collateral
+paid), `collect_redeemed` settles the position at its payout: cash rises by exactly what
+the collateral did, the position CLOSES as WON and its profit counts from then on. It runs
+at start-up, before the venue's balance is compared with the ledger, and at each heartbeat.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 
 from bot.activity import Activity
+from bot.errors import VenueError
 from bot.exits import Lifecycle
 from bot.journal import Journal
-from bot.model import ONE, BookTick, Mode, Outcome, Settlement, WindowResolved, notional, usd
+from bot.model import (
+    ONE,
+    BookTick,
+    Market,
+    Micros,
+    Mode,
+    Outcome,
+    Position,
+    Settlement,
+    WindowResolved,
+    notional,
+    usd,
+)
 from bot.portfolio import Portfolio
+
+log = logging.getLogger("bot")
+
+
+def _token_key(position: Position) -> str:
+    return f"awaiting_redemption:{position.position_id}"
 
 
 def settle_left_behind(
     event: WindowResolved,
+    market: Market,
     portfolio: Portfolio,
     apply: Callable[[list[Settlement]], None],
     journal: Journal,
@@ -55,6 +80,8 @@ def settle_left_behind(
         price = ONE if up_won else 0  # the UP token's bid and ask: 1 if UP won, else 0
         portfolio.marks[market_id] = BookTick(event.ts_ms, market_id, price, 0, price, 0)
         journal.save_position(position, mode, "OPEN", None)
+        if market.token_ids is not None:
+            journal.set_meta(_token_key(position), market.token_ids[0 if up_won else 1])
         activity.add(
             event.ts_ms,
             "POSITION_EXIT",
@@ -63,3 +90,33 @@ def settle_left_behind(
             f" on chain (profit {usd(payout - position.cost - position.fees)} counted once redeemed)",
             position_id=position.position_id,
         )
+
+
+def collect_redeemed(
+    portfolio: Portfolio,
+    journal: Journal,
+    token_balance: Callable[[str], Micros],
+    apply: Callable[[list[Settlement]], None],
+    now: int,
+) -> int:
+    """Settle every AWAITING_REDEMPTION position whose tokens the wallet no longer holds;
+    return how many. A balance that cannot be read is tried again next time."""
+    settled = 0
+    for position in list(portfolio.positions.values()):
+        if position.state != Lifecycle.AWAITING_REDEMPTION:
+            continue
+        token = journal.get_meta(_token_key(position))
+        if not token:
+            continue
+        try:
+            held = token_balance(token)
+        except VenueError as exc:
+            log.warning("redemption check of %s: %s", position.market_id, exc)
+            continue
+        if held:
+            continue
+        payout = notional(ONE, position.shares)
+        market, outcome = position.market_id, position.outcome
+        apply([Settlement(now, market, outcome, position.shares, payout, outcome)])
+        settled += 1
+    return settled

@@ -691,13 +691,16 @@ class PolymarketVenue:
 
     def token_balance(self, market_id: str, outcome: Outcome) -> Micros:
         """Shares of one outcome token held at the venue (``/balance-allowance`` CONDITIONAL)."""
-        info = self._markets[market_id]
+        return self.token_balance_of(self._markets[market_id].token_for(outcome))
+
+    def token_balance_of(self, token_id: str) -> Micros:
+        """Shares of a token by its id, in any market (a resolved one included)."""
         data = self._call(
             "GET",
             "/balance-allowance",
             params={
                 "asset_type": "CONDITIONAL",
-                "token_id": info.token_for(outcome),
+                "token_id": token_id,
                 "signature_type": str(self.signature_type),
             },
         )

@@ -19,6 +19,8 @@ from tests.support import activity, eventually, read_json
 
 OTHER = "0x" + "cd" * 32
 OTHER_UP, OTHER_DOWN = "333", "444"
+THIRD = "0x" + "ef" * 32
+THIRD_UP, THIRD_DOWN = "555", "666"
 
 
 def _end(seconds: float) -> str:
@@ -111,32 +113,49 @@ def entry_posts(server: ClobServer) -> int:
 # -- case 2: a loss at resolution counts toward the session limits --------------------------
 
 
-def test_a_loss_at_resolution_counts_and_a_win_awaits_redemption(tmp_path: Path) -> None:
+def test_a_loss_counts_at_resolution_and_a_win_once_redeemed(tmp_path: Path) -> None:
     server = make_server(end_in_s=15, second_market=True)
-    toml = live_config(
-        server, BUY_ONCE.format(at="ask") + "[risk]\ndaily_loss_limit_usd = 4\n", (CONDITION, OTHER)
-    )
+    server.add_market(THIRD, (THIRD_UP, THIRD_DOWN), end_date_iso=_end(1800), question="SOL up?")
+    server.set_book(THIRD_UP, bids=[(0.45, 100)], asks=[(0.47, 100)])
+    markets = (CONDITION, OTHER, THIRD)
+    toml = live_config(server, BUY_ONCE.format(at="ask") + "[risk]\ndaily_loss_limit_usd = 4\n", markets)
+    tokens = {
+        DOWN: (CONDITION, "DOWN"),
+        OTHER_UP: (OTHER, "UP"),
+        OTHER_DOWN: (OTHER, "DOWN"),
+        THIRD_UP: (THIRD, "UP"),
+    }
     bot = start(tmp_path, server, toml)
     try:
         bot.wait_ready(timeout=30)
-        eventually(lambda: len(bot.trading_state()["active_positions"]) == 2, timeout=20)
+        eventually(lambda: len(bot.trading_state()["active_positions"]) == 3, timeout=20)
         server.resolve(CONDITION, DOWN)  # our UP lost: worth 0
         server.resolve(OTHER, OTHER_UP)  # our UP won: $10 once redeemed
-        assert bot.wait_exit(timeout=40) == 0  # every market resolved: end of market data
-        status = bot.status()
-        risk = status["risk"]
+        risk = eventually(lambda: (r := bot.status()["risk"])["daily_loss"] and r, timeout=40)
         assert risk["daily_loss"] == 4.7 and risk["consecutive_losses"] == 1
         assert risk["can_trade"] is False and "daily loss limit" in risk["reason"]
-        [won] = bot.trading_state()["active_positions"]
-        assert won["market_id"] == OTHER and won["lifecycle"] == "AWAITING_REDEMPTION"
-        assert won["current_value"] == 10 and won["status"] == "HELD"
+        won = eventually(
+            lambda: [p for p in bot.trading_state()["active_positions"] if p["market_id"] == OTHER and p],
+            timeout=20,
+        )[0]
+        assert won["lifecycle"] == "AWAITING_REDEMPTION" and won["status"] == "HELD"
+        assert won["current_value"] == 10
         details = [a["details"] for a in activity(tmp_path) if a["type"] == "POSITION_EXIT"]
         assert any("LOST" in d and "net P&L -$4.70" in d for d in details)
         assert any("$10.00 awaiting redemption" in d for d in details)
-        assert entry_posts(server) == 2
-        # the venue still holds the losing tokens (redeeming them pays 0); the books closed them at 0
-        books_match_venue(tmp_path, server, {OTHER_UP: (OTHER, "UP"), DOWN: (CONDITION, "DOWN")})
+        # the venue still holds the losing tokens (redeeming them pays 0): the books closed them at 0
+        books_match_venue(tmp_path, server, tokens)
         assert server.position(UP) == 10
+        # redeemed by hand: the winning tokens burnt, $10 of collateral paid
+        server.set_position(OTHER_UP, 0)
+        server.set_balance(server.balance() + 10)
+        eventually(lambda: len(bot.trading_state()["active_positions"]) == 1, timeout=20)
+        risk = eventually(lambda: (r := bot.status()["risk"])["can_trade"] and r, timeout=20)
+        assert risk["daily_loss"] == 0 and risk["consecutive_losses"] == 0  # -4.70 + 5.30
+        details = [a["details"] for a in activity(tmp_path) if a["type"] == "POSITION_EXIT"]
+        assert any("WON" in d and "net P&L $5.30" in d for d in details)
+        assert entry_posts(server) == 3
+        books_match_venue(tmp_path, server, tokens)
     finally:
         bot.stop()
         server.stop()
