@@ -484,7 +484,7 @@ class Engine:
         ]
         if changes:
             detail = "market rules: " + ", ".join(changes)
-            self.activity.add(event.ts_ms, "BALANCE_CHECK", market.market_id, detail)
+            self.activity.add(event.ts_ms, "MARKET_CHANGED", market.market_id, detail)
 
     def on_settled(self, s: Settlement, position: Position | None) -> None:
         """The order manager books every settlement; here the marks are let go."""
