@@ -114,7 +114,7 @@ def entry_posts(server: ClobServer) -> int:
 
 
 def test_a_loss_counts_at_resolution_and_a_win_once_redeemed(tmp_path: Path) -> None:
-    server = make_server(end_in_s=15, second_market=True)
+    server = make_server(end_in_s=20, second_market=True)
     server.add_market(THIRD, (THIRD_UP, THIRD_DOWN), end_date_iso=_end(1800), question="SOL up?")
     server.set_book(THIRD_UP, bids=[(0.45, 100)], asks=[(0.47, 100)])
     markets = (CONDITION, OTHER, THIRD)
@@ -167,6 +167,7 @@ def test_a_loss_counts_at_resolution_and_a_win_once_redeemed(tmp_path: Path) -> 
 def test_a_remainder_under_five_shares_is_sold_with_a_market_order(
     tmp_path: Path, server: ClobServer
 ) -> None:
+    server.duplicate_trades(3)  # the venue lists each of the next trades twice
     bot = start(tmp_path, server, live_config(server, BUY_ONCE.format(at="ask")))
     try:
         bot.wait_ready(timeout=30)
