@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import json
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -258,12 +259,15 @@ def test_slow_book_reads_stall_neither_the_venue_heartbeat_nor_pause(tmp_path: P
 # -- case 8: a tick change reaches the engine from the book, before any refusal -------------
 
 
+@pytest.mark.parametrize("mode", ["live", "dry-run"])
 def test_a_tick_change_in_the_book_reaches_the_risk_gates_and_strategies(
-    tmp_path: Path, server: ClobServer
+    tmp_path: Path, server: ClobServer, mode: str
 ) -> None:
     (tmp_path / "controls").mkdir()
     (tmp_path / "controls" / "PAUSE").touch()  # no entry until the tick has changed
-    bot = start(tmp_path, server, live_config(server, BUY_ONCE.format(at="bid")))
+    bot = LiveBot(tmp_path, server, mode)
+    (tmp_path / "bot.toml").write_text(live_config(server, BUY_ONCE.format(at="bid")))
+    bot.start()
     try:
         bot.wait_ready(timeout=30)
         server.exchange.set_tick(UP, 0.001)
@@ -274,8 +278,15 @@ def test_a_tick_change_in_the_book_reaches_the_risk_gates_and_strategies(
         assert order["price"] == 0.453
         kinds = {a["type"] for a in activity(tmp_path)}
         assert "RISK_REJECTED" not in kinds and "ORDER_REJECTED" not in kinds
-        assert posts(server, "/order") == 1 and posts(server, "/tick-size", "GET") == 0
-        books_match_venue(tmp_path, server, {UP: (CONDITION, "UP"), DOWN: (CONDITION, "DOWN")})
+        assert posts(server, "/tick-size", "GET") == 0  # nothing was refused for its tick
+        if mode == "live":
+            assert posts(server, "/order") == 1
+            books_match_venue(tmp_path, server, {UP: (CONDITION, "UP"), DOWN: (CONDITION, "DOWN")})
+        else:  # signed with the new tick: 10 shares at 0.453
+            [line] = (tmp_path / "logs" / "dry_run_orders.jsonl").read_text().splitlines()
+            signed = json.loads(line)["request"]["body"]["order"]
+            assert (signed["makerAmount"], signed["takerAmount"]) == ("4530000", "10000000")
+            assert posts(server, "/order") == 0
     finally:
         bot.stop()
 
