@@ -1,6 +1,7 @@
 """A slow venue must not stall the bot (issue 9, case 7): `bot run --mode live` against the
 local CLOB server with every ``GET /book`` answered after 0, 1 or 6 s.
 
+`SLOW_PATHS=/book,/data` slows the order and trade poll too (still on the engine's thread).
 Two markets, so one poll of the books takes twice the latency (the set-up in which the
 heartbeat went 12 s between beats). For each latency, over `SECONDS` of running:
 - the gaps between the bot's ``POST /v1/heartbeats`` as the server received them
@@ -32,8 +33,9 @@ from bot.testing.clob_server import ClobServer
 
 KEY = "0x" + "11" * 32
 MARKETS = {"0x" + "ab" * 32: ("111", "222"), "0x" + "cd" * 32: ("333", "444")}
-SECONDS = float(os.environ.get("SECONDS", "40"))
+SECONDS = float(os.environ.get("RUN_S", "40"))
 LATENCIES = [float(x) for x in os.environ.get("LATENCIES", "0,1,6").split(",")]
+SLOW_PATHS = os.environ.get("SLOW_PATHS", "/book").split(",")  # e.g. /book,/data: the order poll too
 
 
 def config(url: str) -> str:
@@ -91,7 +93,8 @@ def run(latency: float) -> dict[str, object]:
         wait_for(lambda: read(status).get("pid") == proc.pid, 60, proc)
         wait_for(lambda: len(server.exchange.orders(live_only=True)) == 2, 60, proc)
         if latency:
-            server.delay_next("GET", "/book", latency, count=10**9)
+            for path in SLOW_PATHS:
+                server.delay_next("GET", path, latency, count=10**9)
         slow_from = time.time()
         time.sleep(SECONDS / 2)  # the heartbeat alone, orders resting
         resting = len(server.exchange.orders(live_only=True))
@@ -136,6 +139,7 @@ def main() -> None:
         "benchmark": "live_faults",
         "seconds_per_latency": SECONDS,
         "markets": len(MARKETS),
+        "slow_paths": SLOW_PATHS,
         "runs": runs,
         "target": {"heartbeat_gap_max_s": 5, "pause_p99_ms": 50},
         "meets_target": all(r["meets_target"] for r in runs),
