@@ -118,6 +118,8 @@ class OrderManager:
         for skip in [k for k in self._last_skip if k[1] == market_id]:
             del self._last_skip[skip]
         self.window_entries.pop(market_id, None)
+        for outcome in (Outcome.UP, Outcome.DOWN):
+            self.cannot_exit.pop((market_id, outcome), None)
 
     # -- queries --------------------------------------------------------------------
 
