@@ -42,6 +42,11 @@ class Activity:
         self.recent: deque[dict[str, Any]] = deque(maxlen=keep)
         self.errors: deque[dict[str, Any]] = deque(maxlen=5)
         self.added = 0  # entries added in this session: the engine watches it move
+        # A running bot's feed is in the order things happened to it: an entry is never dated
+        # before the one above it (a venue's trade time has whole seconds, a control's time
+        # comes from another clock). Backtests keep the event times as they are.
+        self.monotonic = False
+        self._last_ts = 0
         self._pending: dict[str, list[bytes]] = {"activity": [], "signals": [], "trades": []}
         self._files: dict[str, IO[bytes]] = {}
         if logs_dir is not None:
@@ -64,6 +69,8 @@ class Activity:
             self.errors.append(_entry(r["ts_ms"], r["type"], r["market"], r["details"]))
 
     def add(self, ts_ms: int, kind: str, market: str, details: str, **data: Any) -> None:
+        if self.monotonic:
+            ts_ms = self._last_ts = max(ts_ms, self._last_ts)
         self.journal.add_activity(ts_ms, kind, market, details)
         entry = _entry(ts_ms, kind, market, details)
         self.recent.append(entry)

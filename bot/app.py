@@ -27,8 +27,8 @@ from bot.activity import Activity
 from bot.breaker import VenueErrorWindow
 from bot.config import Config, ConfigError
 from bot.controls import Control, Watcher
-from bot.engine import Clock, Engine, Paths, RealtimeClock
-from bot.errors import StartupRefused, VenueError
+from bot.engine import DECIDE_EVERY_MS, Clock, Engine, Paths, RealtimeClock
+from bot.errors import StartupRefused
 from bot.exits import policies
 from bot.feeds import Feed
 from bot.feeds.replay import RecordingFeed
@@ -38,6 +38,7 @@ from bot.journal import Journal, Restored
 from bot.model import Mode, now_ms, to_float, to_micros, usd
 from bot.orders import OrderManager
 from bot.portfolio import Portfolio
+from bot.resolution import collect_redeemed
 from bot.risk import RiskGate, SessionLimits
 from bot.runtime import Limits
 from bot.scorecard import Scorecard
@@ -46,6 +47,8 @@ from bot.venues.base import Venue
 from bot.venues.paper import PaperVenue
 
 log = logging.getLogger("bot")
+
+MARKET_ORDER_MIN = 1_000_000  # Polymarket's smallest market order: $1 notional
 
 
 @dataclass
@@ -147,6 +150,7 @@ def build_engine(
     pid: int = 0,
     live_from_ms: int | None = None,
     write_every_change: bool = True,
+    decide_every_ms: int = 0,
 ) -> Engine:
     """Wire the parts every mode shares around a venue, a feed and a clock."""
     mode = venue.mode
@@ -223,6 +227,7 @@ def build_engine(
         on_heartbeat=on_heartbeat,
         pid=pid,
         write_every_change=write_every_change,
+        decide_every_ms=decide_every_ms,
     )
     portfolio.on_closed = engine.on_position_closed
     engine.supervisor.restore(journal.runtime())
@@ -241,11 +246,14 @@ def _run(paths: Paths, config: Config, journal: Journal, strategies: list[Strate
         venue: Any = PaperVenue(mode)
         wallet = config.wallet or "PAPER"
     else:
+        from bot.feeds.background import BackgroundFeed
         from bot.live import build_live
 
         live = build_live(config, paths.logs)
-        start_ms = live_from = wall
-        market, venue, wallet = live.feed, live.venue, live.wallet
+        start_ms = live_from = now_ms()  # after the slow start-up: the clock starts here
+        # the books are read on their own thread; each batch wakes the engine
+        market = BackgroundFeed(live.feed, lambda: engine.data_ready(), lambda: engine.clock.now_ms())
+        venue, wallet = live.venue, live.wallet
     journal.start_session(mode, __version__, os.getpid(), config.to_dict(), wall)
     paper = venue if isinstance(venue, PaperVenue) else getattr(venue, "paper", None)
     if paper is not None:  # a simulated exchange: its books are the journal's
@@ -257,14 +265,22 @@ def _run(paths: Paths, config: Config, journal: Journal, strategies: list[Strate
     )
     feed = RecordingFeed(market, tape, restored.markets)
 
+    venue_beat: Any = None
+    if mode is Mode.LIVE and config.polymarket.venue_heartbeat:
+        from bot.live import VenueHeartbeat
+
+        venue_beat = VenueHeartbeat(venue.send_heartbeat)
+
     def on_heartbeat() -> None:
         if mode is Mode.PAPER:
             journal.set_meta("paper_market", orjson.dumps(market.snapshot()).decode())
-        elif mode is Mode.LIVE and config.polymarket.venue_heartbeat:
-            try:
-                venue.send_heartbeat()
-            except VenueError as exc:
+        elif venue_beat is not None:  # the beats go out on their own thread; failures land here
+            for exc in venue_beat.failures():
                 engine.orders.venue_failed(exc, engine.last_event_ms)
+        if mode is Mode.LIVE:  # won positions redeemed by hand since the last look
+            collect_redeemed(
+                engine.portfolio, journal, venue.token_balance_of, engine.orders.apply, engine.now_ms()
+            )
         tape.maybe_flush()
 
     engine = build_engine(
@@ -274,6 +290,7 @@ def _run(paths: Paths, config: Config, journal: Journal, strategies: list[Strate
         venue=venue,
         feed=feed,
         clock=RealtimeClock(start_ms, config.speed if mode is Mode.PAPER else 1.0),
+        decide_every_ms=0 if mode is Mode.PAPER else DECIDE_EVERY_MS,
         strategies=strategies,
         restored=restored,
         start_ms=start_ms,
@@ -284,10 +301,14 @@ def _run(paths: Paths, config: Config, journal: Journal, strategies: list[Strate
     )
     save_feed = on_heartbeat
     activity, portfolio, orders = engine.activity, engine.portfolio, engine.orders
+    activity.monotonic = True
+    if mode is Mode.LIVE:  # exits are market orders: a ~$1 notional minimum, not 5 shares
+        orders.exit_min_notional = MARKET_ORDER_MIN
     if mode is not Mode.PAPER:
         orders.feed_age_ms = lambda market_id, now: _age(feed, market_id)
         orders.stale_feed_ms = round(config.polymarket.stale_feed_s * 1000)
     if mode is Mode.LIVE:
+        collect_redeemed(portfolio, journal, venue.token_balance_of, orders.apply, start_ms)
         _book_venue_balance(engine, venue, start_ms)
         from bot.live import reconcile
 
@@ -324,6 +345,10 @@ def _run(paths: Paths, config: Config, journal: Journal, strategies: list[Strate
 
     watcher = Watcher(paths.controls, engine.wake)
     watcher.start()
+    if venue_beat is not None:
+        venue_beat.start()
+    if mode is not Mode.PAPER:
+        market.start()
     previous = _install_signal_handlers(engine)
     reason = "stopped"
     try:
@@ -335,6 +360,10 @@ def _run(paths: Paths, config: Config, journal: Journal, strategies: list[Strate
         raise
     finally:
         watcher.stop()
+        if mode is not Mode.PAPER:
+            market.stop()
+        if venue_beat is not None:
+            venue_beat.stop()
         _restore_signal_handlers(previous)
         stop_ms = engine.clock.now_ms()
         with suppress(Exception):

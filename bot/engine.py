@@ -14,6 +14,13 @@ comes first: the next market event, the next heartbeat or a word in the inbox.
       the invariants are checked (bot/breaker.py)
     7 the state files are rewritten
 Controls are applied between steps, whenever the inbox wakes the loop (bot/supervisor.py).
+
+Realtime venues (DRY_RUN, LIVE) read their books on the feed's own thread
+(bot/feeds/background.py), which wakes the inbox with each finished batch, and the engine
+also decides on a timer: every `decide_every_ms` of market time, exits, a flatten and the
+strategies look again at each market whose book has not moved, so a quiet book still
+triggers a last-minute entry or `exit_before_end_s`. Backtests and PAPER leave the timer
+off (their feeds tick every market each market second), so their results do not change.
 """
 
 from __future__ import annotations
@@ -33,6 +40,7 @@ from bot.exits import ExitPolicy, Lifecycle
 from bot.feeds import Feed
 from bot.journal import Journal
 from bot.model import (
+    ONE,
     BookTick,
     Market,
     MarketEvent,
@@ -50,6 +58,7 @@ from bot.model import (
 )
 from bot.orders import Execution, OrderManager
 from bot.portfolio import Portfolio
+from bot.resolution import settle_left_behind
 from bot.risk import DAY_MS, RiskGate, SessionLimits
 from bot.runtime import Limits
 from bot.scorecard import Scorecard
@@ -60,6 +69,8 @@ log = logging.getLogger("bot")
 
 WAKE = "wake"
 STOP = "stop"
+DATA = "data"  # a background feed has a batch ready: no controls to scan
+DECIDE_EVERY_MS = 1_000  # realtime venues: decide at least this often per market
 
 
 class Clock(Protocol):
@@ -168,6 +179,7 @@ class Engine:
         on_heartbeat: Callable[[], None] | None = None,
         pid: int = 0,
         write_every_change: bool = True,
+        decide_every_ms: int = 0,
     ) -> None:
         self.paths = paths
         self.mode = mode
@@ -196,6 +208,8 @@ class Engine:
         # A reader of a running bot sees every fill at once; a backtest, which no one steers,
         # refreshes its files every `state_refresh_s` of wall time and writes them at the end.
         self.write_every_change = write_every_change
+        self.decide_every_ms = decide_every_ms  # 0: decisions only on market events
+        self._next_decision_ms = 0
         self.supervisor = Supervisor(self, session, errors)
         self.inbox: queue.SimpleQueue[str] = queue.SimpleQueue()
         self.views = state.Views()  # the state files' rows, rebuilt when they change
@@ -218,8 +232,16 @@ class Engine:
     def wake(self) -> None:
         self.inbox.put(WAKE)
 
+    def data_ready(self) -> None:
+        self.inbox.put(DATA)
+
     def request_stop(self) -> None:
         self.inbox.put(STOP)
+
+    def now_ms(self) -> int:
+        """Market time for what the bot does between events (controls): never before the
+        event it last handled, so the activity feed keeps its order."""
+        return max(self.clock.now_ms(), self.last_event_ms)
 
     def stop_loop(self) -> None:
         self._running = False
@@ -235,15 +257,19 @@ class Engine:
             if due is None:
                 self.exit_reason = self.exit_reason or "end of market data"
                 break
+            if self.decide_every_ms:
+                due = min(due, self._next_decision_ms)
             wake_at = self._next_heartbeat
             if self.supervisor.recheck_at:
                 wake_at = min(wake_at, self.supervisor.recheck_at)
             word = self.clock.wait(due, self.inbox, max(0.0, wake_at - time.monotonic()))
-            if word is not None:
+            if word is not None and word != DATA:
                 self._handle(word)
             elif self.supervisor.recheck_at and time.monotonic() >= self.supervisor.recheck_at:
                 self.supervisor.recheck_at = 0.0
                 self._handle(WAKE)
+            elif self.decide_every_ms:
+                self._realtime_turn()
             elif self.clock.now_ms() >= due:
                 for event in self.feed.next_batch():
                     self.step(event)
@@ -252,6 +278,37 @@ class Engine:
             if time.monotonic() >= self._next_heartbeat:
                 self.heartbeat()
         return self.exit_reason
+
+    def _realtime_turn(self) -> None:
+        """DRY_RUN and LIVE: what the feed has read, then the timer's decisions, then the
+        venue's news (fills, expiries) once per turn."""
+        now = self.clock.now_ms()
+        due = self.feed.peek_ms()
+        batch = self.feed.next_batch() if due is not None and due <= now else []
+        for event in batch:
+            self.step(event)
+        timed = now >= self._next_decision_ms
+        if timed:
+            self._next_decision_ms = now + self.decide_every_ms
+            self.decide_on_time(max(now, self.last_event_ms))
+        if batch or timed:
+            self.orders.poll(self.mode, self.last_event_ms)
+            self.end_step()
+
+    def decide_on_time(self, now: int) -> None:
+        """Steps 3-5 for every market whose book has not moved for `decide_every_ms`: the
+        last book, seen at `now`. The venue is not told (nothing new happened there)."""
+        self.last_event_ms = now
+        marks = self.portfolio.marks
+        for market_id in list(self.markets):
+            mark = marks.get(market_id)
+            if mark is None or now - mark.ts_ms < self.decide_every_ms:
+                continue
+            tick = BookTick(
+                now, market_id, mark.bid, mark.bid_size, mark.ask, mark.ask_size, mark.fair_forecast
+            )
+            tick.underlying = mark.underlying
+            self._decide(tick)
 
     def _handle(self, word: str) -> None:
         while True:  # coalesce a burst of file events into one scan
@@ -279,21 +336,33 @@ class Engine:
             self.portfolio.marks[event.market_id] = event
             self._prices_moved = True
         elif isinstance(event, WindowOpened):
-            if event.market.market_id in self.markets:
-                return
-            self.markets[event.market.market_id] = event.market
-            self.market_names[event.market.market_id] = event.market.name
-            self.journal.market_opened(event.market)
+            known = self.markets.get(event.market.market_id)
+            if known is not None:
+                if known == event.market:
+                    return
+                self._market_changed(known, event)
+            else:
+                self.markets[event.market.market_id] = event.market
+                self.market_names[event.market.market_id] = event.market.name
+                self.journal.market_opened(event.market)
         elif isinstance(event, WindowResolved):
             if event.market_id not in self.markets:
                 return
-            self._resolved(event)
+            resolved = self._resolved(event)
         # 2 the venue reports; fills, expiries and settlements are booked
         reports = self._venue.on_market(event)
         if reports:
             self.orders.apply(reports)
         if type(event) is not BookTick:
+            if type(event) is WindowResolved and self.portfolio.positions:
+                # LIVE: what the venue pays only on redemption (bot/resolution.py)
+                settle_left_behind(
+                    event, resolved, self.portfolio, self.orders.apply, self.journal, self.activity, self.mode
+                )
             return
+        self._decide(event)
+
+    def _decide(self, event: BookTick) -> None:
         # 3 exits: one decision per position; a flatten sells what is left
         if self.portfolio.positions:
             self._exits(event)
@@ -390,7 +459,7 @@ class Engine:
             result = self.orders.execute(signal, self.mode)
             self.last_signal = (signal, result)  # shown in status.json (bot/state.py)
 
-    def _resolved(self, event: WindowResolved) -> None:
+    def _resolved(self, event: WindowResolved) -> Market:
         market = self.markets.pop(event.market_id)
         self.journal.market_resolved(event.market_id, event.outcome, event.ts_ms)
         self.activity.add(
@@ -401,6 +470,21 @@ class Engine:
             f" final {_num(event.final_underlying)})",
         )
         self.orders.forget_market(event.market_id)
+        return market
+
+    def _market_changed(self, known: Market, event: WindowOpened) -> None:
+        """The venue changed a market's trading rules (tick, minimum size): the engine, the
+        risk gates and the strategies use the new ones from this event on."""
+        market = event.market
+        self.markets[market.market_id] = market
+        changes = [
+            f"{name} {getattr(known, field) / ONE:g} -> {getattr(market, field) / ONE:g}"
+            for name, field in (("tick", "tick"), ("minimum size", "min_size"))
+            if getattr(known, field) != getattr(market, field)
+        ]
+        if changes:
+            detail = "market rules: " + ", ".join(changes)
+            self.activity.add(event.ts_ms, "MARKET_CHANGED", market.market_id, detail)
 
     def on_settled(self, s: Settlement, position: Position | None) -> None:
         """The order manager books every settlement; here the marks are let go."""

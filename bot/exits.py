@@ -8,6 +8,13 @@ Every position follows one state machine:
       │            │    └──▶ EXPIRY ──────────┘
       └────────────┴──────── (market resolves) ─────────────────────▶ CLOSED
 
+Two states hold a position that no order can sell; it waits for its market to resolve:
+
+    DUST                 what is left is below the venue's smallest sell (LIVE: a market
+                         order's ~$1 notional at the bid; elsewhere the share minimum)
+    AWAITING_REDEMPTION  LIVE, the market resolved and the token won: worth its payout,
+                         which reaches the wallet only when it is redeemed on chain
+
 ENTRY: the entry order still works; MONITORING: it is done. `decide()` is the only place
 that fires an exit, with this priority when several rules hold at once:
 
@@ -38,10 +45,13 @@ class Lifecycle(enum.StrEnum):
     TRAILING_TRIGGERED = "TRAILING_TRIGGERED"
     EXPIRY = "EXPIRY"
     EXIT_PENDING = "EXIT_PENDING"
+    DUST = "DUST"
+    AWAITING_REDEMPTION = "AWAITING_REDEMPTION"
     CLOSED = "CLOSED"
 
 
 OPEN_STATES = (Lifecycle.ENTRY, Lifecycle.MONITORING)
+HELD_STATES = (Lifecycle.DUST, Lifecycle.AWAITING_REDEMPTION)  # no order can sell these
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,7 +9,10 @@ Start-up, before anything trades:
       tracked again, fills and cancels the bot missed are booked, and anything that cannot
       be explained (an open order the journal lacks, a token balance that differs from the
       journal's position) puts the bot in HALTED with state/reconciliation.json
-    4 the engine runs as in PAPER, with the live book feed and the live (or dry-run) venue
+    4 the engine runs as in PAPER, with the live book feed and the live (or dry-run) venue;
+      the books are read on the feed's own thread (bot/feeds/background.py) and, LIVE with
+      `venue_heartbeat`, the dead-man heartbeat is sent from its own timer thread
+      (`VenueHeartbeat`), so a slow venue delays neither the engine nor the heartbeat
 
 The vendor client is imported only here, through bot.venues.polymarket, so `bot status`,
 the paper venue and backtests never pay for it.
@@ -18,17 +21,70 @@ the paper venue and backtests never pay for it.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import secrets
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from bot.config import Config, ConfigError
 from bot.engine import Engine
-from bot.errors import StartupRefused, VenueError
+from bot.errors import StartupRefused, VenueError, VenueUnavailable
 from bot.model import ONE, Fill, Micros, Mode, Outcome, iso, now_ms
 from bot.state import mask_wallet, write_json
+
+log = logging.getLogger("bot")
+
+VENUE_HEARTBEAT_S = 3.0  # the venue cancels everything after ~10 s without one
+
+
+class VenueHeartbeat:
+    """The venue's dead-man switch, fed from a timer thread of its own.
+
+    `send` runs every `interval_s` seconds measured from the start of the previous beat,
+    whatever the engine is doing. A failed beat is kept for the engine (`failures()`), which
+    books it as a venue error on its own thread; the timer goes on."""
+
+    def __init__(self, send: Callable[[], None], interval_s: float = VENUE_HEARTBEAT_S) -> None:
+        self._send = send
+        self.interval_s = interval_s
+        self._failed: deque[VenueError] = deque(maxlen=100)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="venue-heartbeat", daemon=True)
+        self.sent = 0
+
+    def start(self) -> VenueHeartbeat:
+        self._thread.start()
+        return self
+
+    def stop(self, timeout_s: float = 1.0) -> None:
+        self._stop.set()
+        self._thread.join(timeout_s)
+
+    def failures(self) -> list[VenueError]:
+        out = []
+        while self._failed:
+            out.append(self._failed.popleft())
+        return out
+
+    def _run(self) -> None:
+        next_at = time.monotonic()
+        while not self._stop.is_set():
+            try:
+                self._send()
+                self.sent += 1
+            except VenueError as exc:
+                self._failed.append(exc)
+            except Exception as exc:  # the thread must outlive any surprise; the engine hears of it
+                log.exception("venue heartbeat failed")
+                self._failed.append(VenueUnavailable(f"venue heartbeat: {type(exc).__name__}: {exc}"))
+            next_at = max(next_at + self.interval_s, time.monotonic())
+            self._stop.wait(next_at - time.monotonic())
 
 
 @dataclass

@@ -22,7 +22,7 @@ from pathlib import Path
 from bot import controls
 from bot.activity import Activity
 from bot.errors import OrderRefused, VenueBusy, VenueError
-from bot.exits import OPEN_STATES, Lifecycle
+from bot.exits import HELD_STATES, OPEN_STATES, Lifecycle
 from bot.journal import Journal
 from bot.model import (
     ONE,
@@ -30,6 +30,7 @@ from bot.model import (
     Fill,
     Intent,
     Market,
+    Micros,
     Mode,
     Order,
     OrderDone,
@@ -102,6 +103,11 @@ class OrderManager:
         self.on_orphan_fill: Callable[[Fill], None] | None = None  # LIVE: halt and report
         self._orphans: set[str] = set()
         self._busy_since = 0.0  # monotonic time the venue began to ask us to wait (425); 0: not
+        # LIVE: exits are market orders (FAK), whose minimum is a notional (~$1), not a share
+        # count; None: the market's share minimum applies to every order (paper fill model)
+        self.exit_min_notional: Micros | None = None
+        self.cannot_exit: dict[tuple[str, Outcome], str] = {}  # why the last exit try failed
+        self._last_refusal = ""
 
     def restore(self, orders: list[Order]) -> None:
         for order in orders:
@@ -124,6 +130,8 @@ class OrderManager:
         for skip in [k for k in self._last_skip if k[1] == market_id]:
             del self._last_skip[skip]
         self.window_entries.pop(market_id, None)
+        for outcome in (Outcome.UP, Outcome.DOWN):
+            self.cannot_exit.pop((market_id, outcome), None)
 
     # -- queries --------------------------------------------------------------------
 
@@ -228,15 +236,50 @@ class OrderManager:
         )
         return self.risk.check_entry(signal, market, signal.ts_ms, exposure)
 
+    def why_held(self, position: Position) -> str:
+        """Why no order can sell this position now ("" when one can be tried)."""
+        if position.state == Lifecycle.DUST:
+            return "dust: below the venue's smallest sell, held to resolution"
+        if position.state == Lifecycle.AWAITING_REDEMPTION:
+            return "market resolved in its favour: awaiting redemption on chain (not automatic yet)"
+        if position.position_id in self._held_rest:
+            return "below the market minimum size, held to resolution"
+        if position.market_id not in self.markets:
+            return "its market is closed"
+        return ""
+
     def exit_position(self, position: Position, mode: Mode, now: int, reason: str) -> bool:
         """Sell the whole position at the best bid, taking what is there (FAK)."""
-        if self.exiting(position):
+        if self.exiting(position) or position.state in HELD_STATES:
             return False
+        key = (position.market_id, position.outcome)
         tick = self.portfolio.marks.get(position.market_id)
         if tick is None:
+            self.cannot_exit[key] = "no order book seen yet"
             return False
         market = self.markets.get(position.market_id)
-        if market is not None and position.shares < market.min_size:
+        if self.exit_min_notional is not None and market is not None:
+            bid = book_for(tick, position.outcome)[0]
+            if bid < market.tick:
+                self.cannot_exit[key] = "no bid in the book"
+                return False
+            value = notional(bid, position.shares)
+            if value < self.exit_min_notional:
+                position.state = Lifecycle.DUST
+                if not position.exit_trigger:
+                    position.exit_trigger, position.exit_threshold = reason, "operator control"
+                self.journal.save_position(position, self.portfolio.mode, "OPEN", None)
+                self.activity.add(
+                    now,
+                    "POSITION_EXIT",
+                    position.market_id,
+                    f"{position.outcome.value}: {position.shares / ONE:g} shares worth {usd(value)} at the"
+                    f" bid {bid / ONE:g}, below the venue's {usd(self.exit_min_notional)} market-order"
+                    " minimum: dust, held to resolution",
+                    position_id=position.position_id,
+                )
+                return False
+        elif market is not None and position.shares < market.min_size:
             # the venue refuses sells below its minimum: what is left is held to resolution
             if position.position_id not in self._held_rest:
                 self._held_rest.add(position.position_id)
@@ -281,7 +324,12 @@ class OrderManager:
             position.exit_trigger = reason
             position.exit_threshold = "operator control"
             position.trigger_price = position.intended_exit_price = bid
-        return self._place(self.venues[mode], request, now, position.strategy, 0, reason) is not None
+        self._last_refusal = ""
+        if self._place(self.venues[mode], request, now, position.strategy, 0, reason) is None:
+            self.cannot_exit[key] = self._last_refusal or "the venue is backing off after errors"
+            return False
+        self.cannot_exit.pop(key, None)
+        return True
 
     def cancel(self, order_ids: Iterable[str], mode: Mode, now: int, reason: str) -> int:
         venue = self.venues[mode]
@@ -376,6 +424,7 @@ class OrderManager:
             if isinstance(exc, OrderRefused):  # a definite answer: the next order is a new intent
                 self._intents.pop(intent_key, None)
             self.venue_failed(exc, now)
+            self._last_refusal = f"refused: {exc}"
             self.activity.add(
                 now,
                 "ORDER_REJECTED",

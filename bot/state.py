@@ -231,6 +231,9 @@ def position_view(p: Position, market: Market | None, tick: BookTick | None) -> 
     return _position_row(p, _position_static(p, market), tick)
 
 
+_STATUS = {"ENTRY": "ACTIVE", "MONITORING": "ACTIVE", "DUST": "HELD", "AWAITING_REDEMPTION": "HELD"}
+
+
 def _position_static(p: Position, market: Market | None) -> dict[str, Any]:
     """A position's row with the fields its market's book moves left empty: they are filled
     in on a copy (`_position_row`), so a new book costs four fields, not twenty."""
@@ -248,7 +251,7 @@ def _position_static(p: Position, market: Market | None) -> dict[str, Any]:
         "pnl_percent": None,
         "entry_edge": _points(p.entry_edge),
         "entry_date": iso(p.opened_ms),
-        "status": "ACTIVE" if p.state in ("ENTRY", "MONITORING") else "EXITING",
+        "status": _STATUS.get(p.state, "EXITING"),
         "lifecycle": p.state,
         "stop_price": to_float(p.stop_price) if p.stop_price else None,
         "target_price": to_float(p.target_price) if p.target_price else None,

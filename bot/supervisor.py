@@ -22,7 +22,7 @@ import orjson
 from bot import breaker, controls, runtime, safefile
 from bot.controls import Control
 from bot.errors import VenueBusy, VenueError, VenueFatal
-from bot.model import Intent, TradingState, iso, to_float
+from bot.model import ONE, Intent, Position, TradingState, iso, to_float, usd
 from bot.risk import SessionLimits, SessionView
 
 if TYPE_CHECKING:
@@ -119,7 +119,7 @@ class Supervisor:
 
     def apply_controls(self) -> None:
         e = self.engine
-        now = e.clock.now_ms()
+        now = e.now_ms()
         found = controls.scan(e.paths.controls)
         if found.recreated:
             e.activity.add(now, "ERROR", "System", "controls/ was missing: created it again")
@@ -258,32 +258,59 @@ class Supervisor:
     def start_flatten(self, now: int) -> None:
         e = self.engine
         cancelled = e.orders.cancel_all(e.mode, now, "FLATTEN")
-        self.flatten_note = f"{cancelled} orders cancelled, {len(e.portfolio.positions)} positions closed"
+        self.flatten_note = f"{cancelled} orders cancelled, {len(e.portfolio.positions)} positions to close"
         self.continue_flatten(now)
 
     def continue_flatten(self, now: int) -> None:
+        """Sell what can be sold; done when no order works and what is left cannot be sold
+        by any order (dust, awaiting redemption, closed market): those are named."""
         e = self.engine
         for position in list(e.portfolio.positions.values()):
             e.orders.exit_position(position, e.mode, now, "FLATTEN")
-        if not e.portfolio.positions and not e.orders.orders:
+        if e.orders.orders:
+            return
+        held = [(p, e.orders.why_held(p)) for p in e.portfolio.positions.values()]
+        if all(why for _, why in held):
             files, self.flattening = self.flattening, []
             controls.remove(e.paths.controls, files)
-            note = f"{self.flatten_note} (sold, or settled); nothing left open"
+            if held:
+                left = "; ".join(self._describe(p, why) for p, why in held)
+                note = f"{self.flatten_note} (sold, or settled); {len(held)} left, no order can sell: {left}"
+            else:
+                note = f"{self.flatten_note} (sold, or settled); nothing left open"
             self.record(now, files[0], "APPLIED", note)
             self.update_state()
 
+    def _describe(self, position: Position, why: str) -> str:
+        e = self.engine
+        value = e.portfolio.value(position)
+        return (
+            f"{e.market_name(position.market_id)} {position.outcome.value}"
+            f" {position.shares / ONE:g} shares (worth {usd(value)}): {why}"
+        )
+
+    def _why_not_sold(self, position: Position) -> str:
+        orders = self.engine.orders
+        key = (position.market_id, position.outcome)
+        return (
+            orders.why_held(position)
+            or orders.cannot_exit.get(key)
+            or ("exit order sent, not filled" if orders.exiting(position) else "no buyer at the bid")
+        )
+
     def emergency_stop(self, file: str) -> None:
         e = self.engine
-        now = e.clock.now_ms()
+        now = e.now_ms()
         cancelled = e.orders.cancel_all(e.mode, now, "EMERGENCY_STOP")
         held = len(e.portfolio.positions)
         for position in list(e.portfolio.positions.values()):
             e.orders.exit_position(position, e.mode, now, "EMERGENCY_STOP")
         e.orders.cancel_all(e.mode, now, "EMERGENCY_STOP")
-        left = len(e.portfolio.positions)
-        detail = f"{cancelled} orders cancelled, {held - left} of {held} positions sold"
+        left = list(e.portfolio.positions.values())
+        detail = f"{cancelled} orders cancelled, {held - len(left)} of {held} positions sold"
         if left:
-            detail += f"; {left} had no buyer at the moment and are still held (see active_positions)"
+            named = "; ".join(self._describe(p, self._why_not_sold(p)) for p in left)
+            detail += f"; {len(left)} still held (see active_positions): {named}"
         self.record(now, file, "APPLIED", detail + "; the bot exits")
         self.stop(f"EMERGENCY_STOP: remove controls/{file} to allow a restart")
         e.exit_reason = f"EMERGENCY_STOP ({file})"

@@ -5,8 +5,13 @@ Interface of the engine's `Feed`: `peek_ms()` is the time of the next poll (None
 market is resolved) and `next_batch()` polls. Per market it emits `WindowOpened` once (first
 batch), a `BookTick` of the UP token whenever its top of book changes (the DOWN book mirrors
 it, so one ``/book`` request per market), and `WindowResolved` when the ``/markets`` row says
-the market is closed with a winner. The market row is read every `status_interval_s`, and
-every few seconds once the window's end has passed or its book cannot be read.
+the market is closed with a winner. The market row is read every `status_interval_s`, at
+the window's end, and every few seconds once the end has passed or the book cannot be read.
+
+Each ``/book`` answer also carries the market's current ``tick_size`` and
+``min_order_size``; when either differs from what the feed last said, a new `WindowOpened`
+with the updated `Market` comes before that book's tick, so the engine, its risk gates, the
+strategies and the venue use the venue's current rules, not only after a refused order.
 
 The source is anything with ``get_order_book(token_id)`` and ``get_market(condition_id)``
 returning the API's JSON: the `PolymarketVenue`, or a public ``py_clob_client_v2.ClobClient``.
@@ -16,8 +21,9 @@ feed-health checks look at); it never stops the feed.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -104,7 +110,7 @@ class PolymarketFeed:
         if not watched.opened:
             watched.opened = True
             events.append(WindowOpened(now, market))
-        tick = self._read_book(watched, now)
+        tick = self._read_book(watched, now, events)
         if tick is not None:
             top = (tick.bid, tick.bid_size, tick.ask, tick.ask_size)
             if top != watched.top:
@@ -112,17 +118,22 @@ class PolymarketFeed:
                 events.append(tick)
         if now >= watched.next_status_ms:
             urgent = tick is None or now >= market.window_end_ms
-            watched.next_status_ms = now + (RESOLUTION_RECHECK_MS if urgent else self.status_interval_ms)
+            following = now + (RESOLUTION_RECHECK_MS if urgent else self.status_interval_ms)
+            if now < market.window_end_ms:  # look as soon as the window ends
+                following = min(following, market.window_end_ms)
+            watched.next_status_ms = following
             resolved = self._read_resolution(watched, now)
             if resolved is not None:
                 events.append(resolved)
         return events
 
-    def _read_book(self, watched: _Watched, now: int) -> BookTick | None:
+    def _read_book(self, watched: _Watched, now: int, events: list[MarketEvent]) -> BookTick | None:
         market = watched.market
         assert market.token_ids is not None
         try:
-            tick = wire.parse_book(self._source.get_order_book(market.token_ids[0]), market, now)
+            data = self._source.get_order_book(market.token_ids[0])
+            tick = wire.parse_book(data, market, now)
+            changed = _with_rules(market, data)
         except Exception as exc:  # a feed survives any failed read, vendor errors included
             watched.failures += 1
             if watched.failures in (1, 10) or watched.failures % 100 == 0:
@@ -132,6 +143,15 @@ class PolymarketFeed:
             return None
         watched.failures = 0
         watched.last_update_ms = now
+        if changed is not None:
+            log.info(
+                "market %s: tick %g, minimum size %g",
+                market.market_id,
+                changed.tick / 1e6,
+                changed.min_size / 1e6,
+            )
+            watched.market = changed
+            events.append(WindowOpened(now, changed))
         return tick
 
     def _read_resolution(self, watched: _Watched, now: int) -> WindowResolved | None:
@@ -150,3 +170,15 @@ class PolymarketFeed:
         watched.resolved = True
         outcome = Outcome.UP if status.winner_token == market.token_ids[0] else Outcome.DOWN
         return WindowResolved(now, market.market_id, outcome)
+
+
+def _with_rules(market: Market, data: Any) -> Market | None:
+    """The market with the book's tick and minimum size, when they differ (else None)."""
+    if not isinstance(data, Mapping):
+        return None
+    tick, size = data.get("tick_size"), data.get("min_order_size")
+    new_tick = wire.tick_micros(tick, "book.tick_size") if tick not in (None, "") else market.tick
+    new_size = wire.micros(size, "book.min_order_size") if size not in (None, "") else market.min_size
+    if (new_tick, new_size) == (market.tick, market.min_size):
+        return None
+    return dataclasses.replace(market, tick=new_tick, min_size=new_size)

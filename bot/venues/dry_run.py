@@ -30,6 +30,7 @@ from bot.model import (
     OrderDone,
     OrderRequest,
     VenueEvent,
+    WindowOpened,
     book_for,
     iso,
     to_float,
@@ -94,6 +95,10 @@ class DryRunVenue:
     def on_market(self, event: MarketEvent) -> list[VenueEvent]:
         if isinstance(event, BookTick):
             self._books[event.market_id] = event
+        elif isinstance(event, WindowOpened) and (info := self._infos.get(event.market.market_id)):
+            # the feed read new rules (tick, minimum size): sign with them from now on
+            market = dataclasses.replace(info.market, tick=event.market.tick, min_size=event.market.min_size)
+            self._infos[info.condition_id] = dataclasses.replace(info, market=market)
         return self.paper.on_market(event)
 
     def poll(self, now_ms: int) -> list[VenueEvent]:

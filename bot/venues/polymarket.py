@@ -58,6 +58,7 @@ from bot.model import (
     OrderType,
     Outcome,
     VenueEvent,
+    WindowOpened,
 )
 from bot.venues import polymarket_wire as wire
 from bot.venues.polymarket_orders import GTD_SECURITY_S, POLYGON, OrderFactory, PreparedOrder
@@ -450,6 +451,13 @@ class PolymarketVenue:
             return []
 
     def on_market(self, event: MarketEvent) -> list[VenueEvent]:
+        if isinstance(event, WindowOpened):  # the feed read new rules (tick, minimum size)
+            info = self._markets.get(event.market.market_id)
+            if info is not None and info.market != event.market:
+                market = dataclasses.replace(
+                    info.market, tick=event.market.tick, min_size=event.market.min_size
+                )
+                self._markets[event.market.market_id] = dataclasses.replace(info, market=market)
         return []
 
     def poll(self, now_ms: int) -> list[VenueEvent]:
@@ -479,13 +487,16 @@ class PolymarketVenue:
 
     def token_balance(self, market_id: str, outcome: Outcome) -> Micros:
         """Shares of one outcome token held at the venue (``/balance-allowance`` CONDITIONAL)."""
-        info = self._markets[market_id]
+        return self.token_balance_of(self._markets[market_id].token_for(outcome))
+
+    def token_balance_of(self, token_id: str) -> Micros:
+        """Shares of a token by its id, in any market (a resolved one included)."""
         data = self._call(
             "GET",
             "/balance-allowance",
             params={
                 "asset_type": "CONDITIONAL",
-                "token_id": info.token_for(outcome),
+                "token_id": token_id,
                 "signature_type": str(self.signature_type),
             },
         )

@@ -1,0 +1,152 @@
+"""A slow venue must not stall the bot (issue 9, case 7): `bot run --mode live` against the
+local CLOB server with every ``GET /book`` answered after 0, 1 or 6 s.
+
+`SLOW_PATHS=/book,/data` slows the order and trade poll too (still on the engine's thread).
+Two markets, so one poll of the books takes twice the latency (the set-up in which the
+heartbeat went 12 s between beats). For each latency, over `SECONDS` of running:
+- the gaps between the bot's ``POST /v1/heartbeats`` as the server received them
+  (target: max <= 5 s; the venue cancels every order after ~10 s without one);
+- `touch controls/PAUSE` until state/status.json shows PAUSED (and `rm` until ACTIVE),
+  read every 0.2 ms (target p99 <= 50 ms).
+Each bot rests one order per market before the latency starts, and the figures say whether
+the venue's dead-man switch cancelled them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.common import ROOT, machine, percentiles, read, wait_for
+from bot.testing.clob_server import ClobServer
+
+KEY = "0x" + "11" * 32
+MARKETS = {"0x" + "ab" * 32: ("111", "222"), "0x" + "cd" * 32: ("333", "444")}
+SECONDS = float(os.environ.get("RUN_S", "40"))
+LATENCIES = [float(x) for x in os.environ.get("LATENCIES", "0,1,6").split(",")]
+SLOW_PATHS = os.environ.get("SLOW_PATHS", "/book").split(",")  # e.g. /book,/data: the order poll too
+
+
+def config(url: str) -> str:
+    listed = ", ".join(f'"{m}"' for m in MARKETS)
+    return f"""
+[polymarket]
+host = "{url}"
+markets = [{listed}]
+venue_heartbeat = true
+[strategies]
+enabled = ["tests.live_strategies:BuyOnce"]
+[strategies.params.buy_once]
+at = "bid"
+"""
+
+
+def wait_state(status: Path, wanted: str, timeout: float = 30.0) -> float:
+    start = time.perf_counter()
+    while time.perf_counter() - start < timeout:
+        if read(status).get("trading_state") == wanted:
+            return time.perf_counter()
+        time.sleep(0.0002)
+    raise SystemExit(f"status.json did not show {wanted} within {timeout}s")
+
+
+def run(latency: float) -> dict[str, object]:
+    server = ClobServer().start()
+    end = (dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    for condition, (up, down) in MARKETS.items():
+        server.add_market(condition, (up, down), end_date_iso=end, question=f"bench {condition[:6]}")
+        server.set_book(up, bids=[(0.45, 100)], asks=[(0.47, 100)])
+        server.set_book(down, bids=[(0.53, 100)], asks=[(0.55, 100)])
+    home = Path(tempfile.mkdtemp(prefix="touchtrader-bench-"))
+    (home / "bot.toml").write_text(config(server.url))
+    api_key, secret, passphrase = server.creds
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "POLYMARKET_PRIVATE_KEY": KEY,
+        "POLYMARKET_API_KEY": api_key,
+        "POLYMARKET_API_SECRET": secret,
+        "POLYMARKET_API_PASSPHRASE": passphrase,
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bot", "run", "--home", str(home), "--mode", "live", "--quiet"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env=env,
+    )
+    status = home / "state" / "status.json"
+    pause = home / "controls" / "PAUSE"
+    pause_ms: list[float] = []
+    resume_ms: list[float] = []
+    try:
+        wait_for(lambda: read(status).get("pid") == proc.pid, 60, proc)
+        wait_for(lambda: len(server.exchange.orders(live_only=True)) == 2, 60, proc)
+        if latency:
+            for path in SLOW_PATHS:
+                server.delay_next("GET", path, latency, count=10**9)
+        slow_from = time.time()
+        time.sleep(SECONDS / 2)  # the heartbeat alone, orders resting
+        resting = len(server.exchange.orders(live_only=True))
+        deadline = time.monotonic() + SECONDS / 2
+        while time.monotonic() < deadline:
+            t0 = time.perf_counter()
+            pause.touch()
+            pause_ms.append((wait_state(status, "PAUSED") - t0) * 1000)
+            t0 = time.perf_counter()
+            pause.unlink()
+            resume_ms.append((wait_state(status, "ACTIVE") - t0) * 1000)
+            time.sleep(0.05)
+    finally:
+        proc.terminate()
+        proc.wait(30)
+        beats = [r.at for r in server.requests if r.path == "/v1/heartbeats"]
+        books = sum(1 for r in server.requests if r.path == "/book")
+        server.stop()
+        shutil.rmtree(home, ignore_errors=True)
+    slow_beats = [b for b in beats if b >= slow_from]
+    gaps = [b - a for a, b in itertools.pairwise(slow_beats)]
+    gap = {
+        "n": len(gaps),
+        "p50": round(statistics.median(gaps), 3),
+        "max": round(max(gaps), 3),
+    }
+    pause_stats = percentiles(pause_ms)
+    return {
+        "book_latency_s": latency,
+        "book_reads": books,
+        "heartbeat_gap_s": gap,
+        "orders_resting_after_half_the_run": resting,
+        "pause_to_status_ms": pause_stats,
+        "resume_to_status_ms": percentiles(resume_ms),
+        "meets_target": gap["max"] <= 5 and pause_stats["p99"] <= 50 and resting == 2,
+    }
+
+
+def main() -> None:
+    runs = [run(latency) for latency in LATENCIES]
+    result = {
+        "benchmark": "live_faults",
+        "seconds_per_latency": SECONDS,
+        "markets": len(MARKETS),
+        "slow_paths": SLOW_PATHS,
+        "runs": runs,
+        "target": {"heartbeat_gap_max_s": 5, "pause_p99_ms": 50},
+        "meets_target": all(r["meets_target"] for r in runs),
+        "machine": machine(),
+    }
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
