@@ -10,8 +10,9 @@ from __future__ import annotations
 import csv
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -22,9 +23,28 @@ app = typer.Typer(
 )
 
 Home = Annotated[
-    Path,
-    typer.Option("--home", help="The bot's folder (state/, controls/, logs/).", show_default="."),
+    Path | None,
+    typer.Option(
+        "--home",
+        envvar="TOUCHTRADER_HOME",
+        help="The bot's folder (state/, controls/, logs/).",
+        show_default="$TOUCHTRADER_HOME, else the current folder",
+    ),
 ]
+Timeout = Annotated[
+    float, typer.Option(help="Seconds to wait for the running bot to acknowledge (exit 4 if it does not).")
+]
+
+
+def _home(option: Path | None, command: str) -> Path:
+    """An existing bot home, or a one-line error and exit 2 (see bot/home.py)."""
+    from bot import home
+
+    try:
+        return home.require(home.resolve(option))
+    except home.NotAHome as exc:
+        typer.echo(f"bot {command}: {exc}", err=True)
+        raise typer.Exit(home.EXIT_NOT_A_HOME) from None
 
 
 def _touch(home: Path, name: str, text: str = "") -> Path:
@@ -46,7 +66,7 @@ def _remove(home: Path, names: list[str]) -> list[str]:
 
 @app.command()
 def run(
-    home: Home = Path("."),
+    home: Home = None,
     mode: Annotated[
         str, typer.Option(help="paper (simulated market), dry-run or live (Polymarket; see [polymarket]).")
     ] = "paper",
@@ -63,7 +83,9 @@ def run(
     from bot.app import run as run_bot
     from bot.config import load_config
     from bot.errors import EXIT_CONFIG, EXIT_REFUSED, BotError, StartupRefused
+    from bot.home import resolve
 
+    home = resolve(home)  # a folder that is not a home yet becomes one
     overrides: dict[str, object] = {"mode": mode}
     if speed is not None:
         overrides["speed"] = speed
@@ -82,24 +104,25 @@ def run(
 
 @app.command()
 def status(
-    home: Home = Path("."),
+    home: Home = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the state files' data.")] = False,
 ) -> None:
     """Show whether the bot is alive, what it holds and whether it can trade (exit 1 if not alive)."""
     from bot import reader
+    from bot.home import resolve
 
-    raise typer.Exit(reader.status_command(home, as_json))
+    raise typer.Exit(reader.status_command(resolve(home), as_json))
 
 
 @app.command()
-def pause(home: Home = Path(".")) -> None:
+def pause(home: Home = None) -> None:
     """Stop new entries (touch controls/PAUSE); exits and settlements go on."""
-    typer.echo(f"created {_touch(home, 'PAUSE')}")
+    typer.echo(f"created {_touch(_home(home, 'pause'), 'PAUSE')}")
 
 
 @app.command()
 def resume(
-    home: Home = Path("."),
+    home: Home = None,
     clear_emergency: Annotated[
         bool, typer.Option(help="Also remove EMERGENCY_STOP so the bot may be started again.")
     ] = False,
@@ -107,23 +130,51 @@ def resume(
     """Allow entries again (remove controls/PAUSE and its other spellings)."""
     from bot.controls import Control, files_for
 
+    where = _home(home, "resume")
     names = files_for(Control.PAUSE)
     if clear_emergency:
         names += files_for(Control.EMERGENCY_STOP)
-    gone = _remove(home, names)
+    gone = _remove(where, names)
     typer.echo(f"removed {', '.join(gone)}" if gone else "nothing to remove: not paused")
 
 
 @app.command()
-def flatten(home: Home = Path(".")) -> None:
-    """Cancel every order and close every position, then keep running (controls/FLATTEN)."""
-    typer.echo(f"created {_touch(home, 'FLATTEN')}")
+def flatten(home: Home = None, timeout: Timeout = 10.0) -> None:
+    """Cancel every order and close every position, then keep running (controls/FLATTEN).
+
+    Waits for the running bot to acknowledge. Exit 0 acknowledged, 1 no bot running (the
+    file stays and acts when one starts), 2 not a bot home, 4 no acknowledgement in time.
+    """
+    from bot.ack import wait_flatten
+
+    raise typer.Exit(_signal(_home(home, "flatten"), "FLATTEN", timeout, wait_flatten))
 
 
 @app.command()
-def stop(home: Home = Path(".")) -> None:
-    """Emergency stop: cancel, flatten, write the final state and exit (controls/EMERGENCY_STOP)."""
-    typer.echo(f"created {_touch(home, 'EMERGENCY_STOP')}")
+def stop(home: Home = None, timeout: Timeout = 10.0) -> None:
+    """Emergency stop: cancel, flatten, write the final state and exit (controls/EMERGENCY_STOP).
+
+    Waits for the running bot to acknowledge and exit. Exit 0 acknowledged, 1 no bot running
+    (the file stays: the bot will refuse to start), 2 not a bot home, 4 no acknowledgement.
+    """
+    from bot.ack import wait_stop
+
+    raise typer.Exit(_signal(_home(home, "stop"), "EMERGENCY_STOP", timeout, wait_stop))
+
+
+def _signal(home: Path, name: str, timeout: float, wait: Callable[..., Any]) -> int:
+    from bot.ack import EXIT_NOT_RUNNING
+    from bot.home import running
+
+    bot = running(home)
+    path = _touch(home, name)
+    if bot.pid is None:
+        typer.echo(f"created {path}, but no bot is running in {home}: {bot.why}", err=True)
+        return EXIT_NOT_RUNNING
+    typer.echo(f"created {path}; waiting for the bot (pid {bot.pid}) to acknowledge")
+    answer = wait(home, bot.pid, path, timeout)
+    typer.echo(answer.message, err=answer.code != 0)
+    return int(answer.code)
 
 
 @app.command()
@@ -136,9 +187,10 @@ def adjust(
             " KEY= (empty) for all instruments or strategies."
         ),
     ],
-    home: Home = Path("."),
+    home: Home = None,
 ) -> None:
     """Tighten risk at runtime: writes controls/ADJUST_RISK as JSON for the bot to apply."""
+    where = _home(home, "adjust")
     values: dict[str, object] = {}
     for item in settings:
         key, sep, raw = item.partition("=")
@@ -155,26 +207,26 @@ def adjust(
                 raise typer.Exit(2) from None
         else:
             values[key] = raw
-    path = _touch(home, "ADJUST_RISK", json.dumps(values))
+    path = _touch(where, "ADJUST_RISK", json.dumps(values))
     typer.echo(f"wrote {path}: {json.dumps(values)} (the bot validates it: see controls.last)")
 
 
 @app.command()
-def reset(home: Home = Path(".")) -> None:
+def reset(home: Home = None) -> None:
     """Clear HALTED and the session limits (touch controls/RESET); the journal records it."""
-    typer.echo(f"created {_touch(home, 'RESET')}")
+    typer.echo(f"created {_touch(_home(home, 'reset'), 'RESET')}")
 
 
 @app.command()
 def trades(
-    home: Home = Path("."),
+    home: Home = None,
     limit: Annotated[int, typer.Option(help="How many trades, newest first.")] = 20,
     as_csv: Annotated[bool, typer.Option("--csv", help="Print CSV.")] = False,
 ) -> None:
     """Recent trades (positions from entry to exit) from state/bot.db."""
     from bot import reader
 
-    rows = reader.recent_trades(home, limit)
+    rows = reader.recent_trades(_home(home, "trades"), limit)
     if as_csv:
         fields = list(rows[0]) if rows else ["position_id"]
         writer = csv.DictWriter(sys.stdout, fieldnames=fields, lineterminator="\n")
@@ -272,7 +324,7 @@ def compare(
     session: Annotated[
         int, typer.Argument(help="The session id (bot.db sessions table; BOT_STARTED says it).")
     ],
-    home: Home = Path("."),
+    home: Home = None,
     out: Annotated[
         Path | None, typer.Option(help="Replay folder; default HOME/backtests/compare-session-N.")
     ] = None,
@@ -282,7 +334,7 @@ def compare(
     from bot.errors import EXIT_CONFIG, BotError
 
     try:
-        result = cmp.compare_session(home, session, out)
+        result = cmp.compare_session(_home(home, "compare"), session, out)
         cmp.write(result)
     except BotError as exc:
         typer.echo(f"bot compare: {exc}", err=True)

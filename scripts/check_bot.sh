@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # One-screen summary of a touchtrader bot, from its state files, with jq.
 #
-#   scripts/check_bot.sh [HOME]      HOME defaults to the current folder
+#   scripts/check_bot.sh [HOME]      HOME defaults to $TOUCHTRADER_HOME, else the current folder
 #
 # Exit codes: 0 alive, 1 dead or stale, 2 no state files or jq missing.
 set -uo pipefail
 
-home="${1:-.}"
+home="${1:-${TOUCHTRADER_HOME:-.}}"
 state="$home/state"
 command -v jq >/dev/null || { echo "check_bot: jq is not installed (apt-get install jq)" >&2; exit 2; }
 [ -r "$state/status.json" ] || { echo "check_bot: no $state/status.json (has the bot run in $home?)" >&2; exit 2; }
