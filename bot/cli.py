@@ -217,33 +217,80 @@ def reset(home: Home = None) -> None:
     typer.echo(f"created {_touch(_home(home, 'reset'), 'RESET')}")
 
 
+Mode = Annotated[str | None, typer.Option(help="Only this mode: paper, dry-run, live (default: all).")]
+Json = Annotated[bool, typer.Option("--json", help="Print JSON (money in *_micros and in USDC).")]
+
+
 @app.command()
 def trades(
     home: Home = None,
-    limit: Annotated[int, typer.Option(help="How many trades, newest first.")] = 20,
+    limit: Annotated[int, typer.Option(help="How many trades, newest first; 0 for all.")] = 20,
+    since: Annotated[
+        str | None, typer.Option(help="Entered at or after: 2026-11-22, 2026-11-22T03:00:00Z, or 12h, 7d.")
+    ] = None,
+    session: Annotated[int | None, typer.Option(help="Only trades opened by this session.")] = None,
+    strategy: Annotated[str | None, typer.Option(help="Only this strategy's trades.")] = None,
+    mode: Mode = None,
+    as_json: Json = False,
     as_csv: Annotated[bool, typer.Option("--csv", help="Print CSV.")] = False,
 ) -> None:
-    """Recent trades (positions from entry to exit) from state/bot.db."""
-    from bot import reader
+    """Trades (positions from entry to exit) from state/bot.db, newest first."""
+    from bot import queries, tables
 
-    rows = reader.recent_trades(_home(home, "trades"), limit)
+    where = _home(home, "trades")
+    try:
+        since_ms = queries.parse_since(since) if since else None
+        rows = queries.trades(
+            where, limit=limit, since_ms=since_ms, session=session, strategy=strategy, mode=mode
+        )
+    except queries.QueryError as exc:
+        typer.echo(f"bot trades: {exc}", err=True)
+        raise typer.Exit(2) from None
     if as_csv:
         fields = list(rows[0]) if rows else ["position_id"]
         writer = csv.DictWriter(sys.stdout, fieldnames=fields, lineterminator="\n")
         writer.writeheader()
         writer.writerows(rows)
-        return
-    if not rows:
-        typer.echo("no trades yet")
-        return
-    for r in rows:
-        pnl = f"{r['pnl']:+.2f}" if r["pnl"] is not None else "open"
-        exit_price = f"{r['exit_price']:.4g}" if r["exit_price"] is not None else "-"
-        typer.echo(
-            f"{r['entry_time']}  {r['market_id']:<32} {r['side']:<4} {r['shares']:>7g}"
-            f" @ {r['entry_price']:.4g} -> {exit_price:<6} {pnl:>7}  {r['strategy']}"
-            f" {r['exit_reason'] or ''}"
-        )
+    else:
+        typer.echo(tables.as_json(rows) if as_json else tables.trades(rows))
+
+
+@app.command()
+def sessions(home: Home = None, mode: Mode = None, as_json: Json = False) -> None:
+    """Every run of the bot: id, mode, start, stop, exit reason, trades opened and their P&L."""
+    from bot import queries, tables
+
+    where = _home(home, "sessions")
+    try:
+        rows = queries.sessions(where, mode)
+    except queries.QueryError as exc:
+        typer.echo(f"bot sessions: {exc}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(tables.as_json(rows) if as_json else tables.sessions(rows))
+
+
+@app.command()
+def pnl(
+    home: Home = None,
+    by: Annotated[
+        str,
+        typer.Option(help="Group by day (of the exit), strategy, market (window) or instrument."),
+    ] = "day",
+    since: Annotated[str | None, typer.Option(help="Closed at or after (as for bot trades).")] = None,
+    mode: Mode = None,
+    as_json: Json = False,
+) -> None:
+    """Realised P&L of closed trades, net of fees, grouped; totals per mode."""
+    from bot import queries, tables
+
+    where = _home(home, "pnl")
+    try:
+        since_ms = queries.parse_since(since) if since else None
+        rows = queries.pnl(where, by, mode, since_ms)
+    except queries.QueryError as exc:
+        typer.echo(f"bot pnl: {exc}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(tables.as_json(rows) if as_json else tables.pnl(rows, by))
 
 
 @app.command()

@@ -14,6 +14,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from bot.figures import num_of, pct, usd_of
+
 STATE_FILES = ("status.json", "trading_state.json", "trades_today.json")
 
 
@@ -89,38 +91,37 @@ def render(snap: Snapshot) -> str:
         lines.append(f"  can trade: {can}")
         acct = status.get("account", {})
         lines.append(
-            f"  balance:   ${acct.get('balance', 0):,.2f}; today's P&L ${acct.get('daily_pnl', 0):,.2f};"
+            f"  balance:   {usd_of(acct.get('balance', 0))}; today's P&L {usd_of(acct.get('daily_pnl', 0))};"
             f" {acct.get('daily_trades', 0)} trades today"
         )
     if ts:
         stats = ts.get("stats", {})
         lines.append(
             f"  orders:    {stats.get('total_open_orders', 0)} open,"
-            f" ${stats.get('total_locked_in_orders', 0):,.2f} locked;"
-            f" available ${stats.get('available_balance', 0):,.2f}"
+            f" {usd_of(stats.get('total_locked_in_orders', 0))} locked;"
+            f" available {usd_of(stats.get('available_balance', 0))}"
         )
         positions = ts.get("active_positions", [])
         lines.append(f"  positions: {len(positions)}")
         for p in positions[:10]:
             lines.append(
-                f"    {p['market_name']:<40} {p['side']:<4} {p['shares']:>8g} @ {p['entry_price']:<5g}"
-                f" now {p['current_price']:<5g} P&L ${p['pnl']:,.2f}"
+                f"    {p['market_name']:<40} {p['side']:<4} {num_of(p['shares']):>8} @"
+                f" {num_of(p['entry_price']):<5} now {num_of(p['current_price']):<5} P&L {usd_of(p['pnl'])}"
             )
         controls = ts.get("controls", {})
         last = controls.get("last")
         if controls.get("in_effect") or last:
-            lines.append(f"  controls:  in effect {controls.get('in_effect') or 'none'}")
+            lines.append(f"  controls:  in effect {', '.join(controls.get('in_effect') or []) or 'none'}")
             if last:
                 lines.append(
                     f"    last: {last['control']} {last['result']} at {last['time']}: {last['reason']}"
                 )
     summary = today.get("summary") if today else None
     if summary:
-        rate = summary.get("win_rate")
         lines.append(
             f"  today:     {summary['total_trades']} trades ({summary['open_trades']} open),"
-            f" P&L ${summary['total_pnl']:,.2f}, win rate "
-            + (f"{rate * 100:.0f}%" if rate is not None else "n/a")
+            f" P&L {usd_of(summary['total_pnl'])}, win rate"
+            f" {pct(summary.get('wins') or 0, summary.get('closed_trades') or 0)}"
         )
     errors = status.get("errors") or []
     if errors:

@@ -36,7 +36,9 @@ def cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None, 
 
 
 @pytest.mark.parametrize("args", WRITERS, ids=lambda a: a[0])
-def test_a_folder_that_is_not_a_home_is_refused_and_nothing_is_written(tmp_path: Path, args: list[str]) -> None:
+def test_a_folder_that_is_not_a_home_is_refused_and_nothing_is_written(
+    tmp_path: Path, args: list[str]
+) -> None:
     out = cli(*args, cwd=tmp_path)
     assert out.returncode == 2, out
     lines = out.stderr.strip().splitlines()
