@@ -16,8 +16,12 @@ from typing import Annotated, Any
 
 import typer
 
+from bot.help import PlainGroup
+
 app = typer.Typer(
     add_completion=False,
+    rich_markup_mode=None,  # plain help: no text lost to markup ("[polymarket]"); see bot/help.py
+    cls=PlainGroup,
     no_args_is_help=True,
     help="touchtrader: a trading bot for Polymarket-style binary markets, run through files.",
 )
@@ -27,8 +31,9 @@ Home = Annotated[
     typer.Option(
         "--home",
         envvar="TOUCHTRADER_HOME",
-        help="The bot's folder (state/, controls/, logs/).",
-        show_default="$TOUCHTRADER_HOME, else the current folder",
+        help="The bot's folder (state/, controls/, logs/); default: $TOUCHTRADER_HOME, else the"
+        " current folder.",
+        show_default=False,
     ),
 ]
 Timeout = Annotated[
