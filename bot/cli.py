@@ -299,6 +299,23 @@ def pnl(
 
 
 @app.command()
+def watch(
+    home: Home = None,
+    once: Annotated[
+        bool, typer.Option(help="Print one view and exit (also when not on a terminal).")
+    ] = False,
+) -> None:
+    """A live terminal view of the bot from its state files: positions, orders, P&L, controls."""
+    where = _home(home, "watch")
+    try:
+        from bot import watch as view
+    except ImportError:
+        typer.echo("bot watch: needs rich: pip install 'touchtrader[watch]'", err=True)
+        raise typer.Exit(2) from None
+    raise typer.Exit(view.run(where, once))
+
+
+@app.command()
 def backtest(
     data: Annotated[Path, typer.Argument(help="Recorded market data: a tape, a price history or a CSV.")],
     config: Annotated[Path | None, typer.Option(help="Settings file (the same as bot run's).")] = None,
