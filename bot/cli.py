@@ -316,6 +316,21 @@ def watch(
 
 
 @app.command()
+def doctor(home: Home = None, as_json: Json = False) -> None:
+    """Check a home (permissions, disk, clock, settings, lock and pid, controls, journal) and say what to fix.
+
+    Exit 0 when nothing needs fixing (warnings allowed), 1 when something does.
+    """
+    from bot import doctor as doc
+    from bot.home import resolve
+
+    where = resolve(home)
+    findings = doc.diagnose(where)
+    typer.echo(doc.as_json(findings) if as_json else doc.render(where, findings))
+    raise typer.Exit(doc.exit_code(findings))
+
+
+@app.command()
 def backtest(
     data: Annotated[Path, typer.Argument(help="Recorded market data: a tape, a price history or a CSV.")],
     config: Annotated[Path | None, typer.Option(help="Settings file (the same as bot run's).")] = None,

@@ -1,0 +1,43 @@
+"""The systemd unit: restarts after a crash, never into exit 2 (bad config) or 3 (refused)."""
+
+from __future__ import annotations
+
+import configparser
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bot.errors import EXIT_CONFIG, EXIT_OK, EXIT_REFUSED
+
+UNIT = Path(__file__).resolve().parents[2] / "deploy" / "touchtrader.service"
+
+
+def _service() -> configparser.SectionProxy:
+    parser = configparser.ConfigParser(strict=False, interpolation=None)
+    parser.optionxform = str  # type: ignore[assignment,method-assign]
+    parser.read_string(UNIT.read_text())
+    return parser["Service"]
+
+
+def test_the_unit_restarts_on_failure_but_not_past_a_bad_config_or_an_emergency_stop() -> None:
+    service = _service()
+    assert service["Restart"] == "on-failure"
+    assert set(service["RestartPreventExitStatus"].split()) == {str(EXIT_CONFIG), str(EXIT_REFUSED)}
+    assert service["SuccessExitStatus"] == str(EXIT_OK)
+    assert service["KillSignal"] == "SIGTERM"
+    start = service["ExecStart"].split()
+    assert start[0].endswith("/bin/bot") and start[1] == "run" and "--home" in start
+    home = start[start.index("--home") + 1]
+    assert home in service["ReadWritePaths"].split() and service["Environment"] == f"TOUCHTRADER_HOME={home}"
+
+
+@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze is not installed")
+def test_systemd_accepts_the_unit(tmp_path: Path) -> None:
+    bot = Path(sys.executable).parent / "bot"
+    unit = tmp_path / "touchtrader.service"
+    unit.write_text(UNIT.read_text().replace("/srv/touchtrader/app/.venv/bin/bot", str(bot)))
+    out = subprocess.run(["systemd-analyze", "verify", str(unit)], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0 and not out.stderr.strip() and not out.stdout.strip(), out
