@@ -331,6 +331,39 @@ def doctor(home: Home = None, as_json: Json = False) -> None:
 
 
 @app.command()
+def serve(
+    home: Home = None,
+    host: Annotated[
+        str, typer.Option(help="Address to listen on; not loopback: a token is required.")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port (0: any free port).")] = 8765,
+    token: Annotated[
+        str | None,
+        typer.Option(
+            envvar="TOUCHTRADER_SERVE_TOKEN", help="Required on every request when set.", show_default=False
+        ),
+    ] = None,
+) -> None:
+    """A read-only web page of the bot (status, positions, orders, activity) and /api/status."""
+    from bot.serve import ServeError, Server
+
+    where = _home(home, "serve")
+    try:
+        server = Server(where, host, port, token or "")
+    except ServeError as exc:
+        typer.echo(f"bot serve: {exc}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(f"serving {where} read-only at {server.url} (Ctrl-C to stop)")
+    sys.stdout.flush()
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+
+
+@app.command()
 def backtest(
     data: Annotated[Path, typer.Argument(help="Recorded market data: a tape, a price history or a CSV.")],
     config: Annotated[Path | None, typer.Option(help="Settings file (the same as bot run's).")] = None,
