@@ -122,7 +122,9 @@ def status(
 @app.command()
 def pause(home: Home = None) -> None:
     """Stop new entries (touch controls/PAUSE); exits and settlements go on."""
-    typer.echo(f"created {_touch(_home(home, 'pause'), 'PAUSE')}")
+    where = _home(home, "pause")
+    typer.echo(f"created {_touch(where, 'PAUSE')}")
+    _note_if_not_running(where)
 
 
 @app.command()
@@ -165,6 +167,14 @@ def stop(home: Home = None, timeout: Timeout = 10.0) -> None:
     from bot.ack import wait_stop
 
     raise typer.Exit(_signal(_home(home, "stop"), "EMERGENCY_STOP", timeout, wait_stop))
+
+
+def _note_if_not_running(home: Path) -> None:
+    from bot.home import running
+
+    bot = running(home)
+    if bot.pid is None:
+        typer.echo(f"note: no bot is running in {home} ({bot.why}); the file acts when one starts", err=True)
 
 
 def _signal(home: Path, name: str, timeout: float, wait: Callable[..., Any]) -> int:
@@ -214,12 +224,15 @@ def adjust(
             values[key] = raw
     path = _touch(where, "ADJUST_RISK", json.dumps(values))
     typer.echo(f"wrote {path}: {json.dumps(values)} (the bot validates it: see controls.last)")
+    _note_if_not_running(where)
 
 
 @app.command()
 def reset(home: Home = None) -> None:
     """Clear HALTED and the session limits (touch controls/RESET); the journal records it."""
-    typer.echo(f"created {_touch(_home(home, 'reset'), 'RESET')}")
+    where = _home(home, "reset")
+    typer.echo(f"created {_touch(where, 'RESET')}")
+    _note_if_not_running(where)
 
 
 Mode = Annotated[str | None, typer.Option(help="Only this mode: paper, dry-run, live (default: all).")]

@@ -1,4 +1,4 @@
-"""The reading side: what `bot status` and `bot trades` show, from files alone.
+"""The reading side: what `bot status` shows, from files alone (the journal queries: bot/queries.py).
 
 Imports nothing of the engine, the journal library or any venue, so it starts fast and
 works while the bot is down. Liveness: DEAD when status.json says is_alive false or its
@@ -129,56 +129,6 @@ def render(snap: Snapshot) -> str:
         lines.extend(f"    {e['timestamp']} {e['details']}" for e in errors[:5])
     lines.extend(f"  ! {p}" for p in snap.problems)
     return "\n".join(lines)
-
-
-def recent_trades(home: Path, limit: int) -> list[dict[str, Any]]:
-    """Closed and open positions, newest first, read-only from state/bot.db."""
-    import sqlite3
-
-    path = home / "state" / "bot.db"
-    if not path.exists():
-        return []
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=2)
-    try:
-        conn.row_factory = sqlite3.Row
-        rows = conn.execute(
-            "SELECT position_id, mode, market_id, outcome, strategy, status, opened_ms, closed_ms,"
-            " bought_micros, bought_cost_micros, sold_micros, sold_value_micros,"
-            " total_fees_micros, realized_pnl_micros, exit_reason FROM positions"
-            " ORDER BY COALESCE(closed_ms, opened_ms) DESC, position_id DESC LIMIT ?",
-            (limit,),
-        ).fetchall()
-    finally:
-        conn.close()
-    out = []
-    for r in rows:
-        bought, sold = r["bought_micros"], r["sold_micros"]
-        out.append(
-            {
-                "position_id": r["position_id"],
-                "mode": r["mode"],
-                "market_id": r["market_id"],
-                "side": r["outcome"],
-                "strategy": r["strategy"],
-                "status": r["status"],
-                "entry_time": _iso(r["opened_ms"]),
-                "exit_time": _iso(r["closed_ms"]),
-                "shares": bought / 1e6,
-                "entry_price": r["bought_cost_micros"] / bought if bought else None,
-                "exit_price": r["sold_value_micros"] / sold if sold else None,
-                "fees": r["total_fees_micros"] / 1e6,
-                "pnl": r["realized_pnl_micros"] / 1e6 if r["status"] == "CLOSED" else None,
-                "exit_reason": r["exit_reason"] or None,
-            }
-        )
-    return out
-
-
-def _iso(ts_ms: int | None) -> str | None:
-    if ts_ms is None:
-        return None
-    dt = datetime.fromtimestamp(ts_ms / 1000, tz=UTC)
-    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ts_ms % 1000:03d}Z"
 
 
 def status_command(home: Path, as_json: bool) -> int:

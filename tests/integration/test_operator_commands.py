@@ -104,3 +104,22 @@ def test_a_bot_that_does_not_answer_gives_exit_4(bot: BotProcess) -> None:
         os.kill(bot.pid, 18)  # SIGCONT
     # once it runs again it flattens: the file goes away
     eventually(lambda: not (bot.home / "controls" / "FLATTEN").exists(), timeout=20)
+
+
+def test_bot_run_takes_its_home_from_the_environment_too(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    (home / "controls").mkdir(parents=True)
+    (home / "controls" / "EMERGENCY_STOP").touch()
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    out = cli("run", "--quiet", cwd=elsewhere, env={"TOUCHTRADER_HOME": str(home)})
+    assert out.returncode == 3 and str(home) in out.stderr  # refused in that home, not here
+    assert list(elsewhere.iterdir()) == []
+
+
+def test_pause_without_a_running_bot_says_the_file_waits(tmp_path: Path) -> None:
+    (tmp_path / "state").mkdir()
+    (tmp_path / "state" / "status.json").write_text('{"is_alive": false, "pid": 999999}')
+    out = cli("pause", "--home", str(tmp_path))
+    assert out.returncode == 0 and "no bot is running" in out.stderr
+    assert (tmp_path / "controls" / "PAUSE").exists()
