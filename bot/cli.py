@@ -377,6 +377,33 @@ def serve(
 
 
 @app.command()
+def alerts(
+    home: Home = None,
+    webhook: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="URL to POST to (repeatable); default: $TOUCHTRADER_ALERT_WEBHOOKS or HOME/alerts.toml."
+        ),
+    ] = None,
+    events: Annotated[
+        str | None, typer.Option(help="Only these, comma-separated: STOPPED,DIED,STALE,ALIVE,HALTED,...")
+    ] = None,
+    interval: Annotated[float, typer.Option(help="Seconds between looks at state/status.json.")] = 1.0,
+) -> None:
+    """Post to webhooks when the bot stops, dies, hangs, halts, cannot enter or errs (a sidecar)."""
+    from bot import alerts as al
+
+    where = _home(home, "alerts")
+    try:
+        config = al.settings(where, webhook or [], events)
+    except al.AlertsError as exc:
+        typer.echo(f"bot alerts: {exc}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(f"watching {where} for {', '.join(sorted(config.events))}; {len(config.webhooks)} webhooks")
+    raise typer.Exit(al.run(where, config, interval))
+
+
+@app.command()
 def backtest(
     data: Annotated[Path, typer.Argument(help="Recorded market data: a tape, a price history or a CSV.")],
     config: Annotated[Path | None, typer.Option(help="Settings file (the same as bot run's).")] = None,
