@@ -10,12 +10,14 @@ from __future__ import annotations
 import csv
 import json
 import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
+from bot import cli_operator
+from bot.cli_common import Home, Json, Mode, Timeout, note_if_not_running, wait_for_bot
+from bot.cli_common import existing_home as _home
 from bot.help import PlainGroup
 
 app = typer.Typer(
@@ -25,31 +27,6 @@ app = typer.Typer(
     no_args_is_help=True,
     help="touchtrader: a trading bot for Polymarket-style binary markets, run through files.",
 )
-
-Home = Annotated[
-    Path | None,
-    typer.Option(
-        "--home",
-        envvar="TOUCHTRADER_HOME",
-        help="The bot's folder (state/, controls/, logs/); default: $TOUCHTRADER_HOME, else the"
-        " current folder.",
-        show_default=False,
-    ),
-]
-Timeout = Annotated[
-    float, typer.Option(help="Seconds to wait for the running bot to acknowledge (exit 4 if it does not).")
-]
-
-
-def _home(option: Path | None, command: str) -> Path:
-    """An existing bot home, or a one-line error and exit 2 (see bot/home.py)."""
-    from bot import home
-
-    try:
-        return home.require(home.resolve(option))
-    except home.NotAHome as exc:
-        typer.echo(f"bot {command}: {exc}", err=True)
-        raise typer.Exit(home.EXIT_NOT_A_HOME) from None
 
 
 def _touch(home: Path, name: str, text: str = "") -> Path:
@@ -124,7 +101,7 @@ def pause(home: Home = None) -> None:
     """Stop new entries (touch controls/PAUSE); exits and settlements go on."""
     where = _home(home, "pause")
     typer.echo(f"created {_touch(where, 'PAUSE')}")
-    _note_if_not_running(where)
+    note_if_not_running(where)
 
 
 @app.command()
@@ -154,7 +131,8 @@ def flatten(home: Home = None, timeout: Timeout = 10.0) -> None:
     """
     from bot.ack import wait_flatten
 
-    raise typer.Exit(_signal(_home(home, "flatten"), "FLATTEN", timeout, wait_flatten))
+    where = _home(home, "flatten")
+    raise typer.Exit(wait_for_bot(where, _touch(where, "FLATTEN"), timeout, wait_flatten))
 
 
 @app.command()
@@ -166,30 +144,8 @@ def stop(home: Home = None, timeout: Timeout = 10.0) -> None:
     """
     from bot.ack import wait_stop
 
-    raise typer.Exit(_signal(_home(home, "stop"), "EMERGENCY_STOP", timeout, wait_stop))
-
-
-def _note_if_not_running(home: Path) -> None:
-    from bot.home import running
-
-    bot = running(home)
-    if bot.pid is None:
-        typer.echo(f"note: no bot is running in {home} ({bot.why}); the file acts when one starts", err=True)
-
-
-def _signal(home: Path, name: str, timeout: float, wait: Callable[..., Any]) -> int:
-    from bot.ack import EXIT_NOT_RUNNING
-    from bot.home import running
-
-    bot = running(home)
-    path = _touch(home, name)
-    if bot.pid is None:
-        typer.echo(f"created {path}, but no bot is running in {home}: {bot.why}", err=True)
-        return EXIT_NOT_RUNNING
-    typer.echo(f"created {path}; waiting for the bot (pid {bot.pid}) to acknowledge")
-    answer = wait(home, bot.pid, path, timeout)
-    typer.echo(answer.message, err=answer.code != 0)
-    return int(answer.code)
+    where = _home(home, "stop")
+    raise typer.Exit(wait_for_bot(where, _touch(where, "EMERGENCY_STOP"), timeout, wait_stop))
 
 
 @app.command()
@@ -224,7 +180,7 @@ def adjust(
             values[key] = raw
     path = _touch(where, "ADJUST_RISK", json.dumps(values))
     typer.echo(f"wrote {path}: {json.dumps(values)} (the bot validates it: see controls.last)")
-    _note_if_not_running(where)
+    note_if_not_running(where)
 
 
 @app.command()
@@ -232,11 +188,7 @@ def reset(home: Home = None) -> None:
     """Clear HALTED and the session limits (touch controls/RESET); the journal records it."""
     where = _home(home, "reset")
     typer.echo(f"created {_touch(where, 'RESET')}")
-    _note_if_not_running(where)
-
-
-Mode = Annotated[str | None, typer.Option(help="Only this mode: paper, dry-run, live (default: all).")]
-Json = Annotated[bool, typer.Option("--json", help="Print JSON (money in *_micros and in USDC).")]
+    note_if_not_running(where)
 
 
 @app.command()
@@ -273,134 +225,8 @@ def trades(
         typer.echo(tables.as_json(rows) if as_json else tables.trades(rows))
 
 
-@app.command()
-def sessions(home: Home = None, mode: Mode = None, as_json: Json = False) -> None:
-    """Every run of the bot: id, mode, start, stop, exit reason, trades opened and their P&L."""
-    from bot import queries, tables
-
-    where = _home(home, "sessions")
-    try:
-        rows = queries.sessions(where, mode)
-    except queries.QueryError as exc:
-        typer.echo(f"bot sessions: {exc}", err=True)
-        raise typer.Exit(2) from None
-    typer.echo(tables.as_json(rows) if as_json else tables.sessions(rows))
-
-
-@app.command()
-def pnl(
-    home: Home = None,
-    by: Annotated[
-        str,
-        typer.Option(help="Group by day (of the exit), strategy, market (window) or instrument."),
-    ] = "day",
-    since: Annotated[str | None, typer.Option(help="Closed at or after (as for bot trades).")] = None,
-    mode: Mode = None,
-    as_json: Json = False,
-) -> None:
-    """Realised P&L of closed trades, net of fees, grouped; totals per mode."""
-    from bot import queries, tables
-
-    where = _home(home, "pnl")
-    try:
-        since_ms = queries.parse_since(since) if since else None
-        rows = queries.pnl(where, by, mode, since_ms)
-    except queries.QueryError as exc:
-        typer.echo(f"bot pnl: {exc}", err=True)
-        raise typer.Exit(2) from None
-    typer.echo(tables.as_json(rows) if as_json else tables.pnl(rows, by))
-
-
-@app.command()
-def watch(
-    home: Home = None,
-    once: Annotated[
-        bool, typer.Option(help="Print one view and exit (also when not on a terminal).")
-    ] = False,
-) -> None:
-    """A live terminal view of the bot from its state files: positions, orders, P&L, controls."""
-    where = _home(home, "watch")
-    try:
-        from bot import watch as view
-    except ImportError:
-        typer.echo("bot watch: needs rich: pip install 'touchtrader[watch]'", err=True)
-        raise typer.Exit(2) from None
-    raise typer.Exit(view.run(where, once))
-
-
-@app.command()
-def doctor(home: Home = None, as_json: Json = False) -> None:
-    """Check a home (permissions, disk, clock, settings, lock and pid, controls, journal) and say what to fix.
-
-    Exit 0 when nothing needs fixing (warnings allowed), 1 when something does.
-    """
-    from bot import doctor as doc
-    from bot.home import resolve
-
-    where = resolve(home)
-    findings = doc.diagnose(where)
-    typer.echo(doc.as_json(findings) if as_json else doc.render(where, findings))
-    raise typer.Exit(doc.exit_code(findings))
-
-
-@app.command()
-def serve(
-    home: Home = None,
-    host: Annotated[
-        str, typer.Option(help="Address to listen on; not loopback: a token is required.")
-    ] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port (0: any free port).")] = 8765,
-    token: Annotated[
-        str | None,
-        typer.Option(
-            envvar="TOUCHTRADER_SERVE_TOKEN", help="Required on every request when set.", show_default=False
-        ),
-    ] = None,
-) -> None:
-    """A read-only web page of the bot (status, positions, orders, activity) and /api/status."""
-    from bot.serve import ServeError, Server
-
-    where = _home(home, "serve")
-    try:
-        server = Server(where, host, port, token or "")
-    except ServeError as exc:
-        typer.echo(f"bot serve: {exc}", err=True)
-        raise typer.Exit(2) from None
-    typer.echo(f"serving {where} read-only at {server.url} (Ctrl-C to stop)")
-    sys.stdout.flush()
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.server_close()
-
-
-@app.command()
-def alerts(
-    home: Home = None,
-    webhook: Annotated[
-        list[str] | None,
-        typer.Option(
-            help="URL to POST to (repeatable); default: $TOUCHTRADER_ALERT_WEBHOOKS or HOME/alerts.toml."
-        ),
-    ] = None,
-    events: Annotated[
-        str | None, typer.Option(help="Only these, comma-separated: STOPPED,DIED,STALE,ALIVE,HALTED,...")
-    ] = None,
-    interval: Annotated[float, typer.Option(help="Seconds between looks at state/status.json.")] = 1.0,
-) -> None:
-    """Post to webhooks when the bot stops, dies, hangs, halts, cannot enter or errs (a sidecar)."""
-    from bot import alerts as al
-
-    where = _home(home, "alerts")
-    try:
-        config = al.settings(where, webhook or [], events)
-    except al.AlertsError as exc:
-        typer.echo(f"bot alerts: {exc}", err=True)
-        raise typer.Exit(2) from None
-    typer.echo(f"watching {where} for {', '.join(sorted(config.events))}; {len(config.webhooks)} webhooks")
-    raise typer.Exit(al.run(where, config, interval))
+for _command in cli_operator.COMMANDS:  # sessions, pnl, watch, doctor, serve, alerts
+    app.command()(_command)
 
 
 @app.command()
