@@ -7,8 +7,6 @@ and `num` in jq, so the two print identical text for the same file. Standard lib
 
 from __future__ import annotations
 
-from decimal import Decimal
-
 ONE = 1_000_000
 
 
@@ -28,8 +26,9 @@ def usd(micros: int, sign: bool = False) -> str:
 
 def num(micros: int) -> str:
     """A price or a share count, exact and without trailing zeros: `12.5`, `0.53`, `5`."""
-    text = format(Decimal(micros).scaleb(-6).normalize(), "f")
-    return text
+    whole, frac = divmod(abs(micros), ONE)
+    digits = f"{frac:06d}".rstrip("0")
+    return f"{'-' if micros < 0 else ''}{whole}{'.' + digits if digits else ''}"
 
 
 def usd_of(value: float | int | None, sign: bool = False) -> str:
