@@ -217,6 +217,7 @@ def trades(
         typer.echo(f"bot trades: {exc}", err=True)
         raise typer.Exit(2) from None
     if as_csv:
+        rows = tables.with_dollars(rows)
         fields = list(rows[0]) if rows else ["position_id"]
         writer = csv.DictWriter(sys.stdout, fieldnames=fields, lineterminator="\n")
         writer.writeheader()

@@ -14,7 +14,8 @@ from bot.figures import num, pct, usd
 from bot.queries import totals
 
 
-def as_json(rows: list[dict[str, Any]]) -> str:
+def with_dollars(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each row with, beside every `X_micros`, `X` in USDC (or as a price): the exact decimal."""
     out = []
     for row in rows:
         item = dict(row)
@@ -22,7 +23,11 @@ def as_json(rows: list[dict[str, Any]]) -> str:
             if key.endswith("_micros"):
                 item[key.removesuffix("_micros")] = None if value is None else value / 1_000_000
         out.append(item)
-    return json.dumps(out, indent=2)
+    return out
+
+
+def as_json(rows: list[dict[str, Any]]) -> str:
+    return json.dumps(with_dollars(rows), indent=2)
 
 
 def table(headers: list[str], rows: list[list[str]], right: set[int]) -> str:
@@ -73,7 +78,7 @@ def trades(rows: list[dict[str, Any]]) -> str:
 
 def sessions(rows: list[dict[str, Any]]) -> str:
     if not rows:
-        return "no sessions: the bot has not run here"
+        return "no sessions"
     body = [
         [
             str(r["session_id"]),

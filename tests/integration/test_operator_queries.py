@@ -109,3 +109,15 @@ def test_pnl_groups_reconcile_to_the_journal_to_the_micro(home: Path, by: str) -
 def test_pnl_refuses_an_unknown_grouping(home: Path) -> None:
     out = bot(home, "pnl", "--by", "week")
     assert out.returncode == 2 and "--by 'week'" in out.stderr
+
+
+def test_trades_csv_has_micros_and_dollars_that_agree(home: Path) -> None:
+    import csv
+    import io
+
+    out = bot(home, "trades", "--csv", "--limit", "0")
+    rows = list(csv.DictReader(io.StringIO(out.stdout)))
+    closed = [r for r in rows if r["status"] == "CLOSED"]
+    assert sum(int(r["pnl_micros"]) for r in closed) == _journal_pnl(home)
+    for r in closed:
+        assert round(float(r["pnl"]) * 1_000_000) == int(r["pnl_micros"])
