@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import sqlite3
 import subprocess
@@ -112,9 +114,6 @@ def test_pnl_refuses_an_unknown_grouping(home: Path) -> None:
 
 
 def test_trades_csv_has_micros_and_dollars_that_agree(home: Path) -> None:
-    import csv
-    import io
-
     out = bot(home, "trades", "--csv", "--limit", "0")
     rows = list(csv.DictReader(io.StringIO(out.stdout)))
     closed = [r for r in rows if r["status"] == "CLOSED"]
