@@ -87,7 +87,9 @@ def render(snap: Snapshot) -> str:
     if status:
         risk = status.get("risk", {})
         can = "yes" if risk.get("can_trade") else f"no ({risk.get('reason') or 'stopped'})"
-        lines.append(f"  updated:   {status.get('timestamp')}  market time {status.get('market_time')}")
+        lines.append(
+            f"  updated:   {status.get('timestamp') or '-'}  market time {status.get('market_time') or '-'}"
+        )
         lines.append(f"  can trade: {can}")
         acct = status.get("account", {})
         lines.append(
