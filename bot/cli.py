@@ -16,7 +16,7 @@ from typing import Annotated
 import typer
 
 from bot import cli_operator
-from bot.cli_common import Home, Json, Mode, Timeout, note_if_not_running, wait_for_bot
+from bot.cli_common import Home, Json, Mode, Timeout, confirm, wait_for_bot
 from bot.cli_common import existing_home as _home
 from bot.help import PlainGroup
 
@@ -34,6 +34,10 @@ def _touch(home: Path, name: str, text: str = "") -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
     return path
+
+
+def _present(home: Path, names: list[str]) -> list[str]:
+    return [n for n in names if (home / "controls" / n).exists()]
 
 
 def _remove(home: Path, names: list[str]) -> list[str]:
@@ -97,11 +101,20 @@ def status(
 
 
 @app.command()
-def pause(home: Home = None) -> None:
-    """Stop new entries (touch controls/PAUSE); exits and settlements go on."""
+def pause(home: Home = None, timeout: Timeout = 10.0) -> None:
+    """Stop new entries (touch controls/PAUSE); exits and settlements go on.
+
+    Waits for the running bot's answer: exit 0 applied (or no bot running: the file waits),
+    2 not a bot home, 4 no answer within --timeout.
+    """
+    from bot.ack import in_effect
+    from bot.controls import Control, files_for
+
     where = _home(home, "pause")
-    typer.echo(f"created {_touch(where, 'PAUSE')}")
-    note_if_not_running(where)
+    if "PAUSE" in in_effect(where) and _present(where, files_for(Control.PAUSE)):
+        typer.echo(f"PAUSE is already in effect in {where}")
+        return
+    raise typer.Exit(confirm(where, "PAUSE", timeout, lambda: f"created {_touch(where, 'PAUSE')}"))
 
 
 @app.command()
@@ -110,6 +123,7 @@ def resume(
     clear_emergency: Annotated[
         bool, typer.Option(help="Also remove EMERGENCY_STOP so the bot may be started again.")
     ] = False,
+    timeout: Timeout = 10.0,
 ) -> None:
     """Allow entries again (remove controls/PAUSE and its other spellings)."""
     from bot.controls import Control, files_for
@@ -118,8 +132,16 @@ def resume(
     names = files_for(Control.PAUSE)
     if clear_emergency:
         names += files_for(Control.EMERGENCY_STOP)
-    gone = _remove(where, names)
-    typer.echo(f"removed {', '.join(gone)}" if gone else "nothing to remove: not paused")
+    from bot.ack import in_effect
+
+    paused = "PAUSE" in in_effect(where)
+    gone: list[str] = []
+
+    def act() -> str:
+        gone.extend(_remove(where, names))
+        return f"removed {', '.join(gone)}" if gone else "nothing to remove: not paused"
+
+    raise typer.Exit(confirm(where, "PAUSE", timeout, act, wait=paused and bool(_present(where, names))))
 
 
 @app.command()
@@ -159,8 +181,13 @@ def adjust(
         ),
     ],
     home: Home = None,
+    timeout: Timeout = 10.0,
 ) -> None:
-    """Tighten risk at runtime: writes controls/ADJUST_RISK as JSON for the bot to apply."""
+    """Tighten risk at runtime: writes controls/ADJUST_RISK as JSON for the bot to apply.
+
+    Waits for the running bot's answer: exit 0 applied (or no bot running: the file waits),
+    2 rejected (the reason is printed) or not a bot home, 4 no answer within --timeout.
+    """
     where = _home(home, "adjust")
     values: dict[str, object] = {}
     for item in settings:
@@ -178,17 +205,20 @@ def adjust(
                 raise typer.Exit(2) from None
         else:
             values[key] = raw
-    path = _touch(where, "ADJUST_RISK", json.dumps(values))
-    typer.echo(f"wrote {path}: {json.dumps(values)} (the bot validates it: see controls.last)")
-    note_if_not_running(where)
+    text = json.dumps(values)
+    raise typer.Exit(
+        confirm(where, "ADJUST_RISK", timeout, lambda: f"wrote {_touch(where, 'ADJUST_RISK', text)}: {text}")
+    )
 
 
 @app.command()
-def reset(home: Home = None) -> None:
-    """Clear HALTED and the session limits (touch controls/RESET); the journal records it."""
+def reset(home: Home = None, timeout: Timeout = 10.0) -> None:
+    """Clear HALTED and the session limits (touch controls/RESET); the journal records it.
+
+    Waits for the running bot's answer (exit codes as for bot pause).
+    """
     where = _home(home, "reset")
-    typer.echo(f"created {_touch(where, 'RESET')}")
-    note_if_not_running(where)
+    raise typer.Exit(confirm(where, "RESET", timeout, lambda: f"created {_touch(where, 'RESET')}"))
 
 
 @app.command()

@@ -41,13 +41,24 @@ Mode = Annotated[str | None, typer.Option(help="Only this mode: paper, dry-run, 
 Json = Annotated[bool, typer.Option("--json", help="Print JSON (money in *_micros and in USDC).")]
 
 
-def note_if_not_running(home: Path) -> None:
-    """After writing a control file: say so when no bot is there to act on it yet."""
+def confirm(home: Path, control: str, timeout: float, act: Callable[[], str], wait: bool = True) -> int:
+    """Run `act` (it changes controls/ and says what it did); then, when a bot runs there and
+    `wait`, wait for its answer in the journal (bot/ack.py): 0 APPLIED, 2 REJECTED, 4 none.
+    With no bot running the file waits for the next start: a note, and 0."""
+    from bot.ack import last_control_id, wait_recorded
     from bot.home import running
 
     bot = running(home)
+    after = last_control_id(home)
+    typer.echo(act())
     if bot.pid is None:
         typer.echo(f"note: no bot is running in {home} ({bot.why}); the file acts when one starts", err=True)
+        return 0
+    if not wait:
+        return 0
+    answer = wait_recorded(home, bot.pid, control, after, timeout)
+    typer.echo(answer.message, err=answer.code != 0)
+    return answer.code
 
 
 def wait_for_bot(home: Path, path: Path, timeout: float, wait: Callable[..., Any]) -> int:

@@ -123,3 +123,33 @@ def test_pause_without_a_running_bot_says_the_file_waits(tmp_path: Path) -> None
     out = cli("pause", "--home", str(tmp_path))
     assert out.returncode == 0 and "no bot is running" in out.stderr
     assert (tmp_path / "controls" / "PAUSE").exists()
+
+
+def test_pause_resume_adjust_and_reset_report_the_bots_answer(bot: BotProcess) -> None:
+    bot.start()
+    bot.wait_ready()
+    home = str(bot.home)
+    out = cli("pause", "--home", home)
+    assert out.returncode == 0 and f"PAUSE APPLIED by the bot (pid {bot.pid})" in out.stdout, out
+    assert bot.status()["trading_state"] == "PAUSED"
+    assert "already in effect" in cli("pause", "--home", home).stdout
+    out = cli("resume", "--home", home)
+    assert out.returncode == 0 and "entries resume" in out.stdout, out
+    out = cli("adjust", "max_position_usd=3", "--home", home)
+    assert out.returncode == 0 and "ADJUST_RISK APPLIED" in out.stdout and "max_position_usd=3" in out.stdout
+    out = cli("adjust", "max_position_usd=300", "--home", home)
+    assert out.returncode == 2 and "ADJUST_RISK REJECTED" in out.stderr and "cap" in out.stderr, out
+    out = cli("reset", "--home", home)
+    assert out.returncode == 0 and "RESET APPLIED" in out.stdout, out
+
+
+def test_a_deaf_bot_gives_exit_4_for_pause_too(bot: BotProcess) -> None:
+    bot.start()
+    bot.wait_ready()
+    os.kill(bot.pid, 19)  # SIGSTOP
+    try:
+        out = cli("pause", "--home", str(bot.home), "--timeout", "0.5")
+        assert out.returncode == 4 and "did not answer PAUSE within 0.5 s" in out.stderr, out
+    finally:
+        os.kill(bot.pid, 18)  # SIGCONT
+    eventually(lambda: bot.status()["trading_state"] == "PAUSED", timeout=20)
