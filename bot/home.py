@@ -72,12 +72,15 @@ def pid_alive(pid: int) -> bool:
 
 
 def _looks_like_bot(pid: int) -> bool:
-    """False when /proc shows the pid is some other program (the pid was reused)."""
+    """False when /proc shows the pid is a zombie or some other program (the pid was reused)."""
     try:
+        stat = Path(f"/proc/{pid}/stat").read_bytes()
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
         return True  # no /proc (or no access): trust kill(0)
-    return b"bot" in cmdline
+    if stat[stat.rfind(b")") + 2 : stat.rfind(b")") + 3] == b"Z":
+        return False  # exited, not yet reaped by its parent
+    return not cmdline or b"bot" in cmdline  # empty: between fork and exec, or a kernel thread
 
 
 def lock_pid(home: Path) -> int | None:

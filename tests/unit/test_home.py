@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.home import NotAHome, is_home, require, resolve, running
+from bot.home import NotAHome, is_home, pid_alive, require, resolve, running
+from tests.support import eventually
 
 
 def test_resolve_prefers_the_option_then_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -40,6 +41,8 @@ def test_running_checks_the_pid_is_a_live_bot(tmp_path: Path) -> None:
     assert running(tmp_path).pid is None
     other = subprocess.Popen(["sleep", "30"])  # a live pid that is not a bot: a reused pid
     bot = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)", "bot"])
+    for proc in (other, bot):  # exec'd: /proc shows the new program (empty just before)
+        eventually(lambda proc=proc: Path(f"/proc/{proc.pid}/cmdline").read_bytes())
     try:
         _status(tmp_path, pid=other.pid, is_alive=True)
         assert running(tmp_path).pid is None
@@ -50,6 +53,8 @@ def test_running_checks_the_pid_is_a_live_bot(tmp_path: Path) -> None:
         (tmp_path / "state" / "bot.lock").write_text(f"{bot.pid}\n")  # starting: lock before status
         _status(tmp_path, pid=other.pid, is_alive=False)
         assert running(tmp_path).pid == bot.pid
+        bot.kill()
+        eventually(lambda: not pid_alive(bot.pid))  # a zombie until reaped: not alive either
     finally:
         for proc in (other, bot):
             proc.kill()
