@@ -1,6 +1,7 @@
 """What the operator commands share: the --home option and its rule, --json, --mode, --timeout.
 
-bot/cli.py and bot/cli_operator.py both use these; neither imports the other's commands.
+bot/cli.py (which registers the commands of bot/cli_operator.py) and bot/cli_operator.py
+both use these.
 """
 
 from __future__ import annotations

@@ -60,6 +60,17 @@ FROM positions p LEFT JOIN markets m ON m.market_id = p.market_id
 """
 
 
+MODES = ("PAPER", "DRY_RUN", "LIVE", "BACKTEST")
+
+
+def mode_name(text: str) -> str:
+    """`paper`, `dry-run`, `live` as the journal spells them; QueryError for anything else."""
+    name = text.strip().upper().replace("-", "_")
+    if name not in MODES:
+        raise QueryError(f"--mode {text!r}: expected paper, dry-run, live or backtest")
+    return name
+
+
 def parse_since(text: str, now: datetime | None = None) -> int:
     """`2026-11-22`, `2026-11-22T03:00:00Z` or a span back from now: `90m`, `12h`, `7d`."""
     text = text.strip()
@@ -135,7 +146,7 @@ def trades(
         params.append(strategy)
     if mode:
         where.append("mode = ?")
-        params.append(mode.upper().replace("-", "_"))
+        params.append(mode_name(mode))
     sql = f"SELECT * FROM ({_POSITIONS})"
     if where:
         sql += " WHERE " + " AND ".join(where)
@@ -159,7 +170,7 @@ def sessions(home: Path, mode: str | None = None) -> list[dict[str, Any]]:
     {"WHERE s.mode = ?" if mode else ""}
     GROUP BY s.session_id ORDER BY s.session_id
     """
-    params = [mode.upper().replace("-", "_")] if mode else []
+    params = [mode_name(mode)] if mode else []
     with connect(home) as conn:
         rows = [dict(r) for r in conn.execute(sql, params)]
     for row in rows:
@@ -183,7 +194,7 @@ def pnl(home: Path, by: str, mode: str | None = None, since_ms: int | None = Non
     params: list[Any] = []
     if mode:
         where.append("mode = ?")
-        params.append(mode.upper().replace("-", "_"))
+        params.append(mode_name(mode))
     if since_ms is not None:
         where.append("closed_ms >= ?")
         params.append(since_ms)

@@ -108,9 +108,14 @@ def test_pnl_groups_reconcile_to_the_journal_to_the_micro(home: Path, by: str) -
     assert total.split()[-1] == usd(_journal_pnl(home), sign=True)
 
 
-def test_pnl_refuses_an_unknown_grouping(home: Path) -> None:
+def test_unknown_groupings_and_modes_are_refused(home: Path) -> None:
     out = bot(home, "pnl", "--by", "week")
     assert out.returncode == 2 and "--by 'week'" in out.stderr
+    for command in ("trades", "sessions", "pnl"):
+        out = bot(home, command, "--mode", "real")
+        assert out.returncode == 2 and "--mode 'real'" in out.stderr, out
+    assert as_json(home, "sessions", "--mode", "live") == []
+    assert len(as_json(home, "sessions", "--mode", "paper")) == 2
 
 
 def test_trades_csv_has_micros_and_dollars_that_agree(home: Path) -> None:
