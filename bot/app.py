@@ -21,8 +21,7 @@ from typing import Any
 import orjson
 from filelock import FileLock, Timeout
 
-from bot import __version__, controls
-from bot import home as bot_home
+from bot import __version__, controls, preflight
 from bot.activity import Activity
 from bot.breaker import VenueErrorWindow
 from bot.config import Config, ConfigError
@@ -60,7 +59,7 @@ class RunOptions:
 
 def prepare_home(home: Path) -> Paths:
     """Folders created, and every file and folder of the home the right kind (bot/home.py)."""
-    bot_home.prepare(home)
+    preflight.prepare(home)
     return Paths(home)
 
 
@@ -120,7 +119,7 @@ def run(options: RunOptions) -> str:
     lock = acquire_lock(paths)
     journal: Journal | None = None
     try:
-        stale = bot_home.remove_stale_temp(paths.state) + bot_home.remove_stale_temp(paths.controls)
+        stale = preflight.remove_stale_temp(paths.state) + preflight.remove_stale_temp(paths.controls)
         refuse_on_emergency(paths)
         setup_logging(paths, options.quiet)
         if stale:

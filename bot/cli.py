@@ -16,16 +16,18 @@ from typing import Annotated
 
 import typer
 
+from bot import cli_operator
+from bot.cli_common import Home, Json, Mode, Timeout, confirm, wait_for_bot
+from bot.cli_common import existing_home as _home
+from bot.help import PlainGroup
+
 app = typer.Typer(
     add_completion=False,
+    rich_markup_mode=None,  # plain help: no text lost to markup ("[polymarket]"); see bot/help.py
+    cls=PlainGroup,
     no_args_is_help=True,
     help="touchtrader: a trading bot for Polymarket-style binary markets, run through files.",
 )
-
-Home = Annotated[
-    Path,
-    typer.Option("--home", help="The bot's folder (state/, controls/, logs/).", show_default="."),
-]
 
 
 def _touch(home: Path, name: str, text: str = "") -> Path:
@@ -42,6 +44,10 @@ def _touch(home: Path, name: str, text: str = "") -> Path:
     return path
 
 
+def _present(home: Path, names: list[str]) -> list[str]:
+    return [n for n in names if (home / "controls" / n).exists()]
+
+
 def _remove(home: Path, names: list[str]) -> list[str]:
     removed = []
     for name in names:
@@ -54,7 +60,7 @@ def _remove(home: Path, names: list[str]) -> list[str]:
 
 @app.command()
 def run(
-    home: Home = Path("."),
+    home: Home = None,
     mode: Annotated[
         str, typer.Option(help="paper (simulated market), dry-run or live (Polymarket; see [polymarket]).")
     ] = "paper",
@@ -71,7 +77,9 @@ def run(
     from bot.app import run as run_bot
     from bot.config import load_config
     from bot.errors import EXIT_CONFIG, EXIT_REFUSED, BotError, StartupRefused
+    from bot.home import resolve
 
+    home = resolve(home)  # a folder that is not a home yet becomes one
     overrides: dict[str, object] = {"mode": mode}
     if speed is not None:
         overrides["speed"] = speed
@@ -90,48 +98,84 @@ def run(
 
 @app.command()
 def status(
-    home: Home = Path("."),
+    home: Home = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the state files' data.")] = False,
 ) -> None:
     """Show whether the bot is alive, what it holds and whether it can trade (exit 1 if not alive)."""
     from bot import reader
+    from bot.home import resolve
 
-    raise typer.Exit(reader.status_command(home, as_json))
+    raise typer.Exit(reader.status_command(resolve(home), as_json))
 
 
 @app.command()
-def pause(home: Home = Path(".")) -> None:
-    """Stop new entries (touch controls/PAUSE); exits and settlements go on."""
-    typer.echo(f"created {_touch(home, 'PAUSE')}")
+def pause(home: Home = None, timeout: Timeout = 10.0) -> None:
+    """Stop new entries (touch controls/PAUSE); exits and settlements go on.
+
+    Waits for the running bot's answer: exit 0 applied (or no bot running: the file waits),
+    2 not a bot home, 4 no answer within --timeout.
+    """
+    from bot.ack import in_effect
+    from bot.controls import Control, files_for
+
+    where = _home(home, "pause")
+    if "PAUSE" in in_effect(where) and _present(where, files_for(Control.PAUSE)):
+        typer.echo(f"PAUSE is already in effect in {where}")
+        return
+    raise typer.Exit(confirm(where, "PAUSE", timeout, lambda: f"created {_touch(where, 'PAUSE')}"))
 
 
 @app.command()
 def resume(
-    home: Home = Path("."),
+    home: Home = None,
     clear_emergency: Annotated[
         bool, typer.Option(help="Also remove EMERGENCY_STOP so the bot may be started again.")
     ] = False,
+    timeout: Timeout = 10.0,
 ) -> None:
     """Allow entries again (remove controls/PAUSE and its other spellings)."""
     from bot.controls import Control, files_for
 
+    where = _home(home, "resume")
     names = files_for(Control.PAUSE)
     if clear_emergency:
         names += files_for(Control.EMERGENCY_STOP)
-    gone = _remove(home, names)
-    typer.echo(f"removed {', '.join(gone)}" if gone else "nothing to remove: not paused")
+    from bot.ack import in_effect
+
+    paused = "PAUSE" in in_effect(where)
+    gone: list[str] = []
+
+    def act() -> str:
+        gone.extend(_remove(where, names))
+        return f"removed {', '.join(gone)}" if gone else "nothing to remove: not paused"
+
+    raise typer.Exit(confirm(where, "PAUSE", timeout, act, wait=paused and bool(_present(where, names))))
 
 
 @app.command()
-def flatten(home: Home = Path(".")) -> None:
-    """Cancel every order and close every position, then keep running (controls/FLATTEN)."""
-    typer.echo(f"created {_touch(home, 'FLATTEN')}")
+def flatten(home: Home = None, timeout: Timeout = 10.0) -> None:
+    """Cancel every order and close every position, then keep running (controls/FLATTEN).
+
+    Waits for the running bot to acknowledge. Exit 0 acknowledged, 1 no bot running (the
+    file stays and acts when one starts), 2 not a bot home, 4 no acknowledgement in time.
+    """
+    from bot.ack import wait_flatten
+
+    where = _home(home, "flatten")
+    raise typer.Exit(wait_for_bot(where, _touch(where, "FLATTEN"), timeout, wait_flatten))
 
 
 @app.command()
-def stop(home: Home = Path(".")) -> None:
-    """Emergency stop: cancel, flatten, write the final state and exit (controls/EMERGENCY_STOP)."""
-    typer.echo(f"created {_touch(home, 'EMERGENCY_STOP')}")
+def stop(home: Home = None, timeout: Timeout = 10.0) -> None:
+    """Emergency stop: cancel, flatten, write the final state and exit (controls/EMERGENCY_STOP).
+
+    Waits for the running bot to acknowledge and exit. Exit 0 acknowledged, 1 no bot running
+    (the file stays: the bot will refuse to start), 2 not a bot home, 4 no acknowledgement.
+    """
+    from bot.ack import wait_stop
+
+    where = _home(home, "stop")
+    raise typer.Exit(wait_for_bot(where, _touch(where, "EMERGENCY_STOP"), timeout, wait_stop))
 
 
 @app.command()
@@ -144,9 +188,15 @@ def adjust(
             " KEY= (empty) for all instruments or strategies."
         ),
     ],
-    home: Home = Path("."),
+    home: Home = None,
+    timeout: Timeout = 10.0,
 ) -> None:
-    """Tighten risk at runtime: writes controls/ADJUST_RISK as JSON for the bot to apply."""
+    """Tighten risk at runtime: writes controls/ADJUST_RISK as JSON for the bot to apply.
+
+    Waits for the running bot's answer: exit 0 applied (or no bot running: the file waits),
+    2 rejected (the reason is printed) or not a bot home, 4 no answer within --timeout.
+    """
+    where = _home(home, "adjust")
     values: dict[str, object] = {}
     for item in settings:
         key, sep, raw = item.partition("=")
@@ -163,43 +213,63 @@ def adjust(
                 raise typer.Exit(2) from None
         else:
             values[key] = raw
-    path = _touch(home, "ADJUST_RISK", json.dumps(values))
-    typer.echo(f"wrote {path}: {json.dumps(values)} (the bot validates it: see controls.last)")
+    text = json.dumps(values)
+    raise typer.Exit(
+        confirm(where, "ADJUST_RISK", timeout, lambda: f"wrote {_touch(where, 'ADJUST_RISK', text)}: {text}")
+    )
 
 
 @app.command()
-def reset(home: Home = Path(".")) -> None:
-    """Clear HALTED and the session limits (touch controls/RESET); the journal records it."""
-    typer.echo(f"created {_touch(home, 'RESET')}")
+def reset(home: Home = None, timeout: Timeout = 10.0) -> None:
+    """Clear HALTED and the session limits (touch controls/RESET); the journal records it.
+
+    Waits for the running bot's answer (exit codes as for bot pause).
+    """
+    where = _home(home, "reset")
+    raise typer.Exit(confirm(where, "RESET", timeout, lambda: f"created {_touch(where, 'RESET')}"))
 
 
 @app.command()
 def trades(
-    home: Home = Path("."),
-    limit: Annotated[int, typer.Option(help="How many trades, newest first.", min=1, max=10**9)] = 20,
+    home: Home = None,
+    limit: Annotated[
+        int, typer.Option(help="How many trades, newest first; 0 for all.", min=0, max=10**9)
+    ] = 20,
+    since: Annotated[
+        str | None, typer.Option(help="Entered at or after: 2026-11-22, 2026-11-22T03:00:00Z, or 12h, 7d.")
+    ] = None,
+    session: Annotated[
+        int | None, typer.Option(help="Only trades opened by this session.", min=1, max=2**53)
+    ] = None,
+    strategy: Annotated[str | None, typer.Option(help="Only this strategy's trades.")] = None,
+    mode: Mode = None,
+    as_json: Json = False,
     as_csv: Annotated[bool, typer.Option("--csv", help="Print CSV.")] = False,
 ) -> None:
-    """Recent trades (positions from entry to exit) from state/bot.db."""
-    from bot import reader
+    """Trades (positions from entry to exit) from state/bot.db, newest first."""
+    from bot import queries, tables
 
-    rows = reader.recent_trades(home, limit)
+    where = _home(home, "trades")
+    try:
+        since_ms = queries.parse_since(since) if since else None
+        rows = queries.trades(
+            where, limit=limit, since_ms=since_ms, session=session, strategy=strategy, mode=mode
+        )
+    except queries.QueryError as exc:
+        typer.echo(f"bot trades: {exc}", err=True)
+        raise typer.Exit(2) from None
     if as_csv:
+        rows = tables.with_dollars(rows)
         fields = list(rows[0]) if rows else ["position_id"]
         writer = csv.DictWriter(sys.stdout, fieldnames=fields, lineterminator="\n")
         writer.writeheader()
         writer.writerows(rows)
-        return
-    if not rows:
-        typer.echo("no trades yet")
-        return
-    for r in rows:
-        pnl = f"{r['pnl']:+.2f}" if r["pnl"] is not None else "open"
-        exit_price = f"{r['exit_price']:.4g}" if r["exit_price"] is not None else "-"
-        typer.echo(
-            f"{r['entry_time']}  {r['market_id']:<32} {r['side']:<4} {r['shares']:>7g}"
-            f" @ {r['entry_price']:.4g} -> {exit_price:<6} {pnl:>7}  {r['strategy']}"
-            f" {r['exit_reason'] or ''}"
-        )
+    else:
+        typer.echo(tables.as_json(rows) if as_json else tables.trades(rows))
+
+
+for _command in cli_operator.COMMANDS:  # sessions, pnl, watch, doctor, serve, alerts
+    app.command()(_command)
 
 
 @app.command()
@@ -284,7 +354,7 @@ def compare(
         int,
         typer.Argument(help="The session id (bot.db sessions table; BOT_STARTED says it).", min=1, max=2**53),
     ],
-    home: Home = Path("."),
+    home: Home = None,
     out: Annotated[
         Path | None, typer.Option(help="Replay folder; default HOME/backtests/compare-session-N.")
     ] = None,
@@ -294,7 +364,7 @@ def compare(
     from bot.errors import EXIT_CONFIG, BotError
 
     try:
-        result = cmp.compare_session(home, session, out)
+        result = cmp.compare_session(_home(home, "compare"), session, out)
         cmp.write(result)
     except BotError as exc:
         typer.echo(f"bot compare: {exc}", err=True)
@@ -317,11 +387,13 @@ def markets(
     windows: Annotated[int, typer.Option(help="Windows per series: the open one and the next.")] = 2,
     timeout: Annotated[float, typer.Option(help="Seconds to wait for Gamma.")] = 10.0,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
-    home: Home = Path("."),
+    home: Home = None,
 ) -> None:
     """What the bot would trade now and next (Gamma): times, tick, fees, status or why it is skipped."""
+    from bot.home import resolve
     from bot.markets.listing import Request, markets_command
 
+    home = resolve(home)
     request = Request(tuple(series or ()), tuple(market or ()), search or "", host, windows, timeout)
     out = markets_command(request, home / "bot.toml", as_json, typer.echo, lambda m: typer.echo(m, err=True))
     raise typer.Exit(out)

@@ -22,7 +22,8 @@ def main() -> None:
 
 
 def _fast_status(args: list[str]) -> bool:
-    home, as_json = Path("."), False
+    home: Path | None = None
+    as_json = False
     rest = list(args)
     while rest:
         arg = rest.pop(0)
@@ -34,6 +35,7 @@ def _fast_status(args: list[str]) -> bool:
             home = Path(arg.split("=", 1)[1])
         else:
             return False  # --help or anything unusual: typer answers
+    from bot.home import resolve
     from bot.reader import status_command
 
-    raise SystemExit(status_command(home, as_json))
+    raise SystemExit(status_command(resolve(home), as_json))

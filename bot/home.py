@@ -1,127 +1,110 @@
-"""The bot's home before a run: every folder a folder, every file a file, no stale leftovers.
+"""Which folder is the bot's home, is it one, and is a bot running there.
 
-`prepare(home)` creates what is missing and refuses, with one line naming the path
-(`HomeError`, exit 2), a home where `state/` or `logs/` is a file, `bot.lock`, the journal
-or a log is a folder, or any of them is a FIFO, socket, device or dangling link: opening a
-FIFO for appending would block the bot for good, and the others fail later with a
-traceback instead of a message. Nothing is traded before this passes.
+The home is `--home`, else `$TOUCHTRADER_HOME`, else the current folder: the same rule for
+every command (`bot run` creates a fresh home where there is none; every other command that
+writes a control file or reads the journal refuses a folder that is not a home, so a typo
+cannot leave a `controls/EMERGENCY_STOP` where no bot looks).
 
-`remove_stale_temp(folder)` deletes the `.NAME.PID.tmp` files an atomic write leaves when
-the process is killed between writing and renaming (bot/state.py `replace_file`), but only
-those whose pid is not a running process: a live writer's file is never touched.
+A folder is a home when it has the journal `state/bot.db` or one of the state files.
+A bot runs there when the pid in `state/bot.lock` (or `status.json`) is alive, is a `bot`
+process (checked through /proc where there is one), and has not written its final state.
+
+Standard library only: the reading side imports this.
 """
 
 from __future__ import annotations
 
-import contextlib
+import json
 import os
-import re
-import stat
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from bot.errors import BotError
-from bot.safefile import kind
-
-
-class HomeError(BotError):
-    """The home has a folder where a file belongs, or the reverse; the message names it."""
+ENV = "TOUCHTRADER_HOME"
+STATE_FILES = ("status.json", "trading_state.json", "trades_today.json")
+EXIT_NOT_A_HOME = 2
 
 
-FOLDERS = ("state", "controls", "logs")
-SUBFOLDERS = ("logs/tapes",)
-FILES = (
-    "state/bot.lock",
-    "state/bot.db",
-    "state/bot.db-wal",
-    "state/bot.db-shm",
-    "state/bot.db-journal",
-    "state/trading_state.json",
-    "state/status.json",
-    "state/trades_today.json",
-    "state/reconciliation.json",
-    "logs/bot.log",
-    "logs/activity.jsonl",
-    "logs/signals.jsonl",
-    "logs/trades.jsonl",
-    "logs/dry_run_orders.jsonl",
-)
-_TEMP = re.compile(r"^\..+\.(\d+)\.tmp$")
+class NotAHome(Exception):
+    """The folder has neither a journal nor state files; the message says which folder."""
 
 
-def prepare(home: Path) -> None:
-    """Check the home's shape and create its folders; HomeError names the first problem."""
-    _folder(home, "the bot's home")
-    for name in FOLDERS:
-        _folder(home / name, f"{name}/")
-    for name in SUBFOLDERS:
-        path = home / name
-        if os.path.lexists(path):
-            _folder(path, f"{name}/")
-    for name in FILES:
-        _file(home / name)
-    tapes = home / "logs" / "tapes"
-    with contextlib.suppress(OSError):
-        for entry in os.scandir(tapes):  # a session's tape is appended to: a FIFO would block
-            if entry.name.startswith("session-") and entry.name.endswith(".jsonl.gz"):
-                _file(Path(entry.path))
+def resolve(option: Path | str | None) -> Path:
+    """`--home` if given, else $TOUCHTRADER_HOME, else the current folder."""
+    if option is not None and str(option) != "":
+        return Path(option)
+    env = os.environ.get(ENV, "").strip()
+    return Path(env) if env else Path(".")
 
 
-def _folder(path: Path, what: str) -> None:
+def is_home(home: Path) -> bool:
+    state = home / "state"
+    return (state / "bot.db").is_file() or any((state / name).is_file() for name in STATE_FILES)
+
+
+def require(home: Path) -> Path:
+    """`home` if it is a bot home; NotAHome with a one-line message otherwise."""
+    if not is_home(home):
+        where = home.resolve() if home.exists() else home
+        why = "no such folder" if not home.exists() else "no state/bot.db and no state/*.json"
+        raise NotAHome(
+            f"{where} is not a bot home ({why}); pass --home DIR or set {ENV}"
+            " (`bot run --home DIR` creates one)"
+        )
+    return home
+
+
+def read_json(path: Path) -> Any:
     try:
-        st = os.stat(path)
-    except FileNotFoundError:
-        if os.path.lexists(path):
-            raise HomeError(f"{path}: dangling symbolic link where {what} belongs (remove it)") from None
-        try:
-            path.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise HomeError(f"{path}: cannot create {what} ({exc.strerror})") from None
-        return
-    except OSError as exc:
-        raise HomeError(f"{path}: cannot inspect {what} ({exc.strerror})") from None
-    if not stat.S_ISDIR(st.st_mode):
-        raise HomeError(f"{path}: is {kind(st.st_mode)}, but {what} must be a folder (move it away)")
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
 
 
-def _file(path: Path) -> None:
-    if not os.path.lexists(path):
-        return
-    try:
-        st = os.stat(path)
-    except FileNotFoundError:
-        raise HomeError(f"{path}: dangling symbolic link (remove it or restore its target)") from None
-    except OSError as exc:
-        raise HomeError(f"{path}: cannot inspect ({exc.strerror})") from None
-    if not stat.S_ISREG(st.st_mode):
-        raise HomeError(f"{path}: is {kind(st.st_mode)}, not a regular file (move it away)")
-
-
-def remove_stale_temp(folder: Path) -> list[str]:
-    """Delete `.NAME.PID.tmp` files of processes that no longer run; return their names."""
-    removed: list[str] = []
-    try:
-        names = os.listdir(folder)
-    except OSError:
-        return removed
-    for name in names:
-        match = _TEMP.match(name)
-        if match is None or _running(int(match.group(1))):
-            continue
-        path = folder / name
-        with contextlib.suppress(OSError):
-            if stat.S_ISREG(os.lstat(path).st_mode):
-                os.unlink(path)
-                removed.append(name)
-    return sorted(removed)
-
-
-def _running(pid: int) -> bool:
-    if pid <= 0 or pid >= 2**31 or pid == os.getpid():
-        return False  # no such pid, or this process's namesake: it has written nothing yet
+def pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
-        return True  # another user's live process
-    return True
+        return True
+    return _looks_like_bot(pid)
+
+
+def _looks_like_bot(pid: int) -> bool:
+    """False when /proc shows the pid is a zombie or some other program (the pid was reused)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_bytes()
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return True  # no /proc (or no access): trust kill(0)
+    if stat[stat.rfind(b")") + 2 : stat.rfind(b")") + 3] == b"Z":
+        return False  # exited, not yet reaped by its parent
+    return not cmdline or b"bot" in cmdline  # empty: between fork and exec, or a kernel thread
+
+
+def lock_pid(home: Path) -> int | None:
+    try:
+        return int((home / "state" / "bot.lock").read_text().strip() or 0) or None
+    except (OSError, ValueError):
+        return None
+
+
+@dataclass(frozen=True)
+class Running:
+    pid: int | None  # the running bot's pid, or None
+    why: str  # one line: "pid 123" or why no bot runs there
+
+
+def running(home: Path) -> Running:
+    """Is a bot running in `home`? Reads files and asks the kernel; takes no lock."""
+    status = read_json(home / "state" / "status.json") or {}
+    status_pid = status.get("pid") if isinstance(status.get("pid"), int) else None
+    pid = lock_pid(home) or status_pid
+    if pid is None:
+        return Running(None, "no bot has run here (no pid in state/bot.lock or state/status.json)")
+    if not pid_alive(pid):
+        return Running(None, f"the last bot here (pid {pid}) is not running")
+    if status_pid == pid and status.get("is_alive") is False:
+        return Running(None, f"the bot (pid {pid}) has stopped: {status.get('reason') or 'no reason'}")
+    return Running(pid, f"pid {pid}")

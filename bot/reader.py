@@ -1,4 +1,4 @@
-"""The reading side: what `bot status` and `bot trades` show, from files alone.
+"""The reading side: what `bot status` shows, from files alone (the journal queries: bot/queries.py).
 
 Imports nothing of the engine, the journal library or any venue, so it starts fast and
 works while the bot is down. Liveness: DEAD when status.json says is_alive false or its
@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from bot.figures import num_of, pct, usd_of
 from bot.safefile import FileRefused, read_small
 
 STATE_FILES = ("status.json", "trading_state.json", "trades_today.json")
@@ -93,42 +94,43 @@ def render(snap: Snapshot) -> str:
     if status:
         risk = status.get("risk", {})
         can = "yes" if risk.get("can_trade") else f"no ({risk.get('reason') or 'stopped'})"
-        lines.append(f"  updated:   {status.get('timestamp')}  market time {status.get('market_time')}")
+        lines.append(
+            f"  updated:   {status.get('timestamp') or '-'}  market time {status.get('market_time') or '-'}"
+        )
         lines.append(f"  can trade: {can}")
         acct = status.get("account", {})
         lines.append(
-            f"  balance:   ${acct.get('balance', 0):,.2f}; today's P&L ${acct.get('daily_pnl', 0):,.2f};"
+            f"  balance:   {usd_of(acct.get('balance', 0))}; today's P&L {usd_of(acct.get('daily_pnl', 0))};"
             f" {acct.get('daily_trades', 0)} trades today"
         )
     if ts:
         stats = ts.get("stats", {})
         lines.append(
             f"  orders:    {stats.get('total_open_orders', 0)} open,"
-            f" ${stats.get('total_locked_in_orders', 0):,.2f} locked;"
-            f" available ${stats.get('available_balance', 0):,.2f}"
+            f" {usd_of(stats.get('total_locked_in_orders', 0))} locked;"
+            f" available {usd_of(stats.get('available_balance', 0))}"
         )
         positions = ts.get("active_positions", [])
         lines.append(f"  positions: {len(positions)}")
         for p in positions[:10]:
             lines.append(
-                f"    {p['market_name']:<40} {p['side']:<4} {p['shares']:>8g} @ {p['entry_price']:<5g}"
-                f" now {p['current_price']:<5g} P&L ${p['pnl']:,.2f}"
+                f"    {p['market_name']:<40} {p['side']:<4} {num_of(p['shares']):>8} @"
+                f" {num_of(p['entry_price']):<5} now {num_of(p['current_price']):<5} P&L {usd_of(p['pnl'])}"
             )
         controls = ts.get("controls", {})
         last = controls.get("last")
         if controls.get("in_effect") or last:
-            lines.append(f"  controls:  in effect {controls.get('in_effect') or 'none'}")
+            lines.append(f"  controls:  in effect {', '.join(controls.get('in_effect') or []) or 'none'}")
             if last:
                 lines.append(
                     f"    last: {last['control']} {last['result']} at {last['time']}: {last['reason']}"
                 )
     summary = today.get("summary") if today else None
     if summary:
-        rate = summary.get("win_rate")
         lines.append(
             f"  today:     {summary['total_trades']} trades ({summary['open_trades']} open),"
-            f" P&L ${summary['total_pnl']:,.2f}, win rate "
-            + (f"{rate * 100:.0f}%" if rate is not None else "n/a")
+            f" P&L {usd_of(summary['total_pnl'])}, win rate"
+            f" {pct(summary.get('wins') or 0, summary.get('closed_trades') or 0)}"
         )
     errors = status.get("errors") or []
     if errors:
@@ -136,56 +138,6 @@ def render(snap: Snapshot) -> str:
         lines.extend(f"    {e['timestamp']} {e['details']}" for e in errors[:5])
     lines.extend(f"  ! {p}" for p in snap.problems)
     return "\n".join(lines)
-
-
-def recent_trades(home: Path, limit: int) -> list[dict[str, Any]]:
-    """Closed and open positions, newest first, read-only from state/bot.db."""
-    import sqlite3
-
-    path = home / "state" / "bot.db"
-    if not path.exists():
-        return []
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=2)
-    try:
-        conn.row_factory = sqlite3.Row
-        rows = conn.execute(
-            "SELECT position_id, mode, market_id, outcome, strategy, status, opened_ms, closed_ms,"
-            " bought_micros, bought_cost_micros, sold_micros, sold_value_micros,"
-            " total_fees_micros, realized_pnl_micros, exit_reason FROM positions"
-            " ORDER BY COALESCE(closed_ms, opened_ms) DESC, position_id DESC LIMIT ?",
-            (limit,),
-        ).fetchall()
-    finally:
-        conn.close()
-    out = []
-    for r in rows:
-        bought, sold = r["bought_micros"], r["sold_micros"]
-        out.append(
-            {
-                "position_id": r["position_id"],
-                "mode": r["mode"],
-                "market_id": r["market_id"],
-                "side": r["outcome"],
-                "strategy": r["strategy"],
-                "status": r["status"],
-                "entry_time": _iso(r["opened_ms"]),
-                "exit_time": _iso(r["closed_ms"]),
-                "shares": bought / 1e6,
-                "entry_price": r["bought_cost_micros"] / bought if bought else None,
-                "exit_price": r["sold_value_micros"] / sold if sold else None,
-                "fees": r["total_fees_micros"] / 1e6,
-                "pnl": r["realized_pnl_micros"] / 1e6 if r["status"] == "CLOSED" else None,
-                "exit_reason": r["exit_reason"] or None,
-            }
-        )
-    return out
-
-
-def _iso(ts_ms: int | None) -> str | None:
-    if ts_ms is None:
-        return None
-    dt = datetime.fromtimestamp(ts_ms / 1000, tz=UTC)
-    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ts_ms % 1000:03d}Z"
 
 
 def status_command(home: Path, as_json: bool) -> int:

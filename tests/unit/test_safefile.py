@@ -1,4 +1,4 @@
-"""bot.safefile, bot.home and the config bounds: reading the home never blocks, odd shapes and
+"""bot.safefile, bot.preflight and the config bounds: reading the home never blocks, odd shapes and
 huge numbers are one-line errors naming the path or the key."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from bot import home
+from bot import preflight
 from bot.config import Config, ConfigError, _flatten, load_config
 from bot.controls import Watcher, excerpt, scan
 from bot.safefile import FileRefused, printable, read_small, replace_small
@@ -161,13 +161,13 @@ def test_the_watcher_follows_a_replaced_folder(tmp_path: Path) -> None:
 
 
 def test_home_prepare_creates_folders_and_names_a_misplaced_one(tmp_path: Path) -> None:
-    home.prepare(tmp_path / "h")
-    assert all((tmp_path / "h" / n).is_dir() for n in home.FOLDERS)
+    preflight.prepare(tmp_path / "h")
+    assert all((tmp_path / "h" / n).is_dir() for n in preflight.FOLDERS)
     (tmp_path / "h" / "logs" / "tapes").write_text("")
     with pytest.raises(
-        home.HomeError, match=r"logs/tapes: is a regular file, but logs/tapes/ must be a folder"
+        preflight.HomeError, match=r"logs/tapes: is a regular file, but logs/tapes/ must be a folder"
     ):
-        home.prepare(tmp_path / "h")
+        preflight.prepare(tmp_path / "h")
 
 
 def test_remove_stale_temp_keeps_a_running_writers_file(tmp_path: Path) -> None:
@@ -179,7 +179,7 @@ def test_remove_stale_temp_keeps_a_running_writers_file(tmp_path: Path) -> None:
     (tmp_path / ".status.json.99999999999.tmp").write_text("")  # no such pid can exist
     (tmp_path / f".dir.{int(dead.stdout)}.tmp").mkdir()  # not a file: left alone
     (tmp_path / "status.json").write_text("")
-    removed = home.remove_stale_temp(tmp_path)
+    removed = preflight.remove_stale_temp(tmp_path)
     assert removed == sorted([f".status.json.{int(dead.stdout)}.tmp", ".status.json.99999999999.tmp"])
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
         [f".status.json.{os.getppid()}.tmp", f".dir.{int(dead.stdout)}.tmp", "status.json"]
