@@ -8,13 +8,13 @@ pid is gone; STALE when next_update is more than one heartbeat in the past.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from bot.figures import num_of, pct, usd_of
+from bot.home import pid_alive
 from bot.safefile import FileRefused, read_small
 
 STATE_FILES = ("status.json", "trading_state.json", "trades_today.json")
@@ -70,16 +70,6 @@ def judge(status: dict[str, Any] | None, now: datetime | None = None) -> tuple[s
     if late > grace:
         return "STALE", f"no heartbeat for {late + grace:.0f} s (expected every {grace:g} s)"
     return "ALIVE", f"pid {pid}"
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def render(snap: Snapshot) -> str:
