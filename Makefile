@@ -42,6 +42,7 @@ bench: $(BENCH_STAMP)
 	$(BIN)/python bench/risk_checks.py
 	$(BIN)/python bench/live_roundtrip.py
 	$(BIN)/python bench/backtest_throughput.py
+	$(BIN)/python bench/journal_check.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -101,7 +101,7 @@ class Activity:
                     view = view[fh.write(view) or 0 :]
             except OSError as exc:
                 self._backlog[name] = bytes(view)
-                error = error or exc
+                error = error or OSError(exc.errno, exc.strerror, f"logs/{name}.jsonl")
         if error is not None:
             raise error
 

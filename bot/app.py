@@ -356,8 +356,11 @@ def _run(
             activity.add(stop_ms, "BOT_STOPPED", "System", reason)
             save_feed()
             engine.commit()
+        with suppress(Exception):  # a full disk may refuse this; the files still say why
             journal.stop_session(now_ms(), reason)
+        with suppress(Exception):
             engine.write_final(reason)
+        with suppress(Exception):
             activity.close()
         with suppress(Exception):
             tape.close()

@@ -301,12 +301,20 @@ class Journal:
     def commit(self) -> None:
         """Commit the step's rows; on a refusal keep them for the next try (StorageError)."""
         try:
-            self.conn.commit()
-        except sqlite3.Error as exc:
-            if not self.conn.in_transaction:  # SQLite rolled it back: write the rows again
+            if self.failing:  # the rows since the last good commit, in order, once more
+                if self.conn.in_transaction:
+                    self.conn.rollback()
                 for sql, params in self._redo:
                     self.conn.execute(sql, params)
+            self.conn.commit()
+        except sqlite3.Error as exc:
             self.failing = True
+            if not self.conn.in_transaction:  # SQLite rolled it back: the rows wait again
+                try:
+                    for sql, params in self._redo:
+                        self.conn.execute(sql, params)
+                except sqlite3.Error:
+                    self.conn.rollback()  # all or nothing: the next commit writes them all
             raise StorageError(f"cannot commit to state/{self.path.name}: {exc}") from exc
         self.failing = False
         self._redo.clear()

@@ -50,8 +50,8 @@ def describe(exc: BaseException) -> str | None:
         what = describe(cause) if cause is not None else None
         return str(exc) if what is None else f"{what.split(' (')[0]} ({exc})"
     if isinstance(exc, OSError) and exc.errno in DISK_ERRNOS:
-        where = f" {exc.filename}" if exc.filename else ""
-        return f"{DISK_ERRNOS[exc.errno]} ({exc.strerror}{':' if where else ''}{where})"
+        where = f" ({exc.filename})" if exc.filename else ""
+        return f"{DISK_ERRNOS[exc.errno]}{where}"
     if isinstance(exc, sqlite3.OperationalError):
         text = str(exc).lower()
         for needle, what in SQLITE_DISK:

@@ -56,11 +56,7 @@ def past_session(home: Path, config: str = FAST_CONFIG) -> dict[str, object]:
 
 
 def journal_rows(home: Path, sql: str) -> list[tuple[object, ...]]:
-    conn = sqlite3.connect(home / "state" / "bot.db")
-    try:
-        return conn.execute(sql).fetchall()
-    finally:
-        conn.close()
+    return journal_rows_at(home / "state" / "bot.db", sql)
 
 
 # -- 4. a lost or damaged journal ---------------------------------------------------------
@@ -292,6 +288,69 @@ def test_a_journal_the_bot_may_not_write_is_one_line_and_exit_3(tmp_path: Path, 
         err = assert_refused(run_once(tmp_path))
     assert "bot.db" in err or "state" in err, err
     assert any(w in err for w in ("read-only", "not permitted", "permission", "cannot be opened")), err
+
+
+@pytest.mark.parametrize(
+    ("target", "said"),
+    [("logs/activity.jsonl", "operation not permitted"), ("state/bot.db-wal", "disk I/O error")],
+)
+def test_a_refused_write_while_running_halts_and_lifts_with_nothing_lost(
+    bot: BotProcess, target: str, said: str
+) -> None:
+    """EPERM on a log append, an I/O error on the journal's commit: HALTED with the reason,
+    the bot goes on, and once the file may be written again every row and line is there."""
+    bot.start().wait_ready()
+    eventually(lambda: any(a["type"] == "ORDER_FILLED" for a in activity(bot.home)), timeout=30)
+    with immutable(bot.home / target):
+        status = eventually(lambda: (s := bot.status())["trading_state"] == "HALTED" and s, timeout=20)
+        assert said in status["reason"] and "lifts by itself" in status["reason"]
+        assert status["risk"]["can_trade"] is False
+    eventually(lambda: bot.status()["trading_state"] == "ACTIVE", timeout=20)
+    bot.stop()
+    assert bot.proc is not None and bot.proc.returncode == 0
+    lines = activity(bot.home)
+    assert [a["type"] for a in lines].count("DISK_RECOVERED") == 1
+    rows = journal_rows(bot.home, "SELECT type, details FROM activity ORDER BY activity_id")
+    assert [(a["type"], a["details"]) for a in lines] == [tuple(r) for r in rows]
+    assert journal_rows(bot.home, "PRAGMA quick_check") == [("ok",)]
+
+
+def test_a_commit_the_disk_refuses_keeps_its_rows_for_the_next_one(tmp_path: Path) -> None:
+    """SQLite rolls a transaction back when the WAL cannot grow; the journal writes the
+    rows again, so they (and the ids handed out) are all there once space is back."""
+    from bot.errors import StorageError
+    from bot.journal import Journal
+
+    with tmpfs(tmp_path / "disk", "1m") as disk:
+        journal = Journal(disk / "bot.db")
+        for i in range(20):
+            journal.add_activity(i, "A", "m", "x" * 1000)
+        journal.commit()
+        filler = fill(disk)
+        ids = []
+        for i in range(300):
+            journal.add_activity(i, "B", "m", "y" * 1000)
+            ids.append(journal._activity_id)
+        with pytest.raises(StorageError, match="disk is full"):
+            journal.commit()
+        assert journal.conn.in_transaction and journal.failing
+        journal.add_activity(0, "C", "m", "after the failure")
+        with pytest.raises(StorageError):
+            journal.commit()
+        filler.unlink()
+        journal.commit()
+        journal.close()
+        rows = journal_rows_at(disk / "bot.db", "SELECT activity_id, type FROM activity ORDER BY activity_id")
+        assert [t for _, t in rows] == ["A"] * 20 + ["B"] * 300 + ["C"]
+        assert [i for i, t in rows if t == "B"] == ids
+
+
+def journal_rows_at(db: Path, sql: str) -> list[tuple[object, ...]]:
+    conn = sqlite3.connect(db)
+    try:
+        return conn.execute(sql).fetchall()
+    finally:
+        conn.close()
 
 
 def test_sigterm_during_a_disk_fault_stops_without_traceback(tmp_path: Path) -> None:
