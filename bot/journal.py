@@ -272,8 +272,9 @@ class Journal:
             current = int(row[0]) if row else 0
         if current > len(MIGRATIONS):
             raise StartupRefused(
-                f"{self.path.name} has schema version {current}, newer than this touchtrader knows"
-                f" ({len(MIGRATIONS)}): run the newer version that wrote it"
+                f"state/{self.path.name} has schema version {current}, newer than this touchtrader"
+                f" knows ({len(MIGRATIONS)}): run the newer version that wrote it, or start over"
+                " with `bot run --fresh` (the old files are kept in state/archive-<time>/)"
             )
         if current == 0 and self.db.table_names():
             # killed while the journal was being created (sqlite-utils commits table by

@@ -364,5 +364,7 @@ def test_sigterm_during_a_disk_fault_stops_without_traceback(tmp_path: Path) -> 
             assert bot.proc is not None
             _, err = bot.proc.communicate(timeout=10)
             assert "Traceback" not in err, err
+            assert bot.proc.returncode == 0
+            assert read_json(home / "state" / "status.json")["is_alive"] is False
         finally:
             bot.stop()
