@@ -58,7 +58,9 @@ class RunOptions:
 
 def prepare_home(home: Path) -> Paths:
     paths = Paths(home)
-    for folder in (paths.state, paths.controls, paths.logs):
+    for folder in (paths.home, paths.state, paths.controls, paths.logs):
+        if os.path.lexists(folder) and not folder.is_dir():
+            raise StartupRefused(f"{folder} is not a folder: move it away and start again")
         folder.mkdir(parents=True, exist_ok=True)
     return paths
 

@@ -164,6 +164,11 @@ def open_journal(paths: Paths) -> Journal:
 
 
 def _unusable(exc: sqlite3.DatabaseError) -> str:
+    if "locked" in str(exc) or "busy" in str(exc):
+        return (
+            f"state/{JOURNAL_NAME} is locked by another program ({exc}): close it (an sqlite3"
+            " shell in a transaction?) and start again"
+        )
     what = storage.describe(exc)
     if what is not None:
         return (

@@ -160,6 +160,24 @@ def test_a_kill_while_the_journal_is_created_leaves_a_home_that_starts(tmp_path:
         bot.stop()
 
 
+def test_a_journal_held_by_another_program_is_one_line_and_exit_3(tmp_path: Path) -> None:
+    past_session(tmp_path)
+    conn = sqlite3.connect(tmp_path / "state" / "bot.db", isolation_level=None)
+    conn.execute("BEGIN EXCLUSIVE")
+    try:
+        assert_refused(run_once(tmp_path), "state/bot.db is locked by another program")
+    finally:
+        conn.execute("ROLLBACK")
+        conn.close()
+
+
+@pytest.mark.parametrize("name", ["state", "logs", "controls"])
+def test_a_file_where_a_folder_belongs_is_one_line_and_exit_3(tmp_path: Path, name: str) -> None:
+    (tmp_path / "bot.toml").write_text(FAST_CONFIG)
+    (tmp_path / name).write_text("not a folder")
+    assert_refused(run_once(tmp_path), f"{name} is not a folder")
+
+
 # -- 6. one bot per home --------------------------------------------------------------
 
 
@@ -175,6 +193,9 @@ def test_deleting_the_lock_file_lets_no_second_bot_in(bot: BotProcess) -> None:
     eventually(lambda: lock.read_text().strip() == str(bot.pid))
     assert_refused(run_once(bot.home), f"pid {bot.pid}")
     assert lock.read_text().strip() == str(bot.pid)
+    assert_refused(run_once(bot.home, "--fresh"), f"pid {bot.pid}")
+    assert not list((bot.home / "state").glob("archive-*")), "a refused --fresh moves nothing"
+    assert (bot.home / "state" / "bot.db").exists()
 
 
 def test_removing_all_of_state_lets_no_second_bot_in_and_halts_the_first(bot: BotProcess) -> None:
@@ -185,6 +206,16 @@ def test_removing_all_of_state_lets_no_second_bot_in_and_halts_the_first(bot: Bo
     assert_refused(run_once(bot.home), "another bot is already running")
     status = eventually(lambda: (s := read_json(state / "status.json"))["trading_state"] == "HALTED" and s)
     assert "state/ was removed or replaced" in status["reason"]
+
+
+def test_a_journal_deleted_while_running_halts_and_the_next_start_refuses(bot: BotProcess) -> None:
+    bot.start().wait_ready()
+    for name in ("bot.db", "bot.db-wal", "bot.db-shm"):
+        (bot.home / "state" / name).unlink()
+    status = eventually(lambda: (s := bot.status())["trading_state"] == "HALTED" and s)
+    assert "state/bot.db was removed or replaced" in status["reason"]
+    bot.stop()
+    assert_refused(run_once(bot.home), "state/bot.db is missing", "--fresh")
 
 
 # -- 5. a full or read-only disk ---------------------------------------------------------
