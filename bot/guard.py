@@ -39,6 +39,7 @@ class HomeGuard:
         self.lock: HomeLock | None = None
         self.logs: Path | None = None
         self._retry_at = 0.0
+        self._file_failures = 0  # the state-file writer's failures at the last retry
 
     def attach(self, reserve: storage.Reserve | None, lock: HomeLock | None, logs: Path | None) -> None:
         self.reserve, self.lock, self.logs = reserve, lock, logs
@@ -89,8 +90,12 @@ class HomeGuard:
             self.fault = storage.describe(exc) or str(exc)
             self._retry_at = time.monotonic() + self.retry_s
             return
-        journal, activity = self.engine.journal, self.engine.activity
+        journal, activity, files = self.engine.journal, self.engine.activity, self.engine.files
         if journal.failing or activity.backlog:
             return  # the commit retries these; the halt lifts once they are through
+        if files.failures != self._file_failures:  # a state file was refused since the last try
+            self._file_failures = files.failures
+            self._retry_at = time.monotonic() + self.retry_s
+            return
         was, self.fault = self.fault, ""
         self.engine.supervisor.disk_ok(self.engine.last_event_ms, was)

@@ -50,7 +50,8 @@ def describe(exc: BaseException) -> str | None:
         what = describe(cause) if cause is not None else None
         return str(exc) if what is None else f"{what.split(' (')[0]} ({exc})"
     if isinstance(exc, OSError) and exc.errno in DISK_ERRNOS:
-        where = f" ({exc.filename})" if exc.filename else ""
+        path = exc.filename2 or exc.filename  # a rename names the file it replaces second
+        where = f" ({path})" if path else ""
         return f"{DISK_ERRNOS[exc.errno]}{where}"
     if isinstance(exc, sqlite3.OperationalError):
         text = str(exc).lower()

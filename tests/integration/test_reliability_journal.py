@@ -15,6 +15,7 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -323,19 +324,38 @@ def test_a_journal_the_bot_may_not_write_is_one_line_and_exit_3(tmp_path: Path, 
 
 @pytest.mark.parametrize(
     ("target", "said"),
-    [("logs/activity.jsonl", "operation not permitted"), ("state/bot.db-wal", "disk I/O error")],
+    [
+        ("logs/activity.jsonl", "operation not permitted"),
+        ("state/bot.db-wal", "disk I/O error"),
+        ("state/status.json", "operation not permitted"),
+    ],
 )
 def test_a_refused_write_while_running_halts_and_lifts_with_nothing_lost(
     bot: BotProcess, target: str, said: str
 ) -> None:
-    """EPERM on a log append, an I/O error on the journal's commit: HALTED with the reason,
-    the bot goes on, and once the file may be written again every row and line is there."""
+    """EPERM on a log append or a state file, an I/O error on the journal's commit: HALTED
+    with the reason, the bot goes on, it does not lift while the write is still refused, and
+    once the file may be written again every row and line is there."""
     bot.start().wait_ready()
     eventually(lambda: any(a["type"] == "ORDER_FILLED" for a in activity(bot.home)), timeout=30)
+
+    def halted() -> dict[str, object] | None:  # status.json itself may be the file refused
+        state = bot.trading_state()
+        return state if state["trading_state"] == "HALTED" else None
+
     with immutable(bot.home / target):
-        status = eventually(lambda: (s := bot.status())["trading_state"] == "HALTED" and s, timeout=20)
-        assert said in status["reason"] and "lifts by itself" in status["reason"]
-        assert status["risk"]["can_trade"] is False
+        state = eventually(halted, timeout=20)
+        assert said in str(state["trading_state_reason"]), state["trading_state_reason"]
+        assert "lifts by itself" in str(state["trading_state_reason"])
+        assert "HALTED" in state["controls"]["in_effect"]  # type: ignore[index]
+        # a minute of market time (several retries) goes by: the bot goes on, still halted
+        start = datetime.fromisoformat(str(state["market_time"]))
+        eventually(
+            lambda: (datetime.fromisoformat(bot.trading_state()["market_time"]) - start).total_seconds() > 60,
+            timeout=30,
+        )
+        assert halted(), "the halt must not lift while the write is still refused"
+    eventually(lambda: any(a["type"] == "DISK_RECOVERED" for a in activity(bot.home)), timeout=20)
     eventually(lambda: bot.status()["trading_state"] == "ACTIVE", timeout=20)
     bot.stop()
     assert bot.proc is not None and bot.proc.returncode == 0
