@@ -9,7 +9,7 @@ commits, the logs append and the reserve can be written again with room to spare
 lifts by itself (the activity feed shows both: `ERROR` "HALTED: disk: ..." and then
 `DISK_RECOVERED`). The tape of the session stops at its first refused write.
 
-At every heartbeat `check_home()` also asks the home lock whether `state/` and the journal
+At every heartbeat `heartbeat()` also asks the home lock whether `state/` and the journal
 are still the ones the bot opened (bot/home.py); if not, the bot halts (a latched HALTED:
 only RESET clears it).
 """
@@ -75,9 +75,9 @@ class HomeGuard:
 
     def heartbeat(self) -> None:
         """Retry the reserve while writes are refused; check the home lock."""
-        if self.lock is not None and not self.engine.supervisor.halted:
-            problem = self.lock.check()
-            if problem:
+        if self.lock is not None:
+            problem = self.lock.check()  # also writes a missing pid file again
+            if problem:  # halt() does nothing when already halted
                 self.engine.supervisor.halt(self.engine.last_event_ms, f"home: {problem}")
         if not self.fault or time.monotonic() < self._retry_at:
             return
