@@ -280,6 +280,33 @@ def test_a_full_disk_halts_cleanly_and_trading_resumes_when_space_is_back(tmp_pa
         assert "Traceback" not in (bot.home / "logs" / "bot.log").read_text()
 
 
+def test_a_kill_during_a_disk_fault_restarts_from_the_journal_once_space_is_back(tmp_path: Path) -> None:
+    """What the fault kept from the journal is lost as after any kill -9, and the files
+    written meanwhile do not make the next start take the journal for a damaged one."""
+    with tmpfs(tmp_path / "home", "8m") as home:
+        bot = BotProcess(home).start()
+        try:
+            bot.wait_ready()
+            eventually(lambda: any(a["type"] == "ORDER_FILLED" for a in activity(home)), timeout=30)
+            filler = fill(home)
+            eventually(lambda: bot.trading_state()["trading_state"] == "HALTED", timeout=20)
+            bot.kill()
+        finally:
+            bot.stop()
+        filler.unlink()
+        conn = sqlite3.connect(home / "state" / "bot.db")
+        cash = conn.execute("SELECT SUM(amount_micros) FROM cash").fetchone()[0] / 1e6
+        conn.close()
+        again = BotProcess(home).start()
+        try:
+            status = again.wait_ready()
+            assert status["trading_state"] == "ACTIVE", "the disk halt is not carried over"
+            started = [a for a in activity(home) if a["type"] == "BOT_STARTED"][-1]
+            assert started["restored"]["balance"] == cash
+        finally:
+            again.stop()
+
+
 def test_a_start_on_a_full_disk_is_one_line_and_exit_3(tmp_path: Path) -> None:
     with tmpfs(tmp_path / "home", "4m") as home:
         (home / "bot.toml").write_text(FAST_CONFIG)
