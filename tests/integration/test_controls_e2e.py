@@ -7,6 +7,7 @@ import subprocess
 import sys
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from tests.support import FAST_CONFIG, BotProcess, activity, eventually, read_json
 
@@ -38,7 +39,7 @@ def test_old_spelling_pause_trading_txt_works(bot: BotProcess) -> None:
     eventually(lambda: bot.status()["trading_state"] == "PAUSED")
 
 
-# Ten-minute windows at 40x (15 s of wall time each); canary buys at once and holds to
+# Twenty-minute windows at 40x (30 s of wall time each); canary buys at once and holds to
 # resolution, edge never trades: a position stays open long enough for a FLATTEN to reach it.
 HOLDING_CONFIG = """
 heartbeat_s = 0.5
@@ -46,11 +47,11 @@ state_refresh_s = 0.2
 speed = 40
 
 [market]
-window_s = 600
+window_s = 1200
 tick_s = 1.0
 
 [strategies.params.canary]
-seconds_before_end = 590
+seconds_before_end = 1190
 ttl_s = 5
 
 [strategies.params.edge]
@@ -68,23 +69,29 @@ def held_long(bot: BotProcess, margin_s: float) -> bool:
     )
 
 
+def flatten_done(state: dict[str, Any]) -> bool:
+    """This trading_state.json was written after the FLATTEN finished (it shows that)."""
+    return any(
+        a["type"] == "CONTROL_APPLIED" and a["details"].startswith("FLATTEN")
+        for a in state["recent_activity"]
+    )
+
+
 def test_flatten_closes_everything_and_removes_the_file(tmp_path: Path) -> None:
     bot = BotProcess(tmp_path, HOLDING_CONFIG).start()
     try:
         bot.wait_ready()
-        # 300 s of market time is 7.5 s of wall time before that position could settle
-        eventually(lambda: held_long(bot, 300), timeout=30)
+        # 600 s of market time: 15 s of wall time before that position could settle
+        eventually(lambda: held_long(bot, 600), timeout=40)
         held = bot.trading_state()["active_positions"]
         bot.touch("PAUSE")  # so that no new entry follows the flatten
-        eventually(lambda: bot.status()["trading_state"] == "PAUSED")
-        bot.touch("FLATTEN")
+        bot.touch("FLATTEN")  # at once: one round trip to the bot, not two
         eventually(lambda: not (bot.home / "controls" / "FLATTEN").exists())
-        state = eventually(
-            lambda: (s := bot.trading_state())["controls"]["last"]["control"] == "FLATTEN" and s
-        )
+        state = eventually(lambda: flatten_done(s := bot.trading_state()) and s)
         assert state["open_orders"] == []
         assert state["active_positions"] == []
         assert state["stats"]["total_active_positions"] == 0
+        assert state["controls"]["in_effect"] == ["PAUSE"]
         feed = activity(bot.home)
         exits = [a for a in feed if a["type"] == "POSITION_EXIT" and "FLATTEN" in a["details"]]
         tail = "\n".join(f"{a['type']} {a['market']} {a['details']}" for a in feed[-20:])
