@@ -44,6 +44,7 @@ bench: $(BENCH_STAMP)
 	$(BIN)/python bench/live_faults.py
 	$(BIN)/python bench/backtest_throughput.py
 	$(BIN)/python bench/operator_commands.py
+	$(BIN)/python bench/journal_check.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

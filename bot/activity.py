@@ -49,10 +49,11 @@ class Activity:
         self._last_ts = 0
         self._pending: dict[str, list[bytes]] = {"activity": [], "signals": [], "trades": []}
         self._files: dict[str, IO[bytes]] = {}
+        self._backlog: dict[str, bytes] = {}  # bytes a refused append left to write
         if logs_dir is not None:
             logs_dir.mkdir(parents=True, exist_ok=True)
             for name in self._pending:
-                self._files[name] = open(logs_dir / f"{name}.jsonl", "ab")  # noqa: SIM115
+                self._files[name] = open(logs_dir / f"{name}.jsonl", "ab", buffering=0)  # noqa: SIM115
 
     def restore(self) -> None:
         rows = self.journal.rows(
@@ -89,18 +90,39 @@ class Activity:
         self._pending["trades"].append(orjson.dumps(row))
 
     def flush(self) -> None:
-        """Append what the last commit made durable."""
+        """Append what the last commit made durable. A refused append (full disk) raises
+        OSError and keeps the bytes not written, for the next flush: no line is lost."""
+        error: OSError | None = None
         for name, lines in self._pending.items():
-            if lines and name in self._files:
-                fh = self._files[name]
-                fh.write(b"\n".join(lines) + b"\n")
-                fh.flush()
+            fh = self._files.get(name)
+            if fh is None:
+                lines.clear()
+                continue
+            if not lines and name not in self._backlog:
+                continue
+            data = self._backlog.pop(name, b"") + (b"\n".join(lines) + b"\n" if lines else b"")
             lines.clear()
+            view = memoryview(data)
+            try:
+                while view:
+                    view = view[fh.write(view) or 0 :]
+            except OSError as exc:
+                self._backlog[name] = bytes(view)
+                error = error or OSError(exc.errno, exc.strerror, f"logs/{name}.jsonl")
+        if error is not None:
+            raise error
+
+    @property
+    def backlog(self) -> int:
+        """Bytes of log lines waiting for the disk."""
+        return sum(len(b) for b in self._backlog.values())
 
     def close(self) -> None:
-        self.flush()
-        for fh in self._files.values():
-            fh.close()
+        try:
+            self.flush()
+        finally:
+            for fh in self._files.values():
+                fh.close()
 
 
 def _entry(ts_ms: int, kind: str, market: str, details: str) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import sqlite3
 import sys
 from collections.abc import Callable
 from contextlib import suppress
@@ -19,15 +20,14 @@ from types import FrameType
 from typing import Any
 
 import orjson
-from filelock import FileLock, Timeout
 
-from bot import __version__, controls, preflight
+from bot import __version__, controls, preflight, startup, storage
 from bot.activity import Activity
 from bot.breaker import VenueErrorWindow
 from bot.config import Config, ConfigError
 from bot.controls import Control, Watcher
 from bot.engine import DECIDE_EVERY_MS, Clock, Engine, Paths, RealtimeClock
-from bot.errors import StartupRefused
+from bot.errors import StartupRefused, StorageError
 from bot.exits import policies
 from bot.feeds import Feed
 from bot.feeds.replay import RecordingFeed
@@ -41,6 +41,7 @@ from bot.resolution import collect_redeemed
 from bot.risk import RiskGate, SessionLimits
 from bot.runtime import Limits
 from bot.scorecard import Scorecard
+from bot.startup import HomeLock
 from bot.strategies import Strategy, build_strategies
 from bot.venues.base import Venue
 from bot.venues.paper import PaperVenue
@@ -55,35 +56,13 @@ class RunOptions:
     home: Path
     config: Config
     quiet: bool = False
+    fresh: bool = False  # move the old journal, state files and tapes aside first
 
 
 def prepare_home(home: Path) -> Paths:
-    """Folders created, and every file and folder of the home the right kind (bot/home.py)."""
+    """Folders created, and every file and folder of the home the right kind (bot/preflight.py)."""
     preflight.prepare(home)
     return Paths(home)
-
-
-def acquire_lock(paths: Paths) -> FileLock:
-    lock_path = paths.state / "bot.lock"
-    lock = FileLock(str(lock_path), timeout=0)
-    try:
-        lock.acquire()
-    except Timeout:
-        pid = _read_pid(lock_path)
-        who = f"pid {pid}" if pid else "another process"
-        raise StartupRefused(
-            f"another bot is already running in {paths.home} ({who} holds state/bot.lock)"
-        ) from None
-    with open(lock_path, "w") as fh:  # the holder's pid, for the message above
-        fh.write(f"{os.getpid()}\n")
-    return lock
-
-
-def _read_pid(path: Path) -> int | None:
-    try:
-        return int(path.read_text().strip() or 0) or None
-    except (OSError, ValueError):
-        return None
 
 
 def refuse_on_emergency(paths: Paths) -> None:
@@ -96,11 +75,19 @@ def refuse_on_emergency(paths: Paths) -> None:
             )
 
 
+class QuietFileHandler(logging.FileHandler):
+    """bot.log on a full or read-only disk: the line is dropped, not a traceback on stderr
+    (the refused write itself is reported through HALTED and the activity feed)."""
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        self.dropped = getattr(self, "dropped", 0) + 1
+
+
 def setup_logging(paths: Paths, quiet: bool) -> None:
     logger = logging.getLogger("bot")
     logger.setLevel(logging.INFO)
     logger.handlers.clear()
-    file_handler = logging.FileHandler(paths.logs / "bot.log", encoding="utf-8")
+    file_handler = QuietFileHandler(paths.logs / "bot.log", encoding="utf-8")
     file_handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(message)s"))
     logger.addHandler(file_handler)
     if not quiet:
@@ -115,22 +102,39 @@ def run(options: RunOptions) -> str:
     config = options.config
     if config.mode is Mode.BACKTEST:
         raise StartupRefused("BACKTEST runs through `bot backtest DATA`, not `bot run`")
-    paths = prepare_home(options.home)
-    lock = acquire_lock(paths)
     journal: Journal | None = None
+    lock: HomeLock | None = None
+    started = [False]  # set when the engine's loop begins: later errors are not start-up's
     try:
+        paths = prepare_home(options.home)
+        lock = HomeLock(paths)
+        lock.acquire()
         stale = preflight.remove_stale_temp(paths.state) + preflight.remove_stale_temp(paths.controls)
         refuse_on_emergency(paths)
         setup_logging(paths, options.quiet)
         if stale:
             log.info("removed %d temporary file(s) left by a killed run: %s", len(stale), ", ".join(stale))
         strategies = build_strategies(config.strategies.enabled, config.strategies.params)
-        journal = Journal(paths.state / "bot.db")
-        return _run(paths, config, journal, strategies)
+        archived = startup.archive(paths) if options.fresh else None
+        reserve = storage.Reserve(paths.state)
+        reserve.create()
+        storage.probe(paths.logs)
+        journal = startup.open_journal(paths)
+        lock.journal = startup.identity(paths.state / startup.JOURNAL_NAME)
+        return _run(paths, config, journal, strategies, lock, reserve, archived, started)
+    except (OSError, sqlite3.Error, StorageError) as exc:
+        what = storage.describe(exc)
+        if started[0] or what is None:
+            raise
+        raise StartupRefused(
+            f"cannot write in {options.home}: {what}; free some space or fix the permissions,"
+            " then start again"
+        ) from None
     finally:
         if journal is not None:
             journal.close()
-        lock.release()
+        if lock is not None:
+            lock.release()
 
 
 def build_engine(
@@ -233,7 +237,16 @@ def build_engine(
     return engine
 
 
-def _run(paths: Paths, config: Config, journal: Journal, strategies: list[Strategy]) -> str:
+def _run(
+    paths: Paths,
+    config: Config,
+    journal: Journal,
+    strategies: list[Strategy],
+    lock: HomeLock,
+    reserve: storage.Reserve,
+    archived: Path | None,
+    started: list[bool],
+) -> str:
     mode = config.mode
     wall = now_ms()
     restored = journal.restore(mode)
@@ -280,7 +293,7 @@ def _run(paths: Paths, config: Config, journal: Journal, strategies: list[Strate
             collect_redeemed(
                 engine.portfolio, journal, venue.token_balance_of, engine.orders.apply, engine.now_ms()
             )
-        tape.maybe_flush()
+        feed.maybe_flush()
 
     engine = build_engine(
         config=config,
@@ -299,6 +312,8 @@ def _run(paths: Paths, config: Config, journal: Journal, strategies: list[Strate
         live_from_ms=live_from,
     )
     save_feed = on_heartbeat
+    engine.guard.attach(reserve, lock, paths.logs)
+    feed.on_error = engine.guard.tape_failed
     activity, portfolio, orders = engine.activity, engine.portfolio, engine.orders
     activity.monotonic = True
     if mode is Mode.LIVE:  # exits are market orders: a ~$1 notional minimum, not 5 shares
@@ -319,6 +334,8 @@ def _run(paths: Paths, config: Config, journal: Journal, strategies: list[Strate
             paper.deposit(amount)
     save_feed()
     resumed = f", resumed session {journal.session_id - 1}'s state" if restored.clock_ms else ""
+    if archived is not None:
+        resumed += f", started fresh (the old files are in state/{archived.name}/)"
     activity.add(
         start_ms,
         "BOT_STARTED",
@@ -351,6 +368,7 @@ def _run(paths: Paths, config: Config, journal: Journal, strategies: list[Strate
     previous = _install_signal_handlers(engine)
     reason = "stopped"
     try:
+        started[0] = True
         reason = engine.run() or "stopped"
     except Exception as exc:  # leave a readable final state, then re-raise
         reason = f"crashed: {type(exc).__name__}: {exc}"
@@ -369,8 +387,11 @@ def _run(paths: Paths, config: Config, journal: Journal, strategies: list[Strate
             activity.add(stop_ms, "BOT_STOPPED", "System", reason)
             save_feed()
             engine.commit()
+        with suppress(Exception):  # a full disk may refuse this; the files still say why
             journal.stop_session(now_ms(), reason)
+        with suppress(Exception):
             engine.write_final(reason)
+        with suppress(Exception):
             activity.close()
         with suppress(Exception):
             tape.close()

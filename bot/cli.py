@@ -71,6 +71,10 @@ def run(
         float | None, typer.Option(help="Run the simulated market this many times faster.")
     ] = None,
     quiet: Annotated[bool, typer.Option(help="Do not echo activity to the terminal.")] = False,
+    fresh: Annotated[
+        bool,
+        typer.Option(help="Start over: move the journal, state files and tapes to state/archive-<time>/."),
+    ] = False,
 ) -> None:
     """Run the bot in HOME until EMERGENCY_STOP, Ctrl-C or SIGTERM."""
     from bot.app import RunOptions
@@ -86,7 +90,7 @@ def run(
     path = config if config is not None else (home / "bot.toml")
     try:  # a bot.toml that is there but unusable (a dangling link, a folder) is an error
         cfg = load_config(path if config is not None or os.path.lexists(path) else None, overrides)
-        reason = run_bot(RunOptions(home=home.resolve(), config=cfg, quiet=quiet))
+        reason = run_bot(RunOptions(home=home.resolve(), config=cfg, quiet=quiet, fresh=fresh))
     except StartupRefused as exc:
         typer.echo(f"bot run: {exc}", err=True)
         raise typer.Exit(EXIT_REFUSED) from None

@@ -33,11 +33,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from bot import exits, state
+from bot import exits, state, storage
 from bot.activity import Activity
 from bot.breaker import VenueErrorWindow
+from bot.errors import StorageError
 from bot.exits import ExitPolicy, Lifecycle
 from bot.feeds import Feed
+from bot.guard import HomeGuard
 from bot.journal import Journal
 from bot.model import (
     ONE,
@@ -211,6 +213,7 @@ class Engine:
         self.decide_every_ms = decide_every_ms  # 0: decisions only on market events
         self._next_decision_ms = 0
         self.supervisor = Supervisor(self, session, errors)
+        self.guard = HomeGuard(self)  # refused writes and the home lock (bot/guard.py)
         self.inbox: queue.SimpleQueue[str] = queue.SimpleQueue()
         self.views = state.Views()  # the state files' rows, rebuilt when they change
         self.files = state.FileWriter()  # the disk work, off the engine's thread
@@ -512,10 +515,21 @@ class Engine:
     # -- journal and files ------------------------------------------------------------
 
     def commit(self) -> None:
-        if self.journal.conn.in_transaction:
-            self.journal.set_meta(f"clock_ms:{self.mode.value}", str(self.last_event_ms))
-            self.journal.commit()
-        self.activity.flush()
+        """Commit, then append the logs. A refused write halts the bot (bot/guard.py); the
+        rows wait in the journal and the lines in memory, retried every `guard.retry_s`."""
+        while self.guard.may_write():
+            try:
+                if self.journal.conn.in_transaction:
+                    self.journal.set_meta(f"clock_ms:{self.mode.value}", str(self.last_event_ms))
+                    self.journal.commit()
+                self.activity.flush()
+                return
+            except (StorageError, OSError) as exc:
+                what = storage.describe(exc)
+                if what is None:
+                    raise
+                if not self.guard.failed(what):  # the first time, once more at once
+                    return
 
     def heartbeat(self) -> None:
         if self.on_heartbeat is not None:
@@ -523,6 +537,10 @@ class Engine:
         if self.files.failures != self._file_failures:  # the disk refused a state file
             self._file_failures = self.files.failures
             self.activity.add(self.last_event_ms, "ERROR", "System", self.files.last_error)
+            what = storage.describe(self.files.last_exc) if self.files.last_exc else None
+            if what is not None:
+                self.guard.failed(what)
+        self.guard.heartbeat()
         self.supervisor.check_invariants(deep=True)
         self.commit()
         self.write_state(heartbeat=True)

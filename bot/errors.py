@@ -3,6 +3,8 @@
     BotError
     ├── ConfigError (bot.config)   the settings cannot be used: exit 2 before trading
     ├── StartupRefused             another instance runs, EMERGENCY_STOP is present: exit 3
+    ├── StorageError               the disk refused a write (full, read-only, permission):
+    │                              HALTED until a retry succeeds; at start-up, exit 3
     └── VenueError                 raised by venue adapters, never a vendor exception
         ├── OrderRefused           skip this order (bad price, size, balance, closed market)
         ├── VenueUnavailable       retry later with backoff (timeout, 5xx, 429); counts
@@ -26,6 +28,10 @@ class BotError(Exception):
 
 class StartupRefused(BotError):
     """The bot must not start; the message says why and how to fix it."""
+
+
+class StorageError(BotError):
+    """A write to the home failed for lack of space or permission; the message says which."""
 
 
 class VenueError(BotError):

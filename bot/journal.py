@@ -5,14 +5,14 @@ file shows them, so a `kill -9` at any moment loses no committed fill. Money col
 end in `_micros` (1 USDC = 1_000_000) and times in `_ms` (Unix epoch milliseconds, UTC);
 `state/README.md` documents every table for readers with only the `sqlite3` shell.
 
-Schema changes go through `MIGRATIONS`: each entry runs once, in order, and
-`meta.schema_version` records how far a database has come.
+Schema changes go through `MIGRATIONS` (bot/schema.py): each entry runs once, in order,
+and `meta.schema_version` records how far a database has come.
 """
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,199 +20,9 @@ from typing import Any
 import orjson
 import sqlite_utils
 
+from bot.errors import StartupRefused, StorageError
 from bot.model import Fill, Market, Mode, Order, Outcome, Position, iso
-
-
-def _v1(db: sqlite_utils.Database) -> None:
-    db.table("meta").create({"key": str, "value": str}, pk="key")
-    db.table("sessions").create(
-        {
-            "session_id": int,
-            "mode": str,
-            "version": str,
-            "pid": int,
-            "config": str,
-            "started_ms": int,
-            "started_at": str,
-            "stopped_ms": int,
-            "stopped_at": str,
-            "exit_reason": str,
-        },
-        pk="session_id",
-    )
-    db.table("markets").create(
-        {
-            "market_id": str,
-            "instrument": str,
-            "name": str,
-            "window_start_ms": int,
-            "window_end_ms": int,
-            "strike": float,
-            "tick_micros": int,
-            "min_size_micros": int,
-            "fee_rate_ppm": int,
-            "winning_outcome": str,
-            "resolved_ms": int,
-        },
-        pk="market_id",
-    )
-    db.table("orders").create(
-        {
-            "order_id": str,
-            "session_id": int,
-            "mode": str,
-            "market_id": str,
-            "outcome": str,
-            "action": str,
-            "order_type": str,
-            "intent": str,
-            "price_micros": int,
-            "size_micros": int,
-            "filled_micros": int,
-            "status": str,
-            "strategy": str,
-            "edge_micros": int,
-            "created_ms": int,
-            "expires_ms": int,
-            "updated_ms": int,
-            "reason": str,
-        },
-        pk="order_id",
-    )
-    db.table("fills").create(
-        {
-            "fill_id": str,
-            "order_id": str,
-            "session_id": int,
-            "mode": str,
-            "ts_ms": int,
-            "market_id": str,
-            "outcome": str,
-            "action": str,
-            "price_micros": int,
-            "shares_micros": int,
-            "fee_micros": int,
-            "liquidity": str,
-        },
-        pk="fill_id",
-        foreign_keys=[("order_id", "orders", "order_id")],
-    )
-    db.table("positions").create(
-        {
-            "position_id": int,
-            "mode": str,
-            "market_id": str,
-            "outcome": str,
-            "status": str,
-            "shares_micros": int,
-            "cost_micros": int,
-            "fees_micros": int,
-            "bought_micros": int,
-            "bought_cost_micros": int,
-            "sold_micros": int,
-            "sold_value_micros": int,
-            "total_fees_micros": int,
-            "realized_pnl_micros": int,
-            "entry_edge_micros": int,
-            "strategy": str,
-            "opened_ms": int,
-            "closed_ms": int,
-            "exit_reason": str,
-        },
-        pk="position_id",
-    )
-    db.table("cash").create(
-        {
-            "entry_id": int,
-            "ts_ms": int,
-            "session_id": int,
-            "mode": str,
-            "kind": str,
-            "amount_micros": int,
-            "ref": str,
-        },
-        pk="entry_id",
-    )
-    db.table("activity").create(
-        {
-            "activity_id": int,
-            "ts_ms": int,
-            "timestamp": str,
-            "session_id": int,
-            "type": str,
-            "market": str,
-            "details": str,
-        },
-        pk="activity_id",
-    )
-    db.table("signals").create(
-        {
-            "signal_id": int,
-            "ts_ms": int,
-            "session_id": int,
-            "strategy": str,
-            "market_id": str,
-            "outcome": str,
-            "action": str,
-            "price_micros": int,
-            "edge_micros": int,
-            "score": float,
-            "reason": str,
-            "executed": int,
-            "skip_reason": str,
-            "order_id": str,
-        },
-        pk="signal_id",
-    )
-    db.table("controls").create(
-        {
-            "control_id": int,
-            "ts_ms": int,
-            "session_id": int,
-            "name": str,
-            "file": str,
-            "result": str,
-            "reason": str,
-        },
-        pk="control_id",
-    )
-    db.table("runtime_controls").create(
-        {"key": str, "value": str, "updated_ms": int, "source": str}, pk="key"
-    )
-    db.table("orders").create_index(["status"])
-    db.table("positions").create_index(["status"])
-    db.table("fills").create_index(["ts_ms"])
-    db.table("activity").create_index(["ts_ms"])
-
-
-def _v2(db: sqlite_utils.Database) -> None:
-    """Position lifecycle and exit records; the strategy scorecard view."""
-    positions = db.table("positions")
-    for name, kind in (
-        ("lifecycle", str),
-        ("stop_price_micros", int),
-        ("target_price_micros", int),
-        ("peak_price_micros", int),
-        ("exit_trigger", str),
-        ("exit_threshold", str),
-        ("trigger_price_micros", int),
-        ("intended_exit_price_micros", int),
-    ):
-        positions.add_column(name, kind)
-    db.create_view(
-        "strategy_scorecard",
-        """
-        SELECT strategy, mode,
-               COUNT(*) AS trades,
-               SUM(realized_pnl_micros > 0) AS wins,
-               ROUND(1.0 * SUM(realized_pnl_micros > 0) / COUNT(*), 4) AS win_rate,
-               SUM(realized_pnl_micros) AS pnl_micros
-        FROM positions WHERE status = 'CLOSED' GROUP BY strategy, mode
-        """,
-    )
-
-
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2]
+from bot.schema import MIGRATIONS
 
 
 @dataclass
@@ -232,23 +42,54 @@ class Restored:
 
 
 class Journal:
+    """The journal. Every write goes through `_w`, which also keeps it until the commit: a
+    commit refused by the disk (full, read-only) makes SQLite roll the transaction back, and
+    the kept statements are then run again, so the rows wait in an open transaction for the
+    next commit instead of being lost (`commit` raises `StorageError` meanwhile)."""
+
     def __init__(self, path: Path | str, *, durable: bool = False) -> None:
         memory = str(path) == ":memory:"
+        self.path = Path(path)
         conn = sqlite3.connect(str(path), isolation_level="DEFERRED", check_same_thread=False)
         self.db = sqlite_utils.Database(conn)
-        if not memory:
-            self.db.enable_wal()
-        # NORMAL in WAL mode survives any process crash; FULL also survives power loss.
-        conn.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
         self.conn = conn
-        self._migrate()
+        try:
+            if not memory:
+                self.db.enable_wal()
+            # NORMAL in WAL mode survives any process crash; FULL also survives power loss.
+            conn.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
+            # nothing reaches the disk before the commit, so a full disk fails the commit only
+            conn.execute("PRAGMA cache_spill=OFF")
+            self._migrate()
+        except BaseException:
+            conn.close()
+            raise
         self.session_id = 0
+        self._redo: list[tuple[str, tuple[Any, ...]]] = []
+        self.failing = False  # the last commit was refused
+        self._activity_id = 0  # the newest activity row written, committed or not
+        row = conn.execute("SELECT MAX(activity_id) FROM activity").fetchone()
+        self.last_activity_id = int(row[0] or 0)  # ... and the newest committed
 
     def _migrate(self) -> None:
         current = 0
         if self.db["meta"].exists():
             row = self.conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
             current = int(row[0]) if row else 0
+        if current > len(MIGRATIONS):
+            raise StartupRefused(
+                f"state/{self.path.name} has schema version {current}, newer than this touchtrader"
+                f" knows ({len(MIGRATIONS)}): run the newer version that wrote it, or start over"
+                " with `bot run --fresh` (the old files are kept in state/archive-<time>/)"
+            )
+        if current == 0 and self.db.table_names():
+            # killed while the journal was being created (sqlite-utils commits table by
+            # table): it holds no session yet, so it is built again from nothing
+            for view in self.db.view_names():
+                self.conn.execute(f"DROP VIEW [{view}]")
+            for table in self.db.table_names():
+                self.conn.execute(f"DROP TABLE [{table}]")
+            self.conn.commit()
         for version, step in enumerate(MIGRATIONS, start=1):
             if version > current:
                 with self.conn:
@@ -257,11 +98,39 @@ class Journal:
                         "INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (str(version),)
                     )
 
+    def _w(self, sql: str, params: tuple[Any, ...] = ()) -> sqlite3.Cursor:
+        self._redo.append((sql, params))
+        return self.conn.execute(sql, params)
+
     def close(self) -> None:
         self.conn.close()
 
     def commit(self) -> None:
-        self.conn.commit()
+        """Commit the step's rows; on a refusal keep them for the next try (StorageError)."""
+        try:
+            if self.failing:  # the rows since the last good commit, in order, once more
+                if self.conn.in_transaction:
+                    self.conn.rollback()
+                for sql, params in self._redo:
+                    self.conn.execute(sql, params)
+            self.conn.commit()
+        except sqlite3.Error as exc:
+            self.failing = True
+            if not self.conn.in_transaction:  # SQLite rolled it back: the rows wait again
+                try:
+                    for sql, params in self._redo:
+                        self.conn.execute(sql, params)
+                except sqlite3.Error:
+                    self.conn.rollback()  # all or nothing: the next commit writes them all
+            raise StorageError(f"cannot commit to state/{self.path.name}: {exc}") from exc
+        self.failing = False
+        self._redo.clear()
+        self.last_activity_id = self._activity_id or self.last_activity_id
+
+    @property
+    def pending(self) -> int:
+        """Writes waiting for a commit."""
+        return len(self._redo)
 
     # -- meta ---------------------------------------------------------------------------
 
@@ -270,12 +139,12 @@ class Journal:
         return None if row is None else str(row[0])
 
     def set_meta(self, key: str, value: str) -> None:
-        self.conn.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+        self._w("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
 
     # -- sessions -----------------------------------------------------------------------
 
     def start_session(self, mode: Mode, version: str, pid: int, config: dict[str, Any], ts_ms: int) -> int:
-        cur = self.conn.execute(
+        cur = self._w(
             "INSERT INTO sessions (mode, version, pid, config, started_ms, started_at)"
             " VALUES (?, ?, ?, ?, ?, ?)",
             (mode.value, version, pid, orjson.dumps(config).decode(), ts_ms, iso(ts_ms)),
@@ -285,7 +154,7 @@ class Journal:
         return self.session_id
 
     def stop_session(self, ts_ms: int, reason: str) -> None:
-        self.conn.execute(
+        self._w(
             "UPDATE sessions SET stopped_ms=?, stopped_at=?, exit_reason=? WHERE session_id=?",
             (ts_ms, iso(ts_ms), reason, self.session_id),
         )
@@ -294,7 +163,7 @@ class Journal:
     # -- appends ------------------------------------------------------------------------
 
     def market_opened(self, m: Market) -> None:
-        self.conn.execute(
+        self._w(
             "INSERT OR IGNORE INTO markets (market_id, instrument, name, window_start_ms,"
             " window_end_ms, strike, tick_micros, min_size_micros, fee_rate_ppm)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -312,13 +181,13 @@ class Journal:
         )
 
     def market_resolved(self, market_id: str, outcome: Outcome, ts_ms: int) -> None:
-        self.conn.execute(
+        self._w(
             "UPDATE markets SET winning_outcome=?, resolved_ms=? WHERE market_id=?",
             (outcome.value, ts_ms, market_id),
         )
 
     def save_order(self, o: Order, mode: Mode, ts_ms: int) -> None:
-        self.conn.execute(
+        self._w(
             "INSERT OR REPLACE INTO orders (order_id, session_id, mode, market_id, outcome,"
             " action, order_type, intent, price_micros, size_micros, filled_micros, status,"
             " strategy, edge_micros, created_ms, expires_ms, updated_ms, reason)"
@@ -350,7 +219,7 @@ class Journal:
         return self.conn.execute(sql, (fill_id,)).fetchone() is not None
 
     def add_fill(self, f: Fill, mode: Mode) -> None:
-        self.conn.execute(
+        self._w(
             "INSERT INTO fills (fill_id, order_id, session_id, mode, ts_ms, market_id, outcome,"
             " action, price_micros, shares_micros, fee_micros, liquidity)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -408,13 +277,13 @@ class Journal:
             p.intended_exit_price,
         )
         if p.position_id is None:
-            cur = self.conn.execute(
+            cur = self._w(
                 f"INSERT INTO positions ({self._POSITION_COLUMNS}) VALUES ({', '.join('?' * len(values))})",
                 values,
             )
             p.position_id = int(cur.lastrowid or 0)
         else:
-            self.conn.execute(
+            self._w(
                 f"REPLACE INTO positions (position_id, {self._POSITION_COLUMNS})"
                 f" VALUES ({', '.join('?' * (len(values) + 1))})",
                 (p.position_id, *values),
@@ -422,19 +291,20 @@ class Journal:
         return p.position_id
 
     def add_cash(self, ts_ms: int, mode: Mode, kind: str, amount: int, ref: str) -> None:
-        self.conn.execute(
+        self._w(
             "INSERT INTO cash (ts_ms, session_id, mode, kind, amount_micros, ref) VALUES (?,?,?,?,?,?)",
             (ts_ms, self.session_id, mode.value, kind, amount, ref),
         )
 
     def add_activity(self, ts_ms: int, kind: str, market: str, details: str) -> None:
-        self.conn.execute(
+        cur = self._w(
             "INSERT INTO activity (ts_ms, timestamp, session_id, type, market, details) VALUES (?,?,?,?,?,?)",
             (ts_ms, iso(ts_ms), self.session_id, kind, market, details),
         )
+        self._activity_id = int(cur.lastrowid or 0)
 
     def add_signal(self, row: dict[str, Any]) -> None:
-        self.conn.execute(
+        self._w(
             "INSERT INTO signals (ts_ms, session_id, strategy, market_id, outcome, action,"
             " price_micros, edge_micros, score, reason, executed, skip_reason, order_id)"
             " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
@@ -456,19 +326,19 @@ class Journal:
         )
 
     def add_control(self, ts_ms: int, name: str, file: str, result: str, reason: str) -> None:
-        self.conn.execute(
+        self._w(
             "INSERT INTO controls (ts_ms, session_id, name, file, result, reason) VALUES (?,?,?,?,?,?)",
             (ts_ms, self.session_id, name, file, result, reason),
         )
 
     def set_runtime(self, key: str, value: Any, ts_ms: int, source: str) -> None:
-        self.conn.execute(
+        self._w(
             "INSERT OR REPLACE INTO runtime_controls (key, value, updated_ms, source) VALUES (?,?,?,?)",
             (key, orjson.dumps(value).decode(), ts_ms, source),
         )
 
     def delete_runtime(self, key: str) -> None:
-        self.conn.execute("DELETE FROM runtime_controls WHERE key=?", (key,))
+        self._w("DELETE FROM runtime_controls WHERE key=?", (key,))
 
     def runtime(self) -> dict[str, Any]:
         return {r["key"]: orjson.loads(r["value"]) for r in self.rows("SELECT * FROM runtime_controls")}

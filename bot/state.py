@@ -11,6 +11,7 @@ documented in state/README.md; `SCHEMA_VERSION` changes when a field changes mea
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import os
@@ -52,9 +53,15 @@ def replace_file(path: Path, payload: bytes) -> None:
         while view:
             view = view[os.write(fd, view) :]
         os.fsync(fd)
-    finally:
         os.close(fd)
-    os.replace(tmp, path)
+        fd = -1
+        os.replace(tmp, path)
+    except BaseException:
+        if fd >= 0:
+            os.close(fd)
+        with contextlib.suppress(OSError):  # a full disk keeps no half-written temp file
+            os.unlink(tmp)
+        raise
     dir_fd = os.open(path.parent, os.O_RDONLY)
     try:
         os.fsync(dir_fd)
@@ -74,6 +81,7 @@ class FileWriter:
         self._thread: threading.Thread | None = None
         self.failures = 0
         self.last_error = ""  # the last write that failed, for the text log and the tests
+        self.last_exc: OSError | None = None
         self._batch_started = 0.0  # monotonic time the files being written were taken up
 
     def put(self, path: Path, data: Any) -> None:
@@ -119,6 +127,7 @@ class FileWriter:
                 try:
                     replace_file(path, payload)
                 except OSError as exc:
+                    self.last_exc = exc
                     self.failures += 1
                     self.last_error = f"cannot write {path}: {exc}"
                     log.error("%s", self.last_error)
@@ -351,6 +360,7 @@ def status(engine: Engine, *, alive: bool = True, reason: str = "") -> dict[str,
         "market_time": iso(engine.clock.now_ms()),
         "speed": engine.speed,
         "session_id": engine.journal.session_id,
+        "last_activity_id": engine.journal.last_activity_id,
         "account": {
             "balance": to_float(portfolio.cash),
             "daily_pnl": to_float(daily_pnl),

@@ -43,6 +43,7 @@ class Supervisor:
         self.flatten_note = ""
         self.halted = ""  # why the circuit breaker tripped; "" when not halted
         self.controls_problem = ""  # controls/ cannot be read (a file, unreadable): no entries
+        self.disk = ""  # why the disk refuses writes (bot/guard.py); lifts by itself
         self.last_control: dict[str, Any] | None = None
         self._seen: set[tuple[str, tuple[int, int, int]]] = set()
         self.recheck_at = 0.0  # when to scan controls/ again for a file still being written
@@ -99,7 +100,11 @@ class Supervisor:
     def update_state(self) -> None:
         if self.trading_state is TradingState.STOPPED:
             return
-        if self.halted:
+        if self.disk:
+            state, reason = TradingState.HALTED, f"disk: {self.disk}; retrying, lifts by itself"
+            if self.halted:
+                reason += f"; also {self.halted}; clear with controls/RESET or `bot reset`"
+        elif self.halted:
             state, reason = TradingState.HALTED, f"{self.halted}; clear with controls/RESET or `bot reset`"
         elif self.flattening:
             state, reason = TradingState.FLATTENING, "FLATTEN in progress"
@@ -354,6 +359,19 @@ class Supervisor:
         e.orders.cancel_entries(e.mode, now, "HALTED")
         self.update_state()
 
+    def disk_fault(self, now: int, what: str) -> None:
+        """A refused write (bot/guard.py): HALTED until the writes succeed again."""
+        e = self.engine
+        self.disk = what
+        e.activity.add(now, "ERROR", "System", f"HALTED: disk: {what}; entries stop, exits go on")
+        e.orders.cancel_entries(e.mode, now, "HALTED")
+        self.update_state()
+
+    def disk_ok(self, now: int, was: str) -> None:
+        self.disk = ""
+        self.engine.activity.add(now, "DISK_RECOVERED", "System", f"writes succeed again (was: {was})")
+        self.update_state()
+
     # -- views ----------------------------------------------------------------------
 
     def control_status(self) -> dict[str, Any]:
@@ -364,7 +382,7 @@ class Supervisor:
             in_effect.append("FLATTEN")
         if self.trading_state is TradingState.STOPPED and self.state_reason.startswith("EMERGENCY"):
             in_effect.append("EMERGENCY_STOP")
-        if self.halted:
+        if self.halted or self.disk:
             in_effect.append("HALTED")
         return {
             "in_effect": in_effect,
@@ -385,6 +403,6 @@ class Supervisor:
             "daily_loss_remaining": to_float(view.daily_loss_remaining),
             "emergency_stop": self.trading_state is TradingState.STOPPED
             and self.state_reason.startswith("EMERGENCY"),
-            "halted": self.halted or None,
+            "halted": (f"disk: {self.disk}" if self.disk else self.halted) or None,
             "session_start": iso(view.period_start_ms),
         }

@@ -13,6 +13,7 @@ included, count it as a malformed row with its line number.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import suppress
 from dataclasses import dataclass, field
 
 from bot.feeds import Feed
@@ -82,25 +83,49 @@ class ReplayFeed:
 
 
 class RecordingFeed:
-    """Every event handed to the engine also goes to the tape."""
+    """Every event handed to the engine also goes to the tape. A write the disk refuses
+    stops the recording for the rest of the session (what was flushed stays readable) and
+    is handed to `on_error`; the events still go to the engine."""
 
     def __init__(self, feed: Feed, tape: TapeWriter, open_markets: Iterable[Market] = ()) -> None:
         self.feed = feed
         self.tape = tape
         self._pending_opens = list(open_markets)  # markets the engine restored: the tape needs them
+        self.failed = ""
+        self.on_error: Callable[[BaseException], None] | None = None
 
     def peek_ms(self) -> int | None:
         return self.feed.peek_ms()
 
     def next_batch(self) -> list[MarketEvent]:
         batch = self.feed.next_batch()
-        if self._pending_opens and batch:
-            for market in self._pending_opens:
-                self.tape.write(WindowOpened(batch[0].ts_ms, market))
-            self._pending_opens = []
-        for event in batch:
-            self.tape.write(event)
+        if self.failed:
+            return batch
+        try:
+            if self._pending_opens and batch:
+                for market in self._pending_opens:
+                    self.tape.write(WindowOpened(batch[0].ts_ms, market))
+                self._pending_opens = []
+            for event in batch:
+                self.tape.write(event)
+        except OSError as exc:
+            self._fail(exc)
         return batch
+
+    def maybe_flush(self) -> None:
+        if not self.failed:
+            try:
+                self.tape.maybe_flush()
+            except OSError as exc:
+                self._fail(exc)
+
+    def _fail(self, exc: OSError) -> None:
+        self.failed = f"cannot write {self.tape.path}: {exc}"
+        with suppress(Exception):
+            self.tape.close()
+        if self.on_error is None:
+            raise exc
+        self.on_error(exc)
 
     def __getattr__(self, name: str) -> object:
         return getattr(self.feed, name)

@@ -140,8 +140,19 @@ def flatten_exits(home: Path) -> int:
     return int(query(home, "SELECT COUNT(*) FROM positions WHERE exit_reason='FLATTEN'")[0][0])
 
 
+# the test waits for trades after the flatten: no session limit (losses in a row) may stop them
+NO_SESSION_LIMITS = (
+    FAST_CONFIG
+    + """
+[risk]
+max_consecutive_losses = 100000
+daily_loss_limit_usd = 100000.0
+"""
+)
+
+
 def test_a_flatten_in_the_session_shows_as_different_with_a_note(tmp_path: Path) -> None:
-    bot = BotProcess(tmp_path, FAST_CONFIG).start()
+    bot = BotProcess(tmp_path, NO_SESSION_LIMITS).start()
     try:
         bot.wait_ready()
         for _ in range(5):  # a position may settle before the flatten reaches it: try again

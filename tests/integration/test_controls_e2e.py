@@ -5,7 +5,9 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from tests.support import FAST_CONFIG, BotProcess, activity, eventually, read_json
 
@@ -23,7 +25,12 @@ def test_pause_blocks_entries_and_resume_restores(bot: BotProcess) -> None:
         o["intent"] == "EXIT" for o in bot.trading_state()["open_orders"]
     )
     (bot.home / "controls" / "PAUSE").unlink()
-    eventually(lambda: bot.status()["trading_state"] == "ACTIVE" and bot.status()["risk"]["can_trade"])
+    # can_trade may still be false for a session limit (losses in a row): not PAUSE's doing
+    eventually(
+        lambda: (
+            (s := bot.status())["trading_state"] == "ACTIVE" and "PAUSE" not in (s["risk"]["reason"] or "")
+        )
+    )
 
 
 def test_old_spelling_pause_trading_txt_works(bot: BotProcess) -> None:
@@ -32,19 +39,65 @@ def test_old_spelling_pause_trading_txt_works(bot: BotProcess) -> None:
     eventually(lambda: bot.status()["trading_state"] == "PAUSED")
 
 
-def test_flatten_closes_everything_and_removes_the_file(bot: BotProcess) -> None:
-    bot.start().wait_ready()
-    eventually(lambda: bot.trading_state()["stats"]["total_active_positions"] > 0, timeout=20)
-    bot.touch("PAUSE")  # so that no new entry follows the flatten
-    eventually(lambda: bot.status()["trading_state"] == "PAUSED")
-    bot.touch("FLATTEN")
-    eventually(lambda: not (bot.home / "controls" / "FLATTEN").exists())
-    state = eventually(lambda: (s := bot.trading_state())["controls"]["last"]["control"] == "FLATTEN" and s)
-    assert state["open_orders"] == []
-    assert state["active_positions"] == []
-    assert state["stats"]["total_active_positions"] == 0
-    exits = [a for a in activity(bot.home) if a["type"] == "POSITION_EXIT" and "FLATTEN" in a["details"]]
-    assert exits, "flatten sold nothing"
+# Twenty-minute windows at 40x (30 s of wall time each); canary buys at once and holds to
+# resolution, edge never trades: a position stays open long enough for a FLATTEN to reach it.
+HOLDING_CONFIG = """
+heartbeat_s = 0.5
+state_refresh_s = 0.2
+speed = 40
+
+[market]
+window_s = 1200
+tick_s = 1.0
+
+[strategies.params.canary]
+seconds_before_end = 1190
+ttl_s = 5
+
+[strategies.params.edge]
+min_edge = 0.99
+"""
+
+
+def held_long(bot: BotProcess, margin_s: float) -> bool:
+    """An open position whose window ends at least `margin_s` of market time from now."""
+    state = bot.trading_state()
+    now = datetime.fromisoformat(state["market_time"])
+    return any(
+        (datetime.fromisoformat(p["window_end"]) - now).total_seconds() >= margin_s
+        for p in state["active_positions"]
+    )
+
+
+def flatten_done(state: dict[str, Any]) -> bool:
+    """This trading_state.json was written after the FLATTEN finished (it shows that)."""
+    return any(
+        a["type"] == "CONTROL_APPLIED" and a["details"].startswith("FLATTEN")
+        for a in state["recent_activity"]
+    )
+
+
+def test_flatten_closes_everything_and_removes_the_file(tmp_path: Path) -> None:
+    bot = BotProcess(tmp_path, HOLDING_CONFIG).start()
+    try:
+        bot.wait_ready()
+        # 600 s of market time: 15 s of wall time before that position could settle
+        eventually(lambda: held_long(bot, 600), timeout=40)
+        held = bot.trading_state()["active_positions"]
+        bot.touch("PAUSE")  # so that no new entry follows the flatten
+        bot.touch("FLATTEN")  # at once: one round trip to the bot, not two
+        eventually(lambda: not (bot.home / "controls" / "FLATTEN").exists())
+        state = eventually(lambda: flatten_done(s := bot.trading_state()) and s)
+        assert state["open_orders"] == []
+        assert state["active_positions"] == []
+        assert state["stats"]["total_active_positions"] == 0
+        assert state["controls"]["in_effect"] == ["PAUSE"]
+        feed = activity(bot.home)
+        exits = [a for a in feed if a["type"] == "POSITION_EXIT" and "FLATTEN" in a["details"]]
+        tail = "\n".join(f"{a['type']} {a['market']} {a['details']}" for a in feed[-20:])
+        assert exits, f"flatten sold nothing; held then: {held}\n{tail}"
+    finally:
+        bot.stop()
 
 
 def test_emergency_stop_exits_releases_lock_and_blocks_restart(bot: BotProcess, tmp_path: Path) -> None:

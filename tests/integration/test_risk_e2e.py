@@ -23,8 +23,18 @@ def last_control(bot: BotProcess, file: str) -> dict[str, object]:
     return eventually(lambda: (c := bot.trading_state()["controls"]["last"]) and c["file"] == file and c)
 
 
-def test_adjust_risk_number_applies_persists_and_sizes_orders(bot: BotProcess) -> None:
-    bot.start().wait_ready()
+def test_adjust_risk_number_applies_persists_and_sizes_orders(tmp_path: Path) -> None:
+    # it waits for entries after the change: no session limit (losses in a row) may stop them
+    config = FAST_CONFIG + "\n[risk]\nmax_consecutive_losses = 100000\ndaily_loss_limit_usd = 100000.0\n"
+    bot = BotProcess(tmp_path, config).start()
+    try:
+        _adjust_risk_number(bot)
+    finally:
+        bot.stop()
+
+
+def _adjust_risk_number(bot: BotProcess) -> None:
+    bot.wait_ready()
     bot.touch("ADJUST_RISK", "3\n")
     control = last_control(bot, "ADJUST_RISK")
     assert control["result"] == "APPLIED"
