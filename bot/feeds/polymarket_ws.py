@@ -163,10 +163,10 @@ class MarketSocket:
 
     def _session(self) -> str:
         """One connection, from connect to close; returns why it ended."""
-        from websockets.exceptions import ConnectionClosed
-        from websockets.sync.client import connect
-
         try:
+            from websockets.exceptions import ConnectionClosed
+            from websockets.sync.client import connect
+
             ws = connect(
                 self.url,
                 proxy=None,
