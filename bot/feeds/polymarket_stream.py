@@ -97,7 +97,6 @@ class PolymarketStreamFeed:
         self.conn_gaps: dict[int, int] = {}
         self.conn_resync_ms: dict[int, int] = {}
         self.ignored = 0  # events for assets or markets the feed does not follow
-        self.last_latency_ns: list[int] = []  # frame arrival → tick handed out (bench)
         for market in markets:
             self.add_market(market)
 
@@ -154,20 +153,16 @@ class PolymarketStreamFeed:
             if not tracked.opened and not tracked.resolved:
                 tracked.opened = True
                 events.append(WindowOpened(now, tracked.market))
-        arrivals: list[int] = []
         for item in deliveries:
             if isinstance(item, Link):
                 self._on_link(item)
             else:
-                arrivals.append(item.recv_ns)
                 self._on_frame(item, events)
         for tracked in self._tracked.values():
             if not tracked.resolved:
                 self._rest_if_due(tracked, now, events)
                 self._tick(tracked, events)
                 self._status_if_due(tracked, now, events)
-        if arrivals and any(type(e) is BookTick for e in events):
-            self.last_latency_ns = arrivals
         return events
 
     # -- health -------------------------------------------------------------------------
@@ -189,6 +184,7 @@ class PolymarketStreamFeed:
             "gaps": tracked.gaps,
             "resyncs": tracked.resyncs,
             "last_resync": iso(tracked.last_resync_ms) if tracked.last_resync_ms else None,
+            "last_trade": tracked.last_trade / ONE if tracked.last_trade is not None else None,
         }
 
     def connection_health(self) -> list[dict[str, Any]]:

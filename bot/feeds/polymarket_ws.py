@@ -40,7 +40,6 @@ BACKOFF_S = (0.2, 5.0)
 @dataclass(frozen=True, slots=True)
 class Frame:
     conn: int
-    recv_ns: int  # time.perf_counter_ns() when it arrived (latency figures)
     recv_ms: int  # wall clock
     events: list[wsw.Parsed]
     errors: list[str]
@@ -220,7 +219,7 @@ class MarketSocket:
                 log.debug("market socket %d: close failed", self.conn, exc_info=True)
 
     def _on_frame(self, data: str | bytes) -> None:
-        recv_ns, recv_ms = time.perf_counter_ns(), now_ms()
+        recv_ms = now_ms()
         health = self.health
         health.messages += 1
         health.last_message_ms = recv_ms
@@ -239,4 +238,4 @@ class MarketSocket:
             health.unparsed += len(errors)
             for error in errors:
                 log.warning("market socket %d: message ignored: %s", self.conn, error)
-        self._deliver(Frame(self.conn, recv_ns, recv_ms, events, errors))
+        self._deliver(Frame(self.conn, recv_ms, events, errors))

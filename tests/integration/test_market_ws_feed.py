@@ -109,6 +109,7 @@ def test_snapshot_and_deltas_reach_the_engine_by_socket(
     ws.price_change(UP, "BUY", 0.45, 0)
     pump.until(lambda _: top(0, 0, 0.46, 30) in pump.ticks())  # an empty side, as REST shows it
     ws.last_trade(UP, 0.46, 5)
+    pump.until(lambda _: pump.feed.market_health(COND)["last_trade"] == 0.46)
     assert book_reads(clob) == reads  # deltas came over the socket, not over REST
     health = pump.feed.market_health(COND)
     assert health["gaps"] == 0 and health["book"] == "trusted"
