@@ -98,6 +98,9 @@ class PolymarketConfig:
     confirm_timeout_s: float = 5.0
     stale_feed_s: float = 10.0
     venue_heartbeat: bool = False
+    market_feed: str = "rest"  # or "websocket": the CLOB market websocket, REST as its fallback
+    market_ws_url: str = "wss://ws-subscriptions-clob.polymarket.com/ws/market"
+    ws_silence_s: float = 30.0  # a socket silent this long is reconnected (a gap)
 
 
 @dataclass(frozen=True)
@@ -156,6 +159,7 @@ _POSITIVE = {
     "polymarket.poll_interval_s",
     "polymarket.confirm_timeout_s",
     "polymarket.stale_feed_s",
+    "polymarket.ws_silence_s",
 }
 _NON_NEGATIVE = {
     "market.spread",
@@ -184,6 +188,7 @@ _MONEY = {
     "caps.max_position_usd",
     "caps.max_session_loss",
 }
+MARKET_FEEDS = ("rest", "websocket")
 MIN_PERIOD_S = 0.05  # the shortest heartbeat, state refresh or venue poll
 MAX_SECONDS = 10**7  # durations (about 115 days): thread waits refuse far larger timeouts
 
@@ -340,6 +345,9 @@ def _check_ranges(config: Config) -> None:
     for key in _NON_NEGATIVE:
         if flat[key] is not None and flat[key] < 0:
             raise ConfigError(f"{key}: must not be negative, got {flat[key]!r}")
+    if config.polymarket.market_feed not in MARKET_FEEDS:
+        choices = " or ".join(f'"{f}"' for f in MARKET_FEEDS)
+        raise ConfigError(f"polymarket.market_feed: {config.polymarket.market_feed!r} is not {choices}")
     market = config.market
     if len(market.start_prices) != len(market.instruments):
         raise ConfigError("market.start_prices: needs one price per entry of market.instruments")

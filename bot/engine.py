@@ -592,6 +592,7 @@ class Engine:
         last = getattr(self.feed, "last_update_ms", None)
         if last is None:
             return None
+        more = getattr(self.feed, "market_health", None)  # the websocket feed's gaps, source...
         now = self.clock.wall_ms()
         out = {}
         for market_id in self.markets:
@@ -599,8 +600,14 @@ class Engine:
             out[market_id] = {
                 "last_update": iso(ts) if ts else None,
                 "age_s": round((now - ts) / 1000, 3) if ts else None,
+                **(more(market_id) if more else {}),
             }
         return out
+
+    def feed_connections(self) -> list[dict[str, Any]] | None:
+        """The websocket feed: health per connection (None for the other feeds)."""
+        health = getattr(self.feed, "connection_health", None)
+        return health() if health else None
 
     def policy_for(self, strategy: str) -> ExitPolicy:
         return self.exit_policies.get(strategy) or self.exit_policies[""]

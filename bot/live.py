@@ -97,7 +97,6 @@ class LiveParts:
 
 
 def build_live(config: Config, logs: Path, environ: dict[str, str] | None = None) -> LiveParts:
-    from bot.feeds.polymarket import PolymarketFeed
     from bot.venues.dry_run import DryRunVenue
     from bot.venues.polymarket import PolymarketCredentials, PolymarketVenue, credentials_from_env
     from bot.venues.polymarket_pacing import while_busy
@@ -125,7 +124,7 @@ def build_live(config: Config, logs: Path, environ: dict[str, str] | None = None
         markets = while_busy(lambda: reader.validate_markets(pm.markets))
     except VenueError as exc:
         raise StartupRefused(f"cannot validate markets at {pm.host}: {exc}") from None
-    feed = PolymarketFeed(reader, markets, pm.poll_interval_s)
+    feed = _book_feed(config, reader, markets)
     if config.mode is Mode.LIVE:
         return LiveParts(reader, reader, markets, reader.address, feed)
     dry = DryRunVenue(
@@ -139,6 +138,28 @@ def build_live(config: Config, logs: Path, environ: dict[str, str] | None = None
     )
     wallet = reader.address if credentials else "DRY_RUN (no wallet)"
     return LiveParts(dry, reader, markets, wallet, feed)
+
+
+def _book_feed(config: Config, reader: Any, markets: list[Any]) -> Any:
+    """`[polymarket] market_feed`: the REST poller, or the market websocket (REST as its
+    fallback and for every re-read after a gap)."""
+    pm = config.polymarket
+    if pm.market_feed == "rest":
+        from bot.feeds.polymarket import PolymarketFeed
+
+        return PolymarketFeed(reader, markets, pm.poll_interval_s)
+    try:
+        import websockets.sync.client  # noqa: F401
+    except ImportError:
+        raise StartupRefused(
+            'polymarket.market_feed = "websocket" needs the websockets package:'
+            " pip install 'touchtrader[live]'"
+        ) from None
+    from bot.feeds.polymarket_stream import PolymarketStreamFeed
+
+    return PolymarketStreamFeed(
+        reader, markets, pm.market_ws_url, poll_interval_s=pm.poll_interval_s, silence_s=pm.ws_silence_s
+    )
 
 
 @dataclass

@@ -383,6 +383,7 @@ def status(engine: Engine, *, alive: bool = True, reason: str = "") -> dict[str,
         ],
         "last_signal": _last_signal(engine),
         "feeds": engine.feed_health(),
+        "feed_connections": engine.feed_connections(),
         "errors": list(reversed(engine.activity.errors)),
     }
 

@@ -133,7 +133,7 @@ class PolymarketFeed:
         try:
             data = self._source.get_order_book(market.token_ids[0])
             tick = wire.parse_book(data, market, now)
-            changed = _with_rules(market, data)
+            changed = with_rules(market, data)
         except Exception as exc:  # a feed survives any failed read, vendor errors included
             watched.failures += 1
             if watched.failures in (1, 10) or watched.failures % 100 == 0:
@@ -172,7 +172,7 @@ class PolymarketFeed:
         return WindowResolved(now, market.market_id, outcome)
 
 
-def _with_rules(market: Market, data: Any) -> Market | None:
+def with_rules(market: Market, data: Any) -> Market | None:
     """The market with the book's tick and minimum size, when they differ (else None)."""
     if not isinstance(data, Mapping):
         return None

@@ -115,6 +115,8 @@ def test_mode_is_case_insensitive(tmp_path: Path) -> None:
             "each once",
         ),
         ("[market]\nstart_prices = [1.0, -2.0, 3.0]", "market.start_prices", "greater than 0"),
+        ('[polymarket]\nmarket_feed = "socket"', "polymarket.market_feed", '"rest" or "websocket"'),
+        ("[polymarket]\nws_silence_s = 0", "polymarket.ws_silence_s", "greater than 0"),
     ],
 )
 def test_bad_input_names_the_key(tmp_path: Path, text: str, key: str, words: str) -> None:

@@ -1,0 +1,331 @@
+"""A local stand-in for Polymarket's CLOB market websocket (``/ws/market``), for tests and
+benchmarks, on 127.0.0.1 (``websockets`` sync server, one thread per connection).
+
+It speaks the documented protocol (../shared/polymarket-realtime.md §2): the first frame
+``{"type":"market","assets_ids":[...],"custom_feature_enabled":true}`` subscribes and gets a
+``book`` snapshot per asset (the initial dump, one JSON array); ``{"operation":"subscribe"|
+"unsubscribe","assets_ids":[...]}`` changes the set (a repeated asset is refused, as at the
+venue); the text ``PING`` is answered ``PONG``. Events go only to connections subscribed to
+their asset, in the documented shapes::
+
+    with ClobServer() as clob, WsMarketServer(clob.exchange) as ws:
+        clob.add_market("0xc0", ("101", "102"))
+        ws.set_book("101", bids=[(0.48, 100)], asks=[(0.52, 100)])   # REST and socket agree
+        ws.price_change("101", "BUY", 0.49, 50)    # level 0.49 now 50 shares, both sides see it
+        ws.tick_size_change("101", 0.001)
+        ws.resolve("0xc0", "101", ("101", "102"))
+
+With an ``Exchange`` (bot/testing/clob_server.py) every book change is also written to it,
+so REST ``/book`` reads (the feed's resyncs) see the same book. Faults: `drop()` cuts every
+connection without a close frame; `silence(True)` stops all messages and PONGs (protocol
+pings still answered: the socket looks open, as in the venue's silent stalls);
+`price_change(..., ts_ms=old)` sends a delta out of order; `price_change(..., book=False)`
+sends one the server's book never had (a missed message for the client's check);
+`send_raw(text)` sends anything (a garbled frame); a crossed book is just a `price_change`
+that crosses.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import socket
+import threading
+import time
+from collections.abc import Iterable
+from typing import Any
+
+from bot.testing.clob_server import Exchange
+
+Levels = Iterable[tuple[float, float]]
+
+
+def _fmt(x: float) -> str:
+    return f"{x:.6f}".rstrip("0").rstrip(".") or "0"
+
+
+def _side(levels: Levels) -> dict[float, float]:
+    return {p: s for p, s in levels if s > 0}
+
+
+def _levels(items: Iterable[tuple[float, float]]) -> list[dict[str, str]]:
+    return [{"price": _fmt(p), "size": _fmt(s)} for p, s in items]
+
+
+class _Client:
+    def __init__(self, conn: Any) -> None:
+        self.conn = conn
+        self.assets: set[str] = set()
+        self.lock = threading.Lock()
+
+    def send(self, text: str) -> None:
+        with self.lock:
+            self.conn.send(text)
+
+
+class WsMarketServer:
+    def __init__(self, exchange: Exchange | None = None, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.exchange = exchange
+        self._host, self._port = host, port
+        self._books: dict[str, dict[str, dict[float, float]]] = {}
+        self._markets: dict[str, str] = {}  # token → condition id
+        self._clients: list[_Client] = []
+        self._lock = threading.Lock()
+        self._silent = False
+        self.received: list[Any] = []  # every frame received (PING as text), for assertions
+        self.connections = 0
+        self._server: Any = None
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle ----------------------------------------------------------------------
+
+    def start(self) -> WsMarketServer:
+        from websockets.sync.server import serve
+
+        self._server = serve(self._handle, self._host, self._port, compression=None, ping_interval=None)
+        self._thread = threading.Thread(target=self._server.serve_forever, name="ws-market", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self.drop()
+            self._server.shutdown()
+            if self._thread is not None:
+                self._thread.join(5)
+
+    def __enter__(self) -> WsMarketServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.socket.getsockname()[:2]
+        return f"ws://{host}:{port}/ws/market"
+
+    def subscribed(self, asset_id: str) -> int:
+        """How many connections follow `asset_id` now."""
+        with self._lock:
+            return sum(1 for c in self._clients if asset_id in c.assets)
+
+    # -- books and events -----------------------------------------------------------------
+
+    def add_token(self, token: str, market: str) -> None:
+        """Without an exchange: which market a token belongs to."""
+        self._markets[token] = market
+
+    def set_book(self, token: str, bids: Levels = (), asks: Levels = (), send: bool = True) -> None:
+        """Replace the book; subscribers get a ``book`` snapshot (unless ``send=False``)."""
+        self._books[token] = {"BUY": _side(bids), "SELL": _side(asks)}
+        self._to_exchange(token)
+        if send:
+            self._publish(token, self._book_message(token))
+
+    def price_change(
+        self,
+        token: str,
+        side: str,
+        price: float,
+        size: float,
+        *,
+        ts_ms: int | None = None,
+        book: bool = True,
+    ) -> None:
+        """Set one level's total (0 removes it) and send the ``price_change``; with
+        ``book=False`` the server's book is left as it was (a change the client must doubt)."""
+        levels = self._book(token)[side]
+        before = dict(levels)
+        if size > 0:
+            levels[price] = size
+        else:
+            levels.pop(price, None)
+        bid, ask = self._top(token)
+        if book:
+            self._to_exchange(token)
+        else:
+            self._books[token][side] = before
+        change = {
+            "asset_id": token,
+            "price": _fmt(price),
+            "size": _fmt(size),
+            "side": side,
+            "hash": f"{token[:8]}{int(time.time() * 1000)}",
+            "best_bid": _fmt(bid),
+            "best_ask": _fmt(ask),
+        }
+        message = {
+            "event_type": "price_change",
+            "market": self._market_of(token),
+            "price_changes": [change],
+            "timestamp": str(ts_ms if ts_ms is not None else self._now_ms()),
+        }
+        self._publish(token, message)
+
+    def tick_size_change(self, token: str, new_tick: float, old_tick: float = 0.01) -> None:
+        if self.exchange is not None:
+            self.exchange.set_tick(token, new_tick)
+        message = {
+            "event_type": "tick_size_change",
+            "asset_id": token,
+            "market": self._market_of(token),
+            "old_tick_size": _fmt(old_tick),
+            "new_tick_size": _fmt(new_tick),
+            "timestamp": str(self._now_ms()),
+        }
+        self._publish(token, message)
+
+    def last_trade(self, token: str, price: float, size: float, side: str = "BUY") -> None:
+        message = {
+            "event_type": "last_trade_price",
+            "asset_id": token,
+            "market": self._market_of(token),
+            "price": _fmt(price),
+            "side": side,
+            "size": _fmt(size),
+            "fee_rate_bps": "0",
+            "timestamp": str(self._now_ms()),
+        }
+        self._publish(token, message)
+
+    def resolve(self, market: str, winner: str, tokens: tuple[str, str]) -> None:
+        """``market_resolved`` (UP token first in `tokens`) to their subscribers (and the exchange)."""
+        if self.exchange is not None:
+            self.exchange.resolve(market, winner)
+        message = {
+            "event_type": "market_resolved",
+            "id": "1",
+            "question": f"Market {market}?",
+            "market": market,
+            "slug": "",
+            "description": "",
+            "assets_ids": list(tokens),
+            "outcomes": ["Up", "Down"],
+            "winning_asset_id": winner,
+            "winning_outcome": "Up" if winner == tokens[0] else "Down",
+            "timestamp": str(self._now_ms()),
+        }
+        for token in tokens:
+            self._publish(token, message)
+
+    # -- faults -------------------------------------------------------------------------
+
+    def send_raw(self, text: str) -> None:
+        with self._lock:
+            clients = list(self._clients)
+        for client in clients:
+            self._try_send(client, text)
+
+    def drop(self) -> None:
+        """Cut every connection at the TCP level (no close frame)."""
+        with self._lock:
+            clients, self._clients = list(self._clients), []
+        for client in clients:
+            with contextlib.suppress(OSError):
+                client.conn.socket.shutdown(socket.SHUT_RDWR)
+
+    def silence(self, on: bool) -> None:
+        self._silent = on
+
+    # -- internals ----------------------------------------------------------------------
+
+    def _now_ms(self) -> int:
+        return int((self.exchange.clock() if self.exchange else time.time()) * 1000)
+
+    def _market_of(self, token: str) -> str:
+        if token in self._markets:
+            return self._markets[token]
+        if self.exchange is not None:
+            return self.exchange.market(token).condition_id
+        raise KeyError(f"unknown token {token}")
+
+    def _book(self, token: str) -> dict[str, dict[float, float]]:
+        if token not in self._books:
+            self._books[token] = {"BUY": {}, "SELL": {}}
+            if self.exchange is not None:
+                rest = self.exchange.book(token)
+                for side, key in (("BUY", "bids"), ("SELL", "asks")):
+                    for level in rest[key]:
+                        self._books[token][side][float(level["price"])] = float(level["size"])
+        return self._books[token]
+
+    def _top(self, token: str) -> tuple[float, float]:
+        book = self._book(token)
+        return max(book["BUY"], default=0.0), min(book["SELL"], default=1.0)
+
+    def _to_exchange(self, token: str) -> None:
+        if self.exchange is not None:
+            book = self._books[token]
+            self.exchange.set_book(token, bids=book["BUY"].items(), asks=book["SELL"].items())
+
+    def _book_message(self, token: str) -> dict[str, Any]:
+        book = self._book(token)
+        message: dict[str, Any] = {
+            "event_type": "book",
+            "asset_id": token,
+            "market": self._market_of(token),
+            # as the REST book: bids ascending, asks descending (best last)
+            "bids": _levels(sorted(book["BUY"].items())),
+            "asks": _levels(sorted(book["SELL"].items(), reverse=True)),
+            "timestamp": str(self._now_ms()),
+            "hash": f"0x{abs(hash(json.dumps(book, sort_keys=True, default=str))):x}",
+        }
+        if self.exchange is not None:
+            market = self.exchange.market(token)
+            message["tick_size"] = _fmt(market.tick)
+            message["min_order_size"] = _fmt(market.min_size)
+        return message
+
+    def _publish(self, token: str, message: dict[str, Any]) -> None:
+        text = json.dumps(message, separators=(",", ":"))
+        with self._lock:
+            clients = [c for c in self._clients if token in c.assets]
+        for client in clients:
+            self._try_send(client, text)
+
+    def _try_send(self, client: _Client, text: str) -> None:
+        if self._silent:
+            return
+        with contextlib.suppress(Exception):  # a closed connection: its handler cleans up
+            client.send(text)
+
+    def _subscribe(self, client: _Client, assets: list[str]) -> None:
+        new = [a for a in assets if a not in client.assets]
+        client.assets.update(new)
+        dump = [self._book_message(a) for a in new if a in self._books or self.exchange is not None]
+        if dump:
+            self._try_send(client, json.dumps(dump, separators=(",", ":")))
+
+    def _handle(self, conn: Any) -> None:
+        client = _Client(conn)
+        with self._lock:
+            self._clients.append(client)
+            self.connections += 1
+        try:
+            for frame in conn:
+                self.received.append(frame)
+                if frame == "PING":
+                    self._try_send(client, "PONG")
+                    continue
+                try:
+                    body = json.loads(frame)
+                except ValueError:
+                    self._try_send(client, json.dumps({"error": "invalid message"}))
+                    continue
+                assets = [str(a) for a in body.get("assets_ids") or []]
+                operation = body.get("operation")
+                if body.get("type") == "market" or operation == "subscribe":
+                    repeated = [a for a in assets if a in client.assets]
+                    if repeated and operation == "subscribe":
+                        self._try_send(client, json.dumps({"error": f"duplicate assets: {repeated}"}))
+                        continue
+                    self._subscribe(client, assets)
+                elif operation == "unsubscribe":
+                    client.assets.difference_update(assets)
+        except Exception:
+            pass  # the connection was cut (drop()) or closed by the client
+        finally:
+            with self._lock:
+                if client in self._clients:
+                    self._clients.remove(client)
