@@ -10,8 +10,9 @@ and beside a running one. Needs `rich` (the `[watch]` extra). Ctrl-C leaves it.
 
 from __future__ import annotations
 
-import contextlib
 import os
+import signal
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -188,15 +189,17 @@ def run(home: Path, once: bool = False) -> int:
         return 0
     seen: tuple[Any, ...] | None = None
     drawn = 0.0
-    with (
-        contextlib.suppress(KeyboardInterrupt),
-        Live(frame(home), console=console, auto_refresh=False) as live,
-    ):
-        while True:
+    # Ctrl-C and SIGTERM set a flag the loop checks: an exception raised at a random point
+    # (inside rich's redraw, say) could leave the terminal half-drawn or the process running
+    done = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: done.set())
+    with Live(frame(home), console=console, auto_refresh=False) as live:
+        while not done.is_set():
             now = time.monotonic()
             sig = signature(home)
             if sig != seen or now - drawn >= REDRAW_S:
                 seen, drawn = sig, now
                 live.update(frame(home), refresh=True)
-            time.sleep(POLL_S)
+            done.wait(POLL_S)
     return 0
