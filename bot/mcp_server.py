@@ -27,6 +27,7 @@ from bot.home import read_json, running
 from bot.safefile import FileRefused, read_small
 
 TIMEOUT_S = 10.0
+MAX_TIMEOUT_S = 300.0
 ANSWERS = {0: "acknowledged", 1: "no bot running", 2: "rejected", 4: "no answer"}
 DOCS = {"state/README.md": "the state files and the journal", "controls/README.md": "the control files"}
 INSTRUCTIONS = """\
@@ -37,6 +38,12 @@ tool returns the bot's own answer (acknowledged, rejected with the reason, no an
 that no bot is running. emergency_stop stops the bot for good and needs confirm=true.
 Money in *_micros fields is integer millionths of USDC; the same field without _micros is USDC.
 Submitting forecasts and order intents comes with the bot's inbox (not built yet)."""
+
+
+def _timeout(seconds: float) -> float:
+    if not 0 < seconds <= MAX_TIMEOUT_S:  # NaN too
+        raise ToolError(f"timeout_s {seconds}: expected more than 0 and at most {MAX_TIMEOUT_S:g} seconds")
+    return seconds
 
 
 def _outcome(home: Path, act: Any) -> dict[str, Any]:
@@ -174,17 +181,20 @@ def build(home: Path) -> MCPServer:
     @server.tool()
     def pause(timeout_s: float = TIMEOUT_S) -> dict[str, Any]:
         """Stop new entries (controls/PAUSE); exits and settlements go on. Returns the bot's answer."""
-        return _outcome(home, lambda: steer.pause(home, timeout_s))
+        wait = _timeout(timeout_s)
+        return _outcome(home, lambda: steer.pause(home, wait))
 
     @server.tool()
     def resume(timeout_s: float = TIMEOUT_S) -> dict[str, Any]:
         """Allow entries again (removes controls/PAUSE). Returns the bot's answer."""
-        return _outcome(home, lambda: steer.resume(home, timeout_s))
+        wait = _timeout(timeout_s)
+        return _outcome(home, lambda: steer.resume(home, wait))
 
     @server.tool()
     def flatten(timeout_s: float = TIMEOUT_S) -> dict[str, Any]:
         """Cancel every order and close every position, then keep running (controls/FLATTEN)."""
-        return _outcome(home, lambda: steer.flatten(home, timeout_s))
+        wait = _timeout(timeout_s)
+        return _outcome(home, lambda: steer.flatten(home, wait))
 
     @server.tool()
     def adjust_risk(
@@ -212,12 +222,14 @@ def build(home: Path) -> MCPServer:
             values["trading_mode"] = trading_mode
         if not values:
             raise ToolError("adjust_risk: give at least one setting to change")
-        return _outcome(home, lambda: steer.adjust(home, values, timeout_s))
+        wait = _timeout(timeout_s)
+        return _outcome(home, lambda: steer.adjust(home, values, wait))
 
     @server.tool()
     def reset(timeout_s: float = TIMEOUT_S) -> dict[str, Any]:
         """Clear HALTED and the session limits (controls/RESET). Returns the bot's answer."""
-        return _outcome(home, lambda: steer.reset(home, timeout_s))
+        wait = _timeout(timeout_s)
+        return _outcome(home, lambda: steer.reset(home, wait))
 
     @server.tool()
     def emergency_stop(confirm: bool = False, timeout_s: float = TIMEOUT_S) -> dict[str, Any]:
@@ -228,7 +240,8 @@ def build(home: Path) -> MCPServer:
                 "emergency_stop refused: it stops the bot for good (it will not start again until"
                 " controls/EMERGENCY_STOP is removed); call it again with confirm: true to stop"
             )
-        return _outcome(home, lambda: steer.stop(home, timeout_s))
+        wait = _timeout(timeout_s)
+        return _outcome(home, lambda: steer.stop(home, wait))
 
     for name in reader.STATE_FILES:
         _state_resource(server, home, name)
