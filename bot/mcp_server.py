@@ -94,11 +94,10 @@ def why_not(home: Path) -> dict[str, Any]:
     waiting = steer.present(home, files_for(Control.EMERGENCY_STOP))
     if waiting:
         reasons.append(f"controls/{waiting[0]} exists: the bot stops (or will not start) until it is removed")
-    last = controls.get("last") or {}
-    if last.get("result") == "REJECTED":
-        reasons.append(f"note: the last control ({last.get('file')}) was rejected: {last.get('reason')}")
     can = snap.liveness == "ALIVE" and bool(risk.get("can_trade"))
-    return {"can_trade": can, "reasons": reasons or ([] if can else ["unknown: no state files"])}
+    if not can and not reasons:
+        reasons.append("state/status.json says can_trade false and gives no reason")
+    return {"can_trade": can, "reasons": reasons}
 
 
 def build(home: Path) -> MCPServer:

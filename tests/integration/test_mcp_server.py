@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
+import subprocess
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -180,3 +182,55 @@ async def test_a_folder_that_is_not_a_home_is_refused_with_a_clear_error(tmp_pat
         lines = errlog.read_text().strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("bot mcp: ") and "is not a bot home" in lines[0]
     assert list(tmp_path.iterdir()) == []  # nothing written in the folder
+
+
+def test_the_server_imports_neither_the_engine_nor_the_journal_library_nor_a_venue(tmp_path: Path) -> None:
+    (tmp_path / "state").mkdir()
+    (tmp_path / "state" / "status.json").write_text('{"is_alive": false, "pid": 1, "reason": "test"}')
+    heavy = ("bot.engine", "bot.journal", "bot.venues", "bot.app", "bot.storage", "sqlite_utils")
+    probe = (
+        "import sys; from pathlib import Path; from bot.mcp_server import build; build(Path(sys.argv[1]))\n"
+        f"print(sorted(m for m in sys.modules if m.startswith({heavy!r})))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe, str(tmp_path)], capture_output=True, text=True, timeout=60
+    )
+    assert out.returncode == 0 and out.stdout.strip().splitlines()[-1] == "[]", out
+
+
+def test_why_not_trading_names_every_reason_in_the_files(tmp_path: Path) -> None:
+    from bot.mcp_server import why_not
+
+    state = tmp_path / "state"
+    state.mkdir()
+    (state / "status.json").write_text(
+        json.dumps(
+            {
+                "is_alive": False,
+                "pid": 1,
+                "reason": "daily loss limit hit",
+                "trading_state": "HALTED",
+                "risk": {"can_trade": False, "reason": "daily loss $10.00 reached the limit $10.00"},
+            }
+        )
+    )
+    (state / "trading_state.json").write_text(
+        json.dumps(
+            {
+                "trading_state": "HALTED",
+                "trading_state_reason": "daily loss limit hit",
+                "controls": {"in_effect": ["HALTED"]},
+            }
+        )
+    )
+    (tmp_path / "controls").mkdir()
+    (tmp_path / "controls" / "EMERGENCY_STOP").write_text("")
+    answer = why_not(tmp_path)
+    assert answer["can_trade"] is False
+    assert answer["reasons"] == [
+        "the bot is DEAD: stopped: daily loss limit hit",
+        "trading state HALTED: daily loss limit hit",
+        "risk: daily loss $10.00 reached the limit $10.00",
+        "controls in effect: HALTED",
+        "controls/EMERGENCY_STOP exists: the bot stops (or will not start) until it is removed",
+    ]
