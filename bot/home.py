@@ -61,14 +61,20 @@ def read_json(path: Path) -> Any:
         return None
 
 
-def pid_alive(pid: int) -> bool:
+def pid_exists(pid: int) -> bool:
+    """The kernel has a process with this pid (it may be another program's)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return _looks_like_bot(pid)
+    return True
+
+
+def pid_alive(pid: int) -> bool:
+    """A process with this pid runs and /proc does not say it is a zombie or another program."""
+    return pid_exists(pid) and _looks_like_bot(pid)
 
 
 def _looks_like_bot(pid: int) -> bool:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.figures import num_of, pct, usd_of
-from bot.home import pid_alive
+from bot.home import pid_exists
 from bot.safefile import FileRefused, read_small
 
 STATE_FILES = ("status.json", "trading_state.json", "trades_today.json")
@@ -58,7 +58,7 @@ def judge(status: dict[str, Any] | None, now: datetime | None = None) -> tuple[s
     if not status.get("is_alive"):
         return "DEAD", f"stopped: {status.get('reason') or 'no reason recorded'}"
     pid = status.get("pid")
-    if isinstance(pid, int) and not pid_alive(pid):
+    if isinstance(pid, int) and not pid_exists(pid):
         return "DEAD", f"process {pid} is gone (crashed or killed) without writing a final state"
     now = now or datetime.now(UTC)
     try:
