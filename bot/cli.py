@@ -11,13 +11,14 @@ import csv
 import json
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 
-from bot import cli_operator
-from bot.cli_common import Home, Json, Mode, Timeout, confirm, wait_for_bot
+from bot import cli_operator, steer
+from bot.cli_common import Home, Json, Mode, Timeout
 from bot.cli_common import existing_home as _home
 from bot.help import PlainGroup
 
@@ -30,32 +31,20 @@ app = typer.Typer(
 )
 
 
-def _touch(home: Path, name: str, text: str = "") -> Path:
-    """Create controls/NAME in one rename: never opens, follows or blocks on what is there."""
-    from bot.safefile import replace_small
+def _say(outcome: steer.Outcome) -> NoReturn:
+    """Print what a steering function did and the bot's answer; exit with its code."""
+    for line, is_error in outcome.lines:
+        typer.echo(line, err=is_error)
+    raise typer.Exit(outcome.code)
 
-    path = home / "controls" / name
+
+def _steer(command: str, act: Callable[[], steer.Outcome]) -> NoReturn:
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        replace_small(path, text.encode())
-    except OSError as exc:
-        typer.echo(f"bot: cannot write {path}: {exc.strerror or exc}", err=True)
-        raise typer.Exit(2) from None
-    return path
-
-
-def _present(home: Path, names: list[str]) -> list[str]:
-    return [n for n in names if (home / "controls" / n).exists()]
-
-
-def _remove(home: Path, names: list[str]) -> list[str]:
-    removed = []
-    for name in names:
-        path = home / "controls" / name
-        if path.exists() or path.is_symlink():
-            path.unlink()
-            removed.append(name)
-    return removed
+        outcome = act()
+    except steer.SteerError as exc:
+        typer.echo(f"bot {command}: {exc}", err=True)
+        raise typer.Exit(steer.EXIT_CANNOT_WRITE) from None
+    _say(outcome)
 
 
 @app.command()
@@ -119,14 +108,8 @@ def pause(home: Home = None, timeout: Timeout = 10.0) -> None:
     Waits for the running bot's answer: exit 0 applied (or no bot running: the file waits),
     2 not a bot home, 4 no answer within --timeout.
     """
-    from bot.ack import in_effect
-    from bot.controls import Control, files_for
-
     where = _home(home, "pause")
-    if "PAUSE" in in_effect(where) and _present(where, files_for(Control.PAUSE)):
-        typer.echo(f"PAUSE is already in effect in {where}")
-        return
-    raise typer.Exit(confirm(where, "PAUSE", timeout, lambda: f"created {_touch(where, 'PAUSE')}"))
+    _steer("pause", lambda: steer.pause(where, timeout))
 
 
 @app.command()
@@ -138,22 +121,8 @@ def resume(
     timeout: Timeout = 10.0,
 ) -> None:
     """Allow entries again (remove controls/PAUSE and its other spellings)."""
-    from bot.controls import Control, files_for
-
     where = _home(home, "resume")
-    names = files_for(Control.PAUSE)
-    if clear_emergency:
-        names += files_for(Control.EMERGENCY_STOP)
-    from bot.ack import in_effect
-
-    paused = "PAUSE" in in_effect(where)
-    gone: list[str] = []
-
-    def act() -> str:
-        gone.extend(_remove(where, names))
-        return f"removed {', '.join(gone)}" if gone else "nothing to remove: not paused"
-
-    raise typer.Exit(confirm(where, "PAUSE", timeout, act, wait=paused and bool(_present(where, names))))
+    _steer("resume", lambda: steer.resume(where, timeout, clear_emergency))
 
 
 @app.command()
@@ -163,10 +132,8 @@ def flatten(home: Home = None, timeout: Timeout = 10.0) -> None:
     Waits for the running bot to acknowledge. Exit 0 acknowledged, 1 no bot running (the
     file stays and acts when one starts), 2 not a bot home, 4 no acknowledgement in time.
     """
-    from bot.ack import wait_flatten
-
     where = _home(home, "flatten")
-    raise typer.Exit(wait_for_bot(where, _touch(where, "FLATTEN"), timeout, wait_flatten))
+    _steer("flatten", lambda: steer.flatten(where, timeout))
 
 
 @app.command()
@@ -176,10 +143,8 @@ def stop(home: Home = None, timeout: Timeout = 10.0) -> None:
     Waits for the running bot to acknowledge and exit. Exit 0 acknowledged, 1 no bot running
     (the file stays: the bot will refuse to start), 2 not a bot home, 4 no acknowledgement.
     """
-    from bot.ack import wait_stop
-
     where = _home(home, "stop")
-    raise typer.Exit(wait_for_bot(where, _touch(where, "EMERGENCY_STOP"), timeout, wait_stop))
+    _steer("stop", lambda: steer.stop(where, timeout))
 
 
 @app.command()
@@ -201,26 +166,7 @@ def adjust(
     2 rejected (the reason is printed) or not a bot home, 4 no answer within --timeout.
     """
     where = _home(home, "adjust")
-    values: dict[str, object] = {}
-    for item in settings:
-        key, sep, raw = item.partition("=")
-        if not sep:
-            typer.echo(f"bot adjust: {item!r} is not KEY=VALUE", err=True)
-            raise typer.Exit(2)
-        if key in ("allowed_instruments", "allowed_strategies"):
-            values[key] = [v for v in raw.split(",") if v] or None
-        elif key in ("max_position_usd", "max_session_loss"):
-            try:
-                values[key] = float(raw) if "." in raw or "e" in raw.lower() else int(raw)
-            except ValueError:
-                typer.echo(f"bot adjust: {key}: {raw!r} is not a number", err=True)
-                raise typer.Exit(2) from None
-        else:
-            values[key] = raw
-    text = json.dumps(values)
-    raise typer.Exit(
-        confirm(where, "ADJUST_RISK", timeout, lambda: f"wrote {_touch(where, 'ADJUST_RISK', text)}: {text}")
-    )
+    _steer("adjust", lambda: steer.adjust(where, steer.parse_adjust(settings), timeout))
 
 
 @app.command()
@@ -230,7 +176,7 @@ def reset(home: Home = None, timeout: Timeout = 10.0) -> None:
     Waits for the running bot's answer (exit codes as for bot pause).
     """
     where = _home(home, "reset")
-    raise typer.Exit(confirm(where, "RESET", timeout, lambda: f"created {_touch(where, 'RESET')}"))
+    _steer("reset", lambda: steer.reset(where, timeout))
 
 
 @app.command()
@@ -272,7 +218,7 @@ def trades(
         typer.echo(tables.as_json(rows) if as_json else tables.trades(rows))
 
 
-for _command in cli_operator.COMMANDS:  # sessions, pnl, watch, doctor, serve, alerts
+for _command in cli_operator.COMMANDS:  # sessions, pnl, watch, doctor, serve, alerts, mcp
     app.command()(_command)
 
 

@@ -6,9 +6,8 @@ both use these.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
@@ -40,38 +39,3 @@ def existing_home(option: Path | None, command: str) -> Path:
 
 Mode = Annotated[str | None, typer.Option(help="Only this mode: paper, dry-run, live (default: all).")]
 Json = Annotated[bool, typer.Option("--json", help="Print JSON (money in *_micros and in USDC).")]
-
-
-def confirm(home: Path, control: str, timeout: float, act: Callable[[], str], wait: bool = True) -> int:
-    """Run `act` (it changes controls/ and says what it did); then, when a bot runs there and
-    `wait`, wait for its answer in the journal (bot/ack.py): 0 APPLIED, 2 REJECTED, 4 none.
-    With no bot running the file waits for the next start: a note, and 0."""
-    from bot.ack import last_control_id, wait_recorded
-    from bot.home import running
-
-    bot = running(home)
-    after = last_control_id(home)
-    typer.echo(act())
-    if bot.pid is None:
-        typer.echo(f"note: no bot is running in {home} ({bot.why}); the file acts when one starts", err=True)
-        return 0
-    if not wait:
-        return 0
-    answer = wait_recorded(home, bot.pid, control, after, timeout)
-    typer.echo(answer.message, err=answer.code != 0)
-    return answer.code
-
-
-def wait_for_bot(home: Path, path: Path, timeout: float, wait: Callable[..., Any]) -> int:
-    """`bot flatten` / `bot stop` after creating `path`: the exit code of bot/ack.py."""
-    from bot.ack import EXIT_NOT_RUNNING
-    from bot.home import running
-
-    bot = running(home)
-    if bot.pid is None:
-        typer.echo(f"created {path}, but no bot is running in {home}: {bot.why}", err=True)
-        return EXIT_NOT_RUNNING
-    typer.echo(f"created {path}; waiting for the bot (pid {bot.pid}) to acknowledge")
-    answer = wait(home, bot.pid, path, timeout)
-    typer.echo(answer.message, err=answer.code != 0)
-    return int(answer.code)

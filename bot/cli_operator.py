@@ -1,6 +1,6 @@
-"""The operator commands beyond the controls: sessions, pnl, watch, doctor, serve, alerts.
+"""The operator commands beyond the controls: sessions, pnl, watch, doctor, serve, alerts, mcp.
 
-Thin shells over bot.queries, bot.watch, bot.doctor, bot.serve and bot.alerts; bot/cli.py
+Thin shells over bot.queries, bot.watch, bot.doctor, bot.serve, bot.alerts and bot.mcp_server; bot/cli.py
 registers them on the app. Like the rest of the reading side they read files (and the
 journal read-only) and never import the engine.
 """
@@ -139,4 +139,18 @@ def alerts(
     raise typer.Exit(al.run(where, config, interval))
 
 
-COMMANDS = (sessions, pnl, watch, doctor, serve, alerts)
+def mcp(home: Home = None) -> None:
+    """A Model Context Protocol server over stdio for agents: read the bot, steer it, its files.
+
+    Add it to an MCP client as the command `bot` with args ["mcp", "--home", "/path"].
+    """
+    where = existing_home(home, "mcp")
+    try:
+        from bot import mcp_server
+    except ImportError:
+        typer.echo("bot mcp: needs the MCP SDK: pip install 'touchtrader[mcp]'", err=True)
+        raise typer.Exit(2) from None
+    mcp_server.serve(where)
+
+
+COMMANDS = (sessions, pnl, watch, doctor, serve, alerts, mcp)
