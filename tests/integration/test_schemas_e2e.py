@@ -50,7 +50,10 @@ def test_paper_run_and_its_backtest_write_files_their_schemas_describe(tmp_path:
         proc.wait_ready()
         adjust = {"max_position_usd": 4}
         assert_valid("adjust_risk", adjust)
-        proc.touch("ADJUST_RISK", json.dumps(adjust))
+        # as README.md "For agents" says: a hidden temporary name, then a rename into place
+        tmp = home / "controls" / ".adjust.tmp"
+        tmp.write_text(json.dumps(adjust))
+        tmp.rename(home / "controls" / "ADJUST_RISK")
 
         def covered() -> bool:
             files = snapshot(home / "state")
@@ -115,6 +118,17 @@ def test_paper_run_and_its_backtest_write_files_their_schemas_describe(tmp_path:
     assert {m["instrument"] for m in status["markets"]} == {"BTC", "ETH", "SOL"}
     for m in status["markets"]:
         assert m["window_start"] < m["window_end"]
+
+    shown = subprocess.run(
+        [sys.executable, "-m", "bot", "status", "--home", str(home)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert shown.returncode == 1  # stopped
+    assert f"  run:       touchtrader {bot.__version__} since {final['status']['started_at']}" in shown.stdout
+    assert "position $4.00 (cap $8.00, ADJUST_RISK); market $10.00; total $50.00;" in shown.stdout
+    assert "open orders 7 (bot.toml); losses in a row 1000 (bot.toml)" in shown.stdout
 
     # the same session's tape through `bot backtest`: its state files too
     tape = home / "logs" / "tapes" / "session-1.jsonl.gz"
