@@ -349,6 +349,25 @@ def markets(
     raise typer.Exit(out)
 
 
+@app.command()
+def schema(
+    name: Annotated[
+        str | None, typer.Argument(help="status, trading_state, trades_today, reconciliation or adjust_risk.")
+    ] = None,
+) -> None:
+    """Print the JSON Schema of a state or control file; alone, list the names."""
+    from bot import schema_files
+
+    if name is None:
+        typer.echo(schema_files.listing())
+        return
+    try:
+        typer.echo(schema_files.text(name), nl=False)
+    except schema_files.UnknownSchema as exc:
+        typer.echo(f"bot schema: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+
 def _options(items: list[str]) -> dict[str, object]:
     from bot.backtest import _value
 

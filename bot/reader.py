@@ -88,6 +88,15 @@ def render(snap: Snapshot) -> str:
             f"  updated:   {status.get('timestamp') or '-'}  market time {status.get('market_time') or '-'}"
         )
         lines.append(f"  can trade: {can}")
+        if status.get("version"):
+            watched = len(status.get("markets") or [])
+            lines.append(
+                f"  run:       touchtrader {status['version']} since {status.get('started_at') or '-'}"
+                f" (up {_duration(status.get('uptime_s'))}); {watched} markets watched"
+            )
+        limits = status.get("limits")
+        if isinstance(limits, dict) and limits:
+            lines.append("  limits:    " + _limits_line(limits))
         acct = status.get("account", {})
         lines.append(
             f"  balance:   {usd_of(acct.get('balance', 0))}; today's P&L {usd_of(acct.get('daily_pnl', 0))};"
@@ -128,6 +137,42 @@ def render(snap: Snapshot) -> str:
         lines.extend(f"    {e['timestamp']} {e['details']}" for e in errors[:5])
     lines.extend(f"  ! {p}" for p in snap.problems)
     return "\n".join(lines)
+
+
+def _duration(seconds: Any) -> str:
+    if not isinstance(seconds, int | float):
+        return "?"
+    minutes, sec = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{sec:02d}s"
+
+
+_LIMIT_LABELS = (
+    ("max_position_usd", "position", True),
+    ("max_market_exposure_usd", "market", True),
+    ("max_total_exposure_usd", "total", True),
+    ("daily_loss_limit_usd", "daily loss", True),
+    ("max_open_orders", "open orders", False),
+    ("max_consecutive_losses", "losses in a row", False),
+)
+
+
+def _limits_line(limits: dict[str, Any]) -> str:
+    """`position $4 (cap $8, ADJUST_RISK); market $10; ...`: the cap where it is higher."""
+    parts = []
+    for key, label, money in _LIMIT_LABELS:
+        row = limits.get(key)
+        if not isinstance(row, dict):
+            continue
+        show = usd_of if money else num_of
+        text = f"{label} {show(row.get('value', 0))}"
+        notes = []
+        if row.get("cap") != row.get("value"):
+            notes.append(f"cap {show(row.get('cap', 0))}")
+        if row.get("source") not in (None, "default"):
+            notes.append(str(row["source"]))
+        parts.append(f"{text} ({', '.join(notes)})" if notes else text)
+    return "; ".join(parts)
 
 
 def status_command(home: Path, as_json: bool) -> int:

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from bot import describe
 from bot.model import ONE, BookTick, Market, Micros, Order, Position, book_for, iso, notional, to_float
 
 if TYPE_CHECKING:
@@ -176,6 +177,7 @@ class Views:
         # (what the row depends on, the parts a book does not move, the book, the row)
         self._positions: dict[tuple[str, str], tuple[Any, ...]] = {}
         self._trades: dict[tuple[Any, ...], tuple[tuple[Any, ...], dict[str, Any]]] = {}
+        self.session: describe.SessionInfo | None = None  # the journal's row of this run
 
     def orders(self, engine: Engine, orders: list[Order]) -> list[dict[str, Any]]:
         cache = self._orders
@@ -343,6 +345,8 @@ def trading_state(engine: Engine) -> dict[str, Any]:
 def status(engine: Engine, *, alive: bool = True, reason: str = "") -> dict[str, Any]:
     portfolio = engine.portfolio
     wall = engine.clock.wall_ms()
+    now = engine.clock.now_ms()
+    next_update = wall + round(engine.heartbeat_s * 1000) if alive else None
     risk = engine.risk_view()
     daily_pnl = portfolio.realized_today() + sum(
         portfolio.unrealized(p) for p in portfolio.positions.values()
@@ -350,14 +354,18 @@ def status(engine: Engine, *, alive: bool = True, reason: str = "") -> dict[str,
     return {
         "schema_version": SCHEMA_VERSION,
         "timestamp": iso(wall),
+        "timestamp_epoch_s": describe.epoch_s(wall),
         "is_alive": alive,
-        "next_update": iso(wall + round(engine.heartbeat_s * 1000)) if alive else None,
+        "next_update": iso(next_update) if next_update is not None else None,
+        "next_update_epoch_s": describe.epoch_s(next_update) if next_update is not None else None,
         "heartbeat_s": engine.heartbeat_s,
         "pid": engine.pid,
+        **describe.about(engine, wall),
         "mode": engine.mode.value,
         "trading_state": engine.trading_state.value,
         "reason": reason or engine.state_reason,
-        "market_time": iso(engine.clock.now_ms()),
+        "market_time": iso(now),
+        "market_time_epoch_s": describe.epoch_s(now),
         "speed": engine.speed,
         "session_id": engine.journal.session_id,
         "last_activity_id": engine.journal.last_activity_id,
@@ -368,6 +376,8 @@ def status(engine: Engine, *, alive: bool = True, reason: str = "") -> dict[str,
             "daily_trades": engine.trades_today_count(),
         },
         "risk": risk,
+        "limits": describe.limits(engine),
+        "markets": describe.markets(engine),
         "active_positions": [
             {
                 "symbol": p.market_id,
