@@ -83,17 +83,19 @@ class QuietFileHandler(logging.FileHandler):
         self.dropped = getattr(self, "dropped", 0) + 1
 
 
-def setup_logging(paths: Paths, quiet: bool) -> None:
+def setup_logging(paths: Paths, quiet: bool, summary_s: float = 0.0) -> None:
     logger = logging.getLogger("bot")
     logger.setLevel(logging.INFO)
+    for old in logger.handlers:
+        old.close()  # a console's summary thread ends with it
     logger.handlers.clear()
     file_handler = QuietFileHandler(paths.logs / "bot.log", encoding="utf-8")
     file_handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(message)s"))
     logger.addHandler(file_handler)
     if not quiet:
-        console = logging.StreamHandler(sys.stdout)
-        console.setFormatter(logging.Formatter("%(message)s"))
-        logger.addHandler(console)
+        from bot.console import ConsoleHandler
+
+        logger.addHandler(ConsoleHandler(sys.stdout, paths.state, summary_s))
     logger.propagate = False
 
 
@@ -111,7 +113,7 @@ def run(options: RunOptions) -> str:
         lock.acquire()
         stale = preflight.remove_stale_temp(paths.state) + preflight.remove_stale_temp(paths.controls)
         refuse_on_emergency(paths)
-        setup_logging(paths, options.quiet)
+        setup_logging(paths, options.quiet, config.console_summary_s)
         if stale:
             log.info("removed %d temporary file(s) left by a killed run: %s", len(stale), ", ".join(stale))
         strategies = build_strategies(config.strategies.enabled, config.strategies.params)

@@ -116,6 +116,7 @@ class Config:
     speed: float = 1.0
     heartbeat_s: float = 5.0
     state_refresh_s: float = 2.0
+    console_summary_s: float = 30.0  # bot run's one-line terminal summary; 0: none
     wallet: str = ""
     market: MarketConfig = field(default_factory=MarketConfig)
     paper: PaperConfig = field(default_factory=PaperConfig)
@@ -162,6 +163,7 @@ _POSITIVE = {
     "polymarket.ws_silence_s",
 }
 _NON_NEGATIVE = {
+    "console_summary_s",
     "market.spread",
     "market.mispricing",
     "market.forecast_noise",
