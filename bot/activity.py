@@ -10,11 +10,12 @@ from __future__ import annotations
 import logging
 from collections import deque
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import orjson
 
 from bot.journal import Journal
+from bot.logfiles import RotatingLog
 from bot.model import iso
 
 log = logging.getLogger("bot")
@@ -37,7 +38,9 @@ ACTIVITY_TYPES = (
 
 
 class Activity:
-    def __init__(self, journal: Journal, logs_dir: Path | None, keep: int = 50) -> None:
+    def __init__(
+        self, journal: Journal, logs_dir: Path | None, keep: int = 50, max_bytes: int = 0, files_kept: int = 5
+    ) -> None:
         self.journal = journal
         self.recent: deque[dict[str, Any]] = deque(maxlen=keep)
         self.errors: deque[dict[str, Any]] = deque(maxlen=5)
@@ -48,12 +51,12 @@ class Activity:
         self.monotonic = False
         self._last_ts = 0
         self._pending: dict[str, list[bytes]] = {"activity": [], "signals": [], "trades": []}
-        self._files: dict[str, IO[bytes]] = {}
+        self._files: dict[str, RotatingLog] = {}  # rotated by size (bot/logfiles.py)
         self._backlog: dict[str, bytes] = {}  # bytes a refused append left to write
         if logs_dir is not None:
             logs_dir.mkdir(parents=True, exist_ok=True)
             for name in self._pending:
-                self._files[name] = open(logs_dir / f"{name}.jsonl", "ab", buffering=0)  # noqa: SIM115
+                self._files[name] = RotatingLog(logs_dir / f"{name}.jsonl", max_bytes, files_kept)
 
     def restore(self) -> None:
         rows = self.journal.rows(

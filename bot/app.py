@@ -34,6 +34,7 @@ from bot.feeds.replay import RecordingFeed
 from bot.feeds.simulated import SimulatedMarket
 from bot.feeds.tape import TapeWriter
 from bot.journal import Journal, Restored
+from bot.logfiles import text_handler
 from bot.model import Mode, now_ms, to_float, to_micros, usd
 from bot.orders import OrderManager
 from bot.portfolio import Portfolio
@@ -75,25 +76,20 @@ def refuse_on_emergency(paths: Paths) -> None:
             )
 
 
-class QuietFileHandler(logging.FileHandler):
-    """bot.log on a full or read-only disk: the line is dropped, not a traceback on stderr
-    (the refused write itself is reported through HALTED and the activity feed)."""
-
-    def handleError(self, record: logging.LogRecord) -> None:
-        self.dropped = getattr(self, "dropped", 0) + 1
-
-
-def setup_logging(paths: Paths, quiet: bool) -> None:
+def setup_logging(paths: Paths, quiet: bool, config: Config | None = None) -> None:
     logger = logging.getLogger("bot")
     logger.setLevel(logging.INFO)
+    for old in logger.handlers:
+        old.close()  # a console's summary thread ends with it
     logger.handlers.clear()
-    file_handler = QuietFileHandler(paths.logs / "bot.log", encoding="utf-8")
+    cfg = config or Config()
+    file_handler = text_handler(paths.logs / "bot.log", cfg.logs.max_bytes, cfg.logs.keep)
     file_handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(message)s"))
     logger.addHandler(file_handler)
     if not quiet:
-        console = logging.StreamHandler(sys.stdout)
-        console.setFormatter(logging.Formatter("%(message)s"))
-        logger.addHandler(console)
+        from bot.console import ConsoleHandler
+
+        logger.addHandler(ConsoleHandler(sys.stdout, paths.state, cfg.console_summary_s))
     logger.propagate = False
 
 
@@ -111,7 +107,7 @@ def run(options: RunOptions) -> str:
         lock.acquire()
         stale = preflight.remove_stale_temp(paths.state) + preflight.remove_stale_temp(paths.controls)
         refuse_on_emergency(paths)
-        setup_logging(paths, options.quiet)
+        setup_logging(paths, options.quiet, config)
         if stale:
             log.info("removed %d temporary file(s) left by a killed run: %s", len(stale), ", ".join(stale))
         strategies = build_strategies(config.strategies.enabled, config.strategies.params)
@@ -177,7 +173,7 @@ def build_engine(
     )
     risk = RiskGate(config.risk, limits)
     session = SessionLimits(config.risk)
-    activity = Activity(journal, paths.logs)
+    activity = Activity(journal, paths.logs, max_bytes=config.logs.max_bytes, files_kept=config.logs.keep)
     activity.restore()
     portfolio = Portfolio(journal, mode, lambda name: exit_policies.get(name) or exit_policies[""])
     portfolio.restore(restored.cash, restored.positions, session.day_start(start_ms))

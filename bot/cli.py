@@ -218,7 +218,7 @@ def trades(
         typer.echo(tables.as_json(rows) if as_json else tables.trades(rows))
 
 
-for _command in cli_operator.COMMANDS:  # sessions, pnl, watch, doctor, serve, alerts, mcp
+for _command in cli_operator.COMMANDS:  # sessions, pnl, watch, doctor, serve, alerts, mcp, config
     app.command()(_command)
 
 

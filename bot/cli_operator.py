@@ -1,13 +1,15 @@
-"""The operator commands beyond the controls: sessions, pnl, watch, doctor, serve, alerts, mcp.
+"""The operator commands beyond the controls: sessions, pnl, watch, doctor, serve, alerts, mcp,
+config.
 
-Thin shells over bot.queries, bot.watch, bot.doctor, bot.serve, bot.alerts and bot.mcp_server; bot/cli.py
-registers them on the app. Like the rest of the reading side they read files (and the
-journal read-only) and never import the engine.
+Thin shells over bot.queries, bot.watch, bot.doctor, bot.serve, bot.alerts, bot.mcp_server and
+bot.settings_view; bot/cli.py registers them on the app. Like the rest of the reading side they
+read files (and the journal read-only) and never import the engine.
 """
 
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -153,4 +155,41 @@ def mcp(home: Home = None) -> None:
     mcp_server.serve(where)
 
 
-COMMANDS = (sessions, pnl, watch, doctor, serve, alerts, mcp)
+def config(
+    home: Home = None,
+    config: Annotated[
+        Path | None, typer.Option(help="Settings file, as for bot run; default: HOME/bot.toml if present.")
+    ] = None,
+    mode: Annotated[
+        str | None, typer.Option(help="As for bot run: paper, dry-run or live.", show_default="paper")
+    ] = None,
+    speed: Annotated[float | None, typer.Option(help="As for bot run.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON: key, value, source, detail.")] = False,
+) -> None:
+    """Every effective setting `bot run` would use here and where it came from.
+
+    Sources: default, bot.toml, command line, ADJUST_RISK (persisted in the journal, with when).
+    Exit 2 for a settings file bot run would refuse.
+    """
+    import os
+
+    from bot import settings_view
+    from bot.errors import BotError
+    from bot.home import resolve
+
+    where = resolve(home)
+    path = config if config is not None else where / "bot.toml"
+    overrides: dict[str, object] = {"mode": mode or "paper"}
+    if speed is not None:
+        overrides["speed"] = speed
+    try:
+        rows = settings_view.effective(
+            where, path if config is not None or os.path.lexists(path) else None, overrides, mode is not None
+        )
+    except (BotError, *settings_view.UNREADABLE) as exc:
+        typer.echo(f"bot config: {exc}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(settings_view.as_json(rows) if as_json else settings_view.render(rows))
+
+
+COMMANDS = (sessions, pnl, watch, doctor, serve, alerts, mcp, config)

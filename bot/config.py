@@ -104,6 +104,14 @@ class PolymarketConfig:
 
 
 @dataclass(frozen=True)
+class LogsConfig:
+    """Size-based rotation of logs/*.jsonl and bot.log (bot/logfiles.py). 0: never rotate."""
+
+    max_bytes: int = 50_000_000
+    keep: int = 5  # NAME.1 ... NAME.keep; older ones are deleted
+
+
+@dataclass(frozen=True)
 class StrategiesConfig:
     enabled: tuple[str, ...] = ("canary", "edge")
     params: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -116,6 +124,7 @@ class Config:
     speed: float = 1.0
     heartbeat_s: float = 5.0
     state_refresh_s: float = 2.0
+    console_summary_s: float = 30.0  # bot run's one-line terminal summary; 0: none
     wallet: str = ""
     market: MarketConfig = field(default_factory=MarketConfig)
     paper: PaperConfig = field(default_factory=PaperConfig)
@@ -123,6 +132,7 @@ class Config:
     caps: CapsConfig = field(default_factory=CapsConfig)
     exits: ExitsConfig = field(default_factory=ExitsConfig)
     polymarket: PolymarketConfig = field(default_factory=PolymarketConfig)
+    logs: LogsConfig = field(default_factory=LogsConfig)
     strategies: StrategiesConfig = field(default_factory=StrategiesConfig)
 
     def to_dict(self) -> dict[str, Any]:
@@ -162,6 +172,8 @@ _POSITIVE = {
     "polymarket.ws_silence_s",
 }
 _NON_NEGATIVE = {
+    "logs.max_bytes",
+    "console_summary_s",
     "market.spread",
     "market.mispricing",
     "market.forecast_noise",
@@ -345,6 +357,8 @@ def _check_ranges(config: Config) -> None:
     for key in _NON_NEGATIVE:
         if flat[key] is not None and flat[key] < 0:
             raise ConfigError(f"{key}: must not be negative, got {flat[key]!r}")
+    if not 1 <= config.logs.keep <= 1000:
+        raise ConfigError(f"logs.keep: must be from 1 to 1000, got {config.logs.keep!r}")
     if config.polymarket.market_feed not in MARKET_FEEDS:
         choices = " or ".join(f'"{f}"' for f in MARKET_FEEDS)
         raise ConfigError(f"polymarket.market_feed: {config.polymarket.market_feed!r} is not {choices}")

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from bot import overrides
 from bot.figures import num_of, pct, usd_of
 from bot.home import pid_exists
 from bot.safefile import FileRefused, read_small
@@ -131,6 +132,7 @@ def render(snap: Snapshot) -> str:
             f" P&L {usd_of(summary['total_pnl'])}, win rate"
             f" {pct(summary.get('wins') or 0, summary.get('closed_trades') or 0)}"
         )
+    lines.extend(overrides.status_lines(snap.home))
     errors = status.get("errors") or []
     if errors:
         lines.append("  recent errors:")
@@ -181,6 +183,7 @@ def status_command(home: Path, as_json: bool) -> int:
     if as_json:
         out: dict[str, Any] = {"liveness": snap.liveness, "liveness_reason": snap.liveness_reason}
         out.update({name.removesuffix(".json"): data for name, data in snap.files.items()})
+        out["overrides"] = overrides.as_json(snap.home)
         out["problems"] = snap.problems
         print(json.dumps(out, indent=2))
     else:

@@ -57,12 +57,36 @@ class Supervisor:
         e = self.engine
         values = {k: v for k, v in saved.items() if k in runtime.KEYS}
         if values:
-            e.limits = e.limits.with_values(self._within_caps(values))
+            configured = e.limits.describe()
+            kept = self._within_caps(values)
+            e.limits = e.limits.with_values(kept)
             e.risk.limits = e.limits
+            self._announce(kept, configured)
         self.halted = str(saved.get("halted") or "")
         self.session.reset_ms = int(saved.get("session_reset_ms") or 0)
         e.risk.disabled = set(saved.get("disabled_strategies") or [])
         self.update_state()
+
+    def _announce(self, kept: dict[str, Any], configured: dict[str, Any]) -> None:
+        """Name at start-up the persisted ADJUST_RISK limits that replace bot.toml's."""
+        if not kept:
+            return
+        from bot.overrides import shown
+
+        e = self.engine
+        effective = e.limits.describe()
+        parts = []
+        for key in kept:
+            part = f"{key}={shown(effective[key])}"
+            if key in ("max_position_usd", "max_session_loss"):
+                part += f" (bot.toml {shown(configured[key])})"
+            parts.append(part)
+        e.activity.add(
+            e.clock.now_ms(),
+            "RUNTIME_LIMITS",
+            "System",
+            f"persisted ADJUST_RISK limits override bot.toml: {', '.join(parts)}; `bot config` shows all",
+        )
 
     def _within_caps(self, values: dict[str, Any]) -> dict[str, Any]:
         """Saved values are checked against today's caps; what no longer fits is dropped."""
