@@ -6,8 +6,9 @@ writes) is sent until the wait is over; calls in between fail at once with `Venu
 which backs off without counting as a venue fault. A 425 without ``Retry-After`` waits 1 s,
 then 2, 4, ... up to 30 s while it lasts; the first answer that is not a 425 ends that.
 
-`while_busy` waits the same way before trading starts (validating markets, reconciling), so
-a bot started during the restart waits for it instead of refusing to start.
+`while_busy` waits the same way before trading starts (validating markets, the start-up
+reconciliation's reads, the balance read), so a bot started during the restart, or whose
+start-up reads meet its first second, waits for it instead of refusing to start.
 
 `RefusalStreak`: the same kind of refusal again and again (no balance or allowance) will not
 go away by retrying; after `limit` in a row it becomes `VenueFatal`, which halts the bot with
@@ -28,13 +29,14 @@ log = logging.getLogger(__name__)
 
 ENGINE_RESTART = 425
 MAX_WAIT_S = 30.0
+BUSY_LIMIT_S = 900.0  # a start waits this long at most for the venue to stop answering 425
 # a refusal's kind: (name, words of the venue's message that mark it)
 REFUSAL_KINDS = (("no balance or allowance", ("balance", "allowance")),)
 
 
 def while_busy(
     call: Callable[[], T],
-    limit_s: float = 900.0,
+    limit_s: float = BUSY_LIMIT_S,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
 ) -> T:
