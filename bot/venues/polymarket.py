@@ -62,7 +62,7 @@ from bot.model import (
 )
 from bot.venues import polymarket_wire as wire
 from bot.venues.polymarket_orders import GTD_SECURITY_S, POLYGON, OrderFactory, PreparedOrder
-from bot.venues.polymarket_pacing import RefusalStreak, RetryGate
+from bot.venues.polymarket_pacing import PERSISTENT_LIMIT_S, RefusalStreak, RetryGate
 from bot.venues.polymarket_poll import PollRead, PollRequest
 
 log = logging.getLogger(__name__)
@@ -137,19 +137,24 @@ def credentials_from_env(environ: Mapping[str, str]) -> PolymarketCredentials:
 # error classification
 
 
-def classify_status(status: int | None, message: str, retry_after_s: float | None = None) -> VenueError:
+def classify_status(
+    status: int | None, message: str, retry_after_s: float | None = None, persistent: bool = False
+) -> VenueError:
     """The bot's error for a failed venue call: what the order manager should do about it.
 
-    None (no answer) / 5xx / 429 (rate limit) → `VenueUnavailable` (retry with backoff,
-    `retry_after_s` from ``Retry-After``); 425 (engine restart) → `VenueBusy` (back off, not a
-    fault); 400 / 404 / 409 / 422 →
+    None (no answer) / 5xx → `VenueUnavailable` (retry with backoff, counted by the breaker,
+    `retry_after_s` from ``Retry-After``); 425 (engine restart) and 429 (rate limit) →
+    `VenueBusy` (back off, not a fault), a `persistent` 429 (see polymarket_pacing) →
+    `VenueUnavailable`; 400 / 404 / 409 / 422 →
     `OrderRefused` (skip); 401 / 403 and anything unexpected → `VenueFatal` (halt)."""
     if status is None:
         return _Unavailable(f"venue unreachable: {message}", retry_after_s, None)
     text = f"HTTP {status}: {message}"
-    if status == 425:
+    if status == 425 or (status == 429 and not persistent):
         return VenueBusy(text, retry_after_s)
-    if status == 429 or 500 <= status <= 599:
+    if status == 429:
+        return _Unavailable(f"{text} (rate limited for over {PERSISTENT_LIMIT_S:g} s)", retry_after_s, status)
+    if 500 <= status <= 599:
         return _Unavailable(text, retry_after_s, status)
     if status in (400, 404, 409, 422):
         return OrderRefused(text)
@@ -1017,4 +1022,5 @@ class PolymarketVenue:
         message = wire.error_message(data if data is not None else response.text)
         retry_after = parse_retry_after(response.headers.get("Retry-After"))
         wait = self._gate.answered(response.status_code, retry_after)
-        raise classify_status(response.status_code, f"{where}: {message}", wait)
+        persistent = self._gate.rate_limited_s() > PERSISTENT_LIMIT_S
+        raise classify_status(response.status_code, f"{where}: {message}", wait, persistent)
