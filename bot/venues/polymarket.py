@@ -18,9 +18,11 @@ Orders:
   id), fills included, or gives up after `unknown_grace_s` (REJECTED). Nothing is guessed.
   A cancel asked while the order is UNKNOWN is carried out when the order is found.
   Requests that never left (connection refused) and 425/429 answers are errors to retry.
-- Pacing (`polymarket_pacing`): after a ``Retry-After`` or a 425 no request is sent until the
-  wait is over (`VenueBusy`); the same refusal for no balance or allowance three times in a
-  row becomes `VenueFatal`.
+- Pacing (`polymarket_pacing`): after a ``Retry-After``, a 425 or a 429 no request is sent
+  until the wait is over (`VenueBusy`); a 429 run longer than a minute is a fault; the same
+  refusal for no balance or allowance three times in a row becomes `VenueFatal`.
+- Polling: `poll` = `read_poll` (HTTP only, any thread) + `book_poll` (the caller's thread);
+  LIVE trading reads on a thread of its own (`polymarket_poll.BackgroundPoll`).
 
 Errors: only `bot.errors` types leave this module (see `classify_status`), and `ConfigError`
 for unusable settings (key, markets). Secrets (private key, API secret, passphrase) never
