@@ -11,11 +11,12 @@ thread, the single owner of the books. So the poll is split in three
     book_poll(read)  engine thread: reconciliation, fills, departures -> venue events
 
 `BackgroundPoll` keeps at most one read in flight. `poll(now_ms)` (engine thread, called by
-`OrderManager.poll`) books a finished read and asks for the next one, at most every
-`interval_s`; it returns None while nothing new has been read, and re-raises a read's
-`VenueError` there, so failures, backoff and the breaker work as before. Each finished read
-wakes the engine's inbox (`wake`), so the engine waits for nothing but its inbox: controls and
-heartbeats go on while a read takes seconds.
+`OrderManager.poll`) books a finished read and asks for the next one at once, which the
+thread starts `interval_s` after the previous read started. It returns None while nothing
+new has been read, and re-raises a read's `VenueError`, so failures, backoff and the breaker
+work as before (after an error the next read is asked for when the backoff is over). Each
+finished read wakes the engine's inbox (`wake`), so the engine waits for nothing but its
+inbox: controls and heartbeats go on while a read takes seconds.
 """
 
 from __future__ import annotations
@@ -74,10 +75,11 @@ class BackgroundPoll:
         self.venue = venue
         self.interval_s = interval_s
         self._wake = wake
-        self._requests: queue.SimpleQueue[PollRequest | None] = queue.SimpleQueue()
+        self._requests: queue.SimpleQueue[tuple[PollRequest, float] | None] = queue.SimpleQueue()
         self._results: queue.SimpleQueue[PollRead | VenueError] = queue.SimpleQueue()
         self._in_flight = False  # engine thread only
-        self._next_s = 0.0
+        self._next_s = 0.0  # monotonic time before which the next read does not start
+        self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="venue-poll", daemon=True)
         self.reads = 0  # finished reads (the thread's count)
 
@@ -87,6 +89,7 @@ class BackgroundPoll:
 
     def stop(self, timeout_s: float = 1.0) -> None:
         """A read in flight is left to finish on its own (daemon); nothing books it."""
+        self._stop.set()
         self._requests.put(None)
         self._thread.join(timeout_s)
 
@@ -110,19 +113,24 @@ class BackgroundPoll:
         return events
 
     def _ask(self) -> None:
-        now = time.monotonic()
-        if self._in_flight or now < self._next_s:
+        """The next read, with the snapshot taken now; it starts `interval_s` after the
+        previous one started (at once if that has passed)."""
+        if self._in_flight:
             return
+        start = max(time.monotonic(), self._next_s)
+        self._next_s = start + self.interval_s
         self._in_flight = True
-        self._next_s = now + self.interval_s
-        self._requests.put(self.venue.poll_request())
+        self._requests.put((self.venue.poll_request(), start))
 
     # -- the reading thread -------------------------------------------------------------
 
     def _run(self) -> None:
         while True:
-            request = self._requests.get()
-            if request is None:
+            asked = self._requests.get()
+            if asked is None:
+                return
+            request, start = asked
+            if self._stop.wait(max(0.0, start - time.monotonic())):
                 return
             result: PollRead | VenueError
             try:

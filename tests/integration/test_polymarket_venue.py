@@ -52,6 +52,7 @@ from bot.venues.polymarket import (
 )
 from bot.venues.polymarket_orders import order_amounts, round_price, round_size
 from bot.venues.polymarket_pacing import PERSISTENT_LIMIT_S, RetryGate
+from bot.venues.polymarket_poll import BackgroundPoll
 
 KEY = "0x" + "11" * 32  # a throwaway key, not a wallet
 COND = "0x" + "c0" * 32
@@ -543,6 +544,58 @@ def test_dropped_connection_after_the_venue_acted_is_unknown_then_resolved(
         520_000,
     )
     assert venue.poll(now_ms()) == [] and len(posts(server)) == 1
+
+
+def test_a_poll_read_elsewhere_books_only_what_it_looked_for(
+    server: ClobServer, venue: PolymarketVenue
+) -> None:
+    """The poll's read runs on another thread (BackgroundPoll): orders posted after the read
+    was asked for wait for the next read; their trades are never booked as strangers'."""
+    resting, _ = venue.place(req(0.45, 5), now_ms())
+    request = venue.poll_request()  # asked for now; read while the engine trades on
+    server.drop_next("POST", "/order", process=True)
+    unknown, _ = venue.place(req(0.55, 5), now_ms())  # it crossed: a taker trade, answer lost
+    placed, _ = venue.place(req(0.44, 5), now_ms())
+    server.exchange.cancel(server.api_key, [placed.order_id])  # left the book at once
+    assert unknown.status is OrderStatus.UNKNOWN
+    read = venue.read_poll(request)
+    assert len(read.trades) == 1 and set(read.lookups) <= {resting.order_id}
+    assert venue.book_poll(read, now_ms()) == []  # neither the trade nor the cancel, yet
+    events = venue.poll(now_ms())  # the next read looks for both
+    fills = [e for e in events if isinstance(e, Fill)]
+    assert [f.order_id for f in fills] == [unknown.order_id]  # matched to the UNKNOWN order
+    assert [(e.order_id, e.status) for e in events if isinstance(e, OrderDone)] == [
+        (placed.order_id, OrderStatus.CANCELLED)
+    ]
+    assert venue.poll(now_ms()) == [] and [o["id"] for o in live_orders(server)] == [resting.order_id]
+
+
+def test_the_background_poll_reads_on_its_thread_and_books_on_the_callers(
+    server: ClobServer, venue: PolymarketVenue
+) -> None:
+    woken: list[float] = []
+    poller = BackgroundPoll(venue, lambda: woken.append(time.monotonic()), interval_s=0.05).start()
+    try:
+        order, _ = venue.place(req(0.45, 5), now_ms())
+        server.delay_next("GET", "/data/orders", 1.0)
+        assert poller.poll(now_ms()) is None  # asked: one read in flight, nothing booked yet
+        assert poller.poll(now_ms()) is None and not poller.ready()  # returns at once while it reads
+        wait_for(poller.ready, timeout=5)
+        assert len(woken) == 1 and poller.reads == 1
+        server.cross(UP, 0.45, 5)
+        assert poller.poll(now_ms()) == []  # read before the trade; the next read is asked for
+        wait_for(poller.ready, timeout=5)
+        [fill] = poller.poll(now_ms()) or []
+        assert isinstance(fill, Fill) and fill.order_id == order.order_id
+        wait_for(poller.ready, timeout=5)
+        assert poller.poll(now_ms()) == []  # once only
+        server.fail_next("GET", "/data/trades", 500)
+        wait_for(poller.ready, timeout=5)
+        with pytest.raises(VenueUnavailable, match="HTTP 500"):  # the read's error, on the caller's thread
+            poller.poll(now_ms())
+        assert poller.poll(now_ms()) is None  # the next read is asked for again
+    finally:
+        poller.stop()
 
 
 @pytest.mark.parametrize(
