@@ -1,7 +1,8 @@
 """A slow venue must not stall the bot (issue 9, case 7): `bot run --mode live` against the
-local CLOB server with every ``GET /book`` answered after 0, 1 or 6 s.
+local CLOB server with every ``GET /book`` and every order and trade read (``/data/orders``,
+``/data/trades``, ``/data/order/{id}``) answered after 0, 1 or 6 s.
 
-`SLOW_PATHS=/book,/data` slows the order and trade poll too (still on the engine's thread).
+`SLOW_PATHS=/book` slows the book reads only.
 Two markets, so one poll of the books takes twice the latency (the set-up in which the
 heartbeat went 12 s between beats). For each latency, over `SECONDS` of running:
 - the gaps between the bot's ``POST /v1/heartbeats`` as the server received them
@@ -10,6 +11,9 @@ heartbeat went 12 s between beats). For each latency, over `SECONDS` of running:
   read every 0.2 ms (target p99 <= 50 ms).
 Each bot rests one order per market before the latency starts, and the figures say whether
 the venue's dead-man switch cancelled them.
+
+Then (`POST_LATENCIES`, default 3 s; empty to skip) PAUSE while an entry's ``POST /order``
+is in flight: order posts stay on the engine's thread, so this measures how long PAUSE waits.
 """
 
 from __future__ import annotations
@@ -19,7 +23,6 @@ import itertools
 import json
 import os
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -35,7 +38,8 @@ KEY = "0x" + "11" * 32
 MARKETS = {"0x" + "ab" * 32: ("111", "222"), "0x" + "cd" * 32: ("333", "444")}
 SECONDS = float(os.environ.get("RUN_S", "40"))
 LATENCIES = [float(x) for x in os.environ.get("LATENCIES", "0,1,6").split(",")]
-SLOW_PATHS = os.environ.get("SLOW_PATHS", "/book").split(",")  # e.g. /book,/data: the order poll too
+POST_LATENCIES = [float(x) for x in os.environ.get("POST_LATENCIES", "3").split(",") if x]
+SLOW_PATHS = os.environ.get("SLOW_PATHS", "/book,/data").split(",")  # /data: the order and trade poll
 
 
 def config(url: str) -> str:
@@ -112,19 +116,19 @@ def run(latency: float) -> dict[str, object]:
         proc.wait(30)
         beats = [r.at for r in server.requests if r.path == "/v1/heartbeats"]
         books = sum(1 for r in server.requests if r.path == "/book")
+        polls = sum(
+            1 for r in server.requests if r.path in ("/data/orders", "/data/trades") and r.at >= slow_from
+        )
         server.stop()
         shutil.rmtree(home, ignore_errors=True)
     slow_beats = [b for b in beats if b >= slow_from]
     gaps = [b - a for a, b in itertools.pairwise(slow_beats)]
-    gap = {
-        "n": len(gaps),
-        "p50": round(statistics.median(gaps), 3),
-        "max": round(max(gaps), 3),
-    }
+    gap = percentiles(gaps)
     pause_stats = percentiles(pause_ms)
     return {
-        "book_latency_s": latency,
+        "latency_s": latency,
         "book_reads": books,
+        "order_and_trade_reads_while_slow": polls,
         "heartbeat_gap_s": gap,
         "orders_resting_after_half_the_run": resting,
         "pause_to_status_ms": pause_stats,
@@ -133,14 +137,68 @@ def run(latency: float) -> dict[str, object]:
     }
 
 
+def run_during_post(post_latency: float) -> dict[str, object]:
+    """PAUSE touched while an entry's ``POST /order`` is in flight (answered after
+    `post_latency` s): the post stays on the engine's thread, so PAUSE waits for its answer.
+    One trial: both markets' entries are released by removing PAUSE."""
+    server = ClobServer().start()
+    end = (dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    for condition, (up, down) in MARKETS.items():
+        server.add_market(condition, (up, down), end_date_iso=end, question=f"bench {condition[:6]}")
+        server.set_book(up, bids=[(0.45, 100)], asks=[(0.47, 100)])
+        server.set_book(down, bids=[(0.53, 100)], asks=[(0.55, 100)])
+    home = Path(tempfile.mkdtemp(prefix="touchtrader-bench-"))
+    (home / "bot.toml").write_text(config(server.url))
+    (home / "controls").mkdir()
+    pause = home / "controls" / "PAUSE"
+    pause.touch()
+    api_key, secret, passphrase = server.creds
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "POLYMARKET_PRIVATE_KEY": KEY,
+        "POLYMARKET_API_KEY": api_key,
+        "POLYMARKET_API_SECRET": secret,
+        "POLYMARKET_API_PASSPHRASE": passphrase,
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bot", "run", "--home", str(home), "--mode", "live", "--quiet"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env=env,
+    )
+    status = home / "state" / "status.json"
+    try:
+        wait_for(lambda: read(status).get("trading_state") == "PAUSED", 60, proc)
+        server.delay_next("POST", "/order", post_latency, count=len(MARKETS))
+        pause.unlink()
+        wait_for(lambda: any(r.path == "/order" for r in server.requests), 30, proc)
+        t0 = time.perf_counter()
+        pause.touch()
+        pause_ms = (wait_state(status, "PAUSED") - t0) * 1000
+        posts = sum(1 for r in server.requests if (r.method, r.path) == ("POST", "/order"))
+    finally:
+        proc.terminate()
+        proc.wait(30)
+        server.stop()
+        shutil.rmtree(home, ignore_errors=True)
+    return {
+        "post_latency_s": post_latency,
+        "pause_to_status_ms": round(pause_ms, 1),
+        "order_posts_before_paused": posts,  # the turn's other entries go out before PAUSE applies
+    }
+
+
 def main() -> None:
     runs = [run(latency) for latency in LATENCIES]
+    during_post = [run_during_post(x) for x in POST_LATENCIES]
     result = {
         "benchmark": "live_faults",
         "seconds_per_latency": SECONDS,
         "markets": len(MARKETS),
         "slow_paths": SLOW_PATHS,
         "runs": runs,
+        "pause_during_an_order_post": during_post,
         "target": {"heartbeat_gap_max_s": 5, "pause_p99_ms": 50},
         "meets_target": all(r["meets_target"] for r in runs),
         "machine": machine(),

@@ -46,6 +46,7 @@ from bot.startup import HomeLock
 from bot.strategies import Strategy, build_strategies
 from bot.venues.base import Venue
 from bot.venues.paper import PaperVenue
+from bot.venues.polymarket_pacing import while_busy
 
 log = logging.getLogger("bot")
 
@@ -317,12 +318,23 @@ def _run(
     if mode is not Mode.PAPER:
         orders.feed_age_ms = lambda market_id, now: _age(feed, market_id)
         orders.stale_feed_ms = round(config.polymarket.stale_feed_s * 1000)
-    if mode is Mode.LIVE:
-        collect_redeemed(portfolio, journal, venue.token_balance_of, orders.apply, start_ms)
+    poller: Any = None
+    if mode is Mode.LIVE:  # each start-up read waits out a busy venue (425), bounded
+        collect_redeemed(
+            portfolio,
+            journal,
+            lambda t: while_busy(lambda: venue.token_balance_of(t)),
+            orders.apply,
+            start_ms,
+        )
         _book_venue_balance(engine, venue, start_ms)
         from bot.live import reconcile
+        from bot.venues.polymarket_poll import BackgroundPoll
 
         reconcile(engine, venue, paths.state, config.polymarket.host)
+        # from here on the venue's orders and trades are read on a thread of their own
+        poller = BackgroundPoll(venue, engine.data_ready, config.polymarket.poll_interval_s)
+        orders.poller = poller
     elif not journal.has_deposit(mode):
         amount = to_micros(round(config.paper.starting_balance, 6))
         portfolio.deposit(amount, start_ms, f"{mode.value.lower()} starting balance")
@@ -350,7 +362,7 @@ def _run(
         start_ms,
         "BALANCE_CHECK",
         "System",
-        f"Balance: {usd(venue.balance())} (venue), {usd(portfolio.cash)} (journal);"
+        f"Balance: {usd(while_busy(venue.balance))} (venue), {usd(portfolio.cash)} (journal);"
         f" {len(portfolio.positions)} positions, {len(orders.orders)} open orders",
     )
     engine.commit()
@@ -361,6 +373,8 @@ def _run(
         venue_beat.start()
     if mode is not Mode.PAPER:
         market.start()
+    if poller is not None:
+        poller.start()
     previous = _install_signal_handlers(engine)
     reason = "stopped"
     try:
@@ -377,6 +391,8 @@ def _run(
             market.stop()
         if venue_beat is not None:
             venue_beat.stop()
+        if poller is not None:
+            poller.stop()
         _restore_signal_handlers(previous)
         stop_ms = engine.clock.now_ms()
         with suppress(Exception):
@@ -401,7 +417,7 @@ def _age(feed: Any, market_id: str) -> int | None:
 
 def _book_venue_balance(engine: Engine, venue: Any, ts_ms: int) -> None:
     """LIVE: the venue's collateral is the truth; the ledger records any difference."""
-    balance = venue.balance()
+    balance = while_busy(venue.balance)
     gap = balance - engine.portfolio.cash
     if gap:
         kind = "DEPOSIT" if not engine.journal.has_deposit(Mode.LIVE) else "VENUE_ADJUSTMENT"

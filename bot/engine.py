@@ -294,7 +294,7 @@ class Engine:
         if timed:
             self._next_decision_ms = now + self.decide_every_ms
             self.decide_on_time(max(now, self.last_event_ms))
-        if batch or timed:
+        if batch or timed or self.orders.news_waiting():
             self.orders.poll(self.mode, self.last_event_ms)
             self.end_step()
 

@@ -10,9 +10,12 @@ Start-up, before anything trades:
       be explained (an open order the journal lacks, a token balance that differs from the
       journal's position) puts the bot in HALTED with state/reconciliation.json
     4 the engine runs as in PAPER, with the live book feed and the live (or dry-run) venue;
-      the books are read on the feed's own thread (bot/feeds/background.py) and, LIVE with
-      `venue_heartbeat`, the dead-man heartbeat is sent from its own timer thread
-      (`VenueHeartbeat`), so a slow venue delays neither the engine nor the heartbeat
+      the books are read on the feed's own thread (bot/feeds/background.py), LIVE's orders
+      and trades on the poll's (bot/venues/polymarket_poll.py) and, with `venue_heartbeat`,
+      the dead-man heartbeat is sent from its own timer thread (`VenueHeartbeat`), so a slow
+      venue delays neither the engine nor the heartbeat
+Every start-up read waits out a busy venue (425, the weekly engine restart), bounded by
+`BUSY_LIMIT_S` (bot/venues/polymarket_pacing.py).
 
 The vendor client is imported only here, through bot.venues.polymarket, so `bot status`,
 the paper venue and backtests never pay for it.
@@ -20,6 +23,7 @@ the paper venue and backtests never pay for it.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -37,6 +41,7 @@ from bot.engine import Engine
 from bot.errors import StartupRefused, VenueError, VenueUnavailable
 from bot.model import ONE, Fill, Micros, Mode, Outcome, iso, now_ms
 from bot.state import mask_wallet, write_json
+from bot.venues.polymarket_pacing import BUSY_LIMIT_S, while_busy
 
 log = logging.getLogger("bot")
 
@@ -99,7 +104,6 @@ class LiveParts:
 def build_live(config: Config, logs: Path, environ: dict[str, str] | None = None) -> LiveParts:
     from bot.venues.dry_run import DryRunVenue
     from bot.venues.polymarket import PolymarketCredentials, PolymarketVenue, credentials_from_env
-    from bot.venues.polymarket_pacing import while_busy
 
     env = dict(os.environ if environ is None else environ)
     pm = config.polymarket
@@ -190,8 +194,26 @@ class Reconciliation:
         }
 
 
-def reconcile(engine: Engine, venue: Any, state_dir: Path, host: str) -> Reconciliation:
-    """Compare the venue with the journal before the first order (LIVE)."""
+class StartupPoll:
+    """The start-up poll, on the caller's thread: a busy venue (425, the weekly engine
+    restart) is waited out for up to `limit_s`, not skipped."""
+
+    def __init__(self, venue: Any, limit_s: float) -> None:
+        self.venue = venue
+        self.limit_s = limit_s
+
+    def poll(self, now_ms: int) -> list[Any]:
+        return list(while_busy(lambda: self.venue.poll(now_ms), self.limit_s))
+
+    def ready(self) -> bool:
+        return False
+
+
+def reconcile(
+    engine: Engine, venue: Any, state_dir: Path, host: str, busy_limit_s: float = BUSY_LIMIT_S
+) -> Reconciliation:
+    """Compare the venue with the journal before the first order (LIVE). Every read waits a
+    busy venue out (`while_busy`, at most `busy_limit_s` each), as market validation does."""
     now = engine.clock.now_ms()
     result = Reconciliation(time=iso(now_ms()))
     orders = engine.orders
@@ -200,7 +222,12 @@ def reconcile(engine: Engine, venue: Any, state_dir: Path, host: str) -> Reconci
     known_fills = engine.journal.conn.execute("SELECT COUNT(*) FROM fills").fetchone()[0]
     orphans: list[Fill] = []
     orders.on_orphan_fill = orphans.append
-    orders.poll(engine.mode, now)  # missed fills and cancels are booked here
+    # missed fills and cancels are booked here; a 425 (engine restart) is waited out, bounded
+    orders.poller, poller = StartupPoll(venue, busy_limit_s), orders.poller
+    try:
+        orders.poll(engine.mode, now)
+    finally:
+        orders.poller = poller
     result.differences += [orphan_difference(fill) for fill in orphans]
     fills_now = engine.journal.conn.execute("SELECT COUNT(*) FROM fills").fetchone()[0]
     if fills_now > known_fills:
@@ -211,7 +238,7 @@ def reconcile(engine: Engine, venue: Any, state_dir: Path, host: str) -> Reconci
             result.booked.append(f"order {order_id} left the book while the bot was down")
         elif order.filled != filled or order.status is not status:
             result.booked.append(f"order {order_id} now {order.status.value}, {order.filled / ONE:g} filled")
-    for row in venue.untracked_open_orders():
+    for row in while_busy(venue.untracked_open_orders, busy_limit_s):
         result.differences.append(
             {
                 "kind": "UNKNOWN_OPEN_ORDER",
@@ -229,7 +256,7 @@ def reconcile(engine: Engine, venue: Any, state_dir: Path, host: str) -> Reconci
         for outcome in (Outcome.UP, Outcome.DOWN):
             position = engine.portfolio.positions.get((market_id, outcome))
             ours: Micros = position.shares if position else 0
-            theirs = venue.token_balance(market_id, outcome)
+            theirs = while_busy(functools.partial(venue.token_balance, market_id, outcome), busy_limit_s)
             if ours != theirs:
                 result.differences.append(
                     {

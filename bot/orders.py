@@ -18,6 +18,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bot import controls
 from bot.activity import Activity
@@ -51,6 +52,9 @@ from bot.orphans import orphan_order
 from bot.portfolio import Portfolio
 from bot.risk import Decision, Exposure, RiskGate
 from bot.venues.base import Venue
+
+if TYPE_CHECKING:
+    from bot.venues.polymarket_poll import NewsSource
 
 
 @dataclass(slots=True)  # read-only by convention; not frozen, for speed (see model.BookTick)
@@ -108,6 +112,12 @@ class OrderManager:
         self.exit_min_notional: Micros | None = None
         self.cannot_exit: dict[tuple[str, Outcome], str] = {}  # why the last exit try failed
         self._last_refusal = ""
+        # LIVE: the venue's news is read on a thread of its own (bot/venues/polymarket_poll.py)
+        self.poller: NewsSource | None = None
+
+    def news_waiting(self) -> bool:
+        """A read of the venue's news waits to be booked (`poll`)."""
+        return self.poller is not None and self.poller.ready()
 
     def restore(self, orders: list[Order]) -> None:
         for order in orders:
@@ -363,7 +373,9 @@ class OrderManager:
         if time.monotonic() < self.backoff_until:
             return
         try:
-            events = self.venues[mode].poll(now)
+            events = self.venues[mode].poll(now) if self.poller is None else self.poller.poll(now)
+            if events is None:  # read on the poller's thread: nothing new yet
+                return
         except VenueBusy as exc:
             if not self._busy_since:
                 self._busy_since = time.monotonic()

@@ -16,7 +16,9 @@ strategies and the venue use the venue's current rules, not only after a refused
 The source is anything with ``get_order_book(token_id)`` and ``get_market(condition_id)``
 returning the API's JSON: the `PolymarketVenue`, or a public ``py_clob_client_v2.ClobClient``.
 A failed read skips that market for this poll (its `last_update_ms` then ages, which is what
-feed-health checks look at); it never stops the feed.
+feed-health checks look at); it never stops the feed. Failed reads are logged at the 1st,
+10th, 100th... in a row; a busy venue (425, the weekly engine restart, `VenueBusy`) is logged
+once when it starts and once, with how long it lasted, when a book is read again.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from bot.errors import VenueBusy
 from bot.model import BookTick, Market, MarketEvent, Outcome, WindowOpened, WindowResolved, now_ms
 from bot.venues import polymarket_wire as wire
 
@@ -72,6 +75,7 @@ class PolymarketFeed:
                 raise ValueError(f"market {market.market_id} has no token ids")
             self._watched[market.market_id] = _Watched(market)
         self._next_ms = clock()
+        self.busy_since_ms: int | None = None  # when the venue began to answer 425 (None: it does not)
 
     # -- the feed interface -------------------------------------------------------------
 
@@ -134,6 +138,10 @@ class PolymarketFeed:
             data = self._source.get_order_book(market.token_ids[0])
             tick = wire.parse_book(data, market, now)
             changed = with_rules(market, data)
+        except VenueBusy as exc:  # the engine restart: one line when it starts, one when it ends
+            watched.failures += 1
+            self._busy(now, exc)
+            return None
         except Exception as exc:  # a feed survives any failed read, vendor errors included
             watched.failures += 1
             if watched.failures in (1, 10) or watched.failures % 100 == 0:
@@ -143,6 +151,10 @@ class PolymarketFeed:
             return None
         watched.failures = 0
         watched.last_update_ms = now
+        if self.busy_since_ms is not None:
+            waited = (now - self.busy_since_ms) / 1000
+            log.warning("venue answering again: book reads resumed after %.0f s busy (425)", waited)
+            self.busy_since_ms = None
         if changed is not None:
             log.info(
                 "market %s: tick %g, minimum size %g",
@@ -154,10 +166,18 @@ class PolymarketFeed:
             events.append(WindowOpened(now, changed))
         return tick
 
+    def _busy(self, now: int, exc: VenueBusy) -> None:
+        if self.busy_since_ms is None:
+            self.busy_since_ms = now
+            log.warning("venue busy (425, engine restart): book reads wait until it answers: %s", exc)
+
     def _read_resolution(self, watched: _Watched, now: int) -> WindowResolved | None:
         market = watched.market
         try:
             status = wire.parse_market_status(self._source.get_market(market.market_id))
+        except VenueBusy as exc:
+            self._busy(now, exc)
+            return None
         except Exception as exc:
             log.warning("status of %s unreadable: %s", market.market_id, exc)
             return None

@@ -18,9 +18,11 @@ Orders:
   id), fills included, or gives up after `unknown_grace_s` (REJECTED). Nothing is guessed.
   A cancel asked while the order is UNKNOWN is carried out when the order is found.
   Requests that never left (connection refused) and 425/429 answers are errors to retry.
-- Pacing (`polymarket_pacing`): after a ``Retry-After`` or a 425 no request is sent until the
-  wait is over (`VenueBusy`); the same refusal for no balance or allowance three times in a
-  row becomes `VenueFatal`.
+- Pacing (`polymarket_pacing`): after a ``Retry-After``, a 425 or a 429 no request is sent
+  until the wait is over (`VenueBusy`); a 429 run longer than a minute is a fault; the same
+  refusal for no balance or allowance three times in a row becomes `VenueFatal`.
+- Polling: `poll` = `read_poll` (HTTP only, any thread) + `book_poll` (the caller's thread);
+  LIVE trading reads on a thread of its own (`polymarket_poll.BackgroundPoll`).
 
 Errors: only `bot.errors` types leave this module (see `classify_status`), and `ConfigError`
 for unusable settings (key, markets). Secrets (private key, API secret, passphrase) never
@@ -62,7 +64,8 @@ from bot.model import (
 )
 from bot.venues import polymarket_wire as wire
 from bot.venues.polymarket_orders import GTD_SECURITY_S, POLYGON, OrderFactory, PreparedOrder
-from bot.venues.polymarket_pacing import RefusalStreak, RetryGate
+from bot.venues.polymarket_pacing import PERSISTENT_LIMIT_S, RefusalStreak, RetryGate
+from bot.venues.polymarket_poll import PollRead, PollRequest
 
 log = logging.getLogger(__name__)
 
@@ -136,19 +139,24 @@ def credentials_from_env(environ: Mapping[str, str]) -> PolymarketCredentials:
 # error classification
 
 
-def classify_status(status: int | None, message: str, retry_after_s: float | None = None) -> VenueError:
+def classify_status(
+    status: int | None, message: str, retry_after_s: float | None = None, persistent: bool = False
+) -> VenueError:
     """The bot's error for a failed venue call: what the order manager should do about it.
 
-    None (no answer) / 5xx / 429 (rate limit) → `VenueUnavailable` (retry with backoff,
-    `retry_after_s` from ``Retry-After``); 425 (engine restart) → `VenueBusy` (back off, not a
-    fault); 400 / 404 / 409 / 422 →
+    None (no answer) / 5xx → `VenueUnavailable` (retry with backoff, counted by the breaker,
+    `retry_after_s` from ``Retry-After``); 425 (engine restart) and 429 (rate limit) →
+    `VenueBusy` (back off, not a fault), a `persistent` 429 (see polymarket_pacing) →
+    `VenueUnavailable`; 400 / 404 / 409 / 422 →
     `OrderRefused` (skip); 401 / 403 and anything unexpected → `VenueFatal` (halt)."""
     if status is None:
         return _Unavailable(f"venue unreachable: {message}", retry_after_s, None)
     text = f"HTTP {status}: {message}"
-    if status == 425:
+    if status == 425 or (status == 429 and not persistent):
         return VenueBusy(text, retry_after_s)
-    if status == 429 or 500 <= status <= 599:
+    if status == 429:
+        return _Unavailable(f"{text} (rate limited for over {PERSISTENT_LIMIT_S:g} s)", retry_after_s, status)
+    if 500 <= status <= 599:
         return _Unavailable(text, retry_after_s, status)
     if status in (400, 404, 409, 422):
         return OrderRefused(text)
@@ -418,7 +426,10 @@ class PolymarketVenue:
             tracked.cancel_reason = reason
             log.warning("order %s: not yet found at the venue; cancelled when it is (%s)", order_id, reason)
             return []
-        canceled = self._canceled(self._call("DELETE", "/order", body={"orderID": tracked.venue_id}))
+        answer = self._call(
+            "DELETE", "/order", body={"orderID": tracked.venue_id}, timeout_s=self.confirm_timeout_s
+        )
+        canceled = self._canceled(answer)
         if tracked.venue_id not in canceled:
             return []  # no longer live: filled or cancelled; poll says which
         tracked.final = OrderStatus.CANCELLED
@@ -426,7 +437,7 @@ class PolymarketVenue:
 
     def cancel_all(self, now_ms: int, reason: str) -> list[VenueEvent]:
         """The venue's cancel-all: every resting order of this account."""
-        canceled = self._canceled(self._call("DELETE", "/cancel-all"))
+        canceled = self._canceled(self._call("DELETE", "/cancel-all", timeout_s=self.confirm_timeout_s))
         events: list[VenueEvent] = []
         strangers = []
         for venue_id in canceled:
@@ -462,15 +473,54 @@ class PolymarketVenue:
 
     def poll(self, now_ms: int) -> list[VenueEvent]:
         """Fills since the last poll (de-duplicated by trade id, late ones included), orders
-        that left the book without filling, and the resolution of UNKNOWN orders."""
+        that left the book without filling, and the resolution of UNKNOWN orders: read and
+        booked at once (start-up). While trading, the reading runs on a thread of its own
+        (`read_poll`, bot/venues/polymarket_poll.py) and the booking on the engine's."""
+        return self.book_poll(self.read_poll(self.poll_request()), now_ms)
+
+    def poll_request(self) -> PollRequest:
+        """What the next read must look up (caller's thread: a snapshot of the tracking)."""
+        unresolved = tuple(self._unresolved)
+        return PollRequest(
+            after_s=self._trades.after_s,
+            tracked=tuple(v for v, t in self._by_venue.items() if not t.done),
+            known=frozenset(self._by_venue),
+            hashes=tuple(h for t in unresolved if (h := t.prepared.order_hash if t.prepared else t.order_id)),
+            covered=frozenset(t.order_id for t in unresolved),
+        )
+
+    def read_poll(self, request: PollRequest) -> PollRead:
+        """The poll's HTTP reads only (any thread): open orders, trades, and each order the
+        request names that is not open (left the book, or an UNKNOWN order's hash)."""
         start_s = self._clock()
         open_rows = self._fetch_open_orders(start_s)
-        trades, complete = self._fetch_trades(self._trades.after_s)
-        events = self._reconcile(open_rows, trades, start_s)
+        trades, complete = self._fetch_trades(request.after_s)
+        lookups: dict[str, wire.VenueOrder | None] = {}
+        wanted = [v for v in request.tracked if v not in open_rows]
+        if request.covered:  # UNKNOWN orders: the orders behind strangers' trades are candidates
+            wanted += [tf.venue_order_id for tf in trades if tf.venue_order_id not in request.known]
+            wanted += [h for h in request.hashes if h not in request.known]
+        for venue_id in wanted:
+            if venue_id not in open_rows and venue_id not in lookups:
+                lookups[venue_id] = self._fetch_order(venue_id)
+        return PollRead(start_s, open_rows, trades, complete, lookups, request.covered)
+
+    def book_poll(self, read: PollRead, now_ms: int) -> list[VenueEvent]:
+        """Turn a read into events (the engine's thread, which owns the tracking). An
+        UNKNOWN order posted after the read was asked for is looked for by the next read;
+        till then trades of orders nobody knows wait (not booked as orphans)."""
+        events = self._reconcile(
+            read.open_rows, read.trades, read.start_s, lookups=read.lookups, covered=read.covered
+        )
+        trades, complete = read.trades, read.complete
+        if any(t.order_id not in read.covered for t in self._unresolved):
+            kept = [tf for tf in trades if tf.venue_order_id in self._by_venue]
+            if len(kept) < len(trades):
+                trades, complete = kept, False
         events += self._book_fills(trades)
-        events += self._departures(open_rows, now_ms, start_s)
+        events += self._departures(read.open_rows, now_ms, read.start_s, read.lookups)
         if complete:
-            self._advance_trade_window(start_s)
+            self._advance_trade_window(read.start_s)
         return events
 
     def balance(self) -> Micros:
@@ -779,17 +829,23 @@ class PolymarketVenue:
         trades: list[wire.TradeFill],
         now_s: float,
         only: list[_Tracked] | None = None,
+        lookups: Mapping[str, wire.VenueOrder | None] | None = None,
+        covered: frozenset[str] | None = None,
     ) -> list[VenueEvent]:
-        """Find the venue's id of orders whose post had no readable answer."""
+        """Find the venue's id of orders whose post had no readable answer. With `lookups`
+        (a read made elsewhere) nothing is fetched: only the `covered` orders are looked for."""
         targets = list(self._unresolved if only is None else only)
+        if covered is not None:
+            targets = [t for t in targets if t.order_id in covered]
         if not targets:
             return []
         if only is not None and not open_rows:
             open_rows = self._fetch_open_orders(now_s)
+        fetch = self._fetch_order if lookups is None else lookups.get
         candidates = {v: row for v, row in open_rows.items() if v not in self._by_venue}
         for tf in trades:
             v = tf.venue_order_id
-            if v not in self._by_venue and v not in candidates and (row := self._fetch_order(v)) is not None:
+            if v not in self._by_venue and v not in candidates and (row := fetch(v)) is not None:
                 candidates[v] = row
         events: list[VenueEvent] = []
         for tracked in targets:
@@ -798,7 +854,7 @@ class PolymarketVenue:
             if hashed:
                 row = candidates.get(hashed)
                 if row is None and hashed not in self._by_venue:
-                    row = self._fetch_order(hashed)
+                    row = fetch(hashed)
             if row is None:
                 matching = [r for r in candidates.values() if tracked.matches(r)]
                 row = min(matching, key=tracked.distance, default=None)
@@ -836,7 +892,11 @@ class PolymarketVenue:
             return []
 
     def _departures(
-        self, open_rows: Mapping[str, wire.VenueOrder], now_ms: int, now_s: float
+        self,
+        open_rows: Mapping[str, wire.VenueOrder],
+        now_ms: int,
+        now_s: float,
+        lookups: Mapping[str, wire.VenueOrder | None] | None = None,
     ) -> list[VenueEvent]:
         events: list[VenueEvent] = []
         for venue_id, tracked in list(self._by_venue.items()):
@@ -844,7 +904,12 @@ class PolymarketVenue:
                 events += self._pending_cancel(tracked, now_ms)
             if tracked.done or venue_id in open_rows:
                 continue
-            row = self._fetch_order(venue_id)
+            if lookups is None:
+                row = self._fetch_order(venue_id)
+            elif venue_id in lookups:
+                row = lookups[venue_id]
+            else:  # placed after the read was asked for: the next read looks
+                continue
             if row is None:
                 continue
             events += self._left_book(tracked, row, now_ms)
@@ -959,4 +1024,5 @@ class PolymarketVenue:
         message = wire.error_message(data if data is not None else response.text)
         retry_after = parse_retry_after(response.headers.get("Retry-After"))
         wait = self._gate.answered(response.status_code, retry_after)
-        raise classify_status(response.status_code, f"{where}: {message}", wait)
+        persistent = self._gate.rate_limited_s() > PERSISTENT_LIMIT_S
+        raise classify_status(response.status_code, f"{where}: {message}", wait, persistent)

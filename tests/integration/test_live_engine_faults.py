@@ -256,6 +256,49 @@ def test_slow_book_reads_stall_neither_the_venue_heartbeat_nor_pause(tmp_path: P
         server.stop()
 
 
+def test_slow_order_and_trade_reads_stall_neither_controls_nor_the_heartbeat(tmp_path: Path) -> None:
+    """The order and trade poll (GET /data/orders, /data/trades) is read on its own thread:
+    with both taking 6 s, PAUSE is applied at once, the heartbeat keeps time, a fill is
+    still booked once, and EMERGENCY_STOP sells and stops."""
+    server = make_server(second_market=True)
+    bot = start(tmp_path, server, live_config(server, BUY_ONCE.format(at="bid"), (CONDITION, OTHER)))
+    try:
+        bot.wait_ready(timeout=30)
+        eventually(lambda: len(bot.trading_state()["open_orders"]) == 2, timeout=20)
+        for path in ("/data/orders", "/data/trades"):
+            server.delay_next("GET", path, 6.0, count=1_000_000)  # one poll now reads for 12 s
+        slow_from = server.requests[-1].at
+        server.cross(UP, 0.45, 4)  # 4 of our 10 UP fill at the venue
+        for _ in range(3):  # PAUSE and resume while a poll is in flight
+            bot.touch("PAUSE")
+            eventually(lambda: bot.status()["trading_state"] == "PAUSED", timeout=3)
+            (tmp_path / "controls" / "PAUSE").unlink()
+            eventually(lambda: bot.status()["trading_state"] == "ACTIVE", timeout=3)
+        assert server.exchange.orders(live_only=True) == []  # the first PAUSE cancelled both
+        filled = eventually(
+            lambda: [a for a in activity(tmp_path) if a["type"] == "ORDER_FILLED"], timeout=40, interval=0.5
+        )
+        assert "BUY 4 UP @ 0.45" in filled[0]["details"]
+        eventually(lambda: server.requests[-1].at - slow_from > 20, timeout=40, interval=0.5)
+        beats = [r.at for r in server.requests if r.path == "/v1/heartbeats" and r.at >= slow_from]
+        gaps = [b - a for a, b in itertools.pairwise(beats)]
+        assert len(beats) >= 5 and max(gaps) < 10, gaps  # the venue's dead-man limit is ~10 s
+        slow_reads = [r for r in server.requests if r.path in ("/data/orders", "/data/trades")]
+        assert len(slow_reads) >= 2
+        bot.touch("EMERGENCY_STOP")  # sells the 4 shares; the sale's fills are read at once
+        assert bot.wait_exit(timeout=30) == 0
+        stop = [a for a in activity(tmp_path) if a["type"] == "CONTROL_APPLIED"][-1]
+        assert "EMERGENCY_STOP" in stop["details"] and "1 of 1 positions sold" in stop["details"]
+        assert entry_posts(server) == 2
+        assert len([a for a in activity(tmp_path) if a["type"] == "ORDER_FILLED"]) == 2
+        tokens = {UP: (CONDITION, "UP"), DOWN: (CONDITION, "DOWN"), OTHER_UP: (OTHER, "UP")}
+        books_match_venue(tmp_path, server, tokens)
+        assert server.position(UP) == 0
+    finally:
+        bot.stop()
+        server.stop()
+
+
 # -- case 8: a tick change reaches the engine from the book, before any refusal -------------
 
 

@@ -315,6 +315,34 @@ def test_a_bot_started_during_the_engine_restart_waits_for_it(tmp_path: Path, se
     assert_books_match_the_wallet(tmp_path, server)
 
 
+def test_a_restart_that_begins_during_the_start_up_reads_is_waited_out(
+    tmp_path: Path, server: ClobServer
+) -> None:
+    """The markets validate, then the restart begins: the balance read and the reconciliation's
+    order poll answer 425. Each is waited out; nothing is skipped, nothing halts."""
+    server.fail_next("GET", "/balance-allowance", 425, count=2)  # waits 1 s, then 2 s
+    server.fail_next("GET", "/data/orders", 425)
+    bot = FaultBot(tmp_path, server)
+    bot.start()
+    try:
+        status = bot.wait_ready(timeout=40)
+        assert status["trading_state"] == "ACTIVE"
+        assert read_json(tmp_path / "state" / "reconciliation.json")["status"] == "OK"
+        started = [a for a in activity(tmp_path) if a["type"] in ("ERROR", "BOT_STARTED")]
+        assert started[0]["type"] == "BOT_STARTED", started  # no "venue busy" or failed poll before
+        order_reads = [r.at for r in server.requests if r.path == "/data/orders"]
+        first_trades = next(r.at for r in server.requests if r.path == "/data/trades")
+        assert first_trades - order_reads[0] >= 0.9  # the poll was waited out, then read
+        balance_reads = [r.at for r in server.requests if r.path == "/balance-allowance"]
+        assert balance_reads[2] - balance_reads[0] >= 2.9  # 1 s, then 2 s
+        eventually(lambda: books_shares(tmp_path).get("UP") == 10, timeout=20)
+        assert len(order_posts(server)) == 1
+    finally:
+        bot.stop()
+    assert_every_venue_fill_booked_once(tmp_path, server)
+    assert_books_match_the_wallet(tmp_path, server)
+
+
 def test_a_flatten_sell_answered_500_that_landed_is_booked_once(tmp_path: Path, server: ClobServer) -> None:
     bot = FaultBot(tmp_path, server)
     bot.start()

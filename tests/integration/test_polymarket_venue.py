@@ -51,6 +51,8 @@ from bot.venues.polymarket import (
     parse_retry_after,
 )
 from bot.venues.polymarket_orders import order_amounts, round_price, round_size
+from bot.venues.polymarket_pacing import PERSISTENT_LIMIT_S, RetryGate
+from bot.venues.polymarket_poll import BackgroundPoll
 
 KEY = "0x" + "11" * 32  # a throwaway key, not a wallet
 COND = "0x" + "c0" * 32
@@ -188,6 +190,10 @@ def test_error_classification() -> None:
     unavailable = [classify_status(s, "x", 2.0) for s in (None, 500, 502, 503, 425, 429)]
     assert all(isinstance(e, VenueUnavailable) and e.retry_after_s == 2.0 for e in unavailable)
     assert all(isinstance(classify_status(s, "x"), OrderRefused) for s in (400, 404))
+    assert isinstance(classify_status(429, "x"), VenueBusy)  # slow down: back off, no fault
+    persistent = classify_status(429, "x", persistent=True)  # a rate limit that does not go away
+    assert isinstance(persistent, VenueUnavailable) and not isinstance(persistent, VenueBusy)
+    assert not isinstance(classify_status(503, "x"), VenueBusy)
     assert all(isinstance(classify_status(s, "x"), VenueFatal) for s in (401, 403, 405))
     assert str(classify_status(400, "POST /order: invalid price")) == "HTTP 400: POST /order: invalid price"
     assert (
@@ -540,13 +546,65 @@ def test_dropped_connection_after_the_venue_acted_is_unknown_then_resolved(
     assert venue.poll(now_ms()) == [] and len(posts(server)) == 1
 
 
+def test_a_poll_read_elsewhere_books_only_what_it_looked_for(
+    server: ClobServer, venue: PolymarketVenue
+) -> None:
+    """The poll's read runs on another thread (BackgroundPoll): orders posted after the read
+    was asked for wait for the next read; their trades are never booked as strangers'."""
+    resting, _ = venue.place(req(0.45, 5), now_ms())
+    request = venue.poll_request()  # asked for now; read while the engine trades on
+    server.drop_next("POST", "/order", process=True)
+    unknown, _ = venue.place(req(0.55, 5), now_ms())  # it crossed: a taker trade, answer lost
+    placed, _ = venue.place(req(0.44, 5), now_ms())
+    server.exchange.cancel(server.api_key, [placed.order_id])  # left the book at once
+    assert unknown.status is OrderStatus.UNKNOWN
+    read = venue.read_poll(request)
+    assert len(read.trades) == 1 and set(read.lookups) <= {resting.order_id}
+    assert venue.book_poll(read, now_ms()) == []  # neither the trade nor the cancel, yet
+    events = venue.poll(now_ms())  # the next read looks for both
+    fills = [e for e in events if isinstance(e, Fill)]
+    assert [f.order_id for f in fills] == [unknown.order_id]  # matched to the UNKNOWN order
+    assert [(e.order_id, e.status) for e in events if isinstance(e, OrderDone)] == [
+        (placed.order_id, OrderStatus.CANCELLED)
+    ]
+    assert venue.poll(now_ms()) == [] and [o["id"] for o in live_orders(server)] == [resting.order_id]
+
+
+def test_the_background_poll_reads_on_its_thread_and_books_on_the_callers(
+    server: ClobServer, venue: PolymarketVenue
+) -> None:
+    woken: list[float] = []
+    poller = BackgroundPoll(venue, lambda: woken.append(time.monotonic()), interval_s=0.05).start()
+    try:
+        order, _ = venue.place(req(0.45, 5), now_ms())
+        server.delay_next("GET", "/data/orders", 1.0)
+        assert poller.poll(now_ms()) is None  # asked: one read in flight, nothing booked yet
+        assert poller.poll(now_ms()) is None and not poller.ready()  # returns at once while it reads
+        wait_for(poller.ready, timeout=5)
+        assert len(woken) == 1 and poller.reads == 1
+        server.cross(UP, 0.45, 5)
+        assert poller.poll(now_ms()) == []  # read before the trade; the next read is asked for
+        wait_for(poller.ready, timeout=5)
+        [fill] = poller.poll(now_ms()) or []
+        assert isinstance(fill, Fill) and fill.order_id == order.order_id
+        wait_for(poller.ready, timeout=5)
+        assert poller.poll(now_ms()) == []  # once only
+        server.fail_next("GET", "/data/trades", 500)
+        wait_for(poller.ready, timeout=5)
+        with pytest.raises(VenueUnavailable, match="HTTP 500"):  # the read's error, on the caller's thread
+            poller.poll(now_ms())
+        assert poller.poll(now_ms()) is None  # the next read is asked for again
+    finally:
+        poller.stop()
+
+
 @pytest.mark.parametrize(
     ("status", "retry_after", "expected_retry", "kind"),
     [
         (425, None, 1.0, VenueBusy),  # engine restart: 1 s, then 2, 4, ... while it lasts
         (425, 2.0, 2.0, VenueBusy),
-        (429, None, 1.0, VenueUnavailable),
-        (429, 2.5, 2.5, VenueUnavailable),
+        (429, 0.0, 1.0, VenueBusy),  # rate limited: 1 s, then 2, 4, ... while it lasts
+        (429, 2.5, 2.5, VenueBusy),
     ],
 )
 def test_a_venue_that_says_wait_is_not_called_before_the_wait_is_over(
@@ -562,7 +620,7 @@ def test_a_venue_that_says_wait_is_not_called_before_the_wait_is_over(
     with pytest.raises(kind) as info:
         venue.place(request, now_ms())
     assert info.value.retry_after_s == expected_retry and f"HTTP {status}" in str(info.value)
-    assert isinstance(info.value, VenueBusy) == (status == 425)  # 425 is no fault for the breaker
+    assert isinstance(info.value, VenueBusy)  # a 425 or a passing 429 is no fault for the breaker
     sent = len(server.requests)
     for call in (lambda: venue.place(request, now_ms()), lambda: venue.poll(now_ms()), venue.balance):
         with pytest.raises(VenueBusy, match="not sent"):  # reads wait as well as writes
@@ -574,6 +632,40 @@ def test_a_venue_that_says_wait_is_not_called_before_the_wait_is_over(
     assert order.status is OrderStatus.OPEN
     assert [o["id"] for o in live_orders(server)] == [order.order_id]
     assert len(posts(server)) == 2
+
+
+def test_a_rate_limit_backs_off_and_only_a_persistent_one_counts_as_a_fault(
+    server: ClobServer, venue: PolymarketVenue
+) -> None:
+    now = [1000.0]
+    gate = RetryGate(clock=lambda: now[0])
+    waits = []
+    for _ in range(4):  # no Retry-After: 1, 2, 4, 8 s
+        waits.append(gate.answered(429, None))
+        now[0] += waits[-1] or 0
+    assert waits == [1.0, 2.0, 4.0, 8.0] and gate.rate_limited_s() == 7.0
+    gate.ok()  # another request answered: the next 429 waits 1 s again, the run goes on
+    assert gate.answered(429, None) == 1.0 and gate.rate_limited_s() == 15.0
+    now[0] += PERSISTENT_LIMIT_S + 1  # a quiet minute ends the run
+    gate.answered(429, None)
+    assert gate.rate_limited_s() == 0.0
+    # through the venue: 429s that keep coming for over a minute become venue errors
+    clock = [now[0]]
+    venue._gate = RetryGate(clock=lambda: clock[0])
+    request = req(0.45, 5)
+    server.fail_next("POST", "/order", 429, retry_after=0)
+    with pytest.raises(VenueBusy):
+        venue.place(request, now_ms())
+    clock[0] += 30
+    server.fail_next("GET", "/data/orders", 429, retry_after=0)
+    with pytest.raises(VenueBusy):
+        venue.poll(now_ms())
+    clock[0] += 31
+    server.fail_next("POST", "/order", 429, retry_after=0)
+    with pytest.raises(VenueUnavailable, match="rate limited for over 60 s") as info:
+        venue.place(request, now_ms())
+    assert not isinstance(info.value, VenueBusy)  # counted by the breaker from now on
+    assert live_orders(server) == []
 
 
 def _placed(venue: PolymarketVenue, request: OrderRequest) -> Any:
@@ -794,6 +886,30 @@ def test_feed_turns_books_into_market_events(server: ClobServer, venue: Polymark
     events = feed.next_batch()
     assert events[-1] == WindowResolved(1_004_000, COND, Outcome.DOWN)
     assert feed.peek_ms() is None  # nothing left to watch
+
+
+def test_feed_logs_an_engine_restart_once_when_it_starts_and_once_when_it_ends(
+    server: ClobServer, venue: PolymarketVenue, caplog: pytest.LogCaptureFixture
+) -> None:
+    market = venue.markets[0].market
+    feed = PolymarketFeed(venue, [market], poll_interval_s=0.05)
+    feed.next_batch()
+    read_before = feed.last_update_ms(COND)
+    server.fail_next("GET", "/book", 425, count=2)  # the venue then holds every request 1 s, then 2 s
+    caplog.set_level(logging.INFO, logger="bot.feeds.polymarket")
+    polls = 0
+    deadline = time.monotonic() + 20
+    while feed.last_update_ms(COND) == read_before or feed.busy_since_ms is not None:
+        assert time.monotonic() < deadline, "the book was never read again"
+        time.sleep(0.05)
+        feed.next_batch()
+        polls += 1
+    lines = [r.getMessage() for r in caplog.records if r.name == "bot.feeds.polymarket"]
+    assert polls > 20  # the feed kept polling through the restart
+    assert len(lines) == 2, lines  # not one line per poll
+    assert lines[0].startswith("venue busy (425, engine restart)")
+    waited = float(lines[1].split("after ")[1].split(" s")[0])
+    assert lines[1].startswith("venue answering again") and waited >= 2
 
 
 def test_feed_also_reads_through_a_public_client(server: ClobServer) -> None:
