@@ -257,7 +257,8 @@ def child_backtrader(folder: Path) -> dict[str, Any]:
 def build_state_engine(home: Path, n_markets: int = 500) -> Any:
     """An engine in `home` with 2 positions and 2 resting entry bids in each of `n_markets`."""
     from bot.app import build_engine
-    from bot.engine import Paths, SimulatedClock
+    from bot.clock import SimulatedClock
+    from bot.engine import Paths
     from bot.journal import Journal, Restored
     from bot.model import ONE, Action, BookTick, Intent, Market, Order, OrderType, Outcome, Position
     from bot.strategies import build_strategies

@@ -22,8 +22,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import machine
 from bot.app import build_engine
+from bot.clock import SimulatedClock
 from bot.config import load_config
-from bot.engine import Paths, SimulatedClock
+from bot.engine import Paths
 from bot.journal import Journal, Restored
 from bot.model import ONE, Action, BookTick, Outcome, Signal, WindowOpened, now_ms
 from bot.strategies import build_strategies

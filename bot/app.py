@@ -24,9 +24,10 @@ import orjson
 from bot import __version__, controls, preflight, startup, storage
 from bot.activity import Activity
 from bot.breaker import VenueErrorWindow
+from bot.clock import Clock, RealtimeClock
 from bot.config import Config, ConfigError
 from bot.controls import Control, Watcher
-from bot.engine import DECIDE_EVERY_MS, Clock, Engine, Paths, RealtimeClock
+from bot.engine import DECIDE_EVERY_MS, Engine, Paths
 from bot.errors import StartupRefused, StorageError
 from bot.exits import policies
 from bot.feeds import Feed

@@ -35,8 +35,9 @@ import orjson
 
 from bot import __version__
 from bot.app import build_engine, prepare_home
+from bot.clock import SimulatedClock
 from bot.config import Config, ConfigError, load_config
-from bot.engine import Engine, SimulatedClock
+from bot.engine import Engine
 from bot.errors import BotError
 from bot.feeds.replay import ReplayFeed
 from bot.journal import Journal, Restored

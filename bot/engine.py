@@ -31,11 +31,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from bot import exits, state, storage
 from bot.activity import Activity
 from bot.breaker import VenueErrorWindow
+from bot.clock import Clock
 from bot.errors import StorageError
 from bot.exits import ExitPolicy, Lifecycle
 from bot.feeds import Feed
@@ -56,7 +57,6 @@ from bot.model import (
     WindowResolved,
     book_for,
     iso,
-    now_ms,
 )
 from bot.orders import Execution, OrderManager
 from bot.portfolio import Portfolio
@@ -73,67 +73,6 @@ WAKE = "wake"
 STOP = "stop"
 DATA = "data"  # a background feed has a batch ready: no controls to scan
 DECIDE_EVERY_MS = 1_000  # realtime venues: decide at least this often per market
-
-
-class Clock(Protocol):
-    def now_ms(self) -> int:
-        """Market time."""
-        ...
-
-    def wall_ms(self) -> int:
-        """The time a reader compares heartbeats with: the wall clock, or market time in backtests."""
-        ...
-
-    def wait(self, until_ms: int, inbox: queue.SimpleQueue[str], max_wall_s: float) -> str | None:
-        """Block until market time `until_ms`, a word in the inbox, or `max_wall_s`."""
-        ...
-
-
-class RealtimeClock:
-    """Market time runs `speed` times faster than the wall clock from `start_ms`."""
-
-    def __init__(self, start_ms: int, speed: float = 1.0) -> None:
-        self.start_ms = start_ms
-        self.speed = speed
-        self._mono = time.monotonic()
-
-    def now_ms(self) -> int:
-        return self.start_ms + int((time.monotonic() - self._mono) * 1000 * self.speed)
-
-    def wall_ms(self) -> int:
-        return now_ms()
-
-    def wait(self, until_ms: int, inbox: queue.SimpleQueue[str], max_wall_s: float) -> str | None:
-        timeout = min(max(0.0, (until_ms - self.now_ms()) / 1000 / self.speed), max_wall_s)
-        try:
-            if timeout <= 0:
-                return inbox.get_nowait()
-            return inbox.get(timeout=timeout)
-        except queue.Empty:
-            return None
-
-
-class SimulatedClock:
-    """Backtests: market time jumps to each event; nothing waits."""
-
-    def __init__(self, start_ms: int = 0) -> None:
-        self._now = start_ms
-
-    def now_ms(self) -> int:
-        return self._now
-
-    def wall_ms(self) -> int:
-        return self._now
-
-    def wait(self, until_ms: int, inbox: queue.SimpleQueue[str], max_wall_s: float) -> str | None:
-        if until_ms > self._now:
-            self._now = until_ms
-        if inbox.empty():  # the usual case, without raising queue.Empty a million times
-            return None
-        try:
-            return inbox.get_nowait()
-        except queue.Empty:
-            return None
 
 
 @dataclass(frozen=True)

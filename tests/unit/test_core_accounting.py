@@ -19,8 +19,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot.app import build_engine
+from bot.clock import SimulatedClock
 from bot.config import Config, RiskConfig, StrategiesConfig
-from bot.engine import Paths, SimulatedClock
+from bot.engine import Paths
 from bot.journal import Journal, Restored
 from bot.model import (
     ONE,

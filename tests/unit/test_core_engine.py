@@ -19,8 +19,9 @@ import pytest
 
 from bot import __version__, state
 from bot.app import build_engine, prepare_home
+from bot.clock import SimulatedClock
 from bot.config import Config, MarketConfig, RiskConfig
-from bot.engine import Engine, SimulatedClock
+from bot.engine import Engine
 from bot.feeds.simulated import SimulatedMarket
 from bot.journal import Journal
 from bot.model import (

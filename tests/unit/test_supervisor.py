@@ -6,8 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from bot.app import build_engine
+from bot.clock import SimulatedClock
 from bot.config import load_config
-from bot.engine import Engine, Paths, SimulatedClock
+from bot.engine import Engine, Paths
 from bot.errors import VenueFatal, VenueUnavailable
 from bot.journal import Journal, Restored
 from bot.model import ONE, Outcome, Position, TradingState

@@ -1,0 +1,75 @@
+"""The engine's clocks: market time, the time readers compare heartbeats with, and waiting.
+
+`RealtimeClock` runs market time `speed` times faster than the wall clock (PAPER, DRY_RUN,
+LIVE); `SimulatedClock` jumps to each event and never waits (BACKTEST). Both wait on the
+engine's inbox, so a control file or a finished feed batch wakes the loop at once.
+"""
+
+from __future__ import annotations
+
+import queue
+import time
+from typing import Protocol
+
+from bot.model import now_ms
+
+
+class Clock(Protocol):
+    def now_ms(self) -> int:
+        """Market time."""
+        ...
+
+    def wall_ms(self) -> int:
+        """The time a reader compares heartbeats with: the wall clock, or market time in backtests."""
+        ...
+
+    def wait(self, until_ms: int, inbox: queue.SimpleQueue[str], max_wall_s: float) -> str | None:
+        """Block until market time `until_ms`, a word in the inbox, or `max_wall_s`."""
+        ...
+
+
+class RealtimeClock:
+    """Market time runs `speed` times faster than the wall clock from `start_ms`."""
+
+    def __init__(self, start_ms: int, speed: float = 1.0) -> None:
+        self.start_ms = start_ms
+        self.speed = speed
+        self._mono = time.monotonic()
+
+    def now_ms(self) -> int:
+        return self.start_ms + int((time.monotonic() - self._mono) * 1000 * self.speed)
+
+    def wall_ms(self) -> int:
+        return now_ms()
+
+    def wait(self, until_ms: int, inbox: queue.SimpleQueue[str], max_wall_s: float) -> str | None:
+        timeout = min(max(0.0, (until_ms - self.now_ms()) / 1000 / self.speed), max_wall_s)
+        try:
+            if timeout <= 0:
+                return inbox.get_nowait()
+            return inbox.get(timeout=timeout)
+        except queue.Empty:
+            return None
+
+
+class SimulatedClock:
+    """Backtests: market time jumps to each event; nothing waits."""
+
+    def __init__(self, start_ms: int = 0) -> None:
+        self._now = start_ms
+
+    def now_ms(self) -> int:
+        return self._now
+
+    def wall_ms(self) -> int:
+        return self._now
+
+    def wait(self, until_ms: int, inbox: queue.SimpleQueue[str], max_wall_s: float) -> str | None:
+        if until_ms > self._now:
+            self._now = until_ms
+        if inbox.empty():  # the usual case, without raising queue.Empty a million times
+            return None
+        try:
+            return inbox.get_nowait()
+        except queue.Empty:
+            return None
