@@ -275,6 +275,10 @@ def backtest(
         f"{s['trades']} trades, win rate {rate}, net P&L {s['net_pnl']:.2f} (gross {s['gross_pnl']:.2f},"
         f" fees {s['fees']:.2f}), max drawdown {s['max_drawdown']:.2f}"
     )
+    fees = "; ".join(f"{rate} in {n} market(s)" for rate, n in info.get("fees", {}).items())
+    typer.echo(f"fees: {fees or 'no market opened'}")
+    for note in info.get("notes", []):
+        typer.echo(f"data: {note}")
     typer.echo(f"results: {target}/ (summary.json, trades.csv, report.html, report.svg, state/, logs/)")
 
 

@@ -56,11 +56,11 @@ order. Settings come from keyword options, else from a sidecar file next to the 
     spread         synthesized spread, default two ticks (bid 0.52 / ask 0.54 around 0.53)
     size           shares on each side of the synthesized book, default 100
     instrument, name, strike, min_size, fee_rate_ppm, fee_exponent
-                   Market fields (defaults: "", the market id, none, 5, 0, 1)
+                   Market fields (defaults: "", the market id, none, 5, 70000, 1)
 
 ``csv`` -- top of book rows, ``*.csv`` (or ``*.csv.gz``), one header line, then one row per
 book update of a market's UP token; several markets may be interleaved. Columns (names are
-matched without regard to case; rename with ``columns={"market_id": "token_id", ...}``):
+matched without regard to case; rename with ``columns={"market_id": "market", ...}``):
 
     timestamp      time of the row (required)
     market_id      the market (required unless the option market_id= names the one market)
@@ -69,18 +69,28 @@ matched without regard to case; rename with ``columns={"market_id": "token_id", 
     bid_size       shares at the bid (optional; else the option size, default 100)
     ask_size       shares at the ask (optional; as bid_size)
     window_end     when the market's window closes (required unless the option window_end=)
-    outcome        UP or DOWN once resolved, may be blank (optional, or the option outcome=)
+    outcome        UP/DOWN, Up/Down or Yes/No once resolved, may be blank (optional, or the
+                   option outcome=); 1/0 and true/false are an error here (see tokens)
     window_start   (optional) when the window opened; default the first row's time
     strike         (optional) the market's strike
     underlying     (optional) the underlying's price at the row's time
+    token_id       (optional) the row's token: then the file has one row per token and
+                   both tokens of a market load as ONE market (``formats.tokens``), grouped
+                   by market_id or by ``metadata=FILE`` (a Gamma export, ``formats.metadata``)
+    token_outcome  (rows per token) the token's side, Up/Down or Yes/No (or from metadata)
 
 A row is malformed if it has the wrong number of fields, an unparseable number or time, a
-price outside [0, 1] or off the tick (option ``tick``, default 0.01), a crossed book (bid >=
-ask), a negative size, a time earlier than the market's previous row, or a window_end,
-window_start, strike or outcome that differs from the market's earlier rows (the first value
-is kept; a market with contradicting outcomes is left unresolved). Other options:
-``delimiter`` (default ","), ``instrument``, ``min_size``, ``fee_rate_ppm``,
-``fee_exponent``, ``strict``.
+price outside [0, 1] or off the tick, a crossed book (bid >= ask), a negative size, a time
+earlier than the market's (rows per token: the token's) previous row, or a window_end,
+window_start, strike or outcome that differs from the earlier rows (the first value is
+kept; a market with contradicting outcomes is left unresolved); its reason lists every one
+of these it has, not only the first. The tick: the option ``tick`` if given (every price
+must be on it); else metadata's, made finer if the prices are (Polymarket goes from 0.01 to
+0.001 near 0 and 1); else inferred per market as the coarsest of 0.01, 0.001, 0.0001 that
+all its prices are on (``report.ticks``). Fees: the metadata's fee schedule; else the
+options ``fee_rate_ppm``/``fee_exponent`` (``fee_rate_ppm=0`` for none); else Polymarket's
+crypto schedule, 0.07 x shares x p(1-p) (``report.fees`` says which, per market). Other
+options: ``delimiter`` (default ","), ``instrument``, ``min_size``, ``metadata``, ``strict``.
 """
 
 from __future__ import annotations

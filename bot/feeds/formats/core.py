@@ -60,6 +60,7 @@ _OPTIONS: Final[dict[str, frozenset[str]]] = {
             "window_end",
             "outcome",
             "size",
+            "metadata",
             *_MARKET_OPTIONS,
         }
     ),
@@ -76,6 +77,8 @@ CSV_COLUMNS: Final = (
     "window_start",
     "strike",
     "underlying",
+    "token_id",
+    "token_outcome",
 )
 
 
@@ -100,6 +103,10 @@ class LoadReport:
     last_ts: int | None = None
     truncated: bool = False  # the file ended early (a tape whose writer was killed)
     notes: list[str] = field(default_factory=list)
+    # "0.07 x (p(1-p))^1, SOURCE" -> markets charged so; "0.01" -> markets on that tick
+    fees: dict[str, int] = field(default_factory=dict)
+    ticks: dict[str, int] = field(default_factory=dict)
+    books_disagree: int = 0  # per-token rows whose two books crossed (see formats.tokens)
 
     def summary(self) -> str:
         """One line for a log."""
@@ -117,6 +124,7 @@ class LoadReport:
             parts.append(f"{iso(self.first_ts)} .. {iso(self.last_ts)}")
         if self.truncated:
             parts.append("TRUNCATED")
+        parts.extend(f"fees {rate} ({count} market(s))" for rate, count in self.fees.items())
         parts.extend(self.notes)
         return "; ".join(parts)
 
@@ -151,6 +159,8 @@ class _MarketAcc:
     ticks: list[BookTick] = field(default_factory=list)
     last_ts: int | None = None
     extra_rows: int = 0  # non-tick rows used (a tape's open and resolve lines)
+    fields: _MarketFields | None = None  # this market's own (metadata); else the file's
+    tick_seen: Micros = 10_000  # the finest tick its prices need (see values.tick_of)
 
 
 @dataclass(slots=True)
@@ -159,10 +169,12 @@ class _MarketFields:
 
     instrument: str = ""
     name: str | None = None
-    tick: Micros = 10_000
+    tick: Micros | None = 10_000  # None: inferred per market from its prices
     min_size: Micros = 5 * ONE
     fee_rate_ppm: int = 0
     fee_exponent: int = 1
+    fee_source: str = "option"
+    token_ids: tuple[str, str] | None = None  # (UP, DOWN) when the data names the tokens
 
 
 class _Collector:
@@ -233,9 +245,14 @@ class _Collector:
             return False
         first_ts = ticks[0].ts_ms if ticks else None
         market = acc.market
+        fee_source = "as recorded"
         if market is None:
             assert first_ts is not None and acc.window_end is not None
-            fields = self.fields
+            fields = acc.fields or self.fields
+            tick = acc.tick_seen if fields.tick is None else fields.tick
+            if acc.fields is not None and acc.tick_seen < tick:
+                tick = acc.tick_seen  # the tick went finer near the edges after the export
+            fee_source = fields.fee_source
             market = Market(
                 market_id=acc.market_id,
                 instrument=fields.instrument,
@@ -243,11 +260,17 @@ class _Collector:
                 window_start_ms=acc.window_start if acc.window_start is not None else first_ts,
                 window_end_ms=acc.window_end,
                 strike=acc.strike,
-                tick=fields.tick,
+                tick=tick,
                 min_size=fields.min_size,
                 fee_rate_ppm=fields.fee_rate_ppm,
                 fee_exponent=fields.fee_exponent,
+                token_ids=fields.token_ids,
             )
+        report = self.report
+        fee = fee_text(market.fee_rate_ppm, market.fee_exponent, fee_source)
+        report.fees[fee] = report.fees.get(fee, 0) + 1
+        tick_key = f"{market.tick / ONE:g}"
+        report.ticks[tick_key] = report.ticks.get(tick_key, 0) + 1
         # a tape's open as recorded, else the window start; never after the first tick
         opened = acc.opened_ts if acc.opened_ts is not None else market.window_start_ms
         if first_ts is not None:
@@ -258,6 +281,13 @@ class _Collector:
             out.append(resolution)
         self.report.rows_used += len(ticks) + acc.extra_rows
         return True
+
+
+def fee_text(rate_ppm: int, exponent: int, source: str) -> str:
+    """How a market's taker fee is charged, and where that came from, in one phrase."""
+    if rate_ppm == 0:
+        return f"none ({source})"
+    return f"{rate_ppm / ONE:g} x shares x (p(1-p))^{exponent} ({source})"
 
 
 def _open_text(path: Path) -> io.TextIOWrapper:

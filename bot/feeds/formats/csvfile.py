@@ -11,7 +11,18 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from bot.feeds.formats.core import CSV_COLUMNS, _Collector, _MarketAcc, _open_text
-from bot.feeds.formats.values import _float, _Options, _outcome, _parse_time, _price, _size
+from bot.feeds.formats.metadata import Metadata, load_metadata
+from bot.feeds.formats.tokens import TokenSeen, note_token, pair_tokens, token_columns
+from bot.feeds.formats.values import (
+    AmbiguousValue,
+    _float,
+    _Options,
+    _outcome,
+    _parse_time,
+    _price,
+    _size,
+    tick_of,
+)
 from bot.feeds.tape import DataError
 from bot.model import (
     ONE,
@@ -34,6 +45,7 @@ def _load_csv(path: Path, col: _Collector, options: Mapping[str, Any]) -> dict[s
     const_market = opts.text("market_id")
     const_end = opts.time("window_end")
     const_outcome = opts.outcome("outcome")
+    meta = load_metadata(path, opts.text("metadata"))
     delimiter = options.get("delimiter", ",")
     if not isinstance(delimiter, str) or len(delimiter) != 1:
         raise DataError(f"{path}: option delimiter={delimiter!r}: expected one character")
@@ -48,9 +60,13 @@ def _load_csv(path: Path, col: _Collector, options: Mapping[str, Any]) -> dict[s
             f"{path}: option columns: unknown column role(s) {', '.join(unknown)};"
             f" expected some of {', '.join(CSV_COLUMNS)}"
         )
-    names = {role: renames.get(role, role) for role in CSV_COLUMNS}
+    claimed = {name.lower() for name in renames.values()}
+    # a column renamed to a role is that role only: {"market_id": "token_id"} reads the
+    # token_id column as the market (one market per token), not as rows per token too
+    names = {role: renames.get(role, "\0" if role in claimed else role) for role in CSV_COLUMNS}
 
     markets: dict[str, _MarketAcc] = {}
+    rows: _CsvRows | None = None
     try:
         with _open_text(path) as f:
             reader = csv.reader(f, delimiter=delimiter, strict=True)
@@ -60,17 +76,19 @@ def _load_csv(path: Path, col: _Collector, options: Mapping[str, Any]) -> dict[s
                 raise DataError(f"{path}: bad CSV header ({exc})") from None
             if header is None:
                 raise DataError(f"{path}: empty file; expected a CSV header line")
-            index = _csv_index(path, header, names, const_market, const_end, const_outcome)
+            index = _csv_index(path, header, names, const_market, const_end, const_outcome, meta)
             if index["bid_size"] is None or index["ask_size"] is None:
                 report.notes.append(f"no size column(s): used {size_default / ONE:g} shares")
             template = _MarketAcc("", window_end=const_end, outcome=const_outcome)
-            rows = _CsvRows(col, index, len(header), tick, size_default, const_market, template)
+            rows = _CsvRows(col, index, names, len(header), tick, size_default, const_market, template)
             rows.read(reader, markets)
     except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
         report.truncated = True
         report.notes.append(f"compressed CSV ends early ({exc}); rows up to there were used")
     except UnicodeDecodeError as exc:
         raise DataError(f"{path}: not UTF-8 text ({exc}); expected a CSV file") from None
+    if rows is not None and rows.tokens is not None:
+        markets = pair_tokens(col, markets, rows.tokens, meta, names["outcome"], const_outcome)
     for market_id in [key for key, acc in markets.items() if not acc.ticks]:
         del markets[market_id]
     return markets
@@ -83,6 +101,7 @@ def _csv_index(
     const_market: str | None,
     const_end: int | None,
     const_outcome: Outcome | None,
+    meta: Metadata | None,
 ) -> dict[str, int | None]:
     """Column positions by role; raise DataError when required ones are missing."""
     found = [name.strip() for name in header]
@@ -93,6 +112,7 @@ def _csv_index(
             raise DataError(f"{path}: CSV column {name!r} appears twice; expected unique names")
         positions[key] = i
     index = {role: positions.get(names[role].lower()) for role in CSV_COLUMNS}
+    per_token = index["token_id"] is not None
     required = ["timestamp", "best_bid", "best_ask"]
     for role, const in (
         ("market_id", const_market),
@@ -100,26 +120,43 @@ def _csv_index(
         ("outcome", const_outcome),
     ):
         if const is None:
-            if role != "outcome":
+            # one row per token: the metadata can say which market a token is in, and when
+            # the market ends
+            if role != "outcome" and not (per_token and meta is not None):
                 required.append(role)
         elif index[role] is not None:
             raise DataError(
                 f"{path}: {role} is given both as an option and as column"
                 f" {names[role]!r}; expected one of them"
             )
+    if meta is not None and not per_token:
+        raise DataError(
+            f"{path}: option metadata needs one row per token; expected a column"
+            f" {names['token_id']!r} (or columns={{'token_id': ...}})"
+        )
     required.sort(key=CSV_COLUMNS.index)
     missing = [names[role] for role in required if index[role] is None]
     if missing:
         hint = ""
-        if "market_id" in required and index["market_id"] is None and "token_id" in positions:
-            hint = "; to use the token_id column pass columns={'market_id': 'token_id'}"
+        if "market_id" in required and index["market_id"] is None and per_token:
+            hint = "; or pass metadata=FILE (a Gamma export) saying which market each token is in"
         expected = ", ".join(names[role] for role in required)
         raise DataError(
             f"{path}: CSV columns do not match: missing {', '.join(missing)};"
             f" expected {expected} (optional: bid_size, ask_size, outcome, window_start,"
-            f" strike, underlying); found {', '.join(found) or 'nothing'}{hint}"
+            f" strike, underlying, token_id, token_outcome); found {', '.join(found) or 'nothing'}{hint}"
+        )
+    if per_token and index["token_outcome"] is None and meta is None:
+        raise DataError(
+            f"{path}: one row per token ({names['token_id']!r}) but nothing says which token is"
+            f" UP: expected a column {names['token_outcome']!r} (Up/Down or Yes/No) or"
+            " metadata=FILE (a Gamma export)"
         )
     return index
+
+
+# the row's tick, had-no-time-zone, window end, window start, strike, outcome, token columns
+_Parsed = tuple[BookTick, bool, int | None, int | None, float | None, Outcome | None, Any]
 
 
 class _LineReader(Protocol):
@@ -132,15 +169,23 @@ class _LineReader(Protocol):
 class _CsvRows:
     col: _Collector
     index: dict[str, int | None]
+    names: dict[str, str]
     width: int
-    tick: Micros
+    tick: Micros | None  # None: any tick down to 0.0001, the market's is inferred
     size_default: Micros
     const_market: str | None
     template: _MarketAcc  # window_end and outcome given as options
+    # one row per token: rows are grouped by token first (see formats.tokens)
+    tokens: dict[str, TokenSeen] | None = None
+
+    def __post_init__(self) -> None:
+        if self.index["token_id"] is not None:
+            self.tokens = {}
 
     def read(self, reader: _LineReader, markets: dict[str, _MarketAcc]) -> None:
         col = self.col
         report = col.report
+        tokens = self.tokens
         while True:
             try:
                 row = next(reader)
@@ -159,10 +204,12 @@ class _CsvRows:
                 continue
             try:
                 parsed = self._parse(row)
+            except AmbiguousValue as exc:
+                raise DataError(f"{col.path}: line {line}: {exc}") from None
             except ValueError as exc:
                 col.bad(line, str(exc))
                 continue
-            tick, naive, end, start, strike, outcome = parsed
+            tick, naive, end, start, strike, outcome, extra = parsed
             market_id = tick.market_id
             acc = markets.get(market_id)
             if acc is None:
@@ -177,6 +224,8 @@ class _CsvRows:
             # the market's values count even from a row after the window end: that is where
             # the outcome usually shows up
             problem = _merge_market_values(acc, end, start, strike, outcome)
+            if not problem and tokens is not None:
+                problem = note_token(tokens, market_id, extra, line)
             if problem:
                 col.bad(line, problem)
                 continue
@@ -187,51 +236,106 @@ class _CsvRows:
                 col.naive_times += 1
             acc.ticks.append(tick)
             acc.last_ts = ts
+            seen = tick_of(tick.bid), tick_of(tick.ask)
+            if min(seen) < acc.tick_seen:
+                acc.tick_seen = min(seen)
 
     def _parse(
         self, row: list[str]
-    ) -> tuple[BookTick, bool, int | None, int | None, float | None, Outcome | None]:
-        """The row's tick, had-no-time-zone, window end, window start, strike, outcome."""
+    ) -> tuple[BookTick, bool, int | None, int | None, float | None, Outcome | None, Any]:
+        """The row's tick, had-no-time-zone, window end, window start, strike, outcome and,
+        one row per token, (market key, token side, outcome text). Every problem of the row
+        is in the ValueError, not only the first."""
         index = self.index
         tick = self.tick
+        problems: list[str] = []
         i_ts, i_bid, i_ask = index["timestamp"], index["best_bid"], index["best_ask"]
         assert i_ts is not None and i_bid is not None and i_ask is not None
-        ts, naive = _parse_time(row[i_ts])
-        i = index["market_id"]
+        ts = naive = None
+        try:
+            ts, naive = _parse_time(row[i_ts])
+        except ValueError as exc:
+            problems.append(f"timestamp: {exc}")
+        key = "token_id" if self.tokens is not None else "market_id"
+        i = index[key]
         if i is not None:
             market_id = row[i].strip()
             if not market_id:
-                raise ValueError("market_id is empty")
+                problems.append(f"{key} is empty")
         else:
             assert self.const_market is not None
             market_id = self.const_market
-        bid = _price(row[i_bid], "best_bid", tick)
-        ask = _price(row[i_ask], "best_ask", tick)
-        if bid >= ask:
-            raise ValueError(f"crossed book: best_bid {bid / ONE:g} >= best_ask {ask / ONE:g}")
-        i = index["bid_size"]
-        bid_size = _size(row[i], "bid_size") if i is not None else self.size_default
-        i = index["ask_size"]
-        ask_size = _size(row[i], "ask_size") if i is not None else self.size_default
-        i = index["underlying"]
-        under = _float(row[i], "underlying") if i is not None and row[i].strip() else None
-        end = start = None
-        strike = None
+        bid = ask = None
+        try:
+            bid = _price(row[i_bid], "best_bid", tick)
+        except ValueError as exc:
+            problems.append(str(exc))
+        try:
+            ask = _price(row[i_ask], "best_ask", tick)
+        except ValueError as exc:
+            problems.append(str(exc))
+        if bid is not None and ask is not None and bid >= ask:
+            problems.append(f"crossed book: best_bid {bid / ONE:g} >= best_ask {ask / ONE:g}")
+        bid_size = ask_size = self.size_default
+        try:
+            i = index["bid_size"]
+            if i is not None:
+                bid_size = _size(row[i], "bid_size")
+        except ValueError as exc:
+            problems.append(str(exc))
+        try:
+            i = index["ask_size"]
+            if i is not None:
+                ask_size = _size(row[i], "ask_size")
+        except ValueError as exc:
+            problems.append(str(exc))
+        under = end = start = strike = None
+        outcome = extra = None
+        try:
+            i = index["underlying"]
+            if i is not None and row[i].strip():
+                under = _float(row[i], "underlying")
+        except ValueError as exc:
+            problems.append(str(exc))
         i = index["window_end"]
         if i is not None:
             if not row[i].strip():
-                raise ValueError("window_end is empty")
-            end = _parse_time(row[i])[0]
+                problems.append("window_end is empty")
+            else:
+                try:
+                    end = _parse_time(row[i])[0]
+                except ValueError as exc:
+                    problems.append(f"window_end: {exc}")
         i = index["window_start"]
         if i is not None and row[i].strip():
-            start = _parse_time(row[i])[0]
+            try:
+                start = _parse_time(row[i])[0]
+            except ValueError as exc:
+                problems.append(f"window_start: {exc}")
         i = index["strike"]
         if i is not None and row[i].strip():
-            strike = _float(row[i], "strike")
+            try:
+                strike = _float(row[i], "strike")
+            except ValueError as exc:
+                problems.append(str(exc))
         i = index["outcome"]
-        outcome = _outcome(row[i]) if i is not None else None
+        if self.tokens is not None:
+            try:
+                extra = token_columns(row, index, self.names)
+            except ValueError as exc:
+                problems.append(str(exc))
+        elif i is not None:
+            try:
+                outcome = _outcome(row[i], self.names["outcome"])
+            except AmbiguousValue:
+                raise
+            except ValueError as exc:
+                problems.append(str(exc))
+        if problems:
+            raise ValueError("; ".join(problems))
+        assert ts is not None and naive is not None and bid is not None and ask is not None
         book = BookTick(ts, market_id, bid, bid_size, ask, ask_size, None, under)
-        return book, naive, end, start, strike, outcome
+        return book, naive, end, start, strike, outcome, extra
 
 
 def _merge_market_values(

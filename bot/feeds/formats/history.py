@@ -63,7 +63,7 @@ def _load_polymarket(path: Path, col: _Collector, options: Mapping[str, Any]) ->
     settings.update({key: value for key, value in options.items() if key != "strict"})
     opts = _Options(path, settings, source="setting")
     col.fields = opts.market_fields()
-    tick = col.fields.tick
+    tick = col.fields.tick = col.fields.tick or 10_000  # the synthesized book's tick
     token_outcome = opts.outcome("token_outcome")
     window_end = opts.time("window_end")
     for key, value in (("token_outcome", token_outcome), ("window_end", window_end)):

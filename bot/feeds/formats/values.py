@@ -26,6 +26,12 @@ _MIN_MS: Final = 1_000_000_000_000
 _MAX_MS: Final = 100_000_000_000_000
 _MS: Final = timedelta(milliseconds=1)
 
+# Polymarket's crypto fee schedule (feeSchedule {rate: 0.07, exponent: 1, takerOnly: true}),
+# used when neither metadata nor an option gives a market's fees
+CRYPTO_FEE_PPM: Final = 70_000
+CRYPTO_FEE_EXPONENT: Final = 1
+CRYPTO_FEE_SOURCE: Final = "Polymarket crypto schedule (default without metadata)"
+
 
 def parse_time(value: str | int | float | Decimal | datetime) -> int:
     """Epoch milliseconds from unix seconds, unix milliseconds or ISO-8601 (UTC if naive).
@@ -95,14 +101,18 @@ def _micros(text: str) -> Micros:
     return to_micros(s)  # signs, exponents, too many decimals; raises ValueError
 
 
-def _price(text: str, name: str, tick: Micros) -> Micros:
+def _price(text: str, name: str, tick: Micros | None) -> Micros:
+    """A price in [0, 1] on ``tick``; with no tick given, on 0.0001 or coarser (the market's
+    tick is then inferred from its prices, see tick_of)."""
     try:
         value = _micros(text)
     except ValueError:
         raise ValueError(f"{name} {text!r} is not a number") from None
     if not 0 <= value <= ONE:
         raise ValueError(f"{name} {text.strip()} is outside [0, 1]")
-    if value % tick:
+    if value % (tick or 100):
+        if tick is None:
+            raise ValueError(f"{name} {text.strip()} is not on a tick of 0.0001 or coarser")
         raise ValueError(f"{name} {text.strip()} is not on the tick {tick / ONE:g}")
     return value
 
@@ -119,15 +129,44 @@ def _size(text: str, name: str) -> Micros:
     return value
 
 
-def _outcome(value: object) -> Outcome | None:
+class AmbiguousValue(ValueError):
+    """A value whose form does not say one thing here: the file is refused, not the row."""
+
+
+UP_WORDS: Final = frozenset({"UP", "YES"})
+DOWN_WORDS: Final = frozenset({"DOWN", "NO"})
+WON_WORDS: Final = frozenset({"1", "TRUE"})
+LOST_WORDS: Final = frozenset({"0", "FALSE"})
+MARKET_OUTCOMES: Final = "UP/DOWN (or Up/Down, Yes/No)"
+
+
+def _outcome(value: object, column: str = "outcome") -> Outcome | None:
+    """A market's outcome: UP/DOWN or Yes/No in any case; blank is None. 1/0 and true/false
+    say whether one token won, which a row per market cannot tell: AmbiguousValue."""
     if value is None:
         return None
     text = str(value).strip().upper()
     if not text:
         return None
-    if text not in ("UP", "DOWN"):
-        raise ValueError(f"outcome {value!r} is not UP or DOWN")
-    return Outcome(text)
+    if text in UP_WORDS:
+        return Outcome.UP
+    if text in DOWN_WORDS:
+        return Outcome.DOWN
+    if text in WON_WORDS or text in LOST_WORDS:
+        raise AmbiguousValue(
+            f"column {column}: {str(value).strip()!r} says whether a token won, but these rows are"
+            f" per market; expected {MARKET_OUTCOMES}, or one row per token with a token_id column"
+        )
+    raise ValueError(f"{column} {value!r} is not {MARKET_OUTCOMES}")
+
+
+def tick_of(price: Micros) -> Micros:
+    """The coarsest Polymarket tick (0.01, 0.001, 0.0001) the price is on; 0 if none."""
+    if price % 10_000 == 0:
+        return 10_000
+    if price % 1_000 == 0:
+        return 1_000
+    return 100 if price % 100 == 0 else 0
 
 
 def _float(text: str, name: str) -> float:
@@ -196,7 +235,7 @@ class _Options:
         return None if got is None else int(got)
 
     def outcome(self, key: str) -> Outcome | None:
-        got = self._get(key, _outcome, "expected UP or DOWN")
+        got = self._get(key, _outcome, f"expected {MARKET_OUTCOMES}")
         return None if got is None else Outcome(got)
 
     def number(self, key: str) -> float | None:
@@ -204,14 +243,18 @@ class _Options:
         return None if got is None else float(got)
 
     def market_fields(self) -> _MarketFields:
-        tick = self.micros("tick", 10_000, 1, 100_000)
-        if ONE % tick:
+        """Market fields from options; no tick option: None (inferred per market from the
+        data); no fee option: Polymarket's crypto fee schedule, said so in fee_source."""
+        tick: Micros | None = self.micros("tick", 0, 1, 100_000) or None
+        if tick is not None and ONE % tick:
             raise self._fail("tick", "expected a tick that divides 1, such as 0.01 or 0.001")
+        explicit = self.values.get("fee_rate_ppm") is not None
         return _MarketFields(
             instrument=self.text("instrument") or "",
             name=self.text("name"),
             tick=tick,
             min_size=self.micros("min_size", 5 * ONE, 0, 10**9 * ONE),
-            fee_rate_ppm=self.integer("fee_rate_ppm", 0, 0, MAX_FEE_PPM),
-            fee_exponent=self.integer("fee_exponent", 1, 1, MAX_FEE_EXPONENT),
+            fee_rate_ppm=self.integer("fee_rate_ppm", CRYPTO_FEE_PPM, 0, MAX_FEE_PPM),
+            fee_exponent=self.integer("fee_exponent", CRYPTO_FEE_EXPONENT, 1, MAX_FEE_EXPONENT),
+            fee_source=f"{self.source} fee_rate_ppm" if explicit else CRYPTO_FEE_SOURCE,
         )
