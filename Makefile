@@ -43,6 +43,7 @@ bench: $(BENCH_STAMP)
 	$(BIN)/python bench/live_roundtrip.py
 	$(BIN)/python bench/live_faults.py
 	$(BIN)/python bench/backtest_throughput.py
+	$(BIN)/python bench/load_formats.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -209,13 +209,13 @@ def backtest(
     strategy: Annotated[str | None, typer.Option(help="Run only this strategy.")] = None,
     out: Annotated[Path | None, typer.Option(help="Results folder; default backtests/<data>-<n>.")] = None,
     data_format: Annotated[
-        str | None, typer.Option("--format", help="tape, polymarket or csv; default: detected.")
+        str | None, typer.Option("--format", help="tape, polymarket, csv or parquet; default: detected.")
     ] = None,
     option: Annotated[
         list[str] | None,
         typer.Option(
             help="Data option KEY=VALUE, repeatable: window_end, outcome, token_outcome, market_id,"
-            " tick, spread, columns (CSV) ..."
+            " tick, spread, columns and metadata (CSV, Parquet), fee_rate_ppm (0: no fees) ..."
         ),
     ] = None,
     sweep: Annotated[

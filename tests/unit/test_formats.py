@@ -481,8 +481,8 @@ def test_general_errors_are_one_line_data_errors(tmp_path: Path) -> None:
         load(empty)
     assert_one_line_error(info, empty)
     some = write(tmp_path / "some.csv", HEADER)
-    with pytest.raises(DataError, match="unknown format 'parquet'") as info:
-        load(some, fmt="parquet")
+    with pytest.raises(DataError, match="unknown format 'xlsx'") as info:
+        load(some, fmt="xlsx")
     assert_one_line_error(info, some)
     with pytest.raises(DataError, match="not a tape"):
         load(some, fmt="tape")

@@ -91,6 +91,12 @@ all its prices are on (``report.ticks``). Fees: the metadata's fee schedule; els
 options ``fee_rate_ppm``/``fee_exponent`` (``fee_rate_ppm=0`` for none); else Polymarket's
 crypto schedule, 0.07 x shares x p(1-p) (``report.fees`` says which, per market). Other
 options: ``delimiter`` (default ","), ``instrument``, ``min_size``, ``metadata``, ``strict``.
+
+``parquet`` -- the same rows as ``csv`` in a Parquet table, ``*.parquet`` (the public
+Polymarket datasets are Parquet), read column by column (``formats.parquet``; clean tables
+of rows per token take ``formats.columnar``). Same columns, options and rules; rows are
+numbered from 1 (``report.row_unit`` "row"). Needs the optional extra ``data`` (pyarrow,
+numpy); without it the error names the extra.
 """
 
 from __future__ import annotations
@@ -111,6 +117,7 @@ from bot.feeds.formats.core import (
 from bot.feeds.formats.csvfile import _load_csv
 from bot.feeds.formats.detect import detect_format
 from bot.feeds.formats.history import _load_polymarket
+from bot.feeds.formats.parquet import _load_parquet
 from bot.feeds.formats.tapes import _load_tape
 from bot.feeds.formats.values import book_from_price, parse_time
 from bot.feeds.tape import DataError
@@ -162,6 +169,8 @@ def load(path: Path | str, *, fmt: str | None = None, **options: Any) -> LoadedD
             markets = _load_tape(path, col)
         elif fmt == "polymarket":
             markets = _load_polymarket(path, col, options)
+        elif fmt == "parquet":
+            markets = _load_parquet(path, col, options)
         else:
             markets = _load_csv(path, col, options)
         return col.finish(markets)

@@ -26,7 +26,7 @@ from bot.model import (
 )
 from bot.safefile import FileRefused, open_regular, printable
 
-FORMATS: Final = ("tape", "polymarket", "csv")
+FORMATS: Final = ("tape", "polymarket", "csv", "parquet")
 MAX_MALFORMED: Final = 100
 
 _GZIP_MAGIC: Final = b"\x1f\x8b"
@@ -65,6 +65,7 @@ _OPTIONS: Final[dict[str, frozenset[str]]] = {
         }
     ),
 }
+_OPTIONS["parquet"] = _OPTIONS["csv"] - {"delimiter"}
 CSV_COLUMNS: Final = (
     "timestamp",
     "market_id",

@@ -36,11 +36,22 @@ from bot.model import (
 # CSV
 
 
-def _load_csv(path: Path, col: _Collector, options: Mapping[str, Any]) -> dict[str, _MarketAcc]:
-    report = col.report
+@dataclass(slots=True)
+class Settings:
+    """The options of a table of rows (CSV or Parquet), checked."""
+
+    size_default: Micros
+    const_market: str | None
+    const_end: int | None
+    const_outcome: Outcome | None
+    meta: Metadata | None
+    names: dict[str, str]  # role -> column name
+    delimiter: str
+
+
+def settings(path: Path, col: _Collector, options: Mapping[str, Any]) -> Settings:
     opts = _Options(path, options)
     col.fields = opts.market_fields()
-    tick = col.fields.tick
     size_default = opts.micros("size", 100 * ONE, 0, 10**9 * ONE)
     const_market = opts.text("market_id")
     const_end = opts.time("window_end")
@@ -64,34 +75,58 @@ def _load_csv(path: Path, col: _Collector, options: Mapping[str, Any]) -> dict[s
     # a column renamed to a role is that role only: {"market_id": "token_id"} reads the
     # token_id column as the market (one market per token), not as rows per token too
     names = {role: renames.get(role, "\0" if role in claimed else role) for role in CSV_COLUMNS}
+    return Settings(size_default, const_market, const_end, const_outcome, meta, names, delimiter)
 
+
+def start_rows(
+    path: Path, col: _Collector, header: list[str], setup: Settings, kind: str = "CSV"
+) -> _CsvRows:
+    """The row reader for a table with these column names (DataError if they do not fit)."""
+    names = setup.names
+    consts = (setup.const_market, setup.const_end, setup.const_outcome)
+    index = _csv_index(path, header, names, *consts, setup.meta, kind)
+    if index["bid_size"] is None or index["ask_size"] is None:
+        col.report.notes.append(f"no size column(s): used {setup.size_default / ONE:g} shares")
+    template = _MarketAcc("", window_end=setup.const_end, outcome=setup.const_outcome)
+    tick = col.fields.tick
+    return _CsvRows(col, index, names, len(header), tick, setup.size_default, setup.const_market, template)
+
+
+def finish_rows(
+    col: _Collector, rows: _CsvRows | None, markets: dict[str, _MarketAcc], setup: Settings
+) -> dict[str, _MarketAcc]:
+    """Rows per token paired into markets; markets without a used row dropped."""
+    if rows is not None and rows.tokens is not None:
+        markets = pair_tokens(
+            col, markets, rows.tokens, setup.meta, setup.names["outcome"], setup.const_outcome
+        )
+    for market_id in [key for key, acc in markets.items() if not acc.ticks]:
+        del markets[market_id]
+    return markets
+
+
+def _load_csv(path: Path, col: _Collector, options: Mapping[str, Any]) -> dict[str, _MarketAcc]:
+    report = col.report
+    setup = settings(path, col, options)
     markets: dict[str, _MarketAcc] = {}
     rows: _CsvRows | None = None
     try:
         with _open_text(path) as f:
-            reader = csv.reader(f, delimiter=delimiter, strict=True)
+            reader = csv.reader(f, delimiter=setup.delimiter, strict=True)
             try:
                 header = next(reader, None)
             except csv.Error as exc:
                 raise DataError(f"{path}: bad CSV header ({exc})") from None
             if header is None:
                 raise DataError(f"{path}: empty file; expected a CSV header line")
-            index = _csv_index(path, header, names, const_market, const_end, const_outcome, meta)
-            if index["bid_size"] is None or index["ask_size"] is None:
-                report.notes.append(f"no size column(s): used {size_default / ONE:g} shares")
-            template = _MarketAcc("", window_end=const_end, outcome=const_outcome)
-            rows = _CsvRows(col, index, names, len(header), tick, size_default, const_market, template)
+            rows = start_rows(path, col, header, setup)
             rows.read(reader, markets)
     except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
         report.truncated = True
         report.notes.append(f"compressed CSV ends early ({exc}); rows up to there were used")
     except UnicodeDecodeError as exc:
         raise DataError(f"{path}: not UTF-8 text ({exc}); expected a CSV file") from None
-    if rows is not None and rows.tokens is not None:
-        markets = pair_tokens(col, markets, rows.tokens, meta, names["outcome"], const_outcome)
-    for market_id in [key for key, acc in markets.items() if not acc.ticks]:
-        del markets[market_id]
-    return markets
+    return finish_rows(col, rows, markets, setup)
 
 
 def _csv_index(
@@ -102,6 +137,7 @@ def _csv_index(
     const_end: int | None,
     const_outcome: Outcome | None,
     meta: Metadata | None,
+    kind: str = "CSV",
 ) -> dict[str, int | None]:
     """Column positions by role; raise DataError when required ones are missing."""
     found = [name.strip() for name in header]
@@ -109,7 +145,7 @@ def _csv_index(
     for i, name in enumerate(found):
         key = name.lower()
         if key in positions:
-            raise DataError(f"{path}: CSV column {name!r} appears twice; expected unique names")
+            raise DataError(f"{path}: {kind} column {name!r} appears twice; expected unique names")
         positions[key] = i
     index = {role: positions.get(names[role].lower()) for role in CSV_COLUMNS}
     per_token = index["token_id"] is not None
@@ -142,7 +178,7 @@ def _csv_index(
             hint = "; or pass metadata=FILE (a Gamma export) saying which market each token is in"
         expected = ", ".join(names[role] for role in required)
         raise DataError(
-            f"{path}: CSV columns do not match: missing {', '.join(missing)};"
+            f"{path}: {kind} columns do not match: missing {', '.join(missing)};"
             f" expected {expected} (optional: bid_size, ask_size, outcome, window_start,"
             f" strike, underlying, token_id, token_outcome); found {', '.join(found) or 'nothing'}{hint}"
         )
@@ -185,7 +221,6 @@ class _CsvRows:
     def read(self, reader: _LineReader, markets: dict[str, _MarketAcc]) -> None:
         col = self.col
         report = col.report
-        tokens = self.tokens
         while True:
             try:
                 row = next(reader)
@@ -209,40 +244,48 @@ class _CsvRows:
             except ValueError as exc:
                 col.bad(line, str(exc))
                 continue
-            tick, naive, end, start, strike, outcome, extra = parsed
-            market_id = tick.market_id
-            acc = markets.get(market_id)
-            if acc is None:
-                template = self.template
-                acc = markets[market_id] = _MarketAcc(
-                    market_id, window_end=template.window_end, outcome=template.outcome
-                )
-            ts = tick.ts_ms
-            if acc.last_ts is not None and ts < acc.last_ts:
-                col.bad(line, f"time goes backwards for {market_id} ({iso(ts)} after {iso(acc.last_ts)})")
-                continue
-            # the market's values count even from a row after the window end: that is where
-            # the outcome usually shows up
+            self.accept(line, parsed, markets)
+
+    def accept(self, line: int, parsed: _Parsed, markets: dict[str, _MarketAcc]) -> None:
+        """Add a parsed row to its market (per token: its token) after the checks across rows."""
+        col = self.col
+        tick, naive, end, start, strike, outcome, extra = parsed
+        market_id = tick.market_id
+        acc = markets.get(market_id)
+        if acc is None:
+            template = self.template
+            acc = markets[market_id] = _MarketAcc(
+                market_id, window_end=template.window_end, outcome=template.outcome
+            )
+        ts = tick.ts_ms
+        if acc.last_ts is not None and ts < acc.last_ts:
+            col.bad(line, f"time goes backwards for {market_id} ({iso(ts)} after {iso(acc.last_ts)})")
+            return
+        # the market's values count even from a row after the window end: that is where
+        # the outcome usually shows up
+        if end != acc.window_end or start is not None or strike is not None or outcome is not None:
             problem = _merge_market_values(acc, end, start, strike, outcome)
-            if not problem and tokens is not None:
-                problem = note_token(tokens, market_id, extra, line)
             if problem:
                 col.bad(line, problem)
-                continue
-            if acc.window_end is not None and ts >= acc.window_end:
-                col.ignore("row at or after window end")
-                continue
-            if naive:
-                col.naive_times += 1
-            acc.ticks.append(tick)
-            acc.last_ts = ts
-            seen = tick_of(tick.bid), tick_of(tick.ask)
-            if min(seen) < acc.tick_seen:
-                acc.tick_seen = min(seen)
+                return
+        if self.tokens is not None:
+            problem = note_token(self.tokens, market_id, extra, line)
+            if problem:
+                col.bad(line, problem)
+                return
+        if acc.window_end is not None and ts >= acc.window_end:
+            col.ignore("row at or after window end")
+            return
+        if naive:
+            col.naive_times += 1
+        acc.ticks.append(tick)
+        acc.last_ts = ts
+        if tick.bid % 10_000 or tick.ask % 10_000:
+            seen = min(tick_of(tick.bid), tick_of(tick.ask))
+            if seen < acc.tick_seen:
+                acc.tick_seen = seen
 
-    def _parse(
-        self, row: list[str]
-    ) -> tuple[BookTick, bool, int | None, int | None, float | None, Outcome | None, Any]:
+    def _parse(self, row: list[str]) -> _Parsed:
         """The row's tick, had-no-time-zone, window end, window start, strike, outcome and,
         one row per token, (market key, token side, outcome text). Every problem of the row
         is in the ValueError, not only the first."""

@@ -13,7 +13,7 @@ from bot.safefile import FileRefused, open_regular
 
 
 def detect_format(path: Path | str) -> str:
-    """'tape', 'polymarket' or 'csv', from the file's first bytes, else its extension."""
+    """'tape', 'polymarket', 'csv' or 'parquet', from the file's first bytes, else its extension."""
     path = Path(path)
     try:
         with open_regular(path) as f:
@@ -24,6 +24,8 @@ def detect_format(path: Path | str) -> str:
         raise DataError(f"{path}: cannot read ({exc.strerror}); expected a data file") from None
     if not head:
         raise DataError(f"{path}: empty file; expected a tape, a price history or a CSV")
+    if head.startswith(b"PAR1"):
+        return "parquet"
     compressed = head.startswith(_GZIP_MAGIC)
     if compressed:
         try:
@@ -51,5 +53,5 @@ def detect_format(path: Path | str) -> str:
     what = "gzip data" if compressed else repr(first_line[:40].decode("utf-8", "replace"))
     raise DataError(
         f"{path}: unknown format (starts with {what}); expected a tape (.jsonl.gz), a Polymarket"
-        f" price history (.json) or a CSV with a header line (.csv), or pass fmt="
+        f" price history (.json), a CSV with a header line (.csv) or Parquet (.parquet), or pass fmt="
     )

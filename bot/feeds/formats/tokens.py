@@ -21,6 +21,7 @@ DOWN token reads as each token's side, not a result) are an error naming the col
 from __future__ import annotations
 
 import heapq
+from collections.abc import Callable
 from dataclasses import dataclass
 from operator import attrgetter
 from typing import Any
@@ -31,6 +32,8 @@ from bot.feeds.formats.values import DOWN_WORDS, LOST_WORDS, MARKET_OUTCOMES, UP
 from bot.feeds.tape import DataError
 from bot.model import ONE, BookTick, Outcome
 
+# fills a market's ticks (acc) from its UP and DOWN tokens' rows
+Combine = Callable[[_Collector, _MarketAcc, _MarketAcc | None, _MarketAcc | None], None]
 OUTCOME_FORMS = (
     f"{MARKET_OUTCOMES} (the winner), 1/0 or true/false (did this token win) or the winning token id"
 )
@@ -83,8 +86,10 @@ def pair_tokens(
     meta: Metadata | None,
     outcome_column: str,
     const_outcome: Outcome | None,
+    combine: Combine | None = None,
 ) -> dict[str, _MarketAcc]:
-    """The markets of the tokens' rows, each with the combined book of its two tokens."""
+    """The markets of the tokens' rows, each with the combined book of its two tokens
+    (``combine``: how, from the tokens' rows; formats.columnar has one for arrays)."""
     path = col.path
     pairs: dict[str, dict[Outcome, str]] = {}
     infos: dict[str, list[TokenMeta]] = {}
@@ -131,7 +136,7 @@ def pair_tokens(
             fields = _with_tokens(fields, up, down)
         acc.fields = fields
         acc.tick_seen = min(a.tick_seen for a in accs.values())
-        _combine(col, acc, accs.get(Outcome.UP), accs.get(Outcome.DOWN))
+        (combine or _combine)(col, acc, accs.get(Outcome.UP), accs.get(Outcome.DOWN))
         acc.last_ts = acc.ticks[-1].ts_ms if acc.ticks else None
         acc.outcome = const_outcome or _winner(col, market_id, pair, tokens, outcome_column)
         if acc.outcome is None and info is not None:
