@@ -111,17 +111,23 @@ def fast_tokens(rows: _CsvRows, batch: Any, setup: Settings) -> dict[str, _Marke
 
 def _codes(arr: Any, np: Any, pa: Any) -> tuple[Any, list[str]]:
     """Dictionary codes (-1 for null) and the distinct values as stripped text."""
-    if not (
-        pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type) or pa.types.is_integer(arr.type)
-    ):
+    if pa.types.is_dictionary(arr.type) and pa.types.is_string(arr.type.value_type):
+        encoded = arr
+    elif pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type) or pa.types.is_integer(arr.type):
+        encoded = arr.cast(pa.string()).dictionary_encode()
+    else:
         return None, []
-    encoded = arr.cast(pa.string()).dictionary_encode()
     if isinstance(encoded, pa.ChunkedArray):
         encoded = encoded.combine_chunks() if hasattr(encoded, "combine_chunks") else encoded.chunk(0)
     names = [str(v).strip() for v in encoded.dictionary.to_pylist()]
     if len(set(names)) != len(names):
         return None, []  # " a" and "a": the row path strips and compares
     codes = encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+    present = np.bincount(codes[codes >= 0], minlength=len(names)) > 0
+    if not present.all():  # a dictionary read from the file may hold values no row uses
+        renumber = np.append(np.cumsum(present) - 1, -1)  # and -1 stays -1
+        codes = renumber[codes]
+        names = [name for name, used in zip(names, present.tolist(), strict=True) if used]
     return codes, names
 
 

@@ -40,6 +40,7 @@ from bot.model import ONE, BookTick
 from bot.safefile import FileRefused, open_regular
 
 BATCH_ROWS: Final = 1 << 18
+_KEYS: Final = ("market_id", "token_id", "token_outcome", "outcome")
 EXTRA: Final = (
     "parquet input needs the optional extra 'data': pip install 'touchtrader[data]' (pyarrow, numpy)"
 )
@@ -76,7 +77,13 @@ def _load_parquet(path: Path, col: _Collector, options: Mapping[str, Any]) -> di
         offset = 0
         if rows.tokens is not None and table.metadata.num_rows:
             try:
-                whole = table.read(columns=used).combine_chunks().to_batches()[0]
+                # text keys read as Parquet stores them, dictionary-encoded: no string per row
+                keys = [header[i] for r in _KEYS if (i := rows.index[r]) is not None]
+                schema = table.schema_arrow
+                keys = [k for k in keys if pa.types.is_string(schema.field(k).type)]
+                raw.seek(0)
+                whole = pq.read_table(raw, columns=used, read_dictionary=keys)
+                whole = whole.combine_chunks().to_batches()[0]
             except (pa.ArrowException, OSError):
                 whole = None  # the batches below say how far the file can be read
             if whole is not None:
