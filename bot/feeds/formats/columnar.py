@@ -17,7 +17,7 @@ from bot.feeds.formats.core import _Collector, _MarketAcc
 from bot.feeds.formats.csvfile import Settings, _CsvRows
 from bot.feeds.formats.tokens import TokenSeen, pair_tokens
 from bot.feeds.formats.values import _outcome
-from bot.model import ONE, BookTick
+from bot.model import ONE, BookTick, Outcome
 
 
 def fast_tokens(rows: _CsvRows, batch: Any, setup: Settings) -> dict[str, _MarketAcc] | None:
@@ -74,39 +74,41 @@ def fast_tokens(rows: _CsvRows, batch: Any, setup: Settings) -> dict[str, _Marke
 
     tokens: dict[str, TokenSeen] = {}
     by_token: dict[str, _MarketAcc] = {}
-    bounds = np.searchsorted(codes[order], np.arange(len(token_names) + 1))
-    token_rows: dict[str, Any] = {}
     side_col = rows.names["token_outcome"]
+    meta = setup.meta
+    market_codes: dict[str, int] = {}
+    market_of = np.zeros(len(token_names), dtype=np.int64)
+    down_of = np.zeros(len(token_names), dtype=np.int8)
     for k, token in enumerate(token_names):
         try:
             side = _outcome(per_token["token_outcome"][k], side_col)
         except ValueError:
             return None
-        tokens[token] = TokenSeen(
+        seen = tokens[token] = TokenSeen(
             per_token["market_id"][k], side, per_token["outcome"][k] or "", int(first[k]) + 1
         )
-        acc = by_token[token] = _MarketAcc(token, window_end=setup.const_end, outcome=setup.const_outcome)
-        if ends is not None:
-            acc.window_end = int(ends[first[k]])
-        acc.tick_seen = int(tick_seen[k])
-        token_rows[token] = order[bounds[k] : bounds[k + 1]]
-    meta = setup.meta
-    for token, seen in tokens.items():
         info = meta.tokens.get(token) if meta is not None else None
         if (info is None and (seen.market is None or seen.side is None)) or (
             info is not None and seen.side is not None and seen.side is not info.side
         ):
             return None  # rows the metadata does not know, or a side it contradicts
-    books = (ts, bid, bid_size, ask, ask_size)
+        market = info.market_id if info is not None else seen.market
+        market_of[k] = market_codes.setdefault(str(market), len(market_codes))
+        down_of[k] = (info.side if info is not None else seen.side) is Outcome.DOWN
+        acc = by_token[token] = _MarketAcc(token, window_end=setup.const_end, outcome=setup.const_outcome)
+        if ends is not None:
+            acc.window_end = int(ends[first[k]])
+        acc.tick_seen = int(tick_seen[k])
     under = batch.floats("underlying")
     if batch.bad.any():
         return None
     rows.tokens = tokens
-
-    def combine(col: _Collector, acc: _MarketAcc, up: _MarketAcc | None, down: _MarketAcc | None) -> None:
-        _combine_arrays(np, col, acc, up, down, token_rows, books, under)
-
-    return pair_tokens(col, by_token, tokens, meta, rows.names["outcome"], setup.const_outcome, combine)
+    combined = _Combined(
+        np, market_codes, market_of[codes], down_of[codes], (ts, bid, bid_size, ask, ask_size), under
+    )
+    return pair_tokens(
+        col, by_token, tokens, meta, rows.names["outcome"], setup.const_outcome, combined.market
+    )
 
 
 def _codes(arr: Any, np: Any, pa: Any) -> tuple[Any, list[str]]:
@@ -135,73 +137,86 @@ def _tick_of(prices: Any, np: Any) -> Any:
     return np.where(prices % 10_000 == 0, 10_000, np.where(prices % 1_000 == 0, 1_000, 100))
 
 
-def _combine_arrays(
-    np: Any,
-    col: _Collector,
-    acc: _MarketAcc,
-    up: _MarketAcc | None,
-    down: _MarketAcc | None,
-    token_rows: dict[str, Any],
-    books: tuple[Any, ...],
-    under: list[float | None],
-) -> None:
-    """As tokens._combine, on arrays: rows at or after the window end dropped, the two
-    tokens' rows merged in time order (UP first at equal times), the book after each time."""
-    ts, bid, bid_size, ask, ask_size = books
-    parts = []
-    for token_acc, is_up in ((up, True), (down, False)):
-        if token_acc is not None:
-            idx = token_rows[token_acc.market_id]
-            parts.append((idx, np.full(len(idx), 0 if is_up else 1, dtype=np.int8)))
-    idx = np.concatenate([p[0] for p in parts])
-    side = np.concatenate([p[1] for p in parts])
-    assert acc.window_end is not None
-    keep = ts[idx] < acc.window_end
-    dropped = int(len(idx) - keep.sum())
-    if dropped:
-        col.report.ignored["row at or after window end"] = (
-            col.report.ignored.get("row at or after window end", 0) + dropped
-        )
-    idx, side = idx[keep], side[keep]
-    k = len(idx)
-    if k == 0:
-        return
-    order = np.lexsort((np.arange(k), side, ts[idx]))
-    idx, side = idx[order], side[order]
-    t = ts[idx]
-    positions = np.arange(k)
-    last_up = np.maximum.accumulate(np.where(side == 0, positions, -1))
-    last_down = np.maximum.accumulate(np.where(side == 1, positions, -1))
-    emit = np.append(t[1:] != t[:-1], True)
-    rows_e = idx[emit]
-    is_up = side[emit] == 0
-    # each emitted row's own book, in the UP view
-    own_bid = np.where(is_up, bid[rows_e], ONE - ask[rows_e])
-    own_bs = np.where(is_up, bid_size[rows_e], ask_size[rows_e])
-    own_ask = np.where(is_up, ask[rows_e], ONE - bid[rows_e])
-    own_as = np.where(is_up, ask_size[rows_e], bid_size[rows_e])
-    lu, ld = last_up[emit], last_down[emit]
-    both = (lu >= 0) & (ld >= 0)
-    u = idx[np.maximum(lu, 0)]
-    d = idx[np.maximum(ld, 0)]
-    d_bid, d_bs, d_ask, d_as = ONE - ask[d], ask_size[d], ONE - bid[d], bid_size[d]
-    c_bid = np.maximum(bid[u], d_bid)
-    c_bs = np.where(bid[u] > d_bid, bid_size[u], np.where(bid[u] < d_bid, d_bs, bid_size[u] + d_bs))
-    c_ask = np.minimum(ask[u], d_ask)
-    c_as = np.where(ask[u] < d_ask, ask_size[u], np.where(ask[u] > d_ask, d_as, ask_size[u] + d_as))
-    crossed = both & (c_bid >= c_ask)
-    col.report.books_disagree += int(crossed.sum())
-    use = both & ~crossed
-    out_bid = np.where(use, c_bid, own_bid).tolist()
-    out_bs = np.where(use, c_bs, own_bs).tolist()
-    out_ask = np.where(use, c_ask, own_ask).tolist()
-    out_as = np.where(use, c_as, own_as).tolist()
-    market_id = acc.market_id
-    unders = [under[i] for i in rows_e.tolist()]
-    acc.ticks = [
-        BookTick(tt, market_id, b, bs, a, as_, None, un)
-        for tt, b, bs, a, as_, un in zip(
-            t[emit].tolist(), out_bid, out_bs, out_ask, out_as, unders, strict=True
-        )
-    ]
-    acc.extra_rows += k - len(acc.ticks)
+class _Combined:
+    """tokens._combine for every market at once: rows sorted by market, time, UP first and
+    file order; the last UP and DOWN book of the market at each row carried forward; one
+    tick per market and time (its last row), the best of both books unless they cross."""
+
+    def __init__(
+        self,
+        np: Any,
+        market_codes: dict[str, int],
+        market: Any,
+        down: Any,
+        books: tuple[Any, ...],
+        under: list[float | None],
+    ) -> None:
+        ts, bid, bid_size, ask, ask_size = books
+        n = len(ts)
+        self.np = np
+        self.codes = market_codes
+        order = np.lexsort((np.arange(n), down, ts, market))
+        m, t, side = market[order], ts[order], down[order]
+        positions = np.arange(n)
+        start = np.searchsorted(m, m)  # each row's market's first position
+        last_up = np.maximum.accumulate(np.where(side == 0, positions, -1))
+        last_down = np.maximum.accumulate(np.where(side == 1, positions, -1))
+        last_up = np.where(last_up >= start, last_up, -1)
+        last_down = np.where(last_down >= start, last_down, -1)
+        emit = np.append((t[1:] != t[:-1]) | (m[1:] != m[:-1]), True)
+        rows_e = order[emit]
+        is_up = side[emit] == 0
+        own_bid = np.where(is_up, bid[rows_e], ONE - ask[rows_e])
+        own_bs = np.where(is_up, bid_size[rows_e], ask_size[rows_e])
+        own_ask = np.where(is_up, ask[rows_e], ONE - bid[rows_e])
+        own_as = np.where(is_up, ask_size[rows_e], bid_size[rows_e])
+        lu, ld = last_up[emit], last_down[emit]
+        both = (lu >= 0) & (ld >= 0)
+        u = order[np.maximum(lu, 0)]
+        d = order[np.maximum(ld, 0)]
+        d_bid, d_bs, d_ask, d_as = ONE - ask[d], ask_size[d], ONE - bid[d], bid_size[d]
+        c_bid = np.maximum(bid[u], d_bid)
+        c_bs = np.where(bid[u] > d_bid, bid_size[u], np.where(bid[u] < d_bid, d_bs, bid_size[u] + d_bs))
+        c_ask = np.minimum(ask[u], d_ask)
+        c_as = np.where(ask[u] < d_ask, ask_size[u], np.where(ask[u] > d_ask, d_as, ask_size[u] + d_as))
+        crossed = both & (c_bid >= c_ask)
+        use = both & ~crossed
+        self.crossed = np.concatenate(([0], np.cumsum(crossed)))
+        m_e = m[emit]
+        names = np.array(list(market_codes), dtype=object)
+        self.t_rows, self.t_emit = t, t[emit]
+        self.rows_at = np.searchsorted(m, np.arange(len(market_codes) + 1))
+        self.emit_at = np.searchsorted(m_e, np.arange(len(market_codes) + 1))
+        self.ticks = [
+            BookTick(tt, mid, b, bs, a, as_, None, under[i])
+            for tt, mid, b, bs, a, as_, i in zip(
+                self.t_emit.tolist(),
+                names[m_e].tolist(),
+                np.where(use, c_bid, own_bid).tolist(),
+                np.where(use, c_bs, own_bs).tolist(),
+                np.where(use, c_ask, own_ask).tolist(),
+                np.where(use, c_as, own_as).tolist(),
+                rows_e.tolist(),
+                strict=True,
+            )
+        ]
+
+    def market(
+        self, col: _Collector, acc: _MarketAcc, up: _MarketAcc | None, down: _MarketAcc | None
+    ) -> None:
+        """The market's ticks before its window end (a `tokens.Combine`)."""
+        np = self.np
+        code = self.codes[acc.market_id]
+        r0, r1 = int(self.rows_at[code]), int(self.rows_at[code + 1])
+        e0, e1 = int(self.emit_at[code]), int(self.emit_at[code + 1])
+        assert acc.window_end is not None
+        kept = int(np.searchsorted(self.t_rows[r0:r1], acc.window_end))
+        cut = e0 + int(np.searchsorted(self.t_emit[e0:e1], acc.window_end))
+        if r1 - r0 > kept:
+            ignored = col.report.ignored
+            ignored["row at or after window end"] = (
+                ignored.get("row at or after window end", 0) + r1 - r0 - kept
+            )
+        acc.ticks = self.ticks[e0:cut]
+        col.report.books_disagree += int(self.crossed[cut] - self.crossed[e0])
+        acc.extra_rows += kept - (cut - e0)
