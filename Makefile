@@ -46,6 +46,7 @@ bench: $(BENCH_STAMP)
 	$(BIN)/python bench/backtest_throughput.py
 	$(BIN)/python bench/operator_commands.py
 	$(BIN)/python bench/journal_check.py
+	$(BIN)/python bench/load_formats.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -42,7 +42,7 @@ from bot.errors import BotError
 from bot.feeds.replay import ReplayFeed
 from bot.journal import Journal, Restored
 from bot.metrics import ClosedTrade, EquityPoint, summarize
-from bot.model import ONE, MarketEvent, Mode, iso, to_micros
+from bot.model import ONE, MarketEvent, Mode, WindowOpened, iso, to_micros
 from bot.report import write_report
 from bot.safefile import kind, printable
 from bot.strategies import build_strategies
@@ -65,6 +65,19 @@ class Source:
     total: int | None  # known for loaded files; None while streaming a tape
     report: dict[str, Any] = field(default_factory=dict)
     tape_reader: Any = None
+    fees: dict[str, int] = field(default_factory=dict)  # a streamed tape's, as recorded
+
+
+def _noting_fees(events: Iterable[MarketEvent], fees: dict[str, int]) -> Iterator[MarketEvent]:
+    """The events, counting the fee schedule of each market as it opens."""
+    from bot.feeds.formats.core import fee_text
+
+    for event in events:
+        if type(event) is WindowOpened:
+            market = event.market
+            key = fee_text(market.fee_rate_ppm, market.fee_exponent, "as recorded")
+            fees[key] = fees.get(key, 0) + 1
+        yield event
 
 
 def open_source(path: Path, fmt: str | None = None, options: dict[str, Any] | None = None) -> Source:
@@ -75,7 +88,9 @@ def open_source(path: Path, fmt: str | None = None, options: dict[str, Any] | No
         detected = fmt or formats.detect_format(path)
         if detected == "tape" and not options:
             reader = tape.read_tape(path)
-            return Source(path, "tape", reader, None, tape_reader=reader)
+            source = Source(path, "tape", reader, None, tape_reader=reader)
+            source.events = _noting_fees(reader, source.fees)
+            return source
         data = formats.load(path, fmt=detected, **(options or {}))
     except formats.DataError as exc:
         raise BacktestError(str(exc)) from None
@@ -283,7 +298,13 @@ def _data_summary(source: Source, feed: ReplayFeed) -> dict[str, Any]:
             ignored=report["ignored"],
             markets=len(report["markets"]),
             truncated=report["truncated"],
+            fees=report["fees"],
+            ticks=report["ticks"],
+            books_disagree=report["books_disagree"],
+            notes=report["notes"],
         )
+    else:
+        info["fees"] = dict(source.fees)
     reader = source.tape_reader
     if reader is not None:
         info.update(

@@ -229,13 +229,13 @@ def backtest(
     strategy: Annotated[str | None, typer.Option(help="Run only this strategy.")] = None,
     out: Annotated[Path | None, typer.Option(help="Results folder; default backtests/<data>-<n>.")] = None,
     data_format: Annotated[
-        str | None, typer.Option("--format", help="tape, polymarket or csv; default: detected.")
+        str | None, typer.Option("--format", help="tape, polymarket, csv or parquet; default: detected.")
     ] = None,
     option: Annotated[
         list[str] | None,
         typer.Option(
             help="Data option KEY=VALUE, repeatable: window_end, outcome, token_outcome, market_id,"
-            " tick, spread, columns (CSV) ..."
+            " tick, spread, columns and metadata (CSV, Parquet), fee_rate_ppm (0: no fees) ..."
         ),
     ] = None,
     sweep: Annotated[
@@ -295,6 +295,10 @@ def backtest(
         f"{s['trades']} trades, win rate {rate}, net P&L {s['net_pnl']:.2f} (gross {s['gross_pnl']:.2f},"
         f" fees {s['fees']:.2f}), max drawdown {s['max_drawdown']:.2f}"
     )
+    fees = "; ".join(f"{rate} in {n} market(s)" for rate, n in info.get("fees", {}).items())
+    typer.echo(f"fees: {fees or 'no market opened'}")
+    for note in info.get("notes", []):
+        typer.echo(f"data: {note}")
     typer.echo(f"results: {target}/ (summary.json, trades.csv, report.html, report.svg, state/, logs/)")
 
 

@@ -1,5 +1,5 @@
 """Market data in and out: the simulated market (simulated.py), the bot's own tape (tape.py),
-backtest input formats (formats.py) and replay/recording (replay.py).
+backtest input formats (formats/) and replay/recording (replay.py).
 
 Every feed offers the engine the same two calls."""
 

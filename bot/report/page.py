@@ -67,6 +67,13 @@ def _cls(value: Any) -> str:
     return "num pos" if v is not None and v > 0 else "num neg" if v is not None and v < 0 else "num"
 
 
+def _fee_rates(summary: Mapping[str, Any]) -> list[tuple[str, Any]]:
+    """The fee schedules the data's markets were charged, from summary["data"]["fees"]."""
+    data = summary.get("data")
+    fees = data.get("fees") if isinstance(data, Mapping) else None
+    return list(fees.items()) if isinstance(fees, Mapping) else []
+
+
 def _summary_rows(summary: Mapping[str, Any]) -> list[tuple[str, str, str] | str]:
     """(label, shown value, css class) rows with group headings as plain strings."""
     s = summary
@@ -78,6 +85,7 @@ def _summary_rows(summary: Mapping[str, Any]) -> list[tuple[str, str, str] | str
         ("Final equity (USD)", fmt_money(s.get("final_equity")), "num"),
         ("Gross P&L (USD)", fmt_money(s.get("gross_pnl")), _cls(s.get("gross_pnl"))),
         ("Fees (USD)", fmt_money(s.get("fees")), "num"),
+        *[("Fee rate", f"{rate} ({n} market(s))", "") for rate, n in _fee_rates(s)],
         "Risk",
         ("Max drawdown (USD)", fmt_money(s.get("max_drawdown")), "num"),
         ("Max drawdown", fmt_pct(s.get("max_drawdown_pct")), "num"),

@@ -106,3 +106,35 @@ def test_bad_input_gives_one_line(tmp_path: Path) -> None:
     none = backtest(str(empty), "--out", str(tmp_path / "o3"))
     assert none.returncode == 2 and len(none.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "o3" / "report.html").exists()
+
+
+def test_rows_per_token_are_one_market_per_pair_and_fees_are_stated(tmp_path: Path) -> None:
+    """A real-format file (one row per token, a side column, the result as 1/0 per token):
+    `canary` buys once per window, not once per token, and the fee rate is in summary.json."""
+    t0 = 1_800_000_000
+    lines = ["timestamp,market,asset_id,side,best_bid,best_ask,bid_size,ask_size,window_end,winner"]
+    for m in range(3):
+        start, end = t0 + m * 300, t0 + m * 300 + 300
+        up_won = m != 1
+        for i in range(0, 300, 2):
+            bid = 0.55 + (i % 10) / 100
+            lines.append(f"{start + i},mkt{m},{m}1,Up,{bid:.2f},{bid + 0.02:.2f},50,50,{end},{int(up_won)}")
+            lines.append(
+                f"{start + i},mkt{m},{m}2,Down,{0.98 - bid:.2f},{1 - bid:.2f},50,50,{end},{int(not up_won)}"
+            )
+    data = tmp_path / "tokens.csv"
+    data.write_text("\n".join(lines) + "\n")
+    columns = '{"market_id": "market", "token_id": "asset_id", "token_outcome": "side", "outcome": "winner"}'
+    out = tmp_path / "out"
+    result = backtest(str(data), "--strategy", "canary", "--option", f"columns={columns}", "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    summary = json.loads((out / "summary.json").read_text())
+    crypto = "0.07 x shares x (p(1-p))^1 (Polymarket crypto schedule (default without metadata))"
+    assert summary["data"]["fees"] == {crypto: 3}
+    assert summary["data"]["markets"] == 3 and summary["data"]["books_disagree"] == 0
+    assert f"fees: {crypto} in 3 market(s)" in result.stdout
+    trades = (out / "trades.csv").read_text().splitlines()[1:]
+    assert sorted(row.split(",")[2] for row in trades) == ["mkt0", "mkt1", "mkt2"]  # one buy per window
+    assert [row.split(",")[6] for row in trades] == ["5", "5", "5"]  # min_size, not doubled
+    assert summary["fees"] > 0
+    assert "Fee rate" in (out / "report.html").read_text()

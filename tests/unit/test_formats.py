@@ -16,6 +16,7 @@ from bot.feeds.tape import TapeWriter
 from bot.model import ONE, BookTick, Market, MarketEvent, Outcome, WindowOpened, WindowResolved
 
 T0_S = 1_763_780_000  # 2025-11-22T02:53:20Z
+CRYPTO = 70_000  # the default fee rate without metadata: Polymarket crypto
 T0 = T0_S * 1000
 END_S = T0_S + 900
 END = END_S * 1000
@@ -68,9 +69,9 @@ def test_csv_with_interleaved_markets(tmp_path: Path) -> None:
     data = load(path)
     assert_well_formed(data.events)
     assert data.events == [
-        WindowOpened(T0, Market("a", "", "a", T0, END)),
+        WindowOpened(T0, Market("a", "", "a", T0, END, fee_rate_ppm=CRYPTO)),
         BookTick(T0, "a", 520_000, 10 * ONE, 540_000, 12_500_000),
-        WindowOpened(T0 + 1000, Market("b", "", "b", T0 + 1000, END + 900_000)),
+        WindowOpened(T0 + 1000, Market("b", "", "b", T0 + 1000, END + 900_000, fee_rate_ppm=CRYPTO)),
         BookTick(T0 + 1000, "b", 400_000, 3 * ONE, 450_000, 4 * ONE),
         BookTick(T0 + 2000, "a", 530_000, 11 * ONE, 550_000, 12 * ONE),
         BookTick(T0 + 3000, "b", 410_000, 3 * ONE, 450_000, 4 * ONE),
@@ -93,7 +94,7 @@ def test_csv_malformed_rows_are_counted_with_line_numbers(tmp_path: Path) -> Non
         f"{T0_S + 1},a,0.5x,0.52,1,1,{END_S},",  # 3 not a number
         f"yesterday,a,0.50,0.52,1,1,{END_S},",  # 4 bad time
         f"{T0_S + 1},a,0.50,1.20,1,1,{END_S},",  # 5 outside [0, 1]
-        f"{T0_S + 1},a,0.505,0.52,1,1,{END_S},",  # 6 off the tick
+        f"{T0_S + 1},a,0.50005,0.52,1,1,{END_S},",  # 6 off any tick
         f"{T0_S + 1},a,0.52,0.52,1,1,{END_S},",  # 7 crossed (locked)
         f"{T0_S + 1},a,0.50,0.52,-1,1,{END_S},",  # 8 negative size
         f"{T0_S + 1},a,0.50,0.52,1,1,{END_S}",  # 9 a field short
@@ -117,13 +118,13 @@ def test_csv_malformed_rows_are_counted_with_line_numbers(tmp_path: Path) -> Non
     assert reasons[3] == "best_bid '0.5x' is not a number"
     assert "not a unix time or an ISO-8601 time" in reasons[4]
     assert reasons[5] == "best_ask 1.20 is outside [0, 1]"
-    assert reasons[6] == "best_bid 0.505 is not on the tick 0.01"
+    assert reasons[6] == "best_bid 0.50005 is not on a tick of 0.0001 or coarser"
     assert reasons[7] == "crossed book: best_bid 0.52 >= best_ask 0.52"
     assert reasons[8] == "bid_size -1 is negative"
     assert reasons[9] == "expected 8 fields, found 7"
     assert reasons[11].startswith("time goes backwards for a")
     assert reasons[12].startswith("window_end 2025-11-22T03:09:20.000Z differs from")
-    assert "is not UP or DOWN" in reasons[13]
+    assert "is not UP/DOWN (or Up/Down, Yes/No)" in reasons[13]
     assert reasons[14] == "market_id is empty"
     assert reasons[15] == "window_end is empty"
     assert "12 malformed (first: line 3: best_bid '0.5x' is not a number)" in report.summary()
@@ -161,7 +162,9 @@ def test_csv_timestamp_forms(tmp_path: Path, stamp: str) -> None:
     path = write(tmp_path / "t.csv", HEADER + f"{stamp},a,0.5,0.6,1,1,2025-11-22T03:08:20Z,\n")
     data = load(path)
     assert ticks(data)[0].ts_ms == T0 + 1000
-    assert data.events[0] == WindowOpened(T0 + 1000, Market("a", "", "a", T0 + 1000, END))
+    assert data.events[0] == WindowOpened(
+        T0 + 1000, Market("a", "", "a", T0 + 1000, END, fee_rate_ppm=CRYPTO)
+    )
     assert data.report.notes == []
 
 
@@ -224,7 +227,7 @@ def test_csv_missing_columns_name_expected_and_found(tmp_path: Path) -> None:
     text = str(info.value)
     assert "missing timestamp, market_id, best_bid, best_ask, window_end" in text
     assert "found time, token_id, bid, ask" in text
-    assert "columns={'market_id': 'token_id'}" in text
+    assert "or pass metadata=FILE (a Gamma export) saying which market each token is in" in text
 
 
 def test_csv_option_errors(tmp_path: Path) -> None:
@@ -285,7 +288,7 @@ def history(path: Path, points: list[tuple[float, float]]) -> Path:
 def test_price_history_of_an_up_token(tmp_path: Path) -> None:
     path = history(tmp_path / "btc-up.json", [(T0_S, 0.53), (T0_S + 60, 0.535), (END_S, 0.99)])
     data = load(path, token_outcome="UP", window_end=END_S, outcome="UP", size="50")
-    market = Market("btc-up", "", "btc-up", T0, END)
+    market = Market("btc-up", "", "btc-up", T0, END, fee_rate_ppm=CRYPTO)
     assert data.events == [
         WindowOpened(T0, market),
         BookTick(T0, "btc-up", 520_000, 50 * ONE, 540_000, 50 * ONE),
@@ -312,7 +315,7 @@ def test_price_history_settings_from_a_sidecar(tmp_path: Path) -> None:
     (tmp_path / "eth.meta.json").write_bytes(orjson.dumps(meta))
     data = load(path, spread=0.004)  # keyword options win over the sidecar
     assert data.events == [
-        WindowOpened(T0, Market("eth-15m", "ETH", "eth-15m", T0, END, tick=1000)),
+        WindowOpened(T0, Market("eth-15m", "ETH", "eth-15m", T0, END, tick=1000, fee_rate_ppm=CRYPTO)),
         BookTick(T0, "eth-15m", 498_000, 100 * ONE, 502_000, 100 * ONE),
         WindowResolved(END, "eth-15m", Outcome.DOWN),
     ]
@@ -340,7 +343,9 @@ def test_price_history_needs_token_outcome_and_window_end(tmp_path: Path) -> Non
     assert "p.meta.json" in str(info.value)
     with pytest.raises(DataError, match="window_end is not set"):
         load(path, token_outcome="UP")
-    with pytest.raises(DataError, match="setting token_outcome='SIDEWAYS': expected UP or DOWN"):
+    with pytest.raises(
+        DataError, match=r"setting token_outcome='SIDEWAYS': expected UP/DOWN \(or Up/Down, Yes/No\)"
+    ):
         load(path, token_outcome="SIDEWAYS", window_end=END)
 
 
@@ -476,8 +481,8 @@ def test_general_errors_are_one_line_data_errors(tmp_path: Path) -> None:
         load(empty)
     assert_one_line_error(info, empty)
     some = write(tmp_path / "some.csv", HEADER)
-    with pytest.raises(DataError, match="unknown format 'parquet'") as info:
-        load(some, fmt="parquet")
+    with pytest.raises(DataError, match="unknown format 'xlsx'") as info:
+        load(some, fmt="xlsx")
     assert_one_line_error(info, some)
     with pytest.raises(DataError, match="not a tape"):
         load(some, fmt="tape")

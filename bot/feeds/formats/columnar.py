@@ -1,0 +1,222 @@
+"""The fast path for clean Parquet tables of rows per token: checks and pairing with numpy.
+
+A table qualifies when every check a row could fail passes for all rows at once (times,
+prices, sizes, keys; each token's rows in time order with one market, side, window end and
+outcome) and there is no window_start or strike column. Then the checks across rows and
+the pairing of the two tokens of a market (``formats.tokens``: the best of both books,
+rows at one time applied together, crossed complements counted) run on whole arrays, and
+Python builds only the events. Any other table returns None and goes through the row path,
+which finds and explains every problem; both give the same events (tests compare them).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot.feeds.formats.core import _Collector, _MarketAcc
+from bot.feeds.formats.csvfile import Settings, _CsvRows
+from bot.feeds.formats.tokens import TokenSeen, pair_tokens
+from bot.feeds.formats.values import _outcome
+from bot.model import ONE, BookTick, Outcome
+
+
+def fast_tokens(rows: _CsvRows, batch: Any, setup: Settings) -> dict[str, _MarketAcc] | None:
+    """The markets of a whole table (one `parquet._Batch`), or None when it does not qualify."""
+    np, pa = batch.np, batch.pa
+    col: _Collector = rows.col
+    if rows.tokens is None or batch.column("window_start") is not None or batch.column("strike") is not None:
+        return None
+    ts, bid, bid_size, ask, ask_size = batch.books()
+    for role in ("timestamp", "best_bid", "best_ask"):
+        if batch.column(role).type == pa.string() or batch.column(role).type == pa.large_string():
+            return None  # text: naive times and exact decimals are the row path's business
+    if batch.bad.any():
+        return None
+    n = batch.n
+    codes, token_names = _codes(batch.column("token_id"), np, pa)
+    if codes is None or any(not t for t in token_names):
+        return None
+    first = np.full(len(token_names), n, dtype=np.int64)
+    np.minimum.at(first, codes, np.arange(n))
+    per_token: dict[str, list[Any]] = {}
+    for role in ("market_id", "token_outcome", "outcome"):
+        arr = batch.column(role)
+        if arr is None:
+            per_token[role] = [None] * len(token_names)
+            continue
+        values, names = _codes(arr, np, pa)
+        if values is None:
+            return None
+        values = np.where(values < 0, -1, values)
+        blank = np.array([not v for v in names] + [True])[values]  # -1 (null) is blank too
+        values = np.where(blank, -1, values)
+        high = np.full(len(token_names), -1, dtype=np.int64)
+        np.maximum.at(high, codes, values)
+        low = np.full(len(token_names), 1 << 40, dtype=np.int64)
+        np.minimum.at(low, codes, np.where(values < 0, 1 << 40, values))
+        has = high >= 0
+        if (has & (low != high)).any():
+            return None  # a token's rows disagree: the row path says where
+        if role != "outcome" and (values < 0).any():
+            return None
+        per_token[role] = [names[h] if h >= 0 else None for h in high.tolist()]
+    end_arr = batch.column("window_end")
+    ends = None
+    if end_arr is not None:
+        ends = batch.times(end_arr, True)
+        if batch.bad.any() or (ends != ends[first[codes]]).any():
+            return None
+    order = np.argsort(codes, kind="stable")
+    if ((np.diff(ts[order]) < 0) & (np.diff(codes[order]) == 0)).any():
+        return None  # time goes backwards for a token
+    tick_seen = np.full(len(token_names), 10_000, dtype=np.int64)
+    np.minimum.at(tick_seen, codes, np.minimum(_tick_of(bid, np), _tick_of(ask, np)))
+
+    tokens: dict[str, TokenSeen] = {}
+    by_token: dict[str, _MarketAcc] = {}
+    side_col = rows.names["token_outcome"]
+    meta = setup.meta
+    market_codes: dict[str, int] = {}
+    market_of = np.zeros(len(token_names), dtype=np.int64)
+    down_of = np.zeros(len(token_names), dtype=np.int8)
+    for k, token in enumerate(token_names):
+        try:
+            side = _outcome(per_token["token_outcome"][k], side_col)
+        except ValueError:
+            return None
+        seen = tokens[token] = TokenSeen(
+            per_token["market_id"][k], side, per_token["outcome"][k] or "", int(first[k]) + 1
+        )
+        info = meta.tokens.get(token) if meta is not None else None
+        if (info is None and (seen.market is None or seen.side is None)) or (
+            info is not None and seen.side is not None and seen.side is not info.side
+        ):
+            return None  # rows the metadata does not know, or a side it contradicts
+        market = info.market_id if info is not None else seen.market
+        market_of[k] = market_codes.setdefault(str(market), len(market_codes))
+        down_of[k] = (info.side if info is not None else seen.side) is Outcome.DOWN
+        acc = by_token[token] = _MarketAcc(token, window_end=setup.const_end, outcome=setup.const_outcome)
+        if ends is not None:
+            acc.window_end = int(ends[first[k]])
+        acc.tick_seen = int(tick_seen[k])
+    under = batch.floats("underlying")
+    if batch.bad.any():
+        return None
+    rows.tokens = tokens
+    combined = _Combined(
+        np, market_codes, market_of[codes], down_of[codes], (ts, bid, bid_size, ask, ask_size), under
+    )
+    return pair_tokens(
+        col, by_token, tokens, meta, rows.names["outcome"], setup.const_outcome, combined.market
+    )
+
+
+def _codes(arr: Any, np: Any, pa: Any) -> tuple[Any, list[str]]:
+    """Dictionary codes (-1 for null) and the distinct values as stripped text."""
+    if pa.types.is_dictionary(arr.type) and pa.types.is_string(arr.type.value_type):
+        encoded = arr
+    elif pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type) or pa.types.is_integer(arr.type):
+        encoded = arr.cast(pa.string()).dictionary_encode()
+    else:
+        return None, []
+    if isinstance(encoded, pa.ChunkedArray):
+        encoded = encoded.combine_chunks() if hasattr(encoded, "combine_chunks") else encoded.chunk(0)
+    names = [str(v).strip() for v in encoded.dictionary.to_pylist()]
+    if len(set(names)) != len(names):
+        return None, []  # " a" and "a": the row path strips and compares
+    codes = encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+    present = np.bincount(codes[codes >= 0], minlength=len(names)) > 0
+    if not present.all():  # a dictionary read from the file may hold values no row uses
+        renumber = np.append(np.cumsum(present) - 1, -1)  # and -1 stays -1
+        codes = renumber[codes]
+        names = [name for name, used in zip(names, present.tolist(), strict=True) if used]
+    return codes, names
+
+
+def _tick_of(prices: Any, np: Any) -> Any:
+    return np.where(prices % 10_000 == 0, 10_000, np.where(prices % 1_000 == 0, 1_000, 100))
+
+
+class _Combined:
+    """tokens._combine for every market at once: rows sorted by market, time, UP first and
+    file order; the last UP and DOWN book of the market at each row carried forward; one
+    tick per market and time (its last row), the best of both books unless they cross."""
+
+    def __init__(
+        self,
+        np: Any,
+        market_codes: dict[str, int],
+        market: Any,
+        down: Any,
+        books: tuple[Any, ...],
+        under: list[float | None],
+    ) -> None:
+        ts, bid, bid_size, ask, ask_size = books
+        n = len(ts)
+        self.np = np
+        self.codes = market_codes
+        order = np.lexsort((np.arange(n), down, ts, market))
+        m, t, side = market[order], ts[order], down[order]
+        positions = np.arange(n)
+        start = np.searchsorted(m, m)  # each row's market's first position
+        last_up = np.maximum.accumulate(np.where(side == 0, positions, -1))
+        last_down = np.maximum.accumulate(np.where(side == 1, positions, -1))
+        last_up = np.where(last_up >= start, last_up, -1)
+        last_down = np.where(last_down >= start, last_down, -1)
+        emit = np.append((t[1:] != t[:-1]) | (m[1:] != m[:-1]), True)
+        rows_e = order[emit]
+        is_up = side[emit] == 0
+        own_bid = np.where(is_up, bid[rows_e], ONE - ask[rows_e])
+        own_bs = np.where(is_up, bid_size[rows_e], ask_size[rows_e])
+        own_ask = np.where(is_up, ask[rows_e], ONE - bid[rows_e])
+        own_as = np.where(is_up, ask_size[rows_e], bid_size[rows_e])
+        lu, ld = last_up[emit], last_down[emit]
+        both = (lu >= 0) & (ld >= 0)
+        u = order[np.maximum(lu, 0)]
+        d = order[np.maximum(ld, 0)]
+        d_bid, d_bs, d_ask, d_as = ONE - ask[d], ask_size[d], ONE - bid[d], bid_size[d]
+        c_bid = np.maximum(bid[u], d_bid)
+        c_bs = np.where(bid[u] > d_bid, bid_size[u], np.where(bid[u] < d_bid, d_bs, bid_size[u] + d_bs))
+        c_ask = np.minimum(ask[u], d_ask)
+        c_as = np.where(ask[u] < d_ask, ask_size[u], np.where(ask[u] > d_ask, d_as, ask_size[u] + d_as))
+        crossed = both & (c_bid >= c_ask)
+        use = both & ~crossed
+        self.crossed = np.concatenate(([0], np.cumsum(crossed)))
+        m_e = m[emit]
+        names = np.array(list(market_codes), dtype=object)
+        self.t_rows, self.t_emit = t, t[emit]
+        self.rows_at = np.searchsorted(m, np.arange(len(market_codes) + 1))
+        self.emit_at = np.searchsorted(m_e, np.arange(len(market_codes) + 1))
+        self.ticks = [
+            BookTick(tt, mid, b, bs, a, as_, None, under[i])
+            for tt, mid, b, bs, a, as_, i in zip(
+                self.t_emit.tolist(),
+                names[m_e].tolist(),
+                np.where(use, c_bid, own_bid).tolist(),
+                np.where(use, c_bs, own_bs).tolist(),
+                np.where(use, c_ask, own_ask).tolist(),
+                np.where(use, c_as, own_as).tolist(),
+                rows_e.tolist(),
+                strict=True,
+            )
+        ]
+
+    def market(
+        self, col: _Collector, acc: _MarketAcc, up: _MarketAcc | None, down: _MarketAcc | None
+    ) -> None:
+        """The market's ticks before its window end (a `tokens.Combine`)."""
+        np = self.np
+        code = self.codes[acc.market_id]
+        r0, r1 = int(self.rows_at[code]), int(self.rows_at[code + 1])
+        e0, e1 = int(self.emit_at[code]), int(self.emit_at[code + 1])
+        assert acc.window_end is not None
+        kept = int(np.searchsorted(self.t_rows[r0:r1], acc.window_end))
+        cut = e0 + int(np.searchsorted(self.t_emit[e0:e1], acc.window_end))
+        if r1 - r0 > kept:
+            ignored = col.report.ignored
+            ignored["row at or after window end"] = (
+                ignored.get("row at or after window end", 0) + r1 - r0 - kept
+            )
+        acc.ticks = self.ticks[e0:cut]
+        col.report.books_disagree += int(self.crossed[cut] - self.crossed[e0])
+        acc.extra_rows += kept - (cut - e0)

@@ -1,0 +1,57 @@
+"""Which format a file is, from its first bytes, else its extension."""
+
+from __future__ import annotations
+
+import zlib
+from pathlib import Path
+
+import orjson
+
+from bot.feeds.formats.core import _GZIP_MAGIC, _SNIFF_BYTES
+from bot.feeds.tape import DataError
+from bot.safefile import FileRefused, open_regular
+
+
+def detect_format(path: Path | str) -> str:
+    """'tape', 'polymarket', 'csv' or 'parquet', from the file's first bytes, else its extension."""
+    path = Path(path)
+    try:
+        with open_regular(path) as f:
+            head = f.read(_SNIFF_BYTES)
+    except FileRefused as exc:
+        raise DataError(f"{path}: {exc}; expected a tape, a price history or a CSV") from None
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read ({exc.strerror}); expected a data file") from None
+    if not head:
+        raise DataError(f"{path}: empty file; expected a tape, a price history or a CSV")
+    if head.startswith(b"PAR1"):
+        return "parquet"
+    compressed = head.startswith(_GZIP_MAGIC)
+    if compressed:
+        try:
+            head = zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(head, _SNIFF_BYTES)
+        except zlib.error:
+            head = b""
+    text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+    first_line = text.split(b"\n", 1)[0].strip()
+    if text.startswith(b"{"):
+        try:
+            first = orjson.loads(first_line)
+        except orjson.JSONDecodeError:
+            first = None
+        if isinstance(first, dict) and first.get("e") == "tape":
+            return "tape"
+        return "polymarket"
+    if text.startswith(b"["):
+        return "polymarket"
+    if first_line and any(sep in first_line for sep in (b",", b";", b"\t")):
+        return "csv"
+    name = path.name.lower()
+    for suffix, found in ((".jsonl.gz", "tape"), (".json", "polymarket"), (".csv", "csv")):
+        if name.endswith(suffix) or name.endswith(suffix + ".gz"):
+            return found
+    what = "gzip data" if compressed else repr(first_line[:40].decode("utf-8", "replace"))
+    raise DataError(
+        f"{path}: unknown format (starts with {what}); expected a tape (.jsonl.gz), a Polymarket"
+        f" price history (.json), a CSV with a header line (.csv) or Parquet (.parquet), or pass fmt="
+    )

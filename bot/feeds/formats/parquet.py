@@ -1,0 +1,338 @@
+"""Parquet tables of top-of-book rows (``parquet``): the same columns, options and rules as
+``csv`` (rows per market or per token, see the package doc), read column by column.
+
+Needs the optional extra ``data`` (``pip install 'touchtrader[data]'``: pyarrow and numpy);
+without it, loading a Parquet file is a one-line ``DataError`` naming the extra.
+
+Numeric columns are converted and checked a batch at a time with numpy: times (unix
+seconds or milliseconds, or Parquet timestamps; UTC), prices and sizes (floats within a
+millionth of a micro are exact: 0.57 is 570000 micros) and the price rules (range, tick,
+crossed book, sizes). Text columns (ISO times, decimal strings) go through the same
+parsers as a CSV's. Rows that fail are given to the CSV row parser as text, so a bad row's
+reason is the one a CSV would give, with every problem in it; ``report.malformed``
+numbers rows from 1 (``report.row_unit`` "row"). The checks across rows (time order, window
+values, pairing tokens) are the CSV's own.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any, Final
+
+from bot.feeds.checks import MAX_SIZE
+from bot.feeds.formats.columnar import fast_tokens
+from bot.feeds.formats.core import _Collector, _MarketAcc
+from bot.feeds.formats.csvfile import _CsvRows, finish_rows, settings, start_rows
+from bot.feeds.formats.values import (
+    _MAX_MS,
+    _MAX_S,
+    _MIN_MS,
+    _MIN_S,
+    AmbiguousValue,
+    _micros,
+    _outcome,
+    _parse_time,
+)
+from bot.feeds.tape import DataError
+from bot.model import ONE, BookTick
+from bot.safefile import FileRefused, open_regular
+
+BATCH_ROWS: Final = 1 << 18
+_KEYS: Final = ("market_id", "token_id", "token_outcome", "outcome")
+EXTRA: Final = (
+    "parquet input needs the optional extra 'data': pip install 'touchtrader[data]' (pyarrow, numpy)"
+)
+
+
+def _require(path: Path) -> tuple[Any, Any, Any]:
+    try:
+        pa = importlib.import_module("pyarrow")
+        pq = importlib.import_module("pyarrow.parquet")
+        np = importlib.import_module("numpy")
+    except ImportError:
+        raise DataError(f"{path}: {EXTRA}") from None
+    return pa, pq, np
+
+
+def _load_parquet(path: Path, col: _Collector, options: Mapping[str, Any]) -> dict[str, _MarketAcc]:
+    pa, pq, np = _require(path)
+    setup = settings(path, col, options)
+    col.report.row_unit = "row"
+    expected = "expected a Parquet table of top-of-book rows"
+    try:
+        raw = open_regular(path)
+    except FileRefused as exc:
+        raise DataError(f"{path}: {exc}; {expected}") from None
+    markets: dict[str, _MarketAcc] = {}
+    with raw:
+        try:
+            table = pq.ParquetFile(raw)
+            header = list(table.schema_arrow.names)
+        except (pa.ArrowException, OSError) as exc:
+            raise DataError(f"{path}: not a Parquet file ({exc}); {expected}") from None
+        rows = start_rows(path, col, header, setup, "Parquet")
+        used = sorted({header[i] for i in rows.index.values() if i is not None}, key=header.index)
+        offset = 0
+        if rows.tokens is not None and table.metadata.num_rows:
+            try:
+                # text keys read as Parquet stores them, dictionary-encoded: no string per row
+                keys = [header[i] for r in _KEYS if (i := rows.index[r]) is not None]
+                schema = table.schema_arrow
+                keys = [k for k in keys if pa.types.is_string(schema.field(k).type)]
+                raw.seek(0)
+                whole = pq.read_table(raw, columns=used, read_dictionary=keys)
+                whole = whole.combine_chunks().to_batches()[0]
+            except (pa.ArrowException, OSError):
+                whole = None  # the batches below say how far the file can be read
+            if whole is not None:
+                fast = fast_tokens(rows, _Batch(rows, header, whole, 0, np, pa), setup)
+                if fast is not None:
+                    col.report.rows_read += whole.num_rows
+                    return finish_rows(col, None, fast, setup)
+        try:
+            for batch in table.iter_batches(batch_size=BATCH_ROWS, columns=used):
+                _Batch(rows, header, batch, offset, np, pa).load(markets)
+                offset += batch.num_rows
+        except (pa.ArrowException, OSError) as exc:
+            col.report.truncated = True
+            col.report.notes.append(
+                f"Parquet file unreadable after row {offset} ({exc}); rows up to there were used"
+            )
+    return finish_rows(col, rows, markets, setup)
+
+
+class _Batch:
+    """One record batch: columns converted with numpy, bad rows found, good rows added."""
+
+    def __init__(self, rows: _CsvRows, header: list[str], batch: Any, offset: int, np: Any, pa: Any) -> None:
+        self.rows = rows
+        self.header = header
+        self.batch = batch
+        self.offset = offset
+        self.np = np
+        self.pa = pa
+        self.n = batch.num_rows
+        self.bad = np.zeros(self.n, dtype=bool)
+        self.naive = [False] * self.n
+
+    def column(self, role: str) -> Any:
+        i = self.rows.index[role]
+        return None if i is None else self.batch.column(self.header[i])
+
+    def load(self, markets: dict[str, _MarketAcc]) -> None:
+        rows = self.rows
+        np = self.np
+        rows.col.report.rows_read += self.n
+        ts, bid, bid_size, ask, ask_size = self.books()
+        sizes = [bid_size, ask_size]
+        key_role = "token_id" if rows.tokens is not None else "market_id"
+        keys = self.texts(self.column(key_role))
+        if keys is None:
+            assert rows.const_market is not None
+            keys = [rows.const_market] * self.n
+        else:
+            self.bad |= np.array([not k for k in keys], dtype=bool)
+        end = self.optional_times("window_end", required=True)
+        start = self.optional_times("window_start", required=False)
+        strike = self.floats("strike")
+        under = self.floats("underlying")
+        outcome: list[Any] = [None] * self.n
+        extra: list[Any] = [None] * self.n
+        if rows.tokens is not None:
+            extra = self.token_columns()
+        elif self.column("outcome") is not None:
+            outcome = self.mapped("outcome", lambda v: _outcome(v, rows.names["outcome"]))
+        bad = self.bad.tolist()
+        first = self.offset + 1
+        for i, (t, b, bs, a, as_, k) in enumerate(
+            zip(
+                ts.tolist(),
+                bid.tolist(),
+                sizes[0].tolist(),
+                ask.tolist(),
+                sizes[1].tolist(),
+                keys,
+                strict=True,
+            )
+        ):
+            if bad[i]:
+                self.reject(i)
+                continue
+            parsed = (
+                BookTick(t, k, b, bs, a, as_, None, under[i]),
+                self.naive[i],
+                end[i],
+                start[i],
+                strike[i],
+            )
+            rows.accept(first + i, (*parsed, outcome[i], extra[i]), markets)
+
+    def books(self) -> tuple[Any, Any, Any, Any, Any]:
+        """(time ms, bid, bid size, ask, ask size) arrays, the price and size rules checked."""
+        np = self.np
+        ts = self.times(self.column("timestamp"), required=True)
+        tick = self.rows.tick or 100
+        bid = self.amounts(self.column("best_bid"))
+        ask = self.amounts(self.column("best_ask"))
+        for prices in (bid, ask):
+            self.bad |= (prices < 0) | (prices > ONE) | (prices % tick != 0)
+        self.bad |= bid >= ask
+        sizes = []
+        for role in ("bid_size", "ask_size"):
+            arr = self.column(role)
+            if arr is None:
+                sizes.append(np.full(self.n, self.rows.size_default, dtype=np.int64))
+            else:
+                size = self.amounts(arr)
+                self.bad |= (size < 0) | (size > MAX_SIZE)
+                sizes.append(size)
+        return ts, bid, sizes[0], ask, sizes[1]
+
+    # -- columns -------------------------------------------------------------------------
+
+    def times(self, arr: Any, required: bool) -> Any:
+        """Epoch ms (int64); null or bad entries flagged in self.bad when required."""
+        np, pa = self.np, self.pa
+        kind = arr.type
+        if pa.types.is_timestamp(kind):
+            nulls = np.asarray(arr.is_null())
+            ms = arr.cast(pa.timestamp("ms")).cast(pa.int64()).fill_null(0).to_numpy(zero_copy_only=False)
+            if required:
+                self.bad |= nulls
+            return ms
+        if pa.types.is_integer(kind) or pa.types.is_floating(kind):
+            nulls = np.asarray(arr.is_null())
+            v = arr.cast(pa.float64()).fill_null(0).to_numpy(zero_copy_only=False)
+            seconds = (v >= _MIN_S) & (v < _MAX_S)
+            millis = (v >= _MIN_MS) & (v < _MAX_MS)
+            if required:
+                self.bad |= nulls | ~(seconds | millis)
+            if pa.types.is_integer(kind):
+                whole = arr.cast(pa.int64()).fill_null(0).to_numpy(zero_copy_only=False)
+                return np.where(seconds, whole * 1000, whole)
+            return np.where(seconds, np.trunc(v * 1000), np.trunc(v)).astype(np.int64)
+        out = np.zeros(self.n, dtype=np.int64)
+        for i, value in enumerate(arr.to_pylist()):
+            try:
+                out[i], self.naive[i] = _parse_time(value if value is not None else "")
+            except ValueError:
+                if required:
+                    self.bad[i] = True
+        return out
+
+    def optional_times(self, role: str, required: bool) -> list[int | None]:
+        arr = self.column(role)
+        if arr is None:
+            return [None] * self.n
+        nulls = self.np.asarray(arr.is_null())
+        if required:
+            self.bad |= nulls
+        saved = self.naive
+        self.naive = [False] * self.n  # only the row's own timestamp counts
+        values = self.times(arr, required).tolist()
+        self.naive = saved
+        return [None if null else v for v, null in zip(values, nulls.tolist(), strict=True)]
+
+    def amounts(self, arr: Any) -> Any:
+        """Exact micros (int64); nulls, non-numbers and more than six decimals flagged."""
+        np, pa = self.np, self.pa
+        kind = arr.type
+        if pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_decimal(kind):
+            v = arr.cast(pa.float64()).fill_null(np.nan).to_numpy(zero_copy_only=False)
+            scaled = v * ONE
+            whole = np.rint(scaled)
+            ok = np.isfinite(v) & (np.abs(scaled - whole) <= 1e-3)
+            self.bad |= ~ok
+            return np.where(ok, whole, 0).astype(np.int64)
+        out = np.zeros(self.n, dtype=np.int64)
+        for i, value in enumerate(arr.to_pylist()):
+            try:
+                out[i] = _micros(str(value)) if value is not None else 0
+                if value is None:
+                    self.bad[i] = True
+            except ValueError:
+                self.bad[i] = True
+        return out
+
+    def texts(self, arr: Any) -> list[str] | None:
+        if arr is None:
+            return None
+        return ["" if v is None else str(v).strip() for v in arr.to_pylist()]
+
+    def floats(self, role: str) -> list[float | None]:
+        arr = self.column(role)
+        if arr is None:
+            return [None] * self.n
+        return self.mapped(role, lambda v: _finite(float(v)))
+
+    def mapped(self, role: str, parse: Callable[[Any], Any]) -> list[Any]:
+        """Each value parsed once per distinct value; a bad one flags its rows."""
+        arr = self.column(role)
+        cache: dict[Any, Any] = {}
+        out: list[Any] = []
+        for i, value in enumerate(arr.to_pylist()):
+            if value is None or (isinstance(value, str) and not value.strip()):
+                out.append(None)
+                continue
+            if value not in cache:
+                try:
+                    cache[value] = parse(value)
+                except AmbiguousValue:
+                    raise DataError(
+                        f"{self.rows.col.path}: row {self.offset + i + 1}: {_why(parse, value)}"
+                    ) from None
+                except (ValueError, TypeError):
+                    cache[value] = _BAD
+            got = cache[value]
+            if got is _BAD:
+                self.bad[i] = True
+                got = None
+            out.append(got)
+        return out
+
+    def token_columns(self) -> list[Any]:
+        rows = self.rows
+        markets = self.texts(self.column("market_id")) or [""] * self.n
+        sides = (
+            self.mapped("token_outcome", lambda v: _outcome(v, rows.names["token_outcome"]))
+            if self.column("token_outcome") is not None
+            else [None] * self.n
+        )
+        verdicts = self.texts(self.column("outcome")) or [""] * self.n
+        return [(m or None, s, v) for m, s, v in zip(markets, sides, verdicts, strict=True)]
+
+    def reject(self, i: int) -> None:
+        """Count row i as malformed with the reason the CSV parser gives for its text."""
+        rows = self.rows
+        text = [""] * rows.width
+        for position in rows.index.values():
+            if position is not None:
+                value = self.batch.column(self.header[position])[i].as_py()
+                text[position] = (
+                    "" if value is None else value.isoformat() if hasattr(value, "isoformat") else str(value)
+                )
+        try:
+            rows._parse(text)
+            reason = "a value is missing or not exact to six decimals"
+        except ValueError as exc:
+            reason = str(exc)
+        rows.col.bad(self.offset + i + 1, reason)
+
+
+_BAD: Final = object()
+
+
+def _finite(value: float) -> float:
+    if value != value or value in (float("inf"), float("-inf")):
+        raise ValueError
+    return value
+
+
+def _why(parse: Callable[[Any], Any], value: Any) -> str:
+    try:
+        parse(value)
+    except ValueError as exc:
+        return str(exc)
+    return ""
