@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,18 +16,8 @@ import pytest
 
 from bot.testing.clob_server import ClobServer
 from tests.integration.test_live_e2e import CONDITION, DOWN, KEY, UP, LiveBot, config
+from tests.integration.test_live_e2e import server as server  # the one-market venue fixture
 from tests.support import activity, eventually, read_json
-
-
-@pytest.fixture
-def server() -> Iterator[ClobServer]:
-    srv = ClobServer().start()
-    end = (dt.datetime.now(dt.UTC) + dt.timedelta(minutes=30)).strftime("%Y-%m-%dT%H:%M:%SZ")
-    srv.add_market(CONDITION, (UP, DOWN), end_date_iso=end, question="Will BTC be up?")
-    srv.set_book(UP, bids=[(0.45, 100)], asks=[(0.47, 100)])
-    srv.set_book(DOWN, bids=[(0.53, 100)], asks=[(0.55, 100)])
-    yield srv
-    srv.stop()
 
 
 class FaultBot(LiveBot):

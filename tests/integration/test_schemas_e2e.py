@@ -7,13 +7,11 @@ not in a schema fails here (the schemas are closed: additionalProperties false).
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +19,8 @@ import pytest
 
 import bot
 from bot.testing.clob_server import ClobServer
-from tests.integration.test_live_e2e import CONDITION, DOWN, UP, LiveBot
+from tests.integration.test_live_e2e import CONDITION, UP, LiveBot
+from tests.integration.test_live_e2e import server as server  # the one-market venue fixture
 from tests.schema_check import assert_valid
 from tests.support import FAST_CONFIG, BotProcess, eventually, read_json
 
@@ -178,18 +177,6 @@ def test_documented_jq_reads_the_timestamps(tmp_path: Path) -> None:
     )
     soonest = min(m["window_end_epoch_s"] for m in status["markets"])
     assert left == pytest.approx(soonest - status["market_time_epoch_s"], abs=0.001)
-
-
-@pytest.fixture
-def server() -> Iterator[ClobServer]:
-    """The local CLOB V2 venue with one market, as in test_live_e2e."""
-    srv = ClobServer().start()
-    end = (dt.datetime.now(dt.UTC) + dt.timedelta(minutes=30)).strftime("%Y-%m-%dT%H:%M:%SZ")
-    srv.add_market(CONDITION, (UP, DOWN), end_date_iso=end, question="Will BTC be up?")
-    srv.set_book(UP, bids=[(0.45, 100)], asks=[(0.47, 100)])
-    srv.set_book(DOWN, bids=[(0.53, 100)], asks=[(0.55, 100)])
-    yield srv
-    srv.stop()
 
 
 def test_dry_run_and_live_files_match_their_schemas(tmp_path: Path, server: ClobServer) -> None:
