@@ -100,8 +100,8 @@ def render(snap: Snapshot) -> str:
             lines.append("  limits:    " + _limits_line(limits))
         acct = status.get("account", {})
         lines.append(
-            f"  balance:   {usd_of(acct.get('balance', 0))}; today's P&L {usd_of(acct.get('daily_pnl', 0))};"
-            f" {acct.get('daily_trades', 0)} trades today"
+            f"  balance:   {usd_of(acct.get('balance', 0))}; today's P&L {usd_of(acct.get('daily_pnl', 0))}"
+            f" (open positions marked); {acct.get('daily_trades', 0)} trades today"
         )
     if ts:
         stats = ts.get("stats", {})
@@ -129,7 +129,7 @@ def render(snap: Snapshot) -> str:
     if summary:
         lines.append(
             f"  today:     {summary['total_trades']} trades ({summary['open_trades']} open),"
-            f" P&L {usd_of(summary['total_pnl'])}, win rate"
+            f" closed P&L {usd_of(summary['total_pnl'])}, win rate"
             f" {pct(summary.get('wins') or 0, summary.get('closed_trades') or 0)}"
         )
     lines.extend(overrides.status_lines(snap.home))

@@ -46,7 +46,7 @@ fi
 echo "== touchtrader: $liveness ($why)"
 jq -r "$defs"'"   mode \(.mode), state \(.trading_state)\(if .reason then " (" + .reason + ")" else "" end)",
        "   updated \(.timestamp), market time \(.market_time)",
-       "== account: balance \(.account.balance | usd), today P&L \(.account.daily_pnl | usd), \(.account.open_positions) open positions, \(.account.daily_trades) trades today",
+       "== account: balance \(.account.balance | usd), today P&L \(.account.daily_pnl | usd) (open positions marked), \(.account.open_positions) open positions, \(.account.daily_trades) trades today",
        "== can trade: \(if .risk.can_trade then "yes" else "NO (" + (.risk.reason // "stopped") + ")" end); consecutive losses \(.risk.consecutive_losses); emergency stop \(.risk.emergency_stop)"' \
    "$state/status.json"
 if [ -r "$state/trading_state.json" ]; then
@@ -58,7 +58,7 @@ if [ -r "$state/trading_state.json" ]; then
      "$state/trading_state.json"
 fi
 if [ -r "$state/trades_today.json" ]; then
-  jq -r "$defs"'.summary | "== today: \(.total_trades) trades (\(.open_trades) open), P&L \(.total_pnl | usd), win rate \(pct(.wins; .closed_trades))"' \
+  jq -r "$defs"'.summary | "== today: \(.total_trades) trades (\(.open_trades) open), closed P&L \(.total_pnl | usd), win rate \(pct(.wins; .closed_trades))"' \
      "$state/trades_today.json"
 fi
 jq -r 'if (.errors | length) > 0 then "== recent errors:", (.errors[] | "   \(.timestamp) \(.details)") else "== no recent errors" end' "$state/status.json"
