@@ -26,10 +26,8 @@ import enum
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
-from bot.errors import VenueError
 from bot.model import (
     ONE,
     Action,
@@ -41,11 +39,20 @@ from bot.model import (
     OrderStatus,
     Outcome,
     taker_fee,
-    to_micros,
+)
+from bot.venues.wire_fields import (
+    ParseError,
+    error_message,
+    field_of,
+    flag,
+    integer,
+    micros,
+    short,
+    text,
+    tick_micros,
+    timestamp_ms,
 )
 
-# Ticks the V2 order builder can sign (0.005 and 0.0025 are new in V2), in micros.
-SUPPORTED_TICKS: frozenset[Micros] = frozenset({100_000, 10_000, 5_000, 2_500, 1_000, 100})
 # A market whose end the API does not give: far enough never to close a window by mistake.
 UNKNOWN_END_MS = 253_402_300_799_000  # 9999-12-31T23:59:59Z
 END_CURSOR = "LTE="
@@ -54,14 +61,6 @@ FAILED_TRADE_STATUS = "FAILED"
 UP_NAMES = frozenset({"up", "yes"})
 DOWN_NAMES = frozenset({"down", "no"})
 _HEX_CONDITION = re.compile(r"^0x[0-9a-fA-F]{64}$")
-
-
-class ParseError(VenueError, ValueError):
-    """A venue answer the bot cannot read; `field` names what was wrong."""
-
-    def __init__(self, field: str, problem: str) -> None:
-        super().__init__(f"cannot parse {field}: {problem}")
-        self.field = field
 
 
 class TradeState(enum.StrEnum):
@@ -160,104 +159,9 @@ class PostResult:
 # scalars
 
 
-def _short(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-def field_of(data: Any, name: str, where: str) -> Any:
-    """`data[name]`, or ParseError naming `where.name`."""
-    path = f"{where}.{name}" if where else name
-    if not isinstance(data, Mapping):
-        raise ParseError(where or name, f"expected an object, got {_short(data)}")
-    if name not in data:
-        raise ParseError(path, "missing")
-    return data[name]
-
-
-def micros(value: Any, field: str) -> Micros:
-    """A decimal string or JSON number → exact micros; ParseError otherwise."""
-    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
-        raise ParseError(field, f"expected a decimal number, got {_short(value)}")
-    try:
-        return to_micros(value.strip() if isinstance(value, str) else value)
-    except ValueError as exc:
-        raise ParseError(field, str(exc)) from None
-
-
-def text(value: Any, field: str, *, allow_empty: bool = False) -> str:
-    if not isinstance(value, (str, int)) or isinstance(value, bool):
-        raise ParseError(field, f"expected a string, got {_short(value)}")
-    result = str(value).strip()
-    if not result and not allow_empty:
-        raise ParseError(field, "empty")
-    return result
-
-
-def flag(value: Any, field: str) -> bool:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.lower() in ("true", "false"):
-        return value.lower() == "true"
-    raise ParseError(field, f"expected true or false, got {_short(value)}")
-
-
-def integer(value: Any, field: str) -> int:
-    if isinstance(value, bool):
-        raise ParseError(field, f"expected an integer, got {_short(value)}")
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, str) and re.fullmatch(r"-?\d+", value.strip()):
-        return int(value.strip())
-    raise ParseError(field, f"expected an integer, got {_short(value)}")
-
-
-def timestamp_ms(value: Any, field: str) -> int:
-    """Unix seconds or milliseconds (number or digits) or ISO-8601 → milliseconds."""
-    if isinstance(value, str) and not re.fullmatch(r"\d+(\.\d+)?", value.strip()):
-        try:
-            dt = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-        except ValueError:
-            raise ParseError(field, f"not a timestamp: {_short(value)}") from None
-        if dt.tzinfo is None:
-            raise ParseError(field, f"timestamp without a time zone: {_short(value)}")
-        return int(dt.timestamp() * 1000)
-    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
-        raise ParseError(field, f"expected a timestamp, got {_short(value)}")
-    number = float(value)
-    if number < 0:
-        raise ParseError(field, f"negative timestamp {_short(value)}")
-    return int(number * 1000) if number < 100_000_000_000 else int(number)
-
-
-def tick_micros(value: Any, field: str) -> Micros:
-    tick = micros(value, field)
-    if tick not in SUPPORTED_TICKS:
-        raise ParseError(field, f"unsupported tick size {tick / ONE}")
-    return tick
-
-
-def error_message(body: Any, limit: int = 200) -> str:
-    """The reason in an error body: ``{"error": ...}``, ``{"errorMsg": ...}`` or plain text."""
-    if isinstance(body, Mapping):
-        for key in ("error", "errorMsg", "message"):
-            if body.get(key):
-                body = body[key]
-                break
-    message = body if isinstance(body, str) else repr(body)
-    message = " ".join(message.split())
-    return message if len(message) <= limit else message[: limit - 3] + "..."
-
-
-# ---------------------------------------------------------------------------------------
-# books
-
-
 def _best(levels: Any, where: str, highest: bool) -> tuple[Micros, Micros] | None:
     if not isinstance(levels, list):
-        raise ParseError(where, f"expected a list of levels, got {_short(levels)}")
+        raise ParseError(where, f"expected a list of levels, got {short(levels)}")
     best: tuple[Micros, Micros] | None = None
     for i, level in enumerate(levels):
         price = micros(field_of(level, "price", f"{where}[{i}]"), f"{where}[{i}].price")
@@ -324,7 +228,7 @@ def parse_market_status(data: Any) -> MarketStatus:
     condition = text(field_of(data, "condition_id", where), f"{where}.condition_id")
     tokens = field_of(data, "tokens", where)
     if not isinstance(tokens, list):
-        raise ParseError(f"{where}.tokens", f"expected a list, got {_short(tokens)}")
+        raise ParseError(f"{where}.tokens", f"expected a list, got {short(tokens)}")
     winner = None
     for i, token in enumerate(tokens):
         won = token.get("winner") if isinstance(token, Mapping) else None
@@ -348,13 +252,13 @@ def parse_market_status(data: Any) -> MarketStatus:
 def _outcome_tokens(tokens: Any, where: str) -> tuple[str, str]:
     """(UP token, DOWN token): by outcome name (Up/Yes, Down/No), else in the listed order."""
     if not isinstance(tokens, list) or len(tokens) != 2:
-        raise ParseError(where, f"expected two tokens, got {_short(tokens)}")
+        raise ParseError(where, f"expected two tokens, got {short(tokens)}")
     ids, names = [], []
     for i, token in enumerate(tokens):
         ids.append(text(field_of(token, "t", f"{where}[{i}]"), f"{where}[{i}].t"))
         names.append(str(token.get("o", "")).strip().lower())
     if not all(i.isdigit() for i in ids):
-        raise ParseError(where, f"token ids must be decimal strings, got {_short(ids)}")
+        raise ParseError(where, f"token ids must be decimal strings, got {short(ids)}")
     if names[0] in DOWN_NAMES and names[1] in UP_NAMES:
         return ids[1], ids[0]
     return ids[0], ids[1]
@@ -369,7 +273,7 @@ def _fee_schedule(fd: Any, where: str) -> tuple[int, int]:
         raise ParseError(f"{where}.r", f"fee rate out of range: {rate / ONE}")
     exponent = fd.get("e", 1)
     if isinstance(exponent, bool) or not isinstance(exponent, (int, float)) or exponent != int(exponent):
-        raise ParseError(f"{where}.e", f"expected a whole exponent, got {_short(exponent)}")
+        raise ParseError(f"{where}.e", f"expected a whole exponent, got {short(exponent)}")
     if exponent < 0:
         raise ParseError(f"{where}.e", "negative exponent")
     return rate, int(exponent)
@@ -444,7 +348,7 @@ def _outcome_of(token: str, market: Market, field: str) -> Outcome:
 def _action(value: Any, field: str) -> Action:
     side = text(value, field).upper()
     if side not in ("BUY", "SELL"):
-        raise ParseError(field, f"expected BUY or SELL, got {_short(value)}")
+        raise ParseError(field, f"expected BUY or SELL, got {short(value)}")
     return Action(side)
 
 
@@ -466,7 +370,7 @@ def parse_trade(row: Any, markets: Mapping[str, Market], owner: str, address: st
     ts = timestamp_ms(field_of(row, "match_time", where), f"{where}.match_time")
     makers = row.get("maker_orders") or []
     if not isinstance(makers, list):
-        raise ParseError(f"{where}.maker_orders", f"expected a list, got {_short(makers)}")
+        raise ParseError(f"{where}.maker_orders", f"expected a list, got {short(makers)}")
     ours = [
         (i, m)
         for i, m in enumerate(makers)
@@ -480,7 +384,7 @@ def parse_trade(row: Any, markets: Mapping[str, Market], owner: str, address: st
         elif str(row.get("owner", "")) == owner:
             side = "TAKER"
         else:
-            raise ParseError(f"{where}.trader_side", f"missing or unknown: {_short(row.get('trader_side'))}")
+            raise ParseError(f"{where}.trader_side", f"missing or unknown: {short(row.get('trader_side'))}")
     fills: list[TradeFill] = []
     if side == "TAKER":
         order_id = text(field_of(row, "taker_order_id", where), f"{where}.taker_order_id")
@@ -536,7 +440,7 @@ def order_status(raw: str, filled: Micros, expired: bool) -> OrderStatus:
         return OrderStatus.CANCELLED
     if status == "INVALID":
         return OrderStatus.REJECTED
-    raise ParseError("order.status", f"unknown order status {_short(raw)}")
+    raise ParseError("order.status", f"unknown order status {short(raw)}")
 
 
 def parse_order(row: Any, now_s: float | None = None, expiry_margin_s: int = 0) -> VenueOrder:
@@ -584,7 +488,7 @@ def parse_post_order(data: Any) -> PostResult:
     """A ``POST /order`` answer (200)."""
     where = "post-order"
     if not isinstance(data, Mapping):
-        raise ParseError(where, f"expected an object, got {_short(data)}")
+        raise ParseError(where, f"expected an object, got {short(data)}")
     success = flag(field_of(data, "success", where), f"{where}.success")
     error = error_message(data.get("errorMsg") or "")
     if not success:
@@ -592,7 +496,7 @@ def parse_post_order(data: Any) -> PostResult:
     order_id = text(field_of(data, "orderID", where), f"{where}.orderID")
     status = text(data.get("status") or "", f"{where}.status", allow_empty=True).lower()
     if status not in ("live", "matched", "delayed", "unmatched"):
-        raise ParseError(f"{where}.status", f"unknown status {_short(data.get('status'))}")
+        raise ParseError(f"{where}.status", f"unknown status {short(data.get('status'))}")
 
     def amount(name: str) -> Micros:
         value = data.get(name)
@@ -600,7 +504,7 @@ def parse_post_order(data: Any) -> PostResult:
 
     trade_ids = data.get("tradeIDs") or []
     if not isinstance(trade_ids, list):
-        raise ParseError(f"{where}.tradeIDs", f"expected a list, got {_short(trade_ids)}")
+        raise ParseError(f"{where}.tradeIDs", f"expected a list, got {short(trade_ids)}")
     ids = tuple(text(t, f"{where}.tradeIDs[{i}]") for i, t in enumerate(trade_ids))
     return PostResult(True, error, order_id, status, amount("makingAmount"), amount("takingAmount"), ids)
 
@@ -610,7 +514,7 @@ def parse_cancel(data: Any) -> tuple[list[str], dict[str, str]]:
     canceled = field_of(data, "canceled", "cancel") or []
     not_canceled = data.get("not_canceled") or {}
     if not isinstance(canceled, list) or not isinstance(not_canceled, Mapping):
-        raise ParseError("cancel", f"unexpected shape {_short(data)}")
+        raise ParseError("cancel", f"unexpected shape {short(data)}")
     return [text(c, "cancel.canceled[]") for c in canceled], {
         str(k): error_message(v) for k, v in not_canceled.items()
     }
@@ -620,7 +524,7 @@ def parse_page(data: Any, where: str) -> tuple[list[Any], str]:
     """A paginated answer ``{data, next_cursor}`` → (rows, next cursor; ``LTE=`` at the end)."""
     rows = field_of(data, "data", where)
     if not isinstance(rows, list):
-        raise ParseError(f"{where}.data", f"expected a list, got {_short(rows)}")
+        raise ParseError(f"{where}.data", f"expected a list, got {short(rows)}")
     cursor = data.get("next_cursor") or END_CURSOR
     return rows, text(cursor, f"{where}.next_cursor")
 
@@ -629,5 +533,5 @@ def parse_balance(data: Any) -> Micros:
     """``/balance-allowance`` → collateral in micros (the wire has an integer with 6 decimals)."""
     value = field_of(data, "balance", "balance-allowance")
     if isinstance(value, bool) or not isinstance(value, (str, int)) or not re.fullmatch(r"\d+", str(value)):
-        raise ParseError("balance-allowance.balance", f"expected a non-negative integer, got {_short(value)}")
+        raise ParseError("balance-allowance.balance", f"expected a non-negative integer, got {short(value)}")
     return int(value)
