@@ -35,7 +35,7 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
-from bot.testing.clob_server import Exchange
+from bot.testing.clob_exchange import Exchange
 
 Levels = Iterable[tuple[float, float]]
 

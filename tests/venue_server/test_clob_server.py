@@ -30,7 +30,9 @@ from py_clob_client_v2 import (
 from py_clob_client_v2.exceptions import PolyApiException
 from py_clob_client_v2.http_helpers import helpers as http_helpers
 
-from bot.testing.clob_server import ClobServer, Exchange, sign_l2
+from bot.testing.clob_exchange import Exchange
+from bot.testing.clob_server import ClobServer
+from bot.testing.clob_wire import sign_l2
 
 KEY = "0x" + "11" * 32
 COND = "0x" + "c0" * 32
