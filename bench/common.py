@@ -47,6 +47,16 @@ def wait_for(check: Any, timeout: float, proc: subprocess.Popen[bytes] | None = 
     raise SystemExit(f"timed out after {timeout}s")
 
 
+def wait_state(status: Path, wanted: str, timeout: float = 2.0) -> float:
+    """perf_counter() when status.json first shows `trading_state == wanted`, read every 0.2 ms."""
+    start = time.perf_counter()
+    while time.perf_counter() - start < timeout:
+        if read(status).get("trading_state") == wanted:
+            return time.perf_counter()
+        time.sleep(0.0002)
+    raise SystemExit(f"status.json did not show {wanted} within {timeout}s")
+
+
 def percentiles(samples: list[float]) -> dict[str, float]:
     ordered = sorted(samples)
 

@@ -13,19 +13,10 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.common import machine, percentiles, read, start_bot
+from bench.common import machine, percentiles, start_bot, wait_state
 
 TRIALS = int(os.environ.get("TRIALS", "200"))
 CONFIG = "heartbeat_s = 60.0\n"
-
-
-def wait_state(status: Path, wanted: str, timeout: float = 2.0) -> float:
-    start = time.perf_counter()
-    while time.perf_counter() - start < timeout:
-        if read(status).get("trading_state") == wanted:
-            return time.perf_counter()
-        time.sleep(0.0002)
-    raise SystemExit(f"status.json did not show {wanted} within {timeout}s")
 
 
 def main() -> None:

@@ -31,7 +31,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import ROOT, machine, percentiles, read, wait_for
+from bench.common import ROOT, machine, percentiles, read, wait_for, wait_state
 from bot.testing.clob_server import ClobServer
 
 KEY = "0x" + "11" * 32
@@ -56,16 +56,9 @@ at = "bid"
 """
 
 
-def wait_state(status: Path, wanted: str, timeout: float = 30.0) -> float:
-    start = time.perf_counter()
-    while time.perf_counter() - start < timeout:
-        if read(status).get("trading_state") == wanted:
-            return time.perf_counter()
-        time.sleep(0.0002)
-    raise SystemExit(f"status.json did not show {wanted} within {timeout}s")
-
-
-def run(latency: float) -> dict[str, object]:
+def start_live(paused: bool = False) -> tuple[ClobServer, Path, subprocess.Popen[bytes]]:
+    """The local CLOB server with both markets' books, and `bot run --mode live` against it in a
+    new home (with controls/PAUSE already there when `paused`)."""
     server = ClobServer().start()
     end = (dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
     for condition, (up, down) in MARKETS.items():
@@ -74,6 +67,9 @@ def run(latency: float) -> dict[str, object]:
         server.set_book(down, bids=[(0.53, 100)], asks=[(0.55, 100)])
     home = Path(tempfile.mkdtemp(prefix="touchtrader-bench-"))
     (home / "bot.toml").write_text(config(server.url))
+    if paused:
+        (home / "controls").mkdir()
+        (home / "controls" / "PAUSE").touch()
     api_key, secret, passphrase = server.creds
     env = {
         **os.environ,
@@ -89,6 +85,11 @@ def run(latency: float) -> dict[str, object]:
         stderr=subprocess.PIPE,
         env=env,
     )
+    return server, home, proc
+
+
+def run(latency: float) -> dict[str, object]:
+    server, home, proc = start_live()
     status = home / "state" / "status.json"
     pause = home / "controls" / "PAUSE"
     pause_ms: list[float] = []
@@ -106,10 +107,10 @@ def run(latency: float) -> dict[str, object]:
         while time.monotonic() < deadline:
             t0 = time.perf_counter()
             pause.touch()
-            pause_ms.append((wait_state(status, "PAUSED") - t0) * 1000)
+            pause_ms.append((wait_state(status, "PAUSED", 30) - t0) * 1000)
             t0 = time.perf_counter()
             pause.unlink()
-            resume_ms.append((wait_state(status, "ACTIVE") - t0) * 1000)
+            resume_ms.append((wait_state(status, "ACTIVE", 30) - t0) * 1000)
             time.sleep(0.05)
     finally:
         proc.terminate()
@@ -141,32 +142,8 @@ def run_during_post(post_latency: float) -> dict[str, object]:
     """PAUSE touched while an entry's ``POST /order`` is in flight (answered after
     `post_latency` s): the post stays on the engine's thread, so PAUSE waits for its answer.
     One trial: both markets' entries are released by removing PAUSE."""
-    server = ClobServer().start()
-    end = (dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
-    for condition, (up, down) in MARKETS.items():
-        server.add_market(condition, (up, down), end_date_iso=end, question=f"bench {condition[:6]}")
-        server.set_book(up, bids=[(0.45, 100)], asks=[(0.47, 100)])
-        server.set_book(down, bids=[(0.53, 100)], asks=[(0.55, 100)])
-    home = Path(tempfile.mkdtemp(prefix="touchtrader-bench-"))
-    (home / "bot.toml").write_text(config(server.url))
-    (home / "controls").mkdir()
+    server, home, proc = start_live(paused=True)
     pause = home / "controls" / "PAUSE"
-    pause.touch()
-    api_key, secret, passphrase = server.creds
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(ROOT),
-        "POLYMARKET_PRIVATE_KEY": KEY,
-        "POLYMARKET_API_KEY": api_key,
-        "POLYMARKET_API_SECRET": secret,
-        "POLYMARKET_API_PASSPHRASE": passphrase,
-    }
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "bot", "run", "--home", str(home), "--mode", "live", "--quiet"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        env=env,
-    )
     status = home / "state" / "status.json"
     try:
         wait_for(lambda: read(status).get("trading_state") == "PAUSED", 60, proc)
@@ -175,7 +152,7 @@ def run_during_post(post_latency: float) -> dict[str, object]:
         wait_for(lambda: any(r.path == "/order" for r in server.requests), 30, proc)
         t0 = time.perf_counter()
         pause.touch()
-        pause_ms = (wait_state(status, "PAUSED") - t0) * 1000
+        pause_ms = (wait_state(status, "PAUSED", 30) - t0) * 1000
         posts = sum(1 for r in server.requests if (r.method, r.path) == ("POST", "/order"))
     finally:
         proc.terminate()
