@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.home import pid_alive, read_json
+from bot.layout import EMERGENCY_STOP, FLATTEN, STATUS, TRADING_STATE, Paths
 
 EXIT_ACKNOWLEDGED = 0
 EXIT_NOT_RUNNING = 1
@@ -44,8 +45,8 @@ class Answer:
 
 
 def _files(home: Path) -> tuple[dict[str, Any], dict[str, Any]]:
-    state = home / "state"
-    return read_json(state / "status.json") or {}, read_json(state / "trading_state.json") or {}
+    state = Paths(home).state
+    return read_json(state / STATUS) or {}, read_json(state / TRADING_STATE) or {}
 
 
 def _last(trading: dict[str, Any], control: str) -> dict[str, Any] | None:
@@ -58,7 +59,7 @@ def wait_flatten(home: Path, pid: int, control_file: Path, timeout_s: float) -> 
     while True:
         status, trading = _files(home)
         if not control_file.exists():  # only the bot (or an operator) removes it
-            last = _last(trading, "FLATTEN")
+            last = _last(trading, FLATTEN)
             done = f": {last['reason']}" if last else ""
             return Answer(EXIT_ACKNOWLEDGED, f"FLATTEN done by the bot (pid {pid}){done}")
         if status.get("pid") == pid and status.get("trading_state") == "FLATTENING":
@@ -93,7 +94,7 @@ def wait_stop(home: Path, pid: int, control_file: Path, timeout_s: float) -> Ans
             seen = True
         exited = (ours and status.get("is_alive") is False) or not pid_alive(pid)
         if seen and exited:
-            last = _last(trading, "EMERGENCY_STOP")
+            last = _last(trading, EMERGENCY_STOP)
             detail = f": {last['reason']}" if last else ""
             return Answer(
                 EXIT_ACKNOWLEDGED,
@@ -129,7 +130,7 @@ def last_control_id(home: Path) -> int:
 
 
 def _query(home: Path, sql: str, params: tuple[object, ...]) -> tuple[Any, ...] | None:
-    path = home / "state" / "bot.db"
+    path = Paths(home).journal
     if not path.is_file():
         return None
     try:
@@ -168,5 +169,5 @@ def wait_recorded(home: Path, pid: int, control: str, after_id: int, timeout_s: 
 
 
 def in_effect(home: Path) -> list[str]:
-    trading = read_json(home / "state" / "trading_state.json") or {}
+    trading = read_json(Paths(home).state / TRADING_STATE) or {}
     return list((trading.get("controls") or {}).get("in_effect") or [])

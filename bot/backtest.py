@@ -156,7 +156,7 @@ def run_backtest(
     paths = prepare_home(out)
     config = _backtest_config(config)
     strategies = build_strategies(config.strategies.enabled, config.strategies.params)
-    journal = Journal(paths.state / "bot.db")
+    journal = Journal(paths.journal)
     bar = Progress(source.total, progress)
     equity: list[EquityPoint] = []
     exposure: list[tuple[int, int]] = []

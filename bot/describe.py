@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from bot.config import RiskConfig
+from bot.layout import ADJUST_RISK
 from bot.model import Micros, iso, to_float, to_micros
 
 if TYPE_CHECKING:
@@ -112,7 +113,7 @@ def _adjustable(
 ) -> dict[str, Any]:
     configured, source = _configured(config, "risk", key, default)
     if now != to_micros(round(float(configured), 6)):
-        source = "ADJUST_RISK"
+        source = ADJUST_RISK
     caps = config.get("caps")
     cap_set = isinstance(caps, dict) and caps.get(cap_key) is not None
     cap_source = "bot.toml [caps]" if cap_set else _configured(config, "risk", key, default)[1]

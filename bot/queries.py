@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.figures import ONE
+from bot.layout import Paths
 
 
 class QueryError(Exception):
@@ -33,7 +34,7 @@ GROUPS = ("day", "strategy", "market", "instrument")
 
 @contextmanager
 def connect(home: Path) -> Iterator[sqlite3.Connection]:
-    path = home / "state" / "bot.db"
+    path = Paths(home).journal
     if not path.is_file():
         raise QueryError(f"{path} does not exist: no trades yet (the bot writes it at its first start)")
     try:

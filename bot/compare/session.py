@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bot.compare.model import CompareError, Side, one_line, plural
+from bot.layout import PAUSE
 from bot.model import ONE, iso
 
 # one mode's positions in opening order; the replay's journal is read the same way
@@ -149,8 +150,8 @@ class SessionContext:
         for at, name, reason in self.controls:
             if at > ts_ms:
                 break
-            if name == "PAUSE":
-                paused = not reason.startswith("PAUSE removed")
+            if name == PAUSE:
+                paused = not reason.startswith(f"{PAUSE} removed")
         return paused
 
 
