@@ -49,9 +49,7 @@ def session_info(engine: Engine) -> SessionInfo:
         return cached
     info = SessionInfo(sid, None, None)
     if sid:
-        row = engine.journal.conn.execute(
-            "SELECT version, config, started_ms FROM sessions WHERE session_id=?", (sid,)
-        ).fetchone()
+        row = engine.journal.session_row(sid)
         if row is not None:
             try:
                 config = orjson.loads(row[1] or "{}")

@@ -30,7 +30,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from bot import home as homes
-from bot import reader
+from bot import queries, reader
 from bot.layout import FOLDERS, LOGS, SCHEMA_VERSION, STATE, STATUS, Paths, newer_schema
 
 OK, WARN, FAIL = "OK", "WARN", "FAIL"
@@ -161,10 +161,9 @@ def _last_wall_ms(home: Path) -> int | None:
     if not db.is_file():
         return None
     try:
-        conn = sqlite3.connect(f"file:{db.resolve()}?mode=ro", uri=True, timeout=2)
+        conn = queries.open_readonly(db, timeout=2)
         try:
-            row = conn.execute("SELECT MAX(MAX(started_ms), MAX(COALESCE(stopped_ms, 0))) FROM sessions")
-            value = row.fetchone()[0]
+            value = queries.last_wall_ms(conn)
         finally:
             conn.close()
     except sqlite3.Error:
@@ -300,10 +299,10 @@ def check_files(home: Path) -> list[Finding]:
     if not db.is_file():
         return out
     try:
-        conn = sqlite3.connect(f"file:{db.resolve()}?mode=ro", uri=True, timeout=5)
+        conn = queries.open_readonly(db)
         try:
-            result = conn.execute("PRAGMA quick_check").fetchone()[0]
-            version = conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+            result = queries.quick_check(conn)
+            version = queries.journal_schema(conn)
         finally:
             conn.close()
     except sqlite3.Error as exc:
@@ -313,7 +312,7 @@ def check_files(home: Path) -> list[Finding]:
             *out,
             Finding(FAIL, "journal", f"state/bot.db quick_check: {result}", "restore it from a backup"),
         ]
-    schema = version[0] if version else "?"
+    schema = version or "?"
     return [
         *out,
         Finding(

@@ -220,7 +220,7 @@ def reconcile(
     orders = engine.orders
     venue.restore(list(orders.orders.values()))
     before = {o.order_id: (o.status, o.filled) for o in orders.orders.values()}
-    known_fills = engine.journal.conn.execute("SELECT COUNT(*) FROM fills").fetchone()[0]
+    known_fills = engine.journal.fill_count()
     orphans: list[Fill] = []
     orders.on_orphan_fill = orphans.append
     # missed fills and cancels are booked here; a 425 (engine restart) is waited out, bounded
@@ -230,7 +230,7 @@ def reconcile(
     finally:
         orders.poller = poller
     result.differences += [orphan_difference(fill) for fill in orphans]
-    fills_now = engine.journal.conn.execute("SELECT COUNT(*) FROM fills").fetchone()[0]
+    fills_now = engine.journal.fill_count()
     if fills_now > known_fills:
         result.booked.append(f"{fills_now - known_fills} fills the journal did not have")
     for order_id, (status, filled) in before.items():

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from bot import queries
 from bot.layout import Paths
 
 # ADJUST_RISK key -> the bot.toml setting it overrides ("" when bot.toml has none)
@@ -48,11 +49,9 @@ def persisted(home: Path) -> list[Override]:
     path = Paths(home).journal
     if not path.is_file():
         return []
-    conn = sqlite3.connect(f"file:{path.resolve()}?mode=ro", uri=True, timeout=5)
+    conn = queries.open_readonly(path)
     try:
-        rows = conn.execute(
-            "SELECT key, value, updated_ms, source FROM runtime_controls ORDER BY key"
-        ).fetchall()
+        rows = queries.runtime_controls(conn)
     except sqlite3.OperationalError as exc:
         if "no such table" in str(exc):
             return []

@@ -180,17 +180,16 @@ def _unusable(exc: sqlite3.DatabaseError) -> str:
 
 def _check(journal: Journal, shown: tuple[str, dict[str, Any]] | None) -> None:
     started = time.perf_counter()
-    problems = [str(r[0]) for r in journal.conn.execute("PRAGMA quick_check(3)")]
+    problems = journal.quick_check(3)
     log.debug("quick_check of the journal: %.3f s", time.perf_counter() - started)
     if problems != ["ok"]:
         raise StartupRefused(f"state/{JOURNAL_NAME} is damaged (quick_check: {'; '.join(problems)}): {FIX}")
     # SQLite opens a journal it may not write read-only, without a word: write once to know
-    journal.conn.execute("INSERT OR REPLACE INTO meta VALUES ('opened_ms', ?)", (str(now_ms()),))
-    journal.conn.commit()
+    journal.mark_opened(now_ms())
     if shown is None:
         return
     name, data = shown
-    last_session = journal.conn.execute("SELECT COALESCE(MAX(session_id), 0) FROM sessions").fetchone()[0]
+    last_session = journal.last_session_id()
     session = data.get("session_id")
     activity = data.get("last_activity_id")
     behind = []

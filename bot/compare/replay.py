@@ -8,10 +8,10 @@ import itertools
 from pathlib import Path
 from typing import Any
 
+from bot import queries
 from bot.compare.model import CompareError, Comparison, Side, one_line, plural
 from bot.compare.pairing import pair_positions
 from bot.compare.session import (
-    POSITIONS_SQL,
     SessionContext,
     market_start_ms,
     open_journal,
@@ -37,9 +37,9 @@ def compare_session(home: Path, session_id: int, out: Path | None = None) -> Com
     db = Paths(home).journal
     conn = open_journal(db)
     try:
-        session = conn.execute("SELECT * FROM sessions WHERE session_id=?", (session_id,)).fetchone()
+        session = queries.session(conn, session_id)
         if session is None:
-            last = conn.execute("SELECT MAX(session_id) FROM sessions").fetchone()[0]
+            last = queries.last_session_id(conn)
             known = f"sessions 1 to {last}" if last else "no sessions yet"
             raise CompareError(f"session {session_id}: no such session in {db} ({known})")
         mode = str(session["mode"])
@@ -69,8 +69,8 @@ def compare_session(home: Path, session_id: int, out: Path | None = None) -> Com
     replay: dict[tuple[str, str, str], list[Side]] = {}
     rconn = open_journal(Paths(target).journal)
     try:
-        first_ms = int(rconn.execute("SELECT MIN(started_ms) FROM sessions").fetchone()[0])
-        for r in rconn.execute(POSITIONS_SQL, (Mode.BACKTEST.value,)):
+        first_ms = int(queries.first_started_ms(rconn) or 0)
+        for r in queries.positions_in_order(rconn, Mode.BACKTEST.value):
             replay.setdefault((r["market_id"], r["outcome"], r["strategy"] or ""), []).append(
                 side_from_row(r, None)
             )
