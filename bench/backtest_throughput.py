@@ -258,8 +258,8 @@ def build_state_engine(home: Path, n_markets: int = 500) -> Any:
     """An engine in `home` with 2 positions and 2 resting entry bids in each of `n_markets`."""
     from bot.app import build_engine
     from bot.clock import SimulatedClock
-    from bot.engine import Paths
     from bot.journal import Journal, Restored
+    from bot.layout import Paths
     from bot.model import ONE, Action, BookTick, Intent, Market, Order, OrderType, Outcome, Position
     from bot.strategies import build_strategies
     from bot.venues.paper import PaperVenue

@@ -24,8 +24,8 @@ from bench.common import machine
 from bot.app import build_engine
 from bot.clock import SimulatedClock
 from bot.config import load_config
-from bot.engine import Paths
 from bot.journal import Journal, Restored
+from bot.layout import Paths
 from bot.model import ONE, Action, BookTick, Outcome, Signal, WindowOpened, now_ms
 from bot.strategies import build_strategies
 from bot.testing.clob_server import ClobServer

@@ -3,8 +3,8 @@
 - `bot flatten` against a running bot, until it has printed the acknowledgement and exited
   (interpreter start, typer, the file, the bot's answer in status.json);
 - `bot stop` until the bot has acknowledged EMERGENCY_STOP and exited (a new bot each trial);
-- `bot sessions`, `bot pnl --by strategy` and `bot trades --limit 0 --json` on the journal
-  the trials left behind;
+- `bot status` (exit 1: the bot has stopped), `bot sessions`, `bot pnl --by strategy` and
+  `bot trades --limit 0 --json` on the home the trials left behind;
 - `bot pause` (create the file, no waiting) as the floor: a fresh interpreter and typer.
   What `bot flatten` and `bot stop` add to it is the wait for the bot's answer.
 """
@@ -54,7 +54,9 @@ def main() -> None:
         finally:
             if proc.poll() is None:
                 proc.kill()
-    queries = {
+    status_ms = [timed("status", "--home", str(home), expect=1) for _ in range(TRIALS)]  # stopped: exit 1
+    queries = {"status_ms": percentiles(status_ms)}
+    queries |= {
         name: percentiles([timed(*args, "--home", str(home)) for _ in range(TRIALS)])
         for name, args in (
             ("sessions_ms", ("sessions",)),

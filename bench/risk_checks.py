@@ -25,8 +25,8 @@ from bot import breaker, exits
 from bot.app import build_engine
 from bot.clock import SimulatedClock
 from bot.config import load_config
-from bot.engine import Paths
 from bot.journal import Journal, Restored
+from bot.layout import Paths
 from bot.model import ONE, Action, BookTick, Market, Outcome, Signal, WindowOpened, book_for
 from bot.strategies import build_strategies
 from bot.venues.paper import PaperVenue

@@ -25,16 +25,20 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+from bot import queries
 from bot.home import pid_alive, read_json
+from bot.layout import EMERGENCY_STOP, FLATTEN, STATUS, TRADING_STATE, Paths
 
 EXIT_ACKNOWLEDGED = 0
 EXIT_NOT_RUNNING = 1
 EXIT_NO_ACK = 4
 POLL_S = 0.05
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -44,8 +48,8 @@ class Answer:
 
 
 def _files(home: Path) -> tuple[dict[str, Any], dict[str, Any]]:
-    state = home / "state"
-    return read_json(state / "status.json") or {}, read_json(state / "trading_state.json") or {}
+    state = Paths(home).state
+    return read_json(state / STATUS) or {}, read_json(state / TRADING_STATE) or {}
 
 
 def _last(trading: dict[str, Any], control: str) -> dict[str, Any] | None:
@@ -58,7 +62,7 @@ def wait_flatten(home: Path, pid: int, control_file: Path, timeout_s: float) -> 
     while True:
         status, trading = _files(home)
         if not control_file.exists():  # only the bot (or an operator) removes it
-            last = _last(trading, "FLATTEN")
+            last = _last(trading, FLATTEN)
             done = f": {last['reason']}" if last else ""
             return Answer(EXIT_ACKNOWLEDGED, f"FLATTEN done by the bot (pid {pid}){done}")
         if status.get("pid") == pid and status.get("trading_state") == "FLATTENING":
@@ -93,7 +97,7 @@ def wait_stop(home: Path, pid: int, control_file: Path, timeout_s: float) -> Ans
             seen = True
         exited = (ours and status.get("is_alive") is False) or not pid_alive(pid)
         if seen and exited:
-            last = _last(trading, "EMERGENCY_STOP")
+            last = _last(trading, EMERGENCY_STOP)
             detail = f": {last['reason']}" if last else ""
             return Answer(
                 EXIT_ACKNOWLEDGED,
@@ -124,18 +128,18 @@ EXIT_REJECTED = 2
 
 def last_control_id(home: Path) -> int:
     """The newest row of the journal's controls table (0 when none or no journal)."""
-    row = _query(home, "SELECT COALESCE(MAX(control_id), 0) FROM controls", ())
-    return int(row[0]) if row else 0
+    return _ask(home, queries.last_control_id) or 0
 
 
-def _query(home: Path, sql: str, params: tuple[object, ...]) -> tuple[Any, ...] | None:
-    path = home / "state" / "bot.db"
+def _ask(home: Path, question: Callable[[sqlite3.Connection], T]) -> T | None:
+    """`question` asked of the journal read-only; None when there is none or it cannot be read."""
+    path = Paths(home).journal
     if not path.is_file():
         return None
     try:
-        conn = sqlite3.connect(f"file:{path.resolve()}?mode=ro", uri=True, timeout=1)
+        conn = queries.open_readonly(path, timeout=1)
         try:
-            return conn.execute(sql, params).fetchone()
+            return question(conn)
         finally:
             conn.close()
     except sqlite3.Error:
@@ -146,12 +150,7 @@ def wait_recorded(home: Path, pid: int, control: str, after_id: int, timeout_s: 
     """Wait for the bot to record `control` (APPLIED or REJECTED) in a row after `after_id`."""
     deadline = time.monotonic() + timeout_s
     while True:
-        row = _query(
-            home,
-            "SELECT result, reason, file FROM controls WHERE control_id > ? AND name = ?"
-            " ORDER BY control_id LIMIT 1",
-            (after_id, control),
-        )
+        row = _ask(home, lambda conn: queries.control_answer(conn, after_id, control))
         if row:
             result, reason, file = row
             code = EXIT_ACKNOWLEDGED if result == "APPLIED" else EXIT_REJECTED
@@ -168,5 +167,5 @@ def wait_recorded(home: Path, pid: int, control: str, after_id: int, timeout_s: 
 
 
 def in_effect(home: Path) -> list[str]:
-    trading = read_json(home / "state" / "trading_state.json") or {}
+    trading = read_json(Paths(home).state / TRADING_STATE) or {}
     return list((trading.get("controls") or {}).get("in_effect") or [])

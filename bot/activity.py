@@ -59,17 +59,9 @@ class Activity:
                 self._files[name] = RotatingLog(logs_dir / f"{name}.jsonl", max_bytes, files_kept)
 
     def restore(self) -> None:
-        rows = self.journal.rows(
-            "SELECT * FROM (SELECT * FROM activity ORDER BY activity_id DESC LIMIT ?) ORDER BY activity_id",
-            (self.recent.maxlen,),
-        )
-        for r in rows:
+        for r in self.journal.recent_activity(self.recent.maxlen):
             self.recent.append(_entry(r["ts_ms"], r["type"], r["market"], r["details"]))
-        rows = self.journal.rows(
-            "SELECT * FROM (SELECT * FROM activity WHERE type='ERROR'"
-            " ORDER BY activity_id DESC LIMIT 5) ORDER BY activity_id"
-        )
-        for r in rows:
+        for r in self.journal.recent_errors(5):
             self.errors.append(_entry(r["ts_ms"], r["type"], r["market"], r["details"]))
 
     def add(self, ts_ms: int, kind: str, market: str, details: str, **data: Any) -> None:

@@ -37,6 +37,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from bot import reader
+from bot.layout import ALERTS_LOG, STATUS, Paths
 
 EVENTS = ("STOPPED", "DIED", "STALE", "ALIVE", "HALTED", "ENTRIES_BLOCKED", "ERROR")
 ENV = "TOUCHTRADER_ALERT_WEBHOOKS"
@@ -166,18 +167,18 @@ def deliver(home: Path, config: Settings, event: str, detail: str, send: Post = 
         record = {"time": stamp, "event": event, "detail": detail, "webhook": _host(url), "delivered": ok}
         if not ok:
             record["error"] = error
-        with open(home / "logs" / "alerts.jsonl", "a", encoding="utf-8") as fh:
+        with open(Paths(home).logs / ALERTS_LOG, "a", encoding="utf-8") as fh:
             fh.write(json.dumps(record) + "\n")
     return results
 
 
 def run(home: Path, config: Settings, interval_s: float, send: Post = post) -> int:
     """Look every `interval_s` until interrupted; returns 0."""
-    (home / "logs").mkdir(exist_ok=True)
+    Paths(home).logs.mkdir(exist_ok=True)
     seen = Seen()
     try:
         while True:
-            status = reader.read(home).files.get("status.json")
+            status = reader.read(home).files.get(STATUS)
             for event, detail in look(status, seen):
                 if event in config.events:
                     delivered = deliver(home, config, event, detail, send)

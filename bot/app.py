@@ -27,7 +27,7 @@ from bot.breaker import VenueErrorWindow
 from bot.clock import Clock, RealtimeClock
 from bot.config import Config, ConfigError
 from bot.controls import Control, Watcher
-from bot.engine import DECIDE_EVERY_MS, Engine, Paths
+from bot.engine import DECIDE_EVERY_MS, Engine
 from bot.errors import StartupRefused, StorageError
 from bot.exits import policies
 from bot.feeds import Feed
@@ -35,6 +35,7 @@ from bot.feeds.replay import RecordingFeed
 from bot.feeds.simulated import SimulatedMarket
 from bot.feeds.tape import TapeWriter
 from bot.journal import Journal, Restored
+from bot.layout import BOT_LOG, Paths
 from bot.logfiles import text_handler
 from bot.model import Mode, now_ms, to_float, to_micros, usd
 from bot.orders import OrderManager
@@ -85,7 +86,7 @@ def setup_logging(paths: Paths, quiet: bool, config: Config | None = None) -> No
         old.close()  # a console's summary thread ends with it
     logger.handlers.clear()
     cfg = config or Config()
-    file_handler = text_handler(paths.logs / "bot.log", cfg.logs.max_bytes, cfg.logs.keep)
+    file_handler = text_handler(paths.logs / BOT_LOG, cfg.logs.max_bytes, cfg.logs.keep)
     file_handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(message)s"))
     logger.addHandler(file_handler)
     if not quiet:
@@ -431,7 +432,7 @@ def _book_venue_balance(engine: Engine, venue: Any, ts_ms: int) -> None:
 
 def tape_path(paths: Paths, session_id: int) -> Path:
     """Where a session records the market events it saw (see logs/README.md)."""
-    return paths.logs / "tapes" / f"session-{session_id}.jsonl.gz"
+    return paths.tape(session_id)
 
 
 def _market_feed(

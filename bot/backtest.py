@@ -156,7 +156,7 @@ def run_backtest(
     paths = prepare_home(out)
     config = _backtest_config(config)
     strategies = build_strategies(config.strategies.enabled, config.strategies.params)
-    journal = Journal(paths.state / "bot.db")
+    journal = Journal(paths.journal)
     bar = Progress(source.total, progress)
     equity: list[EquityPoint] = []
     exposure: list[tuple[int, int]] = []
@@ -254,9 +254,7 @@ def _sample(engine: Engine, ts_ms: int, equity: list[EquityPoint], exposure: lis
 
 def closed_trades(journal: Journal) -> list[ClosedTrade]:
     out = []
-    for r in journal.rows(
-        "SELECT * FROM positions WHERE mode='BACKTEST' AND status='CLOSED' ORDER BY closed_ms, position_id"
-    ):
+    for r in journal.closed_positions(Mode.BACKTEST):
         bought, sold = r["bought_micros"], r["sold_micros"]
         out.append(
             ClosedTrade(

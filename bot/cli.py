@@ -17,7 +17,7 @@ from typing import Annotated, NoReturn
 
 import typer
 
-from bot import cli_operator, steer
+from bot import cli_operator, layout, steer
 from bot.cli_common import Home, Json, Mode, Timeout
 from bot.cli_common import existing_home as _home
 from bot.help import PlainGroup
@@ -260,7 +260,7 @@ def backtest(
     try:
         if not data.exists():
             raise bt.BacktestError(f"{data}: no such file (expected a tape, a price history JSON or a CSV)")
-        target = out or _next_out(Path("backtests"), data)
+        target = out or _next_out(Path(layout.BACKTESTS), data)
         if sweep:
             grid = bt.parse_sweep(sweep)
             rows = bt.run_sweep(

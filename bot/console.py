@@ -27,6 +27,8 @@ import threading
 from pathlib import Path
 from typing import IO, Any
 
+from bot.layout import STATUS
+
 WIDTH = 120
 ACTIVITY_FORMAT = "%s %-16s %s %s"  # how bot/activity.py logs an entry
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
@@ -162,7 +164,7 @@ class ConsoleHandler(logging.Handler):
         status = None
         if self.state_dir is not None:
             try:
-                status = json.loads((self.state_dir / "status.json").read_text(encoding="utf-8"))
+                status = json.loads((self.state_dir / STATUS).read_text(encoding="utf-8"))
             except (OSError, ValueError):
                 status = None
         market_time = str((status or {}).get("market_time") or "")  # the clock of the lines above

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bot import layout
 from bot.safefile import FileRefused, kind, read_small
 from bot.safefile import printable as shown
 
@@ -24,38 +25,33 @@ log = logging.getLogger("bot")
 
 
 class Control(enum.StrEnum):
-    PAUSE = "PAUSE"
-    FLATTEN = "FLATTEN"
-    EMERGENCY_STOP = "EMERGENCY_STOP"
-    ADJUST_RISK = "ADJUST_RISK"
-    RESET = "RESET"
+    PAUSE = layout.PAUSE
+    FLATTEN = layout.FLATTEN
+    EMERGENCY_STOP = layout.EMERGENCY_STOP
+    ADJUST_RISK = layout.ADJUST_RISK
+    RESET = layout.RESET
 
 
 ALIASES: dict[str, Control] = {
-    "PAUSE": Control.PAUSE,
-    "PAUSE_TRADING": Control.PAUSE,
-    "FLATTEN": Control.FLATTEN,
-    "FLATTEN_ALL": Control.FLATTEN,
-    "EMERGENCY_STOP": Control.EMERGENCY_STOP,
-    "ADJUST_RISK": Control.ADJUST_RISK,
-    "RESET": Control.RESET,
+    **{name: Control(name) for name in layout.CONTROL_FILES},
+    **{alias: Control(name) for alias, name in layout.CONTROL_ALIASES.items()},
 }
 KNOWN_NAMES = (
-    "PAUSE, FLATTEN, EMERGENCY_STOP, ADJUST_RISK, RESET"
-    " (also PAUSE_TRADING, FLATTEN_ALL, and a .txt suffix on any)"
+    f"{', '.join(layout.CONTROL_FILES)} (also {', '.join(layout.CONTROL_ALIASES)},"
+    f" and a {layout.CONTROL_SUFFIX} suffix on any)"
 )
-IGNORED = {"README.md", ".gitignore", ".gitkeep"}
+IGNORED = layout.CONTROLS_IGNORED
 MAX_CONTENT = 64 * 1024
 
 
 def control_for(name: str) -> Control | None:
-    return ALIASES.get(name.removesuffix(".txt"))
+    return ALIASES.get(name.removesuffix(layout.CONTROL_SUFFIX))
 
 
 def files_for(control: Control) -> list[str]:
     """Every spelling of `control`, for removing it."""
     names = [n for n, c in ALIASES.items() if c is control]
-    return names + [n + ".txt" for n in names]
+    return names + [n + layout.CONTROL_SUFFIX for n in names]
 
 
 @dataclass(frozen=True, slots=True)

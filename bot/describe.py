@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from bot.config import RiskConfig
+from bot.layout import ADJUST_RISK
 from bot.model import Micros, iso, to_float, to_micros
 
 if TYPE_CHECKING:
@@ -48,9 +49,7 @@ def session_info(engine: Engine) -> SessionInfo:
         return cached
     info = SessionInfo(sid, None, None)
     if sid:
-        row = engine.journal.conn.execute(
-            "SELECT version, config, started_ms FROM sessions WHERE session_id=?", (sid,)
-        ).fetchone()
+        row = engine.journal.session_row(sid)
         if row is not None:
             try:
                 config = orjson.loads(row[1] or "{}")
@@ -112,7 +111,7 @@ def _adjustable(
 ) -> dict[str, Any]:
     configured, source = _configured(config, "risk", key, default)
     if now != to_micros(round(float(configured), 6)):
-        source = "ADJUST_RISK"
+        source = ADJUST_RISK
     caps = config.get("caps")
     cap_set = isinstance(caps, dict) and caps.get(cap_key) is not None
     cap_source = "bot.toml [caps]" if cap_set else _configured(config, "risk", key, default)[1]

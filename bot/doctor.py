@@ -30,7 +30,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from bot import home as homes
-from bot import reader
+from bot import queries, reader
+from bot.layout import FOLDERS, LOGS, SCHEMA_VERSION, STATE, STATUS, Paths, newer_schema
 
 OK, WARN, FAIL = "OK", "WARN", "FAIL"
 MIN_FREE = 200 * 1024 * 1024  # below this: FAIL
@@ -69,7 +70,7 @@ def check_folder(home: Path) -> list[Finding]:
         out.append(Finding(OK, "home", f"{home.resolve()} is a bot home"))
     else:
         out.append(Finding(WARN, "home", f"{home.resolve()} is not a bot home yet", f"bot run --home {home}"))
-    for name in ("", "state", "controls", "logs"):
+    for name in ("", *FOLDERS):
         folder = home / name
         if folder.exists() and not os.access(folder, os.W_OK | os.X_OK):
             out.append(
@@ -77,7 +78,7 @@ def check_folder(home: Path) -> list[Finding]:
                     FAIL, "permissions", f"{folder} is not writable by this user", f"chown -R $USER {folder}"
                 )
             )
-    controls = home / "controls"
+    controls = Paths(home).controls
     if controls.is_dir() and controls.stat().st_mode & stat.S_IWOTH:
         out.append(
             Finding(
@@ -98,8 +99,8 @@ def check_folder(home: Path) -> list[Finding]:
 def check_disk(home: Path) -> list[Finding]:
     where = home if home.exists() else home.parent
     usage = shutil.disk_usage(where)
-    sizes = {name: _size(home / name) for name in ("state", "logs")}
-    used = f"journal and state {_mb(sizes['state'])}, logs and tapes {_mb(sizes['logs'])}"
+    sizes = {name: _size(home / name) for name in (STATE, LOGS)}
+    used = f"journal and state {_mb(sizes[STATE])}, logs and tapes {_mb(sizes[LOGS])}"
     if usage.free < MIN_FREE:
         fix = "free space, or move old logs/tapes/ elsewhere (the journal must stay)"
         return [Finding(FAIL, "disk", f"only {_mb(usage.free)} free ({used})", fix)]
@@ -156,14 +157,13 @@ def check_clock(home: Path) -> list[Finding]:
 
 
 def _last_wall_ms(home: Path) -> int | None:
-    db = home / "state" / "bot.db"
+    db = Paths(home).journal
     if not db.is_file():
         return None
     try:
-        conn = sqlite3.connect(f"file:{db.resolve()}?mode=ro", uri=True, timeout=2)
+        conn = queries.open_readonly(db, timeout=2)
         try:
-            row = conn.execute("SELECT MAX(MAX(started_ms), MAX(COALESCE(stopped_ms, 0))) FROM sessions")
-            value = row.fetchone()[0]
+            value = queries.last_wall_ms(conn)
         finally:
             conn.close()
     except sqlite3.Error:
@@ -197,7 +197,7 @@ def check_config(home: Path) -> list[Finding]:
 
 def check_process(home: Path) -> list[Finding]:
     bot = homes.running(home)
-    status = homes.read_json(home / "state" / "status.json")
+    status = homes.read_json(Paths(home).state / STATUS)
     if bot.pid is not None:
         liveness, why = reader.judge(status)
         if liveness == "STALE":
@@ -227,7 +227,7 @@ def check_controls(home: Path) -> list[Finding]:
 
     out = []
     try:
-        names = sorted(os.listdir(home / "controls"))
+        names = sorted(os.listdir(Paths(home).controls))
     except OSError:
         names = []
     for name in names:
@@ -260,10 +260,10 @@ def check_controls(home: Path) -> list[Finding]:
                     WARN,
                     "controls",
                     f"controls/{name} is not a control file",
-                    f"rm {home / 'controls' / name}",
+                    f"rm {Paths(home).control(name)}",
                 )
             )
-    status = homes.read_json(home / "state" / "status.json") or {}
+    status = homes.read_json(Paths(home).state / STATUS) or {}
     halted = (status.get("risk") or {}).get("halted")
     if halted:
         out.append(Finding(WARN, "controls", f"HALTED: {halted}", "look at the reason, then `bot reset`"))
@@ -273,24 +273,36 @@ def check_controls(home: Path) -> list[Finding]:
 def check_files(home: Path) -> list[Finding]:
     out = []
     for name in reader.STATE_FILES:
-        path = home / "state" / name
+        path = Paths(home).state / name
         if path.exists():
             try:
-                json.loads(path.read_text(encoding="utf-8"))
+                data = json.loads(path.read_text(encoding="utf-8"))
             except (OSError, ValueError) as exc:
                 out.append(
                     Finding(
                         FAIL, "state files", f"state/{name}: {exc}", "bot run rewrites it from the journal"
                     )
                 )
-    db = home / "state" / "bot.db"
+                continue
+            newer = newer_schema(data)
+            if newer is not None:
+                out.append(
+                    Finding(
+                        WARN,
+                        "state files",
+                        f"state/{name} has schema_version {newer}, newer than this touchtrader reads"
+                        f" ({SCHEMA_VERSION})",
+                        "upgrade touchtrader",
+                    )
+                )
+    db = Paths(home).journal
     if not db.is_file():
         return out
     try:
-        conn = sqlite3.connect(f"file:{db.resolve()}?mode=ro", uri=True, timeout=5)
+        conn = queries.open_readonly(db)
         try:
-            result = conn.execute("PRAGMA quick_check").fetchone()[0]
-            version = conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+            result = queries.quick_check(conn)
+            version = queries.journal_schema(conn)
         finally:
             conn.close()
     except sqlite3.Error as exc:
@@ -300,7 +312,7 @@ def check_files(home: Path) -> list[Finding]:
             *out,
             Finding(FAIL, "journal", f"state/bot.db quick_check: {result}", "restore it from a backup"),
         ]
-    schema = version[0] if version else "?"
+    schema = version or "?"
     return [
         *out,
         Finding(

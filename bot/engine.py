@@ -29,8 +29,6 @@ import logging
 import queue
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from bot import exits, state, storage
@@ -42,6 +40,7 @@ from bot.exits import ExitPolicy, Lifecycle
 from bot.feeds import Feed
 from bot.guard import HomeGuard
 from bot.journal import Journal
+from bot.layout import STATUS, TRADES_TODAY, TRADING_STATE, Paths
 from bot.model import (
     ONE,
     BookTick,
@@ -73,23 +72,6 @@ WAKE = "wake"
 STOP = "stop"
 DATA = "data"  # a background feed has a batch ready: no controls to scan
 DECIDE_EVERY_MS = 1_000  # realtime venues: decide at least this often per market
-
-
-@dataclass(frozen=True)
-class Paths:
-    home: Path
-
-    @property
-    def state(self) -> Path:
-        return self.home / "state"
-
-    @property
-    def controls(self) -> Path:
-        return self.home / "controls"
-
-    @property
-    def logs(self) -> Path:
-        return self.home / "logs"
 
 
 class Engine:
@@ -486,22 +468,22 @@ class Engine:
 
     def write_state(self, heartbeat: bool = False) -> None:
         folder = self.paths.state
-        self.files.put(folder / "trading_state.json", state.trading_state(self))
-        self.files.put(folder / "trades_today.json", state.trades_today(self))
+        self.files.put(folder / TRADING_STATE, state.trading_state(self))
+        self.files.put(folder / TRADES_TODAY, state.trades_today(self))
         self._written_at = self.activity.added
         self._prices_moved = False
         self._last_state_write = time.monotonic()
         if heartbeat or self._last_state_write >= self._next_heartbeat:
-            self.files.put(folder / "status.json", state.status(self))
+            self.files.put(folder / STATUS, state.status(self))
             self.last_status_write = self._last_state_write
             self._next_heartbeat = self._last_state_write + self.heartbeat_s
 
     def write_final(self, reason: str) -> None:
         """The last word: every file written, and on disk when this returns."""
         folder = self.paths.state
-        self.files.put(folder / "trading_state.json", state.trading_state(self))
-        self.files.put(folder / "trades_today.json", state.trades_today(self))
-        self.files.put(folder / "status.json", state.status(self, alive=False, reason=reason))
+        self.files.put(folder / TRADING_STATE, state.trading_state(self))
+        self.files.put(folder / TRADES_TODAY, state.trades_today(self))
+        self.files.put(folder / STATUS, state.status(self, alive=False, reason=reason))
         self.files.close()
 
     # -- views for the state files --------------------------------------------------

@@ -20,8 +20,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bot.layout import JOURNAL, SNAPSHOT_FILES, STATUS, Paths
+
 ENV = "TOUCHTRADER_HOME"
-STATE_FILES = ("status.json", "trading_state.json", "trades_today.json")
+STATE_FILES = SNAPSHOT_FILES
 EXIT_NOT_A_HOME = 2
 
 
@@ -38,8 +40,8 @@ def resolve(option: Path | str | None) -> Path:
 
 
 def is_home(home: Path) -> bool:
-    state = home / "state"
-    return (state / "bot.db").is_file() or any((state / name).is_file() for name in STATE_FILES)
+    state = Paths(home).state
+    return (state / JOURNAL).is_file() or any((state / name).is_file() for name in STATE_FILES)
 
 
 def require(home: Path) -> Path:
@@ -91,7 +93,7 @@ def _looks_like_bot(pid: int) -> bool:
 
 def lock_pid(home: Path) -> int | None:
     try:
-        return int((home / "state" / "bot.lock").read_text().strip() or 0) or None
+        return int(Paths(home).lock.read_text().strip() or 0) or None
     except (OSError, ValueError):
         return None
 
@@ -104,7 +106,7 @@ class Running:
 
 def running(home: Path) -> Running:
     """Is a bot running in `home`? Reads files and asks the kernel; takes no lock."""
-    status = read_json(home / "state" / "status.json") or {}
+    status = read_json(Paths(home).state / STATUS) or {}
     status_pid = status.get("pid") if isinstance(status.get("pid"), int) else None
     pid = lock_pid(home) or status_pid
     if pid is None:

@@ -134,6 +134,16 @@ class Journal:
 
     # -- meta ---------------------------------------------------------------------------
 
+    def quick_check(self, limit: int) -> list[str]:
+        """SQLite's `quick_check`: ["ok"], or up to `limit` problems."""
+        return [str(r[0]) for r in self.conn.execute(f"PRAGMA quick_check({int(limit)})")]
+
+    def mark_opened(self, ts_ms: int) -> None:
+        """Write and commit `meta.opened_ms` at once, outside the step's rows: SQLite opens a
+        journal it may not write read-only, without a word, so writing once tells."""
+        self.conn.execute("INSERT OR REPLACE INTO meta VALUES ('opened_ms', ?)", (str(ts_ms),))
+        self.conn.commit()
+
     def get_meta(self, key: str) -> str | None:
         row = self.conn.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
         return None if row is None else str(row[0])
@@ -352,6 +362,52 @@ class Journal:
     def has_deposit(self, mode: Mode) -> bool:
         sql = "SELECT 1 FROM cash WHERE mode=? AND kind='DEPOSIT' LIMIT 1"
         return self.conn.execute(sql, (mode.value,)).fetchone() is not None
+
+    def fill_count(self) -> int:
+        return int(self.conn.execute("SELECT COUNT(*) FROM fills").fetchone()[0])
+
+    def last_session_id(self) -> int:
+        """The newest session in the journal (committed or not), 0 when none."""
+        return int(self.conn.execute("SELECT COALESCE(MAX(session_id), 0) FROM sessions").fetchone()[0])
+
+    def session_row(self, session_id: int) -> tuple[Any, ...] | None:
+        """(version, config, started_ms) of a session."""
+        sql = "SELECT version, config, started_ms FROM sessions WHERE session_id=?"
+        row = self.conn.execute(sql, (session_id,)).fetchone()
+        return None if row is None else tuple(row)
+
+    def recent_activity(self, limit: int | None) -> Iterator[dict[str, Any]]:
+        """The newest `limit` activity rows, oldest first."""
+        sql = "SELECT * FROM (SELECT * FROM activity ORDER BY activity_id DESC LIMIT ?) ORDER BY activity_id"
+        return self.rows(sql, (limit,))
+
+    def recent_errors(self, limit: int = 5) -> Iterator[dict[str, Any]]:
+        """The newest `limit` ERROR activity rows, oldest first."""
+        sql = (
+            "SELECT * FROM (SELECT * FROM activity WHERE type='ERROR'"
+            " ORDER BY activity_id DESC LIMIT ?) ORDER BY activity_id"
+        )
+        return self.rows(sql, (limit,))
+
+    def closed_positions(self, mode: Mode, since_ms: int | None = None) -> Iterator[dict[str, Any]]:
+        """The mode's closed positions in closing order (those closed at `since_ms` or later)."""
+        sql = "SELECT * FROM positions WHERE mode=? AND status='CLOSED'"
+        if since_ms is None:
+            return self.rows(sql + " ORDER BY closed_ms, position_id", (mode.value,))
+        return self.rows(sql + " AND closed_ms >= ? ORDER BY closed_ms, position_id", (mode.value, since_ms))
+
+    def realized_closed(self, mode: Mode) -> int:
+        """Σ realized P&L of the mode's closed positions."""
+        sql = "SELECT COALESCE(SUM(realized_pnl_micros), 0) FROM positions WHERE mode=? AND status='CLOSED'"
+        return int(self.conn.execute(sql, (mode.value,)).fetchone()[0])
+
+    def skipped_signals(self) -> Iterator[dict[str, Any]]:
+        """Signals not executed, counted by strategy and reason: strategy, skip_reason, n."""
+        sql = (
+            "SELECT strategy, skip_reason, COUNT(*) AS n FROM signals WHERE executed=0"
+            " GROUP BY strategy, skip_reason"
+        )
+        return self.rows(sql)
 
     def rows(self, sql: str, params: tuple[Any, ...] = ()) -> Iterator[dict[str, Any]]:
         cur = self.conn.execute(sql, params)

@@ -39,6 +39,7 @@ from typing import Any
 from bot.config import Config, ConfigError
 from bot.engine import Engine
 from bot.errors import StartupRefused, VenueError, VenueUnavailable
+from bot.layout import DRY_RUN_ORDERS, RECONCILIATION, SCHEMA_VERSION
 from bot.model import ONE, Fill, Micros, Mode, Outcome, iso, now_ms
 from bot.state import mask_wallet, write_json
 from bot.venues.polymarket_pacing import BUSY_LIMIT_S, while_busy
@@ -132,7 +133,7 @@ def build_live(config: Config, logs: Path, environ: dict[str, str] | None = None
     if config.mode is Mode.LIVE:
         return LiveParts(reader, reader, markets, reader.address, feed)
     dry = DryRunVenue(
-        logs / "dry_run_orders.jsonl",
+        logs / DRY_RUN_ORDERS,
         reader.markets,
         cash=round(config.paper.starting_balance * ONE),
         credentials=credentials,
@@ -178,7 +179,7 @@ class Reconciliation:
 
     def to_dict(self, venue: str, wallet: str) -> dict[str, Any]:
         return {
-            "schema_version": 1,
+            "schema_version": SCHEMA_VERSION,
             "time": self.time,
             "venue": venue,
             "wallet": mask_wallet(wallet),
@@ -219,7 +220,7 @@ def reconcile(
     orders = engine.orders
     venue.restore(list(orders.orders.values()))
     before = {o.order_id: (o.status, o.filled) for o in orders.orders.values()}
-    known_fills = engine.journal.conn.execute("SELECT COUNT(*) FROM fills").fetchone()[0]
+    known_fills = engine.journal.fill_count()
     orphans: list[Fill] = []
     orders.on_orphan_fill = orphans.append
     # missed fills and cancels are booked here; a 425 (engine restart) is waited out, bounded
@@ -229,7 +230,7 @@ def reconcile(
     finally:
         orders.poller = poller
     result.differences += [orphan_difference(fill) for fill in orphans]
-    fills_now = engine.journal.conn.execute("SELECT COUNT(*) FROM fills").fetchone()[0]
+    fills_now = engine.journal.fill_count()
     if fills_now > known_fills:
         result.booked.append(f"{fills_now - known_fills} fills the journal did not have")
     for order_id, (status, filled) in before.items():
@@ -268,7 +269,7 @@ def reconcile(
                         "detail": "the venue holds a different number of shares than the journal",
                     }
                 )
-    write_json(state_dir / "reconciliation.json", result.to_dict(host, venue.address))
+    write_json(state_dir / RECONCILIATION, result.to_dict(host, venue.address))
     orders.on_orphan_fill = lambda fill: report_orphan_fill(engine, fill, state_dir, host, venue.address)
     if result.booked:
         engine.activity.add(
@@ -303,7 +304,7 @@ def orphan_difference(fill: Fill) -> dict[str, Any]:
 def report_orphan_fill(engine: Engine, fill: Fill, state_dir: Path, host: str, wallet: str) -> None:
     """A fill for an order nobody knows, while trading: listed in state/reconciliation.json
     beside what start-up found, and the bot goes HALTED until an operator looks."""
-    path = state_dir / "reconciliation.json"
+    path = state_dir / RECONCILIATION
     try:
         earlier = json.loads(path.read_text())
     except (OSError, ValueError):

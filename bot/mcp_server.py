@@ -23,7 +23,8 @@ from mcp.server.mcpserver.exceptions import ToolError
 
 from bot import queries, reader, steer, tables
 from bot.controls import Control, files_for
-from bot.home import read_json, running
+from bot.home import running
+from bot.layout import STATUS, TRADING_STATE, Paths
 from bot.safefile import FileRefused, read_small
 
 TIMEOUT_S = 10.0
@@ -76,8 +77,8 @@ def _since(text: str | None) -> int | None:
 def why_not(home: Path) -> dict[str, Any]:
     """Every reason entries are blocked now, from the files: liveness, state, risk, controls."""
     snap = reader.read(home)
-    status = snap.files.get("status.json") or {}
-    trading = snap.files.get("trading_state.json") or {}
+    status = snap.files.get(STATUS) or {}
+    trading = snap.files.get(TRADING_STATE) or {}
     risk = status.get("risk") or {}
     reasons: list[str] = []
     if snap.liveness != "ALIVE":
@@ -110,8 +111,8 @@ def build(home: Path) -> MCPServer:
     def status() -> dict[str, Any]:
         """Is the bot alive, can it trade and if not why, its mode, state, account and controls."""
         snap = reader.read(home)
-        data = snap.files.get("status.json") or {}
-        trading = snap.files.get("trading_state.json") or {}
+        data = snap.files.get(STATUS) or {}
+        trading = snap.files.get(TRADING_STATE) or {}
         risk = data.get("risk") or {}
         return {
             "home": str(home.resolve()),
@@ -134,13 +135,13 @@ def build(home: Path) -> MCPServer:
     @server.tool()
     def positions() -> dict[str, Any]:
         """Open positions (state/trading_state.json active_positions) and the totals (stats)."""
-        trading = read_json(home / "state" / "trading_state.json") or {}
+        trading = reader.state_file(home, TRADING_STATE) or {}
         return {"positions": trading.get("active_positions") or [], "stats": trading.get("stats") or {}}
 
     @server.tool()
     def open_orders() -> dict[str, Any]:
         """Resting orders (state/trading_state.json open_orders)."""
-        trading = read_json(home / "state" / "trading_state.json") or {}
+        trading = reader.state_file(home, TRADING_STATE) or {}
         return {"orders": trading.get("open_orders") or []}
 
     @server.tool()
@@ -258,7 +259,7 @@ def _read_text(path: Path) -> str:
 
 def _state_resource(server: MCPServer, home: Path, name: str) -> None:
     def read() -> str:
-        return _read_text(home / "state" / name)
+        return _read_text(Paths(home).state / name)
 
     server.resource(
         f"touchtrader://state/{name}",

@@ -17,6 +17,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from bot import queries
+from bot.layout import Paths
+
 # ADJUST_RISK key -> the bot.toml setting it overrides ("" when bot.toml has none)
 SETTING = {
     "max_position_usd": "risk.max_position_usd",
@@ -43,14 +46,12 @@ def persisted(home: Path) -> list[Override]:
     """The ADJUST_RISK values in HOME's journal, in key order; [] when there is no journal.
 
     An unreadable journal raises sqlite3.Error for the caller to report."""
-    path = home / "state" / "bot.db"
+    path = Paths(home).journal
     if not path.is_file():
         return []
-    conn = sqlite3.connect(f"file:{path.resolve()}?mode=ro", uri=True, timeout=5)
+    conn = queries.open_readonly(path)
     try:
-        rows = conn.execute(
-            "SELECT key, value, updated_ms, source FROM runtime_controls ORDER BY key"
-        ).fetchall()
+        rows = queries.runtime_controls(conn)
     except sqlite3.OperationalError as exc:
         if "no such table" in str(exc):
             return []

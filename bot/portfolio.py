@@ -48,16 +48,9 @@ class Portfolio:
     def restore(self, cash: Micros, positions: list[Position], day_start_ms: int) -> None:
         self.cash = cash
         self.positions = {(p.market_id, p.outcome): p for p in positions}
-        rows = self.journal.rows(
-            "SELECT * FROM positions WHERE mode=? AND status='CLOSED' AND closed_ms >= ?"
-            " ORDER BY closed_ms, position_id",
-            (self.mode.value, day_start_ms),
-        )
+        rows = self.journal.closed_positions(self.mode, since_ms=day_start_ms)
         self.closed_today = [(r["closed_ms"], position_from_row(r)) for r in rows]
-        self.realized_closed = self.journal.conn.execute(
-            "SELECT COALESCE(SUM(realized_pnl_micros), 0) FROM positions WHERE mode=? AND status='CLOSED'",
-            (self.mode.value,),
-        ).fetchone()[0]
+        self.realized_closed = self.journal.realized_closed(self.mode)
 
     def roll_day(self, day_start_ms: int) -> None:
         self.closed_today = [(ts, p) for ts, p in self.closed_today if ts >= day_start_ms]

@@ -19,7 +19,9 @@ import re
 import stat
 from pathlib import Path
 
+from bot import layout
 from bot.errors import BotError
+from bot.layout import Paths
 from bot.safefile import kind
 
 
@@ -27,23 +29,13 @@ class HomeError(BotError):
     """The home has a folder where a file belongs, or the reverse; the message names it."""
 
 
-FOLDERS = ("state", "controls", "logs")
-SUBFOLDERS = ("logs/tapes",)
+FOLDERS = layout.FOLDERS
+SUBFOLDERS = (f"{layout.LOGS}/{layout.TAPES}",)
 FILES = (
-    "state/bot.lock",
-    "state/bot.db",
-    "state/bot.db-wal",
-    "state/bot.db-shm",
-    "state/bot.db-journal",
-    "state/trading_state.json",
-    "state/status.json",
-    "state/trades_today.json",
-    "state/reconciliation.json",
-    "logs/bot.log",
-    "logs/activity.jsonl",
-    "logs/signals.jsonl",
-    "logs/trades.jsonl",
-    "logs/dry_run_orders.jsonl",
+    *(f"{layout.STATE}/{name}" for name in (layout.LOCK, *layout.JOURNAL_FILES, layout.TRADING_STATE)),
+    *(f"{layout.STATE}/{name}" for name in (layout.STATUS, layout.TRADES_TODAY, layout.RECONCILIATION)),
+    *(f"{layout.LOGS}/{name}" for name in (layout.BOT_LOG, layout.ACTIVITY_LOG, layout.SIGNALS_LOG)),
+    *(f"{layout.LOGS}/{name}" for name in (layout.TRADES_LOG, layout.DRY_RUN_ORDERS)),
 )
 _TEMP = re.compile(r"^\..+\.(\d+)\.tmp$")
 
@@ -59,10 +51,10 @@ def prepare(home: Path) -> None:
             _folder(path, f"{name}/")
     for name in FILES:
         _file(home / name)
-    tapes = home / "logs" / "tapes"
+    tapes = Paths(home).tapes
     with contextlib.suppress(OSError):
         for entry in os.scandir(tapes):  # a session's tape is appended to: a FIFO would block
-            if entry.name.startswith("session-") and entry.name.endswith(".jsonl.gz"):
+            if entry.name.startswith(layout.TAPE_PREFIX) and entry.name.endswith(layout.TAPE_SUFFIX):
                 _file(Path(entry.path))
 
 

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.figures import ONE
+from bot.layout import Paths
 
 
 class QueryError(Exception):
@@ -33,7 +34,7 @@ GROUPS = ("day", "strategy", "market", "instrument")
 
 @contextmanager
 def connect(home: Path) -> Iterator[sqlite3.Connection]:
-    path = home / "state" / "bot.db"
+    path = Paths(home).journal
     if not path.is_file():
         raise QueryError(f"{path} does not exist: no trades yet (the bot writes it at its first start)")
     try:
@@ -218,3 +219,160 @@ def totals(rows: list[dict[str, Any]]) -> dict[str, dict[str, int]]:
         for name in ("trades", "wins", "losses", "gross_pnl_micros", "fees_micros", "pnl_micros"):
             t[name] = t.get(name, 0) + r[name]
     return out
+
+
+# -- the journal read over one connection: compare, the control acknowledgements, doctor ---
+
+
+def open_readonly(path: Path, timeout: float = 5.0) -> sqlite3.Connection:
+    """`path` opened read-only (rows by name); sqlite3.Error when it cannot be."""
+    conn = sqlite3.connect(f"file:{path.resolve()}?mode=ro", uri=True, timeout=timeout)
+    conn.row_factory = sqlite3.Row
+    return conn
+
+
+def has_sessions_table(conn: sqlite3.Connection) -> None:
+    """sqlite3.Error unless the file is a journal (it has the sessions table)."""
+    conn.execute("SELECT 1 FROM sessions LIMIT 1")
+
+
+def session(conn: sqlite3.Connection, session_id: int) -> sqlite3.Row | None:
+    return conn.execute("SELECT * FROM sessions WHERE session_id=?", (session_id,)).fetchone()
+
+
+def last_session_id(conn: sqlite3.Connection) -> int | None:
+    last = conn.execute("SELECT MAX(session_id) FROM sessions").fetchone()[0]
+    return None if last is None else int(last)
+
+
+def previous_session_id(conn: sqlite3.Connection, mode: str, session_id: int) -> int | None:
+    """The mode's newest session before `session_id`."""
+    sql = "SELECT MAX(session_id) FROM sessions WHERE mode=? AND session_id<?"
+    earlier = conn.execute(sql, (mode, session_id)).fetchone()[0]
+    return None if earlier is None else int(earlier)
+
+
+def first_started_ms(conn: sqlite3.Connection) -> int | None:
+    first = conn.execute("SELECT MIN(started_ms) FROM sessions").fetchone()[0]
+    return None if first is None else int(first)
+
+
+def last_wall_ms(conn: sqlite3.Connection) -> int | None:
+    """The latest start or stop of any session, wall clock."""
+    sql = "SELECT MAX(MAX(started_ms), MAX(COALESCE(stopped_ms, 0))) FROM sessions"
+    value = conn.execute(sql).fetchone()[0]
+    return None if value is None else int(value)
+
+
+def activity_ms(conn: sqlite3.Connection, session_id: int, kind: str, last: bool = False) -> int | None:
+    """Market time of the session's first (or last) activity row of type `kind`."""
+    sql = f"SELECT {'MAX' if last else 'MIN'}(ts_ms) FROM activity WHERE session_id=? AND type=?"
+    row = conn.execute(sql, (session_id, kind)).fetchone()
+    return None if row is None or row[0] is None else int(row[0])
+
+
+def cash_before_session(conn: sqlite3.Connection, mode: str, session_id: int) -> int:
+    """Σ every cash movement of the mode's sessions before `session_id`."""
+    sql = "SELECT COALESCE(SUM(amount_micros), 0) FROM cash WHERE mode=? AND session_id<?"
+    return int(conn.execute(sql, (mode, session_id)).fetchone()[0])
+
+
+def deposits_before_first_trade(conn: sqlite3.Connection, mode: str, session_id: int) -> int:
+    """Σ the deposits a session booked before its first other cash movement."""
+    sql = "SELECT MIN(entry_id) FROM cash WHERE mode=? AND session_id=? AND kind!='DEPOSIT'"
+    first_trade = conn.execute(sql, (mode, session_id)).fetchone()[0]
+    sql = (
+        "SELECT COALESCE(SUM(amount_micros), 0) FROM cash WHERE mode=? AND session_id=? AND kind='DEPOSIT'"
+        " AND entry_id < ?"
+    )
+    params = (mode, session_id, first_trade if first_trade is not None else 1 << 62)
+    return int(conn.execute(sql, params).fetchone()[0])
+
+
+def buy_fills(conn: sqlite3.Connection, mode: str) -> Iterator[sqlite3.Row]:
+    """The mode's BUY fills in time order: market_id, outcome, ts_ms, session_id (of the order)."""
+    return conn.execute(
+        "SELECT f.market_id, f.outcome, f.ts_ms, o.session_id FROM fills f"
+        " LEFT JOIN orders o ON o.order_id = f.order_id"
+        " WHERE f.mode=? AND f.action='BUY' ORDER BY f.ts_ms, f.rowid",
+        (mode,),
+    )
+
+
+def settled_by(conn: sqlite3.Connection, mode: str, market_id: str, ts_ms: int) -> int | None:
+    """The session that booked the market's settlement at `ts_ms`."""
+    found = conn.execute(
+        "SELECT session_id FROM cash WHERE mode=? AND kind='SETTLEMENT' AND ref=? AND ts_ms=?"
+        " ORDER BY entry_id LIMIT 1",
+        (mode, market_id, ts_ms),
+    ).fetchone()
+    return None if found is None else found[0]
+
+
+def sold_by(conn: sqlite3.Connection, mode: str, market_id: str, outcome: str, ts_ms: int) -> int | None:
+    """The session of the last SELL fill of the side at `ts_ms`."""
+    found = conn.execute(
+        "SELECT session_id FROM fills WHERE mode=? AND market_id=? AND outcome=? AND action='SELL'"
+        " AND ts_ms=? ORDER BY rowid DESC LIMIT 1",
+        (mode, market_id, outcome, ts_ms),
+    ).fetchone()
+    return None if found is None else found[0]
+
+
+def positions_in_order(conn: sqlite3.Connection, mode: str) -> Iterator[sqlite3.Row]:
+    """One mode's positions in opening order (a session's and its replay's alike)."""
+    return conn.execute("SELECT * FROM positions WHERE mode=? ORDER BY opened_ms, position_id", (mode,))
+
+
+def limits_adjusted_before(conn: sqlite3.Connection, mode: str, session_id: int) -> int:
+    """ADJUST_RISK and RESET controls applied in the mode's sessions before `session_id`."""
+    return int(
+        conn.execute(
+            "SELECT COUNT(*) FROM controls c JOIN sessions s ON s.session_id = c.session_id"
+            " WHERE s.mode=? AND c.session_id<? AND c.result='APPLIED'"
+            " AND c.name IN ('ADJUST_RISK', 'RESET')",
+            (mode, session_id),
+        ).fetchone()[0]
+    )
+
+
+def applied_controls(conn: sqlite3.Connection, session_id: int) -> list[tuple[int, str, str]]:
+    """(ts_ms, control, reason) of the controls applied in the session, in time order."""
+    rows = conn.execute(
+        "SELECT ts_ms, name, reason FROM controls WHERE session_id=? AND result='APPLIED'"
+        " ORDER BY ts_ms, rowid",
+        (session_id,),
+    )
+    return [(int(c["ts_ms"]), str(c["name"]), str(c["reason"] or "")) for c in rows]
+
+
+def last_control_id(conn: sqlite3.Connection) -> int:
+    """The newest row of the controls table (0 when none)."""
+    return int(conn.execute("SELECT COALESCE(MAX(control_id), 0) FROM controls").fetchone()[0])
+
+
+def control_answer(conn: sqlite3.Connection, after_id: int, name: str) -> tuple[str, str, str] | None:
+    """(result, reason, file) of the first `name` control recorded after row `after_id`."""
+    row = conn.execute(
+        "SELECT result, reason, file FROM controls WHERE control_id > ? AND name = ?"
+        " ORDER BY control_id LIMIT 1",
+        (after_id, name),
+    ).fetchone()
+    return None if row is None else (row[0], row[1], row[2])
+
+
+def runtime_controls(conn: sqlite3.Connection) -> list[tuple[str, str, int | None, str | None]]:
+    """(key, JSON value, updated_ms, source) of each persisted ADJUST_RISK value, in key order."""
+    rows = conn.execute("SELECT key, value, updated_ms, source FROM runtime_controls ORDER BY key")
+    return [(r[0], r[1], r[2], r[3]) for r in rows]
+
+
+def quick_check(conn: sqlite3.Connection) -> str:
+    """SQLite's `quick_check` of the file: "ok" or the first problem."""
+    return str(conn.execute("PRAGMA quick_check").fetchone()[0])
+
+
+def journal_schema(conn: sqlite3.Connection) -> str | None:
+    """meta.schema_version: how far the journal's migrations have come."""
+    row = conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+    return None if row is None else str(row[0])

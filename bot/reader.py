@@ -16,9 +16,18 @@ from typing import Any
 from bot import overrides
 from bot.figures import num_of, pct, usd_of
 from bot.home import pid_exists
+from bot.layout import (
+    SCHEMA_VERSION,
+    SNAPSHOT_FILES,
+    STATUS,
+    TRADES_TODAY,
+    TRADING_STATE,
+    Paths,
+    newer_schema,
+)
 from bot.safefile import FileRefused, read_small
 
-STATE_FILES = ("status.json", "trading_state.json", "trades_today.json")
+STATE_FILES = SNAPSHOT_FILES
 
 
 @dataclass
@@ -36,8 +45,9 @@ MAX_STATE_FILE = 1 << 28
 def read(home: Path) -> Snapshot:
     files: dict[str, Any] = {}
     problems: list[str] = []
+    newer: dict[str, int] = {}
     for name in STATE_FILES:
-        path = home / "state" / name
+        path = Paths(home).state / name
         try:  # never opens a FIFO or a device put there: `bot status` cannot hang
             files[name] = json.loads(read_small(path, MAX_STATE_FILE).decode("utf-8"))
         except FileRefused as exc:
@@ -49,13 +59,40 @@ def read(home: Path) -> Snapshot:
         except (OSError, ValueError) as exc:
             files[name] = None
             problems.append(f"state/{name} cannot be read: {exc}")
-    liveness, why = judge(files.get("status.json"))
+        version = newer_schema(files[name])
+        if version is not None:  # its fields may mean something else now: show none of them
+            newer[name] = version
+            files[name] = None
+    if newer:
+        problems.append(newer_line(newer))
+    liveness, why = judge(files.get(STATUS))
+    if STATUS in newer:
+        liveness, why = "UNKNOWN", f"{STATUS} is from a newer touchtrader (schema_version {newer[STATUS]})"
     return Snapshot(home, files, problems, liveness, why)
+
+
+def newer_line(newer: dict[str, int]) -> str:
+    """One line for the state files this reader is too old for: which, what version, what to do."""
+    names = ", ".join(f"state/{name}" for name in newer)
+    versions = "/".join(str(v) for v in sorted(set(newer.values())))
+    return (
+        f"{names}: schema_version {versions} is newer than this touchtrader reads ({SCHEMA_VERSION});"
+        " not shown: upgrade touchtrader to read it"
+    )
+
+
+def state_file(home: Path, name: str) -> Any:
+    """One state file's data; None when missing, unreadable or of a newer schema than this reader."""
+    try:
+        data = json.loads(read_small(Paths(home).state / name, MAX_STATE_FILE).decode("utf-8"))
+    except (FileRefused, OSError, ValueError):
+        return None
+    return None if newer_schema(data) is not None else data
 
 
 def judge(status: dict[str, Any] | None, now: datetime | None = None) -> tuple[str, str]:
     if not status:
-        return "UNKNOWN", "no status.json"
+        return "UNKNOWN", f"no {STATUS}"
     if not status.get("is_alive"):
         return "DEAD", f"stopped: {status.get('reason') or 'no reason recorded'}"
     pid = status.get("pid")
@@ -74,9 +111,9 @@ def judge(status: dict[str, Any] | None, now: datetime | None = None) -> tuple[s
 
 
 def render(snap: Snapshot) -> str:
-    status = snap.files.get("status.json") or {}
-    ts = snap.files.get("trading_state.json") or {}
-    today = snap.files.get("trades_today.json") or {}
+    status = snap.files.get(STATUS) or {}
+    ts = snap.files.get(TRADING_STATE) or {}
+    today = snap.files.get(TRADES_TODAY) or {}
     lines = [f"touchtrader at {snap.home}"]
     lines.append(
         f"  bot:       {snap.liveness} ({snap.liveness_reason}); mode {status.get('mode', '?')},"

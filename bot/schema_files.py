@@ -12,13 +12,12 @@ import json
 from importlib import resources
 from typing import Any
 
+from bot import layout
+
 # name -> the file it describes
 NAMES: dict[str, str] = {
-    "status": "state/status.json",
-    "trading_state": "state/trading_state.json",
-    "trades_today": "state/trades_today.json",
-    "reconciliation": "state/reconciliation.json",
-    "adjust_risk": "controls/ADJUST_RISK (JSON form)",
+    **{name.removesuffix(".json"): f"{layout.STATE}/{name}" for name in layout.STATE_FILES},
+    "adjust_risk": f"{layout.CONTROLS}/{layout.ADJUST_RISK} (JSON form)",
 }
 
 

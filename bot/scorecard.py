@@ -51,16 +51,9 @@ class Scorecard:
         self.cards: dict[str, Card] = {name: Card() for name in strategies}
 
     def restore(self, journal: Journal, mode: Mode) -> None:
-        for r in journal.rows(
-            "SELECT strategy, realized_pnl_micros FROM positions WHERE mode=? AND status='CLOSED'"
-            " ORDER BY closed_ms, position_id",
-            (mode.value,),
-        ):
+        for r in journal.closed_positions(mode):
             self.closed(r["strategy"] or "", r["realized_pnl_micros"])
-        for r in journal.rows(
-            "SELECT strategy, skip_reason, COUNT(*) AS n FROM signals WHERE executed=0"
-            " GROUP BY strategy, skip_reason"
-        ):
+        for r in journal.skipped_signals():
             card = self.cards.get(r["strategy"])
             if card is not None:
                 card.skips[reason_key(r["skip_reason"] or "")] += r["n"]

@@ -16,6 +16,7 @@ from typing import Any
 
 from bot import overrides
 from bot.config import Config, load_config
+from bot.layout import ADJUST_RISK
 
 
 @dataclass(frozen=True)
@@ -62,9 +63,9 @@ def effective(home: Path, path: Path | None, cli: dict[str, Any], mode_given: bo
 
 def _apply(rows: dict[str, Setting], config: Config, item: overrides.Override) -> None:
     setting = overrides.SETTING[item.key]
-    when = f"set {item.set_at} by {item.source or 'ADJUST_RISK'}"
+    when = f"set {item.set_at} by {item.source or ADJUST_RISK}"
     if not setting:
-        rows[f"runtime.{item.key}"] = Setting(f"runtime.{item.key}", item.value, "ADJUST_RISK", when)
+        rows[f"runtime.{item.key}"] = Setting(f"runtime.{item.key}", item.value, ADJUST_RISK, when)
         return
     before = rows[setting]
     cap = config.cap_position_usd if item.key == "max_position_usd" else config.cap_session_loss
@@ -75,7 +76,7 @@ def _apply(rows: dict[str, Setting], config: Config, item: overrides.Override) -
             setting, before.value, before.source, f"{before.detail}; {note}: dropped".lstrip("; ")
         )
         return
-    rows[setting] = Setting(setting, float(item.value), "ADJUST_RISK", f"{when}; replaces {replaced}")
+    rows[setting] = Setting(setting, float(item.value), ADJUST_RISK, f"{when}; replaces {replaced}")
 
 
 def render(rows: list[Setting]) -> str:

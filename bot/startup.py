@@ -25,19 +25,19 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bot import storage
-from bot.engine import Paths
+from bot import layout, storage
 from bot.errors import StartupRefused
 from bot.journal import Journal
+from bot.layout import Paths
 from bot.model import now_ms
 from bot.state import replace_file
 
 log = logging.getLogger("bot")
 
-LOCK_NAME = "bot.lock"
-JOURNAL_NAME = "bot.db"
-JOURNAL_FILES = (JOURNAL_NAME, f"{JOURNAL_NAME}-wal", f"{JOURNAL_NAME}-shm", f"{JOURNAL_NAME}-journal")
-STATE_FILES = ("status.json", "trading_state.json", "trades_today.json", "reconciliation.json")
+LOCK_NAME = layout.LOCK
+JOURNAL_NAME = layout.JOURNAL
+JOURNAL_FILES = layout.JOURNAL_FILES
+STATE_FILES = layout.STATE_FILES
 FIX = (
     "restore state/bot.db (with its bot.db-wal) from a backup and `rm state/*.json` (the state"
     " files are rebuilt from the journal), or start over on purpose with `bot run --fresh`"
@@ -117,7 +117,7 @@ def read_pid(path: Path) -> int | None:
 
 def _shown(paths: Paths) -> tuple[str, dict[str, Any]] | None:
     """The state file that shows a past session, and what it says (session, activity)."""
-    for name in STATE_FILES[:3]:
+    for name in layout.SNAPSHOT_FILES:
         path = paths.state / name
         if not path.is_file():
             continue
@@ -180,17 +180,16 @@ def _unusable(exc: sqlite3.DatabaseError) -> str:
 
 def _check(journal: Journal, shown: tuple[str, dict[str, Any]] | None) -> None:
     started = time.perf_counter()
-    problems = [str(r[0]) for r in journal.conn.execute("PRAGMA quick_check(3)")]
+    problems = journal.quick_check(3)
     log.debug("quick_check of the journal: %.3f s", time.perf_counter() - started)
     if problems != ["ok"]:
         raise StartupRefused(f"state/{JOURNAL_NAME} is damaged (quick_check: {'; '.join(problems)}): {FIX}")
     # SQLite opens a journal it may not write read-only, without a word: write once to know
-    journal.conn.execute("INSERT OR REPLACE INTO meta VALUES ('opened_ms', ?)", (str(now_ms()),))
-    journal.conn.commit()
+    journal.mark_opened(now_ms())
     if shown is None:
         return
     name, data = shown
-    last_session = journal.conn.execute("SELECT COALESCE(MAX(session_id), 0) FROM sessions").fetchone()[0]
+    last_session = journal.last_session_id()
     session = data.get("session_id")
     activity = data.get("last_activity_id")
     behind = []
@@ -212,18 +211,18 @@ def _check(journal: Journal, shown: tuple[str, dict[str, Any]] | None) -> None:
 def archive(paths: Paths) -> Path | None:
     """`bot run --fresh`: move the journal, the state files and the tapes aside."""
     present = [n for n in (*JOURNAL_FILES, *STATE_FILES) if os.path.lexists(paths.state / n)]
-    tapes = paths.logs / "tapes"
+    tapes = paths.tapes
     if not present and not tapes.is_dir():
         return None
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-    target = paths.state / f"archive-{stamp}"
+    target = paths.state / f"{layout.ARCHIVE_PREFIX}{stamp}"
     n = 1
     while os.path.lexists(target):
         n += 1
-        target = paths.state / f"archive-{stamp}-{n}"
+        target = paths.state / f"{layout.ARCHIVE_PREFIX}{stamp}-{n}"
     target.mkdir()
     for name in present:
         os.rename(paths.state / name, target / name)
     if tapes.is_dir():
-        os.rename(tapes, target / "tapes")
+        os.rename(tapes, target / layout.TAPES)
     return target

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from bot import describe
+from bot import describe, layout
 from bot.model import ONE, BookTick, Market, Micros, Order, Position, book_for, iso, notional, to_float
 
 if TYPE_CHECKING:
@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("bot")
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = layout.SCHEMA_VERSION
 
 
 def dumps(data: Any) -> bytes:

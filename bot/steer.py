@@ -27,6 +27,7 @@ from bot.ack import (
 )
 from bot.controls import Control, files_for
 from bot.home import running
+from bot.layout import ADJUST_RISK, EMERGENCY_STOP, FLATTEN, PAUSE, RESET, Paths
 
 EXIT_CANNOT_WRITE = 2
 
@@ -49,7 +50,7 @@ def touch(home: Path, name: str, text: str = "") -> Path:
     """Create controls/NAME in one rename: never opens, follows or blocks on what is there."""
     from bot.safefile import replace_small
 
-    path = home / "controls" / name
+    path = Paths(home).control(name)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         replace_small(path, text.encode())
@@ -59,13 +60,13 @@ def touch(home: Path, name: str, text: str = "") -> Path:
 
 
 def present(home: Path, names: list[str]) -> list[str]:
-    return [n for n in names if (home / "controls" / n).exists()]
+    return [n for n in names if Paths(home).control(n).exists()]
 
 
 def remove(home: Path, names: list[str]) -> list[str]:
     removed = []
     for name in names:
-        path = home / "controls" / name
+        path = Paths(home).control(name)
         if path.exists() or path.is_symlink():
             path.unlink()
             removed.append(name)
@@ -101,42 +102,42 @@ def wait_for_bot(home: Path, path: Path, timeout: float, wait: Callable[..., Any
 
 
 def pause(home: Path, timeout: float) -> Outcome:
-    if "PAUSE" in in_effect(home) and present(home, files_for(Control.PAUSE)):
-        return Outcome(0, ((f"PAUSE is already in effect in {home}", False),))
-    return confirm(home, "PAUSE", timeout, lambda: f"created {touch(home, 'PAUSE')}")
+    if PAUSE in in_effect(home) and present(home, files_for(Control.PAUSE)):
+        return Outcome(0, ((f"{PAUSE} is already in effect in {home}", False),))
+    return confirm(home, PAUSE, timeout, lambda: f"created {touch(home, PAUSE)}")
 
 
 def resume(home: Path, timeout: float, clear_emergency: bool = False) -> Outcome:
     names = files_for(Control.PAUSE)
     if clear_emergency:
         names += files_for(Control.EMERGENCY_STOP)
-    paused = "PAUSE" in in_effect(home)
+    paused = PAUSE in in_effect(home)
     gone: list[str] = []
 
     def act() -> str:
         gone.extend(remove(home, names))
         return f"removed {', '.join(gone)}" if gone else "nothing to remove: not paused"
 
-    return confirm(home, "PAUSE", timeout, act, wait=paused and bool(present(home, names)))
+    return confirm(home, PAUSE, timeout, act, wait=paused and bool(present(home, names)))
 
 
 def flatten(home: Path, timeout: float) -> Outcome:
-    return wait_for_bot(home, touch(home, "FLATTEN"), timeout, wait_flatten)
+    return wait_for_bot(home, touch(home, FLATTEN), timeout, wait_flatten)
 
 
 def stop(home: Path, timeout: float) -> Outcome:
-    return wait_for_bot(home, touch(home, "EMERGENCY_STOP"), timeout, wait_stop)
+    return wait_for_bot(home, touch(home, EMERGENCY_STOP), timeout, wait_stop)
 
 
 def reset(home: Path, timeout: float) -> Outcome:
-    return confirm(home, "RESET", timeout, lambda: f"created {touch(home, 'RESET')}")
+    return confirm(home, RESET, timeout, lambda: f"created {touch(home, RESET)}")
 
 
 def adjust(home: Path, values: dict[str, object], timeout: float) -> Outcome:
     """Write controls/ADJUST_RISK as JSON; the bot validates it against the caps (bot/runtime.py)
     and answers APPLIED or REJECTED with the reason."""
     text = json.dumps(values)
-    return confirm(home, "ADJUST_RISK", timeout, lambda: f"wrote {touch(home, 'ADJUST_RISK', text)}: {text}")
+    return confirm(home, ADJUST_RISK, timeout, lambda: f"wrote {touch(home, ADJUST_RISK, text)}: {text}")
 
 
 def parse_adjust(settings: list[str]) -> dict[str, object]:

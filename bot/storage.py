@@ -22,8 +22,9 @@ from contextlib import suppress
 from pathlib import Path
 
 from bot.errors import StorageError
+from bot.layout import RESERVE
 
-RESERVE_NAME = "disk.reserve"
+RESERVE_NAME = RESERVE
 RESERVE_BYTES = 1 << 20
 PROBE_BYTES = 256 << 10
 

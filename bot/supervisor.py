@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from bot import breaker, controls, runtime, safefile
+from bot import breaker, controls, layout, runtime, safefile
 from bot.controls import Control
 from bot.errors import VenueBusy, VenueError, VenueFatal
 from bot.model import ONE, Intent, Position, TradingState, iso, to_float, usd
@@ -185,11 +185,11 @@ class Supervisor:
         if paused != self.paused:
             self.paused = paused
             if paused:
-                n = e.orders.cancel_entries(e.mode, now, "PAUSE")
+                n = e.orders.cancel_entries(e.mode, now, layout.PAUSE)
                 detail = f"no new entries; {n} resting entry orders cancelled; exits go on"
                 self.record(now, found.present[Control.PAUSE][0], "APPLIED", detail)
             else:
-                self.record(now, "PAUSE", "APPLIED", "PAUSE removed: entries resume")
+                self.record(now, layout.PAUSE, "APPLIED", "PAUSE removed: entries resume")
         self.update_state()
 
     def record(self, now: int, file: str, result: str, reason: str) -> None:
@@ -269,7 +269,7 @@ class Supervisor:
                 strategies is not None and order.strategy not in strategies
             ):
                 ids.append(order.order_id)
-        return e.orders.cancel(ids, e.mode, now, "ADJUST_RISK") if ids else 0
+        return e.orders.cancel(ids, e.mode, now, layout.ADJUST_RISK) if ids else 0
 
     def reset(self, now: int, name: str) -> None:
         e = self.engine
@@ -286,7 +286,7 @@ class Supervisor:
 
     def start_flatten(self, now: int) -> None:
         e = self.engine
-        cancelled = e.orders.cancel_all(e.mode, now, "FLATTEN")
+        cancelled = e.orders.cancel_all(e.mode, now, layout.FLATTEN)
         self.flatten_note = f"{cancelled} orders cancelled, {len(e.portfolio.positions)} positions to close"
         self.continue_flatten(now)
 
@@ -295,7 +295,7 @@ class Supervisor:
         by any order (dust, awaiting redemption, closed market): those are named."""
         e = self.engine
         for position in list(e.portfolio.positions.values()):
-            e.orders.exit_position(position, e.mode, now, "FLATTEN")
+            e.orders.exit_position(position, e.mode, now, layout.FLATTEN)
         if e.orders.orders:
             return
         held = [(p, e.orders.why_held(p)) for p in e.portfolio.positions.values()]
@@ -330,11 +330,11 @@ class Supervisor:
     def emergency_stop(self, file: str) -> None:
         e = self.engine
         now = e.now_ms()
-        cancelled = e.orders.cancel_all(e.mode, now, "EMERGENCY_STOP")
+        cancelled = e.orders.cancel_all(e.mode, now, layout.EMERGENCY_STOP)
         held = len(e.portfolio.positions)
         for position in list(e.portfolio.positions.values()):
-            e.orders.exit_position(position, e.mode, now, "EMERGENCY_STOP")
-        e.orders.cancel_all(e.mode, now, "EMERGENCY_STOP")
+            e.orders.exit_position(position, e.mode, now, layout.EMERGENCY_STOP)
+        e.orders.cancel_all(e.mode, now, layout.EMERGENCY_STOP)
         left = list(e.portfolio.positions.values())
         detail = f"{cancelled} orders cancelled, {held - len(left)} of {held} positions sold"
         if left:
@@ -401,11 +401,11 @@ class Supervisor:
     def control_status(self) -> dict[str, Any]:
         in_effect = []
         if self.paused:
-            in_effect.append("PAUSE")
+            in_effect.append(layout.PAUSE)
         if self.flattening:
-            in_effect.append("FLATTEN")
+            in_effect.append(layout.FLATTEN)
         if self.trading_state is TradingState.STOPPED and self.state_reason.startswith("EMERGENCY"):
-            in_effect.append("EMERGENCY_STOP")
+            in_effect.append(layout.EMERGENCY_STOP)
         if self.halted or self.disk:
             in_effect.append("HALTED")
         return {

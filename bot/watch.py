@@ -19,6 +19,7 @@ from typing import Any
 
 from bot import reader
 from bot.figures import num_of, pct, usd_of
+from bot.layout import STATUS, TRADES_TODAY, TRADING_STATE, Paths
 
 TABLE: dict[str, Any] = {
     "title_justify": "left",
@@ -37,7 +38,7 @@ def signature(home: Path) -> tuple[Any, ...]:
     sig: list[Any] = []
     for name in reader.STATE_FILES:
         try:
-            st = os.stat(home / "state" / name)
+            st = os.stat(Paths(home).state / name)
             sig.append((st.st_ino, st.st_mtime_ns, st.st_size))
         except OSError:
             sig.append(None)
@@ -47,7 +48,7 @@ def signature(home: Path) -> tuple[Any, ...]:
 
 def _control_files(home: Path) -> list[str]:
     try:
-        names = os.listdir(home / "controls")
+        names = os.listdir(Paths(home).controls)
     except OSError:
         return []
     return sorted(n for n in names if not n.startswith(".") and n != "README.md")
@@ -60,9 +61,9 @@ def frame(home: Path) -> Any:
     from rich.text import Text
 
     snap = reader.read(home)
-    status = snap.files.get("status.json") or {}
-    trading = snap.files.get("trading_state.json") or {}
-    today = (snap.files.get("trades_today.json") or {}).get("summary") or {}
+    status = snap.files.get(STATUS) or {}
+    trading = snap.files.get(TRADING_STATE) or {}
+    today = (snap.files.get(TRADES_TODAY) or {}).get("summary") or {}
     colour = {"ALIVE": "green", "STALE": "yellow", "DEAD": "red"}.get(snap.liveness, "magenta")
     parts: list[Any] = []
 

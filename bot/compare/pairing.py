@@ -8,6 +8,7 @@ import itertools
 
 from bot.compare.model import ENTRY_FIELDS, FIELDS, Match, Row, Side
 from bot.compare.session import Positions, SessionContext
+from bot.layout import EMERGENCY_STOP, FLATTEN
 
 
 def pair_positions(
@@ -45,4 +46,4 @@ def _row(
     return Row(market_id, outcome, strategy, status, s, r, differences, "; ".join(notes))
 
 
-_CONTROL_EXITS = ("FLATTEN", "EMERGENCY_STOP")
+_CONTROL_EXITS = (FLATTEN, EMERGENCY_STOP)

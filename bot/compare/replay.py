@@ -8,10 +8,10 @@ import itertools
 from pathlib import Path
 from typing import Any
 
+from bot import queries
 from bot.compare.model import CompareError, Comparison, Side, one_line, plural
 from bot.compare.pairing import pair_positions
 from bot.compare.session import (
-    POSITIONS_SQL,
     SessionContext,
     market_start_ms,
     open_journal,
@@ -22,6 +22,7 @@ from bot.compare.session import (
 )
 from bot.compare.settings import config_notes, rebuild_config, stored_config
 from bot.errors import BotError
+from bot.layout import Paths
 from bot.model import Mode, iso
 
 
@@ -31,16 +32,14 @@ def compare_session(home: Path, session_id: int, out: Path | None = None) -> Com
     The replay goes into `out` (default HOME/backtests/compare-session-<id>); if that
     exists, into `<out>-2`, `<out>-3`, ... Raises CompareError with a one-line message.
     """
-    from bot.app import tape_path
     from bot.backtest import run_backtest
-    from bot.engine import Paths
 
-    db = home / "state" / "bot.db"
+    db = Paths(home).journal
     conn = open_journal(db)
     try:
-        session = conn.execute("SELECT * FROM sessions WHERE session_id=?", (session_id,)).fetchone()
+        session = queries.session(conn, session_id)
         if session is None:
-            last = conn.execute("SELECT MAX(session_id) FROM sessions").fetchone()[0]
+            last = queries.last_session_id(conn)
             known = f"sessions 1 to {last}" if last else "no sessions yet"
             raise CompareError(f"session {session_id}: no such session in {db} ({known})")
         mode = str(session["mode"])
@@ -49,7 +48,7 @@ def compare_session(home: Path, session_id: int, out: Path | None = None) -> Com
                 f"session {session_id} is a BACKTEST: only a session that traded a market"
                 " (PAPER) has a tape to replay and compare with"
             )
-        tape = tape_path(Paths(home), session_id)
+        tape = Paths(home).tape(session_id)
         if not tape.is_file():
             raise CompareError(f"session {session_id}: its tape {tape} is missing, so it cannot be replayed")
         stored = stored_config(session["config"], session_id)
@@ -62,16 +61,16 @@ def compare_session(home: Path, session_id: int, out: Path | None = None) -> Com
     finally:
         conn.close()
 
-    target = _free_folder(out or home / "backtests" / f"compare-session-{session_id}")
+    target = _free_folder(out or Paths(home).backtests / f"compare-session-{session_id}")
     try:
         result = run_backtest(tape, config, target, fmt="tape")
     except (BotError, OSError, EOFError) as exc:
         raise CompareError(f"session {session_id}: the replay of {tape} failed: {one_line(exc)}") from None
     replay: dict[tuple[str, str, str], list[Side]] = {}
-    rconn = open_journal(target / "state" / "bot.db")
+    rconn = open_journal(Paths(target).journal)
     try:
-        first_ms = int(rconn.execute("SELECT MIN(started_ms) FROM sessions").fetchone()[0])
-        for r in rconn.execute(POSITIONS_SQL, (Mode.BACKTEST.value,)):
+        first_ms = int(queries.first_started_ms(rconn) or 0)
+        for r in queries.positions_in_order(rconn, Mode.BACKTEST.value):
             replay.setdefault((r["market_id"], r["outcome"], r["strategy"] or ""), []).append(
                 side_from_row(r, None)
             )

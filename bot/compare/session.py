@@ -9,20 +9,18 @@ import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
+from bot import queries
 from bot.compare.model import CompareError, Side, one_line, plural
+from bot.layout import PAUSE
 from bot.model import ONE, iso
-
-# one mode's positions in opening order; the replay's journal is read the same way
-POSITIONS_SQL = "SELECT * FROM positions WHERE mode=? ORDER BY opened_ms, position_id"
 
 
 def open_journal(db: Path) -> sqlite3.Connection:
     if not db.is_file():
         raise CompareError(f"{db}: no journal here (is this the bot's home?)")
     try:
-        conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
-        conn.row_factory = sqlite3.Row
-        conn.execute("SELECT 1 FROM sessions LIMIT 1")
+        conn = queries.open_readonly(db)
+        queries.has_sessions_table(conn)
     except sqlite3.Error as exc:
         raise CompareError(f"{db}: cannot read the journal: {one_line(exc)}") from None
     return conn
@@ -30,38 +28,22 @@ def open_journal(db: Path) -> sqlite3.Connection:
 
 def market_start_ms(conn: sqlite3.Connection, session: sqlite3.Row) -> int:
     """Market time at the start (sessions.started_ms is the wall clock; BOT_STARTED has market time)."""
-    row = conn.execute(
-        "SELECT MIN(ts_ms) FROM activity WHERE session_id=? AND type='BOT_STARTED'", (session["session_id"],)
-    ).fetchone()
-    return int(row[0]) if row and row[0] is not None else int(session["started_ms"])
+    started = queries.activity_ms(conn, int(session["session_id"]), "BOT_STARTED")
+    return started if started is not None else int(session["started_ms"])
 
 
 def starting_cash(conn: sqlite3.Connection, mode: str, session_id: int) -> int:
     """The cash ledger at the session's start: every earlier session's movements, plus the
     starting deposit the session itself booked before its first trade."""
-    earlier = conn.execute(
-        "SELECT COALESCE(SUM(amount_micros), 0) FROM cash WHERE mode=? AND session_id<?", (mode, session_id)
-    ).fetchone()[0]
-    first_trade = conn.execute(
-        "SELECT MIN(entry_id) FROM cash WHERE mode=? AND session_id=? AND kind!='DEPOSIT'", (mode, session_id)
-    ).fetchone()[0]
-    deposits = conn.execute(
-        "SELECT COALESCE(SUM(amount_micros), 0) FROM cash WHERE mode=? AND session_id=? AND kind='DEPOSIT'"
-        " AND entry_id < ?",
-        (mode, session_id, first_trade if first_trade is not None else 1 << 62),
-    ).fetchone()[0]
-    return int(earlier) + int(deposits)
+    return queries.cash_before_session(conn, mode, session_id) + queries.deposits_before_first_trade(
+        conn, mode, session_id
+    )
 
 
 def _first_buy_sessions(conn: sqlite3.Connection, mode: str) -> dict[tuple[str, str, int], int | None]:
     """(market, outcome, opened_ms) -> session of the order behind the position's first BUY fill."""
     first: dict[tuple[str, str, int], int | None] = {}
-    for f in conn.execute(
-        "SELECT f.market_id, f.outcome, f.ts_ms, o.session_id FROM fills f"
-        " LEFT JOIN orders o ON o.order_id = f.order_id"
-        " WHERE f.mode=? AND f.action='BUY' ORDER BY f.ts_ms, f.rowid",
-        (mode,),
-    ):
+    for f in queries.buy_fills(conn, mode):
         first.setdefault((f["market_id"], f["outcome"], f["ts_ms"]), f["session_id"])
     return first
 
@@ -71,18 +53,8 @@ def _closed_by(conn: sqlite3.Connection, r: sqlite3.Row) -> int | None:
     if r["status"] != "CLOSED" or r["closed_ms"] is None:
         return None
     if r["exit_reason"] in ("WON", "LOST"):
-        found = conn.execute(
-            "SELECT session_id FROM cash WHERE mode=? AND kind='SETTLEMENT' AND ref=? AND ts_ms=?"
-            " ORDER BY entry_id LIMIT 1",
-            (r["mode"], r["market_id"], r["closed_ms"]),
-        ).fetchone()
-    else:
-        found = conn.execute(
-            "SELECT session_id FROM fills WHERE mode=? AND market_id=? AND outcome=? AND action='SELL'"
-            " AND ts_ms=? ORDER BY rowid DESC LIMIT 1",
-            (r["mode"], r["market_id"], r["outcome"], r["closed_ms"]),
-        ).fetchone()
-    return None if found is None else found[0]
+        return queries.settled_by(conn, r["mode"], r["market_id"], r["closed_ms"])
+    return queries.sold_by(conn, r["mode"], r["market_id"], r["outcome"], r["closed_ms"])
 
 
 def side_from_row(r: sqlite3.Row, closed_by: int | None) -> Side:
@@ -117,7 +89,7 @@ def session_positions(conn: sqlite3.Connection, mode: str, session_id: int) -> P
     by_key: dict[tuple[str, str, str], list[Side]] = {}
     carried_rows: list[sqlite3.Row] = []
     unattributed = 0
-    for r in conn.execute(POSITIONS_SQL, (mode,)):
+    for r in queries.positions_in_order(conn, mode):
         key = (r["market_id"], r["outcome"], r["opened_ms"])
         if key not in first:
             unattributed += 1
@@ -149,8 +121,8 @@ class SessionContext:
         for at, name, reason in self.controls:
             if at > ts_ms:
                 break
-            if name == "PAUSE":
-                paused = not reason.startswith("PAUSE removed")
+            if name == PAUSE:
+                paused = not reason.startswith(f"{PAUSE} removed")
         return paused
 
 
@@ -159,17 +131,13 @@ def session_context(
 ) -> SessionContext:
     session_id = int(session["session_id"])
     notes: list[str] = []
-    stopped = conn.execute(
-        "SELECT MAX(ts_ms) FROM activity WHERE session_id=? AND type='BOT_STOPPED'", (session_id,)
-    ).fetchone()[0]
+    stopped = queries.activity_ms(conn, session_id, "BOT_STOPPED", last=True)
     if session["stopped_ms"] is None:
         notes.append(
             f"session {session_id} has no stop recorded: it is still running or was killed;"
             " its tape ends at its last flush, so its last positions may be missing from the replay"
         )
-    earlier = conn.execute(
-        "SELECT MAX(session_id) FROM sessions WHERE mode=? AND session_id<?", (mode, session_id)
-    ).fetchone()[0]
+    earlier = queries.previous_session_id(conn, mode, session_id)
     live_from: int | None = None
     if earlier is not None:
         live_from = started_ms
@@ -179,12 +147,7 @@ def session_context(
                 f"it carried {plural(ours.carried, 'open position')} from earlier sessions; the replay"
                 " starts with none (they are not compared, but their cash and risk limits shaped the session)"
             )
-        adjusted = conn.execute(
-            "SELECT COUNT(*) FROM controls c JOIN sessions s ON s.session_id = c.session_id"
-            " WHERE s.mode=? AND c.session_id<? AND c.result='APPLIED'"
-            " AND c.name IN ('ADJUST_RISK', 'RESET')",
-            (mode, session_id),
-        ).fetchone()[0]
+        adjusted = queries.limits_adjusted_before(conn, mode, session_id)
         if adjusted:
             notes.append(
                 "ADJUST_RISK/RESET applied in earlier sessions carry over at a restart (runtime_controls);"
@@ -194,14 +157,7 @@ def session_context(
             "session limits (daily loss, consecutive losses), per-window entry counts and the scorecard"
             " counted earlier trades in the session; the replay starts from zero"
         )
-    controls = [
-        (int(c["ts_ms"]), str(c["name"]), str(c["reason"] or ""))
-        for c in conn.execute(
-            "SELECT ts_ms, name, reason FROM controls WHERE session_id=? AND result='APPLIED'"
-            " ORDER BY ts_ms, rowid",
-            (session_id,),
-        )
-    ]
+    controls = queries.applied_controls(conn, session_id)
     if controls:
         shown = ", ".join(f"{name} at {iso(ts)}" for ts, name, _ in controls[:6])
         more = f" and {len(controls) - 6} more" if len(controls) > 6 else ""
@@ -212,7 +168,7 @@ def session_context(
     if ours.unattributed:
         notes.append(f"{plural(ours.unattributed, 'position')} in the journal without a BUY fill left out")
     return SessionContext(
-        stopped_ms=None if stopped is None else int(stopped),
+        stopped_ms=stopped,
         live_from_ms=live_from,
         controls=controls,
         notes=notes,

@@ -21,8 +21,8 @@ from hypothesis import strategies as st
 from bot.app import build_engine
 from bot.clock import SimulatedClock
 from bot.config import Config, RiskConfig, StrategiesConfig
-from bot.engine import Paths
 from bot.journal import Journal, Restored
+from bot.layout import Paths
 from bot.model import (
     ONE,
     Action,

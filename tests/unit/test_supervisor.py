@@ -8,9 +8,10 @@ from pathlib import Path
 from bot.app import build_engine
 from bot.clock import SimulatedClock
 from bot.config import load_config
-from bot.engine import Engine, Paths
+from bot.engine import Engine
 from bot.errors import VenueFatal, VenueUnavailable
 from bot.journal import Journal, Restored
+from bot.layout import Paths
 from bot.model import ONE, Outcome, Position, TradingState
 from bot.strategies import build_strategies
 from bot.venues.paper import PaperVenue
