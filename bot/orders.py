@@ -2,13 +2,14 @@
 
 `execute(signal, mode)` is the same for every mode; the mode only picks the venue (the
 fill source). Before every entry it re-checks the control files on disk, because a file
-watcher can miss an event. `apply(events)` books fills, cancellations and settlements
-into the portfolio, the journal and the activity feed.
+watcher can miss an event. This module places, cancels and asks the venue; what the venue
+reports (fills, expiries, cancellations, settlements) is booked by `bot/booking.py`
+(`OrderBooking.apply`), which `OrderManager` extends.
 
 An order the venue could not confirm comes back UNKNOWN and is booked like any other: it counts
 against the caps and blocks new entries in its market until the venue says what became of it.
 A post that failed without a definite answer is re-sent as the same intent (client id and
-created time kept). A fill for an order nobody knows is never dropped (`_orphan`).
+created time kept).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import TYPE_CHECKING
 
 from bot import controls
 from bot.activity import Activity
+from bot.booking import OrderBooking
 from bot.errors import OrderRefused, VenueBusy, VenueError
 from bot.exits import HELD_STATES, OPEN_STATES, Lifecycle
 from bot.journal import Journal
@@ -42,13 +44,11 @@ from bot.model import (
     Position,
     Settlement,
     Signal,
-    VenueEvent,
     book_for,
     iso,
     notional,
     usd,
 )
-from bot.orphans import orphan_order
 from bot.portfolio import Portfolio
 from bot.risk import Decision, Exposure, RiskGate
 from bot.venues.base import Venue
@@ -64,7 +64,7 @@ class Execution:
     order: Order | None = None
 
 
-class OrderManager:
+class OrderManager(OrderBooking):
     def __init__(
         self,
         *,
@@ -508,138 +508,3 @@ class OrderManager:
                 "order_id": order_id,
             }
         )
-
-    # -- booking venue events -------------------------------------------------------
-
-    def apply(self, events: Iterable[VenueEvent]) -> None:
-        for event in events:
-            if isinstance(event, Fill):
-                self._on_fill(event)
-            elif isinstance(event, OrderDone):
-                self._on_done(event)
-            else:
-                self._on_settlement(event)
-
-    def _order(self, order_id: str) -> Order | None:
-        return self.orders.get(order_id) or self._done.get(order_id)
-
-    def _on_fill(self, fill: Fill) -> None:
-        if self.journal.has_fill(fill.fill_id):
-            return  # a venue may report a fill twice
-        order = self._order(fill.order_id)
-        if order is None:
-            order = self._orphan(fill)
-            if order is None:
-                return
-        if order.order_id in self._orphans:  # its size is what the venue reports filled
-            order.size += fill.shares
-        order.filled = min(order.size, order.filled + fill.shares)
-        position, closed = self.portfolio.on_fill(fill, order)
-        if order.order_id in self.orders:  # a fill after a cancel is booked, status kept
-            if order.remaining:
-                order.status = OrderStatus.PARTIALLY_FILLED
-            else:
-                order.status = OrderStatus.FILLED
-                self._retire(order)
-        self.journal.save_order(order, self.portfolio.mode, fill.ts_ms)
-        amount = notional(fill.price, fill.shares)
-        fee = f", fee {usd(fill.fee)}" if fill.fee else ""
-        self.activity.add(
-            fill.ts_ms,
-            "ORDER_FILLED",
-            fill.market_id,
-            f"{fill.action.value} {fill.shares / ONE:g} {fill.outcome.value} @ {fill.price / ONE:g}"
-            f" = {usd(amount)}{fee} ({fill.liquidity.value}) {order.order_id}"
-            f" [{order.status.value}]",
-            order_id=order.order_id,
-            fill_id=fill.fill_id,
-        )
-        self.activity.trade(
-            {
-                "timestamp": iso(fill.ts_ms),
-                "fill_id": fill.fill_id,
-                "order_id": fill.order_id,
-                "market_id": fill.market_id,
-                "side": fill.outcome.value,
-                "action": fill.action.value,
-                "price": fill.price / ONE,
-                "shares": fill.shares / ONE,
-                "amount": amount / ONE,
-                "fee": fill.fee / ONE,
-                "liquidity": fill.liquidity.value,
-                "strategy": order.strategy,
-                "intent": order.intent.value,
-                "mode": self.portfolio.mode.value,
-            }
-        )
-        if closed:
-            self._exit_activity(position, fill.ts_ms)
-
-    def _orphan(self, fill: Fill) -> Order | None:
-        """A fill for an order the journal does not know is never dropped (bot/orphans.py)."""
-        order, note = orphan_order(fill, self.portfolio.positions.get((fill.market_id, fill.outcome)))
-        self.activity.add(
-            fill.ts_ms, "ERROR", fill.market_id, note, order_id=fill.order_id, fill_id=fill.fill_id
-        )
-        if self.on_orphan_fill is not None:
-            self.on_orphan_fill(fill)
-        if order is not None:
-            self._done[order.order_id] = order
-            self._orphans.add(order.order_id)
-        return order
-
-    def _on_done(self, done: OrderDone) -> None:
-        order = self.orders.get(done.order_id)
-        if order is None:
-            return
-        order.status = done.status
-        order.reason = done.reason
-        self._retire(order)
-        self.journal.save_order(order, self.portfolio.mode, done.ts_ms)
-        position = self.portfolio.positions.get((order.market_id, order.outcome))
-        if order.intent is Intent.ENTRY and position is not None and position.state == Lifecycle.ENTRY:
-            position.state = Lifecycle.MONITORING
-            self.journal.save_position(position, self.portfolio.mode, "OPEN", None)
-        if order.intent is Intent.EXIT and order.filled and not order.remaining:
-            return
-        kind = "ORDER_CANCELLED"
-        left = f", {order.remaining / ONE:g} of {order.size / ONE:g} unfilled" if order.filled else ""
-        self.activity.add(
-            done.ts_ms,
-            kind,
-            order.market_id,
-            f"{order.order_id} {done.status.value}: {done.reason}{left}",
-            order_id=order.order_id,
-        )
-
-    def _on_settlement(self, s: Settlement) -> None:
-        position = self.portfolio.on_settlement(s)
-        self.on_settled(s, position)
-        if position is not None:
-            self._exit_activity(position, s.ts_ms)
-
-    def _exit_activity(self, p: Position, ts: int) -> None:
-        gross = p.sold_value - p.bought_cost
-        slip = ""
-        if p.intended_exit_price and p.exit_trigger != Lifecycle.EXPIRY:
-            slip = f", intended {p.intended_exit_price / ONE:g}"
-        why = p.exit_reason if p.exit_reason == p.exit_trigger else f"{p.exit_reason}; {p.exit_trigger}"
-        self.activity.add(
-            ts,
-            "POSITION_EXIT",
-            p.market_id,
-            f"{p.outcome.value} {p.sold / ONE:g} shares, entry {p.entry_price / ONE:g},"
-            f" exit {p.exit_price / ONE:g}{slip} ({why}: {p.exit_threshold}), gross {usd(gross)},"
-            f" fees {usd(p.total_fees)},"
-            f" net P&L {usd(p.realized)}",
-            position_id=p.position_id,
-            pnl=p.realized / ONE,
-            trigger=p.exit_trigger,
-        )
-
-    def _retire(self, order: Order) -> None:
-        self.orders.pop(order.order_id, None)
-        self._done[order.order_id] = order
-        if len(self._done) > 1000:
-            for key in list(self._done)[:500]:
-                del self._done[key]
