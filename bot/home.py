@@ -20,12 +20,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bot.errors import BotError
+
 ENV = "TOUCHTRADER_HOME"
 STATE_FILES = ("status.json", "trading_state.json", "trades_today.json")
-EXIT_NOT_A_HOME = 2
 
 
-class NotAHome(Exception):
+class NotAHome(BotError):
     """The folder has neither a journal nor state files; the message says which folder."""
 
 

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 from bot import controls
 from bot.activity import Activity
 from bot.booking import OrderBooking
-from bot.errors import OrderRefused, VenueBusy, VenueError
+from bot.errors import Reaction, VenueError, reaction
 from bot.exits import HELD_STATES, OPEN_STATES, Lifecycle
 from bot.journal import Journal
 from bot.model import (
@@ -376,14 +376,12 @@ class OrderManager(OrderBooking):
             events = self.venues[mode].poll(now) if self.poller is None else self.poller.poll(now)
             if events is None:  # read on the poller's thread: nothing new yet
                 return
-        except VenueBusy as exc:
-            if not self._busy_since:
+        except VenueError as exc:
+            if reaction(exc) is not Reaction.WAIT:
+                self.activity.add(now, "ERROR", "System", f"venue poll failed: {exc}")
+            elif not self._busy_since:
                 self._busy_since = time.monotonic()
                 self.activity.add(now, "ERROR", "System", f"venue busy, backing off until it answers: {exc}")
-            self.venue_failed(exc, now)
-            return
-        except VenueError as exc:
-            self.activity.add(now, "ERROR", "System", f"venue poll failed: {exc}")
             self.venue_failed(exc, now)
             return
         if self._busy_since:
@@ -407,8 +405,9 @@ class OrderManager(OrderBooking):
         return self.cancel(ids, mode, now, reason)
 
     def venue_failed(self, exc: VenueError, now: int) -> None:
-        """Retry with backoff: nothing goes to the venue until it has had time to recover."""
-        if isinstance(exc, OrderRefused):
+        """Retry with backoff: nothing goes to the venue until it has had time to recover.
+        A refused order (SKIP) is a definite answer: no backoff, and not the breaker's."""
+        if reaction(exc) is Reaction.SKIP:
             return
         retry_after = getattr(exc, "retry_after_s", None)
         self._backoff_s = min(30.0, max(1.0, self._backoff_s * 2))
@@ -433,7 +432,7 @@ class OrderManager(OrderBooking):
         try:
             order, events = venue.place(request, now)
         except VenueError as exc:
-            if isinstance(exc, OrderRefused):  # a definite answer: the next order is a new intent
+            if reaction(exc) is Reaction.SKIP:  # a definite answer: the next order is a new intent
                 self._intents.pop(intent_key, None)
             self.venue_failed(exc, now)
             self._last_refusal = f"refused: {exc}"

@@ -12,6 +12,8 @@ import json
 from importlib import resources
 from typing import Any
 
+from bot.errors import BotError
+
 # name -> the file it describes
 NAMES: dict[str, str] = {
     "status": "state/status.json",
@@ -22,7 +24,7 @@ NAMES: dict[str, str] = {
 }
 
 
-class UnknownSchema(ValueError):
+class UnknownSchema(BotError, ValueError):
     """No schema of that name; the message lists the known ones."""
 
 

@@ -57,6 +57,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Concatenate, ParamSpec, TypeVar, cast
 from urllib.parse import parse_qs, urlsplit
 
+from bot.errors import BotError
 from bot.testing.clob_hash import order_hash
 
 MICRO = 1_000_000
@@ -100,7 +101,7 @@ ORDER_TYPES = ("GTC", "GTD", "FOK", "FAK")
 REFUSED = {"success": False, "orderID": "", "status": "", "makingAmount": "", "takingAmount": ""}
 
 
-class ClobError(Exception):
+class ClobError(BotError):
     """A refusal the API reports as ``{"error": message}`` with an HTTP status."""
 
     def __init__(self, message: str, status: int = 400) -> None:
