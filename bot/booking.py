@@ -28,10 +28,10 @@ from bot.model import (
     VenueEvent,
     iso,
     notional,
-    usd,
 )
 from bot.orphans import orphan_order
 from bot.portfolio import Portfolio
+from bot.sentences import OrderClosed, OrderFilled, OrphanFill, PositionClosed
 
 
 class OrderBooking:
@@ -78,17 +78,7 @@ class OrderBooking:
                 self._retire(order)
         self.journal.save_order(order, self.portfolio.mode, fill.ts_ms)
         amount = notional(fill.price, fill.shares)
-        fee = f", fee {usd(fill.fee)}" if fill.fee else ""
-        self.activity.add(
-            fill.ts_ms,
-            "ORDER_FILLED",
-            fill.market_id,
-            f"{fill.action.value} {fill.shares / ONE:g} {fill.outcome.value} @ {fill.price / ONE:g}"
-            f" = {usd(amount)}{fee} ({fill.liquidity.value}) {order.order_id}"
-            f" [{order.status.value}]",
-            order_id=order.order_id,
-            fill_id=fill.fill_id,
-        )
+        self.activity.emit(fill.ts_ms, OrderFilled(fill, order))
         self.activity.trade(
             {
                 "timestamp": iso(fill.ts_ms),
@@ -113,9 +103,7 @@ class OrderBooking:
     def _orphan(self, fill: Fill) -> Order | None:
         """A fill for an order the journal does not know is never dropped (bot/orphans.py)."""
         order, note = orphan_order(fill, self.portfolio.positions.get((fill.market_id, fill.outcome)))
-        self.activity.add(
-            fill.ts_ms, "ERROR", fill.market_id, note, order_id=fill.order_id, fill_id=fill.fill_id
-        )
+        self.activity.emit(fill.ts_ms, OrphanFill(fill, note))
         if self.on_orphan_fill is not None:
             self.on_orphan_fill(fill)
         if order is not None:
@@ -137,15 +125,7 @@ class OrderBooking:
             self.journal.save_position(position, self.portfolio.mode, "OPEN", None)
         if order.intent is Intent.EXIT and order.filled and not order.remaining:
             return
-        kind = "ORDER_CANCELLED"
-        left = f", {order.remaining / ONE:g} of {order.size / ONE:g} unfilled" if order.filled else ""
-        self.activity.add(
-            done.ts_ms,
-            kind,
-            order.market_id,
-            f"{order.order_id} {done.status.value}: {done.reason}{left}",
-            order_id=order.order_id,
-        )
+        self.activity.emit(done.ts_ms, OrderClosed(done, order))
 
     def _on_settlement(self, s: Settlement) -> None:
         position = self.portfolio.on_settlement(s)
@@ -154,23 +134,7 @@ class OrderBooking:
             self._exit_activity(position, s.ts_ms)
 
     def _exit_activity(self, p: Position, ts: int) -> None:
-        gross = p.sold_value - p.bought_cost
-        slip = ""
-        if p.intended_exit_price and p.exit_trigger != Lifecycle.EXPIRY:
-            slip = f", intended {p.intended_exit_price / ONE:g}"
-        why = p.exit_reason if p.exit_reason == p.exit_trigger else f"{p.exit_reason}; {p.exit_trigger}"
-        self.activity.add(
-            ts,
-            "POSITION_EXIT",
-            p.market_id,
-            f"{p.outcome.value} {p.sold / ONE:g} shares, entry {p.entry_price / ONE:g},"
-            f" exit {p.exit_price / ONE:g}{slip} ({why}: {p.exit_threshold}), gross {usd(gross)},"
-            f" fees {usd(p.total_fees)},"
-            f" net P&L {usd(p.realized)}",
-            position_id=p.position_id,
-            pnl=p.realized / ONE,
-            trigger=p.exit_trigger,
-        )
+        self.activity.emit(ts, PositionClosed(p))
 
     def _retire(self, order: Order) -> None:
         self.orders.pop(order.order_id, None)

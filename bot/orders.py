@@ -47,10 +47,21 @@ from bot.model import (
     book_for,
     iso,
     notional,
-    usd,
 )
 from bot.portfolio import Portfolio
 from bot.risk import Decision, Exposure, RiskGate
+from bot.sentences import (
+    CancelFailed,
+    OrderConfirmed,
+    OrderPlaced,
+    OrderRejected,
+    PositionBelowMinimum,
+    PositionDust,
+    RiskRejected,
+    VenueAnswering,
+    VenuePollFailed,
+    VenueWaiting,
+)
 from bot.venues.base import Venue
 
 if TYPE_CHECKING:
@@ -279,28 +290,13 @@ class OrderManager(OrderBooking):
                 if not position.exit_trigger:
                     position.exit_trigger, position.exit_threshold = reason, "operator control"
                 self.journal.save_position(position, self.portfolio.mode, "OPEN", None)
-                self.activity.add(
-                    now,
-                    "POSITION_EXIT",
-                    position.market_id,
-                    f"{position.outcome.value}: {position.shares / ONE:g} shares worth {usd(value)} at the"
-                    f" bid {bid / ONE:g}, below the venue's {usd(self.exit_min_notional)} market-order"
-                    " minimum: dust, held to resolution",
-                    position_id=position.position_id,
-                )
+                self.activity.emit(now, PositionDust(position, value, bid, self.exit_min_notional))
                 return False
         elif market is not None and position.shares < market.min_size:
             # the venue refuses sells below its minimum: what is left is held to resolution
             if position.position_id not in self._held_rest:
                 self._held_rest.add(position.position_id)
-                self.activity.add(
-                    now,
-                    "POSITION_EXIT",
-                    position.market_id,
-                    f"{position.outcome.value}: {position.shares / ONE:g} shares left, below the market"
-                    f" minimum of {market.min_size / ONE:g}; held to resolution",
-                    position_id=position.position_id,
-                )
+                self.activity.emit(now, PositionBelowMinimum(position, market.min_size))
             position.state = Lifecycle.EXIT_PENDING
             if not position.exit_trigger:
                 position.exit_trigger, position.exit_threshold = reason, "operator control"
@@ -348,7 +344,7 @@ class OrderManager(OrderBooking):
             try:
                 events = venue.cancel(order_id, now, reason)
             except VenueError as exc:
-                self.activity.add(now, "ERROR", "", f"cancel {order_id} failed: {exc}")
+                self.activity.emit(now, CancelFailed(order_id, exc))
                 self.venue_failed(exc, now)
                 continue
             count += sum(1 for e in events if isinstance(e, OrderDone))
@@ -360,7 +356,7 @@ class OrderManager(OrderBooking):
         try:
             events = self.venues[mode].cancel_all(now, reason)
         except VenueError as exc:
-            self.activity.add(now, "ERROR", "", f"cancel-all failed: {exc}; cancelling one by one")
+            self.activity.emit(now, CancelFailed(None, exc))
             self.venue_failed(exc, now)
             events = []
         count = sum(1 for e in events if isinstance(e, OrderDone))
@@ -378,15 +374,14 @@ class OrderManager(OrderBooking):
                 return
         except VenueError as exc:
             if reaction(exc) is not Reaction.WAIT:
-                self.activity.add(now, "ERROR", "System", f"venue poll failed: {exc}")
+                self.activity.emit(now, VenuePollFailed(exc))
             elif not self._busy_since:
                 self._busy_since = time.monotonic()
-                self.activity.add(now, "ERROR", "System", f"venue busy, backing off until it answers: {exc}")
+                self.activity.emit(now, VenueWaiting(exc))
             self.venue_failed(exc, now)
             return
         if self._busy_since:
-            waited = time.monotonic() - self._busy_since
-            self.activity.add(now, "BALANCE_CHECK", "System", f"venue answering again after {waited:.0f} s")
+            self.activity.emit(now, VenueAnswering(time.monotonic() - self._busy_since))
             self._busy_since = 0.0
         if events:
             self.apply(events)
@@ -396,9 +391,7 @@ class OrderManager(OrderBooking):
                 if order.status is OrderStatus.UNKNOWN and status_of(order.order_id) is OrderStatus.OPEN:
                     order.status = OrderStatus.PARTIALLY_FILLED if order.filled else OrderStatus.OPEN
                     self.journal.save_order(order, self.portfolio.mode, now)
-                    self.activity.add(
-                        now, "ORDER_PLACED", order.market_id, f"{order.order_id} confirmed resting"
-                    )
+                    self.activity.emit(now, OrderConfirmed(order))
 
     def cancel_entries(self, mode: Mode, now: int, reason: str) -> int:
         ids = [o.order_id for o in self.orders.values() if o.intent is Intent.ENTRY]
@@ -436,13 +429,7 @@ class OrderManager(OrderBooking):
                 self._intents.pop(intent_key, None)
             self.venue_failed(exc, now)
             self._last_refusal = f"refused: {exc}"
-            self.activity.add(
-                now,
-                "ORDER_REJECTED",
-                request.market_id,
-                f"{request.action.value} {request.size / ONE:g} {request.outcome.value}"
-                f" @ {request.price / ONE:g} refused: {exc}",
-            )
+            self.activity.emit(now, OrderRejected(request, exc))
             return None
         self._intents.pop(intent_key, None)
         self.venue_ok()
@@ -451,20 +438,7 @@ class OrderManager(OrderBooking):
         order.reason = reason
         self.orders[order.order_id] = order
         self.journal.save_order(order, venue.mode, now)
-        ttl = f", expires {iso(order.expires_ms)}" if order.expires_ms else ""
-        self.activity.add(
-            now,
-            "ORDER_PLACED",
-            order.market_id,
-            f"{order.action.value} {order.size / ONE:g} {order.outcome.value} @ {order.price / ONE:g}"
-            f" ({order.order_type.value}{ttl}) {order.order_id} [{strategy}] {reason}"
-            + (
-                " (UNKNOWN: not confirmed, reconciled with the venue)"
-                if order.status is OrderStatus.UNKNOWN
-                else ""
-            ),
-            order_id=order.order_id,
-        )
+        self.activity.emit(now, OrderPlaced(order, strategy, reason))
         self.apply(events)
         return order
 
@@ -475,13 +449,7 @@ class OrderManager(OrderBooking):
         if self._last_skip.get(key) != reason:
             self._last_skip[key] = reason
             if decision.limit not in ("trading_state", "controls", "market", "venue"):
-                self.activity.add(
-                    signal.ts_ms,
-                    "RISK_REJECTED",
-                    signal.market_id,
-                    f"{signal.strategy} {signal.action.value} {signal.outcome.value}: {decision.reason}",
-                    limit=decision.limit,
-                )
+                self.activity.emit(signal.ts_ms, RiskRejected(signal, decision.reason, decision.limit))
             self._record_signal(signal, False, reason, None)
             if self.on_skip is not None:
                 self.on_skip(signal.strategy, reason)
