@@ -17,6 +17,7 @@ import orjson
 from bot.journal import Journal
 from bot.logfiles import RotatingLog
 from bot.model import iso
+from bot.sentences import Sentence
 
 log = logging.getLogger("bot")
 
@@ -76,6 +77,10 @@ class Activity:
         self.added += 1
         level = logging.WARNING if kind in ("ERROR", "CONTROL_REJECTED") else logging.INFO
         log.log(level, "%s %-16s %s %s", entry["timestamp"], kind, market, details)
+
+    def emit(self, ts_ms: int, event: Sentence) -> None:
+        """One line of the feed, made from a typed event (bot/sentences.py)."""
+        self.add(ts_ms, event.kind, event.market, event.text(), **event.data())
 
     def signal(self, row: dict[str, Any]) -> None:
         self.journal.add_signal(row)

@@ -37,6 +37,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from bot import reader
+from bot.errors import BotError
 from bot.layout import ALERTS_LOG, STATUS, Paths
 
 EVENTS = ("STOPPED", "DIED", "STALE", "ALIVE", "HALTED", "ENTRIES_BLOCKED", "ERROR")
@@ -45,7 +46,7 @@ ATTEMPTS = 3
 TIMEOUT_S = 5.0
 
 
-class AlertsError(Exception):
+class AlertsError(BotError):
     """Bad alert settings; the message is one line."""
 
 

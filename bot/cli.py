@@ -18,7 +18,7 @@ from typing import Annotated, NoReturn
 import typer
 
 from bot import cli_operator, layout, steer
-from bot.cli_common import Home, Json, Mode, Timeout
+from bot.cli_common import Home, Json, Mode, Timeout, fail
 from bot.cli_common import existing_home as _home
 from bot.help import PlainGroup
 
@@ -42,8 +42,7 @@ def _steer(command: str, act: Callable[[], steer.Outcome]) -> NoReturn:
     try:
         outcome = act()
     except steer.SteerError as exc:
-        typer.echo(f"bot {command}: {exc}", err=True)
-        raise typer.Exit(steer.EXIT_CANNOT_WRITE) from None
+        fail(command, exc)
     _say(outcome)
 
 
@@ -69,7 +68,7 @@ def run(
     from bot.app import RunOptions
     from bot.app import run as run_bot
     from bot.config import load_config
-    from bot.errors import EXIT_CONFIG, EXIT_REFUSED, BotError, StartupRefused
+    from bot.errors import BotError
     from bot.home import resolve
 
     home = resolve(home)  # a folder that is not a home yet becomes one
@@ -80,12 +79,8 @@ def run(
     try:  # a bot.toml that is there but unusable (a dangling link, a folder) is an error
         cfg = load_config(path if config is not None or os.path.lexists(path) else None, overrides)
         reason = run_bot(RunOptions(home=home.resolve(), config=cfg, quiet=quiet, fresh=fresh))
-    except StartupRefused as exc:
-        typer.echo(f"bot run: {exc}", err=True)
-        raise typer.Exit(EXIT_REFUSED) from None
-    except BotError as exc:
-        typer.echo(f"bot run: {exc}", err=True)
-        raise typer.Exit(EXIT_CONFIG) from None
+    except BotError as exc:  # StartupRefused: exit 3; the rest: 2 (bot/errors.py exit_code)
+        fail("run", exc)
     typer.echo(f"bot stopped: {reason}")
 
 
@@ -206,8 +201,7 @@ def trades(
             where, limit=limit, since_ms=since_ms, session=session, strategy=strategy, mode=mode
         )
     except queries.QueryError as exc:
-        typer.echo(f"bot trades: {exc}", err=True)
-        raise typer.Exit(2) from None
+        fail("trades", exc)
     if as_csv:
         rows = tables.with_dollars(rows)
         fields = list(rows[0]) if rows else ["position_id"]
@@ -250,8 +244,7 @@ def backtest(
     """Replay recorded market data through the live code path at full speed."""
     from bot import backtest as bt
     from bot.config import load_config
-    from bot.errors import EXIT_CONFIG, BotError
-    from bot.feeds.tape import DataError
+    from bot.errors import BotError
 
     options = _options(option or [])
     overrides: dict[str, object] = {}
@@ -281,9 +274,8 @@ def backtest(
         result = bt.run_backtest(
             data, cfg, target, fmt=data_format, options=options, progress=not quiet and sys.stderr.isatty()
         )
-    except (BotError, DataError) as exc:  # DataError: the input changed while it was read
-        typer.echo(f"bot backtest: {exc}", err=True)
-        raise typer.Exit(EXIT_CONFIG) from None
+    except BotError as exc:  # also DataError: the input changed while it was read
+        fail("backtest", exc)
     s = result.summary
     info = s["data"]
     rate = "-" if s["win_rate"] is None else f"{s['win_rate']:.1%}"
@@ -315,14 +307,13 @@ def compare(
 ) -> None:
     """Replay a PAPER, DRY_RUN or LIVE session's tape and show where its trades differ."""
     from bot import compare as cmp
-    from bot.errors import EXIT_CONFIG, BotError
+    from bot.errors import BotError
 
     try:
         result = cmp.compare_session(_home(home, "compare"), session, out)
         cmp.write(result)
     except BotError as exc:
-        typer.echo(f"bot compare: {exc}", err=True)
-        raise typer.Exit(EXIT_CONFIG) from None
+        fail("compare", exc)
     typer.echo(cmp.render(result))
 
 
@@ -368,8 +359,7 @@ def schema(
     try:
         typer.echo(schema_files.text(name), nl=False)
     except schema_files.UnknownSchema as exc:
-        typer.echo(f"bot schema: {exc}", err=True)
-        raise typer.Exit(2) from None
+        fail("schema", exc)
 
 
 def _options(items: list[str]) -> dict[str, object]:
@@ -379,8 +369,7 @@ def _options(items: list[str]) -> dict[str, object]:
     for item in items:
         key, sep, value = item.partition("=")
         if not sep:
-            typer.echo(f"bot backtest: --option {item!r} is not KEY=VALUE", err=True)
-            raise typer.Exit(2)
+            fail("backtest", ValueError(f"--option {item!r} is not KEY=VALUE"))
         out[key] = json.loads(value) if value[:1] in "[{" else _value(value)
     return out
 

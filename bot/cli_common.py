@@ -7,9 +7,11 @@ both use these.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
+
+from bot.errors import exit_code
 
 Home = Annotated[
     Path | None,
@@ -33,8 +35,14 @@ def existing_home(option: Path | None, command: str) -> Path:
     try:
         return home.require(home.resolve(option))
     except home.NotAHome as exc:
-        typer.echo(f"bot {command}: {exc}", err=True)
-        raise typer.Exit(home.EXIT_NOT_A_HOME) from None
+        fail(command, exc)
+
+
+def fail(command: str, error: BaseException) -> NoReturn:
+    """`bot COMMAND: what went wrong` on stderr, one line; exit with the error's code
+    (bot/errors.py `exit_code`, the one table of them)."""
+    typer.echo(f"bot {command}: {error}", err=True)
+    raise typer.Exit(exit_code(error)) from None
 
 
 Mode = Annotated[str | None, typer.Option(help="Only this mode: paper, dry-run, live (default: all).")]

@@ -14,7 +14,7 @@ from typing import Annotated
 
 import typer
 
-from bot.cli_common import Home, Json, Mode, existing_home
+from bot.cli_common import Home, Json, Mode, existing_home, fail
 
 
 def sessions(home: Home = None, mode: Mode = None, as_json: Json = False) -> None:
@@ -25,8 +25,7 @@ def sessions(home: Home = None, mode: Mode = None, as_json: Json = False) -> Non
     try:
         rows = queries.sessions(where, mode)
     except queries.QueryError as exc:
-        typer.echo(f"bot sessions: {exc}", err=True)
-        raise typer.Exit(2) from None
+        fail("sessions", exc)
     typer.echo(tables.as_json(rows) if as_json else tables.sessions(rows))
 
 
@@ -48,8 +47,7 @@ def pnl(
         since_ms = queries.parse_since(since) if since else None
         rows = queries.pnl(where, by, mode, since_ms)
     except queries.QueryError as exc:
-        typer.echo(f"bot pnl: {exc}", err=True)
-        raise typer.Exit(2) from None
+        fail("pnl", exc)
     typer.echo(tables.as_json(rows) if as_json else tables.pnl(rows, by))
 
 
@@ -64,8 +62,7 @@ def watch(
     try:
         from bot import watch as view
     except ImportError:
-        typer.echo("bot watch: needs rich: pip install 'touchtrader[watch]'", err=True)
-        raise typer.Exit(2) from None
+        fail("watch", ImportError("needs rich: pip install 'touchtrader[watch]'"))
     raise typer.Exit(view.run(where, once))
 
 
@@ -103,8 +100,7 @@ def serve(
     try:
         server = Server(where, host, port, token or "")
     except ServeError as exc:
-        typer.echo(f"bot serve: {exc}", err=True)
-        raise typer.Exit(2) from None
+        fail("serve", exc)
     typer.echo(f"serving {where} read-only at {server.url} (Ctrl-C to stop)")
     sys.stdout.flush()
     try:
@@ -135,8 +131,7 @@ def alerts(
     try:
         config = al.settings(where, webhook or [], events)
     except al.AlertsError as exc:
-        typer.echo(f"bot alerts: {exc}", err=True)
-        raise typer.Exit(2) from None
+        fail("alerts", exc)
     typer.echo(f"watching {where} for {', '.join(sorted(config.events))}; {len(config.webhooks)} webhooks")
     raise typer.Exit(al.run(where, config, interval))
 
@@ -150,8 +145,7 @@ def mcp(home: Home = None) -> None:
     try:
         from bot import mcp_server
     except ImportError:
-        typer.echo("bot mcp: needs the MCP SDK: pip install 'touchtrader[mcp]'", err=True)
-        raise typer.Exit(2) from None
+        fail("mcp", ImportError("needs the MCP SDK: pip install 'touchtrader[mcp]'"))
     mcp_server.serve(where)
 
 
@@ -187,8 +181,7 @@ def config(
             where, path if config is not None or os.path.lexists(path) else None, overrides, mode is not None
         )
     except (BotError, *settings_view.UNREADABLE) as exc:
-        typer.echo(f"bot config: {exc}", err=True)
-        raise typer.Exit(2) from None
+        fail("config", exc)
     typer.echo(settings_view.as_json(rows) if as_json else settings_view.render(rows))
 
 

@@ -56,7 +56,7 @@ class RiskConfig:
     max_total_exposure_usd: float = 50.0
     max_open_orders: int = 20
     max_orders_per_window: int = 2
-    daily_loss_limit_usd: float = 20.0
+    daily_loss_limit_usd: float = 20.0  # the daily loss limit: Limits.max_session_loss in the code
     max_consecutive_losses: int = 5
     trading_day_start_hour_utc: int = 0
     venue_error_limit: int = 3

@@ -14,12 +14,27 @@
         └── VenueFatal             halt trading and tell the operator (401, unknown state,
                                    the same refusal again and again: no balance/allowance)
 
-`reaction()` is the single place that maps an error to what the engine does.
+The errors of the other modules join the tree where they are defined (a `ValueError` one
+stays a `ValueError` too, for the callers that catch it): ConfigError, HomeError,
+BacktestError, CompareError, DiscoveryError, AdjustError, DataError, QueryError, SteerError,
+NotAHome, FileRefused (an `OSError` too) ... tests/unit/test_errors.py finds them all.
+
+Two tables, each the one place for its question:
+- `reaction(error)`: what the order manager and the supervisor do about a venue error
+  (SKIP / WAIT / RETRY / HALT, `REACTIONS`);
+- `exit_code(error)`: the exit code of a CLI command that reports the error in one line
+  (`EXIT_CODES`; bot/cli_common.py `fail`).
+Both look the error's classes up nearest first, so a subclass answers as its parent until
+it is given a line of its own.
 """
 
 from __future__ import annotations
 
 import enum
+import sqlite3
+from typing import TypeVar
+
+T = TypeVar("T")
 
 
 class BotError(Exception):
@@ -58,20 +73,51 @@ class VenueFatal(VenueError):
 
 
 class Reaction(enum.StrEnum):
-    SKIP = "SKIP"
-    RETRY = "RETRY"
-    HALT = "HALT"
+    SKIP = "SKIP"  # skip this order; the next one is a new intent
+    WAIT = "WAIT"  # the venue asked us to wait: back off, not a fault, not counted
+    RETRY = "RETRY"  # back off, retry later; counts towards the circuit breaker's window
+    HALT = "HALT"  # halt trading and tell the operator
+
+
+# nearest class first (see `_lookup`); BotError answers for what has no line of its own
+REACTIONS: dict[type[BaseException], Reaction] = {
+    OrderRefused: Reaction.SKIP,
+    VenueBusy: Reaction.WAIT,
+    VenueUnavailable: Reaction.RETRY,
+    VenueFatal: Reaction.HALT,
+    VenueError: Reaction.RETRY,  # a venue error with no class of its own: counted, retried
+    StorageError: Reaction.HALT,
+    StartupRefused: Reaction.HALT,
+    BotError: Reaction.HALT,
+}
 
 
 def reaction(error: BaseException) -> Reaction:
-    if isinstance(error, OrderRefused):
-        return Reaction.SKIP
-    if isinstance(error, VenueUnavailable):
-        return Reaction.RETRY
-    return Reaction.HALT
+    """What the bot does about `error`; anything unforeseen halts."""
+    return _lookup(error, REACTIONS, Reaction.HALT)
 
 
 EXIT_OK = 0
-EXIT_ERROR = 1
-EXIT_CONFIG = 2
-EXIT_REFUSED = 3
+EXIT_ERROR = 1  # the command ran and something failed (the venue did not answer, ...)
+EXIT_CONFIG = 2  # the settings or the input cannot be used: fix them, a retry will not help
+EXIT_REFUSED = 3  # the bot must not start (another instance, EMERGENCY_STOP, the disk)
+
+EXIT_CODES: dict[type[BaseException], int] = {
+    StartupRefused: EXIT_REFUSED,  # a StorageError at start-up arrives as one (bot/app.py)
+    BotError: EXIT_CONFIG,  # also a VenueError that ends `bot run` (reconciliation)
+    ValueError: EXIT_CONFIG,  # input that does not parse
+    sqlite3.Error: EXIT_CONFIG,  # a journal that cannot be read (bot config)
+    ImportError: EXIT_CONFIG,  # an optional extra is not installed
+}
+
+
+def exit_code(error: BaseException) -> int:
+    """The exit code of a CLI command that failed with `error`."""
+    return _lookup(error, EXIT_CODES, EXIT_ERROR)
+
+
+def _lookup(error: BaseException, table: dict[type[BaseException], T], default: T) -> T:
+    for cls in type(error).__mro__:
+        if cls in table:
+            return table[cls]
+    return default

@@ -20,14 +20,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bot.errors import BotError
 from bot.layout import JOURNAL, SNAPSHOT_FILES, STATUS, Paths
 
 ENV = "TOUCHTRADER_HOME"
 STATE_FILES = SNAPSHOT_FILES
-EXIT_NOT_A_HOME = 2
 
 
-class NotAHome(Exception):
+class NotAHome(BotError):
     """The folder has neither a journal nor state files; the message says which folder."""
 
 

@@ -2,13 +2,14 @@
 
 `execute(signal, mode)` is the same for every mode; the mode only picks the venue (the
 fill source). Before every entry it re-checks the control files on disk, because a file
-watcher can miss an event. `apply(events)` books fills, cancellations and settlements
-into the portfolio, the journal and the activity feed.
+watcher can miss an event. This module places, cancels and asks the venue; what the venue
+reports (fills, expiries, cancellations, settlements) is booked by `bot/booking.py`
+(`OrderBooking.apply`), which `OrderManager` extends.
 
 An order the venue could not confirm comes back UNKNOWN and is booked like any other: it counts
 against the caps and blocks new entries in its market until the venue says what became of it.
 A post that failed without a definite answer is re-sent as the same intent (client id and
-created time kept). A fill for an order nobody knows is never dropped (`_orphan`).
+created time kept).
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ from typing import TYPE_CHECKING
 
 from bot import controls
 from bot.activity import Activity
-from bot.errors import OrderRefused, VenueBusy, VenueError
+from bot.booking import OrderBooking
+from bot.errors import Reaction, VenueError, reaction
 from bot.exits import HELD_STATES, OPEN_STATES, Lifecycle
 from bot.journal import Journal
 from bot.model import (
@@ -42,15 +44,24 @@ from bot.model import (
     Position,
     Settlement,
     Signal,
-    VenueEvent,
     book_for,
     iso,
     notional,
-    usd,
 )
-from bot.orphans import orphan_order
 from bot.portfolio import Portfolio
 from bot.risk import Decision, Exposure, RiskGate
+from bot.sentences import (
+    CancelFailed,
+    OrderConfirmed,
+    OrderPlaced,
+    OrderRejected,
+    PositionBelowMinimum,
+    PositionDust,
+    RiskRejected,
+    VenueAnswering,
+    VenuePollFailed,
+    VenueWaiting,
+)
 from bot.venues.base import Venue
 
 if TYPE_CHECKING:
@@ -64,7 +75,7 @@ class Execution:
     order: Order | None = None
 
 
-class OrderManager:
+class OrderManager(OrderBooking):
     def __init__(
         self,
         *,
@@ -279,28 +290,13 @@ class OrderManager:
                 if not position.exit_trigger:
                     position.exit_trigger, position.exit_threshold = reason, "operator control"
                 self.journal.save_position(position, self.portfolio.mode, "OPEN", None)
-                self.activity.add(
-                    now,
-                    "POSITION_EXIT",
-                    position.market_id,
-                    f"{position.outcome.value}: {position.shares / ONE:g} shares worth {usd(value)} at the"
-                    f" bid {bid / ONE:g}, below the venue's {usd(self.exit_min_notional)} market-order"
-                    " minimum: dust, held to resolution",
-                    position_id=position.position_id,
-                )
+                self.activity.emit(now, PositionDust(position, value, bid, self.exit_min_notional))
                 return False
         elif market is not None and position.shares < market.min_size:
             # the venue refuses sells below its minimum: what is left is held to resolution
             if position.position_id not in self._held_rest:
                 self._held_rest.add(position.position_id)
-                self.activity.add(
-                    now,
-                    "POSITION_EXIT",
-                    position.market_id,
-                    f"{position.outcome.value}: {position.shares / ONE:g} shares left, below the market"
-                    f" minimum of {market.min_size / ONE:g}; held to resolution",
-                    position_id=position.position_id,
-                )
+                self.activity.emit(now, PositionBelowMinimum(position, market.min_size))
             position.state = Lifecycle.EXIT_PENDING
             if not position.exit_trigger:
                 position.exit_trigger, position.exit_threshold = reason, "operator control"
@@ -348,7 +344,7 @@ class OrderManager:
             try:
                 events = venue.cancel(order_id, now, reason)
             except VenueError as exc:
-                self.activity.add(now, "ERROR", "", f"cancel {order_id} failed: {exc}")
+                self.activity.emit(now, CancelFailed(order_id, exc))
                 self.venue_failed(exc, now)
                 continue
             count += sum(1 for e in events if isinstance(e, OrderDone))
@@ -360,7 +356,7 @@ class OrderManager:
         try:
             events = self.venues[mode].cancel_all(now, reason)
         except VenueError as exc:
-            self.activity.add(now, "ERROR", "", f"cancel-all failed: {exc}; cancelling one by one")
+            self.activity.emit(now, CancelFailed(None, exc))
             self.venue_failed(exc, now)
             events = []
         count = sum(1 for e in events if isinstance(e, OrderDone))
@@ -376,19 +372,16 @@ class OrderManager:
             events = self.venues[mode].poll(now) if self.poller is None else self.poller.poll(now)
             if events is None:  # read on the poller's thread: nothing new yet
                 return
-        except VenueBusy as exc:
-            if not self._busy_since:
-                self._busy_since = time.monotonic()
-                self.activity.add(now, "ERROR", "System", f"venue busy, backing off until it answers: {exc}")
-            self.venue_failed(exc, now)
-            return
         except VenueError as exc:
-            self.activity.add(now, "ERROR", "System", f"venue poll failed: {exc}")
+            if reaction(exc) is not Reaction.WAIT:
+                self.activity.emit(now, VenuePollFailed(exc))
+            elif not self._busy_since:
+                self._busy_since = time.monotonic()
+                self.activity.emit(now, VenueWaiting(exc))
             self.venue_failed(exc, now)
             return
         if self._busy_since:
-            waited = time.monotonic() - self._busy_since
-            self.activity.add(now, "BALANCE_CHECK", "System", f"venue answering again after {waited:.0f} s")
+            self.activity.emit(now, VenueAnswering(time.monotonic() - self._busy_since))
             self._busy_since = 0.0
         if events:
             self.apply(events)
@@ -398,17 +391,16 @@ class OrderManager:
                 if order.status is OrderStatus.UNKNOWN and status_of(order.order_id) is OrderStatus.OPEN:
                     order.status = OrderStatus.PARTIALLY_FILLED if order.filled else OrderStatus.OPEN
                     self.journal.save_order(order, self.portfolio.mode, now)
-                    self.activity.add(
-                        now, "ORDER_PLACED", order.market_id, f"{order.order_id} confirmed resting"
-                    )
+                    self.activity.emit(now, OrderConfirmed(order))
 
     def cancel_entries(self, mode: Mode, now: int, reason: str) -> int:
         ids = [o.order_id for o in self.orders.values() if o.intent is Intent.ENTRY]
         return self.cancel(ids, mode, now, reason)
 
     def venue_failed(self, exc: VenueError, now: int) -> None:
-        """Retry with backoff: nothing goes to the venue until it has had time to recover."""
-        if isinstance(exc, OrderRefused):
+        """Retry with backoff: nothing goes to the venue until it has had time to recover.
+        A refused order (SKIP) is a definite answer: no backoff, and not the breaker's."""
+        if reaction(exc) is Reaction.SKIP:
             return
         retry_after = getattr(exc, "retry_after_s", None)
         self._backoff_s = min(30.0, max(1.0, self._backoff_s * 2))
@@ -433,17 +425,11 @@ class OrderManager:
         try:
             order, events = venue.place(request, now)
         except VenueError as exc:
-            if isinstance(exc, OrderRefused):  # a definite answer: the next order is a new intent
+            if reaction(exc) is Reaction.SKIP:  # a definite answer: the next order is a new intent
                 self._intents.pop(intent_key, None)
             self.venue_failed(exc, now)
             self._last_refusal = f"refused: {exc}"
-            self.activity.add(
-                now,
-                "ORDER_REJECTED",
-                request.market_id,
-                f"{request.action.value} {request.size / ONE:g} {request.outcome.value}"
-                f" @ {request.price / ONE:g} refused: {exc}",
-            )
+            self.activity.emit(now, OrderRejected(request, exc))
             return None
         self._intents.pop(intent_key, None)
         self.venue_ok()
@@ -452,20 +438,7 @@ class OrderManager:
         order.reason = reason
         self.orders[order.order_id] = order
         self.journal.save_order(order, venue.mode, now)
-        ttl = f", expires {iso(order.expires_ms)}" if order.expires_ms else ""
-        self.activity.add(
-            now,
-            "ORDER_PLACED",
-            order.market_id,
-            f"{order.action.value} {order.size / ONE:g} {order.outcome.value} @ {order.price / ONE:g}"
-            f" ({order.order_type.value}{ttl}) {order.order_id} [{strategy}] {reason}"
-            + (
-                " (UNKNOWN: not confirmed, reconciled with the venue)"
-                if order.status is OrderStatus.UNKNOWN
-                else ""
-            ),
-            order_id=order.order_id,
-        )
+        self.activity.emit(now, OrderPlaced(order, strategy, reason))
         self.apply(events)
         return order
 
@@ -476,13 +449,7 @@ class OrderManager:
         if self._last_skip.get(key) != reason:
             self._last_skip[key] = reason
             if decision.limit not in ("trading_state", "controls", "market", "venue"):
-                self.activity.add(
-                    signal.ts_ms,
-                    "RISK_REJECTED",
-                    signal.market_id,
-                    f"{signal.strategy} {signal.action.value} {signal.outcome.value}: {decision.reason}",
-                    limit=decision.limit,
-                )
+                self.activity.emit(signal.ts_ms, RiskRejected(signal, decision.reason, decision.limit))
             self._record_signal(signal, False, reason, None)
             if self.on_skip is not None:
                 self.on_skip(signal.strategy, reason)
@@ -508,138 +475,3 @@ class OrderManager:
                 "order_id": order_id,
             }
         )
-
-    # -- booking venue events -------------------------------------------------------
-
-    def apply(self, events: Iterable[VenueEvent]) -> None:
-        for event in events:
-            if isinstance(event, Fill):
-                self._on_fill(event)
-            elif isinstance(event, OrderDone):
-                self._on_done(event)
-            else:
-                self._on_settlement(event)
-
-    def _order(self, order_id: str) -> Order | None:
-        return self.orders.get(order_id) or self._done.get(order_id)
-
-    def _on_fill(self, fill: Fill) -> None:
-        if self.journal.has_fill(fill.fill_id):
-            return  # a venue may report a fill twice
-        order = self._order(fill.order_id)
-        if order is None:
-            order = self._orphan(fill)
-            if order is None:
-                return
-        if order.order_id in self._orphans:  # its size is what the venue reports filled
-            order.size += fill.shares
-        order.filled = min(order.size, order.filled + fill.shares)
-        position, closed = self.portfolio.on_fill(fill, order)
-        if order.order_id in self.orders:  # a fill after a cancel is booked, status kept
-            if order.remaining:
-                order.status = OrderStatus.PARTIALLY_FILLED
-            else:
-                order.status = OrderStatus.FILLED
-                self._retire(order)
-        self.journal.save_order(order, self.portfolio.mode, fill.ts_ms)
-        amount = notional(fill.price, fill.shares)
-        fee = f", fee {usd(fill.fee)}" if fill.fee else ""
-        self.activity.add(
-            fill.ts_ms,
-            "ORDER_FILLED",
-            fill.market_id,
-            f"{fill.action.value} {fill.shares / ONE:g} {fill.outcome.value} @ {fill.price / ONE:g}"
-            f" = {usd(amount)}{fee} ({fill.liquidity.value}) {order.order_id}"
-            f" [{order.status.value}]",
-            order_id=order.order_id,
-            fill_id=fill.fill_id,
-        )
-        self.activity.trade(
-            {
-                "timestamp": iso(fill.ts_ms),
-                "fill_id": fill.fill_id,
-                "order_id": fill.order_id,
-                "market_id": fill.market_id,
-                "side": fill.outcome.value,
-                "action": fill.action.value,
-                "price": fill.price / ONE,
-                "shares": fill.shares / ONE,
-                "amount": amount / ONE,
-                "fee": fill.fee / ONE,
-                "liquidity": fill.liquidity.value,
-                "strategy": order.strategy,
-                "intent": order.intent.value,
-                "mode": self.portfolio.mode.value,
-            }
-        )
-        if closed:
-            self._exit_activity(position, fill.ts_ms)
-
-    def _orphan(self, fill: Fill) -> Order | None:
-        """A fill for an order the journal does not know is never dropped (bot/orphans.py)."""
-        order, note = orphan_order(fill, self.portfolio.positions.get((fill.market_id, fill.outcome)))
-        self.activity.add(
-            fill.ts_ms, "ERROR", fill.market_id, note, order_id=fill.order_id, fill_id=fill.fill_id
-        )
-        if self.on_orphan_fill is not None:
-            self.on_orphan_fill(fill)
-        if order is not None:
-            self._done[order.order_id] = order
-            self._orphans.add(order.order_id)
-        return order
-
-    def _on_done(self, done: OrderDone) -> None:
-        order = self.orders.get(done.order_id)
-        if order is None:
-            return
-        order.status = done.status
-        order.reason = done.reason
-        self._retire(order)
-        self.journal.save_order(order, self.portfolio.mode, done.ts_ms)
-        position = self.portfolio.positions.get((order.market_id, order.outcome))
-        if order.intent is Intent.ENTRY and position is not None and position.state == Lifecycle.ENTRY:
-            position.state = Lifecycle.MONITORING
-            self.journal.save_position(position, self.portfolio.mode, "OPEN", None)
-        if order.intent is Intent.EXIT and order.filled and not order.remaining:
-            return
-        kind = "ORDER_CANCELLED"
-        left = f", {order.remaining / ONE:g} of {order.size / ONE:g} unfilled" if order.filled else ""
-        self.activity.add(
-            done.ts_ms,
-            kind,
-            order.market_id,
-            f"{order.order_id} {done.status.value}: {done.reason}{left}",
-            order_id=order.order_id,
-        )
-
-    def _on_settlement(self, s: Settlement) -> None:
-        position = self.portfolio.on_settlement(s)
-        self.on_settled(s, position)
-        if position is not None:
-            self._exit_activity(position, s.ts_ms)
-
-    def _exit_activity(self, p: Position, ts: int) -> None:
-        gross = p.sold_value - p.bought_cost
-        slip = ""
-        if p.intended_exit_price and p.exit_trigger != Lifecycle.EXPIRY:
-            slip = f", intended {p.intended_exit_price / ONE:g}"
-        why = p.exit_reason if p.exit_reason == p.exit_trigger else f"{p.exit_reason}; {p.exit_trigger}"
-        self.activity.add(
-            ts,
-            "POSITION_EXIT",
-            p.market_id,
-            f"{p.outcome.value} {p.sold / ONE:g} shares, entry {p.entry_price / ONE:g},"
-            f" exit {p.exit_price / ONE:g}{slip} ({why}: {p.exit_threshold}), gross {usd(gross)},"
-            f" fees {usd(p.total_fees)},"
-            f" net P&L {usd(p.realized)}",
-            position_id=p.position_id,
-            pnl=p.realized / ONE,
-            trigger=p.exit_trigger,
-        )
-
-    def _retire(self, order: Order) -> None:
-        self.orders.pop(order.order_id, None)
-        self._done[order.order_id] = order
-        if len(self._done) > 1000:
-            for key in list(self._done)[:500]:
-                del self._done[key]

@@ -21,11 +21,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from bot.errors import BotError
 from bot.figures import ONE
 from bot.layout import Paths
 
 
-class QueryError(Exception):
+class QueryError(BotError):
     """A bad filter or an unreadable journal; the message is one line."""
 
 

@@ -190,7 +190,7 @@ _LIMIT_LABELS = (
     ("max_position_usd", "position", True),
     ("max_market_exposure_usd", "market", True),
     ("max_total_exposure_usd", "total", True),
-    ("daily_loss_limit_usd", "daily loss", True),
+    ("daily_loss_limit_usd", "daily loss limit", True),
     ("max_open_orders", "open orders", False),
     ("max_consecutive_losses", "losses in a row", False),
 )

@@ -42,9 +42,9 @@ from bot.model import (
     Settlement,
     WindowResolved,
     notional,
-    usd,
 )
 from bot.portfolio import Portfolio
+from bot.sentences import PositionAwaitingRedemption
 
 log = logging.getLogger("bot")
 
@@ -82,14 +82,7 @@ def settle_left_behind(
         journal.save_position(position, mode, "OPEN", None)
         if market.token_ids is not None:
             journal.set_meta(_token_key(position), market.token_ids[0 if up_won else 1])
-        activity.add(
-            event.ts_ms,
-            "POSITION_EXIT",
-            market_id,
-            f"{outcome.value} {position.shares / ONE:g} shares won: {usd(payout)} awaiting redemption"
-            f" on chain (profit {usd(payout - position.cost - position.fees)} counted once redeemed)",
-            position_id=position.position_id,
-        )
+        activity.emit(event.ts_ms, PositionAwaitingRedemption(position, payout))
 
 
 def collect_redeemed(

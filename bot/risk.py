@@ -166,7 +166,7 @@ class SessionLimits:
     def day_start(self, now_ms: int) -> int:
         return (now_ms - self.day_offset_ms) // DAY_MS * DAY_MS + self.day_offset_ms
 
-    def view(self, closed: list[tuple[int, Position]], now_ms: int, loss_limit: Micros) -> SessionView:
+    def view(self, closed: list[tuple[int, Position]], now_ms: int, max_session_loss: Micros) -> SessionView:
         start = max(self.day_start(now_ms), self.reset_ms)
         next_day = self.day_start(now_ms) + DAY_MS
         pnl = 0
@@ -179,8 +179,8 @@ class SessionLimits:
         loss = max(0, -pnl)
         block = ""
         resume = f"entries resume at the next trading day ({iso(next_day)}) or after RESET"
-        if loss >= loss_limit:
-            block = f"daily loss limit reached: lost {usd(loss)} (limit {usd(loss_limit)}); {resume}"
+        if loss >= max_session_loss:
+            block = f"daily loss limit reached: lost {usd(loss)} (limit {usd(max_session_loss)}); {resume}"
         elif streak >= self.max_consecutive:
             block = f"{streak} losing trades in a row (limit {self.max_consecutive}); {resume}"
-        return SessionView(block, streak, loss, max(0, loss_limit - loss), start, next_day)
+        return SessionView(block, streak, loss, max(0, max_session_loss - loss), start, next_day)

@@ -22,13 +22,14 @@ from typing import Any
 
 import orjson
 
+from bot.errors import BotError
 from bot.model import Micros, Mode, to_micros, usd
 
 KEYS = ("max_position_usd", "max_session_loss", "allowed_instruments", "allowed_strategies", "trading_mode")
 _RISK_ORDER = {Mode.BACKTEST: 0, Mode.PAPER: 0, Mode.DRY_RUN: 1, Mode.LIVE: 2}
 
 
-class AdjustError(ValueError):
+class AdjustError(BotError, ValueError):
     """The ADJUST_RISK file cannot be applied; the message says why, in one line."""
 
 

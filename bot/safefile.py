@@ -21,10 +21,12 @@ import stat
 from pathlib import Path
 from typing import BinaryIO
 
+from bot.errors import BotError
+
 _FLAGS = os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
 
 
-class FileRefused(OSError):
+class FileRefused(BotError, OSError):
     """The file cannot be read safely; str() is the reason, without the path."""
 
     def __init__(self, reason: str) -> None:

@@ -13,6 +13,7 @@ from importlib import resources
 from typing import Any
 
 from bot import layout
+from bot.errors import BotError
 
 # name -> the file it describes
 NAMES: dict[str, str] = {
@@ -21,7 +22,7 @@ NAMES: dict[str, str] = {
 }
 
 
-class UnknownSchema(ValueError):
+class UnknownSchema(BotError, ValueError):
     """No schema of that name; the message lists the known ones."""
 
 

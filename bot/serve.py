@@ -24,13 +24,14 @@ from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
 
 from bot import reader
+from bot.errors import BotError
 from bot.figures import num_of, pct, usd_of
 
 ENV_TOKEN = "TOUCHTRADER_SERVE_TOKEN"
 REFRESH_S = 2
 
 
-class ServeError(Exception):
+class ServeError(BotError):
     """Cannot serve as asked; the message is one line."""
 
 

@@ -26,13 +26,12 @@ from bot.ack import (
     wait_stop,
 )
 from bot.controls import Control, files_for
+from bot.errors import BotError
 from bot.home import running
 from bot.layout import ADJUST_RISK, EMERGENCY_STOP, FLATTEN, PAUSE, RESET, Paths
 
-EXIT_CANNOT_WRITE = 2
 
-
-class SteerError(Exception):
+class SteerError(BotError):
     """A control file could not be written; the message is one line naming the file."""
 
 

@@ -21,7 +21,7 @@ import orjson
 
 from bot import breaker, controls, layout, runtime, safefile
 from bot.controls import Control
-from bot.errors import VenueBusy, VenueError, VenueFatal
+from bot.errors import Reaction, VenueError, reaction
 from bot.model import ONE, Intent, Position, TradingState, iso, to_float, usd
 from bot.risk import SessionLimits, SessionView
 
@@ -348,9 +348,11 @@ class Supervisor:
     # -- circuit breaker ----------------------------------------------------------------
 
     def venue_error(self, error: VenueError, now: int) -> None:
-        if isinstance(error, VenueFatal):
+        """What the order manager could not settle by backing off (bot/errors.py `reaction`)."""
+        react = reaction(error)
+        if react is Reaction.HALT:
             self.halt(now, f"venue_fatal: {error}")
-        elif isinstance(error, VenueBusy):
+        elif react is Reaction.WAIT:
             return  # the venue asked us to wait (425 engine restart): the backoff is enough
         elif self.errors.record():
             limit = self.errors.limit

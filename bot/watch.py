@@ -173,7 +173,7 @@ def _controls(home: Path, trading: dict[str, Any]) -> Any:
     if limits:
         text.append(
             f"\nlimits: max position {usd_of(limits.get('max_position_usd'))},"
-            f" session loss {usd_of(limits.get('max_session_loss'))}"
+            f" daily loss limit {usd_of(limits.get('max_session_loss'))}"
         )
     return text
 

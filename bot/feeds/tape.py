@@ -59,6 +59,7 @@ from typing import IO, Any, Final
 
 import orjson
 
+from bot.errors import BotError
 from bot.feeds.checks import MAX_SIZE, MAX_TS, event_problem
 from bot.model import (
     ONE,
@@ -85,7 +86,7 @@ _FLOAT_MAX: Final = 1.7976931348623157e308
 _EXAMPLE_HEADER: Final = '{"e":"tape","version":1,...}'
 
 
-class DataError(ValueError):
+class DataError(BotError, ValueError):
     """Input data cannot be used. The message is one line naming the file and what was
     expected."""
 

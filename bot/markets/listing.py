@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from bot.errors import EXIT_CONFIG, EXIT_ERROR, EXIT_OK, VenueError
+from bot.errors import EXIT_ERROR, EXIT_OK, VenueError, exit_code
 from bot.markets.client import DEFAULT_HOST, GammaClient
 from bot.markets.discovery import DiscoveredMarket, Discovery, Status, search
 from bot.markets.series import DiscoveryError
@@ -145,8 +145,8 @@ def markets_command(
         rows, errors = collect(request, at)
     except DiscoveryError as exc:
         echo_err(f"bot markets: {exc}")
-        return EXIT_CONFIG
-    except VenueError as exc:
+        return exit_code(exc)
+    except VenueError as exc:  # Gamma did not answer: no settings problem, unlike exit_code's 2
         echo_err(f"bot markets: {exc}")
         return EXIT_ERROR
     host = request.host or DEFAULT_HOST

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from bot.errors import BotError
 from bot.testing.clob_hash import order_hash
 
 MICRO = 1_000_000
@@ -57,7 +58,7 @@ ORDER_TYPES = ("GTC", "GTD", "FOK", "FAK")
 REFUSED = {"success": False, "orderID": "", "status": "", "makingAmount": "", "takingAmount": ""}
 
 
-class ClobError(Exception):
+class ClobError(BotError):
     """A refusal the API reports as ``{"error": message}`` with an HTTP status."""
 
     def __init__(self, message: str, status: int = 400) -> None:

@@ -9,6 +9,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, Final
 
+from bot.errors import BotError
 from bot.feeds.checks import MAX_FEE_EXPONENT, MAX_FEE_PPM, MAX_SIZE
 from bot.feeds.formats.core import _MarketFields
 from bot.feeds.tape import DataError
@@ -129,7 +130,7 @@ def _size(text: str, name: str) -> Micros:
     return value
 
 
-class AmbiguousValue(ValueError):
+class AmbiguousValue(BotError, ValueError):
     """A value whose form does not say one thing here: the file is refused, not the row."""
 
 
