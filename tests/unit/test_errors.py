@@ -59,7 +59,7 @@ def test_the_walk_finds_the_errors_of_every_layer() -> None:
         "bot.safefile.FileRefused",
         "bot.feeds.tape.DataError",
         "bot.venues.wire_fields.ParseError",  # a folder without __init__.py
-        "bot.testing.clob_server.ClobError",
+        "bot.testing.clob_wire.ClobError",
         "bot.home.NotAHome",
     }
     assert expected <= set(CLASSES)
