@@ -141,6 +141,34 @@ class Journal:
     def set_meta(self, key: str, value: str) -> None:
         self._w("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
 
+    # -- redemptions (bot/redemption/job.py) --------------------------------------------
+
+    REDEMPTION_COLUMNS = (
+        "condition_id",
+        "state",
+        "sender",
+        "tx_id",
+        "reason",
+        "attempts",
+        "payout_micros",
+        "next_try_ms",
+        "updated_ms",
+    )
+
+    def save_redemption(self, row: dict[str, Any]) -> None:
+        values = tuple(row[c] for c in self.REDEMPTION_COLUMNS)
+        marks = ", ".join("?" * len(values))
+        self._w(
+            f"INSERT OR REPLACE INTO redemptions ({', '.join(self.REDEMPTION_COLUMNS)}) VALUES ({marks})",
+            values,
+        )
+
+    def redemption_rows(self) -> list[dict[str, Any]]:
+        cursor = self.conn.execute(
+            f"SELECT {', '.join(self.REDEMPTION_COLUMNS)} FROM redemptions ORDER BY updated_ms"
+        )
+        return [dict(zip(self.REDEMPTION_COLUMNS, r, strict=True)) for r in cursor]
+
     # -- sessions -----------------------------------------------------------------------
 
     def start_session(self, mode: Mode, version: str, pid: int, config: dict[str, Any], ts_ms: int) -> int:
