@@ -163,6 +163,15 @@ class Journal:
             values,
         )
 
+    def awaiting_redemption(self) -> list[tuple[str, int]]:
+        """(market id, shares) of the open positions whose market resolved in their favour."""
+        cursor = self.conn.execute(
+            "SELECT market_id, SUM(shares_micros) FROM positions"
+            " WHERE status = 'OPEN' AND lifecycle = 'AWAITING_REDEMPTION'"
+            " GROUP BY market_id ORDER BY market_id"
+        )
+        return [(str(m), int(s)) for m, s in cursor]
+
     def redemption_rows(self) -> list[dict[str, Any]]:
         cursor = self.conn.execute(
             f"SELECT {', '.join(self.REDEMPTION_COLUMNS)} FROM redemptions ORDER BY updated_ms"

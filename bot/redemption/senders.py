@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from typing import Any, Protocol
 
+from bot.config import ConfigError, PolymarketConfig
 from bot.errors import VenueUnavailable
 from bot.redemption.contracts import CHAIN_ID, RedeemCall
 
@@ -129,3 +130,19 @@ class EoaSender:
 
 class RedemptionRefused(Exception):
     """The chain or the relayer refused the transaction outright (it would revert, no gas)."""
+
+
+def sender_for(pm: PolymarketConfig, private_key: str) -> Sender:
+    """The sender the wallet's kind needs; a one-line `ConfigError` when it cannot redeem."""
+    if pm.signature_type == 0:
+        if not pm.rpc_url:
+            raise ConfigError(
+                "[polymarket] rpc_url is not set: an EOA wallet (signature_type = 0) redeems through"
+                " a Polygon JSON-RPC node (gas paid in POL from the wallet)"
+            )
+        return EoaSender(pm.rpc_url, private_key, pm.chain_id)
+    raise ConfigError(
+        f"[polymarket] signature_type = {pm.signature_type}: proxy and Safe wallets redeem through"
+        " Polymarket's gasless relayer, which touchtrader does not support yet; redeem on polymarket.com"
+        " (or set auto_redeem = false)"
+    )
