@@ -30,7 +30,7 @@ def redeem_command(home: Path, wait_s: float, echo: Callable[[str], None], err: 
 
     try:
         config = load_config(home / "bot.toml" if (home / "bot.toml").exists() else None)
-        sender = sender_for(config.polymarket, credentials_from_env(os.environ).private_key)
+        sender = sender_for(config.polymarket, credentials_from_env(os.environ).private_key, os.environ)
     except ConfigError as exc:
         err(f"bot redeem: {exc}")
         return EXIT_CONFIG

@@ -10,6 +10,7 @@ only ever handed to eth-account's signer: never logged, never in an error.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any, Protocol
 
 from bot.config import ConfigError, PolymarketConfig
@@ -128,11 +129,70 @@ class EoaSender:
         return FAILED, f"transaction {tx_id} reverted on chain"
 
 
+class RelayerSender:
+    """Proxy and Safe wallets (signature_type 1 and 2): the tokens sit in a contract wallet, so
+    the call must come from it. Polymarket's gasless relayer executes it, signed by the owner's
+    key (py-builder-relayer-client, `live` extra), authenticated with builder API credentials.
+    It is asked to run the redeem call only: never a deployment or an approval."""
+
+    kind = "RELAYER"
+    DONE = ("STATE_MINED", "STATE_CONFIRMED")
+    BROKEN = ("STATE_FAILED", "STATE_INVALID")
+
+    def __init__(
+        self, url: str, private_key: str, chain_id: int, safe: bool, builder: tuple[str, str, str]
+    ) -> None:
+        from py_builder_relayer_client.client import RelayClient
+        from py_builder_relayer_client.models import RelayerTxType
+        from py_builder_signing_sdk.config import BuilderConfig
+        from py_builder_signing_sdk.sdk_types import BuilderApiKeyCreds
+
+        key, secret, passphrase = builder
+        config = BuilderConfig(local_builder_creds=BuilderApiKeyCreds(key, secret, passphrase))
+        kind = RelayerTxType.SAFE if safe else RelayerTxType.PROXY
+        self._client = RelayClient(url, chain_id, private_key, config, kind)
+
+    def send(self, call: RedeemCall) -> str:
+        from py_builder_relayer_client.models import Transaction
+
+        response = self._relay(
+            lambda: self._client.execute(
+                [Transaction(call.to, call.data, "0")], f"redeem {call.condition_id}"
+            )
+        )
+        if not response.transaction_id:
+            raise RedemptionRefused("the relayer answered without a transaction id")
+        return str(response.transaction_id)
+
+    def status(self, tx_id: str) -> tuple[str, str]:
+        rows = self._relay(lambda: self._client.get_transaction(tx_id))
+        state = str(rows[0].get("state", "")) if isinstance(rows, list) and rows else ""
+        if state in self.DONE:
+            return CONFIRMED, ""
+        if state in self.BROKEN:
+            return FAILED, f"the relayer reports {state} for transaction {tx_id}"
+        return PENDING, ""
+
+    @staticmethod
+    def _relay(action: Any) -> Any:
+        from py_builder_relayer_client.exceptions import RelayerApiException, RelayerClientException
+
+        try:
+            return action()
+        except RelayerApiException as exc:
+            status = getattr(exc, "status_code", None)
+            if status is None or status >= 500 or status == 429:
+                raise VenueUnavailable(f"relayer: {exc.error_msg}") from None
+            raise RedemptionRefused(f"relayer refused ({status}): {exc.error_msg}") from None
+        except RelayerClientException as exc:
+            raise RedemptionRefused(f"relayer: {exc.msg}") from None
+
+
 class RedemptionRefused(Exception):
     """The chain or the relayer refused the transaction outright (it would revert, no gas)."""
 
 
-def sender_for(pm: PolymarketConfig, private_key: str) -> Sender:
+def sender_for(pm: PolymarketConfig, private_key: str, environ: Mapping[str, str]) -> Sender:
     """The sender the wallet's kind needs; a one-line `ConfigError` when it cannot redeem."""
     if pm.signature_type == 0:
         if not pm.rpc_url:
@@ -141,8 +201,14 @@ def sender_for(pm: PolymarketConfig, private_key: str) -> Sender:
                 " a Polygon JSON-RPC node (gas paid in POL from the wallet)"
             )
         return EoaSender(pm.rpc_url, private_key, pm.chain_id)
-    raise ConfigError(
-        f"[polymarket] signature_type = {pm.signature_type}: proxy and Safe wallets redeem through"
-        " Polymarket's gasless relayer, which touchtrader does not support yet; redeem on polymarket.com"
-        " (or set auto_redeem = false)"
-    )
+    names = ("POLYMARKET_BUILDER_API_KEY", "POLYMARKET_BUILDER_SECRET", "POLYMARKET_BUILDER_PASSPHRASE")
+    key, secret, passphrase = ((environ.get(n) or "").strip() for n in names)
+    if not (key and secret and passphrase):
+        given = (key, secret, passphrase)
+        missing = ", ".join(n for n, v in zip(names, given, strict=True) if not v)
+        raise ConfigError(
+            f"{missing} not set: a proxy or Safe wallet (signature_type = {pm.signature_type}) redeems"
+            " through Polymarket's gasless relayer, which needs builder API credentials"
+        )
+    safe = pm.signature_type == 2
+    return RelayerSender(pm.relayer_url, private_key, pm.chain_id, safe, (key, secret, passphrase))

@@ -1,7 +1,9 @@
 """A local stand-in for a Polygon JSON-RPC node, for redemption tests: it accepts signed
 EIP-1559 transactions, and a `redeemPositions` call to a collateral adapter redeems on the
 local CLOB server's exchange (bot/testing/clob_exchange.py `Exchange.redeem`): the sender's
-tokens of that market are burnt and the collateral paid, as on chain.
+tokens of that market are burnt and the collateral paid, as on chain. It also answers as
+Polymarket's gasless relayer (`/deployed`, `/nonce`, `/relay-payload`, `/submit`,
+`/transaction`) for Safe wallets: a submitted Safe call to an adapter redeems for the Safe.
 
     with ClobServer() as clob, ChainServer(clob.exchange, owner_of=lambda a: clob.api_key) as chain:
         ...  # [polymarket] rpc_url = chain.url
@@ -23,12 +25,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 from bot.redemption.contracts import CHAIN_ID, COLLATERAL, CTF_ADAPTER, NEG_RISK_CTF_ADAPTER, decode_redeem
 from bot.testing.clob_exchange import Exchange
 from bot.testing.clob_wire import ClobError
 
 ADAPTERS = {CTF_ADAPTER.lower(), NEG_RISK_CTF_ADAPTER.lower()}
+RELAY_ADDRESS = "0x" + "7e" * 20  # the relayer's own address, as /relay-payload names it
 
 
 class RpcError(Exception):
@@ -72,9 +76,17 @@ class ChainServer:
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
+            def do_GET(self) -> None:
+                self._reply(*server.relayer("GET", self.path, b"", dict(self.headers)))
+
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                status, payload = server.answer(body)
+                if self.path.rstrip("/"):
+                    self._reply(*server.relayer("POST", self.path, body, dict(self.headers)))
+                else:
+                    self._reply(*server.answer(body))
+
+            def _reply(self, status: int, payload: Any) -> None:
                 data = json.dumps(payload).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
@@ -115,6 +127,71 @@ class ChainServer:
 
     def redeemed(self, condition_id: str) -> list[SentTransaction]:
         return [t for t in self.transactions if t.condition_id == condition_id.lower() and t.status]
+
+    # -- the gasless relayer (py-builder-relayer-client's endpoints) ---------------------------
+    def relayer(self, method: str, path: str, body: bytes, headers: dict[str, str]) -> tuple[int, Any]:
+        url = urlsplit(path)
+        query = {k: v[0] for k, v in parse_qs(url.query).items()}
+        if self.down:
+            return 503, {"error": "service unavailable"}
+        with self._lock:
+            if (method, url.path) == ("GET", "/deployed"):
+                return 200, {"deployed": True}
+            if (method, url.path) in (("GET", "/nonce"), ("GET", "/relay-payload")):
+                nonce = self._nonces.get(query.get("address", "").lower(), 0)
+                return 200, {"nonce": str(nonce), "address": RELAY_ADDRESS}
+            if (method, url.path) == ("GET", "/transaction"):
+                return 200, self._relayed(query.get("id", ""))
+            if (method, url.path) == ("POST", "/submit"):
+                if not headers.get("POLY_BUILDER_API_KEY") or not headers.get("POLY_BUILDER_SIGNATURE"):
+                    return 401, {"error": "invalid builder credentials"}
+                return self._submit(json.loads(body or b"{}"))
+        return 404, {"error": f"no route {method} {url.path}"}
+
+    def _submit(self, request: dict[str, Any]) -> tuple[int, Any]:
+        if self._refuse:
+            return 400, {"error": self._refuse.pop(0)}
+        if request.get("type") != "SAFE":
+            return 400, {
+                "error": f"this local relayer executes SAFE requests only, not {request.get('type')}"
+            }
+        wallet, signer = str(request.get("proxyWallet", "")).lower(), str(request.get("from", "")).lower()
+        self._nonces[signer] = self._nonces.get(signer, 0) + 1
+        tx_id, target = f"relayed-{len(self.transactions) + 1}", str(request.get("to", "")).lower()
+        condition, status, paid = "", 1, 0
+        try:
+            condition = self._check_call(target, str(request.get("data", "")))
+            if self._revert:
+                self._revert -= 1
+                status = 0
+            else:
+                paid = self.exchange.redeem(self.owner_of(wallet), condition)
+        except (RpcError, ClobError):
+            status = 0
+        self.transactions.append(
+            SentTransaction(
+                tx_id,
+                wallet,
+                target,
+                condition,
+                0,
+                status,
+                paid,
+                self.receipt_after,
+            )
+        )
+        return 200, {"transactionID": tx_id, "state": "STATE_NEW"}
+
+    def _relayed(self, tx_id: str) -> list[dict[str, Any]]:
+        for tx in self.transactions:
+            if tx.hash == tx_id:
+                if tx.polls_left > 0:
+                    tx.polls_left -= 1
+                    state = "STATE_NEW"
+                else:
+                    state = "STATE_CONFIRMED" if tx.status else "STATE_FAILED"
+                return [{"transactionID": tx.hash, "state": state, "transactionHash": "0x" + "00" * 32}]
+        return []
 
     # -- JSON-RPC --------------------------------------------------------------------------
     def answer(self, body: bytes) -> tuple[int, dict[str, Any]]:

@@ -141,3 +141,53 @@ def test_tokens_redeemed_elsewhere_mark_the_market_redeemed(exchange: Exchange, 
     redeemer = Redeemer(EoaSender(chain.url, KEY))
     redeemer.step([candidate()], 1_000)  # unresolved: FAILED, retry later
     assert redeemer.step([], 2_000)[-1].state is State.REDEEMED  # the wallet no longer holds them
+
+
+# -- proxy and Safe wallets: the gasless relayer -------------------------------------------
+
+
+BUILDER = ("builder-key", "YnVpbGRlci1zZWNyZXQtMDAwMDAwMDAwMDAwMDAwMDAwMA==", "builder-pass")
+
+
+def test_a_safe_wallet_redeems_through_the_relayer(exchange: Exchange) -> None:
+    from eth_account import Account
+
+    from bot.redemption.senders import RelayerSender
+
+    wallets: list[str] = []
+
+    def owner_of(wallet: str) -> str:
+        wallets.append(wallet)
+        return OWNER
+
+    exchange.resolve(CONDITION, UP)
+    with ChainServer(exchange, owner_of=owner_of, receipt_after=1) as chain:
+        redeemer = Redeemer(RelayerSender(chain.url, KEY, 137, safe=True, builder=BUILDER))
+        sent = redeemer.step([candidate()], 1_000)[-1]
+        assert sent.state is State.REDEEMING and sent.sender == "RELAYER"
+        assert redeemer.step([candidate()], 2_000) == []  # STATE_NEW
+        assert redeemer.step([candidate()], 3_000)[-1].state is State.REDEEMED
+        assert exchange.balance(OWNER) == pytest.approx(110.0)
+        # the redeem ran for the Safe the key owns, not for the key's own address
+        assert len(wallets) == 1 and wallets[0] != Account.from_key(KEY).address.lower()
+
+
+def test_the_relayer_refusing_is_a_failure_with_its_words(exchange: Exchange) -> None:
+    from bot.redemption.senders import RelayerSender
+
+    exchange.resolve(CONDITION, UP)
+    with ChainServer(exchange, owner_of=lambda wallet: OWNER) as chain:
+        chain.refuse_next("quota exceeded")
+        redeemer = Redeemer(RelayerSender(chain.url, KEY, 137, safe=True, builder=BUILDER))
+        failed = redeemer.step([candidate()], 1_000)[-1]
+        assert failed.state is State.FAILED and "quota exceeded" in failed.reason
+
+
+def test_a_wallet_that_cannot_redeem_is_told_what_to_set() -> None:
+    from bot.config import ConfigError, PolymarketConfig
+    from bot.redemption.senders import sender_for
+
+    with pytest.raises(ConfigError, match="POLYMARKET_BUILDER_API_KEY, POLYMARKET_BUILDER_SECRET not set"):
+        sender_for(PolymarketConfig(signature_type=1), KEY, {"POLYMARKET_BUILDER_PASSPHRASE": "x"})
+    with pytest.raises(ConfigError, match="rpc_url is not set"):
+        sender_for(PolymarketConfig(signature_type=0), KEY, {})
