@@ -13,9 +13,11 @@ import queue
 import threading
 from collections.abc import Callable, Iterable
 
+from bot.activity import Activity
 from bot.exits import Lifecycle
-from bot.model import ONE, Position, notional
-from bot.redemption.job import Candidate, Redeemer, Redemption
+from bot.journal import Journal
+from bot.model import ONE, Position, notional, usd
+from bot.redemption.job import Candidate, Redeemer, Redemption, State, to_row
 
 log = logging.getLogger("bot")
 
@@ -73,3 +75,42 @@ class RedemptionWorker:
                     self._done.put(row)
             except Exception:  # a bug here must not stop trading: logged, tried again
                 log.exception("redemption step failed")
+
+
+class AutoRedeem:
+    """`[polymarket] auto_redeem = true`: the engine thread's side of the worker. At each
+    heartbeat it hands the worker the markets awaiting redemption and journals what came back,
+    one REDEMPTION activity line per change."""
+
+    def __init__(
+        self,
+        worker: RedemptionWorker,
+        journal: Journal,
+        neg_risk_of: Callable[[str], bool],
+    ) -> None:
+        self.worker = worker
+        self.journal = journal
+        self.neg_risk_of = neg_risk_of
+
+    def on_heartbeat(self, positions: Iterable[Position], now_ms: int, activity: Activity) -> None:
+        self.worker.submit(candidates(positions, self.neg_risk_of))
+        for row in self.worker.drain():
+            self.journal.save_redemption(to_row(row))
+            activity.add(now_ms, "REDEMPTION", row.condition_id, sentence(row), state=row.state.value)
+
+    def by_market(self) -> dict[str, Redemption]:
+        """The newest row per market (for the state files), read on the engine's thread."""
+        return dict(self.worker.redeemer.rows)
+
+
+def sentence(row: Redemption) -> str:
+    payout = usd(row.payout_micros)
+    if row.state is State.REDEEMABLE:
+        waiting = f": {row.reason}, trying again" if row.reason else ""
+        return f"{payout} to redeem on chain{waiting}"
+    if row.state is State.REDEEMING:
+        return f"redeeming {payout}: transaction {row.tx_id} sent ({row.sender}, attempt {row.attempts})"
+    if row.state is State.REDEEMED:
+        return f"redeemed {payout}" + (f" (transaction {row.tx_id})" if row.tx_id else f": {row.reason}")
+    again = "will try again" if row.next_try_ms else "given up: redeem it by hand on polymarket.com"
+    return f"redemption of {payout} FAILED ({row.reason}); {again}"

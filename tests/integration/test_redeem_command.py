@@ -92,3 +92,46 @@ def test_an_eoa_without_rpc_url_is_told_what_to_set(tmp_path: Path) -> None:
         assert "rpc_url is not set" in result.stderr and "Traceback" not in result.stderr
     finally:
         server.stop()
+
+
+def test_auto_redeem_redeems_a_win_while_the_bot_runs(tmp_path: Path) -> None:
+    server = make_server(end_in_s=15)
+    server.add_market(THIRD, (THIRD_UP, THIRD_DOWN), end_date_iso=_end(1800), question="SOL up?")
+    server.set_book(THIRD_UP, bids=[(0.45, 100)], asks=[(0.47, 100)])
+    server.set_book(THIRD_DOWN, bids=[(0.53, 100)], asks=[(0.55, 100)])
+    chain = ChainServer(server.exchange, owner_of=lambda address: server.api_key, receipt_after=1).start()
+    settings = f'[polymarket]\nauto_redeem = true\nredeem_interval_s = 0.2\nrpc_url = "{chain.url}"\n'
+    toml = live_config(server, BUY_ONCE.format(at="ask"), (CONDITION, THIRD)).replace(
+        "[polymarket]\n", settings, 1
+    )
+    bot = start(tmp_path, server, toml)
+    try:
+        bot.wait_ready(timeout=30)
+        eventually(lambda: len(bot.trading_state()["active_positions"]) == 2, timeout=20)
+        before = server.balance()
+        server.resolve(CONDITION, UP)  # our UP won
+        eventually(lambda: len(bot.trading_state()["active_positions"]) == 1, timeout=90)
+        assert server.position(UP) == 0 and server.balance() == before + 10
+        assert len(chain.transactions) == 1
+        lines = [a for a in activity(tmp_path) if a["type"] == "REDEMPTION"]
+        assert [a["state"] for a in lines][-1] == "REDEEMED", lines
+        assert any("transaction 0x" in a["details"] for a in lines)
+        details = [a["details"] for a in activity(tmp_path) if a["type"] == "POSITION_EXIT"]
+        assert any("WON" in d for d in details)
+    finally:
+        bot.stop()
+        chain.stop()
+        server.stop()
+
+
+def test_auto_redeem_with_a_wallet_that_cannot_redeem_stops_the_start(tmp_path: Path) -> None:
+    server = make_server()
+    try:
+        toml = live_config(server, "auto_redeem = true\nsignature_type = 2\n")
+        bot = start(tmp_path, server, toml)
+        code = bot.proc.wait(timeout=60)
+        err = bot.proc.stderr.read() if bot.proc.stderr else ""
+        assert code == 2, err
+        assert "POLYMARKET_BUILDER_API_KEY" in err and "Traceback" not in err
+    finally:
+        server.stop()
