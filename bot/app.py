@@ -276,6 +276,7 @@ def _run(
     )
     feed = RecordingFeed(market, tape, restored.markets)
 
+    auto_redeem = _auto_redeem(config, journal, venue) if mode is Mode.LIVE else None
     venue_beat: Any = None
     if mode is Mode.LIVE and config.polymarket.venue_heartbeat:
         from bot.live import VenueHeartbeat
@@ -288,10 +289,12 @@ def _run(
         elif venue_beat is not None:  # the beats go out on their own thread; failures land here
             for exc in venue_beat.failures():
                 engine.orders.venue_failed(exc, engine.last_event_ms)
-        if mode is Mode.LIVE:  # won positions redeemed by hand since the last look
+        if mode is Mode.LIVE:  # won positions redeemed (by hand, or by auto_redeem) since the last look
             collect_redeemed(
                 engine.portfolio, journal, venue.token_balance_of, engine.orders.apply, engine.now_ms()
             )
+        if auto_redeem is not None:
+            auto_redeem.on_heartbeat(engine.portfolio.positions.values(), engine.now_ms(), engine.activity)
         feed.maybe_flush()
 
     engine = build_engine(
@@ -377,6 +380,8 @@ def _run(
         market.start()
     if poller is not None:
         poller.start()
+    if auto_redeem is not None:
+        auto_redeem.worker.start()
     previous = _install_signal_handlers(engine)
     reason = "stopped"
     try:
@@ -395,6 +400,8 @@ def _run(
             venue_beat.stop()
         if poller is not None:
             poller.stop()
+        if auto_redeem is not None:
+            auto_redeem.worker.stop()
         _restore_signal_handlers(previous)
         stop_ms = engine.clock.now_ms()
         with suppress(Exception):
@@ -410,6 +417,27 @@ def _run(
         with suppress(Exception):
             tape.close()
     return reason
+
+
+def _auto_redeem(config: Config, journal: Journal, venue: Any) -> Any:
+    """`[polymarket] auto_redeem = true`: the redemption job on its own thread (bot/redemption/).
+    A wallet that cannot redeem stops the start with a one-line ConfigError (exit 2)."""
+    if not config.polymarket.auto_redeem:
+        return None
+    from bot.redemption.job import Redeemer, from_row
+    from bot.redemption.senders import sender_for
+    from bot.redemption.worker import AutoRedeem, RedemptionWorker
+    from bot.venues.polymarket import credentials_from_env
+
+    sender = sender_for(config.polymarket, credentials_from_env(os.environ).private_key, os.environ)
+    redeemer = Redeemer(sender, [from_row(r) for r in journal.redemption_rows()])
+    worker = RedemptionWorker(redeemer, now_ms, config.polymarket.redeem_interval_s)
+
+    def neg_risk_of(market_id: str) -> bool:
+        info = venue.market_info(market_id)
+        return bool(info is not None and info.neg_risk)
+
+    return AutoRedeem(worker, journal, neg_risk_of)
 
 
 def _age(feed: Any, market_id: str) -> int | None:

@@ -345,6 +345,19 @@ def markets(
 
 
 @app.command()
+def redeem(
+    wait: Annotated[float, typer.Option(help="Seconds to wait for the transactions to be mined.")] = 120.0,
+    home: Home = None,
+) -> None:
+    """Redeem a stopped LIVE bot's won positions on chain now (a running bot does it with auto_redeem)."""
+    from bot.home import resolve
+    from bot.redemption.command import redeem_command
+
+    out = redeem_command(resolve(home), wait, typer.echo, lambda m: typer.echo(m, err=True))
+    raise typer.Exit(out)
+
+
+@app.command()
 def schema(
     name: Annotated[
         str | None, typer.Argument(help="status, trading_state, trades_today, reconciliation or adjust_risk.")

@@ -101,6 +101,10 @@ class PolymarketConfig:
     market_feed: str = "rest"  # or "websocket": the CLOB market websocket, REST as its fallback
     market_ws_url: str = "wss://ws-subscriptions-clob.polymarket.com/ws/market"
     ws_silence_s: float = 30.0  # a socket silent this long is reconnected (a gap)
+    auto_redeem: bool = False  # LIVE: redeem won positions on chain after each resolution
+    rpc_url: str = ""  # a Polygon JSON-RPC URL: an EOA wallet (signature_type 0) redeems through it
+    redeem_interval_s: float = 15.0  # how often pending redemptions are looked at
+    relayer_url: str = "https://relayer-v2.polymarket.com"  # proxy and Safe wallets redeem through it
 
 
 @dataclass(frozen=True)
@@ -170,6 +174,7 @@ _POSITIVE = {
     "polymarket.confirm_timeout_s",
     "polymarket.stale_feed_s",
     "polymarket.ws_silence_s",
+    "polymarket.redeem_interval_s",
 }
 _NON_NEGATIVE = {
     "logs.max_bytes",

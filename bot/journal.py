@@ -151,6 +151,43 @@ class Journal:
     def set_meta(self, key: str, value: str) -> None:
         self._w("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
 
+    # -- redemptions (bot/redemption/job.py) --------------------------------------------
+
+    REDEMPTION_COLUMNS = (
+        "condition_id",
+        "state",
+        "sender",
+        "tx_id",
+        "reason",
+        "attempts",
+        "payout_micros",
+        "next_try_ms",
+        "updated_ms",
+    )
+
+    def save_redemption(self, row: dict[str, Any]) -> None:
+        values = tuple(row[c] for c in self.REDEMPTION_COLUMNS)
+        marks = ", ".join("?" * len(values))
+        self._w(
+            f"INSERT OR REPLACE INTO redemptions ({', '.join(self.REDEMPTION_COLUMNS)}) VALUES ({marks})",
+            values,
+        )
+
+    def awaiting_redemption(self) -> list[tuple[str, int]]:
+        """(market id, shares) of the open positions whose market resolved in their favour."""
+        cursor = self.conn.execute(
+            "SELECT market_id, SUM(shares_micros) FROM positions"
+            " WHERE status = 'OPEN' AND lifecycle = 'AWAITING_REDEMPTION'"
+            " GROUP BY market_id ORDER BY market_id"
+        )
+        return [(str(m), int(s)) for m, s in cursor]
+
+    def redemption_rows(self) -> list[dict[str, Any]]:
+        cursor = self.conn.execute(
+            f"SELECT {', '.join(self.REDEMPTION_COLUMNS)} FROM redemptions ORDER BY updated_ms"
+        )
+        return [dict(zip(self.REDEMPTION_COLUMNS, r, strict=True)) for r in cursor]
+
     # -- sessions -----------------------------------------------------------------------
 
     def start_session(self, mode: Mode, version: str, pid: int, config: dict[str, Any], ts_ms: int) -> int:

@@ -205,4 +205,23 @@ def _v2(db: sqlite_utils.Database) -> None:
     )
 
 
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2]
+def _v3(db: sqlite_utils.Database) -> None:
+    """Redemptions of won positions on chain (bot/redemption/job.py): one row per market."""
+    if not db["redemptions"].exists():
+        db.table("redemptions").create(
+            {
+                "condition_id": str,
+                "state": str,
+                "sender": str,
+                "tx_id": str,
+                "reason": str,
+                "attempts": int,
+                "payout_micros": int,
+                "next_try_ms": int,
+                "updated_ms": int,
+            },
+            pk="condition_id",
+        )
+
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3]

@@ -138,6 +138,20 @@ class Exchange:
         market.closed, market.accepting_orders, market.winner = True, False, winner_token
 
     @_locked
+    def redeem(self, owner: str, condition_id: str) -> int:
+        """The adapter's ``redeemPositions`` for ``owner``: burn both tokens of a resolved market,
+        pay $1 a winning share (0.5 each if it resolved 50/50). Returns the micros paid."""
+        market = self._markets.get(condition_id)
+        if market is None or not market.closed:
+            raise ClobError("execution reverted: condition not resolved", 409)
+        paid = 0
+        for token in market.tokens:
+            shares = self._positions.pop((owner, token), 0)
+            paid += shares if market.winner == token else shares // 2 if market.winner is None else 0
+        self._cash[owner] = self._cash_of(owner) + paid
+        return paid
+
+    @_locked
     def set_balance(self, owner: str, usdc: float) -> None:
         self._cash[owner] = to_micro(usdc)
 
