@@ -16,6 +16,7 @@ from pathlib import Path
 from bot.config import ConfigError, load_config
 from bot.errors import EXIT_CONFIG, EXIT_REFUSED, StartupRefused
 from bot.journal import Journal
+from bot.layout import Paths
 from bot.model import usd
 from bot.redemption.job import Candidate, Redeemer, Redemption, State, from_row, to_row
 
@@ -23,7 +24,6 @@ POLL_S = 2.0
 
 
 def redeem_command(home: Path, wait_s: float, echo: Callable[[str], None], err: Callable[[str], None]) -> int:
-    from bot.engine import Paths
     from bot.redemption.senders import sender_for
     from bot.startup import HomeLock, open_journal
     from bot.venues.polymarket import credentials_from_env

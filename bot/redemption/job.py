@@ -91,11 +91,11 @@ class Redeemer:
             return row
         try:
             tx_id = self.sender.send(redeem_call(row.condition_id, candidate.neg_risk))
+        except RedemptionRefused as exc:  # the chain or the relayer said no
+            return self._fail(row, str(exc), now_ms)
         except VenueError as exc:  # no answer before sending: nothing went out, try again later
             log.warning("redemption of %s: %s", row.condition_id, exc)
             return self._set(row, row.state, now_ms, reason=str(exc), next_try_ms=now_ms + RETRY_MS[0])
-        except RedemptionRefused as exc:
-            return self._fail(row, str(exc), now_ms)
         attempts = row.attempts + 1
         return self._set(row, State.REDEEMING, now_ms, tx_id=tx_id, reason="", attempts=attempts)
 

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from typing import Any, Protocol
 
 from bot.config import ConfigError, PolymarketConfig
-from bot.errors import VenueUnavailable
+from bot.errors import OrderRefused, VenueUnavailable
 from bot.redemption.contracts import CHAIN_ID, RedeemCall
 
 log = logging.getLogger("bot")
@@ -31,7 +31,11 @@ class Sender(Protocol):
     def status(self, tx_id: str) -> tuple[str, str]: ...
 
 
-class RpcRefused(Exception):
+class RedemptionRefused(OrderRefused):
+    """The chain or the relayer refused the transaction outright (it would revert, no gas)."""
+
+
+class RpcRefused(RedemptionRefused):
     """The node answered with a JSON-RPC error (the transaction would revert, a bad nonce)."""
 
 
@@ -186,10 +190,6 @@ class RelayerSender:
             raise RedemptionRefused(f"relayer refused ({status}): {exc.error_msg}") from None
         except RelayerClientException as exc:
             raise RedemptionRefused(f"relayer: {exc.msg}") from None
-
-
-class RedemptionRefused(Exception):
-    """The chain or the relayer refused the transaction outright (it would revert, no gas)."""
 
 
 def sender_for(pm: PolymarketConfig, private_key: str, environ: Mapping[str, str]) -> Sender:

@@ -27,6 +27,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from bot.errors import BotError
 from bot.redemption.contracts import CHAIN_ID, COLLATERAL, CTF_ADAPTER, NEG_RISK_CTF_ADAPTER, decode_redeem
 from bot.testing.clob_exchange import Exchange
 from bot.testing.clob_wire import ClobError
@@ -35,8 +36,8 @@ ADAPTERS = {CTF_ADAPTER.lower(), NEG_RISK_CTF_ADAPTER.lower()}
 RELAY_ADDRESS = "0x" + "7e" * 20  # the relayer's own address, as /relay-payload names it
 
 
-class RpcError(Exception):
-    pass
+class RpcError(BotError):
+    """A JSON-RPC error answer (the node refuses or the call would revert)."""
 
 
 @dataclass
