@@ -11,6 +11,7 @@ import math
 import tomllib
 import types
 import typing
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -289,47 +290,73 @@ def _build(cls: type, data: Any, prefix: str) -> Any:
 def _coerce(hint: Any, value: Any, key: str) -> Any:
     if dataclasses.is_dataclass(hint):
         return _build(typing.cast(type, hint), value, key + ".")
+    scalar = _SCALARS.get(hint)
+    if scalar is not None:
+        return scalar(value, key)
     origin = typing.get_origin(hint)
-    if hint is Mode:
-        try:
-            return Mode(str(value).upper().replace("-", "_"))
-        except ValueError:
-            choices = ", ".join(m.value.lower() for m in Mode)
-            raise ConfigError(f"{key}: {value!r} is not a mode ({choices})") from None
-    if hint is bool:
-        if isinstance(value, bool):
-            return value
-        raise ConfigError(f"{key}: expected true or false, got {_short(value)}")
-    if hint is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return _bounded(key, value)
-        raise ConfigError(f"{key}: expected a whole number, got {_short(value)}")
-    if hint is float:
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            if not math.isfinite(value):
-                raise ConfigError(f"{key}: expected a finite number, got {value!r}")
-            return float(_bounded(key, value))
-        raise ConfigError(f"{key}: expected a number, got {_short(value)}")
-    if hint is str:
-        if isinstance(value, str):
-            return value
-        raise ConfigError(f"{key}: expected a string, got {_short(value)}")
     if origin is tuple:
         (item,) = {a for a in typing.get_args(hint) if a is not Ellipsis}
         if not isinstance(value, list | tuple):
             raise ConfigError(f"{key}: expected a list, got {_short(value)}")
         return tuple(_coerce(item, v, f"{key}[{i}]") for i, v in enumerate(value))
     if origin is dict:
-        if not isinstance(value, dict):
-            raise ConfigError(f"{key}: expected a table, got {_short(value)}")
-        for name, sub in value.items():
-            if not isinstance(sub, dict):
-                raise ConfigError(f"{key}.{name}: expected a table, got {_short(sub)}")
-        return {str(k): dict(v) for k, v in value.items()}
+        return _tables(value, key)
     if isinstance(hint, types.UnionType):  # X | None: TOML has no null, so absent means None
         (inner,) = [a for a in typing.get_args(hint) if a is not type(None)]
         return _coerce(inner, value, key)
     raise ConfigError(f"{key}: unsupported setting")  # pragma: no cover
+
+
+def _mode(value: Any, key: str) -> Mode:
+    try:
+        return Mode(str(value).upper().replace("-", "_"))
+    except ValueError:
+        choices = ", ".join(m.value.lower() for m in Mode)
+        raise ConfigError(f"{key}: {value!r} is not a mode ({choices})") from None
+
+
+def _bool(value: Any, key: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    raise ConfigError(f"{key}: expected true or false, got {_short(value)}")
+
+
+def _int(value: Any, key: str) -> int:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return int(_bounded(key, value))
+    raise ConfigError(f"{key}: expected a whole number, got {_short(value)}")
+
+
+def _float(value: Any, key: str) -> float:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        if not math.isfinite(value):
+            raise ConfigError(f"{key}: expected a finite number, got {value!r}")
+        return float(_bounded(key, value))
+    raise ConfigError(f"{key}: expected a number, got {_short(value)}")
+
+
+def _str(value: Any, key: str) -> str:
+    if isinstance(value, str):
+        return value
+    raise ConfigError(f"{key}: expected a string, got {_short(value)}")
+
+
+def _tables(value: Any, key: str) -> dict[str, dict[str, Any]]:
+    if not isinstance(value, dict):
+        raise ConfigError(f"{key}: expected a table, got {_short(value)}")
+    for name, sub in value.items():
+        if not isinstance(sub, dict):
+            raise ConfigError(f"{key}.{name}: expected a table, got {_short(sub)}")
+    return {str(k): dict(v) for k, v in value.items()}
+
+
+_SCALARS: dict[Any, Callable[[Any, str], Any]] = {
+    Mode: _mode,
+    bool: _bool,
+    int: _int,
+    float: _float,
+    str: _str,
+}
 
 
 def _bounded(key: str, value: int | float) -> int | float:
@@ -346,13 +373,26 @@ def _short(value: Any) -> str:
 
 def _check_ranges(config: Config) -> None:
     flat = _flatten(config.to_dict())
+    _check_sizes(flat)
+    if config.speed > 10**6:
+        raise ConfigError(f"speed: {config.speed:g} is too fast (at most 1e6)")
+    if not 1 <= config.logs.keep <= 1000:
+        raise ConfigError(f"logs.keep: must be from 1 to 1000, got {config.logs.keep!r}")
+    if config.polymarket.market_feed not in MARKET_FEEDS:
+        choices = " or ".join(f'"{f}"' for f in MARKET_FEEDS)
+        raise ConfigError(f"polymarket.market_feed: {config.polymarket.market_feed!r} is not {choices}")
+    _check_market(config.market)
+    _check_risk(config)
+
+
+def _check_sizes(flat: dict[str, Any]) -> None:
+    """Numbers within what the bot can use: money and durations bounded, periods not spinning,
+    the keys that must be positive or non-negative."""
     for key, value in flat.items():
         if key in _MONEY and value is not None and value > MAX_USD:
             raise ConfigError(f"{key}: {value:g} USD is too large (at most {MAX_USD:.0e})")
         if key.endswith("_s") and isinstance(value, int | float) and value > MAX_SECONDS:
             raise ConfigError(f"{key}: {value:g} s is too long (at most {MAX_SECONDS:.0e} s)")
-    if config.speed > 10**6:
-        raise ConfigError(f"speed: {config.speed:g} is too fast (at most 1e6)")
     for key in ("heartbeat_s", "state_refresh_s", "polymarket.poll_interval_s"):
         if 0 < flat[key] < MIN_PERIOD_S:  # a period this short would only spin the loop
             raise ConfigError(f"{key}: {flat[key]:g} s is too short (at least {MIN_PERIOD_S:g} s)")
@@ -362,12 +402,9 @@ def _check_ranges(config: Config) -> None:
     for key in _NON_NEGATIVE:
         if flat[key] is not None and flat[key] < 0:
             raise ConfigError(f"{key}: must not be negative, got {flat[key]!r}")
-    if not 1 <= config.logs.keep <= 1000:
-        raise ConfigError(f"logs.keep: must be from 1 to 1000, got {config.logs.keep!r}")
-    if config.polymarket.market_feed not in MARKET_FEEDS:
-        choices = " or ".join(f'"{f}"' for f in MARKET_FEEDS)
-        raise ConfigError(f"polymarket.market_feed: {config.polymarket.market_feed!r} is not {choices}")
-    market = config.market
+
+
+def _check_market(market: MarketConfig) -> None:
     if len(market.start_prices) != len(market.instruments):
         raise ConfigError("market.start_prices: needs one price per entry of market.instruments")
     if any(p <= 0 for p in market.start_prices):
@@ -379,6 +416,11 @@ def _check_ranges(config: Config) -> None:
         raise ConfigError(f"market.tick: {market.tick!r} must divide 1 with at most 4 decimals (0.01, 0.001)")
     if market.fee_rate > 1:
         raise ConfigError(f"market.fee_rate: must be at most 1, got {market.fee_rate!r}")
+    if len(set(market.instruments)) != len(market.instruments) or not market.instruments:
+        raise ConfigError("market.instruments: needs at least one name, each once")
+
+
+def _check_risk(config: Config) -> None:
     risk = config.risk
     if not 0 <= risk.trading_day_start_hour_utc <= 23:
         raise ConfigError("risk.trading_day_start_hour_utc: must be an hour from 0 to 23")
@@ -395,8 +437,6 @@ def _check_ranges(config: Config) -> None:
     for pct in ("stop_loss_pct", "take_profit_pct", "trailing_pct"):
         if getattr(config.exits, pct) >= 100 and pct != "take_profit_pct":
             raise ConfigError(f"exits.{pct}: must be below 100")
-    if len(set(market.instruments)) != len(market.instruments) or not market.instruments:
-        raise ConfigError("market.instruments: needs at least one name, each once")
 
 
 def _flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
