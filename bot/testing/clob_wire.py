@@ -188,44 +188,16 @@ def parse_order(
     """A POST /order payload as an ``Order`` (``seq`` 0: the exchange numbers it), or ``ClobError``
     with the venue's own refusal text. Checks the payload alone; funds and duplicates are the
     exchange's to check."""
-    raw = payload.get("order") if isinstance(payload, dict) else None
-    if not isinstance(raw, dict):
-        raise ClobError("Invalid order payload")
-    if "timestamp" not in raw:  # a V1 (pre-2026-04-28) signed order
-        raise ClobError("order_version_mismatch")
-    missing = [k for k in REQUIRED_ORDER_FIELDS if raw.get(k) in (None, "")]
-    if missing:
-        raise ClobError(f"Invalid order payload: missing {', '.join(missing)}")
-    if payload.get("owner") != owner:
-        raise ClobError("the order owner has to be the same as the API KEY")
-    if address and str(raw["signer"]).lower() != address.lower():
-        raise ClobError("the order signer address has to be the address of the API KEY")
-    order_type = payload.get("orderType", "GTC")
-    if order_type not in ORDER_TYPES:
-        raise ClobError(f"invalid order type: {order_type}")
-    if payload.get("postOnly") and order_type not in ("GTC", "GTD"):
-        raise ClobError("invalid post-only order: only GTC and GTD orders can be post-only")
+    raw, order_type = _signed_order(payload, owner, address)
     token, side = str(raw["tokenId"]), raw["side"]
     market = market_for(token)
     if market.closed or not market.accepting_orders:
         raise ClobError("the market is not yet ready to process new orders")
     if side not in ("BUY", "SELL"):
         raise ClobError(f"invalid order side: {side}")
-    try:
-        maker_amount, taker_amount = int(raw["makerAmount"]), int(raw["takerAmount"])
-        expiration = int(raw.get("expiration") or 0)
-    except (TypeError, ValueError):
-        raise ClobError("Invalid order payload: amounts must be integers") from None
-    if maker_amount <= 0 or taker_amount <= 0:
-        raise ClobError("Invalid order payload: amounts must be positive")
-    shares, cash = (taker_amount, maker_amount) if side == "BUY" else (maker_amount, taker_amount)
     marketable = order_type in ("FOK", "FAK")
-    if marketable and (maker_amount % MARKET_MAKER_UNIT or taker_amount % MARKET_TAKER_UNIT):
-        kind = "market buy" if side == "BUY" else "sell"
-        raise ClobError(
-            f"invalid amounts, the {kind} orders maker amount supports a max accuracy of 2 decimals,"
-            " taker amount a max of 4 decimals"
-        )
+    maker_amount, taker_amount, expiration = _amounts(raw, side, marketable)
+    shares, cash = (taker_amount, maker_amount) if side == "BUY" else (maker_amount, taker_amount)
     # A market order's amounts are rounded by the client: snap its implied price to the tick.
     price = snap(cash / shares, market.tick, tolerance=0.5 if marketable else 1e-6)
     if order_type == "GTD" and expiration < now + 60:
@@ -252,6 +224,46 @@ def parse_order(
     )
     order.budget = cash if marketable and side == "BUY" else None
     return order, market
+
+
+def _signed_order(payload: Any, owner: str, address: str | None) -> tuple[dict[str, Any], str]:
+    """The signed order inside a POST /order payload and its type, checked field by field."""
+    raw = payload.get("order") if isinstance(payload, dict) else None
+    if not isinstance(raw, dict):
+        raise ClobError("Invalid order payload")
+    if "timestamp" not in raw:  # a V1 (pre-2026-04-28) signed order
+        raise ClobError("order_version_mismatch")
+    missing = [k for k in REQUIRED_ORDER_FIELDS if raw.get(k) in (None, "")]
+    if missing:
+        raise ClobError(f"Invalid order payload: missing {', '.join(missing)}")
+    if payload.get("owner") != owner:
+        raise ClobError("the order owner has to be the same as the API KEY")
+    if address and str(raw["signer"]).lower() != address.lower():
+        raise ClobError("the order signer address has to be the address of the API KEY")
+    order_type = payload.get("orderType", "GTC")
+    if order_type not in ORDER_TYPES:
+        raise ClobError(f"invalid order type: {order_type}")
+    if payload.get("postOnly") and order_type not in ("GTC", "GTD"):
+        raise ClobError("invalid post-only order: only GTC and GTD orders can be post-only")
+    return raw, str(order_type)
+
+
+def _amounts(raw: dict[str, Any], side: str, marketable: bool) -> tuple[int, int, int]:
+    """(maker amount, taker amount, expiration) as integers, with the venue's accuracy rules."""
+    try:
+        maker_amount, taker_amount = int(raw["makerAmount"]), int(raw["takerAmount"])
+        expiration = int(raw.get("expiration") or 0)
+    except (TypeError, ValueError):
+        raise ClobError("Invalid order payload: amounts must be integers") from None
+    if maker_amount <= 0 or taker_amount <= 0:
+        raise ClobError("Invalid order payload: amounts must be positive")
+    if marketable and (maker_amount % MARKET_MAKER_UNIT or taker_amount % MARKET_TAKER_UNIT):
+        kind = "market buy" if side == "BUY" else "sell"
+        raise ClobError(
+            f"invalid amounts, the {kind} orders maker amount supports a max accuracy of 2 decimals,"
+            " taker amount a max of 4 decimals"
+        )
+    return maker_amount, taker_amount, expiration
 
 
 def snap(price: float, tick: float, tolerance: float) -> float:
