@@ -40,7 +40,8 @@ from bot.config import Config, ConfigError
 from bot.engine import Engine
 from bot.errors import StartupRefused, VenueError, VenueUnavailable
 from bot.model import ONE, Fill, Micros, Mode, Outcome, iso, now_ms
-from bot.state import mask_wallet, write_json
+from bot.state import mask_wallet
+from bot.statefiles import write_json
 from bot.venues.polymarket_pacing import BUSY_LIMIT_S, while_busy
 
 log = logging.getLogger("bot")
