@@ -221,7 +221,7 @@ def _run(
         from bot.live import reconcile
         from bot.venues.polymarket_poll import BackgroundPoll
 
-        reconcile(engine, venue, paths.state, config.polymarket.host)
+        reconcile(engine.supervisor, engine.commit, venue, paths.state, config.polymarket.host)
         # from here on the venue's orders and trades are read on a thread of their own
         poller = BackgroundPoll(venue, inbox.data_ready, config.polymarket.poll_interval_s)
         orders.poller = poller
