@@ -104,3 +104,16 @@ def test_scorecard_disables_a_losing_strategy_and_adjust_risk_reenables(tmp_path
     for i in range(4):
         engine.supervisor.position_closed(Position(f"N{i}", Outcome.UP, strategy="edge", realized=-ONE))
     assert "edge" not in engine.risk.disabled
+
+
+def test_adjust_risk_changes_the_one_holder_the_gate_and_the_state_files_read(tmp_path: Path) -> None:
+    engine = make_engine(tmp_path)
+    holder = engine.supervisor.limits
+    assert engine.risk.limits is holder and engine.limits is holder  # one holder, not copies
+    (tmp_path / "controls" / "ADJUST_RISK").write_text('{"max_position_usd": 3}')
+    engine.supervisor.apply_controls()
+    assert holder.value.max_position == 3 * ONE
+    snap = engine.snapshot(for_status=True)
+    assert snap.limits.max_position == 3 * ONE
+    assert snap.controls["effective_limits"]["max_position_usd"] == 3.0
+    assert engine.journal.runtime()["max_position_usd"] == "3"
