@@ -256,13 +256,13 @@ def child_backtrader(folder: Path) -> dict[str, Any]:
 
 def build_state_engine(home: Path, n_markets: int = 500) -> Any:
     """An engine in `home` with 2 positions and 2 resting entry bids in each of `n_markets`."""
-    from bot.app import build_engine
     from bot.clock import SimulatedClock
     from bot.journal import Journal, Restored
     from bot.layout import Paths
     from bot.model import ONE, Action, BookTick, Intent, Market, Order, OrderType, Outcome, Position
     from bot.strategies import build_strategies
     from bot.venues.paper import PaperVenue
+    from bot.wiring import build_engine
 
     class NoFeed:
         def peek_ms(self) -> None:
@@ -336,7 +336,7 @@ def child_state(runs: int) -> dict[str, Any]:
     cpu = None  # not pinned: the engine thread and the state-file writer thread, as in a bot
     import orjson
 
-    from bot import state
+    from bot import state, statefiles
 
     OUT.mkdir(parents=True, exist_ok=True)
     home = Path(tempfile.mkdtemp(prefix="state-", dir=OUT))
@@ -345,7 +345,7 @@ def child_state(runs: int) -> dict[str, Any]:
         folder = engine.paths.state
         engine.write_state(heartbeat=True)  # warm-up; status.json is not due again for an hour
         engine.files.flush()
-        projection = state.trading_state(engine)
+        projection = state.trading_state(engine.snapshot(for_status=False))
         sizes = {name: (folder / name).stat().st_size for name in ("trading_state.json", "trades_today.json")}
 
         def timed(fn: Any, before: Any = None) -> dict[str, float]:
@@ -373,6 +373,11 @@ def child_state(runs: int) -> dict[str, Any]:
                 )
 
         option = orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE
+        target = folder / "trading_state.json"
+
+        def snap() -> Any:
+            return engine.snapshot(for_status=False)
+
         result = {
             "open_positions": len(engine.portfolio.positions),
             "open_orders": len(engine.orders.orders),
@@ -382,10 +387,11 @@ def child_state(runs: int) -> dict[str, Any]:
                 engine.write_state, lambda: (engine.files.flush(), move_every_market())
             ),
             "write_state_until_on_disk_ms": timed(lambda: (engine.write_state(), engine.files.flush())),
-            "trading_state_projection_ms": timed(lambda: state.trading_state(engine)),
-            "trades_today_projection_ms": timed(lambda: state.trades_today(engine)),
+            # the snapshot the engine takes, then the projection
+            "trading_state_projection_ms": timed(lambda: state.trading_state(snap())),
+            "trades_today_projection_ms": timed(lambda: state.trades_today(snap())),
             "trading_state_dumps_ms": timed(lambda: orjson.dumps(projection, option=option)),
-            "one_atomic_write_ms": timed(lambda: state.write_json(folder / "trading_state.json", projection)),
+            "one_atomic_write_ms": timed(lambda: statefiles.write_json(target, projection)),
             "file_bytes": sizes,
             "cpu": cpu,
         }

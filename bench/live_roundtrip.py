@@ -21,7 +21,6 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import machine
-from bot.app import build_engine
 from bot.clock import SimulatedClock
 from bot.config import load_config
 from bot.journal import Journal, Restored
@@ -30,6 +29,7 @@ from bot.model import ONE, Action, BookTick, Outcome, Signal, WindowOpened, now_
 from bot.strategies import build_strategies
 from bot.testing.clob_server import ClobServer
 from bot.venues.polymarket import PolymarketCredentials, PolymarketVenue
+from bot.wiring import build_engine
 
 KEY = "0x" + "11" * 32
 CONDITION = "0x" + "ab" * 32
@@ -68,8 +68,8 @@ def round_trip(n: int = 50) -> list[float]:
         restored=Restored.empty(),
         start_ms=start,
         wallet=venue.address,
+        operator_controls=False,
     )
-    engine.orders.controls_dir = None
     engine.step(WindowOpened(start, market))
     engine.step(BookTick(start, market.market_id, 450_000, 1000 * ONE, 470_000, 1000 * ONE))
     times = []

@@ -22,7 +22,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import machine
 from bot import breaker, exits
-from bot.app import build_engine
 from bot.clock import SimulatedClock
 from bot.config import load_config
 from bot.journal import Journal, Restored
@@ -30,6 +29,7 @@ from bot.layout import Paths
 from bot.model import ONE, Action, BookTick, Market, Outcome, Signal, WindowOpened, book_for
 from bot.strategies import build_strategies
 from bot.venues.paper import PaperVenue
+from bot.wiring import build_engine
 
 T0 = 1_800_000_000_000
 N_MARKETS = 50  # x 2 tokens = 100 positions
@@ -109,13 +109,17 @@ def main() -> None:
             bid = book_for(tick, outcome)[0]
             if bid > p.peak:
                 p.peak = bid
-            exits.decide(p, bid, tick.ts_ms, market.window_end_ms, engine.policy_for(p.strategy))
+            exits.decide(p, bid, tick.ts_ms, market.window_end_ms, engine.portfolio.policy_for(p.strategy))
+
+    orders, portfolio = engine.orders, engine.portfolio
+    cap = engine.risk.max_exposure
 
     def invariants() -> None:
-        breaker.check(engine)
+        breaker.check(orders, portfolio, venue, engine.last_event_ms, cap)
+        breaker.check_state_files(engine.files, engine.heartbeat_s)
 
     t = time.perf_counter()
-    deep = breaker.check(engine, deep=True)
+    deep = breaker.check_journal(engine.journal, portfolio)
     deep_ms = (time.perf_counter() - t) * 1000
     assert deep == "", deep
     signal_cost = per_call_us(risk_check, 5000)

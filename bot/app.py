@@ -1,4 +1,5 @@
-"""Builds the bot from its configuration and runs it: the one place that wires parts.
+"""Runs the bot: the home, the lock, the journal, the feed and the venue of the mode, then
+the engine built by bot/wiring.py (the one place that wires parts).
 
 Start-up order: folders → single-instance lock → refuse on EMERGENCY_STOP → journal and
 session → restore state from the journal → market feed (continuing the saved simulated
@@ -12,7 +13,6 @@ import os
 import signal
 import sqlite3
 import sys
-from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,33 +22,23 @@ from typing import Any
 import orjson
 
 from bot import __version__, controls, preflight, startup, storage
-from bot.activity import Activity
-from bot.breaker import VenueErrorWindow
-from bot.clock import Clock, RealtimeClock
-from bot.config import Config, ConfigError
+from bot.clock import Inbox, RealtimeClock
+from bot.config import Config
 from bot.controls import Control, Watcher
 from bot.engine import DECIDE_EVERY_MS, Engine
 from bot.errors import StartupRefused, StorageError
-from bot.exits import policies
-from bot.feeds import Feed
-from bot.feeds.replay import RecordingFeed
 from bot.feeds.simulated import SimulatedMarket
 from bot.feeds.tape import TapeWriter
-from bot.journal import Journal, Restored
+from bot.journal import Journal
 from bot.layout import BOT_LOG, Paths
 from bot.logfiles import text_handler
 from bot.model import Mode, now_ms, to_float, to_micros, usd
-from bot.orders import OrderManager
-from bot.portfolio import Portfolio
 from bot.resolution import collect_redeemed
-from bot.risk import RiskGate, SessionLimits
-from bot.runtime import Limits
-from bot.scorecard import Scorecard
 from bot.startup import HomeLock
 from bot.strategies import Strategy, build_strategies
-from bot.venues.base import Venue
 from bot.venues.paper import PaperVenue
 from bot.venues.polymarket_pacing import while_busy
+from bot.wiring import build_engine
 
 log = logging.getLogger("bot")
 
@@ -136,106 +126,6 @@ def run(options: RunOptions) -> str:
             lock.release()
 
 
-def build_engine(
-    *,
-    config: Config,
-    paths: Paths,
-    journal: Journal,
-    venue: Venue,
-    feed: Feed,
-    clock: Clock,
-    strategies: list[Strategy],
-    restored: Restored,
-    start_ms: int,
-    wallet: str,
-    on_heartbeat: Callable[[], None] | None = None,
-    pid: int = 0,
-    live_from_ms: int | None = None,
-    write_every_change: bool = True,
-    decide_every_ms: int = 0,
-) -> Engine:
-    """Wire the parts every mode shares around a venue, a feed and a clock."""
-    mode = venue.mode
-    unknown = set(config.strategies.exits) - {s.name for s in strategies}
-    if unknown:
-        name = sorted(unknown)[0]
-        raise ConfigError(f"strategies.exits.{name}: strategy {name!r} is not enabled")
-    exit_policies = policies(
-        config.exits,
-        {s.name: dict(getattr(s, "exits", {})) for s in strategies},
-        config.strategies.exits,
-    )
-    limits = Limits(
-        max_position=to_micros(round(config.risk.max_position_usd, 6)),
-        max_session_loss=to_micros(round(config.risk.daily_loss_limit_usd, 6)),
-        cap_position=to_micros(round(config.cap_position_usd, 6)),
-        cap_session_loss=to_micros(round(config.cap_session_loss, 6)),
-        instruments=tuple(config.market.instruments),
-        strategies=tuple(s.name for s in strategies),
-        mode=mode,
-    )
-    risk = RiskGate(config.risk, limits)
-    session = SessionLimits(config.risk)
-    activity = Activity(journal, paths.logs, max_bytes=config.logs.max_bytes, files_kept=config.logs.keep)
-    activity.restore()
-    portfolio = Portfolio(journal, mode, lambda name: exit_policies.get(name) or exit_policies[""])
-    portfolio.restore(restored.cash, restored.positions, session.day_start(start_ms))
-    markets = {m.market_id: m for m in restored.markets}
-    scorecard = Scorecard([s.name for s in strategies])
-    scorecard.restore(journal, mode)
-
-    engine: Engine
-    orders = OrderManager(
-        venues={mode: venue},
-        journal=journal,
-        portfolio=portfolio,
-        activity=activity,
-        risk=risk,
-        markets=markets,
-        controls_dir=paths.controls,
-        entry_block=lambda: engine.entry_block(),
-        on_settled=lambda s, p: engine.on_settled(s, p),
-        on_venue_error=lambda error, now: engine.supervisor.venue_error(error, now),
-        on_skip=scorecard.skipped,
-    )
-    orders.restore(restored.open_orders)
-    orders.restore_window_entries(journal.window_entries(mode))
-    engine = Engine(
-        paths=paths,
-        mode=mode,
-        clock=clock,
-        feed=feed,
-        journal=journal,
-        activity=activity,
-        portfolio=portfolio,
-        orders=orders,
-        risk=risk,
-        session=session,
-        errors=VenueErrorWindow(config.risk.venue_error_limit, config.risk.venue_error_window_s),
-        scorecard=scorecard,
-        exit_policies=exit_policies,
-        strategies=strategies,
-        markets=markets,
-        wallet=wallet,
-        heartbeat_s=config.heartbeat_s,
-        state_refresh_s=config.state_refresh_s,
-        speed=config.speed,
-        live_from_ms=start_ms if live_from_ms is None else live_from_ms,
-        disable_rule=(
-            config.risk.disable_losing_strategies,
-            config.risk.disable_after_trades,
-            config.risk.disable_below_win_rate,
-        ),
-        on_heartbeat=on_heartbeat,
-        pid=pid,
-        write_every_change=write_every_change,
-        decide_every_ms=decide_every_ms,
-    )
-    portfolio.on_closed = engine.on_position_closed
-    engine.supervisor.restore(journal.runtime())
-    return engine
-
-
 def _run(
     paths: Paths,
     config: Config,
@@ -262,8 +152,6 @@ def _run(
 
         live = build_live(config, paths.logs)
         start_ms = live_from = now_ms()  # after the slow start-up: the clock starts here
-        # the books are read on their own thread; each batch wakes the engine
-        market = BackgroundFeed(live.feed, lambda: engine.data_ready(), lambda: engine.clock.now_ms())
         venue, wallet = live.venue, live.wallet
     journal.start_session(mode, __version__, os.getpid(), config.to_dict(), wall)
     paper = venue if isinstance(venue, PaperVenue) else getattr(venue, "paper", None)
@@ -274,7 +162,35 @@ def _run(
     tape = TapeWriter(
         tape_path(paths, journal.session_id), source=f"{mode.value} session {journal.session_id}"
     )
-    feed = RecordingFeed(market, tape, restored.markets)
+    clock = RealtimeClock(start_ms, config.speed if mode is Mode.PAPER else 1.0)
+    inbox = Inbox()  # what the watcher, a background feed and the signal handlers wake
+    if mode is not Mode.PAPER:  # the books are read on their own thread; each batch wakes the engine
+        market = BackgroundFeed(live.feed, inbox.data_ready, clock.now_ms)
+    engine = build_engine(
+        config=config,
+        paths=paths,
+        journal=journal,
+        venue=venue,
+        feed=market,
+        clock=clock,
+        inbox=inbox,
+        decide_every_ms=0 if mode is Mode.PAPER else DECIDE_EVERY_MS,
+        strategies=strategies,
+        restored=restored,
+        start_ms=start_ms,
+        wallet=wallet,
+        pid=os.getpid(),
+        live_from_ms=live_from,
+        tape=tape,
+        stale_feed_s=None if mode is Mode.PAPER else config.polymarket.stale_feed_s,
+        # LIVE exits are market orders: a ~$1 notional minimum, not 5 shares
+        exit_min_notional=MARKET_ORDER_MIN if mode is Mode.LIVE else None,
+        reserve=reserve,
+        lock=lock,
+    )
+    feed: Any = engine.feed  # the recording feed
+    activity, portfolio, orders = engine.activity, engine.portfolio, engine.orders
+    activity.monotonic = True
 
     auto_redeem = _auto_redeem(config, journal, venue) if mode is Mode.LIVE else None
     venue_beat: Any = None
@@ -283,46 +199,19 @@ def _run(
 
         venue_beat = VenueHeartbeat(venue.send_heartbeat)
 
-    def on_heartbeat() -> None:
+    def save_feed() -> None:
+        """The run's chores at every heartbeat, and once more at the end."""
         if mode is Mode.PAPER:
             journal.set_meta("paper_market", orjson.dumps(market.snapshot()).decode())
         elif venue_beat is not None:  # the beats go out on their own thread; failures land here
             for exc in venue_beat.failures():
-                engine.orders.venue_failed(exc, engine.last_event_ms)
+                orders.venue_failed(exc, engine.last_event_ms)
         if mode is Mode.LIVE:  # won positions redeemed (by hand, or by auto_redeem) since the last look
-            collect_redeemed(
-                engine.portfolio, journal, venue.token_balance_of, engine.orders.apply, engine.now_ms()
-            )
+            collect_redeemed(portfolio, journal, venue.token_balance_of, orders.apply, engine.now_ms())
         if auto_redeem is not None:
-            auto_redeem.on_heartbeat(engine.portfolio.positions.values(), engine.now_ms(), engine.activity)
+            auto_redeem.on_heartbeat(portfolio.positions.values(), engine.now_ms(), activity)
         feed.maybe_flush()
 
-    engine = build_engine(
-        config=config,
-        paths=paths,
-        journal=journal,
-        venue=venue,
-        feed=feed,
-        clock=RealtimeClock(start_ms, config.speed if mode is Mode.PAPER else 1.0),
-        decide_every_ms=0 if mode is Mode.PAPER else DECIDE_EVERY_MS,
-        strategies=strategies,
-        restored=restored,
-        start_ms=start_ms,
-        wallet=wallet,
-        on_heartbeat=on_heartbeat,
-        pid=os.getpid(),
-        live_from_ms=live_from,
-    )
-    save_feed = on_heartbeat
-    engine.guard.attach(reserve, lock, paths.logs)
-    feed.on_error = engine.guard.tape_failed
-    activity, portfolio, orders = engine.activity, engine.portfolio, engine.orders
-    activity.monotonic = True
-    if mode is Mode.LIVE:  # exits are market orders: a ~$1 notional minimum, not 5 shares
-        orders.exit_min_notional = MARKET_ORDER_MIN
-    if mode is not Mode.PAPER:
-        orders.feed_age_ms = lambda market_id, now: _age(feed, market_id)
-        orders.stale_feed_ms = round(config.polymarket.stale_feed_s * 1000)
     poller: Any = None
     if mode is Mode.LIVE:  # each start-up read waits out a busy venue (425), bounded
         collect_redeemed(
@@ -336,9 +225,9 @@ def _run(
         from bot.live import reconcile
         from bot.venues.polymarket_poll import BackgroundPoll
 
-        reconcile(engine, venue, paths.state, config.polymarket.host)
+        reconcile(engine.supervisor, engine.commit, venue, paths.state, config.polymarket.host)
         # from here on the venue's orders and trades are read on a thread of their own
-        poller = BackgroundPoll(venue, engine.data_ready, config.polymarket.poll_interval_s)
+        poller = BackgroundPoll(venue, inbox.data_ready, config.polymarket.poll_interval_s)
         orders.poller = poller
     elif not journal.has_deposit(mode):
         amount = to_micros(round(config.paper.starting_balance, 6))
@@ -372,7 +261,7 @@ def _run(
     )
     engine.commit()
 
-    watcher = Watcher(paths.controls, engine.wake)
+    watcher = Watcher(paths.controls, inbox.wake)
     watcher.start()
     if venue_beat is not None:
         venue_beat.start()
@@ -382,11 +271,11 @@ def _run(
         poller.start()
     if auto_redeem is not None:
         auto_redeem.worker.start()
-    previous = _install_signal_handlers(engine)
+    previous = _install_signal_handlers(inbox)
     reason = "stopped"
     try:
         started[0] = True
-        reason = engine.run() or "stopped"
+        reason = engine.run(on_heartbeat=save_feed) or "stopped"
     except Exception as exc:  # leave a readable final state, then re-raise
         reason = f"crashed: {type(exc).__name__}: {exc}"
         with suppress(Exception):
@@ -440,11 +329,6 @@ def _auto_redeem(config: Config, journal: Journal, venue: Any) -> Any:
     return AutoRedeem(worker, journal, neg_risk_of)
 
 
-def _age(feed: Any, market_id: str) -> int | None:
-    last = feed.last_update_ms(market_id)
-    return None if last is None else now_ms() - last
-
-
 def _book_venue_balance(engine: Engine, venue: Any, ts_ms: int) -> None:
     """LIVE: the venue's collateral is the truth; the ledger records any difference."""
     balance = while_busy(venue.balance)
@@ -484,11 +368,11 @@ def _market_feed(
     return SimulatedMarket(config.market, start_ms)
 
 
-def _install_signal_handlers(engine: Engine) -> dict[int, object]:
+def _install_signal_handlers(inbox: Inbox) -> dict[int, object]:
     previous: dict[int, object] = {}
 
     def handler(signum: int, frame: FrameType | None) -> None:
-        engine.request_stop()
+        inbox.request_stop()
 
     for signum in (signal.SIGINT, signal.SIGTERM):
         with suppress(ValueError):  # not the main thread

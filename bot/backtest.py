@@ -1,6 +1,6 @@
 """Backtests: recorded market data through exactly the code that trades live.
 
-`run_backtest` builds the same engine `bot run` builds (bot.app.build_engine) with three
+`run_backtest` builds the same engine `bot run` builds (bot.wiring.build_engine) with three
 parts swapped: a simulated clock that jumps to each event, a replay feed over the data, and
 the paper venue's fill model in BACKTEST mode. Strategies, risk envelope, exits, journal
 and state files are the live ones. The results go into their own folder:
@@ -34,7 +34,7 @@ from typing import Any
 import orjson
 
 from bot import __version__
-from bot.app import build_engine, prepare_home
+from bot.app import prepare_home
 from bot.clock import SimulatedClock
 from bot.config import Config, ConfigError, load_config
 from bot.engine import Engine
@@ -47,6 +47,7 @@ from bot.report import write_report
 from bot.safefile import kind, printable
 from bot.strategies import build_strategies
 from bot.venues.paper import PaperVenue
+from bot.wiring import build_engine
 
 EQUITY_EVERY_MS = 60_000
 
@@ -190,8 +191,8 @@ def run_backtest(
             start_ms=first_ts,
             wallet="BACKTEST",
             write_every_change=False,
+            operator_controls=False,  # no operator steers a backtest
         )
-        engine.orders.controls_dir = None  # no operator steers a backtest
         balance = to_micros(round(config.paper.starting_balance, 6))
         engine.portfolio.deposit(balance, first_ts, "backtest starting balance")
         venue.deposit(balance)

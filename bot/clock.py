@@ -73,3 +73,40 @@ class SimulatedClock:
             return inbox.get_nowait()
         except queue.Empty:
             return None
+
+
+class MarketTime:
+    """The market time of the last event the engine handled (`event_ms`), and `now_ms()` for
+    what happens between events (controls): never before that event, so the activity feed
+    keeps its order. One holder: the engine moves it, the supervisor and the guard read it."""
+
+    __slots__ = ("clock", "event_ms")
+
+    def __init__(self, clock: Clock, event_ms: int) -> None:
+        self.clock = clock
+        self.event_ms = event_ms
+
+    def now_ms(self) -> int:
+        return max(self.clock.now_ms(), self.event_ms)
+
+
+WAKE = "wake"  # scan controls/
+STOP = "stop"
+DATA = "data"  # a background feed has a batch ready: no controls to scan
+
+
+class Inbox:
+    """The engine's inbox: the one thing other threads (the control-file watcher, a
+    background feed, signal handlers) touch. A word wakes the loop at once."""
+
+    def __init__(self) -> None:
+        self.queue: queue.SimpleQueue[str] = queue.SimpleQueue()
+
+    def wake(self) -> None:
+        self.queue.put(WAKE)
+
+    def data_ready(self) -> None:
+        self.queue.put(DATA)
+
+    def request_stop(self) -> None:
+        self.queue.put(STOP)

@@ -3,10 +3,11 @@
 An agent reading status.json alone should know which build runs, since when, on which
 markets, and every limit that can stop an entry, with the owner's cap and where the value
 came from. The session row in the journal (`sessions`: version, config, started_ms) is the
-source for what was configured; the engine for what is in force now. A limit's `source` is
-`ADJUST_RISK` when a runtime value differs from the configuration, `bot.toml` when the
-configuration differs from the built-in default, `default` otherwise (a bot.toml that
-repeats a default reads as `default`: the effect is the same). Epoch-seconds fields sit
+source for what was configured; the state snapshot (bot/state.py) for what is in force
+now. A limit's `source` is `ADJUST_RISK` when a runtime value differs from the
+configuration, `bot.toml` when the configuration differs from the built-in default,
+`default` otherwise (a bot.toml that repeats a default reads as `default`: the effect is
+the same). Epoch-seconds fields sit
 beside the timestamps an agent computes with (jq 1.6's `fromdate` cannot read the
 milliseconds of the ISO times).
 """
@@ -23,7 +24,10 @@ from bot.layout import ADJUST_RISK
 from bot.model import Micros, iso, to_float, to_micros
 
 if TYPE_CHECKING:
-    from bot.engine import Engine
+    from bot.journal import Journal
+    from bot.model import Market
+    from bot.risk import RiskGate
+    from bot.runtime import Limits
 
 _DEFAULT_RISK = RiskConfig()
 
@@ -41,28 +45,26 @@ def epoch_s(ts_ms: int) -> float:
     return round(ts_ms / 1000, 3)
 
 
-def session_info(engine: Engine) -> SessionInfo:
-    """The journal's row for the running session, read once per session."""
-    sid = engine.journal.session_id
-    cached = engine.views.session
+def session_info(journal: Journal, cached: SessionInfo | None) -> SessionInfo:
+    """The journal's row for the running session, read once per session: `cached` is the
+    last answer, kept by the caller."""
+    sid = journal.session_id
     if cached is not None and cached.session_id == sid:
         return cached
     info = SessionInfo(sid, None, None)
     if sid:
-        row = engine.journal.session_row(sid)
+        row = journal.session_row(sid)
         if row is not None:
             try:
                 config = orjson.loads(row[1] or "{}")
             except orjson.JSONDecodeError:
                 config = {}
             info = SessionInfo(sid, row[0], row[2], config if isinstance(config, dict) else {})
-    engine.views.session = info
     return info
 
 
-def about(engine: Engine, wall_ms: int) -> dict[str, Any]:
+def about(info: SessionInfo, wall_ms: int) -> dict[str, Any]:
     """The fields status.json adds about the run: version, start time, uptime."""
-    info = session_info(engine)
     started = info.started_ms
     return {
         "version": info.version,
@@ -72,9 +74,9 @@ def about(engine: Engine, wall_ms: int) -> dict[str, Any]:
     }
 
 
-def markets(engine: Engine) -> list[dict[str, Any]]:
+def markets(watched: dict[str, Market]) -> list[dict[str, Any]]:
     """The market windows the bot watches now, the soonest to end first."""
-    rows = sorted(engine.markets.values(), key=lambda m: (m.window_end_ms, m.market_id))
+    rows = sorted(watched.values(), key=lambda m: (m.window_end_ms, m.market_id))
     return [
         {
             "market_id": m.market_id,
@@ -123,14 +125,12 @@ def _fixed(config: dict[str, Any], key: str, now: Any) -> dict[str, Any]:
     return _row(now, source, now, source, False)
 
 
-def limits(engine: Engine) -> dict[str, Any]:
+def limits(info: SessionInfo, lim: Limits, risk: RiskGate, max_consecutive: int) -> dict[str, Any]:
     """Every limit that can stop an entry, in force now, with the owner's cap and its source.
 
     Only max_position_usd and daily_loss_limit_usd can be changed at runtime (ADJUST_RISK,
     up to the cap); for the others the owner's setting is both the value and the cap."""
-    config = session_info(engine).config
-    lim = engine.limits
-    risk = engine.risk
+    config = info.config
     return {
         "max_position_usd": _adjustable(
             config,
@@ -154,7 +154,5 @@ def limits(engine: Engine) -> dict[str, Any]:
         ),
         "max_open_orders": _fixed(config, "max_open_orders", risk.max_open_orders),
         "max_orders_per_window": _fixed(config, "max_orders_per_window", risk.max_orders_per_window),
-        "max_consecutive_losses": _fixed(
-            config, "max_consecutive_losses", engine.supervisor.session.max_consecutive
-        ),
+        "max_consecutive_losses": _fixed(config, "max_consecutive_losses", max_consecutive),
     }

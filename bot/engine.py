@@ -29,15 +29,13 @@ import logging
 import queue
 import time
 from collections.abc import Callable
-from typing import Any
 
 from bot import exits, state, storage
 from bot.activity import Activity
-from bot.breaker import VenueErrorWindow
-from bot.clock import Clock
+from bot.clock import DATA, STOP, WAKE, Clock, Inbox, MarketTime
 from bot.errors import StorageError
 from bot.exits import ExitPolicy, Lifecycle
-from bot.feeds import Feed
+from bot.feeds import Feed, health
 from bot.guard import HomeGuard
 from bot.journal import Journal
 from bot.layout import STATUS, TRADES_TODAY, TRADING_STATE, Paths
@@ -49,57 +47,58 @@ from bot.model import (
     Mode,
     Outcome,
     Position,
-    Settlement,
     Signal,
-    TradingState,
     WindowOpened,
     WindowResolved,
     book_for,
-    iso,
 )
 from bot.orders import Execution, OrderManager
 from bot.portfolio import Portfolio
 from bot.resolution import settle_left_behind
-from bot.risk import DAY_MS, RiskGate, SessionLimits
-from bot.runtime import Limits
+from bot.risk import DAY_MS, RiskGate
+from bot.runtime import CurrentLimits
 from bot.scorecard import Scorecard
+from bot.statefiles import FileWriter
 from bot.strategies import Strategy, WindowState
 from bot.supervisor import Supervisor
 
 log = logging.getLogger("bot")
 
-WAKE = "wake"
-STOP = "stop"
-DATA = "data"  # a background feed has a batch ready: no controls to scan
 DECIDE_EVERY_MS = 1_000  # realtime venues: decide at least this often per market
 
 
 class Engine:
+    """The loop and the step. Its parts are built and connected by bot/wiring.py; the
+    engine moves the market time, the marks and the markets, and asks its parts to act."""
+
     def __init__(
         self,
         *,
         paths: Paths,
         mode: Mode,
         clock: Clock,
+        market_time: MarketTime,
+        inbox: Inbox,
         feed: Feed,
         journal: Journal,
         activity: Activity,
         portfolio: Portfolio,
         orders: OrderManager,
         risk: RiskGate,
-        session: SessionLimits,
-        errors: VenueErrorWindow,
+        limits: CurrentLimits,
+        supervisor: Supervisor,
+        guard: HomeGuard,
+        files: FileWriter,
         scorecard: Scorecard,
         exit_policies: dict[str, ExitPolicy],
         strategies: list[Strategy],
         markets: dict[str, Market],
+        market_names: dict[str, str],
         wallet: str,
         heartbeat_s: float,
         state_refresh_s: float,
         speed: float,
         live_from_ms: int,
-        disable_rule: tuple[bool, int, float] = (False, 20, 0.4),
-        on_heartbeat: Callable[[], None] | None = None,
         pid: int = 0,
         write_every_change: bool = True,
         decide_every_ms: int = 0,
@@ -107,42 +106,40 @@ class Engine:
         self.paths = paths
         self.mode = mode
         self.clock = clock
+        self.market_time = market_time  # the market time of the last event (the one holder)
+        self.inbox = inbox
         self.feed = feed
         self.journal = journal
         self.activity = activity
         self.portfolio = portfolio
         self.orders = orders
-        self._venue = orders.venues[mode]
+        self.venue = orders.venue
         self.risk = risk
-        self.limits: Limits = risk.limits
+        self.limits = limits
+        self.supervisor = supervisor
+        self.guard = guard  # refused writes and the home lock (bot/guard.py)
+        self.files = files  # the state-file writer: the disk work, off the engine's thread
         self.scorecard = scorecard
         self.exit_policies = exit_policies
         self.strategies = strategies
         self.markets = markets
-        self.market_names = {m.market_id: m.name for m in markets.values()}
+        self.market_names = market_names  # every market seen, for the state files' names
         self.wallet = wallet
         self.heartbeat_s = heartbeat_s
         self.state_refresh_s = state_refresh_s
         self.speed = speed
         self.live_from_ms = live_from_ms  # earlier events are catch-up: book, don't trade
-        self.disable_rule = disable_rule
-        self.on_heartbeat = on_heartbeat
         self.pid = pid  # shown in status.json; 0 in backtests, which no one needs to signal
         # A reader of a running bot sees every fill at once; a backtest, which no one steers,
         # refreshes its files every `state_refresh_s` of wall time and writes them at the end.
         self.write_every_change = write_every_change
         self.decide_every_ms = decide_every_ms  # 0: decisions only on market events
         self._next_decision_ms = 0
-        self.supervisor = Supervisor(self, session, errors)
-        self.guard = HomeGuard(self)  # refused writes and the home lock (bot/guard.py)
-        self.inbox: queue.SimpleQueue[str] = queue.SimpleQueue()
+        self.on_heartbeat: Callable[[], None] | None = None  # the run's chores (`run`)
         self.views = state.Views()  # the state files' rows, rebuilt when they change
-        self.files = state.FileWriter()  # the disk work, off the engine's thread
         self.last_signal: tuple[Signal, Execution] | None = None
         self.exit_reason = ""
-        self.last_event_ms = clock.now_ms()
-        self.last_status_write = 0.0
-        self.day_start_ms = session.day_start(self.last_event_ms)
+        self.day_start_ms = supervisor.session.day_start(market_time.event_ms)
         self._running = False
         self._next_heartbeat = 0.0
         self._last_state_write = 0.0
@@ -151,29 +148,24 @@ class Engine:
         self._written_at = -1  # ... and when the state files were last written
         self._file_failures = 0
 
+    @property
+    def last_event_ms(self) -> int:
+        """Market time of the last event handled."""
+        return self.market_time.event_ms
+
     # -- life cycle -----------------------------------------------------------------
-
-    def wake(self) -> None:
-        self.inbox.put(WAKE)
-
-    def data_ready(self) -> None:
-        self.inbox.put(DATA)
-
-    def request_stop(self) -> None:
-        self.inbox.put(STOP)
 
     def now_ms(self) -> int:
         """Market time for what the bot does between events (controls): never before the
         event it last handled, so the activity feed keeps its order."""
-        return max(self.clock.now_ms(), self.last_event_ms)
+        return self.market_time.now_ms()
 
-    def stop_loop(self) -> None:
-        self._running = False
-
-    def run(self) -> str:
-        """Trade until stopped; return why the loop ended."""
+    def run(self, on_heartbeat: Callable[[], None] | None = None) -> str:
+        """Trade until stopped; return why the loop ended. `on_heartbeat`: the run's own
+        chores at every heartbeat (save the simulated market, venue heartbeats...)."""
+        self.on_heartbeat = on_heartbeat
         self._running = True
-        self.supervisor.apply_controls()  # a control present at start-up acts before any order
+        self._apply_controls()  # a control present at start-up acts before any order
         self.commit()
         self.write_state(heartbeat=True)
         while self._running:
@@ -186,7 +178,7 @@ class Engine:
             wake_at = self._next_heartbeat
             if self.supervisor.recheck_at:
                 wake_at = min(wake_at, self.supervisor.recheck_at)
-            word = self.clock.wait(due, self.inbox, max(0.0, wake_at - time.monotonic()))
+            word = self.clock.wait(due, self.inbox.queue, max(0.0, wake_at - time.monotonic()))
             if word is not None and word != DATA:
                 self._handle(word)
             elif self.supervisor.recheck_at and time.monotonic() >= self.supervisor.recheck_at:
@@ -222,7 +214,7 @@ class Engine:
     def decide_on_time(self, now: int) -> None:
         """Steps 3-5 for every market whose book has not moved for `decide_every_ms`: the
         last book, seen at `now`. The venue is not told (nothing new happened there)."""
-        self.last_event_ms = now
+        self.market_time.event_ms = now
         marks = self.portfolio.marks
         for market_id in list(self.markets):
             mark = marks.get(market_id)
@@ -241,18 +233,25 @@ class Engine:
                 self.supervisor.stop(self.exit_reason)
                 self._running = False
             try:
-                word = self.inbox.get_nowait()
+                word = self.inbox.queue.get_nowait()
             except queue.Empty:
                 break
         if self._running:
-            self.supervisor.apply_controls()
+            self._apply_controls()
             self.commit()
             self.write_state(heartbeat=True)
+
+    def _apply_controls(self) -> None:
+        supervisor = self.supervisor
+        supervisor.apply_controls()
+        if supervisor.stopped_by:  # EMERGENCY_STOP: the loop ends
+            self.exit_reason = supervisor.stopped_by
+            self._running = False
 
     # -- the step ---------------------------------------------------------------------
 
     def step(self, event: MarketEvent) -> None:
-        self.last_event_ms = event.ts_ms
+        self.market_time.event_ms = event.ts_ms
         # 1 the market and the marks move
         if type(event) is BookTick:
             if event.market_id not in self.markets:
@@ -274,7 +273,7 @@ class Engine:
                 return
             resolved = self._resolved(event)
         # 2 the venue reports; fills, expiries and settlements are booked
-        reports = self._venue.on_market(event)
+        reports = self.venue.on_market(event)
         if reports:
             self.orders.apply(reports)
         if type(event) is not BookTick:
@@ -298,8 +297,9 @@ class Engine:
 
     def end_step(self) -> None:
         """6-7: commit the journal, check the invariants, then let the files show it."""
-        if not self.day_start_ms <= self.last_event_ms < self.day_start_ms + DAY_MS:  # a new trading day
-            self.day_start_ms = self.supervisor.session.day_start(self.last_event_ms)
+        now = self.market_time.event_ms
+        if not self.day_start_ms <= now < self.day_start_ms + DAY_MS:  # a new trading day
+            self.day_start_ms = self.supervisor.session.day_start(now)
             self.portfolio.roll_day(self.day_start_ms)
         added = self.activity.added
         if added != self._checked_at:  # something happened in this step
@@ -312,13 +312,6 @@ class Engine:
             and time.monotonic() - self._last_state_write >= self.state_refresh_s
         ):
             self.write_state()
-
-    @property
-    def venue(self) -> Any:
-        return self._venue
-
-    def entry_block(self) -> str:
-        return self.supervisor.entry_block()
 
     def _exits(self, tick: BookTick) -> None:
         market = self.markets[tick.market_id]
@@ -410,29 +403,6 @@ class Engine:
             detail = "market rules: " + ", ".join(changes)
             self.activity.add(event.ts_ms, "MARKET_CHANGED", market.market_id, detail)
 
-    def on_settled(self, s: Settlement, position: Position | None) -> None:
-        """The order manager books every settlement; here the marks are let go."""
-        if not any(k[0] == s.market_id for k in self.portfolio.positions):
-            self.portfolio.marks.pop(s.market_id, None)
-
-    def on_position_closed(self, position: Position) -> None:
-        """Scorecard, and the optional auto-disable of a losing strategy."""
-        self.scorecard.closed(position.strategy, position.realized)
-        enabled, after, below = self.disable_rule
-        name = position.strategy
-        if enabled and name not in self.risk.disabled and self.scorecard.should_disable(name, after, below):
-            self.risk.disabled.add(name)
-            now = self.last_event_ms
-            self.journal.set_runtime("disabled_strategies", sorted(self.risk.disabled), now, "scorecard")
-            card = self.scorecard.cards[name]
-            self.activity.add(
-                now,
-                "STRATEGY_DISABLED",
-                "System",
-                f"{name}: win rate {card.wins}/{card.trades} below {below:.0%} after {after} trades;"
-                " re-enable with ADJUST_RISK allowed_strategies",
-            )
-
     # -- journal and files ------------------------------------------------------------
 
     def commit(self) -> None:
@@ -441,7 +411,7 @@ class Engine:
         while self.guard.may_write():
             try:
                 if self.journal.conn.in_transaction:
-                    self.journal.set_meta(f"clock_ms:{self.mode.value}", str(self.last_event_ms))
+                    self.journal.set_meta(f"clock_ms:{self.mode.value}", str(self.market_time.event_ms))
                     self.journal.commit()
                 self.activity.flush()
                 return
@@ -457,7 +427,7 @@ class Engine:
             self.on_heartbeat()
         if self.files.failures != self._file_failures:  # the disk refused a state file
             self._file_failures = self.files.failures
-            self.activity.add(self.last_event_ms, "ERROR", "System", self.files.last_error)
+            self.activity.add(self.market_time.event_ms, "ERROR", "System", self.files.last_error)
             what = storage.describe(self.files.last_exc) if self.files.last_exc else None
             if what is not None:
                 self.guard.failed(what)
@@ -466,72 +436,63 @@ class Engine:
         self.commit()
         self.write_state(heartbeat=True)
 
+    def snapshot(self, *, for_status: bool) -> state.Snapshot:
+        """What the state files show now (bot/state.py); `for_status` adds what only
+        status.json shows (the risk view, the feeds' health)."""
+        supervisor = self.supervisor
+        wall = self.clock.wall_ms()
+        return state.Snapshot(
+            wall_ms=wall,
+            market_ms=self.clock.now_ms(),
+            mode=self.mode,
+            trading_state=supervisor.trading_state,
+            state_reason=supervisor.state_reason,
+            wallet=self.wallet,
+            pid=self.pid,
+            speed=self.speed,
+            heartbeat_s=self.heartbeat_s,
+            day_start_ms=self.day_start_ms,
+            portfolio=self.portfolio,
+            open_orders=self.orders.open_orders(),
+            activity=self.activity,
+            journal=self.journal,
+            scorecard=self.scorecard,
+            markets=self.markets,
+            market_names=self.market_names,
+            controls=supervisor.control_status(),
+            limits=self.limits.value,
+            risk=self.risk,
+            max_consecutive_losses=supervisor.session.max_consecutive,
+            views=self.views,
+            last_signal=self.last_signal,
+            risk_view=supervisor.risk_view() if for_status else None,
+            feeds=health.books(self.feed, self.markets, wall) if for_status else None,
+            feed_connections=health.connections(self.feed) if for_status else None,
+        )
+
     def write_state(self, heartbeat: bool = False) -> None:
         folder = self.paths.state
-        self.files.put(folder / TRADING_STATE, state.trading_state(self))
-        self.files.put(folder / TRADES_TODAY, state.trades_today(self))
+        now = time.monotonic()
+        with_status = heartbeat or now >= self._next_heartbeat
+        snap = self.snapshot(for_status=with_status)
+        self.files.put(folder / TRADING_STATE, state.trading_state(snap))
+        self.files.put(folder / TRADES_TODAY, state.trades_today(snap))
         self._written_at = self.activity.added
         self._prices_moved = False
-        self._last_state_write = time.monotonic()
-        if heartbeat or self._last_state_write >= self._next_heartbeat:
-            self.files.put(folder / STATUS, state.status(self))
-            self.last_status_write = self._last_state_write
-            self._next_heartbeat = self._last_state_write + self.heartbeat_s
+        self._last_state_write = now
+        if with_status:
+            self.files.put(folder / STATUS, state.status(snap))
+            self.files.status_written = now
+            self._next_heartbeat = now + self.heartbeat_s
 
     def write_final(self, reason: str) -> None:
         """The last word: every file written, and on disk when this returns."""
         folder = self.paths.state
-        self.files.put(folder / TRADING_STATE, state.trading_state(self))
-        self.files.put(folder / TRADES_TODAY, state.trades_today(self))
-        self.files.put(folder / STATUS, state.status(self, alive=False, reason=reason))
+        snap = self.snapshot(for_status=True)
+        self.files.put(folder / TRADING_STATE, state.trading_state(snap))
+        self.files.put(folder / TRADES_TODAY, state.trades_today(snap))
+        self.files.put(folder / STATUS, state.status(snap, alive=False, reason=reason))
         self.files.close()
-
-    # -- views for the state files --------------------------------------------------
-
-    @property
-    def trading_state(self) -> TradingState:
-        return self.supervisor.trading_state
-
-    @property
-    def state_reason(self) -> str:
-        return self.supervisor.state_reason
-
-    def market_name(self, market_id: str) -> str:
-        return self.market_names.get(market_id, market_id)
-
-    def trades_today_count(self) -> int:
-        return len(self.portfolio.closed_today) + len(self.portfolio.positions)
-
-    def control_status(self) -> dict[str, Any]:
-        return self.supervisor.control_status()
-
-    def risk_view(self) -> dict[str, Any]:
-        return self.supervisor.risk_view()
-
-    def feed_health(self) -> dict[str, Any] | None:
-        """Live feeds: when each market's book was last read, and how long ago."""
-        last = getattr(self.feed, "last_update_ms", None)
-        if last is None:
-            return None
-        more = getattr(self.feed, "market_health", None)  # the websocket feed's gaps, source...
-        now = self.clock.wall_ms()
-        out = {}
-        for market_id in self.markets:
-            ts = last(market_id)
-            out[market_id] = {
-                "last_update": iso(ts) if ts else None,
-                "age_s": round((now - ts) / 1000, 3) if ts else None,
-                **(more(market_id) if more else {}),
-            }
-        return out
-
-    def feed_connections(self) -> list[dict[str, Any]] | None:
-        """The websocket feed: health per connection (None for the other feeds)."""
-        health = getattr(self.feed, "connection_health", None)
-        return health() if health else None
-
-    def policy_for(self, strategy: str) -> ExitPolicy:
-        return self.exit_policies.get(strategy) or self.exit_policies[""]
 
 
 def _num(value: float | None) -> str:

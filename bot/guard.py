@@ -24,25 +24,44 @@ from typing import TYPE_CHECKING
 from bot import storage
 
 if TYPE_CHECKING:
-    from bot.engine import Engine
+    from bot.activity import Activity
+    from bot.clock import MarketTime
+    from bot.journal import Journal
     from bot.startup import HomeLock
+    from bot.statefiles import FileWriter
+    from bot.supervisor import Supervisor
 
 log = logging.getLogger("bot")
 
 
 class HomeGuard:
-    def __init__(self, engine: Engine, retry_s: float = 1.0) -> None:
-        self.engine = engine
+    """Told of refused writes (the engine's commit, the state-file writer, the tape); halts
+    and lifts the halt through the supervisor. `reserve`, `lock` and `logs` are the running
+    bot's (None in backtests and tests, which have no disk reserve and no home lock)."""
+
+    def __init__(
+        self,
+        *,
+        supervisor: Supervisor,
+        activity: Activity,
+        journal: Journal,
+        files: FileWriter,
+        market_time: MarketTime,
+        reserve: storage.Reserve | None = None,
+        lock: HomeLock | None = None,
+        logs: Path | None = None,
+        retry_s: float = 1.0,
+    ) -> None:
+        self.supervisor = supervisor
+        self.activity = activity
+        self.journal = journal
+        self.files = files
+        self.market_time = market_time
+        self.reserve, self.lock, self.logs = reserve, lock, logs
         self.retry_s = retry_s
         self.fault = ""  # why writes are refused; "" while they succeed
-        self.reserve: storage.Reserve | None = None
-        self.lock: HomeLock | None = None
-        self.logs: Path | None = None
         self._retry_at = 0.0
         self._file_failures = 0  # the state-file writer's failures at the last retry
-
-    def attach(self, reserve: storage.Reserve | None, lock: HomeLock | None, logs: Path | None) -> None:
-        self.reserve, self.lock, self.logs = reserve, lock, logs
 
     def may_write(self) -> bool:
         """False while a refused write waits for its next retry."""
@@ -60,13 +79,13 @@ class HomeGuard:
         log.error("a write was refused: %s", what)
         if self.reserve is not None:
             self.reserve.release()
-        self.engine.supervisor.disk_fault(self.engine.last_event_ms, what)
+        self.supervisor.disk_fault(self.market_time.event_ms, what)
         return True
 
     def tape_failed(self, exc: BaseException) -> None:
         what = storage.describe(exc) or f"{type(exc).__name__}: {exc}"
-        self.engine.activity.add(
-            self.engine.last_event_ms,
+        self.activity.add(
+            self.market_time.event_ms,
             "ERROR",
             "System",
             f"tape recording stopped for this session: {what}",
@@ -78,7 +97,7 @@ class HomeGuard:
         if self.lock is not None:
             problem = self.lock.check()  # also writes a missing pid file again
             if problem:  # halt() does nothing when already halted
-                self.engine.supervisor.halt(self.engine.last_event_ms, f"home: {problem}")
+                self.supervisor.halt(self.market_time.event_ms, f"home: {problem}")
         if not self.fault or time.monotonic() < self._retry_at:
             return
         try:
@@ -90,12 +109,11 @@ class HomeGuard:
             self.fault = storage.describe(exc) or str(exc)
             self._retry_at = time.monotonic() + self.retry_s
             return
-        journal, activity, files = self.engine.journal, self.engine.activity, self.engine.files
-        if journal.failing or activity.backlog:
+        if self.journal.failing or self.activity.backlog:
             return  # the commit retries these; the halt lifts once they are through
-        if files.failures != self._file_failures:  # a state file was refused since the last try
-            self._file_failures = files.failures
+        if self.files.failures != self._file_failures:  # a state file was refused since the last try
+            self._file_failures = self.files.failures
             self._retry_at = time.monotonic() + self.retry_s
             return
         was, self.fault = self.fault, ""
-        self.engine.supervisor.disk_ok(self.engine.last_event_ms, was)
+        self.supervisor.disk_ok(self.market_time.event_ms, was)

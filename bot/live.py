@@ -37,11 +37,12 @@ from pathlib import Path
 from typing import Any
 
 from bot.config import Config, ConfigError
-from bot.engine import Engine
 from bot.errors import StartupRefused, VenueError, VenueUnavailable
 from bot.layout import DRY_RUN_ORDERS, RECONCILIATION, SCHEMA_VERSION
 from bot.model import ONE, Fill, Micros, Mode, Outcome, iso, now_ms
-from bot.state import mask_wallet, write_json
+from bot.state import mask_wallet
+from bot.statefiles import write_json
+from bot.supervisor import Supervisor
 from bot.venues.polymarket_pacing import BUSY_LIMIT_S, while_busy
 
 log = logging.getLogger("bot")
@@ -211,26 +212,33 @@ class StartupPoll:
 
 
 def reconcile(
-    engine: Engine, venue: Any, state_dir: Path, host: str, busy_limit_s: float = BUSY_LIMIT_S
+    supervisor: Supervisor,
+    commit: Callable[[], None],
+    venue: Any,
+    state_dir: Path,
+    host: str,
+    busy_limit_s: float = BUSY_LIMIT_S,
 ) -> Reconciliation:
-    """Compare the venue with the journal before the first order (LIVE). Every read waits a
-    busy venue out (`while_busy`, at most `busy_limit_s` each), as market validation does."""
-    now = engine.clock.now_ms()
+    """Compare the venue with the journal before the first order (LIVE), through the
+    supervisor's parts (order manager, journal, portfolio); differences halt. `commit`: the
+    engine's. Every read waits a busy venue out (`while_busy`, at most `busy_limit_s` each),
+    as market validation does."""
+    now = supervisor.market_time.clock.now_ms()
     result = Reconciliation(time=iso(now_ms()))
-    orders = engine.orders
+    orders, journal = supervisor.orders, supervisor.journal
     venue.restore(list(orders.orders.values()))
     before = {o.order_id: (o.status, o.filled) for o in orders.orders.values()}
-    known_fills = engine.journal.fill_count()
+    known_fills = journal.fill_count()
     orphans: list[Fill] = []
     orders.on_orphan_fill = orphans.append
     # missed fills and cancels are booked here; a 425 (engine restart) is waited out, bounded
     orders.poller, poller = StartupPoll(venue, busy_limit_s), orders.poller
     try:
-        orders.poll(engine.mode, now)
+        orders.poll(supervisor.mode, now)
     finally:
         orders.poller = poller
     result.differences += [orphan_difference(fill) for fill in orphans]
-    fills_now = engine.journal.fill_count()
+    fills_now = journal.fill_count()
     if fills_now > known_fills:
         result.booked.append(f"{fills_now - known_fills} fills the journal did not have")
     for order_id, (status, filled) in before.items():
@@ -255,7 +263,7 @@ def reconcile(
     # shares the journal has never seen are a difference, not ignored
     for market_id in [info.condition_id for info in venue.markets]:
         for outcome in (Outcome.UP, Outcome.DOWN):
-            position = engine.portfolio.positions.get((market_id, outcome))
+            position = supervisor.portfolio.positions.get((market_id, outcome))
             ours: Micros = position.shares if position else 0
             theirs = while_busy(functools.partial(venue.token_balance, market_id, outcome), busy_limit_s)
             if ours != theirs:
@@ -270,18 +278,20 @@ def reconcile(
                     }
                 )
     write_json(state_dir / RECONCILIATION, result.to_dict(host, venue.address))
-    orders.on_orphan_fill = lambda fill: report_orphan_fill(engine, fill, state_dir, host, venue.address)
+    orders.on_orphan_fill = functools.partial(
+        report_orphan_fill, supervisor, state_dir=state_dir, host=host, wallet=venue.address
+    )
     if result.booked:
-        engine.activity.add(
+        supervisor.activity.add(
             now, "BALANCE_CHECK", "System", "reconciliation booked: " + "; ".join(result.booked)
         )
     if not result.ok:
-        engine.supervisor.halt(
+        supervisor.halt(
             now,
             f"reconciliation: {len(result.differences)} differences with the venue,"
             " see state/reconciliation.json",
         )
-    engine.commit()
+    commit()
     return result
 
 
@@ -301,7 +311,9 @@ def orphan_difference(fill: Fill) -> dict[str, Any]:
     }
 
 
-def report_orphan_fill(engine: Engine, fill: Fill, state_dir: Path, host: str, wallet: str) -> None:
+def report_orphan_fill(
+    supervisor: Supervisor, fill: Fill, *, state_dir: Path, host: str, wallet: str
+) -> None:
     """A fill for an order nobody knows, while trading: listed in state/reconciliation.json
     beside what start-up found, and the bot goes HALTED until an operator looks."""
     path = state_dir / RECONCILIATION
@@ -315,7 +327,7 @@ def report_orphan_fill(engine: Engine, fill: Fill, state_dir: Path, host: str, w
         differences=[*(earlier.get("differences") or []), orphan_difference(fill)],
     )
     write_json(path, result.to_dict(host, wallet))
-    engine.supervisor.halt(
+    supervisor.halt(
         fill.ts_ms,
         f"reconciliation: fill {fill.fill_id} for order {fill.order_id} the journal did not know,"
         " see state/reconciliation.json",

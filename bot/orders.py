@@ -75,30 +75,38 @@ class Execution:
     order: Order | None = None
 
 
+def _no_block() -> str:
+    return ""
+
+
 class OrderManager(OrderBooking):
     def __init__(
         self,
         *,
-        venues: dict[Mode, Venue],
+        venue: Venue,
         journal: Journal,
         portfolio: Portfolio,
         activity: Activity,
         risk: RiskGate,
         markets: dict[str, Market],
         controls_dir: Path | None,
-        entry_block: Callable[[], str],
         on_settled: Callable[[Settlement, Position | None], None],
+        entry_block: Callable[[], str] | None = None,
         on_venue_error: Callable[[VenueError, int], None] | None = None,
         on_skip: Callable[[str, str], None] | None = None,
+        feed_age_ms: Callable[[str, int], int | None] | None = None,
+        stale_feed_ms: int = 10_000,
+        exit_min_notional: Micros | None = None,
     ) -> None:
-        self.venues = venues
+        self.venue = venue  # one venue per run: the mode's
         self.journal = journal
         self.portfolio = portfolio
         self.activity = activity
         self.risk = risk
         self.markets = markets
         self.controls_dir = str(controls_dir) if controls_dir is not None else None
-        self.entry_block = entry_block
+        # the supervisor answers these two (bot/supervisor.py takes them on when it is built)
+        self.entry_block: Callable[[], str] = entry_block or _no_block
         self.on_settled = on_settled
         self.on_venue_error = on_venue_error
         self.on_skip = on_skip
@@ -109,8 +117,8 @@ class OrderManager(OrderBooking):
         self._held_rest: set[int | None] = set()  # positions whose remainder is below the minimum
         self.backoff_until = 0.0  # monotonic time before which nothing is sent to the venue
         self._backoff_s = 0.0
-        self.feed_age_ms: Callable[[str, int], int | None] | None = None  # live feeds only
-        self.stale_feed_ms = 10_000
+        self.feed_age_ms = feed_age_ms  # live feeds only
+        self.stale_feed_ms = stale_feed_ms
         self._done: dict[str, Order] = {}  # recently closed, for late fills
         # intents whose post failed before the venue answered: a re-send keeps the client id and
         # created time, so a live venue signs the same order and de-duplicates it
@@ -120,11 +128,17 @@ class OrderManager(OrderBooking):
         self._busy_since = 0.0  # monotonic time the venue began to ask us to wait (425); 0: not
         # LIVE: exits are market orders (FAK), whose minimum is a notional (~$1), not a share
         # count; None: the market's share minimum applies to every order (paper fill model)
-        self.exit_min_notional: Micros | None = None
+        self.exit_min_notional = exit_min_notional
         self.cannot_exit: dict[tuple[str, Outcome], str] = {}  # why the last exit try failed
         self._last_refusal = ""
         # LIVE: the venue's news is read on a thread of its own (bot/venues/polymarket_poll.py)
         self.poller: NewsSource | None = None
+
+    def _venue_for(self, mode: Mode) -> Venue:
+        """The run's venue, which must be the one of `mode`."""
+        if mode is not self.venue.mode:
+            raise KeyError(f"no {mode.value} venue: this run's venue is {self.venue.mode.value}")
+        return self.venue
 
     def news_waiting(self) -> bool:
         """A read of the venue's news waits to be booked (`poll`)."""
@@ -172,7 +186,7 @@ class OrderManager(OrderBooking):
 
     def execute(self, signal: Signal, mode: Mode) -> Execution:
         """Turn an entry signal into an order on the venue of `mode`, or say why not."""
-        venue = self.venues[mode]
+        venue = self._venue_for(mode)
         now = signal.ts_ms
         try:
             decision = self.check(signal, venue)
@@ -331,14 +345,14 @@ class OrderManager(OrderBooking):
             position.exit_threshold = "operator control"
             position.trigger_price = position.intended_exit_price = bid
         self._last_refusal = ""
-        if self._place(self.venues[mode], request, now, position.strategy, 0, reason) is None:
+        if self._place(self._venue_for(mode), request, now, position.strategy, 0, reason) is None:
             self.cannot_exit[key] = self._last_refusal or "the venue is backing off after errors"
             return False
         self.cannot_exit.pop(key, None)
         return True
 
     def cancel(self, order_ids: Iterable[str], mode: Mode, now: int, reason: str) -> int:
-        venue = self.venues[mode]
+        venue = self._venue_for(mode)
         count = 0
         for order_id in list(order_ids):
             try:
@@ -354,7 +368,7 @@ class OrderManager(OrderBooking):
     def cancel_all(self, mode: Mode, now: int, reason: str) -> int:
         """The venue's cancel-all (one request on a real venue), then what it did not report."""
         try:
-            events = self.venues[mode].cancel_all(now, reason)
+            events = self._venue_for(mode).cancel_all(now, reason)
         except VenueError as exc:
             self.activity.emit(now, CancelFailed(None, exc))
             self.venue_failed(exc, now)
@@ -369,7 +383,7 @@ class OrderManager(OrderBooking):
         if time.monotonic() < self.backoff_until:
             return
         try:
-            events = self.venues[mode].poll(now) if self.poller is None else self.poller.poll(now)
+            events = self._venue_for(mode).poll(now) if self.poller is None else self.poller.poll(now)
             if events is None:  # read on the poller's thread: nothing new yet
                 return
         except VenueError as exc:
@@ -385,7 +399,7 @@ class OrderManager(OrderBooking):
             self._busy_since = 0.0
         if events:
             self.apply(events)
-        status_of = getattr(self.venues[mode], "order_status", None)
+        status_of = getattr(self._venue_for(mode), "order_status", None)
         if status_of is not None:  # the venue found an UNKNOWN order resting: it is OPEN
             for order in self.orders.values():
                 if order.status is OrderStatus.UNKNOWN and status_of(order.order_id) is OrderStatus.OPEN:

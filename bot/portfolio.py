@@ -45,6 +45,12 @@ class Portfolio:
         self.realized_closed: Micros = 0  # Σ realized P&L of every closed position of the mode
         self.on_closed: Callable[[Position], None] | None = None
 
+    def settled(self, s: Settlement, position: Position | None) -> None:
+        """After the order manager booked a settlement: a market where nothing is held any
+        more needs its marks no more."""
+        if not any(k[0] == s.market_id for k in self.positions):
+            self.marks.pop(s.market_id, None)
+
     def restore(self, cash: Micros, positions: list[Position], day_start_ms: int) -> None:
         self.cash = cash
         self.positions = {(p.market_id, p.outcome): p for p in positions}

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 from bot.config import RiskConfig
 from bot.model import ONE, Market, Micros, Position, Signal, iso, notional, taker_fee, to_micros, usd
-from bot.runtime import Limits
+from bot.runtime import CurrentLimits
 
 DAY_MS = 86_400_000
 
@@ -58,8 +58,8 @@ def _usd_micros(value: float) -> Micros:
 
 
 class RiskGate:
-    def __init__(self, cfg: RiskConfig, limits: Limits) -> None:
-        self.limits = limits
+    def __init__(self, cfg: RiskConfig, limits: CurrentLimits) -> None:
+        self.limits = limits  # the holder: ADJUST_RISK replaces its value
         self.max_exposure = _usd_micros(cfg.max_total_exposure_usd)
         self.max_market_exposure = _usd_micros(cfg.max_market_exposure_usd)
         self.max_open_orders = cfg.max_open_orders
@@ -67,7 +67,7 @@ class RiskGate:
         self.disabled: set[str] = set()
 
     def check_entry(self, signal: Signal, market: Market, now_ms: int, ex: Exposure) -> Decision:
-        limits = self.limits
+        limits = self.limits.value
         if limits.allowed_strategies is not None and signal.strategy not in limits.allowed_strategies:
             return Decision(
                 reason=f"strategy {signal.strategy} is not in allowed_strategies",

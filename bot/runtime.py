@@ -82,6 +82,16 @@ class Limits:
         }
 
 
+class CurrentLimits:
+    """The one holder of the limits in force: the risk gate, the supervisor (which replaces
+    them on ADJUST_RISK and at a restore) and the state files all read `value`."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Limits) -> None:
+        self.value = value
+
+
 def parse(data: bytes, limits: Limits) -> dict[str, Any]:
     """Validate an ADJUST_RISK file; return the values to apply (normalised)."""
     try:

@@ -30,7 +30,7 @@ from bot.errors import StartupRefused
 from bot.journal import Journal
 from bot.layout import Paths
 from bot.model import now_ms
-from bot.state import replace_file
+from bot.statefiles import replace_file
 
 log = logging.getLogger("bot")
 

@@ -1,141 +1,85 @@
-"""The state files: projections of the engine's state, written atomically.
+"""The state files' contents: projections of a `Snapshot` the engine takes when it writes them.
 
-`write_json` puts the bytes in a temporary file in the same folder, fsyncs it, renames it
-over the target with `os.replace` and fsyncs the folder, so a reader sees the old file or
-the new one, never a torn one, even across a crash. The engine hands its files to a
-`FileWriter`, which does that on a thread of its own: the engine serialises a snapshot in
-its own thread and never waits on the disk. The field names of
-trading_state.json, status.json and trades_today.json are the operator's contract and are
-documented in state/README.md; `SCHEMA_VERSION` changes when a field changes meaning.
+The engine builds the snapshot (the values of the moment, and the books the rows are made
+from), these functions turn it into trading_state.json, status.json and trades_today.json,
+and the state-file writer (bot/statefiles.py) replaces the files atomically on a thread of
+its own. The field names are the operator's contract and are documented in
+state/README.md; `SCHEMA_VERSION` changes when a field changes meaning.
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import logging
-import os
-import threading
-import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from operator import attrgetter
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import orjson
-
 from bot import describe, layout
-from bot.model import ONE, BookTick, Market, Micros, Order, Position, book_for, iso, notional, to_float
+from bot.model import (
+    ONE,
+    BookTick,
+    Market,
+    Micros,
+    Mode,
+    Order,
+    Position,
+    Signal,
+    TradingState,
+    book_for,
+    iso,
+    notional,
+    to_float,
+)
 
 if TYPE_CHECKING:
-    from bot.engine import Engine
-
-log = logging.getLogger("bot")
+    from bot.activity import Activity
+    from bot.journal import Journal
+    from bot.orders import Execution
+    from bot.portfolio import Portfolio
+    from bot.risk import RiskGate
+    from bot.runtime import Limits
+    from bot.scorecard import Scorecard
 
 SCHEMA_VERSION = layout.SCHEMA_VERSION
 
 
-def dumps(data: Any) -> bytes:
-    return orjson.dumps(data, option=orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE)
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """What the state files show, taken by the engine each time it writes them: the values
+    of that moment, and the books (portfolio, open orders, activity) the rows are built
+    from, read on the engine's thread while it waits."""
 
+    wall_ms: int  # the time readers compare heartbeats with
+    market_ms: int  # the market clock
+    mode: Mode
+    trading_state: TradingState
+    state_reason: str
+    wallet: str
+    pid: int
+    speed: float
+    heartbeat_s: float
+    day_start_ms: int
+    portfolio: Portfolio
+    open_orders: list[Order]
+    activity: Activity
+    journal: Journal
+    scorecard: Scorecard
+    markets: dict[str, Market]  # the windows watched now
+    market_names: dict[str, str]  # every market seen, resolved ones too
+    controls: dict[str, Any]  # the supervisor's control_status()
+    limits: Limits  # in force now
+    risk: RiskGate
+    max_consecutive_losses: int
+    views: Views
+    last_signal: tuple[Signal, Execution] | None = None
+    # status.json only (None in a snapshot taken for the other two files)
+    risk_view: dict[str, Any] | None = None
+    feeds: dict[str, Any] | None = None
+    feed_connections: list[dict[str, Any]] | None = None
 
-def write_json(path: Path, data: Any) -> None:
-    replace_file(path, dumps(data))
-
-
-def replace_file(path: Path, payload: bytes) -> None:
-    """Replace `path` atomically: a reader sees the old file or the new one, never a mix,
-    and after a crash or a power cut the file on disk is one of the two (fsync of the file
-    before the rename, and of the folder after it)."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-    try:
-        view = memoryview(payload)
-        while view:
-            view = view[os.write(fd, view) :]
-        os.fsync(fd)
-        os.close(fd)
-        fd = -1
-        os.replace(tmp, path)
-    except BaseException:
-        if fd >= 0:
-            os.close(fd)
-        with contextlib.suppress(OSError):  # a full disk keeps no half-written temp file
-            os.unlink(tmp)
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
-
-
-class FileWriter:
-    """Replaces files from a thread of its own; of the bytes handed over for one file, only
-    the newest are written. `flush()` returns once everything handed over is on disk."""
-
-    def __init__(self) -> None:
-        self._pending: dict[Path, bytes] = {}
-        self._cond = threading.Condition()
-        self._busy = False
-        self._closed = False
-        self._thread: threading.Thread | None = None
-        self.failures = 0
-        self.last_error = ""  # the last write that failed, for the text log and the tests
-        self.last_exc: OSError | None = None
-        self._batch_started = 0.0  # monotonic time the files being written were taken up
-
-    def put(self, path: Path, data: Any) -> None:
-        payload = dumps(data)  # here, in the caller's thread: the objects are the engine's
-        with self._cond:
-            if self._closed:
-                raise RuntimeError("the state file writer is closed")
-            self._pending[path] = payload
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="state-files", daemon=True)
-                self._thread.start()
-            self._cond.notify_all()
-
-    def busy_for(self) -> float:
-        """Seconds the write under way has taken so far (0 when idle): a disk that hangs
-        shows here, since nothing raises."""
-        started = self._batch_started
-        return time.monotonic() - started if started else 0.0
-
-    def flush(self) -> None:
-        with self._cond:
-            while self._pending or self._busy:
-                self._cond.wait()
-
-    def close(self) -> None:
-        with self._cond:
-            self._closed = True
-            self._cond.notify_all()
-        if self._thread is not None:
-            self._thread.join()
-
-    def _run(self) -> None:
-        while True:
-            with self._cond:
-                while not self._pending and not self._closed:
-                    self._cond.wait()
-                if not self._pending:
-                    return
-                batch, self._pending = self._pending, {}
-                self._busy = True
-                self._batch_started = time.monotonic()
-            for path, payload in batch.items():
-                try:
-                    replace_file(path, payload)
-                except OSError as exc:
-                    self.last_exc = exc
-                    self.failures += 1
-                    self.last_error = f"cannot write {path}: {exc}"
-                    log.error("%s", self.last_error)
-            with self._cond:
-                self._busy = False
-                self._batch_started = 0.0
-                self._cond.notify_all()
+    def market_name(self, market_id: str) -> str:
+        return self.market_names.get(market_id, market_id)
 
 
 def mask_wallet(wallet: str) -> str:
@@ -179,11 +123,11 @@ class Views:
         self._trades: dict[tuple[Any, ...], tuple[tuple[Any, ...], dict[str, Any]]] = {}
         self.session: describe.SessionInfo | None = None  # the journal's row of this run
 
-    def orders(self, engine: Engine, orders: list[Order]) -> list[dict[str, Any]]:
+    def orders(self, names: dict[str, str], orders: list[Order]) -> list[dict[str, Any]]:
         cache = self._orders
         out = []
         for o in orders:
-            name = engine.market_name(o.market_id)
+            name = names.get(o.market_id, o.market_id)
             key = (_order_fields(o), name)
             hit = cache.get(o.order_id)
             if hit is None or hit[0] != key:
@@ -194,14 +138,15 @@ class Views:
             self._orders = {k: v for k, v in cache.items() if k in keep}
         return out
 
-    def positions(self, engine: Engine, positions: list[Position]) -> list[dict[str, Any]]:
+    def positions(
+        self, markets: dict[str, Market], marks: dict[str, BookTick], positions: list[Position]
+    ) -> list[dict[str, Any]]:
         """A row is reused while neither the position nor its market's book has changed; the
         parts a book does not move (names, times) while the position has not."""
         cache = self._positions
-        marks = engine.portfolio.marks
         out = []
         for p in positions:
-            market = engine.markets.get(p.market_id)
+            market = markets.get(p.market_id)
             tick = marks.get(p.market_id)
             key = (_position_fields(p), market)
             slot = (p.market_id, p.outcome)
@@ -217,24 +162,24 @@ class Views:
             self._positions = {k: v for k, v in cache.items() if k in keep}
         return out
 
-    def trades(self, engine: Engine) -> list[dict[str, Any]]:
+    def trades(self, names: dict[str, str], portfolio: Portfolio) -> list[dict[str, Any]]:
         """Today's rows: the closed trades, then the open ones."""
-        portfolio = engine.portfolio
-        rows = [self._trade(engine, p, closed_ms) for closed_ms, p in portfolio.closed_today]
-        rows += [self._trade(engine, p, None) for p in portfolio.positions.values()]
+        rows = [self._trade(names, p, closed_ms) for closed_ms, p in portfolio.closed_today]
+        rows += [self._trade(names, p, None) for p in portfolio.positions.values()]
         if len(self._trades) > 2 * len(rows) + 100:
             self._trades.clear()
         return rows
 
-    def _trade(self, engine: Engine, p: Position, closed_ms: int | None) -> dict[str, Any]:
+    def _trade(self, names: dict[str, str], p: Position, closed_ms: int | None) -> dict[str, Any]:
         row_id = (p.position_id, p.market_id, p.outcome, closed_ms)
         hit = self._trades.get(row_id)
         if hit is not None and closed_ms is not None:
             return hit[1]  # a closed trade does not change
-        key = (_position_fields(p), engine.market_name(p.market_id))
+        name = names.get(p.market_id, p.market_id)
+        key = (_position_fields(p), name)
         if hit is None or hit[0] != key:
             status = "OPEN" if closed_ms is None else "CLOSED"
-            hit = self._trades[row_id] = (key, _trade_row(engine, p, status, closed_ms))
+            hit = self._trades[row_id] = (key, _trade_row(name, p, status, closed_ms))
         return hit[1]
 
 
@@ -306,26 +251,26 @@ def order_view(o: Order, market_name: str) -> dict[str, Any]:
     }
 
 
-def trading_state(engine: Engine) -> dict[str, Any]:
-    portfolio = engine.portfolio
-    orders = engine.orders.open_orders()
+def trading_state(snap: Snapshot) -> dict[str, Any]:
+    portfolio = snap.portfolio
+    orders = snap.open_orders
     locked = sum(o.locked for o in orders)
     positions = list(portfolio.positions.values())
     deployed = sum(p.cost + p.fees for p in positions)
     return {
         "schema_version": SCHEMA_VERSION,
-        "last_updated": iso(engine.clock.wall_ms()),
-        "market_time": iso(engine.clock.now_ms()),
-        "mode": engine.mode.value,
-        "trading_state": engine.trading_state.value,
-        "trading_state_reason": engine.state_reason,
+        "last_updated": iso(snap.wall_ms),
+        "market_time": iso(snap.market_ms),
+        "mode": snap.mode.value,
+        "trading_state": snap.trading_state.value,
+        "trading_state_reason": snap.state_reason,
         "balance": {
             "usdc": to_float(portfolio.cash),
-            "wallet": mask_wallet(engine.wallet),
+            "wallet": mask_wallet(snap.wallet),
         },
-        "open_orders": engine.views.orders(engine, orders),
-        "active_positions": engine.views.positions(engine, positions),
-        "recent_activity": list(reversed(engine.activity.recent)),
+        "open_orders": snap.views.orders(snap.market_names, orders),
+        "active_positions": snap.views.positions(snap.markets, portfolio.marks, positions),
+        "recent_activity": list(reversed(snap.activity.recent)),
         "stats": {
             "total_open_orders": len(orders),
             "total_active_positions": len(positions),
@@ -333,8 +278,8 @@ def trading_state(engine: Engine) -> dict[str, Any]:
             "total_locked_in_orders": to_float(locked),
             "available_balance": to_float(portfolio.cash - locked),
         },
-        "controls": engine.control_status(),
-        "strategy_scorecard": engine.scorecard.view(),
+        "controls": snap.controls,
+        "strategy_scorecard": snap.scorecard.view(),
     }
 
 
@@ -342,12 +287,12 @@ def trading_state(engine: Engine) -> dict[str, Any]:
 # status.json
 
 
-def status(engine: Engine, *, alive: bool = True, reason: str = "") -> dict[str, Any]:
-    portfolio = engine.portfolio
-    wall = engine.clock.wall_ms()
-    now = engine.clock.now_ms()
-    next_update = wall + round(engine.heartbeat_s * 1000) if alive else None
-    risk = engine.risk_view()
+def status(snap: Snapshot, *, alive: bool = True, reason: str = "") -> dict[str, Any]:
+    portfolio = snap.portfolio
+    wall = snap.wall_ms
+    now = snap.market_ms
+    next_update = wall + round(snap.heartbeat_s * 1000) if alive else None
+    info = snap.views.session = describe.session_info(snap.journal, snap.views.session)
     daily_pnl = portfolio.realized_today() + sum(
         portfolio.unrealized(p) for p in portfolio.positions.values()
     )
@@ -358,26 +303,26 @@ def status(engine: Engine, *, alive: bool = True, reason: str = "") -> dict[str,
         "is_alive": alive,
         "next_update": iso(next_update) if next_update is not None else None,
         "next_update_epoch_s": describe.epoch_s(next_update) if next_update is not None else None,
-        "heartbeat_s": engine.heartbeat_s,
-        "pid": engine.pid,
-        **describe.about(engine, wall),
-        "mode": engine.mode.value,
-        "trading_state": engine.trading_state.value,
-        "reason": reason or engine.state_reason,
+        "heartbeat_s": snap.heartbeat_s,
+        "pid": snap.pid,
+        **describe.about(info, wall),
+        "mode": snap.mode.value,
+        "trading_state": snap.trading_state.value,
+        "reason": reason or snap.state_reason,
         "market_time": iso(now),
         "market_time_epoch_s": describe.epoch_s(now),
-        "speed": engine.speed,
-        "session_id": engine.journal.session_id,
-        "last_activity_id": engine.journal.last_activity_id,
+        "speed": snap.speed,
+        "session_id": snap.journal.session_id,
+        "last_activity_id": snap.journal.last_activity_id,
         "account": {
             "balance": to_float(portfolio.cash),
             "daily_pnl": to_float(daily_pnl),
             "open_positions": len(portfolio.positions),
-            "daily_trades": engine.trades_today_count(),
+            "daily_trades": len(portfolio.closed_today) + len(portfolio.positions),
         },
-        "risk": risk,
-        "limits": describe.limits(engine),
-        "markets": describe.markets(engine),
+        "risk": snap.risk_view,
+        "limits": describe.limits(info, snap.limits, snap.risk, snap.max_consecutive_losses),
+        "markets": describe.markets(snap.markets),
         "active_positions": [
             {
                 "symbol": p.market_id,
@@ -391,17 +336,17 @@ def status(engine: Engine, *, alive: bool = True, reason: str = "") -> dict[str,
             }
             for p in portfolio.positions.values()
         ],
-        "last_signal": _last_signal(engine),
-        "feeds": engine.feed_health(),
-        "feed_connections": engine.feed_connections(),
-        "errors": list(reversed(engine.activity.errors)),
+        "last_signal": _last_signal(snap.last_signal),
+        "feeds": snap.feeds,
+        "feed_connections": snap.feed_connections,
+        "errors": list(reversed(snap.activity.errors)),
     }
 
 
-def _last_signal(engine: Engine) -> dict[str, Any] | None:
-    if engine.last_signal is None:
+def _last_signal(last: tuple[Signal, Execution] | None) -> dict[str, Any] | None:
+    if last is None:
         return None
-    signal, result = engine.last_signal
+    signal, result = last
     return {
         "time": iso(signal.ts_ms),
         "pattern": signal.strategy,
@@ -417,16 +362,16 @@ def _last_signal(engine: Engine) -> dict[str, Any] | None:
 # trades_today.json
 
 
-def trades_today(engine: Engine) -> dict[str, Any]:
-    portfolio = engine.portfolio
-    day = iso(engine.day_start_ms)[:10]
-    rows = engine.views.trades(engine)
+def trades_today(snap: Snapshot) -> dict[str, Any]:
+    portfolio = snap.portfolio
+    day = iso(snap.day_start_ms)[:10]
+    rows = snap.views.trades(snap.market_names, portfolio)
     closed = [p for _, p in portfolio.closed_today]
     wins = sum(1 for p in closed if p.realized > 0)
     return {
         "schema_version": SCHEMA_VERSION,
         "date": day,
-        "last_updated": iso(engine.clock.wall_ms()),
+        "last_updated": iso(snap.wall_ms),
         "trades": rows,
         "summary": {
             "total_trades": len(rows),
@@ -441,10 +386,10 @@ def trades_today(engine: Engine) -> dict[str, Any]:
     }
 
 
-def _trade_row(engine: Engine, p: Position, status: str, closed_ms: int | None) -> dict[str, Any]:
+def _trade_row(market_name: str, p: Position, status: str, closed_ms: int | None) -> dict[str, Any]:
     return {
         "position_id": p.position_id,
-        "market": engine.market_name(p.market_id),
+        "market": market_name,
         "market_id": p.market_id,
         "side": p.outcome.value,
         "strategy": p.strategy,

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import os
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -26,16 +27,59 @@ from bot.model import ONE, Intent, Position, TradingState, iso, to_float, usd
 from bot.risk import SessionLimits, SessionView
 
 if TYPE_CHECKING:
-    from bot.engine import Engine
+    from bot.activity import Activity
+    from bot.clock import MarketTime
+    from bot.journal import Journal
+    from bot.orders import OrderManager
+    from bot.portfolio import Portfolio
+    from bot.risk import RiskGate
+    from bot.scorecard import Scorecard
+    from bot.statefiles import FileWriter
 
 SETTLE_S = 0.5  # how long an unparseable ADJUST_RISK may still be being written
 
 
 class Supervisor:
-    def __init__(self, engine: Engine, session: SessionLimits, errors: breaker.VenueErrorWindow) -> None:
-        self.engine = engine
+    """The one control facade. It is given what it acts on: the order manager (whose entry
+    gate and venue-error report it answers), the journal, the activity feed, the portfolio,
+    the one holder of the limits in force, and the market time of the engine's last event."""
+
+    def __init__(
+        self,
+        *,
+        orders: OrderManager,
+        journal: Journal,
+        activity: Activity,
+        portfolio: Portfolio,
+        limits: runtime.CurrentLimits,
+        risk: RiskGate,
+        scorecard: Scorecard,
+        session: SessionLimits,
+        errors: breaker.VenueErrorWindow,
+        market_time: MarketTime,
+        controls_dir: Path,
+        market_names: dict[str, str],
+        files: FileWriter,
+        heartbeat_s: float,
+        disable_rule: tuple[bool, int, float] = (False, 20, 0.4),
+    ) -> None:
+        self.orders = orders
+        self.journal = journal
+        self.activity = activity
+        self.portfolio = portfolio
+        self.limits = limits
+        self.risk = risk
+        self.scorecard = scorecard
         self.session = session
         self.errors = errors
+        self.market_time = market_time
+        self.controls_dir = controls_dir
+        self.market_names = market_names
+        self.files = files
+        self.heartbeat_s = heartbeat_s
+        self.disable_rule = disable_rule  # (on, after trades, below win rate): risk.disable_*
+        self.mode = portfolio.mode
+        self.stopped_by = ""  # EMERGENCY_STOP (file): the engine's loop ends with this reason
         self.trading_state = TradingState.ACTIVE
         self.state_reason = ""
         self.paused = False
@@ -49,22 +93,25 @@ class Supervisor:
         self.recheck_at = 0.0  # when to scan controls/ again for a file still being written
         self._session_key: tuple[int, int, int, int] | None = None
         self._session_cache: SessionView | None = None
+        # the order manager asks before every entry and reports venue errors here; the
+        # portfolio reports each closed position (the scorecard's auto-disable)
+        orders.entry_block = self.entry_block
+        orders.on_venue_error = self.venue_error
+        portfolio.on_closed = self.position_closed
 
     # -- restore ----------------------------------------------------------------------
 
     def restore(self, saved: dict[str, Any]) -> None:
         """Runtime controls, HALTED and the last RESET survive a restart."""
-        e = self.engine
         values = {k: v for k, v in saved.items() if k in runtime.KEYS}
         if values:
-            configured = e.limits.describe()
+            configured = self.limits.value.describe()
             kept = self._within_caps(values)
-            e.limits = e.limits.with_values(kept)
-            e.risk.limits = e.limits
+            self.limits.value = self.limits.value.with_values(kept)
             self._announce(kept, configured)
         self.halted = str(saved.get("halted") or "")
         self.session.reset_ms = int(saved.get("session_reset_ms") or 0)
-        e.risk.disabled = set(saved.get("disabled_strategies") or [])
+        self.risk.disabled = set(saved.get("disabled_strategies") or [])
         self.update_state()
 
     def _announce(self, kept: dict[str, Any], configured: dict[str, Any]) -> None:
@@ -73,16 +120,15 @@ class Supervisor:
             return
         from bot.overrides import shown
 
-        e = self.engine
-        effective = e.limits.describe()
+        effective = self.limits.value.describe()
         parts = []
         for key in kept:
             part = f"{key}={shown(effective[key])}"
             if key in ("max_position_usd", "max_session_loss"):
                 part += f" (bot.toml {shown(configured[key])})"
             parts.append(part)
-        e.activity.add(
-            e.clock.now_ms(),
+        self.activity.add(
+            self.market_time.clock.now_ms(),
             "RUNTIME_LIMITS",
             "System",
             f"persisted ADJUST_RISK limits override bot.toml: {', '.join(parts)}; `bot config` shows all",
@@ -93,27 +139,23 @@ class Supervisor:
         kept: dict[str, Any] = {}
         for key, value in values.items():
             try:
-                kept.update(runtime.parse(orjson.dumps({key: value}), self.engine.limits))
+                kept.update(runtime.parse(orjson.dumps({key: value}), self.limits.value))
             except runtime.AdjustError as exc:
-                now = self.engine.clock.now_ms()
-                self.engine.activity.add(now, "ERROR", "System", f"saved runtime control dropped: {exc}")
+                now = self.market_time.clock.now_ms()
+                self.activity.add(now, "ERROR", "System", f"saved runtime control dropped: {exc}")
         return kept
 
     # -- the questions --------------------------------------------------------------
 
     def session_view(self) -> SessionView:
         """Recomputed only when a position closes, the day turns, a RESET or a new limit."""
-        e = self.engine
-        closed = e.portfolio.closed_today
-        key = (
-            len(closed),
-            self.session.day_start(e.last_event_ms),
-            self.session.reset_ms,
-            e.limits.max_session_loss,
-        )
+        closed = self.portfolio.closed_today
+        now = self.market_time.event_ms
+        loss_limit = self.limits.value.max_session_loss
+        key = (len(closed), self.session.day_start(now), self.session.reset_ms, loss_limit)
         if key != self._session_key or self._session_cache is None:
             self._session_key = key
-            self._session_cache = self.session.view(closed, e.last_event_ms, e.limits.max_session_loss)
+            self._session_cache = self.session.view(closed, now, loss_limit)
         return self._session_cache
 
     def entry_block(self) -> str:
@@ -147,19 +189,18 @@ class Supervisor:
     # -- control files ------------------------------------------------------------------
 
     def apply_controls(self) -> None:
-        e = self.engine
-        now = e.now_ms()
-        found = controls.scan(e.paths.controls)
+        now = self.market_time.now_ms()
+        found = controls.scan(self.controls_dir)
         if found.recreated:
-            e.activity.add(now, "ERROR", "System", "controls/ was missing: created it again")
+            self.activity.add(now, "ERROR", "System", "controls/ was missing: created it again")
         if found.problem != self.controls_problem:
             self.controls_problem = found.problem
             if found.problem:
                 detail = f"{found.problem}; no new entries until it is a folder"
-                e.activity.add(now, "ERROR", "System", detail)
+                self.activity.add(now, "ERROR", "System", detail)
             else:
                 detail = "controls/ is a folder again: controls are read"
-                e.activity.add(now, "CONTROL_APPLIED", "System", detail)
+                self.activity.add(now, "CONTROL_APPLIED", "System", detail)
         if found.problem:  # nothing can be seen: keep what was in effect, block new entries
             self.update_state()
             return
@@ -175,7 +216,7 @@ class Supervisor:
             return
         for name in found.present.get(Control.RESET, []):
             self.reset(now, name)
-            controls.remove(e.paths.controls, [name])
+            controls.remove(self.controls_dir, [name])
         for name in found.present.get(Control.ADJUST_RISK, []):
             self.adjust(now, name, found.content[name])
         if found.has(Control.FLATTEN) and not self.flattening:
@@ -185,7 +226,7 @@ class Supervisor:
         if paused != self.paused:
             self.paused = paused
             if paused:
-                n = e.orders.cancel_entries(e.mode, now, layout.PAUSE)
+                n = self.orders.cancel_entries(self.mode, now, layout.PAUSE)
                 detail = f"no new entries; {n} resting entry orders cancelled; exits go on"
                 self.record(now, found.present[Control.PAUSE][0], "APPLIED", detail)
             else:
@@ -193,13 +234,12 @@ class Supervisor:
         self.update_state()
 
     def record(self, now: int, file: str, result: str, reason: str) -> None:
-        e = self.engine
         file, reason = controls.shown(file), controls.shown(reason, 300)  # one printable line
         control = controls.control_for(file)
         name = control.value if control else file
-        e.journal.add_control(now, name, file, result, reason)
+        self.journal.add_control(now, name, file, result, reason)
         kind = "CONTROL_APPLIED" if result == "APPLIED" else "CONTROL_REJECTED"
-        e.activity.add(now, kind, "System", f"{file}: {reason}", control=name)
+        self.activity.add(now, kind, "System", f"{file}: {reason}", control=name)
         self.last_control = {
             "control": name,
             "file": file,
@@ -209,35 +249,34 @@ class Supervisor:
         }
 
     def adjust(self, now: int, name: str, content: bytes) -> None:
-        e = self.engine
         try:
-            values = runtime.parse(content, e.limits)
+            values = runtime.parse(content, self.limits.value)
         except runtime.AdjustError as exc:
             if self._still_being_written(name):
                 return  # `echo ... > ADJUST_RISK` creates the file before it writes: look again
             self.record(now, name, "REJECTED", str(exc))
             self._set_aside(now, name, str(exc), content)
             return
-        e.limits = e.limits.with_values(values)
-        e.risk.limits = e.limits
+        self.limits.value = self.limits.value.with_values(values)
         for key, value in values.items():
-            e.journal.set_runtime(key, value, now, name)
+            self.journal.set_runtime(key, value, now, name)
+        disabled = self.risk.disabled
         for strategy in values.get("allowed_strategies") or []:
-            if strategy in e.risk.disabled:
-                e.risk.disabled.discard(strategy)
-                e.scorecard.reenabled(strategy)
-                e.journal.set_runtime("disabled_strategies", sorted(e.risk.disabled), now, name)
+            if strategy in disabled:
+                disabled.discard(strategy)
+                self.scorecard.reenabled(strategy)
+                self.journal.set_runtime("disabled_strategies", sorted(disabled), now, name)
         cancelled = self._cancel_disallowed(now)
-        effective = e.limits.describe()
+        effective = self.limits.value.describe()
         shown = ", ".join(f"{k}={effective[k]}" for k in values)
         extra = f"; {cancelled} resting entries outside the new limits cancelled" if cancelled else ""
         self.record(now, name, "APPLIED", f"now in effect: {shown}{extra}")
-        controls.remove(e.paths.controls, [name])
+        controls.remove(self.controls_dir, [name])
 
     def _still_being_written(self, name: str) -> bool:
         """A file younger than SETTLE_S that does not parse yet gets until then to be complete."""
         try:
-            age = time.time() - os.stat(self.engine.paths.controls / name).st_mtime
+            age = time.time() - os.stat(self.controls_dir / name).st_mtime
         except OSError:
             return False
         if age >= SETTLE_S:
@@ -247,7 +286,7 @@ class Supervisor:
 
     def _set_aside(self, now: int, name: str, reason: str, content: bytes) -> None:
         """A rejected ADJUST_RISK becomes NAME.rejected, with the reason on its first line."""
-        folder = self.engine.paths.controls
+        folder = self.controls_dir
         note = f"REJECTED at {iso(now)}: {controls.shown(reason, 300)}\n".encode()
         if content:  # a short printable excerpt, never the raw bytes
             note += b"--- the file began:\n" + controls.excerpt(content).encode() + b"\n"
@@ -257,11 +296,11 @@ class Supervisor:
                 os.unlink(folder / name)
 
     def _cancel_disallowed(self, now: int) -> int:
-        e = self.engine
-        limits = e.limits
+        limits = self.limits.value
+        markets = self.orders.markets
         ids = []
-        for order in e.orders.orders.values():
-            market = e.markets.get(order.market_id)
+        for order in self.orders.orders.values():
+            market = markets.get(order.market_id)
             if order.intent is not Intent.ENTRY or market is None:
                 continue
             instruments, strategies = limits.allowed_instruments, limits.allowed_strategies
@@ -269,39 +308,38 @@ class Supervisor:
                 strategies is not None and order.strategy not in strategies
             ):
                 ids.append(order.order_id)
-        return e.orders.cancel(ids, e.mode, now, layout.ADJUST_RISK) if ids else 0
+        return self.orders.cancel(ids, self.mode, now, layout.ADJUST_RISK) if ids else 0
 
     def reset(self, now: int, name: str) -> None:
-        e = self.engine
         was = self.halted or "not halted"
         self.halted = ""
         self.errors.clear()
         self.session.reset_ms = now
-        e.journal.delete_runtime("halted")
-        e.journal.set_runtime("session_reset_ms", now, now, name)
+        self.journal.delete_runtime("halted")
+        self.journal.set_runtime("session_reset_ms", now, now, name)
         self.record(now, name, "APPLIED", f"cleared ({was}); session limits count from now")
         self.update_state()
 
     # -- flatten and emergency stop -------------------------------------------------
 
     def start_flatten(self, now: int) -> None:
-        e = self.engine
-        cancelled = e.orders.cancel_all(e.mode, now, layout.FLATTEN)
-        self.flatten_note = f"{cancelled} orders cancelled, {len(e.portfolio.positions)} positions to close"
+        cancelled = self.orders.cancel_all(self.mode, now, layout.FLATTEN)
+        held = len(self.portfolio.positions)
+        self.flatten_note = f"{cancelled} orders cancelled, {held} positions to close"
         self.continue_flatten(now)
 
     def continue_flatten(self, now: int) -> None:
         """Sell what can be sold; done when no order works and what is left cannot be sold
         by any order (dust, awaiting redemption, closed market): those are named."""
-        e = self.engine
-        for position in list(e.portfolio.positions.values()):
-            e.orders.exit_position(position, e.mode, now, layout.FLATTEN)
-        if e.orders.orders:
+        orders, positions = self.orders, self.portfolio.positions
+        for position in list(positions.values()):
+            orders.exit_position(position, self.mode, now, layout.FLATTEN)
+        if orders.orders:
             return
-        held = [(p, e.orders.why_held(p)) for p in e.portfolio.positions.values()]
+        held = [(p, orders.why_held(p)) for p in positions.values()]
         if all(why for _, why in held):
             files, self.flattening = self.flattening, []
-            controls.remove(e.paths.controls, files)
+            controls.remove(self.controls_dir, files)
             if held:
                 left = "; ".join(self._describe(p, why) for p, why in held)
                 note = f"{self.flatten_note} (sold, or settled); {len(held)} left, no order can sell: {left}"
@@ -311,15 +349,12 @@ class Supervisor:
             self.update_state()
 
     def _describe(self, position: Position, why: str) -> str:
-        e = self.engine
-        value = e.portfolio.value(position)
-        return (
-            f"{e.market_name(position.market_id)} {position.outcome.value}"
-            f" {position.shares / ONE:g} shares (worth {usd(value)}): {why}"
-        )
+        value = self.portfolio.value(position)
+        name = self.market_names.get(position.market_id, position.market_id)
+        return f"{name} {position.outcome.value} {position.shares / ONE:g} shares (worth {usd(value)}): {why}"
 
     def _why_not_sold(self, position: Position) -> str:
-        orders = self.engine.orders
+        orders = self.orders
         key = (position.market_id, position.outcome)
         return (
             orders.why_held(position)
@@ -328,22 +363,41 @@ class Supervisor:
         )
 
     def emergency_stop(self, file: str) -> None:
-        e = self.engine
-        now = e.now_ms()
-        cancelled = e.orders.cancel_all(e.mode, now, layout.EMERGENCY_STOP)
-        held = len(e.portfolio.positions)
-        for position in list(e.portfolio.positions.values()):
-            e.orders.exit_position(position, e.mode, now, layout.EMERGENCY_STOP)
-        e.orders.cancel_all(e.mode, now, layout.EMERGENCY_STOP)
-        left = list(e.portfolio.positions.values())
+        """Cancel everything, sell what can be sold, and end the engine's loop (`stopped_by`)."""
+        now = self.market_time.now_ms()
+        orders, positions = self.orders, self.portfolio.positions
+        cancelled = orders.cancel_all(self.mode, now, layout.EMERGENCY_STOP)
+        held = len(positions)
+        for position in list(positions.values()):
+            orders.exit_position(position, self.mode, now, layout.EMERGENCY_STOP)
+        orders.cancel_all(self.mode, now, layout.EMERGENCY_STOP)
+        left = list(positions.values())
         detail = f"{cancelled} orders cancelled, {held - len(left)} of {held} positions sold"
         if left:
             named = "; ".join(self._describe(p, self._why_not_sold(p)) for p in left)
             detail += f"; {len(left)} still held (see active_positions): {named}"
         self.record(now, file, "APPLIED", detail + "; the bot exits")
         self.stop(f"EMERGENCY_STOP: remove controls/{file} to allow a restart")
-        e.exit_reason = f"EMERGENCY_STOP ({file})"
-        e.stop_loop()
+        self.stopped_by = f"EMERGENCY_STOP ({file})"
+
+    def position_closed(self, position: Position) -> None:
+        """Scorecard, and the optional auto-disable of a losing strategy."""
+        self.scorecard.closed(position.strategy, position.realized)
+        enabled, after, below = self.disable_rule
+        name = position.strategy
+        disabled = self.risk.disabled
+        if enabled and name not in disabled and self.scorecard.should_disable(name, after, below):
+            disabled.add(name)
+            now = self.market_time.event_ms
+            self.journal.set_runtime("disabled_strategies", sorted(disabled), now, "scorecard")
+            card = self.scorecard.cards[name]
+            self.activity.add(
+                now,
+                "STRATEGY_DISABLED",
+                "System",
+                f"{name}: win rate {card.wins}/{card.trades} below {below:.0%} after {after} trades;"
+                " re-enable with ADJUST_RISK allowed_strategies",
+            )
 
     # -- circuit breaker ----------------------------------------------------------------
 
@@ -362,40 +416,44 @@ class Supervisor:
     def check_invariants(self, deep: bool = False) -> None:
         if self.halted:
             return
-        failed_fills = getattr(self.engine.venue, "failed_fills", None)
+        now = self.market_time.event_ms
+        venue = self.orders.venue
+        failed_fills = getattr(venue, "failed_fills", None)
         if failed_fills:  # one at a time: each RESET brings up the next
             tf = failed_fills.pop(0)
             self.halt(
-                self.engine.last_event_ms,
+                now,
                 f"venue_fills: trade {tf.trade_id} (fill {tf.fill.fill_id}) was booked but FAILED on"
                 " chain; the books may hold shares or cash the wallet does not: check the wallet",
             )
             return
-        failed = breaker.check(self.engine, deep=deep)
+        failed = (
+            breaker.check(self.orders, self.portfolio, venue, now, self.risk.max_exposure)
+            or breaker.check_state_files(self.files, self.heartbeat_s)
+            or (breaker.check_journal(self.journal, self.portfolio) if deep else "")
+        )
         if failed:
-            self.halt(self.engine.last_event_ms, f"invariant {failed}")
+            self.halt(now, f"invariant {failed}")
 
     def halt(self, now: int, reason: str) -> None:
-        e = self.engine
         if self.halted:
             return
         self.halted = reason
-        e.journal.set_runtime("halted", reason, now, "circuit breaker")
-        e.activity.add(now, "ERROR", "System", f"HALTED: {reason}; entries stop, exits go on")
-        e.orders.cancel_entries(e.mode, now, "HALTED")
+        self.journal.set_runtime("halted", reason, now, "circuit breaker")
+        self.activity.add(now, "ERROR", "System", f"HALTED: {reason}; entries stop, exits go on")
+        self.orders.cancel_entries(self.mode, now, "HALTED")
         self.update_state()
 
     def disk_fault(self, now: int, what: str) -> None:
         """A refused write (bot/guard.py): HALTED until the writes succeed again."""
-        e = self.engine
         self.disk = what
-        e.activity.add(now, "ERROR", "System", f"HALTED: disk: {what}; entries stop, exits go on")
-        e.orders.cancel_entries(e.mode, now, "HALTED")
+        self.activity.add(now, "ERROR", "System", f"HALTED: disk: {what}; entries stop, exits go on")
+        self.orders.cancel_entries(self.mode, now, "HALTED")
         self.update_state()
 
     def disk_ok(self, now: int, was: str) -> None:
         self.disk = ""
-        self.engine.activity.add(now, "DISK_RECOVERED", "System", f"writes succeed again (was: {was})")
+        self.activity.add(now, "DISK_RECOVERED", "System", f"writes succeed again (was: {was})")
         self.update_state()
 
     # -- views ----------------------------------------------------------------------
@@ -413,8 +471,8 @@ class Supervisor:
         return {
             "in_effect": in_effect,
             "last": self.last_control,
-            "effective_limits": self.engine.limits.describe(),
-            "disabled_strategies": sorted(self.engine.risk.disabled),
+            "effective_limits": self.limits.value.describe(),
+            "disabled_strategies": sorted(self.risk.disabled),
         }
 
     def risk_view(self) -> dict[str, Any]:
@@ -425,7 +483,7 @@ class Supervisor:
             "reason": block or None,
             "consecutive_losses": view.consecutive_losses,
             "daily_loss": to_float(view.daily_loss),
-            "daily_loss_limit": to_float(self.engine.limits.max_session_loss),
+            "daily_loss_limit": to_float(self.limits.value.max_session_loss),
             "daily_loss_remaining": to_float(view.daily_loss_remaining),
             "emergency_stop": self.trading_state is TradingState.STOPPED
             and self.state_reason.startswith("EMERGENCY"),

@@ -87,12 +87,18 @@ class RecordingFeed:
     stops the recording for the rest of the session (what was flushed stays readable) and
     is handed to `on_error`; the events still go to the engine."""
 
-    def __init__(self, feed: Feed, tape: TapeWriter, open_markets: Iterable[Market] = ()) -> None:
+    def __init__(
+        self,
+        feed: Feed,
+        tape: TapeWriter,
+        open_markets: Iterable[Market] = (),
+        on_error: Callable[[BaseException], None] | None = None,
+    ) -> None:
         self.feed = feed
         self.tape = tape
         self._pending_opens = list(open_markets)  # markets the engine restored: the tape needs them
         self.failed = ""
-        self.on_error: Callable[[BaseException], None] | None = None
+        self.on_error = on_error
 
     def peek_ms(self) -> int | None:
         return self.feed.peek_ms()

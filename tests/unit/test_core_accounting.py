@@ -18,7 +18,6 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.app import build_engine
 from bot.clock import SimulatedClock
 from bot.config import Config, RiskConfig, StrategiesConfig
 from bot.journal import Journal, Restored
@@ -44,6 +43,7 @@ from bot.model import (
 from bot.orders import OrderManager
 from bot.portfolio import Portfolio
 from bot.venues.paper import PaperVenue
+from bot.wiring import build_engine
 
 MODE = Mode.PAPER
 TICK = 10_000

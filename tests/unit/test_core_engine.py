@@ -18,7 +18,7 @@ import orjson
 import pytest
 
 from bot import __version__, state
-from bot.app import build_engine, prepare_home
+from bot.app import prepare_home
 from bot.clock import SimulatedClock
 from bot.config import Config, MarketConfig, RiskConfig
 from bot.engine import Engine
@@ -41,6 +41,7 @@ from bot.model import (
 )
 from bot.strategies import WindowState, build_strategies
 from bot.venues.paper import PaperVenue
+from bot.wiring import build_engine
 
 MODE = Mode.PAPER
 START = 1_767_225_600_000  # 2026-01-01T00:00:00Z
@@ -138,7 +139,7 @@ def run_engine(
         ):
             flattened.append(served)
             (paths.controls / "FLATTEN").touch()
-            engine.wake()
+            engine.inbox.wake()
         if each_batch is not None:
             each_batch(engine)
 
@@ -198,7 +199,7 @@ def test_flatten_was_carried_out_and_trading_resumed(runs: tuple[Run, Run]) -> N
     flatten_ms = controls_rows[0]["ts_ms"]
     later = rows(run.journal, f"SELECT * FROM orders WHERE intent='ENTRY' AND created_ms > {flatten_ms}")
     assert later, "entries resumed after the flatten"
-    assert run.engine.trading_state is TradingState.ACTIVE
+    assert run.engine.supervisor.trading_state is TradingState.ACTIVE
 
 
 def test_cash_reconciles_exactly(runs: tuple[Run, Run]) -> None:
@@ -439,13 +440,17 @@ def test_the_state_files_cached_rows_equal_rows_built_afresh(tmp_path: Path) -> 
         fresh = [
             state.position_view(p, engine.markets.get(p.market_id), marks.get(p.market_id)) for p in positions
         ]
-        assert engine.views.positions(engine, positions) == fresh
+        assert engine.views.positions(engine.markets, marks, positions) == fresh
         orders = engine.orders.open_orders()
-        fresh_orders = [state.order_view(o, engine.market_name(o.market_id)) for o in orders]
-        assert engine.views.orders(engine, orders) == fresh_orders
-        rows = state.trades_today(engine)["trades"]
-        closed = [state._trade_row(engine, p, "CLOSED", ms) for ms, p in engine.portfolio.closed_today]
-        opened = [state._trade_row(engine, p, "OPEN", None) for p in positions]
+        names = engine.market_names
+        fresh_orders = [state.order_view(o, names.get(o.market_id, o.market_id)) for o in orders]
+        assert engine.views.orders(names, orders) == fresh_orders
+        rows = state.trades_today(engine.snapshot(for_status=False))["trades"]
+        closed = [
+            state._trade_row(names.get(p.market_id, p.market_id), p, "CLOSED", ms)
+            for ms, p in engine.portfolio.closed_today
+        ]
+        opened = [state._trade_row(names.get(p.market_id, p.market_id), p, "OPEN", None) for p in positions]
         assert rows == closed + opened
         checked[0] += bool(positions)
 
@@ -460,7 +465,8 @@ def test_a_state_file_write_that_hangs_is_an_invariant_failure(
     from bot import breaker
 
     engine = runs[0].engine
-    monkeypatch.setattr(engine, "last_status_write", 0.0)  # only the writer is under test here
-    assert "state_files" not in breaker.check(engine)
+    monkeypatch.setattr(engine.files, "status_written", 0.0)  # only the writer is under test here
+    assert breaker.check_state_files(engine.files, engine.heartbeat_s) == ""
     monkeypatch.setattr(engine.files, "busy_for", lambda: 3 * engine.heartbeat_s + 6)
-    assert breaker.check(engine).startswith("state_files: the disk has not finished")
+    failed = breaker.check_state_files(engine.files, engine.heartbeat_s)
+    assert failed.startswith("state_files: the disk has not finished")

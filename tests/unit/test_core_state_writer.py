@@ -1,4 +1,4 @@
-"""bot.state.write_json is atomic for a concurrent reader; the FileWriter thread writes the
+"""bot.statefiles.write_json is atomic for a concurrent reader; the FileWriter thread writes the
 newest bytes handed to it and reports a failing write without stopping; mask_wallet hides
 the middle."""
 
@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.state import FileWriter, mask_wallet, write_json
+from bot.state import mask_wallet
+from bot.statefiles import FileWriter, write_json
 
 
 def test_write_json_writes_valid_json_and_leaves_no_temp_file(tmp_path: Path) -> None:
@@ -175,7 +176,7 @@ def test_a_write_that_hangs_shows_in_busy_for(tmp_path: Path, monkeypatch: pytes
         started.set()
         release.wait(10)
 
-    monkeypatch.setattr("bot.state.replace_file", hanging_disk)
+    monkeypatch.setattr("bot.statefiles.replace_file", hanging_disk)
     writer = FileWriter()
     assert writer.busy_for() == 0.0
     writer.put(tmp_path / "status.json", {"a": 1})

@@ -29,7 +29,7 @@ from bot.model import (
 from bot.orders import OrderManager
 from bot.portfolio import Portfolio
 from bot.risk import RiskGate, SessionLimits
-from bot.runtime import AdjustError, Limits, parse
+from bot.runtime import AdjustError, CurrentLimits, Limits, parse
 from bot.venues.paper import PaperVenue
 
 T0 = 1_800_000_000_000
@@ -223,10 +223,10 @@ def test_no_sequence_breaches_a_cap(steps: list[tuple]) -> None:  # type: ignore
     portfolio = Portfolio(journal, Mode.PAPER)
     venue = PaperVenue(cash=15 * ONE)
     portfolio.deposit(15 * ONE, T0, "test")
-    gate = RiskGate(RISK, LIMITS)
+    gate = RiskGate(RISK, CurrentLimits(LIMITS))
     markets = {m.market_id: m for m in MARKETS}
     orders = OrderManager(
-        venues={Mode.PAPER: venue},
+        venue=venue,
         journal=journal,
         portfolio=portfolio,
         activity=Activity(journal, None),
@@ -249,7 +249,7 @@ def test_no_sequence_breaches_a_cap(steps: list[tuple]) -> None:  # type: ignore
             orders.apply(venue.on_market(tick))
         elif step[0] == "adjust":
             with contextlib.suppress(AdjustError):
-                gate.limits = gate.limits.with_values(parse(step[1], gate.limits))
+                gate.limits.value = gate.limits.value.with_values(parse(step[1], gate.limits.value))
         else:
             _, i, outcome, price_c, size, strategy = step
             market = MARKETS[i]
@@ -265,7 +265,7 @@ def test_no_sequence_breaches_a_cap(steps: list[tuple]) -> None:  # type: ignore
             result = orders.execute(signal, Mode.PAPER)
             if result.executed:
                 executed += 1
-                limits = gate.limits
+                limits = gate.limits.value
                 assert limits.allowed_strategies is None or strategy in limits.allowed_strategies
                 assert limits.allowed_instruments is None or market.instrument in limits.allowed_instruments
         # the caps hold after every step
