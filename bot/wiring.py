@@ -18,13 +18,14 @@ from bot.activity import Activity
 from bot.breaker import VenueErrorWindow
 from bot.clock import Clock, Inbox, MarketTime
 from bot.config import Config, ConfigError
-from bot.engine import Engine, Paths
+from bot.engine import Engine
 from bot.exits import policies
 from bot.feeds import Feed
 from bot.feeds.replay import RecordingFeed
 from bot.feeds.tape import TapeWriter
 from bot.guard import HomeGuard
 from bot.journal import Journal, Restored
+from bot.layout import Paths
 from bot.model import Micros, now_ms, to_micros
 from bot.orders import OrderManager
 from bot.portfolio import Portfolio
