@@ -51,19 +51,38 @@ class Sentence:
         return {}
 
 
-# -- placing orders ---------------------------------------------------------------------
+class AboutOrder(Sentence):
+    """A sentence about one order (an `order` field): its market."""
 
-
-@dataclass(frozen=True, slots=True)
-class OrderPlaced(Sentence):
-    kind: ClassVar[str] = "ORDER_PLACED"
     order: Order
-    strategy: str
-    reason: str
 
     @property
     def market(self) -> str:
         return self.order.market_id
+
+
+class AboutPosition(Sentence):
+    """A sentence about one position (a `position` field): its market, its id in the JSON."""
+
+    position: Position
+
+    @property
+    def market(self) -> str:
+        return self.position.market_id
+
+    def data(self) -> dict[str, Any]:
+        return {"position_id": self.position.position_id}
+
+
+# -- placing orders ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class OrderPlaced(AboutOrder):
+    kind: ClassVar[str] = "ORDER_PLACED"
+    order: Order
+    strategy: str
+    reason: str
 
     def text(self) -> str:
         o = self.order
@@ -81,15 +100,11 @@ class OrderPlaced(Sentence):
 
 
 @dataclass(frozen=True, slots=True)
-class OrderConfirmed(Sentence):
+class OrderConfirmed(AboutOrder):
     """An UNKNOWN order the venue found resting."""
 
     kind: ClassVar[str] = "ORDER_PLACED"
     order: Order
-
-    @property
-    def market(self) -> str:
-        return self.order.market_id
 
     def text(self) -> str:
         return f"{self.order.order_id} confirmed resting"
@@ -182,7 +197,7 @@ class VenueAnswering(Sentence):
 
 
 @dataclass(frozen=True, slots=True)
-class PositionDust(Sentence):
+class PositionDust(AboutPosition):
     """Worth less at the bid than the venue's smallest market order (LIVE)."""
 
     kind: ClassVar[str] = "POSITION_EXIT"
@@ -190,10 +205,6 @@ class PositionDust(Sentence):
     value: Micros
     bid: Micros
     minimum: Micros
-
-    @property
-    def market(self) -> str:
-        return self.position.market_id
 
     def text(self) -> str:
         p = self.position
@@ -203,21 +214,14 @@ class PositionDust(Sentence):
             " minimum: dust, held to resolution"
         )
 
-    def data(self) -> dict[str, Any]:
-        return {"position_id": self.position.position_id}
-
 
 @dataclass(frozen=True, slots=True)
-class PositionBelowMinimum(Sentence):
+class PositionBelowMinimum(AboutPosition):
     """Fewer shares left than the market's minimum order size."""
 
     kind: ClassVar[str] = "POSITION_EXIT"
     position: Position
     min_size: Micros
-
-    @property
-    def market(self) -> str:
-        return self.position.market_id
 
     def text(self) -> str:
         p = self.position
@@ -226,21 +230,14 @@ class PositionBelowMinimum(Sentence):
             f" minimum of {self.min_size / ONE:g}; held to resolution"
         )
 
-    def data(self) -> dict[str, Any]:
-        return {"position_id": self.position.position_id}
-
 
 @dataclass(frozen=True, slots=True)
-class PositionAwaitingRedemption(Sentence):
+class PositionAwaitingRedemption(AboutPosition):
     """The market resolved in the position's favour; the payout waits on chain."""
 
     kind: ClassVar[str] = "POSITION_EXIT"
     position: Position
     payout: Micros
-
-    @property
-    def market(self) -> str:
-        return self.position.market_id
 
     def text(self) -> str:
         p = self.position
@@ -248,9 +245,6 @@ class PositionAwaitingRedemption(Sentence):
             f"{p.outcome.value} {p.shares / ONE:g} shares won: {usd(self.payout)} awaiting redemption"
             f" on chain (profit {usd(self.payout - p.cost - p.fees)} counted once redeemed)"
         )
-
-    def data(self) -> dict[str, Any]:
-        return {"position_id": self.position.position_id}
 
 
 # -- booking what the venue reports ----------------------------------------------------------
@@ -299,16 +293,12 @@ class OrphanFill(Sentence):
 
 
 @dataclass(frozen=True, slots=True)
-class OrderClosed(Sentence):
+class OrderClosed(AboutOrder):
     """An order cancelled, expired or refused after it was placed."""
 
     kind: ClassVar[str] = "ORDER_CANCELLED"
     done: OrderDone
     order: Order
-
-    @property
-    def market(self) -> str:
-        return self.order.market_id
 
     def text(self) -> str:
         o = self.order
@@ -320,13 +310,9 @@ class OrderClosed(Sentence):
 
 
 @dataclass(frozen=True, slots=True)
-class PositionClosed(Sentence):
+class PositionClosed(AboutPosition):
     kind: ClassVar[str] = "POSITION_EXIT"
     position: Position
-
-    @property
-    def market(self) -> str:
-        return self.position.market_id
 
     def text(self) -> str:
         p = self.position
