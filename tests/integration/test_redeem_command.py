@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from bot.testing.chain_server import ChainServer
+from bot.testing.clob_server import ClobServer
 from tests.integration.test_live_e2e import CONDITION, KEY, UP
 from tests.integration.test_live_engine_faults import (
     BUY_ONCE,
@@ -24,6 +25,20 @@ from tests.integration.test_live_engine_faults import (
 from tests.support import activity, eventually
 
 
+def two_markets() -> ClobServer:
+    """CONDITION ends in 15 s (the bot looks for its resolution once the window ends); THIRD
+    stays open, which keeps the bot running after CONDITION resolves."""
+    server = make_server(end_in_s=15)
+    server.add_market(THIRD, (THIRD_UP, THIRD_DOWN), end_date_iso=_end(1800), question="SOL up?")
+    server.set_book(THIRD_UP, bids=[(0.45, 100)], asks=[(0.47, 100)])
+    server.set_book(THIRD_DOWN, bids=[(0.53, 100)], asks=[(0.55, 100)])
+    return server
+
+
+def closed_as_won(home: Path) -> bool:
+    return any("WON" in a["details"] for a in activity(home) if a["type"] == "POSITION_EXIT")
+
+
 def redeem(home: Path, env: dict[str, str], *extra: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "bot", "redeem", "--home", str(home), "--wait", "30", *extra],
@@ -35,12 +50,8 @@ def redeem(home: Path, env: dict[str, str], *extra: str) -> subprocess.Completed
 
 
 def test_bot_redeem_redeems_a_stopped_bots_win_and_the_next_start_books_it(tmp_path: Path) -> None:
-    server = make_server(end_in_s=15)  # the bot looks for the resolution once the window ends
+    server = two_markets()
     chain = ChainServer(server.exchange, owner_of=lambda address: server.api_key).start()
-    # a market that stays open keeps the bot running after the first one resolves
-    server.add_market(THIRD, (THIRD_UP, THIRD_DOWN), end_date_iso=_end(1800), question="SOL up?")
-    server.set_book(THIRD_UP, bids=[(0.45, 100)], asks=[(0.47, 100)])
-    server.set_book(THIRD_DOWN, bids=[(0.53, 100)], asks=[(0.55, 100)])
     toml = live_config(server, BUY_ONCE.format(at="ask"), (CONDITION, THIRD)).replace(
         "[polymarket]\n", f'[polymarket]\nrpc_url = "{chain.url}"\n', 1
     )
@@ -75,8 +86,7 @@ def test_bot_redeem_redeems_a_stopped_bots_win_and_the_next_start_books_it(tmp_p
         bot = start(tmp_path, server, toml.replace(f'"{CONDITION}", ', ""))
         bot.wait_ready(timeout=30)
         eventually(lambda: len(bot.trading_state()["active_positions"]) == 1, timeout=20)
-        details = [a["details"] for a in activity(tmp_path) if a["type"] == "POSITION_EXIT"]
-        assert any("WON" in d for d in details)
+        assert closed_as_won(tmp_path)
     finally:
         bot.stop()
         chain.stop()
@@ -95,10 +105,7 @@ def test_an_eoa_without_rpc_url_is_told_what_to_set(tmp_path: Path) -> None:
 
 
 def test_auto_redeem_redeems_a_win_while_the_bot_runs(tmp_path: Path) -> None:
-    server = make_server(end_in_s=15)
-    server.add_market(THIRD, (THIRD_UP, THIRD_DOWN), end_date_iso=_end(1800), question="SOL up?")
-    server.set_book(THIRD_UP, bids=[(0.45, 100)], asks=[(0.47, 100)])
-    server.set_book(THIRD_DOWN, bids=[(0.53, 100)], asks=[(0.55, 100)])
+    server = two_markets()
     chain = ChainServer(server.exchange, owner_of=lambda address: server.api_key, receipt_after=1).start()
     settings = f'[polymarket]\nauto_redeem = true\nredeem_interval_s = 0.2\nrpc_url = "{chain.url}"\n'
     toml = live_config(server, BUY_ONCE.format(at="ask"), (CONDITION, THIRD)).replace(
@@ -116,8 +123,7 @@ def test_auto_redeem_redeems_a_win_while_the_bot_runs(tmp_path: Path) -> None:
         lines = [a for a in activity(tmp_path) if a["type"] == "REDEMPTION"]
         assert [a["state"] for a in lines][-1] == "REDEEMED", lines
         assert any("transaction 0x" in a["details"] for a in lines)
-        details = [a["details"] for a in activity(tmp_path) if a["type"] == "POSITION_EXIT"]
-        assert any("WON" in d for d in details)
+        assert closed_as_won(tmp_path)
     finally:
         bot.stop()
         chain.stop()
