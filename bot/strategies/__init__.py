@@ -12,31 +12,12 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import typing
-from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from bot.config import ConfigError, build_section
-from bot.model import BookTick, Market, Micros, Outcome, Signal
+from bot.strategies.base import Strategy, WindowState
 
-
-@dataclass(slots=True)
-class WindowState:
-    """What a strategy sees of one market at one tick. Read-only by convention (not `frozen`,
-    whose __init__ costs eight times as much: the engine builds one per strategy per tick)."""
-
-    market: Market
-    book: BookTick
-    now_ms: int
-    holding: dict[Outcome, Micros]  # shares held per outcome
-    open_orders: int  # resting orders in this market
-    entries: int  # entry orders this strategy placed in this window
-    seconds_left: float  # until the window ends
-
-
-class Strategy(Protocol):
-    name: str
-
-    def evaluate(self, window: WindowState) -> Signal | None: ...
+__all__ = ["Strategy", "WindowState", "build_strategies"]
 
 
 def build_strategies(enabled: tuple[str, ...], params: dict[str, dict[str, Any]]) -> list[Strategy]:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from bot.model import ONE, Action, Outcome, Signal, book_for
-from bot.strategies import WindowState
+from bot.strategies.base import WindowState
 
 
 class Canary:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bot.model import ONE, Action, Outcome, Signal, book_for, to_micros
-from bot.strategies import WindowState
+from bot.strategies.base import WindowState
 
 
 class Edge:
