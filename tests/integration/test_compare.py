@@ -6,7 +6,6 @@ import csv
 import json
 import shutil
 import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +30,7 @@ def closed_positions(home: Path) -> int:
 
 
 @pytest.fixture(scope="module")
-def clean_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+def clean_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One paper session, untouched by any control, stopped after a few closed trades."""
     home = tmp_path_factory.mktemp("clean")
     bot = BotProcess(home, FAST_CONFIG).start()
@@ -40,7 +39,7 @@ def clean_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         eventually(lambda: closed_positions(home) >= 4, timeout=30)
     finally:
         bot.stop()
-    yield home
+    return home
 
 
 def one_line(exc: pytest.ExceptionInfo[CompareError]) -> str:

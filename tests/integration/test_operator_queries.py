@@ -8,7 +8,6 @@ import json
 import sqlite3
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,7 +17,7 @@ from tests.support import BotProcess, eventually
 
 
 @pytest.fixture(scope="module")
-def home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("queries")
     for session in (1, 2):
         bot = BotProcess(folder).start()
@@ -28,7 +27,7 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
             eventually(lambda: _closed(folder) >= target, timeout=60)  # noqa: B023
         finally:
             bot.stop()
-    yield folder
+    return folder
 
 
 def _db(home: Path) -> sqlite3.Connection:

@@ -459,8 +459,8 @@ def test_tick_size_change_is_honoured(server: ClobServer, make_venue: Callable[.
         and len(posts(server)) == 1
         and count_requests(server, "GET", "/tick-size") == 1
     )
+    server.fail_next("POST", "/order", 400, error="breaks minimum tick size rule", count=2)
     with pytest.raises(OrderRefused):  # on tick, but the venue still refuses: no loop
-        server.fail_next("POST", "/order", 400, error="breaks minimum tick size rule", count=2)
         every.place(req(0.42, 5), now_ms())
 
 

@@ -493,7 +493,7 @@ def test_parse_time() -> None:
     assert parse_time(T0_S) == parse_time(T0) == parse_time("2025-11-22T02:53:20Z") == T0
     assert parse_time(T0_S + 0.5) == T0 + 500
     for bad in ("", "soon", 5, "nan", True, -T0):
-        with pytest.raises(ValueError):
+        with pytest.raises(ValueError, match=r"time|out of range"):
             parse_time(bad)
 
 
