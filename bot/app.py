@@ -13,6 +13,7 @@ import os
 import signal
 import sqlite3
 import sys
+from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +30,7 @@ from bot.engine import DECIDE_EVERY_MS, Engine
 from bot.errors import StartupRefused, StorageError
 from bot.feeds.simulated import SimulatedMarket
 from bot.feeds.tape import TapeWriter
-from bot.journal import Journal
+from bot.journal import Journal, Restored
 from bot.layout import BOT_LOG, Paths
 from bot.logfiles import text_handler
 from bot.model import Mode, now_ms, to_float, to_micros, usd
@@ -126,6 +127,39 @@ def run(options: RunOptions) -> str:
             lock.release()
 
 
+@dataclass
+class Market:
+    """What the mode trades on: the venue, its feed, the wallet shown, and the clock's start."""
+
+    venue: Any  # PaperVenue, DryRunVenue or PolymarketVenue (bot/venues/)
+    feed: Any  # the simulated market, or the live feed read on its own thread
+    clock: RealtimeClock
+    wallet: str
+    start_ms: int
+    live_from_ms: int
+
+
+class Background:
+    """The run's threads (control watcher, book reads, venue heartbeat, order poll,
+    redemption): started once the engine is ready, stopped in the same order at the end."""
+
+    def __init__(self) -> None:
+        self.threads: list[Any] = []  # each has start() and stop()
+
+    def add(self, thread: Any) -> None:
+        if thread is not None:
+            self.threads.append(thread)
+
+    def start(self) -> None:
+        for thread in self.threads:
+            thread.start()
+
+    def stop(self) -> None:
+        for thread in self.threads:
+            with suppress(Exception):
+                thread.stop()
+
+
 def _run(
     paths: Paths,
     config: Config,
@@ -139,22 +173,11 @@ def _run(
     mode = config.mode
     wall = now_ms()
     restored = journal.restore(mode)
-    if mode is Mode.PAPER:
-        start_ms = max(wall, restored.clock_ms or 0)
-        market: Any = _market_feed(config, journal, restored.clock_ms, start_ms, restored)
-        # a fresh market trades from its first tick; a resumed one books the downtime first
-        live_from = start_ms if restored.clock_ms else min(start_ms, market.peek_ms())
-        venue: Any = PaperVenue(mode)
-        wallet = config.wallet or "PAPER"
-    else:
-        from bot.feeds.background import BackgroundFeed
-        from bot.live import build_live
-
-        live = build_live(config, paths.logs)
-        start_ms = live_from = now_ms()  # after the slow start-up: the clock starts here
-        venue, wallet = live.venue, live.wallet
+    clock_start = max(wall, restored.clock_ms or 0) if mode is Mode.PAPER else 0
+    inbox = Inbox()  # what the watcher, a background feed and the signal handlers wake
+    market = _market(config, journal, paths, restored, clock_start, inbox)
     journal.start_session(mode, __version__, os.getpid(), config.to_dict(), wall)
-    paper = venue if isinstance(venue, PaperVenue) else getattr(venue, "paper", None)
+    paper = market.venue if isinstance(market.venue, PaperVenue) else getattr(market.venue, "paper", None)
     if paper is not None:  # a simulated exchange: its books are the journal's
         paper.id_prefix = f"{paper.id_prefix[:1]}{journal.session_id}-"
         holdings = {(p.market_id, p.outcome): p.shares for p in restored.positions}
@@ -162,25 +185,21 @@ def _run(
     tape = TapeWriter(
         tape_path(paths, journal.session_id), source=f"{mode.value} session {journal.session_id}"
     )
-    clock = RealtimeClock(start_ms, config.speed if mode is Mode.PAPER else 1.0)
-    inbox = Inbox()  # what the watcher, a background feed and the signal handlers wake
-    if mode is not Mode.PAPER:  # the books are read on their own thread; each batch wakes the engine
-        market = BackgroundFeed(live.feed, inbox.data_ready, clock.now_ms)
     engine = build_engine(
         config=config,
         paths=paths,
         journal=journal,
-        venue=venue,
-        feed=market,
-        clock=clock,
+        venue=market.venue,
+        feed=market.feed,
+        clock=market.clock,
         inbox=inbox,
         decide_every_ms=0 if mode is Mode.PAPER else DECIDE_EVERY_MS,
         strategies=strategies,
         restored=restored,
-        start_ms=start_ms,
-        wallet=wallet,
+        start_ms=market.start_ms,
+        wallet=market.wallet,
         pid=os.getpid(),
-        live_from_ms=live_from,
+        live_from_ms=market.live_from_ms,
         tape=tape,
         stale_feed_s=None if mode is Mode.PAPER else config.polymarket.stale_feed_s,
         # LIVE exits are market orders: a ~$1 notional minimum, not 5 shares
@@ -188,61 +207,134 @@ def _run(
         reserve=reserve,
         lock=lock,
     )
-    feed: Any = engine.feed  # the recording feed
-    activity, portfolio, orders = engine.activity, engine.portfolio, engine.orders
-    activity.monotonic = True
+    engine.activity.monotonic = True
+    background = Background()
+    background.add(Watcher(paths.controls, inbox.wake))
+    if mode is not Mode.PAPER:
+        background.add(market.feed)  # the book reads
+    chores = _chores(config, engine, journal, market, background)
+    if mode is Mode.LIVE:
+        background.add(_live_startup(config, engine, market, paths, inbox))
+    elif not journal.has_deposit(mode):
+        amount = to_micros(round(config.paper.starting_balance, 6))
+        engine.portfolio.deposit(amount, market.start_ms, f"{mode.value.lower()} starting balance")
+        if paper is not None:
+            paper.deposit(amount)
+    chores()
+    _announce(engine, config, strategies, restored, market, journal, archived)
+    engine.commit()
+    background.start()
+    previous = _install_signal_handlers(inbox)
+    reason = "stopped"
+    try:
+        started[0] = True
+        reason = engine.run(on_heartbeat=chores) or "stopped"
+    except Exception as exc:  # leave a readable final state, then re-raise
+        reason = f"crashed: {type(exc).__name__}: {exc}"
+        with suppress(Exception):
+            engine.activity.add(engine.clock.now_ms(), "ERROR", "System", reason)
+        raise
+    finally:
+        background.stop()
+        _restore_signal_handlers(previous)
+        _shut_down(engine, journal, tape, chores, reason)
+    return reason
 
+
+def _market(
+    config: Config, journal: Journal, paths: Paths, restored: Restored, start_ms: int, inbox: Inbox
+) -> Market:
+    """PAPER: the simulated market (continued from the journal) and the paper venue. DRY_RUN and
+    LIVE: Polymarket's venue, and its books read on their own thread, waking the engine."""
+    if config.mode is Mode.PAPER:
+        feed = _market_feed(config, journal, restored.clock_ms, start_ms, restored)
+        # a fresh market trades from its first tick; a resumed one books the downtime first
+        live_from = start_ms if restored.clock_ms else min(start_ms, feed.peek_ms())
+        clock = RealtimeClock(start_ms, config.speed)
+        return Market(PaperVenue(config.mode), feed, clock, config.wallet or "PAPER", start_ms, live_from)
+    from bot.feeds.background import BackgroundFeed
+    from bot.live import build_live
+
+    live = build_live(config, paths.logs)
+    start = now_ms()  # after the slow start-up: the clock starts here
+    clock = RealtimeClock(start, 1.0)
+    books = BackgroundFeed(live.feed, inbox.data_ready, clock.now_ms)
+    return Market(live.venue, books, clock, live.wallet, start, start)
+
+
+def _chores(
+    config: Config, engine: Engine, journal: Journal, market: Market, background: Background
+) -> Callable[[], None]:
+    """The run's chores at every heartbeat, and once more at the end."""
+    mode, venue = config.mode, market.venue
     auto_redeem = _auto_redeem(config, journal, venue) if mode is Mode.LIVE else None
-    venue_beat: Any = None
+    venue_beat = None
     if mode is Mode.LIVE and config.polymarket.venue_heartbeat:
         from bot.live import VenueHeartbeat
 
         venue_beat = VenueHeartbeat(venue.send_heartbeat)
+    background.add(venue_beat)
+    background.add(auto_redeem.worker if auto_redeem is not None else None)
+    portfolio, orders = engine.portfolio, engine.orders
+    recording: Any = engine.feed  # the RecordingFeed around the market (bot/feeds/replay.py)
 
-    def save_feed() -> None:
-        """The run's chores at every heartbeat, and once more at the end."""
+    def chores() -> None:
         if mode is Mode.PAPER:
-            journal.set_meta("paper_market", orjson.dumps(market.snapshot()).decode())
+            journal.set_meta("paper_market", orjson.dumps(market.feed.snapshot()).decode())
         elif venue_beat is not None:  # the beats go out on their own thread; failures land here
             for exc in venue_beat.failures():
                 orders.venue_failed(exc, engine.last_event_ms)
         if mode is Mode.LIVE:  # won positions redeemed (by hand, or by auto_redeem) since the last look
             collect_redeemed(portfolio, journal, venue.token_balance_of, orders.apply, engine.now_ms())
         if auto_redeem is not None:
-            auto_redeem.on_heartbeat(portfolio.positions.values(), engine.now_ms(), activity)
-        feed.maybe_flush()
+            auto_redeem.on_heartbeat(portfolio.positions.values(), engine.now_ms(), engine.activity)
+        recording.maybe_flush()
 
-    poller: Any = None
-    if mode is Mode.LIVE:  # each start-up read waits out a busy venue (425), bounded
-        collect_redeemed(
-            portfolio,
-            journal,
-            lambda t: while_busy(lambda: venue.token_balance_of(t)),
-            orders.apply,
-            start_ms,
-        )
-        _book_venue_balance(engine, venue, start_ms)
-        from bot.live import reconcile
-        from bot.venues.polymarket_poll import BackgroundPoll
+    return chores
 
-        reconcile(engine.supervisor, engine.commit, venue, paths.state, config.polymarket.host)
-        # from here on the venue's orders and trades are read on a thread of their own
-        poller = BackgroundPoll(venue, inbox.data_ready, config.polymarket.poll_interval_s)
-        orders.poller = poller
-    elif not journal.has_deposit(mode):
-        amount = to_micros(round(config.paper.starting_balance, 6))
-        portfolio.deposit(amount, start_ms, f"{mode.value.lower()} starting balance")
-        if paper is not None:
-            paper.deposit(amount)
-    save_feed()
+
+def _live_startup(config: Config, engine: Engine, market: Market, paths: Paths, inbox: Inbox) -> Any:
+    """LIVE before the first order: redeemed wins booked, the venue's balance taken as the truth,
+    the books reconciled with the venue; then the order and trade poll (returned, not started).
+    Each start-up read waits out a busy venue (425), bounded."""
+    from bot.live import reconcile
+    from bot.venues.polymarket_poll import BackgroundPoll
+
+    venue, orders = market.venue, engine.orders
+    collect_redeemed(
+        engine.portfolio,
+        engine.journal,
+        lambda t: while_busy(lambda: venue.token_balance_of(t)),
+        orders.apply,
+        market.start_ms,
+    )
+    _book_venue_balance(engine, venue, market.start_ms)
+    reconcile(engine.supervisor, engine.commit, venue, paths.state, config.polymarket.host)
+    # from here on the venue's orders and trades are read on a thread of their own
+    poller = BackgroundPoll(venue, inbox.data_ready, config.polymarket.poll_interval_s)
+    orders.poller = poller
+    return poller
+
+
+def _announce(
+    engine: Engine,
+    config: Config,
+    strategies: list[Strategy],
+    restored: Restored,
+    market: Market,
+    journal: Journal,
+    archived: Path | None,
+) -> None:
+    """BOT_STARTED (with what was restored) and BALANCE_CHECK, venue against journal."""
+    portfolio, start_ms = engine.portfolio, market.start_ms
     resumed = f", resumed session {journal.session_id - 1}'s state" if restored.clock_ms else ""
     if archived is not None:
         resumed += f", started fresh (the old files are in state/{archived.name}/)"
-    activity.add(
+    engine.activity.add(
         start_ms,
         "BOT_STARTED",
         "System",
-        f"touchtrader {__version__} pid {os.getpid()} mode {mode.value} speed {config.speed:g}x"
+        f"touchtrader {__version__} pid {os.getpid()} mode {config.mode.value} speed {config.speed:g}x"
         f" strategies {', '.join(s.name for s in strategies)}{resumed}",
         restored={
             "balance": to_float(portfolio.cash),
@@ -252,60 +344,32 @@ def _run(
             "open_orders": sorted(o.order_id for o in restored.open_orders),
         },
     )
-    activity.add(
+    engine.activity.add(
         start_ms,
         "BALANCE_CHECK",
         "System",
-        f"Balance: {usd(while_busy(venue.balance))} (venue), {usd(portfolio.cash)} (journal);"
-        f" {len(portfolio.positions)} positions, {len(orders.orders)} open orders",
+        f"Balance: {usd(while_busy(market.venue.balance))} (venue), {usd(portfolio.cash)} (journal);"
+        f" {len(portfolio.positions)} positions, {len(engine.orders.orders)} open orders",
     )
-    engine.commit()
 
-    watcher = Watcher(paths.controls, inbox.wake)
-    watcher.start()
-    if venue_beat is not None:
-        venue_beat.start()
-    if mode is not Mode.PAPER:
-        market.start()
-    if poller is not None:
-        poller.start()
-    if auto_redeem is not None:
-        auto_redeem.worker.start()
-    previous = _install_signal_handlers(inbox)
-    reason = "stopped"
-    try:
-        started[0] = True
-        reason = engine.run(on_heartbeat=save_feed) or "stopped"
-    except Exception as exc:  # leave a readable final state, then re-raise
-        reason = f"crashed: {type(exc).__name__}: {exc}"
-        with suppress(Exception):
-            activity.add(engine.clock.now_ms(), "ERROR", "System", reason)
-        raise
-    finally:
-        watcher.stop()
-        if mode is not Mode.PAPER:
-            market.stop()
-        if venue_beat is not None:
-            venue_beat.stop()
-        if poller is not None:
-            poller.stop()
-        if auto_redeem is not None:
-            auto_redeem.worker.stop()
-        _restore_signal_handlers(previous)
-        stop_ms = engine.clock.now_ms()
-        with suppress(Exception):
-            activity.add(stop_ms, "BOT_STOPPED", "System", reason)
-            save_feed()
-            engine.commit()
-        with suppress(Exception):  # a full disk may refuse this; the files still say why
-            journal.stop_session(now_ms(), reason)
-        with suppress(Exception):
-            engine.write_final(reason)
-        with suppress(Exception):
-            activity.close()
-        with suppress(Exception):
-            tape.close()
-    return reason
+
+def _shut_down(
+    engine: Engine, journal: Journal, tape: TapeWriter, chores: Callable[[], None], reason: str
+) -> None:
+    """The last words: BOT_STOPPED, the final chores and commit, the session's end, the final
+    state files; each step on its own, so a full disk refusing one does not skip the others."""
+    with suppress(Exception):
+        engine.activity.add(engine.clock.now_ms(), "BOT_STOPPED", "System", reason)
+        chores()
+        engine.commit()
+    with suppress(Exception):  # a full disk may refuse this; the files still say why
+        journal.stop_session(now_ms(), reason)
+    with suppress(Exception):
+        engine.write_final(reason)
+    with suppress(Exception):
+        engine.activity.close()
+    with suppress(Exception):
+        tape.close()
 
 
 def _auto_redeem(config: Config, journal: Journal, venue: Any) -> Any:
