@@ -19,7 +19,6 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from bot import controls
 from bot.activity import Activity
@@ -62,10 +61,7 @@ from bot.sentences import (
     VenuePollFailed,
     VenueWaiting,
 )
-from bot.venues.base import Venue
-
-if TYPE_CHECKING:
-    from bot.venues.polymarket_poll import NewsSource
+from bot.venues.base import NewsSource, Venue
 
 
 @dataclass(slots=True)  # read-only by convention; not frozen, for speed (see model.BookTick)

@@ -34,3 +34,16 @@ class Venue(Protocol):
     def balance(self) -> Micros:
         """Collateral the venue says we hold, resting orders included."""
         ...
+
+
+class NewsSource(Protocol):
+    """Where `OrderManager.poll` gets the venue's news instead of calling `venue.poll`: the
+    venue read on a thread of its own (LIVE: bot/venues/polymarket_poll.py)."""
+
+    def poll(self, now_ms: int) -> list[VenueEvent] | None:
+        """The events of a finished read; None while nothing new has been read."""
+        ...
+
+    def ready(self) -> bool:
+        """A finished read waits to be booked."""
+        ...

@@ -27,7 +27,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 from bot.errors import VenueError, VenueUnavailable
 from bot.model import VenueEvent
@@ -37,18 +37,6 @@ if TYPE_CHECKING:
     from bot.venues.polymarket import PolymarketVenue
 
 log = logging.getLogger(__name__)
-
-
-class NewsSource(Protocol):
-    """Where `OrderManager.poll` gets the venue's news instead of calling `venue.poll`."""
-
-    def poll(self, now_ms: int) -> list[VenueEvent] | None:
-        """The events of a finished read; None while nothing new has been read."""
-        ...
-
-    def ready(self) -> bool:
-        """A finished read waits to be booked."""
-        ...
 
 
 @dataclass(frozen=True)
