@@ -185,6 +185,7 @@ def _run(
     tape = TapeWriter(
         tape_path(paths, journal.session_id), source=f"{mode.value} session {journal.session_id}"
     )
+    sender, alerts = _alerts(config, paths)
     engine = build_engine(
         config=config,
         paths=paths,
@@ -206,6 +207,7 @@ def _run(
         exit_min_notional=MARKET_ORDER_MIN if mode is Mode.LIVE else None,
         reserve=reserve,
         lock=lock,
+        alerts=alerts,
     )
     engine.activity.monotonic = True
     background = Background()
@@ -224,6 +226,8 @@ def _run(
     _announce(engine, config, strategies, restored, market, journal, archived)
     engine.commit()
     background.start()
+    if sender is not None:
+        sender.start()
     previous = _install_signal_handlers(inbox)
     reason = "stopped"
     try:
@@ -238,7 +242,30 @@ def _run(
         background.stop()
         _restore_signal_handlers(previous)
         _shut_down(engine, journal, tape, chores, reason)
+        if sender is not None:  # after the last words: an EMERGENCY_STOP's alert goes out
+            sender.stop()
     return reason
+
+
+def _alerts(config: Config, paths: Paths) -> tuple[Any, Any]:
+    """[alerts]: the sender thread (bot/webhooks.py) and the engine's side (bot/notify.py),
+    or (None, None) when no destination has its environment variable set."""
+    if not config.alerts.events:
+        return None, None
+    from bot.notify import Alerts
+    from bot.webhooks import Sender, destinations, variables
+
+    if not variables(config.alerts):
+        return None, None
+    targets, warnings = destinations(config.alerts, os.environ)
+    for warning in warnings:
+        log.warning("alerts: %s", warning)
+    if not targets:
+        return None, None
+    sender = Sender(targets, paths.logs, config.alerts)
+    label = f"{config.mode.value} {paths.home.name}"
+    log.info("alerts: %s", ", ".join(f"{t.service} ({t.host})" for t in targets))
+    return sender, Alerts(config.alerts, label, sender.submit, sender.stats)
 
 
 def _market(
