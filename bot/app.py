@@ -253,9 +253,9 @@ def _alerts(config: Config, paths: Paths) -> tuple[Any, Any]:
     if not config.alerts.events:
         return None, None
     from bot.notify import Alerts
-    from bot.webhooks import Sender, destinations, variables
+    from bot.webhooks import Sender, destinations
 
-    if not variables(config.alerts):
+    if not config.alerts.variables():
         return None, None
     targets, warnings = destinations(config.alerts, os.environ)
     for warning in warnings:

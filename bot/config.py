@@ -168,6 +168,12 @@ class AlertsConfig:
     json: WebhookConfig = field(default_factory=WebhookConfig)
     telegram: TelegramConfig = field(default_factory=TelegramConfig)
 
+    def variables(self) -> list[tuple[str, str]]:
+        """(the setting, the environment variable it names) for each destination configured."""
+        named = [(f"alerts.{s}.url_env", getattr(self, s).url_env) for s in ("discord", "slack", "json")]
+        named.append(("alerts.telegram.token_env", self.telegram.token_env))
+        return [(key, env) for key, env in named if env]
+
 
 @dataclass(frozen=True)
 class StrategiesConfig:

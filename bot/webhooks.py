@@ -77,17 +77,10 @@ class Destination:
         return text
 
 
-def variables(config: AlertsConfig) -> list[tuple[str, str]]:
-    """(the setting, the environment variable it names) for each destination configured."""
-    named = [(f"alerts.{s}.url_env", getattr(config, s).url_env) for s in ("discord", "slack", "json")]
-    named.append(("alerts.telegram.token_env", config.telegram.token_env))
-    return [(key, env) for key, env in named if env]
-
-
 def destinations(config: AlertsConfig, environ: Mapping[str, str]) -> tuple[list[Destination], list[str]]:
     """The destinations whose variable is set, and a warning for each one that is not."""
     found, warnings = [], []
-    for key, env in variables(config):
+    for key, env in config.variables():
         value = environ.get(env, "").strip()
         service = key.split(".")[1]
         if not value:

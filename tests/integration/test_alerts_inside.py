@@ -165,3 +165,22 @@ def test_no_secret_reaches_the_home(tmp_path: Path, hooks: WebhookServer) -> Non
         if path.is_file():
             data = path.read_bytes()
             assert not [s for s in secrets if s in data], f"{path} holds a secret"
+
+
+def test_doctor_warns_of_an_alerts_variable_that_is_not_set(tmp_path: Path) -> None:
+    (tmp_path / "bot.toml").write_text(
+        '[alerts]\nslack.url_env = "TT_TEST_UNSET_SLACK"\njson.url_env = "TT_TEST_JSON"\n'
+    )
+    env = {k: v for k, v in os.environ.items() if k != "TT_TEST_UNSET_SLACK"}
+    env["TT_TEST_JSON"] = "http://127.0.0.1:9/json"
+    out = subprocess.run(
+        [sys.executable, "-m", "bot", "doctor", "--home", str(tmp_path), "--json"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
+    warned = [f for f in json.loads(out.stdout) if f["check"] == "alerts"]
+    assert [f["level"] for f in warned] == ["WARN"]
+    assert "alerts.slack.url_env names $TT_TEST_UNSET_SLACK, which is not set" in warned[0]["detail"]
+    assert out.returncode == 0
