@@ -242,7 +242,7 @@ def _run(
         background.stop()
         _restore_signal_handlers(previous)
         _shut_down(engine, journal, tape, chores, reason)
-        if sender is not None:  # after the last words: an EMERGENCY_STOP's alert goes out
+        if sender is not None:  # the last status.json stopped it (Alerts.final), unless it failed
             sender.stop()
     return reason
 
@@ -265,7 +265,7 @@ def _alerts(config: Config, paths: Paths) -> tuple[Any, Any]:
     sender = Sender(targets, paths.logs, config.alerts)
     label = f"{config.mode.value} {paths.home.name}"
     log.info("alerts: %s", ", ".join(f"{t.service} ({t.host})" for t in targets))
-    return sender, Alerts(config.alerts, label, sender.submit, sender.stats)
+    return sender, Alerts(config.alerts, label, sender.submit, sender.stats, settle=sender.stop)
 
 
 def _market(

@@ -488,10 +488,13 @@ class Engine:
             self.files.status_written = now
             self._next_heartbeat = now + self.heartbeat_s
 
-    def _status(self, doc: dict[str, Any]) -> dict[str, Any]:
-        """status.json, with what the alerts saw in it and how their delivery goes."""
+    def _status(self, doc: dict[str, Any], final: bool = False) -> dict[str, Any]:
+        """status.json, with what the alerts saw in it and how their delivery goes. The last
+        one waits (a bounded time) for the alerts still queued, so it counts their fate."""
         if self.alerts is not None:
             self.alerts.observe(doc)
+            if final:
+                self.alerts.final(doc)
             doc["alerts"] = self.alerts.stats()
         return doc
 
@@ -501,10 +504,9 @@ class Engine:
         snap = self.snapshot(for_status=True)
         self.files.put(folder / TRADING_STATE, state.trading_state(snap))
         self.files.put(folder / TRADES_TODAY, state.trades_today(snap))
-        doc = state.status(snap, alive=False, reason=reason)
-        if self.alerts is not None:
-            self.alerts.final(doc)
-        self.files.put(folder / STATUS, self._status(doc))
+        self.files.put(
+            folder / STATUS, self._status(state.status(snap, alive=False, reason=reason), final=True)
+        )
         self.files.close()
 
 

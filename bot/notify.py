@@ -68,6 +68,7 @@ class Alerts:
         submit: Callable[[Alert], bool],
         stats: Callable[[], dict[str, Any]],
         wall_ms: Callable[[], int] = now_ms,
+        settle: Callable[[], None] = lambda: None,
     ) -> None:
         self.config = config
         self.events = set(config.events)
@@ -75,6 +76,7 @@ class Alerts:
         self.submit = submit
         self.stats = stats
         self.wall_ms = wall_ms
+        self.settle = settle  # at the stop: send what is queued (bounded), then end the sender
         self._last_sent: dict[tuple[str, str], int] = {}
         self._loss_blocked = False
         self._peak = 0
@@ -151,9 +153,11 @@ class Alerts:
             self.alert("DAILY_SUMMARY", summary(doc), again=True)
 
     def final(self, doc: dict[str, Any]) -> None:
-        """The last status.json: a day_end summary of the day so far, so a stop loses none."""
+        """The last status.json: a day_end summary of the day so far (a stop loses none), then
+        what is queued is sent (an EMERGENCY_STOP's alert), for a bounded time."""
         if self.config.summary_at == "day_end":
             self.alert("DAILY_SUMMARY", summary(doc) + " (the bot stopped)", again=True)
+        self.settle()
 
     # -- sending --------------------------------------------------------------------------
 

@@ -158,7 +158,10 @@ class Sender:
         self._thread.start()
 
     def stop(self, drain_s: float = 5.0) -> None:
-        """Post what is queued for up to `drain_s` (an EMERGENCY_STOP's alert goes out), then end."""
+        """Post what is queued for up to `drain_s` (an EMERGENCY_STOP's alert goes out), then
+        end. Once only: a second call returns at once."""
+        if self._stopping.is_set():
+            return
         self._deadline = self.clock() + drain_s
         self._stopping.set()
         if self._thread.is_alive():

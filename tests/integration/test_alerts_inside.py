@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from bot.testing.webhook_server import WebhookServer, dead_url
+from tests.schema_check import assert_valid
 from tests.support import FAST_CONFIG, BotProcess, eventually
 
 TOKEN = "123456:SECRET-telegram-token-abcdef"
@@ -141,6 +142,7 @@ def test_a_dead_receiver_never_holds_up_a_control(tmp_path: Path, hooks: Webhook
         assert stats["submitted"] + stats["dropped"] >= 8
         assert stats["destinations"] == ["slack", "json"]
         assert stats["delivered"] == 0
+        assert_valid("status", bot.status())
     finally:
         bot.stop()
 
@@ -156,10 +158,18 @@ def test_no_secret_reaches_the_home(tmp_path: Path, hooks: WebhookServer) -> Non
         bot.wait_exit(30)
     finally:
         bot.stop()
-    eventually(lambda: len(records(tmp_path)) == 4)
-    assert any(r["error"] == "HTTP 500" for r in records(tmp_path) if "error" in r) or any(
-        r["attempts"] > 1 for r in records(tmp_path)
-    )
+    rows = records(tmp_path)
+    assert [(r["destination"], r["delivered"], r["attempts"]) for r in rows] == [
+        ("discord", False, 4),  # four 500s: given up
+        ("slack", True, 1),
+        ("json", True, 1),
+        ("telegram", True, 1),
+    ]
+    final = json.loads((tmp_path / "state" / "status.json").read_text())
+    assert_valid("status", final)
+    counts = {k: final["alerts"][k] for k in ("submitted", "delivered", "failed", "retried", "waiting")}
+    assert counts == {"submitted": 1, "delivered": 3, "failed": 1, "retried": 3, "waiting": 0}
+    assert final["alerts"]["last_failure"]["error"] == "HTTP 500"
     secrets = [TOKEN.encode(), b"SECRET-telegram", hooks.url("/discord").encode()]
     for path in tmp_path.rglob("*"):
         if path.is_file():
