@@ -265,7 +265,10 @@ def _alerts(config: Config, paths: Paths) -> tuple[Any, Any]:
     sender = Sender(targets, paths.logs, config.alerts)
     label = f"{config.mode.value} {paths.home.name}"
     log.info("alerts: %s", ", ".join(f"{t.service} ({t.host})" for t in targets))
-    return sender, Alerts(config.alerts, label, sender.submit, sender.stats, settle=sender.stop)
+    stale_s = None if config.mode is Mode.PAPER else config.polymarket.stale_feed_s  # as the order gate
+    return sender, Alerts(
+        config.alerts, label, sender.submit, sender.stats, settle=sender.stop, stale_feed_s=stale_s
+    )
 
 
 def _market(

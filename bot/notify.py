@@ -10,7 +10,8 @@ handed to `submit`, which never blocks (bot/webhooks.py queues it for a thread o
     ORDER_UNKNOWN     an order the venue did not confirm, left to reconciliation
     TRADE_FAILED      a trade booked as a fill FAILED on chain
     DAILY_LOSS_LIMIT  the day's realised loss reached the limit: entries stop for the day
-    FEED_STALE        an entry refused because a market's book is stale
+    FEED_STALE        a market's book older than stale_feed_s (status.json `feeds`), or an
+                      entry refused for it
     DRAWDOWN          equity (cash + marked positions) `drawdown_pct` below its session peak
     DAILY_SUMMARY     balance, P&L, trades, positions: at `summary_at` (HH:MM UTC) or day_end
     CONTROL           any other control applied or refused (opt-in)
@@ -69,6 +70,7 @@ class Alerts:
         stats: Callable[[], dict[str, Any]],
         wall_ms: Callable[[], int] = now_ms,
         settle: Callable[[], None] = lambda: None,
+        stale_feed_s: float | None = None,
     ) -> None:
         self.config = config
         self.events = set(config.events)
@@ -77,6 +79,7 @@ class Alerts:
         self.stats = stats
         self.wall_ms = wall_ms
         self.settle = settle  # at the stop: send what is queued (bounded), then end the sender
+        self.stale_feed_s = stale_feed_s  # realtime feeds: a book older than this is stale
         self._last_sent: dict[tuple[str, str], int] = {}
         self._loss_blocked = False
         self._peak = 0
@@ -113,9 +116,20 @@ class Alerts:
         if blocked and not self._loss_blocked:
             self.alert("DAILY_LOSS_LIMIT", reason, again=True)
         self._loss_blocked = blocked
+        self._stale_books(doc)
         self._drawdown(doc)
         self._summary(doc)
         self._last_doc = doc
+
+    def _stale_books(self, doc: dict[str, Any]) -> None:
+        """A book not read for `stale_feed_s`, whether or not a strategy wanted to enter."""
+        if self.stale_feed_s is None:
+            return
+        for market, book in (doc.get("feeds") or {}).items():
+            age = book.get("age_s") if isinstance(book, dict) else None
+            if age is not None and age > self.stale_feed_s:
+                detail = f"last book {age:.1f} s ago (stale after {self.stale_feed_s:g} s): no entries there"
+                self.alert("FEED_STALE", detail, market)
 
     def _drawdown(self, doc: dict[str, Any]) -> None:
         if not self.config.drawdown_pct:

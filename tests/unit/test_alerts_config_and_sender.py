@@ -244,3 +244,13 @@ def test_a_refused_connection_is_tried_again_then_recorded_masked(tmp_path: Path
     stats = s.stats()
     assert stats["failed"] == 1 and stats["retried"] == 2
     assert stats["last_failure"]["error"] == row["error"] and "SECRET" not in json.dumps(stats)
+
+
+def test_a_book_older_than_stale_feed_s_is_a_stale_feed_once_per_repeat() -> None:
+    w = Watch()
+    w.alerts.stale_feed_s = 10.0
+    feeds = {"m-1": {"age_s": 3.0}, "m-2": {"age_s": 12.5}, "m-3": {"age_s": None}}
+    w.alerts.observe(doc(100.0, feeds=feeds))
+    w.alerts.observe(doc(100.0, feeds=feeds))
+    assert [(a.event, a.market) for a in w.sent] == [("FEED_STALE", "m-2")]
+    assert w.sent[0].detail.startswith("last book 12.5 s ago (stale after 10 s)")
