@@ -80,6 +80,8 @@ class Activity:
         self._pending["activity"].append(orjson.dumps({**entry, **data}))
         if self.listeners:
             self._told.append({**entry, **data, "ts_ms": ts_ms})
+            if kind == "ERROR":  # trouble is told at once: it may be the disk that holds the commit
+                self._tell()
         self.added += 1
         level = logging.WARNING if kind in ("ERROR", "CONTROL_REJECTED") else logging.INFO
         log.log(level, "%s %-16s %s %s", entry["timestamp"], kind, market, details)
@@ -120,7 +122,8 @@ class Activity:
             raise error
 
     def _tell(self) -> None:
-        """What the last commit made durable, to the listeners (the lines' fate aside)."""
+        """What the last commit made durable, to the listeners (the lines' fate aside); an
+        ERROR at once, with what came before it."""
         told, self._told = self._told, []
         for entry in told:
             for listener in self.listeners:

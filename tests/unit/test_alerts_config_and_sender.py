@@ -254,3 +254,22 @@ def test_a_book_older_than_stale_feed_s_is_a_stale_feed_once_per_repeat() -> Non
     w.alerts.observe(doc(100.0, feeds=feeds))
     assert [(a.event, a.market) for a in w.sent] == [("FEED_STALE", "m-2")]
     assert w.sent[0].detail.startswith("last book 12.5 s ago (stale after 10 s)")
+
+
+def test_the_activity_feed_tells_its_listeners_after_the_commit_and_an_error_at_once(tmp_path: Path) -> None:
+    from bot.activity import Activity
+    from bot.journal import Journal
+
+    activity = Activity(Journal(":memory:"), tmp_path)
+    heard: list[str] = []
+    activity.listeners.append(lambda e: heard.append(e["type"]))
+    activity.add(1, "ORDER_PLACED", "m-1", "BUY", status="OPEN")
+    assert heard == []  # not before the step is committed
+    activity.flush()
+    assert heard == ["ORDER_PLACED"]
+    activity.add(2, "CONTROL_APPLIED", "System", "PAUSE: no new entries", control="PAUSE")
+    activity.add(3, "ERROR", "System", "HALTED: disk: no space left; entries stop")
+    assert heard == ["ORDER_PLACED", "CONTROL_APPLIED", "ERROR"]  # the disk may hold the commit
+    activity.flush()
+    assert len(heard) == 3
+    activity.close()
