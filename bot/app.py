@@ -262,7 +262,9 @@ def _alerts(config: Config, paths: Paths) -> tuple[Any, Any]:
         log.warning("alerts: %s", warning)
     if not targets:
         return None, None
-    sender = Sender(targets, paths.logs, config.alerts)
+    sender = Sender(
+        targets, paths.logs, config.alerts, rotate_bytes=config.logs.max_bytes, rotate_keep=config.logs.keep
+    )
     label = f"{config.mode.value} {paths.home.name}"
     log.info("alerts: %s", ", ".join(f"{t.service} ({t.host})" for t in targets))
     stale_s = None if config.mode is Mode.PAPER else config.polymarket.stale_feed_s  # as the order gate
