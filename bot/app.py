@@ -38,7 +38,7 @@ from bot.resolution import collect_redeemed
 from bot.startup import HomeLock
 from bot.strategies import Strategy, build_strategies
 from bot.venues.paper import PaperVenue
-from bot.venues.polymarket_pacing import while_busy
+from bot.venues.polymarket.pacing import while_busy
 from bot.wiring import build_engine
 
 log = logging.getLogger("bot")
@@ -298,7 +298,7 @@ def _live_startup(config: Config, engine: Engine, market: Market, paths: Paths, 
     the books reconciled with the venue; then the order and trade poll (returned, not started).
     Each start-up read waits out a busy venue (425), bounded."""
     from bot.live import reconcile
-    from bot.venues.polymarket_poll import BackgroundPoll
+    from bot.venues.polymarket.poll import BackgroundPoll
 
     venue, orders = market.venue, engine.orders
     collect_redeemed(

@@ -11,11 +11,11 @@ Start-up, before anything trades:
       journal's position) puts the bot in HALTED with state/reconciliation.json
     4 the engine runs as in PAPER, with the live book feed and the live (or dry-run) venue;
       the books are read on the feed's own thread (bot/feeds/background.py), LIVE's orders
-      and trades on the poll's (bot/venues/polymarket_poll.py) and, with `venue_heartbeat`,
+      and trades on the poll's (bot/venues/polymarket/poll.py) and, with `venue_heartbeat`,
       the dead-man heartbeat is sent from its own timer thread (`VenueHeartbeat`), so a slow
       venue delays neither the engine nor the heartbeat
 Every start-up read waits out a busy venue (425, the weekly engine restart), bounded by
-`BUSY_LIMIT_S` (bot/venues/polymarket_pacing.py).
+`BUSY_LIMIT_S` (bot/venues/polymarket/pacing.py).
 
 The vendor client is imported only here, through bot.venues.polymarket, so `bot status`,
 the paper venue and backtests never pay for it.
@@ -43,7 +43,7 @@ from bot.model import ONE, Fill, Micros, Mode, Outcome, iso, now_ms
 from bot.state import mask_wallet
 from bot.statefiles import write_json
 from bot.supervisor import Supervisor
-from bot.venues.polymarket_pacing import BUSY_LIMIT_S, while_busy
+from bot.venues.polymarket.pacing import BUSY_LIMIT_S, while_busy
 
 log = logging.getLogger("bot")
 

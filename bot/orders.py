@@ -127,7 +127,7 @@ class OrderManager(OrderBooking):
         self.exit_min_notional = exit_min_notional
         self.cannot_exit: dict[tuple[str, Outcome], str] = {}  # why the last exit try failed
         self._last_refusal = ""
-        # LIVE: the venue's news is read on a thread of its own (bot/venues/polymarket_poll.py)
+        # LIVE: the venue's news is read on a thread of its own (bot/venues/polymarket/poll.py)
         self.poller: NewsSource | None = None
 
     def _venue_for(self, mode: Mode) -> Venue:

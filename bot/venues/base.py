@@ -38,7 +38,7 @@ class Venue(Protocol):
 
 class NewsSource(Protocol):
     """Where `OrderManager.poll` gets the venue's news instead of calling `venue.poll`: the
-    venue read on a thread of its own (LIVE: bot/venues/polymarket_poll.py)."""
+    venue read on a thread of its own (LIVE: bot/venues/polymarket/poll.py)."""
 
     def poll(self, now_ms: int) -> list[VenueEvent] | None:
         """The events of a finished read; None while nothing new has been read."""

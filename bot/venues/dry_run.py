@@ -37,8 +37,8 @@ from bot.model import (
 )
 from bot.venues.paper import PaperVenue
 from bot.venues.polymarket import PolymarketCredentials, mask
-from bot.venues.polymarket_orders import POLYGON, OrderFactory, PreparedOrder, round_size
-from bot.venues.polymarket_wire import MarketInfo
+from bot.venues.polymarket.signing import POLYGON, OrderFactory, PreparedOrder, round_size
+from bot.venues.polymarket.wire import MarketInfo
 
 
 class DryRunVenue:
