@@ -23,12 +23,14 @@ from bot.errors import OrderRefused
 from bot.model import (
     BookTick,
     Fill,
+    Market,
     MarketEvent,
     Micros,
     Mode,
     Order,
     OrderDone,
     OrderRequest,
+    Outcome,
     VenueEvent,
     WindowOpened,
     book_for,
@@ -69,6 +71,20 @@ class DryRunVenue:
         """A validated market (the signing needs its tick and neg-risk flag)."""
         self._infos[info.condition_id] = info
         self.paper.markets[info.condition_id] = info.market
+
+    def resume_books(
+        self,
+        session_id: int,
+        cash: Micros,
+        orders: list[Order],
+        holdings: dict[tuple[str, Outcome], Micros],
+        markets: list[Market],
+    ) -> None:
+        """`SimulatesFills`: the simulated exchange continues the journal's books."""
+        self.paper.resume_books(session_id, cash, orders, holdings, markets)
+
+    def deposit(self, amount: Micros) -> None:
+        self.paper.deposit(amount)
 
     # -- the venue port -------------------------------------------------------------
 

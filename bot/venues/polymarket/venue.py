@@ -55,6 +55,7 @@ from bot.model import (
     VenueEvent,
     WindowOpened,
 )
+from bot.venues.base import FailedFill
 from bot.venues.polymarket import wire
 from bot.venues.polymarket.credentials import PolymarketCredentials, mask
 from bot.venues.polymarket.pacing import RefusalStreak
@@ -117,10 +118,13 @@ class PolymarketVenue:
         self._heartbeat_id = ""
         self._refusals = RefusalStreak(refusal_limit)
 
-    @property
-    def failed_fills(self) -> list[wire.TradeFill]:
-        """Reported fills whose trade later FAILED on chain (the supervisor takes them)."""
-        return self._tracking.failed_fills
+    def take_failed_fill(self) -> FailedFill | None:
+        """`ReportsFailedFills`: the oldest reported fill whose trade later FAILED on chain."""
+        failed = self._tracking.failed_fills
+        if not failed:
+            return None
+        tf = failed.pop(0)
+        return FailedFill(tf.trade_id, tf.fill.fill_id)
 
     @property
     def parse_errors(self) -> int:
