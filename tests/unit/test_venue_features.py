@@ -4,6 +4,8 @@ real venue classes."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -78,3 +80,21 @@ def test_a_live_venue_without_failed_fills_reports_none(venues: dict[str, Venue]
     assert isinstance(live, PolymarketVenue)
     assert live.take_failed_fill() is None
     assert live.order_status("nobody") is None
+
+
+def test_the_wire_parsers_load_without_the_venue_and_the_public_names_still_resolve() -> None:
+    probe = (
+        "import sys, bot.venues.polymarket.wire, bot.venues.polymarket.pacing\n"
+        "print(sorted(m for m in sys.modules if m.startswith('bot.venues.polymarket.')))\n"
+        "from bot.venues.polymarket import PolymarketVenue, classify_status, credentials_from_env, mask\n"
+        "print(PolymarketVenue.__module__, classify_status.__module__, mask.__module__)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    loaded, homes = out.stdout.splitlines()
+    assert loaded == str(
+        ["bot.venues.polymarket.pacing", "bot.venues.polymarket.wire", "bot.venues.polymarket.wire_fields"]
+    )
+    assert homes == (
+        "bot.venues.polymarket.venue bot.venues.polymarket.transport bot.venues.polymarket.credentials"
+    )
