@@ -4,7 +4,9 @@
 - signing.py: order rounding, exact amounts, EIP-712 signing, the L2 request headers
 - transport.py: HTTP calls, error mapping (`classify_status`), paging, API-key derivation
 - pacing.py: the back-off after ``Retry-After``/425/429 and the refusal streak
-- reads.py: the account's orders and trades, parsed
+- markets.py: the validated markets and their current rules (tick, minimum size)
+- placing.py: posting an order; acknowledged, or UNKNOWN when it may have landed
+- reads.py: the account's orders, trades and balances, parsed
 - tracking.py: our orders (UNKNOWN ones included) and the trades already booked
 - reconcile.py: finding UNKNOWN orders and orders that left the book
 - poll.py: the poll read on a thread of its own

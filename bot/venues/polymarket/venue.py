@@ -7,8 +7,8 @@ and the L1 API-key derivation (transport.py). Requests go through our own ``http
 
 Orders:
 - Prepared and signed by `signing.OrderFactory` (rounding, exact amounts, the order's
-  identity). When the venue answers that the tick is wrong, ``/tick-size`` is read again and
-  the order re-signed once.
+  identity) and posted by `placing.Placer`. When the venue answers that the tick is wrong,
+  ``/tick-size`` is read again and the order re-signed once (markets.py keeps the tick).
 - Confirmation: a POST that may have placed the order without saying so (no answer within
   `confirm_timeout_s`, a dropped connection, an unreadable answer, any 5xx, or a "duplicate"
   refusal) gives an order with status UNKNOWN under the signed order's EIP-712 hash,
@@ -30,18 +30,13 @@ passphrase) never reach logs, exception messages, reprs or files.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
-import secrets
 import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from bot.config import ConfigError
-from bot.errors import OrderRefused, VenueError, VenueUnavailable
+from bot.errors import OrderRefused
 from bot.model import (
-    ONE,
-    Action,
     Market,
     MarketEvent,
     Micros,
@@ -50,7 +45,6 @@ from bot.model import (
     OrderDone,
     OrderRequest,
     OrderStatus,
-    OrderType,
     Outcome,
     VenueEvent,
     WindowOpened,
@@ -58,13 +52,14 @@ from bot.model import (
 from bot.venues.base import FailedFill
 from bot.venues.polymarket import wire
 from bot.venues.polymarket.credentials import PolymarketCredentials, mask
-from bot.venues.polymarket.pacing import RefusalStreak
+from bot.venues.polymarket.markets import MarketCatalogue
+from bot.venues.polymarket.placing import Placer
 from bot.venues.polymarket.poll import PollRead, PollRequest
 from bot.venues.polymarket.reads import AccountReads
 from bot.venues.polymarket.reconcile import Reconciler
-from bot.venues.polymarket.signing import POLYGON, OrderFactory, PreparedOrder
-from bot.venues.polymarket.tracking import OrderTracking, Tracked
-from bot.venues.polymarket.transport import DEFAULT_HOST, NoAnswer, Transport, Unavailable
+from bot.venues.polymarket.signing import POLYGON, OrderFactory
+from bot.venues.polymarket.tracking import OrderTracking
+from bot.venues.polymarket.transport import DEFAULT_HOST, Transport
 
 log = logging.getLogger(__name__)
 
@@ -94,11 +89,7 @@ class PolymarketVenue:
         self.host = host.rstrip("/")
         self.chain_id = chain_id
         self.confirm_timeout_s = confirm_timeout_s
-        self.request_timeout_s = request_timeout_s
-        self.unknown_grace_s = unknown_grace_s
         self.trade_overlap_s = trade_overlap_s
-        self.refresh_tick_each_place = refresh_tick_each_place
-        self.max_pages = max_pages
         self._clock = clock
         self._factory = OrderFactory(chain_id, credentials.private_key, signature_type, funder)
         self.signature_type = signature_type
@@ -111,12 +102,24 @@ class PolymarketVenue:
             request_timeout_s=request_timeout_s,
             max_pages=max_pages,
         )
-        self._markets: dict[str, wire.MarketInfo] = {}
+        self._catalogue = MarketCatalogue(self.transport)
+        self._markets = self._catalogue.by_id  # the validated markets, by condition id
         self._tracking = OrderTracking(after_s=clock() - trade_overlap_s)
-        self._reads = AccountReads(self.transport, lambda: self._markets, self.funder, clock)
+        self._reads = AccountReads(self.transport, self._markets, self.funder, signature_type, clock)
         self._reconciler = Reconciler(self._tracking, self._reads, self.cancel, unknown_grace_s)
+        self._placer = Placer(
+            transport=self.transport,
+            factory=self._factory,
+            catalogue=self._catalogue,
+            tracking=self._tracking,
+            reads=self._reads,
+            clock=clock,
+            confirm_timeout_s=confirm_timeout_s,
+            trade_overlap_s=trade_overlap_s,
+            refresh_tick_each_place=refresh_tick_each_place,
+            refusal_limit=refusal_limit,
+        )
         self._heartbeat_id = ""
-        self._refusals = RefusalStreak(refusal_limit)
 
     def take_failed_fill(self) -> FailedFill | None:
         """`ReportsFailedFills`: the oldest reported fill whose trade later FAILED on chain."""
@@ -156,34 +159,11 @@ class PolymarketVenue:
         """Read each market from the API (tick, minimum size, neg-risk, fee schedule, end
         time) and check it exists, accepts orders and is not closed; `ConfigError` naming the
         id otherwise. Validated markets are the ones `place` trades."""
-        result = []
-        for ident in token_or_condition_ids:
-            info = self.load_market(ident)
-            if info.closed:
-                raise ConfigError(f"market {ident} is closed")
-            if not info.accepting_orders:
-                raise ConfigError(f"market {ident} is not accepting orders")
-            self._markets[info.condition_id] = info
-            result.append(info.market)
-        return result
+        return self._catalogue.validate(token_or_condition_ids)
 
     def load_market(self, ident: str) -> wire.MarketInfo:
         """A market by condition id (0x + 64 hex) or by either of its token ids."""
-        ident = ident.strip()
-        try:
-            if wire.looks_like_condition_id(ident):
-                condition = ident
-            else:
-                condition = wire.parse_market_by_token(
-                    self.transport.call("GET", f"/markets-by-token/{ident}")
-                )
-            compact = self.transport.call("GET", f"/clob-markets/{condition}")
-            status = wire.parse_market_status(self.transport.call("GET", f"/markets/{condition}"))
-            return wire.parse_clob_market(compact, status)
-        except OrderRefused as exc:  # 400/404: no such market
-            raise ConfigError(f"market {ident} not found at {self.host}: {exc}") from None
-        except wire.ParseError as exc:
-            raise ConfigError(f"market {ident}: unreadable market data ({exc})") from None
+        return self._catalogue.load(ident)
 
     def market_info(self, market_id: str) -> wire.MarketInfo | None:
         return self._markets.get(market_id)
@@ -202,55 +182,12 @@ class PolymarketVenue:
 
     def refresh_tick(self, market_id: str) -> wire.MarketInfo:
         """Read the UP token's ``/tick-size`` again; the market keeps the venue's current tick."""
-        info = self._markets[market_id]
-        answer = self.transport.call("GET", "/tick-size", params={"token_id": info.token_for(Outcome.UP)})
-        try:
-            tick = wire.parse_tick_size(answer)
-        except wire.ParseError as exc:
-            raise VenueUnavailable(f"unreadable tick size: {exc}") from None
-        if tick != info.market.tick:
-            log.info("market %s: tick changed from %s to %s", market_id, info.market.tick / ONE, tick / ONE)
-            info = dataclasses.replace(info, market=dataclasses.replace(info.market, tick=tick))
-            self._markets[market_id] = info
-        return info
+        return self._catalogue.refresh_tick(market_id)
 
     # -- the venue port -------------------------------------------------------------
 
     def place(self, request: OrderRequest, now_ms: int) -> tuple[Order, list[VenueEvent]]:
-        info = self._markets.get(request.market_id)
-        if info is None:
-            raise OrderRefused(f"unknown market {request.market_id} (not validated)")
-        if self.refresh_tick_each_place:
-            info = self.refresh_tick(request.market_id)
-        prepared = self._prepare(request, info, now_ms)
-        tick_checked = False
-        while True:
-            try:
-                result = self._post_order(prepared)
-            except NoAnswer as exc:
-                return self._unknown(request, prepared, info, now_ms, str(exc))
-            except Unavailable as exc:
-                if exc.may_have_landed:
-                    return self._unknown(request, prepared, info, now_ms, f"{exc}; it may have landed")
-                raise
-            except OrderRefused as exc:
-                reason = str(exc).lower()
-                if "duplicate" in reason:  # this very signed order was posted before and landed
-                    return self._unknown(request, prepared, info, now_ms, "the venue already has this order")
-                if not tick_checked and "tick" in reason:
-                    tick_checked = True
-                    fresh = self.refresh_tick(request.market_id)
-                    if fresh.market.tick != prepared.tick:
-                        info = fresh
-                        prepared = self._prepare(request, info, now_ms)
-                        continue
-                error = self._refusals.refused(exc)
-                if error is exc:
-                    raise
-                raise error from None
-            break
-        self._refusals.accepted()
-        return self._acknowledged(request, prepared, info, result, now_ms)
+        return self._placer.place(request, now_ms)
 
     def cancel(self, order_id: str, now_ms: int, reason: str) -> list[VenueEvent]:
         tracked = self._tracking.orders.get(order_id)
@@ -303,12 +240,7 @@ class PolymarketVenue:
 
     def on_market(self, event: MarketEvent) -> list[VenueEvent]:
         if isinstance(event, WindowOpened):  # the feed read new rules (tick, minimum size)
-            info = self._markets.get(event.market.market_id)
-            if info is not None and info.market != event.market:
-                market = dataclasses.replace(
-                    info.market, tick=event.market.tick, min_size=event.market.min_size
-                )
-                self._markets[event.market.market_id] = dataclasses.replace(info, market=market)
+            self._catalogue.new_rules(event.market)
         return []
 
     def poll(self, now_ms: int) -> list[VenueEvent]:
@@ -358,35 +290,15 @@ class PolymarketVenue:
 
     def balance(self) -> Micros:
         """Collateral (USDC) in micros, from ``/balance-allowance``."""
-        data = self.transport.call(
-            "GET",
-            "/balance-allowance",
-            params={"asset_type": "COLLATERAL", "signature_type": str(self.signature_type)},
-        )
-        try:
-            return wire.parse_balance(data)
-        except wire.ParseError as exc:
-            raise VenueUnavailable(f"unreadable balance: {exc}") from None
+        return self._reads.balance()
 
     def token_balance(self, market_id: str, outcome: Outcome) -> Micros:
         """Shares of one outcome token held at the venue (``/balance-allowance`` CONDITIONAL)."""
-        return self.token_balance_of(self._markets[market_id].token_for(outcome))
+        return self._reads.token_balance(self._markets[market_id].token_for(outcome))
 
     def token_balance_of(self, token_id: str) -> Micros:
         """Shares of a token by its id, in any market (a resolved one included)."""
-        data = self.transport.call(
-            "GET",
-            "/balance-allowance",
-            params={
-                "asset_type": "CONDITIONAL",
-                "token_id": token_id,
-                "signature_type": str(self.signature_type),
-            },
-        )
-        try:
-            return wire.parse_balance(data)
-        except wire.ParseError as exc:
-            raise VenueUnavailable(f"unreadable token balance: {exc}") from None
+        return self._reads.token_balance(token_id)
 
     def untracked_open_orders(self) -> list[wire.VenueOrder]:
         """Open orders at the venue that this run does not know: placed by someone else, or
@@ -421,103 +333,3 @@ class PolymarketVenue:
 
     def venue_order_id(self, order_id: str) -> str | None:
         return self._tracking.venue_order_id(order_id)
-
-    # -- placing ------------------------------------------------------------------------
-
-    def _prepare(self, request: OrderRequest, info: wire.MarketInfo, now_ms: int) -> PreparedOrder:
-        return self._factory.prepare(request, info, now_ms, owner=self.transport.api_creds().api_key or "")
-
-    def _post_order(self, prepared: PreparedOrder) -> wire.PostResult:
-        data = self.transport.call(
-            "POST", "/order", body=prepared.payload, timeout_s=self.confirm_timeout_s, order=True
-        )
-        try:
-            result = wire.parse_post_order(data)
-        except wire.ParseError as exc:
-            raise NoAnswer(f"unreadable answer to POST /order: {exc}") from None
-        if not result.success:
-            raise OrderRefused(f"POST /order refused: {result.error}")
-        return result
-
-    def _new_tracked(
-        self, request: OrderRequest, prepared: PreparedOrder, info: wire.MarketInfo, order_id: str
-    ) -> Tracked:
-        return Tracked(
-            order_id,
-            info,
-            request.outcome,
-            prepared.token_id,
-            request.action,
-            prepared.price,
-            prepared.size,
-            self._clock(),
-            prepared,
-        )
-
-    def _order(self, request: OrderRequest, prepared: PreparedOrder, order_id: str, now_ms: int) -> Order:
-        return Order(
-            order_id=order_id,
-            market_id=request.market_id,
-            outcome=request.outcome,
-            action=request.action,
-            price=prepared.price,
-            size=prepared.size,
-            order_type=request.order_type,
-            intent=request.intent,
-            created_ms=now_ms,
-            expires_ms=request.expires_ms,
-        )
-
-    def _acknowledged(
-        self,
-        request: OrderRequest,
-        prepared: PreparedOrder,
-        info: wire.MarketInfo,
-        result: wire.PostResult,
-        now_ms: int,
-    ) -> tuple[Order, list[VenueEvent]]:
-        tracked = self._new_tracked(request, prepared, info, result.order_id)
-        self._tracking.placed(tracked, result.order_id)
-        order = self._order(request, prepared, result.order_id, now_ms)
-        events: list[VenueEvent] = []
-        if result.trade_ids:
-            events += self._immediate_fills(tracked, set(result.trade_ids))
-        matched = result.taking if request.action is Action.BUY else result.making
-        if result.status == "matched" and matched >= prepared.size:
-            tracked.final = OrderStatus.FILLED  # filled at once: nothing rests
-        elif result.status == "matched" and request.order_type in (OrderType.FOK, OrderType.FAK):
-            tracked.final = OrderStatus.CANCELLED
-            events.append(OrderDone(order.order_id, now_ms, OrderStatus.CANCELLED, "FAK remainder"))
-        return order, events
-
-    def _immediate_fills(self, tracked: Tracked, trade_ids: set[str]) -> list[VenueEvent]:
-        """The fills of a matched order, from the venue's trades (poll reports any missed)."""
-        try:
-            trades, _ = self._reads.fetch_trades(
-                tracked.sent_s - self.trade_overlap_s, asset_id=tracked.token_id
-            )
-        except VenueError as exc:
-            log.warning("order %s matched; its fills come with the next poll (%s)", tracked.order_id, exc)
-            return []
-        return self._tracking.book_fills([t for t in trades if t.trade_id in trade_ids])
-
-    def _unknown(
-        self,
-        request: OrderRequest,
-        prepared: PreparedOrder,
-        info: wire.MarketInfo,
-        now_ms: int,
-        why: str,
-    ) -> tuple[Order, list[VenueEvent]]:
-        """The post may have placed the order: the caller books it as UNKNOWN (it counts
-        against the caps and blocks its market) until `poll` finds it at the venue, by the
-        signed order's hash, or gives up on it after `unknown_grace_s`."""
-        order_id = prepared.order_hash or f"unknown-{request.client_id}-{secrets.token_hex(4)}"
-        tracked = self._tracking.orders.get(order_id)
-        if tracked is None or tracked.done:
-            tracked = self._new_tracked(request, prepared, info, order_id)
-        self._tracking.unknown(tracked, why)
-        log.warning("order %s: outcome unknown (%s); poll will reconcile it", order_id, why)
-        order = self._order(request, prepared, order_id, now_ms)
-        order.status = OrderStatus.UNKNOWN
-        return order, []
