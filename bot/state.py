@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
@@ -77,6 +77,8 @@ class Snapshot:
     risk_view: dict[str, Any] | None = None
     feeds: dict[str, Any] | None = None
     feed_connections: list[dict[str, Any]] | None = None
+    # what one projection worked out for the next (status.json reuses the position rows)
+    memo: dict[str, Any] = field(default_factory=dict)
 
     def market_name(self, market_id: str) -> str:
         return self.market_names.get(market_id, market_id)
@@ -95,6 +97,14 @@ def _pct(part: Micros, whole: Micros) -> float:
 def _points(edge: Micros) -> float:
     """Edge in percentage points: 0.05 of probability -> 5.0."""
     return round(edge * 100 / ONE, 2)
+
+
+_epoch_s = describe.epoch_s
+
+
+def _when(ts_ms: int | None) -> tuple[str | None, float | None]:
+    """A time as the files show it: ISO-8601 and, beside it, Unix epoch seconds (None: none)."""
+    return (None, None) if ts_ms is None else (iso(ts_ms), _epoch_s(ts_ms))
 
 
 # ---------------------------------------------------------------------------
@@ -118,8 +128,10 @@ class Views:
 
     def __init__(self) -> None:
         self._orders: dict[str, tuple[tuple[Any, ...], dict[str, Any]]] = {}
-        # (what the row depends on, the parts a book does not move, the book, the row)
+        # (what the row depends on, the parts a book does not move, the book, the row, its
+        # unrealized P&L in micros)
         self._positions: dict[tuple[str, str], tuple[Any, ...]] = {}
+        self._status_rows: dict[tuple[str, str], tuple[dict[str, Any], dict[str, Any]]] = {}
         self._trades: dict[tuple[Any, ...], tuple[tuple[Any, ...], dict[str, Any]]] = {}
         self.session: describe.SessionInfo | None = None  # the journal's row of this run
 
@@ -140,11 +152,13 @@ class Views:
 
     def positions(
         self, markets: dict[str, Market], marks: dict[str, BookTick], positions: list[Position]
-    ) -> list[dict[str, Any]]:
-        """A row is reused while neither the position nor its market's book has changed; the
-        parts a book does not move (names, times) while the position has not."""
+    ) -> tuple[list[dict[str, Any]], Micros]:
+        """The rows, and the positions' unrealized P&L in micros. A row is reused while
+        neither the position nor its market's book has changed; the parts a book does not
+        move (names, times) while the position has not."""
         cache = self._positions
         out = []
+        unrealized = 0
         for p in positions:
             market = markets.get(p.market_id)
             tick = marks.get(p.market_id)
@@ -153,13 +167,31 @@ class Views:
             hit = cache.get(slot)
             if hit is None or hit[0] != key:
                 static = _position_static(p, market)
-                hit = cache[slot] = (key, static, tick, _position_row(p, static, tick))
+                hit = cache[slot] = (key, static, tick, *_position_row(p, static, tick))
             elif hit[2] is not tick:
-                hit = cache[slot] = (key, hit[1], tick, _position_row(p, hit[1], tick))
+                hit = cache[slot] = (key, hit[1], tick, *_position_row(p, hit[1], tick))
             out.append(hit[3])
+            unrealized += hit[4]
         if len(cache) > 2 * len(positions) + 100:
             keep = {(p.market_id, p.outcome) for p in positions}
             self._positions = {k: v for k, v in cache.items() if k in keep}
+        return out, unrealized
+
+    def status_positions(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """status.json's rows, made from trading_state.json's (the same values, so the two
+        files agree): the operator's first names (`symbol`, `quantity`, `entry`, `stop`,
+        `target`), then the names every file uses (`market_id`, `shares`, ...)."""
+        cache = self._status_rows
+        out = []
+        for row in rows:
+            slot = (row["market_id"], row["side"])
+            hit = cache.get(slot)
+            if hit is None or hit[0] is not row:
+                hit = cache[slot] = (row, _status_position(row))
+            out.append(hit[1])
+        if len(cache) > 2 * len(rows) + 100:
+            keep = {(r["market_id"], r["side"]) for r in rows}
+            self._status_rows = {k: v for k, v in cache.items() if k in keep}
         return out
 
     def trades(self, names: dict[str, str], portfolio: Portfolio) -> list[dict[str, Any]]:
@@ -184,7 +216,26 @@ class Views:
 
 
 def position_view(p: Position, market: Market | None, tick: BookTick | None) -> dict[str, Any]:
-    return _position_row(p, _position_static(p, market), tick)
+    return _position_row(p, _position_static(p, market), tick)[0]
+
+
+def _status_position(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "symbol": row["market_id"],
+        "side": row["side"],
+        "quantity": row["shares"],
+        "entry": row["entry_price"],
+        "unrealized_pnl": row["pnl"],
+        "stop": row["stop_price"],
+        "target": row["target_price"],
+        "lifecycle": row["lifecycle"],
+        "market_id": row["market_id"],
+        "market_name": row["market_name"],
+        "shares": row["shares"],
+        "entry_price": row["entry_price"],
+        "stop_price": row["stop_price"],
+        "target_price": row["target_price"],
+    }
 
 
 _STATUS = {"ENTRY": "ACTIVE", "MONITORING": "ACTIVE", "DUST": "HELD", "AWAITING_REDEMPTION": "HELD"}
@@ -194,6 +245,8 @@ def _position_static(p: Position, market: Market | None) -> dict[str, Any]:
     """A position's row with the fields its market's book moves left empty: they are filled
     in on a copy (`_position_row`), so a new book costs four fields, not twenty."""
     basis = p.cost + p.fees
+    entry_time, entry_epoch = _when(p.opened_ms)
+    window_end, window_end_epoch = _when(market.window_end_ms if market else None)
     return {
         "market_name": market.name if market else p.market_id,
         "market_id": p.market_id,
@@ -206,7 +259,7 @@ def _position_static(p: Position, market: Market | None) -> dict[str, Any]:
         "pnl": None,
         "pnl_percent": None,
         "entry_edge": _points(p.entry_edge),
-        "entry_date": iso(p.opened_ms),
+        "entry_date": entry_time,
         "status": _STATUS.get(p.state, "EXITING"),
         "lifecycle": p.state,
         "stop_price": to_float(p.stop_price) if p.stop_price else None,
@@ -214,11 +267,17 @@ def _position_static(p: Position, market: Market | None) -> dict[str, Any]:
         "peak_price": to_float(p.peak) if p.peak else None,
         "exit_trigger": p.exit_trigger or None,
         "strategy": p.strategy,
-        "window_end": iso(market.window_end_ms) if market else None,
+        "window_end": window_end,
+        "entry_time": entry_time,
+        "entry_time_epoch_s": entry_epoch,
+        "window_end_epoch_s": window_end_epoch,
     }
 
 
-def _position_row(p: Position, static: dict[str, Any], tick: BookTick | None) -> dict[str, Any]:
+def _position_row(
+    p: Position, static: dict[str, Any], tick: BookTick | None
+) -> tuple[dict[str, Any], Micros]:
+    """The row with the book's fields filled in, and its P&L in micros (Portfolio.unrealized)."""
     mark = p.entry_price if tick is None else book_for(tick, p.outcome)[0]  # as Portfolio.mark
     value = notional(mark, p.shares)
     basis = p.cost + p.fees
@@ -227,10 +286,12 @@ def _position_row(p: Position, static: dict[str, Any], tick: BookTick | None) ->
     row["current_value"] = to_float(value)
     row["pnl"] = to_float(value - basis)
     row["pnl_percent"] = _pct(value - basis, basis)
-    return row
+    return row, value - basis
 
 
 def order_view(o: Order, market_name: str) -> dict[str, Any]:
+    placed, placed_epoch = _when(o.created_ms)
+    expiry, expiry_epoch = _when(o.expires_ms or None)  # 0: good till cancelled
     return {
         "order_id": o.order_id,
         "market": market_name,
@@ -242,12 +303,15 @@ def order_view(o: Order, market_name: str) -> dict[str, Any]:
         "shares": to_float(o.size),
         "filled_shares": to_float(o.filled),
         "edge": _points(o.edge),
-        "time_placed": iso(o.created_ms),
-        "ttl_expiry": iso(o.expires_ms) if o.expires_ms else None,
+        "time_placed": placed,
+        "ttl_expiry": expiry,
         "status": o.status.value,
         "order_type": o.order_type.value,
         "intent": o.intent.value,
         "strategy": o.strategy,
+        "market_name": market_name,
+        "time_placed_epoch_s": placed_epoch,
+        "ttl_expiry_epoch_s": expiry_epoch,
     }
 
 
@@ -257,19 +321,23 @@ def trading_state(snap: Snapshot) -> dict[str, Any]:
     locked = sum(o.locked for o in orders)
     positions = list(portfolio.positions.values())
     deployed = sum(p.cost + p.fees for p in positions)
+    rows, unrealized = snap.views.positions(snap.markets, portfolio.marks, positions)
+    snap.memo["positions"] = rows, unrealized
     return {
         "schema_version": SCHEMA_VERSION,
         "last_updated": iso(snap.wall_ms),
+        "last_updated_epoch_s": _epoch_s(snap.wall_ms),
         "market_time": iso(snap.market_ms),
+        "market_time_epoch_s": _epoch_s(snap.market_ms),
         "mode": snap.mode.value,
         "trading_state": snap.trading_state.value,
-        "trading_state_reason": snap.state_reason,
+        "trading_state_reason": snap.state_reason or None,
         "balance": {
             "usdc": to_float(portfolio.cash),
             "wallet": mask_wallet(snap.wallet),
         },
         "open_orders": snap.views.orders(snap.market_names, orders),
-        "active_positions": snap.views.positions(snap.markets, portfolio.marks, positions),
+        "active_positions": rows,
         "recent_activity": list(reversed(snap.activity.recent)),
         "stats": {
             "total_open_orders": len(orders),
@@ -293,13 +361,16 @@ def status(snap: Snapshot, *, alive: bool = True, reason: str = "") -> dict[str,
     now = snap.market_ms
     next_update = wall + round(snap.heartbeat_s * 1000) if alive else None
     info = snap.views.session = describe.session_info(snap.journal, snap.views.session)
-    daily_pnl = portfolio.realized_today() + sum(
-        portfolio.unrealized(p) for p in portfolio.positions.values()
+    rows, unrealized = snap.memo.get("positions") or snap.views.positions(
+        snap.markets, portfolio.marks, list(portfolio.positions.values())
     )
+    daily_pnl = portfolio.realized_today() + unrealized
     return {
         "schema_version": SCHEMA_VERSION,
         "timestamp": iso(wall),
         "timestamp_epoch_s": describe.epoch_s(wall),
+        "last_updated": iso(wall),
+        "last_updated_epoch_s": describe.epoch_s(wall),
         "is_alive": alive,
         "next_update": iso(next_update) if next_update is not None else None,
         "next_update_epoch_s": describe.epoch_s(next_update) if next_update is not None else None,
@@ -308,7 +379,7 @@ def status(snap: Snapshot, *, alive: bool = True, reason: str = "") -> dict[str,
         **describe.about(info, wall),
         "mode": snap.mode.value,
         "trading_state": snap.trading_state.value,
-        "reason": reason or snap.state_reason,
+        "reason": reason or snap.state_reason or None,
         "market_time": iso(now),
         "market_time_epoch_s": describe.epoch_s(now),
         "speed": snap.speed,
@@ -323,27 +394,15 @@ def status(snap: Snapshot, *, alive: bool = True, reason: str = "") -> dict[str,
         "risk": snap.risk_view,
         "limits": describe.limits(info, snap.limits, snap.risk, snap.max_consecutive_losses),
         "markets": describe.markets(snap.markets),
-        "active_positions": [
-            {
-                "symbol": p.market_id,
-                "side": p.outcome.value,
-                "quantity": to_float(p.shares),
-                "entry": to_float(p.entry_price),
-                "unrealized_pnl": to_float(portfolio.unrealized(p)),
-                "stop": to_float(p.stop_price) if p.stop_price else None,
-                "target": to_float(p.target_price) if p.target_price else None,
-                "lifecycle": p.state,
-            }
-            for p in portfolio.positions.values()
-        ],
-        "last_signal": _last_signal(snap.last_signal),
+        "active_positions": snap.views.status_positions(rows),
+        "last_signal": _last_signal(snap.last_signal, snap.market_names),
         "feeds": snap.feeds,
         "feed_connections": snap.feed_connections,
         "errors": list(reversed(snap.activity.errors)),
     }
 
 
-def _last_signal(last: tuple[Signal, Execution] | None) -> dict[str, Any] | None:
+def _last_signal(last: tuple[Signal, Execution] | None, names: dict[str, str]) -> dict[str, Any] | None:
     if last is None:
         return None
     signal, result = last
@@ -355,6 +414,9 @@ def _last_signal(last: tuple[Signal, Execution] | None) -> dict[str, Any] | None
         "score": round(signal.score, 4),
         "executed": result.executed,
         "skip_reason": result.reason or None,
+        "market_id": signal.market_id,
+        "market_name": names.get(signal.market_id, signal.market_id),
+        "time_epoch_s": _epoch_s(signal.ts_ms),
     }
 
 
@@ -368,10 +430,13 @@ def trades_today(snap: Snapshot) -> dict[str, Any]:
     rows = snap.views.trades(snap.market_names, portfolio)
     closed = [p for _, p in portfolio.closed_today]
     wins = sum(1 for p in closed if p.realized > 0)
+    closed_fees = sum(p.total_fees for p in closed)
+    open_fees = sum(p.total_fees for p in portfolio.positions.values())
     return {
         "schema_version": SCHEMA_VERSION,
         "date": day,
         "last_updated": iso(snap.wall_ms),
+        "last_updated_epoch_s": _epoch_s(snap.wall_ms),
         "trades": rows,
         "summary": {
             "total_trades": len(rows),
@@ -380,13 +445,17 @@ def trades_today(snap: Snapshot) -> dict[str, Any]:
             "wins": wins,
             "losses": len(closed) - wins,
             "total_pnl": to_float(sum(p.realized for p in closed)),
-            "total_fees": to_float(sum(p.total_fees for p in closed)),
+            "total_fees": to_float(closed_fees + open_fees),
             "win_rate": round(wins / len(closed), 4) if closed else None,
+            "closed_fees": to_float(closed_fees),
+            "open_fees": to_float(open_fees),
         },
     }
 
 
 def _trade_row(market_name: str, p: Position, status: str, closed_ms: int | None) -> dict[str, Any]:
+    entry_time, entry_epoch = _when(p.opened_ms)
+    exit_time, exit_epoch = _when(closed_ms or None)
     return {
         "position_id": p.position_id,
         "market": market_name,
@@ -395,9 +464,9 @@ def _trade_row(market_name: str, p: Position, status: str, closed_ms: int | None
         "strategy": p.strategy,
         "status": status,
         "shares": to_float(p.bought),
-        "entry_time": iso(p.opened_ms),
+        "entry_time": entry_time,
         "entry_price": to_float(p.entry_price),
-        "exit_time": iso(closed_ms) if closed_ms else None,
+        "exit_time": exit_time,
         "exit_price": to_float(p.exit_price) if p.sold else None,
         "exit_reason": p.exit_reason or None,
         "exit_trigger": p.exit_trigger or None,
@@ -410,4 +479,7 @@ def _trade_row(market_name: str, p: Position, status: str, closed_ms: int | None
         "fees": to_float(p.total_fees),
         "gross_pnl": to_float(p.sold_value - p.bought_cost) if status == "CLOSED" else None,
         "pnl": to_float(p.realized) if status == "CLOSED" else None,
+        "market_name": market_name,
+        "entry_time_epoch_s": entry_epoch,
+        "exit_time_epoch_s": exit_epoch,
     }
