@@ -42,7 +42,7 @@ from bot.errors import BotError
 from bot.feeds.replay import ReplayFeed
 from bot.journal import Journal, Restored
 from bot.metrics import ClosedTrade, EquityPoint, summarize
-from bot.model import ONE, MarketEvent, Mode, WindowOpened, iso, now_ms, to_micros
+from bot.model import ONE, MarketEvent, Mode, WindowOpened, iso, to_micros
 from bot.report import write_report
 from bot.safefile import kind, printable
 from bot.strategies import build_strategies
@@ -177,9 +177,7 @@ def run_backtest(
         raise BacktestError(f"{data}: no usable market events in the data set ({source.format})")
     started = time.perf_counter()
     try:
-        # a session starts and stops on the wall clock (state/README.md), in a backtest too;
-        # BOT_STARTED and BOT_STOPPED carry the market time
-        journal.start_session(Mode.BACKTEST, __version__, 0, config.to_dict(), now_ms())
+        journal.start_session(Mode.BACKTEST, __version__, 0, config.to_dict(), first_ts)
         venue = PaperVenue(Mode.BACKTEST, id_prefix="B")
         engine = build_engine(
             config=config,
@@ -210,7 +208,7 @@ def run_backtest(
         _sample(engine, end_ts, equity, exposure)
         engine.activity.add(end_ts, "BOT_STOPPED", "System", reason)
         engine.commit()
-        journal.stop_session(now_ms(), reason)
+        journal.stop_session(end_ts, reason)
         engine.write_final(reason)
         engine.activity.close()
         seconds = time.perf_counter() - started

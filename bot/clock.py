@@ -20,7 +20,7 @@ class Clock(Protocol):
         ...
 
     def wall_ms(self) -> int:
-        """The wall clock: the time a reader compares heartbeats with (in every mode)."""
+        """The time a reader compares heartbeats with: the wall clock, or market time in backtests."""
         ...
 
     def wait(self, until_ms: int, inbox: queue.SimpleQueue[str], max_wall_s: float) -> str | None:
@@ -62,7 +62,7 @@ class SimulatedClock:
         return self._now
 
     def wall_ms(self) -> int:
-        return now_ms()  # the files' write times follow the wall clock in a backtest too
+        return self._now
 
     def wait(self, until_ms: int, inbox: queue.SimpleQueue[str], max_wall_s: float) -> str | None:
         if until_ms > self._now:
