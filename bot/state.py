@@ -131,9 +131,19 @@ class Views:
         # (what the row depends on, the parts a book does not move, the book, the row, its
         # unrealized P&L in micros)
         self._positions: dict[tuple[str, str], tuple[Any, ...]] = {}
-        self._status_rows: dict[tuple[str, str], tuple[dict[str, Any], dict[str, Any]]] = {}
+        # status.json's rows: (trading_state.json's row, its book-free part, the row)
+        self._status_rows: dict[tuple[str, str], tuple[dict[str, Any], ...]] = {}
+        self._statics: list[dict[str, Any]] = []  # the book-free parts of the last rows given
         self._trades: dict[tuple[Any, ...], tuple[tuple[Any, ...], dict[str, Any]]] = {}
         self.session: describe.SessionInfo | None = None  # the journal's row of this run
+        self._markets: tuple[tuple[Market, ...], list[dict[str, Any]]] | None = None
+
+    def markets(self, watched: dict[str, Market]) -> list[dict[str, Any]]:
+        """status.json's `markets`, rebuilt only when a window opens or closes (or changes)."""
+        key = tuple(watched.values())
+        if self._markets is None or self._markets[0] != key:  # identity first: a cheap compare
+            self._markets = (key, describe.markets(watched))
+        return self._markets[1]
 
     def orders(self, names: dict[str, str], orders: list[Order]) -> list[dict[str, Any]]:
         cache = self._orders
@@ -158,6 +168,7 @@ class Views:
         move (names, times) while the position has not."""
         cache = self._positions
         out = []
+        statics = self._statics = []
         unrealized = 0
         for p in positions:
             market = markets.get(p.market_id)
@@ -171,6 +182,7 @@ class Views:
             elif hit[2] is not tick:
                 hit = cache[slot] = (key, hit[1], tick, *_position_row(p, hit[1], tick))
             out.append(hit[3])
+            statics.append(hit[1])
             unrealized += hit[4]
         if len(cache) > 2 * len(positions) + 100:
             keep = {(p.market_id, p.outcome) for p in positions}
@@ -178,17 +190,22 @@ class Views:
         return out, unrealized
 
     def status_positions(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """status.json's rows, made from trading_state.json's (the same values, so the two
-        files agree): the operator's first names (`symbol`, `quantity`, `entry`, `stop`,
-        `target`), then the names every file uses (`market_id`, `shares`, ...)."""
+        """status.json's rows, made from the rows `positions()` gave last (the same values,
+        so the two files agree): the operator's first names (`symbol`, `quantity`, `entry`,
+        `stop`, `target`), then the names every file uses (`market_id`, `shares`, ...). A
+        new book changes only `unrealized_pnl`: a copy of the row with that one field."""
         cache = self._status_rows
         out = []
-        for row in rows:
+        for row, static in zip(rows, self._statics, strict=True):
             slot = (row["market_id"], row["side"])
             hit = cache.get(slot)
-            if hit is None or hit[0] is not row:
-                hit = cache[slot] = (row, _status_position(row))
-            out.append(hit[1])
+            if hit is None or hit[1] is not static:
+                hit = cache[slot] = (row, static, _status_position(row))
+            elif hit[0] is not row:
+                moved = hit[2].copy()
+                moved["unrealized_pnl"] = row["pnl"]
+                hit = cache[slot] = (row, static, moved)
+            out.append(hit[2])
         if len(cache) > 2 * len(rows) + 100:
             keep = {(r["market_id"], r["side"]) for r in rows}
             self._status_rows = {k: v for k, v in cache.items() if k in keep}
@@ -393,7 +410,7 @@ def status(snap: Snapshot, *, alive: bool = True, reason: str = "") -> dict[str,
         },
         "risk": snap.risk_view,
         "limits": describe.limits(info, snap.limits, snap.risk, snap.max_consecutive_losses),
-        "markets": describe.markets(snap.markets),
+        "markets": snap.views.markets(snap.markets),
         "active_positions": snap.views.status_positions(rows),
         "last_signal": _last_signal(snap.last_signal, snap.market_names),
         "feeds": snap.feeds,
