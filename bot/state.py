@@ -132,7 +132,7 @@ class Views:
         # unrealized P&L in micros)
         self._positions: dict[tuple[str, str], tuple[Any, ...]] = {}
         # status.json's rows: (trading_state.json's row, its book-free part, the row)
-        self._status_rows: dict[tuple[str, str], tuple[dict[str, Any], ...]] = {}
+        self._status_rows: dict[int, tuple[dict[str, Any], ...]] = {}
         self._statics: list[dict[str, Any]] = []  # the book-free parts of the last rows given
         self._trades: dict[tuple[Any, ...], tuple[tuple[Any, ...], dict[str, Any]]] = {}
         self.session: describe.SessionInfo | None = None  # the journal's row of this run
@@ -194,20 +194,19 @@ class Views:
         so the two files agree): the operator's first names (`symbol`, `quantity`, `entry`,
         `stop`, `target`), then the names every file uses (`market_id`, `shares`, ...). A
         new book changes only `unrealized_pnl`: a copy of the row with that one field."""
-        cache = self._status_rows
+        cache = self._status_rows  # by the book-free part's id, checked by identity
         out = []
         for row, static in zip(rows, self._statics, strict=True):
-            slot = (row["market_id"], row["side"])
-            hit = cache.get(slot)
+            hit = cache.get(id(static))
             if hit is None or hit[1] is not static:
-                hit = cache[slot] = (row, static, _status_position(row))
+                hit = cache[id(static)] = (row, static, _status_position(row))
             elif hit[0] is not row:
                 moved = hit[2].copy()
                 moved["unrealized_pnl"] = row["pnl"]
-                hit = cache[slot] = (row, static, moved)
+                hit = cache[id(static)] = (row, static, moved)
             out.append(hit[2])
         if len(cache) > 2 * len(rows) + 100:
-            keep = {(r["market_id"], r["side"]) for r in rows}
+            keep = {id(static) for static in self._statics}
             self._status_rows = {k: v for k, v in cache.items() if k in keep}
         return out
 
