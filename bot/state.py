@@ -133,7 +133,7 @@ class Views:
         self._positions: dict[tuple[str, str], tuple[Any, ...]] = {}
         # status.json's rows: (trading_state.json's row, its book-free part, the row)
         self._status_rows: dict[int, tuple[dict[str, Any], ...]] = {}
-        self._statics: list[dict[str, Any]] = []  # the book-free parts of the last rows given
+        self.statics: list[dict[str, Any]] = []  # the book-free parts of the rows positions() gave last
         self._trades: dict[tuple[Any, ...], tuple[tuple[Any, ...], dict[str, Any]]] = {}
         self.session: describe.SessionInfo | None = None  # the journal's row of this run
         self._markets: tuple[tuple[Market, ...], list[dict[str, Any]]] | None = None
@@ -168,7 +168,7 @@ class Views:
         move (names, times) while the position has not."""
         cache = self._positions
         out = []
-        statics = self._statics = []
+        statics = self.statics = []
         unrealized = 0
         for p in positions:
             market = markets.get(p.market_id)
@@ -189,14 +189,17 @@ class Views:
             self._positions = {k: v for k, v in cache.items() if k in keep}
         return out, unrealized
 
-    def status_positions(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """status.json's rows, made from the rows `positions()` gave last (the same values,
-        so the two files agree): the operator's first names (`symbol`, `quantity`, `entry`,
-        `stop`, `target`), then the names every file uses (`market_id`, `shares`, ...). A
-        new book changes only `unrealized_pnl`: a copy of the row with that one field."""
+    def status_positions(
+        self, rows: list[dict[str, Any]], statics: list[dict[str, Any]]
+    ) -> list[dict[str, Any]]:
+        """status.json's rows, made from the rows `positions()` gave and their book-free
+        parts (`statics`, in the same order), so both files show the same values: the
+        operator's first names (`symbol`, `quantity`, `entry`, `stop`, `target`), then the
+        names every file uses (`market_id`, `shares`, ...). A new book changes only
+        `unrealized_pnl`: a copy of the row with that one field."""
         cache = self._status_rows  # by the book-free part's id, checked by identity
         out = []
-        for row, static in zip(rows, self._statics, strict=True):
+        for row, static in zip(rows, statics, strict=True):
             hit = cache.get(id(static))
             if hit is None or hit[1] is not static:
                 hit = cache[id(static)] = (row, static, _status_position(row))
@@ -206,7 +209,7 @@ class Views:
                 hit = cache[id(static)] = (row, static, moved)
             out.append(hit[2])
         if len(cache) > 2 * len(rows) + 100:
-            keep = {id(static) for static in self._statics}
+            keep = {id(static) for static in statics}
             self._status_rows = {k: v for k, v in cache.items() if k in keep}
         return out
 
@@ -338,7 +341,7 @@ def trading_state(snap: Snapshot) -> dict[str, Any]:
     positions = list(portfolio.positions.values())
     deployed = sum(p.cost + p.fees for p in positions)
     rows, unrealized = snap.views.positions(snap.markets, portfolio.marks, positions)
-    snap.memo["positions"] = rows, unrealized
+    snap.memo["positions"] = rows, unrealized, snap.views.statics
     return {
         "schema_version": SCHEMA_VERSION,
         "last_updated": iso(snap.wall_ms),
@@ -377,9 +380,13 @@ def status(snap: Snapshot, *, alive: bool = True, reason: str = "") -> dict[str,
     now = snap.market_ms
     next_update = wall + round(snap.heartbeat_s * 1000) if alive else None
     info = snap.views.session = describe.session_info(snap.journal, snap.views.session)
-    rows, unrealized = snap.memo.get("positions") or snap.views.positions(
-        snap.markets, portfolio.marks, list(portfolio.positions.values())
-    )
+    memo = snap.memo.get("positions")
+    if memo is None:  # not written with trading_state.json
+        memo = (
+            *snap.views.positions(snap.markets, portfolio.marks, list(portfolio.positions.values())),
+            snap.views.statics,
+        )
+    rows, unrealized, statics = memo
     daily_pnl = portfolio.realized_today() + unrealized
     return {
         "schema_version": SCHEMA_VERSION,
@@ -410,7 +417,7 @@ def status(snap: Snapshot, *, alive: bool = True, reason: str = "") -> dict[str,
         "risk": snap.risk_view,
         "limits": describe.limits(info, snap.limits, snap.risk, snap.max_consecutive_losses),
         "markets": snap.views.markets(snap.markets),
-        "active_positions": snap.views.status_positions(rows),
+        "active_positions": snap.views.status_positions(rows, statics),
         "last_signal": _last_signal(snap.last_signal, snap.market_names),
         "feeds": snap.feeds,
         "feed_connections": snap.feed_connections,
