@@ -239,10 +239,24 @@ def backtest(
     workers: Annotated[
         int | None, typer.Option(help="Processes for a sweep; default: all cores.", min=1, max=1024)
     ] = None,
+    underlying: Annotated[
+        Path | None,
+        typer.Option(
+            help="The underlying's price series (timestamp, value: CSV, JSON, Parquet; Binance klines"
+            " or Chainlink): prices every book tick; default: underlying.* beside the data."
+        ),
+    ] = None,
+    sigma: Annotated[
+        float | None,
+        typer.Option(
+            help="Volatility per sqrt second until the series gives one; default 0.00009.", min=1e-9
+        ),
+    ] = None,
     quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False,
 ) -> None:
     """Replay recorded market data through the live code path at full speed."""
     from bot import backtest as bt
+    from bot import sweep as sw
     from bot.config import load_config
     from bot.errors import BotError
 
@@ -255,24 +269,33 @@ def backtest(
             raise bt.BacktestError(f"{data}: no such file (expected a tape, a price history JSON or a CSV)")
         target = out or _next_out(Path(layout.BACKTESTS), data)
         if sweep:
-            grid = bt.parse_sweep(sweep)
-            rows = bt.run_sweep(
+            grid = sw.parse_sweep(sweep)
+            rows = sw.run_sweep(
                 data,
                 config,
                 overrides,
                 grid,
                 target,
-                workers=workers or bt.default_workers(),
+                workers=workers or sw.default_workers(),
                 fmt=data_format,
                 options=options,
             )
-            for line in bt.sweep_table(rows):
+            for line in sw.sweep_table(rows):
                 typer.echo(line)
             typer.echo(f"{len(rows)} runs in {target} (ranked in {target / 'sweep.json'})")
             return
         cfg = load_config(config, overrides)
+        if underlying is not None and not underlying.is_file():
+            raise bt.BacktestError(f"{underlying}: no such file (expected the underlying's price series)")
         result = bt.run_backtest(
-            data, cfg, target, fmt=data_format, options=options, progress=not quiet and sys.stderr.isatty()
+            data,
+            cfg,
+            target,
+            fmt=data_format,
+            options=options,
+            progress=not quiet and sys.stderr.isatty(),
+            underlying=underlying,
+            sigma=sigma,
         )
     except BotError as exc:  # also DataError: the input changed while it was read
         fail("backtest", exc)
@@ -291,6 +314,14 @@ def backtest(
     typer.echo(f"fees: {fees or 'no market opened'}")
     for note in info.get("notes", []):
         typer.echo(f"data: {note}")
+    if "underlying" in info:
+        u = info["underlying"]
+        typer.echo(
+            f"underlying: {u['file']}, {u['points']:,} prices ({u['malformed_total']} malformed);"
+            f" {u['ticks']['priced']:,} of {u['ticks']['ticks']:,} book ticks priced"
+        )
+    for idle in s.get("idle_strategies", []):
+        typer.echo(f"NOT FIRING: {idle['strategy']}: {idle['reason']}")
     typer.echo(f"results: {target}/ (summary.json, trades.csv, report.html, report.svg, state/, logs/)")
 
 
@@ -376,7 +407,7 @@ def schema(
 
 
 def _options(items: list[str]) -> dict[str, object]:
-    from bot.backtest import _value
+    from bot.sweep import _value
 
     out: dict[str, object] = {}
     for item in items:

@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from bot.metrics import ClosedTrade
+from bot.report import research
 from bot.report.formatting import (
     duration,
     esc,
@@ -248,6 +249,7 @@ def render_html(
     ]
     if not n:
         parts.append('<p class="notice">No trades: this run closed no trades.</p>')
+    parts += research.notices(summary)
     parts += [
         f'<figure class="card">{inline}</figure>',
         '<div class="cols">',
