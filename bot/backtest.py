@@ -27,9 +27,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from bot import __version__
 from bot.app import prepare_home
-from bot.backtest_results import closed_trades, data_summary, write_results
+from bot.backtest_audit import (
+    MeasuringVenue,
+    TickDrawdown,
+    entry_slippage,
+    equity_now,
+    per_market,
+    stop_periods,
+    unsettled,
+)
+from bot.backtest_results import closed_trades, data_summary, settings_digest, write_results
 from bot.clock import SimulatedClock
 from bot.config import Config
 from bot.engine import Engine
@@ -42,7 +53,6 @@ from bot.metrics import EquityPoint, summarize
 from bot.model import BookTick, MarketEvent, Mode, WindowOpened, to_micros
 from bot.safefile import kind, printable
 from bot.strategies import build_strategies
-from bot.venues.paper import PaperVenue
 from bot.wiring import build_engine
 
 EQUITY_EVERY_MS = 60_000
@@ -73,6 +83,7 @@ class Inputs:
     ticks: int = 0
     forecasts: int = 0
     pricing: PricingStats = field(default_factory=PricingStats)
+    names: dict[str, str] = field(default_factory=dict)  # market id -> its full name
 
 
 def _with_inputs(source: Source, inputs: Inputs, sigma: float | None) -> Iterator[MarketEvent]:
@@ -81,12 +92,17 @@ def _with_inputs(source: Source, inputs: Inputs, sigma: float | None) -> Iterato
     if source.series is not None:
         events = priced(events, source.series, inputs.pricing, sigma=sigma or DEFAULT_SIGMA)
     ticks = forecasts = 0
+    names = inputs.names
     try:
         for event in events:
-            if type(event) is BookTick:
+            kind = type(event)
+            if kind is BookTick:
                 ticks += 1
-                if event.fair_forecast is not None:
+                if event.fair_forecast is not None:  # type: ignore[union-attr]
                     forecasts += 1
+            elif kind is WindowOpened:
+                market = event.market  # type: ignore[union-attr]
+                names[market.market_id] = market.name or market.market_id
             yield event
     finally:
         inputs.ticks, inputs.forecasts = ticks, forecasts
@@ -214,9 +230,11 @@ def run_backtest(
     underlying: Path | None = None,
     sigma: float | None = None,
     source: Source | None = None,
+    baselines: bool = False,
 ) -> BacktestResult:
     """One backtest into `out`. `underlying`: a price series that prices every book tick
-    (bot.feeds.underlying); `source`: data already loaded (a sweep loads it once)."""
+    (bot.feeds.underlying); `source`: data already loaded (a sweep loads it once);
+    `baselines`: also run each baseline strategy on the same data, into out/baselines/."""
     if source is None:
         source = open_source(data, fmt, options, underlying)
     _check_out(out)
@@ -229,9 +247,14 @@ def run_backtest(
     exposure: list[tuple[int, int]] = []
     engine: Engine | None = None
     last_sample = [-EQUITY_EVERY_MS]
+    balance = to_micros(round(config.paper.starting_balance, 6))
+    drawdown = TickDrawdown(balance)
 
     def on_batch(ts_ms: int) -> None:
-        if engine is not None and ts_ms - last_sample[0] >= EQUITY_EVERY_MS:
+        if engine is None:
+            return
+        drawdown.update(ts_ms, equity_now(engine.portfolio))
+        if ts_ms - last_sample[0] >= EQUITY_EVERY_MS:
             last_sample[0] = ts_ms
             _sample(engine, ts_ms, equity, exposure)
             bar.update(feed.stats.events)
@@ -245,7 +268,7 @@ def run_backtest(
     started = time.perf_counter()
     try:
         journal.start_session(Mode.BACKTEST, __version__, 0, config.to_dict(), first_ts)
-        venue = PaperVenue(Mode.BACKTEST, id_prefix="B")
+        venue = MeasuringVenue(Mode.BACKTEST, id_prefix="B")
         engine = build_engine(
             config=config,
             paths=paths,
@@ -260,7 +283,6 @@ def run_backtest(
             write_every_change=False,
             operator_controls=False,  # no operator steers a backtest
         )
-        balance = to_micros(round(config.paper.starting_balance, 6))
         engine.portfolio.deposit(balance, first_ts, "backtest starting balance")
         venue.deposit(balance)
         engine.activity.add(
@@ -273,6 +295,7 @@ def run_backtest(
         reason = engine.run()
         end_ts = engine.last_event_ms
         _sample(engine, end_ts, equity, exposure)
+        drawdown.update(end_ts, equity[-1].equity)
         engine.activity.add(end_ts, "BOT_STOPPED", "System", reason)
         engine.commit()
         journal.stop_session(end_ts, reason)
@@ -287,14 +310,61 @@ def run_backtest(
             summary["data"]["underlying"] = {
                 **source.series.to_dict(),
                 "sigma_default": sigma or DEFAULT_SIGMA,
+                "ticks": inputs.pricing.to_dict(),
             }
-            summary["data"]["underlying"]["ticks"] = inputs.pricing.to_dict()
         summary["idle_strategies"] = idle_strategies(strategies, inputs)
+        summary.update(drawdown.figures())
+        summary["entry_slippage"] = entry_slippage(venue.entry_fills, journal)
+        summary["stops"] = stop_periods(journal, end_ts)
+        summary["unsettled"] = unsettled(engine.portfolio, inputs.names)
+        summary["markets"] = per_market(trades, inputs.names)
+        summary["settings"] = settings_digest(config, summary["data"])
         summary["config"] = config.to_dict()
+        if baselines:
+            summary["baselines"] = _baselines(
+                data, config, out / "baselines", source, fmt, options, underlying, sigma
+            )
         files = write_results(out, summary, equity, trades, f"Backtest: {printable(data.name)}")
+        timing = {
+            "seconds": round(seconds, 3),
+            "events": feed.stats.events,
+            "events_per_s": round(feed.stats.events / max(seconds, 1e-9)),
+        }
+        (out / "timing.json").write_bytes(
+            orjson.dumps(timing, option=orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE)
+        )
+        files["timing"] = out / "timing.json"
     finally:
         journal.close()
     return BacktestResult(out, summary, files, feed.stats.events, seconds)
+
+
+def _baselines(
+    data: Path,
+    config: Config,
+    folder: Path,
+    source: Source,
+    fmt: str | None,
+    options: dict[str, Any] | None,
+    underlying: Path | None,
+    sigma: float | None,
+) -> dict[str, Any]:
+    """Each baseline strategy through the same engine on the same data (a streamed tape is
+    read again), in folder/NAME; their headline figures."""
+    from dataclasses import replace
+
+    from bot.strategies.baselines import BASELINES
+
+    out: dict[str, Any] = {}
+    for name in BASELINES:
+        again = source if source.total is not None else open_source(data, fmt, options, underlying)
+        cfg = replace(config, strategies=replace(config.strategies, enabled=(name,), params={}, exits={}))
+        s = run_backtest(data, cfg, folder / name, source=again, sigma=sigma).summary
+        out[name] = {k: s[k] for k in BASELINE_FIGURES}
+    return out
+
+
+BASELINE_FIGURES = ("trades", "net_pnl", "gross_pnl", "fees", "win_rate", "max_drawdown")
 
 
 def _check_out(out: Path) -> None:

@@ -84,6 +84,27 @@ def data_summary(source: Any, feed: ReplayFeed) -> dict[str, Any]:
     return info
 
 
+def settings_digest(config: Any, data: dict[str, Any]) -> dict[str, Any]:
+    """What a reader must know to trust the figures: strategies, limits, fees and ticks."""
+    risk = config.risk
+    return {
+        "strategies": list(config.strategies.enabled),
+        "strategy_params": {k: dict(v) for k, v in sorted(config.strategies.params.items())},
+        "risk": {
+            "max_position_usd": risk.max_position_usd,
+            "max_market_exposure_usd": risk.max_market_exposure_usd,
+            "max_total_exposure_usd": risk.max_total_exposure_usd,
+            "max_open_orders": risk.max_open_orders,
+            "max_orders_per_window": risk.max_orders_per_window,
+            "daily_loss_limit_usd": risk.daily_loss_limit_usd,
+            "max_consecutive_losses": risk.max_consecutive_losses,
+        },
+        "starting_balance": config.paper.starting_balance,
+        "fees": data.get("fees", {}),
+        "ticks": data.get("ticks", {}),
+    }
+
+
 TRADE_COLUMNS = [
     "trade_id",
     "strategy",

@@ -252,6 +252,13 @@ def backtest(
             help="Volatility per sqrt second until the series gives one; default 0.00009.", min=1e-9
         ),
     ] = None,
+    skip_baselines: Annotated[
+        bool,
+        typer.Option(
+            "--skip-baselines",
+            help="Do not run the baselines (favourite, hold_up, hold_down) on the same data.",
+        ),
+    ] = False,
     quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False,
 ) -> None:
     """Replay recorded market data through the live code path at full speed."""
@@ -296,6 +303,7 @@ def backtest(
             progress=not quiet and sys.stderr.isatty(),
             underlying=underlying,
             sigma=sigma,
+            baselines=not skip_baselines,
         )
     except BotError as exc:  # also DataError: the input changed while it was read
         fail("backtest", exc)
@@ -320,6 +328,15 @@ def backtest(
             f"underlying: {u['file']}, {u['points']:,} prices ({u['malformed_total']} malformed);"
             f" {u['ticks']['priced']:,} of {u['ticks']['ticks']:,} book ticks priced"
         )
+    for name, b in s.get("baselines", {}).items():
+        typer.echo(f"baseline {name}: {b['trades']} trades, net P&L {b['net_pnl']:.2f}")
+    if s["unsettled"]["positions"]:
+        u = s["unsettled"]
+        typer.echo(
+            f"unsettled: {u['positions']} position(s) still open, worth {u['value']:.2f} at the last marks"
+        )
+    for stop in s["stops"]:
+        typer.echo(f"entries stopped {stop['start']} .. {stop['end']} by {stop['limit']}: {stop['reason']}")
     for idle in s.get("idle_strategies", []):
         typer.echo(f"NOT FIRING: {idle['strategy']}: {idle['reason']}")
     typer.echo(f"results: {target}/ (summary.json, trades.csv, report.html, report.svg, state/, logs/)")
