@@ -274,6 +274,11 @@ def backtest(
     try:
         if not data.exists():
             raise bt.BacktestError(f"{data}: no such file (expected a tape, a price history JSON or a CSV)")
+        if data.is_dir():  # a `bot download` folder
+            from bot.download import read_folder
+
+            data, found = read_folder(data)
+            options = {**found, **options}
         target = out or _next_out(Path(layout.BACKTESTS), data)
         if sweep:
             grid = sw.parse_sweep(sweep)
@@ -340,6 +345,60 @@ def backtest(
     for idle in s.get("idle_strategies", []):
         typer.echo(f"NOT FIRING: {idle['strategy']}: {idle['reason']}")
     typer.echo(f"results: {target}/ (summary.json, trades.csv, report.html, report.svg, state/, logs/)")
+
+
+@app.command()
+def download(
+    out: Annotated[Path, typer.Option(help="New folder for the data (bot backtest reads it).")],
+    series: Annotated[
+        str | None, typer.Option(help="A series, e.g. btc-updown-5m (needs --start, --end).")
+    ] = None,
+    event: Annotated[str | None, typer.Option(help="One event by its slug.")] = None,
+    market: Annotated[str | None, typer.Option(help="One market by its slug.")] = None,
+    start: Annotated[str | None, typer.Option(help="From (ISO-8601 UTC or unix seconds).")] = None,
+    end: Annotated[str | None, typer.Option(help="Until (exclusive).")] = None,
+    fidelity: Annotated[int, typer.Option(help="Minutes between price points (1 at the finest).")] = 1,
+    symbol: Annotated[
+        str | None, typer.Option(help="Binance symbol of the underlying; default COINUSDT.")
+    ] = None,
+    interval: Annotated[str, typer.Option(help="Candle length of the underlying: 1s, 1m, 5m ...")] = "1m",
+    skip_underlying: Annotated[
+        bool, typer.Option("--skip-underlying", help="Do not fetch the underlying's candles.")
+    ] = False,
+    gamma: Annotated[str, typer.Option(help="Gamma API address.")] = "https://gamma-api.polymarket.com",
+    clob: Annotated[
+        str, typer.Option(help="CLOB API address (prices-history).")
+    ] = "https://clob.polymarket.com",
+    binance: Annotated[str, typer.Option(help="Binance API address (klines).")] = "https://api.binance.com",
+) -> None:
+    """Download Polymarket price history, Gamma metadata and the underlying into a folder."""
+    from bot import download as dl
+    from bot.errors import BotError
+
+    try:
+        req = dl.Request(
+            out=out,
+            series=series,
+            event=event,
+            market=market,
+            start_ms=None if start is None else dl.parse_when(start, "start"),
+            end_ms=None if end is None else dl.parse_when(end, "end"),
+            fidelity=fidelity,
+            symbol=symbol,
+            interval=interval,
+            underlying=not skip_underlying,
+            gamma=gamma,
+            clob=clob,
+            binance=binance,
+        )
+        info = dl.download(req)
+    except BotError as exc:
+        fail("download", exc)
+    typer.echo(
+        f"{info['markets']} markets, {info['price_points']:,} price points"
+        f" ({len(info['tokens_without_prices'])} tokens without prices), {info['candles']:,} candles"
+    )
+    typer.echo(f"data: {out}/ (bot backtest {out})")
 
 
 @app.command()
