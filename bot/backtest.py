@@ -40,7 +40,7 @@ from bot.backtest_audit import (
     stop_periods,
     unsettled,
 )
-from bot.backtest_results import closed_trades, data_summary, settings_digest, write_results
+from bot.backtest_results import closed_trades, data_summary, settings_digest, trade_sharpe, write_results
 from bot.clock import SimulatedClock
 from bot.config import Config
 from bot.engine import Engine
@@ -313,6 +313,7 @@ def run_backtest(
                 "ticks": inputs.pricing.to_dict(),
             }
         summary["idle_strategies"] = idle_strategies(strategies, inputs)
+        summary["sharpe"] = trade_sharpe(trades)
         summary.update(drawdown.figures())
         summary["entry_slippage"] = entry_slippage(venue.entry_fills, journal)
         summary["stops"] = stop_periods(journal, end_ts)

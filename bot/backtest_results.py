@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import csv
 import io
+import math
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -82,6 +84,20 @@ def data_summary(source: Any, feed: ReplayFeed) -> dict[str, Any]:
             truncated=reader.truncated,
         )
     return info
+
+
+def trade_sharpe(trades: list[ClosedTrade]) -> float | None:
+    """Mean over sample standard deviation of the trades' net P&L (per trade, not annualized);
+    None under two trades or when every trade made the same."""
+    n = len(trades)
+    if n < 2:
+        return None
+    nets = [t.net_pnl for t in trades]
+    mean = Fraction(sum(nets), n)
+    var = sum((Fraction(x) - mean) ** 2 for x in nets) / (n - 1)
+    if var == 0:
+        return None
+    return round(float(mean) / math.sqrt(var), 6)
 
 
 def settings_digest(config: Any, data: dict[str, Any]) -> dict[str, Any]:

@@ -252,6 +252,16 @@ def backtest(
             help="Volatility per sqrt second until the series gives one; default 0.00009.", min=1e-9
         ),
     ] = None,
+    rank_by: Annotated[str, typer.Option(help="Rank a sweep by net, sharpe, drawdown or win_rate.")] = "net",
+    executor: Annotated[
+        str | None,
+        typer.Option(
+            help="Run a sweep serial, on processes, or on dask (the dask extra); default: processes."
+        ),
+    ] = None,
+    scheduler: Annotated[
+        str | None, typer.Option(help="Dask scheduler address (tcp://HOST:8786); default: a local cluster.")
+    ] = None,
     skip_baselines: Annotated[
         bool,
         typer.Option(
@@ -291,6 +301,12 @@ def backtest(
                 workers=workers or sw.default_workers(),
                 fmt=data_format,
                 options=options,
+                underlying=underlying,
+                sigma=sigma,
+                rank_by=rank_by,
+                executor=executor,
+                scheduler=scheduler,
+                progress=not quiet,
             )
             for line in sw.sweep_table(rows):
                 typer.echo(line)

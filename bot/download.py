@@ -336,7 +336,7 @@ def read_folder(folder: Path) -> tuple[Path, dict[str, Any]]:
     manifest = folder / MANIFEST
     if not manifest.is_file():
         raise DownloadError(
-            f"{folder}: a folder without {MANIFEST}; expected a `bot download` folder or a file"
+            f"{folder}: is a directory without {MANIFEST}; expected a `bot download` folder or a file"
         )
     try:
         info = json.loads(manifest.read_text())
