@@ -195,9 +195,11 @@ def unsettled(portfolio: Portfolio, names: Mapping[str, str]) -> dict[str, Any]:
 
 
 def per_market(trades: Iterable[ClosedTrade], names: Mapping[str, str]) -> list[dict[str, Any]]:
+    """Per market, in the order of their first entry."""
     acc: dict[str, list[int]] = {}
     for t in trades:
-        row = acc.setdefault(t.market_id, [0, 0, 0, 0, 0])
+        row = acc.setdefault(t.market_id, [0, 0, 0, 0, 0, t.entry_ms])
+        row[5] = min(row[5], t.entry_ms)
         row[0] += 1
         row[1] += t.net_pnl > 0
         row[2] += t.gross_pnl
@@ -213,5 +215,5 @@ def per_market(trades: Iterable[ClosedTrade], names: Mapping[str, str]) -> list[
             "fees": r[3] / ONE,
             "net_pnl": r[4] / ONE,
         }
-        for m, r in sorted(acc.items())
+        for m, r in sorted(acc.items(), key=lambda kv: (kv[1][5], kv[0]))
     ]

@@ -284,12 +284,12 @@ def backtest(
     try:
         if not data.exists():
             raise bt.BacktestError(f"{data}: no such file (expected a tape, a price history JSON or a CSV)")
+        target = out or _next_out(Path(layout.BACKTESTS), data)
         if data.is_dir():  # a `bot download` folder
             from bot.download import read_folder
 
             data, found = read_folder(data)
             options = {**found, **options}
-        target = out or _next_out(Path(layout.BACKTESTS), data)
         if sweep:
             grid = sw.parse_sweep(sweep)
             rows = sw.run_sweep(
@@ -349,6 +349,11 @@ def backtest(
             f"underlying: {u['file']}, {u['points']:,} prices ({u['malformed_total']} malformed);"
             f" {u['ticks']['priced']:,} of {u['ticks']['ticks']:,} book ticks priced"
         )
+        if len(u["ticks"]["instruments"]) > 1:
+            shown = ", ".join(u["ticks"]["instruments"])
+            typer.echo(
+                f"WARNING: one underlying priced markets of {shown}: give each instrument its own data"
+            )
     for name, b in s.get("baselines", {}).items():
         typer.echo(f"baseline {name}: {b['trades']} trades, net P&L {b['net_pnl']:.2f}")
     if s["unsettled"]["positions"]:

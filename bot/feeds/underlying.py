@@ -263,13 +263,15 @@ class PricingStats:
     priced: int = 0
     no_strike: int = 0
     no_price: int = 0
+    instruments: set[str] = field(default_factory=set)  # of the markets priced
 
-    def to_dict(self) -> dict[str, int]:
+    def to_dict(self) -> dict[str, Any]:
         return {
             "ticks": self.ticks,
             "priced": self.priced,
             "no_strike": self.no_strike,
             "no_price": self.no_price,
+            "instruments": sorted(self.instruments),
         }
 
 
@@ -319,6 +321,7 @@ def priced(
                 if j < n and times[j] < end and times[j] <= now:
                     strike = values[j]
             model.watch(Window(market.market_id, name, start, end), strike)
+            stats.instruments.add(market.instrument)
             yield event
         else:
             if kind is WindowResolved:

@@ -19,6 +19,11 @@ def notices(summary: Mapping[str, Any]) -> list[str]:
             f'<p class="notice">Strategy {esc(idle["strategy"])} could never fire on this data: '
             f"{esc(idle['reason'])}.</p>"
         )
+    u = (summary.get("data") or {}).get("underlying") or {}
+    instruments = (u.get("ticks") or {}).get("instruments") or []
+    if len(instruments) > 1:
+        shown = esc(", ".join(instruments))
+        out.append(f'<p class="notice">One underlying series priced the markets of {shown}.</p>')
     return out
 
 

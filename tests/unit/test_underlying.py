@@ -104,4 +104,4 @@ def test_ticks_get_p_up_from_the_strike_at_the_start_and_only_past_prices(tmp_pa
     # strike 102 (the price at the start), last price 105 (stamped at 5 s, not the one at 6 s)
     assert tick.underlying == 105.0
     assert tick.fair_forecast == round(p_up(105.0, 102.0, 294.5, 0.001) * ONE)
-    assert stats.to_dict() == {"ticks": 2, "priced": 1, "no_strike": 1, "no_price": 0}
+    assert stats.to_dict() == {"ticks": 2, "priced": 1, "no_strike": 1, "no_price": 0, "instruments": ["BTC"]}
