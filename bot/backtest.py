@@ -359,7 +359,8 @@ def _baselines(
     out: dict[str, Any] = {}
     for name in BASELINES:
         again = source if source.total is not None else open_source(data, fmt, options, underlying)
-        cfg = replace(config, strategies=replace(config.strategies, enabled=(name,), params={}, exits={}))
+        params = {name: config.strategies.params[name]} if name in config.strategies.params else {}
+        cfg = replace(config, strategies=replace(config.strategies, enabled=(name,), params=params, exits={}))
         s = run_backtest(data, cfg, folder / name, source=again, sigma=sigma).summary
         out[name] = {k: s[k] for k in BASELINE_FIGURES}
     return out

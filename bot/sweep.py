@@ -216,6 +216,8 @@ def sweep_table(rows: list[dict[str, Any]]) -> Iterator[str]:
         sharpe = "-" if r["sharpe"] is None else f"{r['sharpe']:.2f}"
         settings = " ".join(f"{k}={v}" for k, v in r["settings"].items())
         flag = f"  CUT SHORT by {r['cut_short']}" if r["cut_short"] else ""
+        if r["idle_strategies"]:
+            flag += f"  NOT FIRING: {', '.join(r['idle_strategies'])}"
         yield (
             f"{r['rank']:>4}  {r['run']:<8} {r['net_pnl']:>10.2f} {r['trades']:>6} {rate:>8} {sharpe:>7}"
             f" {r['max_drawdown']:>9.2f}  {settings}{flag}"
