@@ -56,9 +56,7 @@ class MeasuringVenue(PaperVenue):
 def entry_slippage(fills: Iterable[EntryFill], journal: Journal) -> dict[str, Any]:
     """(price − mid) × shares over entry fills, in USD; per strategy too (from the journal's
     orders: a fill at placing comes before the order manager names the strategy)."""
-    strategy = {
-        r["order_id"]: r["strategy"] or "" for r in journal.rows("SELECT order_id, strategy FROM orders")
-    }
+    strategy = journal.order_strategies()
     total = Fraction(0)
     per: dict[str, list[Any]] = {}
     count = 0
@@ -123,9 +121,7 @@ def equity_now(portfolio: Portfolio) -> Micros:
 
 def stop_periods(journal: Journal, end_ms: int) -> list[dict[str, Any]]:
     """Every period when entries were refused, per limit (see the module doc)."""
-    rows = journal.rows(
-        "SELECT ts_ms, strategy, market_id, executed, skip_reason FROM signals ORDER BY ts_ms, rowid"
-    )
+    rows = journal.signals_in_order()
     open_: dict[str, dict[str, Any]] = {}
     out: list[dict[str, Any]] = []
 
