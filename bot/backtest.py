@@ -18,15 +18,11 @@ wall clock or the process.
 
 from __future__ import annotations
 
-import csv
-import io
-import itertools
 import os
 import stat
 import sys
 import time
 from collections.abc import Iterable, Iterator
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,18 +31,28 @@ import orjson
 
 from bot import __version__
 from bot.app import prepare_home
+from bot.backtest_audit import (
+    MeasuringVenue,
+    TickDrawdown,
+    entry_slippage,
+    equity_now,
+    per_market,
+    stop_periods,
+    unsettled,
+)
+from bot.backtest_results import closed_trades, data_summary, settings_digest, trade_sharpe, write_results
 from bot.clock import SimulatedClock
-from bot.config import Config, ConfigError, load_config
+from bot.config import Config
 from bot.engine import Engine
 from bot.errors import BotError
 from bot.feeds.replay import ReplayFeed
+from bot.feeds.tape import DataError
+from bot.feeds.underlying import DEFAULT_SIGMA, PricingStats, Series, find_beside, load_series, priced
 from bot.journal import Journal, Restored
-from bot.metrics import ClosedTrade, EquityPoint, summarize
-from bot.model import ONE, MarketEvent, Mode, WindowOpened, iso, to_micros
-from bot.report import write_report
+from bot.metrics import EquityPoint, summarize
+from bot.model import BookTick, MarketEvent, Mode, WindowOpened, to_micros
 from bot.safefile import kind, printable
 from bot.strategies import build_strategies
-from bot.venues.paper import PaperVenue
 from bot.wiring import build_engine
 
 EQUITY_EVERY_MS = 60_000
@@ -67,6 +73,57 @@ class Source:
     report: dict[str, Any] = field(default_factory=dict)
     tape_reader: Any = None
     fees: dict[str, int] = field(default_factory=dict)  # a streamed tape's, as recorded
+    series: Series | None = None  # the underlying's prices, when given or found beside
+
+
+@dataclass
+class Inputs:
+    """What the book ticks carried, for the strategies that need it."""
+
+    ticks: int = 0
+    forecasts: int = 0
+    pricing: PricingStats = field(default_factory=PricingStats)
+    names: dict[str, str] = field(default_factory=dict)  # market id -> its full name
+
+
+def _with_inputs(source: Source, inputs: Inputs, sigma: float | None) -> Iterator[MarketEvent]:
+    """The source's events, priced by its underlying if it has one, counting forecasts."""
+    events: Iterable[MarketEvent] = source.events
+    if source.series is not None:
+        events = priced(events, source.series, inputs.pricing, sigma=sigma or DEFAULT_SIGMA)
+    ticks = forecasts = 0
+    names = inputs.names
+    try:
+        for event in events:
+            kind = type(event)
+            if kind is BookTick:
+                ticks += 1
+                if event.fair_forecast is not None:  # type: ignore[union-attr]
+                    forecasts += 1
+            elif kind is WindowOpened:
+                market = event.market  # type: ignore[union-attr]
+                names[market.market_id] = market.name or market.market_id
+            yield event
+    finally:
+        inputs.ticks, inputs.forecasts = ticks, forecasts
+
+
+# what a strategy reads from the book ticks, and what gives it (for `needs`)
+INPUT_HELP = {
+    "fair_forecast": "a fair value (P(UP)): give --underlying FILE, the underlying's price series,"
+    " or put underlying.csv beside the data",
+}
+
+
+def idle_strategies(strategies: list[Any], inputs: Inputs) -> list[dict[str, str]]:
+    """The strategies that could never fire on this data: an input they need was never there."""
+    out = []
+    for strategy in strategies:
+        for need in getattr(strategy, "needs", ()):
+            if need == "fair_forecast" and inputs.forecasts == 0:
+                why = f"no book tick had {INPUT_HELP[need]}"
+                out.append({"strategy": strategy.name, "missing": need, "reason": why})
+    return out
 
 
 def _noting_fees(events: Iterable[MarketEvent], fees: dict[str, int]) -> Iterator[MarketEvent]:
@@ -81,13 +138,32 @@ def _noting_fees(events: Iterable[MarketEvent], fees: dict[str, int]) -> Iterato
         yield event
 
 
-def open_source(path: Path, fmt: str | None = None, options: dict[str, Any] | None = None) -> Source:
-    """Load DATA: the bot's tape streams (flat memory); other formats are loaded and sorted."""
+def open_source(
+    path: Path,
+    fmt: str | None = None,
+    options: dict[str, Any] | None = None,
+    underlying: Path | None = None,
+    *,
+    stream: bool = True,
+) -> Source:
+    """Load DATA: the bot's tape streams (flat memory) unless `stream` is off; other formats
+    are loaded and sorted. The underlying's series: `underlying`, else one found beside DATA."""
+    source = _open_data(path, fmt, options, stream)
+    found = underlying or find_beside(path)
+    if found is not None:
+        try:
+            source.series = load_series(found)
+        except DataError as exc:
+            raise BacktestError(str(exc)) from None
+    return source
+
+
+def _open_data(path: Path, fmt: str | None, options: dict[str, Any] | None, stream: bool) -> Source:
     from bot.feeds import formats, tape
 
     try:
         detected = fmt or formats.detect_format(path)
-        if detected == "tape" and not options:
+        if detected == "tape" and not options and stream:
             reader = tape.read_tape(path)
             source = Source(path, "tape", reader, None, tape_reader=reader)
             source.events = _noting_fees(reader, source.fees)
@@ -151,8 +227,16 @@ def run_backtest(
     fmt: str | None = None,
     options: dict[str, Any] | None = None,
     progress: bool = False,
+    underlying: Path | None = None,
+    sigma: float | None = None,
+    source: Source | None = None,
+    baselines: bool = False,
 ) -> BacktestResult:
-    source = open_source(data, fmt, options)
+    """One backtest into `out`. `underlying`: a price series that prices every book tick
+    (bot.feeds.underlying); `source`: data already loaded (a sweep loads it once);
+    `baselines`: also run each baseline strategy on the same data, into out/baselines/."""
+    if source is None:
+        source = open_source(data, fmt, options, underlying)
     _check_out(out)
     paths = prepare_home(out)
     config = _backtest_config(config)
@@ -163,14 +247,20 @@ def run_backtest(
     exposure: list[tuple[int, int]] = []
     engine: Engine | None = None
     last_sample = [-EQUITY_EVERY_MS]
+    balance = to_micros(round(config.paper.starting_balance, 6))
+    drawdown = TickDrawdown(balance)
 
     def on_batch(ts_ms: int) -> None:
-        if engine is not None and ts_ms - last_sample[0] >= EQUITY_EVERY_MS:
+        if engine is None:
+            return
+        drawdown.update(ts_ms, equity_now(engine.portfolio))
+        if ts_ms - last_sample[0] >= EQUITY_EVERY_MS:
             last_sample[0] = ts_ms
             _sample(engine, ts_ms, equity, exposure)
             bar.update(feed.stats.events)
 
-    feed = ReplayFeed(source.events, on_batch)
+    inputs = Inputs()
+    feed = ReplayFeed(_with_inputs(source, inputs, sigma), on_batch)
     first_ts = feed.peek_ms()
     if first_ts is None:
         journal.close()
@@ -178,7 +268,7 @@ def run_backtest(
     started = time.perf_counter()
     try:
         journal.start_session(Mode.BACKTEST, __version__, 0, config.to_dict(), first_ts)
-        venue = PaperVenue(Mode.BACKTEST, id_prefix="B")
+        venue = MeasuringVenue(Mode.BACKTEST, id_prefix="B")
         engine = build_engine(
             config=config,
             paths=paths,
@@ -193,7 +283,6 @@ def run_backtest(
             write_every_change=False,
             operator_controls=False,  # no operator steers a backtest
         )
-        balance = to_micros(round(config.paper.starting_balance, 6))
         engine.portfolio.deposit(balance, first_ts, "backtest starting balance")
         venue.deposit(balance)
         engine.activity.add(
@@ -206,6 +295,7 @@ def run_backtest(
         reason = engine.run()
         end_ts = engine.last_event_ms
         _sample(engine, end_ts, equity, exposure)
+        drawdown.update(end_ts, equity[-1].equity)
         engine.activity.add(end_ts, "BOT_STOPPED", "System", reason)
         engine.commit()
         journal.stop_session(end_ts, reason)
@@ -215,12 +305,68 @@ def run_backtest(
         bar.close(feed.stats.events)
         trades = closed_trades(journal)
         summary = summarize(trades, equity, starting_balance=balance, exposure_samples=exposure)
-        summary["data"] = _data_summary(source, feed)
+        summary["data"] = data_summary(source, feed)
+        if source.series is not None:
+            summary["data"]["underlying"] = {
+                **source.series.to_dict(),
+                "sigma_default": sigma or DEFAULT_SIGMA,
+                "ticks": inputs.pricing.to_dict(),
+            }
+        summary["idle_strategies"] = idle_strategies(strategies, inputs)
+        summary["sharpe"] = trade_sharpe(trades)
+        summary.update(drawdown.figures())
+        summary["entry_slippage"] = entry_slippage(venue.entry_fills, journal)
+        summary["stops"] = stop_periods(journal, end_ts)
+        summary["unsettled"] = unsettled(engine.portfolio, inputs.names)
+        summary["markets"] = per_market(trades, inputs.names)
+        summary["settings"] = settings_digest(config, summary["data"])
         summary["config"] = config.to_dict()
-        files = _write_results(out, summary, equity, trades, f"Backtest: {printable(data.name)}")
+        if baselines:
+            summary["baselines"] = _baselines(
+                data, config, out / "baselines", source, fmt, options, underlying, sigma
+            )
+        files = write_results(out, summary, equity, trades, f"Backtest: {printable(data.name)}")
+        timing = {
+            "seconds": round(seconds, 3),
+            "events": feed.stats.events,
+            "events_per_s": round(feed.stats.events / max(seconds, 1e-9)),
+        }
+        (out / "timing.json").write_bytes(
+            orjson.dumps(timing, option=orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE)
+        )
+        files["timing"] = out / "timing.json"
     finally:
         journal.close()
     return BacktestResult(out, summary, files, feed.stats.events, seconds)
+
+
+def _baselines(
+    data: Path,
+    config: Config,
+    folder: Path,
+    source: Source,
+    fmt: str | None,
+    options: dict[str, Any] | None,
+    underlying: Path | None,
+    sigma: float | None,
+) -> dict[str, Any]:
+    """Each baseline strategy through the same engine on the same data (a streamed tape is
+    read again), in folder/NAME; their headline figures."""
+    from dataclasses import replace
+
+    from bot.strategies.baselines import BASELINES
+
+    out: dict[str, Any] = {}
+    for name in BASELINES:
+        again = source if source.total is not None else open_source(data, fmt, options, underlying)
+        params = {name: config.strategies.params[name]} if name in config.strategies.params else {}
+        cfg = replace(config, strategies=replace(config.strategies, enabled=(name,), params=params, exits={}))
+        s = run_backtest(data, cfg, folder / name, source=again, sigma=sigma).summary
+        out[name] = {k: s[k] for k in BASELINE_FIGURES}
+    return out
+
+
+BASELINE_FIGURES = ("trades", "net_pnl", "gross_pnl", "fees", "win_rate", "max_drawdown")
 
 
 def _check_out(out: Path) -> None:
@@ -251,215 +397,3 @@ def _sample(engine: Engine, ts_ms: int, equity: list[EquityPoint], exposure: lis
     equity.append(EquityPoint(ts_ms, portfolio.cash + value))
     locked = sum(o.locked for o in engine.orders.orders.values())
     exposure.append((ts_ms, portfolio.deployed() + locked))
-
-
-def closed_trades(journal: Journal) -> list[ClosedTrade]:
-    out = []
-    for r in journal.closed_positions(Mode.BACKTEST):
-        bought, sold = r["bought_micros"], r["sold_micros"]
-        out.append(
-            ClosedTrade(
-                trade_id=str(r["position_id"]),
-                strategy=r["strategy"] or "",
-                market_id=r["market_id"],
-                outcome=r["outcome"],
-                entry_ms=r["opened_ms"],
-                exit_ms=r["closed_ms"],
-                shares=bought,
-                entry_price=r["bought_cost_micros"] * ONE // bought if bought else 0,
-                exit_price=r["sold_value_micros"] * ONE // sold if sold else 0,
-                intended_exit_price=r["intended_exit_price_micros"] if r["exit_trigger"] else None,
-                gross_pnl=r["sold_value_micros"] - r["bought_cost_micros"],
-                fees=r["total_fees_micros"],
-                net_pnl=r["realized_pnl_micros"],
-                exit_reason=r["exit_reason"] or "",
-            )
-        )
-    return out
-
-
-def _data_summary(source: Source, feed: ReplayFeed) -> dict[str, Any]:
-    info: dict[str, Any] = {
-        "file": printable(source.path.name, 1000),
-        "format": source.format,
-        "events_used": feed.stats.events,
-        "events_dropped": feed.stats.dropped,
-        "dropped_first": [list(x) for x in feed.stats.dropped_first[:20]],
-    }
-    if source.report:
-        report = source.report
-        info.update(
-            rows_read=report["rows_read"],
-            rows_used=report["rows_used"],
-            malformed_total=report["malformed_total"],
-            malformed_first=[list(x) for x in report["malformed"][:20]],
-            row_unit=report["row_unit"],
-            ignored=report["ignored"],
-            markets=len(report["markets"]),
-            truncated=report["truncated"],
-            fees=report["fees"],
-            ticks=report["ticks"],
-            books_disagree=report["books_disagree"],
-            notes=report["notes"],
-        )
-    else:
-        info["fees"] = dict(source.fees)
-    reader = source.tape_reader
-    if reader is not None:
-        info.update(
-            malformed_total=reader.malformed_total,
-            malformed_first=[list(x) for x in reader.malformed[:20]],
-            row_unit="line",
-            truncated=reader.truncated,
-        )
-    return info
-
-
-TRADE_COLUMNS = [
-    "trade_id",
-    "strategy",
-    "market_id",
-    "side",
-    "entry_time",
-    "exit_time",
-    "shares",
-    "entry_price",
-    "exit_price",
-    "intended_exit_price",
-    "gross_pnl",
-    "fees",
-    "net_pnl",
-    "exit_reason",
-]
-
-
-def _write_results(
-    out: Path, summary: dict[str, Any], equity: list[EquityPoint], trades: list[ClosedTrade], title: str
-) -> dict[str, Path]:
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(TRADE_COLUMNS)
-    for t in trades:
-        writer.writerow(
-            [
-                t.trade_id,
-                t.strategy,
-                t.market_id,
-                t.outcome,
-                iso(t.entry_ms),
-                iso(t.exit_ms),
-                _dec(t.shares),
-                _dec(t.entry_price),
-                _dec(t.exit_price),
-                "" if t.intended_exit_price is None else _dec(t.intended_exit_price),
-                _dec(t.gross_pnl),
-                _dec(t.fees),
-                _dec(t.net_pnl),
-                t.exit_reason,
-            ]
-        )
-    (out / "trades.csv").write_text(buf.getvalue())
-    (out / "summary.json").write_bytes(
-        orjson.dumps(summary, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS | orjson.OPT_APPEND_NEWLINE)
-    )
-    files = write_report(out, summary, equity, trades, title)
-    return {"trades": out / "trades.csv", "summary": out / "summary.json", **files}
-
-
-def _dec(micros: int) -> str:
-    return f"{micros / ONE:.6f}".rstrip("0").rstrip(".") if micros % ONE else str(micros // ONE)
-
-
-# -- sweeps -------------------------------------------------------------------------------
-
-
-def parse_sweep(items: list[str]) -> list[dict[str, Any]]:
-    """`key=v1,v2` items -> every combination, as dotted config overrides."""
-    axes: list[tuple[str, list[Any]]] = []
-    for item in items:
-        key, sep, values = item.partition("=")
-        if not sep or not values:
-            raise ConfigError(f"--sweep {item!r}: expected key=v1,v2,...")
-        axes.append((key.strip(), [_value(v) for v in values.split(",") if v.strip()]))
-    return [
-        dict(zip([k for k, _ in axes], combo, strict=True))
-        for combo in itertools.product(*[v for _, v in axes])
-    ]
-
-
-def _value(text: str) -> Any:
-    text = text.strip()
-    for cast in (int, float):
-        try:
-            return cast(text)
-        except ValueError:
-            pass
-    if text.lower() in ("true", "false"):
-        return text.lower() == "true"
-    return text
-
-
-def _sweep_one(
-    args: tuple[Path, Path | None, dict[str, Any], Path, str | None, dict[str, Any]],
-) -> dict[str, Any]:
-    data, config_path, overrides, out, fmt, options = args
-    config = load_config(config_path, overrides)
-    result = run_backtest(data, config, out, fmt=fmt, options=options)
-    s = result.summary
-    return {
-        "run": out.name,
-        "settings": overrides,
-        "net_pnl": s["net_pnl"],
-        "trades": s["trades"],
-        "win_rate": s["win_rate"],
-        "max_drawdown": s["max_drawdown"],
-        "events_per_s": round(result.events_per_s),
-    }
-
-
-def run_sweep(
-    data: Path,
-    config_path: Path | None,
-    base: dict[str, Any],
-    grid: list[dict[str, Any]],
-    out: Path,
-    *,
-    workers: int,
-    fmt: str | None = None,
-    options: dict[str, Any] | None = None,
-) -> list[dict[str, Any]]:
-    """Every combination in its own folder under `out`, on `workers` processes; ranked by net P&L."""
-    for overrides in grid:  # fail fast on a bad key, before any process starts
-        load_config(config_path, {**base, **overrides})
-    _check_out(out)
-    jobs = [
-        (data, config_path, {**base, **overrides}, out / f"run-{i:03d}", fmt, options or {})
-        for i, overrides in enumerate(grid, start=1)
-    ]
-    if workers <= 1:
-        rows = [_sweep_one(job) for job in jobs]
-    else:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
-            rows = list(pool.map(_sweep_one, jobs))
-    rows.sort(key=lambda r: (-r["net_pnl"], r["run"]))
-    for rank, row in enumerate(rows, start=1):
-        row["rank"] = rank
-    (out / "sweep.json").write_bytes(
-        orjson.dumps(rows, option=orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE)
-    )
-    return rows
-
-
-def sweep_table(rows: list[dict[str, Any]]) -> Iterator[str]:
-    yield f"{'rank':>4}  {'run':<8} {'net P&L':>10} {'trades':>6} {'win rate':>8} {'max DD':>9}  settings"
-    for r in rows:
-        rate = "-" if r["win_rate"] is None else f"{r['win_rate']:.1%}"
-        settings = " ".join(f"{k}={v}" for k, v in r["settings"].items())
-        yield (
-            f"{r['rank']:>4}  {r['run']:<8} {r['net_pnl']:>10.2f} {r['trades']:>6} {rate:>8}"
-            f" {r['max_drawdown']:>9.2f}  {settings}"
-        )
-
-
-def default_workers() -> int:
-    return max(1, os.cpu_count() or 1)

@@ -239,10 +239,41 @@ def backtest(
     workers: Annotated[
         int | None, typer.Option(help="Processes for a sweep; default: all cores.", min=1, max=1024)
     ] = None,
+    underlying: Annotated[
+        Path | None,
+        typer.Option(
+            help="The underlying's price series (timestamp, value: CSV, JSON, Parquet; Binance klines"
+            " or Chainlink): prices every book tick; default: underlying.* beside the data."
+        ),
+    ] = None,
+    sigma: Annotated[
+        float | None,
+        typer.Option(
+            help="Volatility per sqrt second until the series gives one; default 0.00009.", min=1e-9
+        ),
+    ] = None,
+    rank_by: Annotated[str, typer.Option(help="Rank a sweep by net, sharpe, drawdown or win_rate.")] = "net",
+    executor: Annotated[
+        str | None,
+        typer.Option(
+            help="Run a sweep serial, on processes, or on dask (the dask extra); default: processes."
+        ),
+    ] = None,
+    scheduler: Annotated[
+        str | None, typer.Option(help="Dask scheduler address (tcp://HOST:8786); default: a local cluster.")
+    ] = None,
+    skip_baselines: Annotated[
+        bool,
+        typer.Option(
+            "--skip-baselines",
+            help="Do not run the baselines (favourite, hold_up, hold_down) on the same data.",
+        ),
+    ] = False,
     quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False,
 ) -> None:
     """Replay recorded market data through the live code path at full speed."""
     from bot import backtest as bt
+    from bot import sweep as sw
     from bot.config import load_config
     from bot.errors import BotError
 
@@ -254,25 +285,46 @@ def backtest(
         if not data.exists():
             raise bt.BacktestError(f"{data}: no such file (expected a tape, a price history JSON or a CSV)")
         target = out or _next_out(Path(layout.BACKTESTS), data)
+        if data.is_dir():  # a `bot download` folder
+            from bot.download import read_folder
+
+            data, found = read_folder(data)
+            options = {**found, **options}
         if sweep:
-            grid = bt.parse_sweep(sweep)
-            rows = bt.run_sweep(
+            grid = sw.parse_sweep(sweep)
+            rows = sw.run_sweep(
                 data,
                 config,
                 overrides,
                 grid,
                 target,
-                workers=workers or bt.default_workers(),
+                workers=workers or sw.default_workers(),
                 fmt=data_format,
                 options=options,
+                underlying=underlying,
+                sigma=sigma,
+                rank_by=rank_by,
+                executor=executor,
+                scheduler=scheduler,
+                progress=not quiet,
             )
-            for line in bt.sweep_table(rows):
+            for line in sw.sweep_table(rows):
                 typer.echo(line)
             typer.echo(f"{len(rows)} runs in {target} (ranked in {target / 'sweep.json'})")
             return
         cfg = load_config(config, overrides)
+        if underlying is not None and not underlying.is_file():
+            raise bt.BacktestError(f"{underlying}: no such file (expected the underlying's price series)")
         result = bt.run_backtest(
-            data, cfg, target, fmt=data_format, options=options, progress=not quiet and sys.stderr.isatty()
+            data,
+            cfg,
+            target,
+            fmt=data_format,
+            options=options,
+            progress=not quiet and sys.stderr.isatty(),
+            underlying=underlying,
+            sigma=sigma,
+            baselines=not skip_baselines,
         )
     except BotError as exc:  # also DataError: the input changed while it was read
         fail("backtest", exc)
@@ -291,7 +343,83 @@ def backtest(
     typer.echo(f"fees: {fees or 'no market opened'}")
     for note in info.get("notes", []):
         typer.echo(f"data: {note}")
+    if "underlying" in info:
+        u = info["underlying"]
+        typer.echo(
+            f"underlying: {u['file']}, {u['points']:,} prices ({u['malformed_total']} malformed);"
+            f" {u['ticks']['priced']:,} of {u['ticks']['ticks']:,} book ticks priced"
+        )
+        if len(u["ticks"]["instruments"]) > 1:
+            shown = ", ".join(u["ticks"]["instruments"])
+            typer.echo(
+                f"WARNING: one underlying priced markets of {shown}: give each instrument its own data"
+            )
+    for name, b in s.get("baselines", {}).items():
+        typer.echo(f"baseline {name}: {b['trades']} trades, net P&L {b['net_pnl']:.2f}")
+    if s["unsettled"]["positions"]:
+        u = s["unsettled"]
+        typer.echo(
+            f"unsettled: {u['positions']} position(s) still open, worth {u['value']:.2f} at the last marks"
+        )
+    for stop in s["stops"]:
+        typer.echo(f"entries stopped {stop['start']} .. {stop['end']} by {stop['limit']}: {stop['reason']}")
+    for idle in s.get("idle_strategies", []):
+        typer.echo(f"NOT FIRING: {idle['strategy']}: {idle['reason']}")
     typer.echo(f"results: {target}/ (summary.json, trades.csv, report.html, report.svg, state/, logs/)")
+
+
+@app.command()
+def download(
+    out: Annotated[Path, typer.Option(help="New folder for the data (bot backtest reads it).")],
+    series: Annotated[
+        str | None, typer.Option(help="A series, e.g. btc-updown-5m (needs --start, --end).")
+    ] = None,
+    event: Annotated[str | None, typer.Option(help="One event by its slug.")] = None,
+    market: Annotated[str | None, typer.Option(help="One market by its slug.")] = None,
+    start: Annotated[str | None, typer.Option(help="From (ISO-8601 UTC or unix seconds).")] = None,
+    end: Annotated[str | None, typer.Option(help="Until (exclusive).")] = None,
+    fidelity: Annotated[int, typer.Option(help="Minutes between price points (1 at the finest).")] = 1,
+    symbol: Annotated[
+        str | None, typer.Option(help="Binance symbol of the underlying; default COINUSDT.")
+    ] = None,
+    interval: Annotated[str, typer.Option(help="Candle length of the underlying: 1s, 1m, 5m ...")] = "1m",
+    skip_underlying: Annotated[
+        bool, typer.Option("--skip-underlying", help="Do not fetch the underlying's candles.")
+    ] = False,
+    gamma: Annotated[str, typer.Option(help="Gamma API address.")] = "https://gamma-api.polymarket.com",
+    clob: Annotated[
+        str, typer.Option(help="CLOB API address (prices-history).")
+    ] = "https://clob.polymarket.com",
+    binance: Annotated[str, typer.Option(help="Binance API address (klines).")] = "https://api.binance.com",
+) -> None:
+    """Download Polymarket price history, Gamma metadata and the underlying into a folder."""
+    from bot import download as dl
+    from bot.errors import BotError
+
+    try:
+        req = dl.Request(
+            out=out,
+            series=series,
+            event=event,
+            market=market,
+            start_ms=None if start is None else dl.parse_when(start, "start"),
+            end_ms=None if end is None else dl.parse_when(end, "end"),
+            fidelity=fidelity,
+            symbol=symbol,
+            interval=interval,
+            underlying=not skip_underlying,
+            gamma=gamma,
+            clob=clob,
+            binance=binance,
+        )
+        info = dl.download(req)
+    except BotError as exc:
+        fail("download", exc)
+    typer.echo(
+        f"{info['markets']} markets, {info['price_points']:,} price points"
+        f" ({len(info['tokens_without_prices'])} tokens without prices), {info['candles']:,} candles"
+    )
+    typer.echo(f"data: {out}/ (bot backtest {out})")
 
 
 @app.command()
@@ -376,7 +504,7 @@ def schema(
 
 
 def _options(items: list[str]) -> dict[str, object]:
-    from bot.backtest import _value
+    from bot.sweep import _value
 
     out: dict[str, object] = {}
     for item in items:

@@ -438,6 +438,18 @@ class Journal:
         sql = "SELECT COALESCE(SUM(realized_pnl_micros), 0) FROM positions WHERE mode=? AND status='CLOSED'"
         return int(self.conn.execute(sql, (mode.value,)).fetchone()[0])
 
+    def signals_in_order(self) -> Iterator[dict[str, Any]]:
+        """Every signal in time order: ts_ms, strategy, market_id, executed, skip_reason."""
+        return self.rows(
+            "SELECT ts_ms, strategy, market_id, executed, skip_reason FROM signals ORDER BY ts_ms, rowid"
+        )
+
+    def order_strategies(self) -> dict[str, str]:
+        """Order id -> the strategy that placed it ("" when none)."""
+        return {
+            r["order_id"]: r["strategy"] or "" for r in self.rows("SELECT order_id, strategy FROM orders")
+        }
+
     def skipped_signals(self) -> Iterator[dict[str, Any]]:
         """Signals not executed, counted by strategy and reason: strategy, skip_reason, n."""
         sql = (

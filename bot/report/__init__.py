@@ -11,7 +11,8 @@ Figures shown in the HTML tables are the values of the summary dict (see
 (the 0..1 win rate is shown ×100), so they match summary.json digit for digit.
 
 The package, by job: `formatting` (numbers, money and times as text), `svg` (SVG elements,
-plot frame, axes, downsampling), `panels` (the picture, `render_svg`), `page` (the HTML
+plot frame, axes, downsampling), `panels` (the picture, `render_svg`), `markers` (trades and
+stopped entries on the equity curve), `research` (data, settings, baselines, stops, markets), `page` (the HTML
 page, `render_html`); `write_report` here writes both files. Imports go one way:
 formatting ← svg ← panels, formatting ← page.
 """
@@ -51,7 +52,7 @@ def write_report(
     """Write `report.svg` and `report.html` into `out_dir` (created if needed) and return
     their paths as {"svg": ..., "html": ...}."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    svg = render_svg(summary, equity, title)
+    svg = render_svg(summary, equity, title, trades)
     page = render_html(summary, svg, trades, title)
     paths = {"svg": out_dir / "report.svg", "html": out_dir / "report.html"}
     paths["svg"].write_bytes(svg.encode("utf-8"))

@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from bot.metrics import ClosedTrade
+from bot.report import research
 from bot.report.formatting import (
     duration,
     esc,
@@ -153,7 +154,8 @@ def _strategy_table(summary: Mapping[str, Any]) -> str:
     return "\n".join(out)
 
 
-def _trades_table(trades: Sequence[ClosedTrade], total: int) -> str:
+def _trades_table(trades: Sequence[ClosedTrade], total: int, names: Mapping[str, str] | None = None) -> str:
+    names = names or {}
     if not trades:
         return '<p class="muted">No trades.</p>'
     head = (
@@ -196,7 +198,7 @@ def _trades_table(trades: Sequence[ClosedTrade], total: int) -> str:
             f'<td class="num muted">{i}</td>',
             f'<td class="id" title="{esc(t.trade_id)}">{esc(t.trade_id)}</td>',
             f"<td>{esc(t.strategy)}</td>",
-            f'<td class="id" title="{esc(t.market_id)}">{esc(t.market_id)}</td>',
+            f'<td title="{esc(t.market_id)}">{esc(names.get(t.market_id, t.market_id))}</td>',
             f"<td>{esc(t.outcome)}</td>",
             f"<td>{esc(stamp(t.entry_ms))}</td>",
             f"<td>{esc(exit_stamp(t.entry_ms, t.exit_ms))}</td>",
@@ -248,6 +250,7 @@ def render_html(
     ]
     if not n:
         parts.append('<p class="notice">No trades: this run closed no trades.</p>')
+    parts += research.notices(summary)
     parts += [
         f'<figure class="card">{inline}</figure>',
         '<div class="cols">',
@@ -257,8 +260,9 @@ def render_html(
         '<section class="card"><h2>Trades</h2>',
         '<p class="note top">Prices per share (intended: the exit price aimed for); gross, '
         "fees and net in USD; times UTC.</p>",
-        _trades_table(trades, total),
+        _trades_table(trades, total, research.names(summary)),
         "</section>",
+        *research.sections(summary),
         "<footer>Money in USD, times in UTC. Win rate: share of trades with a net P&amp;L "
         "(after fees) above zero. Drawdown: fall of equity from its running peak, the peak "
         "starting at the starting balance. Exit slippage: |exit fill − intended exit price| "

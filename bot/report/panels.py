@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from bot.metrics import EquityPoint, drawdown_series
+from bot.metrics import ClosedTrade, EquityPoint, drawdown_series
 from bot.model import ONE, Micros
 from bot.report.formatting import (
     HOUR,
@@ -24,6 +24,7 @@ from bot.report.formatting import (
     strategy_rows,
     usd_micros,
 )
+from bot.report.markers import markers
 from bot.report.svg import (
     AXIS,
     BLUE,
@@ -71,6 +72,7 @@ class _Context:
     no_trades: bool
     left: float  # left edge of the time plots
     axis: TimeAxis | None  # None without equity points
+    trades: Sequence[ClosedTrade] = ()
 
 
 def _equity_panel(top: float, ctx: _Context) -> tuple[list[str], float]:
@@ -114,6 +116,7 @@ def _equity_panel(top: float, ctx: _Context) -> tuple[list[str], float]:
     if ctx.start is not None:
         y = frame.sy(ctx.start / ONE)
         out.append(line(frame.left, y, frame.right, y, AXIS, stroke_dasharray="4 4"))
+    out += markers(frame, ctx.summary, ctx.trades)
     xy = screen(frame, downsample([(p.ts_ms, p.equity) for p in ctx.equity]))
     if len(xy) > 1:
         out += curve(xy, frame.bottom, BLUE, 0.08)
@@ -300,7 +303,12 @@ def _left_margin(equity: Sequence[EquityPoint], start: Micros | None) -> float:
     return 16 + max([44.0] + [len(s) * CHAR_W + 10 for s in labels])
 
 
-def render_svg(summary: Mapping[str, Any], equity: Sequence[EquityPoint], title: str) -> str:
+def render_svg(
+    summary: Mapping[str, Any],
+    equity: Sequence[EquityPoint],
+    title: str,
+    trades: Sequence[ClosedTrade] = (),
+) -> str:
     """The report picture as an SVG document (see the module docstring)."""
     ordered = sorted(equity, key=lambda p: p.ts_ms)
     start = usd_micros(summary.get("starting_balance"))
@@ -308,7 +316,7 @@ def render_svg(summary: Mapping[str, Any], equity: Sequence[EquityPoint], title:
     axis = None
     if ordered:
         axis = time_axis(ordered[0].ts_ms, ordered[-1].ts_ms, WIDTH - MARGIN_RIGHT - left)
-    ctx = _Context(summary, ordered, start, not summary.get("trades"), left, axis)
+    ctx = _Context(summary, ordered, start, not summary.get("trades"), left, axis, trades)
 
     groups: list[tuple[str, list[str]]] = []
     y = 78.0

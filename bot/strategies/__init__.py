@@ -4,7 +4,8 @@ A strategy sees one market window at a time and proposes a trade; it never sizes
 the account, checks limits or talks to a venue: the order manager does that for every
 strategy alike. Parameters come from `[strategies.params.NAME]` in bot.toml.
 
-Built in: `canary` and `edge`. A custom strategy is named `package.module:ClassName`.
+Built in: `canary` and `edge`; the baselines `favourite`, `hold_up`, `hold_down`.
+A custom strategy is named `package.module:ClassName`.
 """
 
 from __future__ import annotations
@@ -21,10 +22,11 @@ __all__ = ["Strategy", "WindowState", "build_strategies"]
 
 
 def build_strategies(enabled: tuple[str, ...], params: dict[str, dict[str, Any]]) -> list[Strategy]:
+    from bot.strategies.baselines import BASELINES
     from bot.strategies.canary import Canary
     from bot.strategies.edge import Edge
 
-    builtin: dict[str, Any] = {"canary": Canary, "edge": Edge}
+    builtin: dict[str, Any] = {"canary": Canary, "edge": Edge, **BASELINES}
     out: list[Strategy] = []
     known: set[str] = set()
     for entry in enabled:

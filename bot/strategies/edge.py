@@ -1,12 +1,14 @@
 """edge: buy a side when a fair-value estimate beats its ask by at least `min_edge`.
 
 The estimate is the feed's fair-value forecast (the simulated market publishes a noisy
-one). One entry per window; none in the last `min_seconds_left` seconds.
+one; a backtest computes it from the underlying's price series, `bot.feeds.underlying`).
+One entry per window; none in the last `min_seconds_left` seconds.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 from bot.model import ONE, Action, Outcome, Signal, book_for, to_micros
 from bot.strategies.base import WindowState
@@ -14,6 +16,8 @@ from bot.strategies.base import WindowState
 
 class Edge:
     name = "edge"
+    # what it reads from the book ticks: without a forecast it never fires (a backtest says so)
+    needs: ClassVar[tuple[str, ...]] = ("fair_forecast",)
 
     @dataclass(frozen=True)
     class Params:
