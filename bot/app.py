@@ -206,10 +206,14 @@ def _run(
         exit_min_notional=MARKET_ORDER_MIN if mode is Mode.LIVE else None,
         reserve=reserve,
         lock=lock,
+        inbox_files=True,
     )
     engine.activity.monotonic = True
+    if engine.intake is not None:
+        engine.intake.start()
     background = Background()
     background.add(Watcher(paths.controls, inbox.wake))
+    background.add(Watcher(paths.inbox, inbox.wake))  # forecasts and order intents (bot/intake.py)
     if mode is not Mode.PAPER:
         background.add(market.feed)  # the book reads
     chores = _chores(config, engine, journal, market, background)

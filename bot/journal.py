@@ -188,6 +188,30 @@ class Journal:
         )
         return [dict(zip(self.REDEMPTION_COLUMNS, r, strict=True)) for r in cursor]
 
+    # -- the inbox (bot/intake.py) ------------------------------------------------------
+
+    INBOX_COLUMNS: tuple[str, ...] = ("session_id", "received_ms", "market_ms", "file", "digest", "kind")
+    INBOX_COLUMNS = (*INBOX_COLUMNS, "source", "market_id", "result", "reason", "order_id", "content")
+
+    def save_inbox(self, row: dict[str, Any]) -> int:
+        values = (self.session_id, *(row[c] for c in self.INBOX_COLUMNS[1:]))
+        marks = ", ".join("?" * len(values))
+        cur = self._w(f"INSERT INTO inbox ({', '.join(self.INBOX_COLUMNS)}) VALUES ({marks})", values)
+        return int(cur.lastrowid or 0)
+
+    def inbox_seen(self, file: str, digest: str) -> tuple[int, str, str, str] | None:
+        """(inbox_id, result, reason, order_id) of a file already handled with these bytes."""
+        row = self.conn.execute(
+            "SELECT inbox_id, result, reason, order_id FROM inbox WHERE file = ? AND digest = ?"
+            " ORDER BY inbox_id DESC LIMIT 1",
+            (file, digest),
+        ).fetchone()
+        return None if row is None else (int(row[0]), str(row[1]), str(row[2] or ""), str(row[3] or ""))
+
+    def inbox_counts(self) -> dict[str, int]:
+        cursor = self.conn.execute("SELECT result, COUNT(*) FROM inbox GROUP BY result")
+        return {str(r): int(n) for r, n in cursor}
+
     # -- sessions -----------------------------------------------------------------------
 
     def start_session(self, mode: Mode, version: str, pid: int, config: dict[str, Any], ts_ms: int) -> int:

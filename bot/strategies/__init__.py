@@ -4,7 +4,8 @@ A strategy sees one market window at a time and proposes a trade; it never sizes
 the account, checks limits or talks to a venue: the order manager does that for every
 strategy alike. Parameters come from `[strategies.params.NAME]` in bot.toml.
 
-Built in: `canary` and `edge`. A custom strategy is named `package.module:ClassName`.
+Built in: `canary`, `edge` and `forecast` (trades on the forecasts handed in through
+inbox/). A custom strategy is named `package.module:ClassName`.
 """
 
 from __future__ import annotations
@@ -23,8 +24,9 @@ __all__ = ["Strategy", "WindowState", "build_strategies"]
 def build_strategies(enabled: tuple[str, ...], params: dict[str, dict[str, Any]]) -> list[Strategy]:
     from bot.strategies.canary import Canary
     from bot.strategies.edge import Edge
+    from bot.strategies.forecast import ForecastStrategy
 
-    builtin: dict[str, Any] = {"canary": Canary, "edge": Edge}
+    builtin: dict[str, Any] = {"canary": Canary, "edge": Edge, "forecast": ForecastStrategy}
     out: list[Strategy] = []
     known: set[str] = set()
     for entry in enabled:
@@ -60,7 +62,9 @@ def _import(name: str) -> type:
     """The class `module:Name` names, checked to be a strategy before anything calls it."""
     module, _, attr = name.partition(":")
     if not attr or not module:
-        raise ConfigError(f"strategies.enabled: unknown strategy {name!r} (canary, edge, or module:Class)")
+        raise ConfigError(
+            f"strategies.enabled: unknown strategy {name!r} (canary, edge, forecast, or module:Class)"
+        )
     try:
         found = importlib.import_module(module)
         for part in attr.split("."):

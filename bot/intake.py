@@ -1,0 +1,297 @@
+"""The inbox, on the engine's side: each file handed to the bot, acted on and answered.
+
+`Intake.take()` runs on the engine's thread whenever the loop wakes (the watcher of
+`inbox/` wakes it at once, and the heartbeat looks too). It handles at most `PER_CYCLE`
+files (a flood waits its turn, nothing is lost), each one:
+    1 read and validated (bot/inbox.py): a file still being written is left for later;
+    2 a forecast joins the live forecasts (bot/forecasts.py) every strategy sees; an order
+      intent becomes a `Signal` of the strategy `inbox` and goes through
+      `OrderManager.execute(signal, mode)` like every strategy's, so PAUSE, HALTED, every risk
+      limit and cap apply;
+    3 journaled (the `inbox` table, with its source) and put in the activity feed.
+After the engine commits, `answer()` moves each file to `inbox/done/` with its
+acknowledgement beside it. A file the journal already answered (the bot stopped between the
+commit and the move) is answered again from the journal, never acted on twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from bot import inbox
+from bot.activity import Activity
+from bot.forecasts import Forecast, Forecasts
+from bot.inbox import Entry, InboxRejected, OrderIntent
+from bot.journal import Journal
+from bot.layout import Paths
+from bot.model import ONE, Action, Market, Mode, Signal, iso, notional, usd
+from bot.orders import OrderManager
+from bot.runtime import CurrentLimits
+
+STRATEGY = "inbox"  # the strategy name an order intent's signal and order carry
+RECHECK_S = 0.05  # how soon the rest of a flood, or a file still being written, is looked at
+LAST_SHOWN = 5
+
+
+@dataclass(frozen=True, slots=True)
+class _Done:
+    name: str
+    answer: dict[str, Any]
+
+
+class Intake:
+    def __init__(
+        self,
+        *,
+        paths: Paths,
+        mode: Mode,
+        journal: Journal,
+        activity: Activity,
+        orders: OrderManager,
+        markets: dict[str, Market],
+        limits: CurrentLimits,
+        forecasts: Forecasts,
+        market_ms: Callable[[], int],
+        per_cycle: int = inbox.PER_CYCLE,
+    ) -> None:
+        self.folder = paths.inbox
+        self.done = paths.inbox_done
+        self.mode = mode
+        self.journal = journal
+        self.activity = activity
+        self.orders = orders
+        self.markets = markets
+        self.limits = limits
+        self.forecasts = forecasts
+        self.market_ms = market_ms
+        self.wall_ms = forecasts.wall_ms
+        self.per_cycle = per_cycle
+        self.recheck_at = 0.0  # monotonic time to look again (0: only when woken)
+        self.counts = {"accepted": 0, "rejected": 0}
+        self.waiting = 0  # files left for a later look
+        self.last: dict[str, dict[str, Any] | None] = {"accepted": None, "rejected": None}
+        self._answers: list[_Done] = []
+
+    def start(self) -> None:
+        """Create inbox/done/ and take the counts of earlier sessions from the journal."""
+        self.done.mkdir(parents=True, exist_ok=True)
+        for result, n in self.journal.inbox_counts().items():
+            key = result.lower()
+            if key in self.counts:
+                self.counts[key] = n
+
+    # -- 1-3: take what is there ---------------------------------------------------------
+
+    def take(self) -> int:
+        """Handle what inbox/ holds (up to `per_cycle` files); return how many were handled."""
+        now = self.wall_ms()
+        entries, more = inbox.pending(self.folder, now, self.per_cycle)
+        later = more
+        for entry in entries:
+            if entry.waiting:
+                later += 1
+                continue
+            if not self._one(entry, now):
+                later += 1
+        self.waiting = later
+        self.recheck_at = time.monotonic() + RECHECK_S if later else 0.0
+        return len(self._answers)
+
+    def _one(self, entry: Entry, now: int) -> bool:
+        """Handle one file; False when it is left for later (not whole yet)."""
+        digest = hashlib.sha256(entry.data).hexdigest()
+        seen = self.journal.inbox_seen(entry.name, digest) if not entry.refused else None
+        if seen is not None:  # answered before the bot stopped, not yet moved: answer again
+            inbox_id, result, reason, order_id = seen
+            detail = {"order": {"order_id": order_id}} if order_id else None
+            self._answer(entry, "", result == "ACCEPTED", reason, "", "", inbox_id, now, detail)
+            return True
+        data: dict[str, Any] = {}
+        try:
+            if entry.refused:
+                raise InboxRejected(entry.refused)
+            decoded = inbox.decode(entry, now)
+            if decoded is None:
+                return False
+            data = decoded
+            item = inbox.parse(data, entry.name, now, self._resolve)
+        except InboxRejected as exc:
+            self._record(entry, digest, data, now, False, str(exc))
+            return True
+        if isinstance(item, Forecast):
+            self.forecasts.add(item)
+            self._record(entry, digest, data, now, True, "", item.market_id, {"forecast": item.view()})
+        else:
+            self._order(entry, digest, data, now, item)
+        return True
+
+    def _order(self, entry: Entry, digest: str, data: dict[str, Any], now: int, intent: OrderIntent) -> None:
+        shares = intent.size_at(intent.price)
+        cost = notional(intent.price, shares)
+        over = self._over_limit(intent, shares, cost)
+        if over:
+            self._record(entry, digest, data, now, False, over, intent.market_id)
+            return
+        why = f" ({intent.reason})" if intent.reason else ""
+        signal = Signal(
+            ts_ms=self.market_ms(),
+            strategy=STRATEGY,
+            market_id=intent.market_id,
+            outcome=intent.outcome,
+            action=Action.BUY,
+            price=intent.price,
+            reason=f"inbox {entry.name} from {intent.source}{why}"[:300],
+            size=shares,
+            order_type=intent.order_type,
+            ttl_s=intent.ttl_s,
+        )
+        result = self.orders.execute(signal, self.mode)
+        order = result.order
+        if not result.executed or order is None:
+            self._record(entry, digest, data, now, False, result.reason, intent.market_id)
+            return
+        detail = {
+            "order": {
+                "order_id": order.order_id,
+                "status": order.status.value,
+                "outcome": order.outcome.value,
+                "price": order.price / ONE,
+                "shares": order.size / ONE,
+                "filled_shares": order.filled / ONE,
+                "order_type": order.order_type.value,
+            }
+        }
+        self._record(entry, digest, data, now, True, "", intent.market_id, detail, order.order_id)
+
+    def _over_limit(self, intent: OrderIntent, shares: int, cost: int) -> str:
+        """An intent larger than the position limit is refused whole, never cut down."""
+        if shares <= 0:
+            return f"{usd(intent.usd or 0)} buys no whole hundredth of a share at {intent.price / ONE:g}"
+        limit = self.limits.value.max_position
+        held = self.orders.portfolio.positions.get((intent.market_id, intent.outcome))
+        already = held.cost + held.fees if held is not None else 0
+        if already + cost > limit:
+            with_held = f" with {usd(already)} already held" if already else ""
+            return (
+                f"order of {shares / ONE:g} shares at {intent.price / ONE:g} costs {usd(cost)}{with_held},"
+                f" over max_position_usd {usd(limit)} [max_position_usd]"
+            )
+        return ""
+
+    def _resolve(self, reference: str) -> str | None:
+        """The watched market a reference names: its id, a token id, its name or slug, or an
+        instrument (`BTC`: its window open now that ends first)."""
+        markets = self.markets
+        if reference in markets:
+            return reference
+        for market in markets.values():
+            if reference in (market.token_ids or ()) or reference == market.name:
+                return market.market_id
+        now = self.market_ms()
+        open_now = [
+            m
+            for m in markets.values()
+            if m.instrument.upper() == reference.upper() and m.window_start_ms <= now < m.window_end_ms
+        ]
+        if open_now:
+            return min(open_now, key=lambda m: m.window_end_ms).market_id
+        return None
+
+    def _record(
+        self,
+        entry: Entry,
+        digest: str,
+        data: dict[str, Any],
+        now: int,
+        accepted: bool,
+        reason: str,
+        market_id: str = "",
+        detail: dict[str, Any] | None = None,
+        order_id: str = "",
+    ) -> None:
+        kind = data.get("kind") if data.get("kind") in (inbox.FORECAST, inbox.ORDER) else ""
+        source = data.get("source") if isinstance(data.get("source"), str) else ""
+        source = str(source)[: inbox.MAX_SOURCE]
+        inbox_id = self.journal.save_inbox(
+            {
+                "received_ms": now,
+                "market_ms": self.market_ms(),
+                "file": entry.name,
+                "digest": digest,
+                "kind": kind,
+                "source": source,
+                "market_id": market_id,
+                "result": "ACCEPTED" if accepted else "REJECTED",
+                "reason": reason,
+                "order_id": order_id,
+                "content": entry.data.decode("utf-8", "replace")[: inbox.MAX_BYTES],
+            }
+        )
+        what = f"{kind or 'file'} {entry.name}" + (f" from {source}" if source else "")
+        if accepted:
+            self.activity.add(self.market_ms(), "INBOX_ACCEPTED", market_id or "System", f"{what}: accepted")
+        else:
+            self.activity.add(self.market_ms(), "INBOX_REJECTED", market_id or "System", f"{what}: {reason}")
+        self._answer(entry, str(kind), accepted, reason, source, market_id, inbox_id, now, detail)
+
+    def _answer(
+        self,
+        entry: Entry,
+        kind: str,
+        accepted: bool,
+        reason: str,
+        source: str,
+        market_id: str,
+        inbox_id: int,
+        now: int,
+        detail: dict[str, Any] | None,
+    ) -> None:
+        ack = inbox.answer(
+            file=entry.name,
+            kind=kind,
+            accepted=accepted,
+            reason=reason,
+            source=source,
+            market_id=market_id,
+            inbox_id=inbox_id,
+            received_ms=now,
+            answered_ms=now,
+            detail=detail,
+        )
+        key = "accepted" if accepted else "rejected"
+        self.counts[key] += 1
+        self.last[key] = {k: ack[k] for k in ("file", "kind", "reason", "source", "market_id", "received_at")}
+        self._answers.append(_Done(entry.name, ack))
+
+    # -- after the commit ----------------------------------------------------------------
+
+    def answer(self) -> None:
+        """Move each handled file to inbox/done/ with its acknowledgement (after the commit)."""
+        answers, self._answers = self._answers, []
+        for done in answers:
+            ack = {
+                **done.answer,
+                "answered_at": iso(self.wall_ms()),
+                "answered_epoch_s": self.wall_ms() / 1000,
+            }
+            try:
+                inbox.settle(self.folder, self.done, done.name, ack)
+            except OSError as exc:  # the disk refused: the journal has it; say so and go on
+                self.activity.add(
+                    self.market_ms(), "ERROR", "System", f"inbox/{done.name}: cannot answer ({exc.strerror})"
+                )
+
+    def view(self) -> dict[str, Any]:
+        """The `inbox` block of trading_state.json."""
+        return {
+            "accepted": self.counts["accepted"],
+            "rejected": self.counts["rejected"],
+            "waiting": self.waiting,
+            "last_accepted": self.last["accepted"],
+            "last_rejected": self.last["rejected"],
+            "live_forecasts": [f.view() for f in self.forecasts.all_live()],
+        }
