@@ -99,7 +99,11 @@ def run(options: RunOptions) -> str:
         paths = prepare_home(options.home)
         lock = HomeLock(paths)
         lock.acquire()
-        stale = preflight.remove_stale_temp(paths.state) + preflight.remove_stale_temp(paths.controls)
+        stale = [
+            *preflight.remove_stale_temp(paths.state),
+            *preflight.remove_stale_temp(paths.controls),
+            *preflight.remove_stale_temp(paths.inbox),
+        ]
         refuse_on_emergency(paths)
         setup_logging(paths, options.quiet, config)
         if stale:

@@ -22,8 +22,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from bot import inbox
+from bot import inbox, layout
 from bot.activity import Activity
+from bot.errors import VenueError
 from bot.forecasts import Forecast, Forecasts
 from bot.inbox import Entry, InboxRejected, OrderIntent
 from bot.journal import Journal
@@ -32,7 +33,7 @@ from bot.model import ONE, Action, Market, Mode, Signal, iso, notional, usd
 from bot.orders import OrderManager
 from bot.runtime import CurrentLimits
 
-STRATEGY = "inbox"  # the strategy name an order intent's signal and order carry
+STRATEGY = layout.INBOX  # the strategy name an order intent's signal and order carry: "inbox"
 RECHECK_S = 0.05  # how soon the rest of a flood, or a file still being written, is looked at
 LAST_SHOWN = 5
 
@@ -131,10 +132,9 @@ class Intake:
 
     def _order(self, entry: Entry, digest: str, data: dict[str, Any], now: int, intent: OrderIntent) -> None:
         shares = intent.size_at(intent.price)
-        cost = notional(intent.price, shares)
-        over = self._over_limit(intent, shares, cost)
-        if over:
-            self._record(entry, digest, data, now, False, over, intent.market_id)
+        if shares <= 0:
+            why = f"{usd(intent.usd or 0)} buys no whole hundredth of a share at {intent.price / ONE:g}"
+            self._record(entry, digest, data, now, False, why, intent.market_id)
             return
         why = f" ({intent.reason})" if intent.reason else ""
         signal = Signal(
@@ -149,6 +149,10 @@ class Intake:
             order_type=intent.order_type,
             ttl_s=intent.ttl_s,
         )
+        over = self._over_limit(signal, shares)
+        if over:
+            self._record(entry, digest, data, now, False, over, intent.market_id)
+            return
         result = self.orders.execute(signal, self.mode)
         order = result.order
         if not result.executed or order is None:
@@ -167,20 +171,21 @@ class Intake:
         }
         self._record(entry, digest, data, now, True, "", intent.market_id, detail, order.order_id)
 
-    def _over_limit(self, intent: OrderIntent, shares: int, cost: int) -> str:
-        """An intent larger than the position limit is refused whole, never cut down."""
-        if shares <= 0:
-            return f"{usd(intent.usd or 0)} buys no whole hundredth of a share at {intent.price / ONE:g}"
+    def _over_limit(self, signal: Signal, shares: int) -> str:
+        """An intent the position limit would cut down is refused whole: the gates run first
+        (the same `check` as `execute`'s), and when they would size it smaller, it is over."""
+        try:
+            decision = self.orders.check(signal, self.orders.venue)
+        except VenueError:
+            return ""  # `execute` meets the same failure and reports it
+        if not decision.ok or decision.size >= shares:
+            return ""  # a refusal is `execute`'s to report, with every gate in its order
         limit = self.limits.value.max_position
-        held = self.orders.portfolio.positions.get((intent.market_id, intent.outcome))
-        already = held.cost + held.fees if held is not None else 0
-        if already + cost > limit:
-            with_held = f" with {usd(already)} already held" if already else ""
-            return (
-                f"order of {shares / ONE:g} shares at {intent.price / ONE:g} costs {usd(cost)}{with_held},"
-                f" over max_position_usd {usd(limit)} [max_position_usd]"
-            )
-        return ""
+        cost = notional(signal.price, shares)
+        return (
+            f"order of {shares / ONE:g} shares at {signal.price / ONE:g} ({usd(cost)}) is over"
+            f" max_position_usd {usd(limit)}: {decision.size / ONE:g} shares fit now [max_position_usd]"
+        )
 
     def _resolve(self, reference: str) -> str | None:
         """The watched market a reference names: its id, a token id, its name or slug, or an
