@@ -358,10 +358,24 @@ def settle(folder: Path, done: Path, name: str, answer: dict[str, Any]) -> str:
         used = f"{stem}~{n}"
     moved = used + suffix
     with contextlib.suppress(FileNotFoundError):  # someone took it back meanwhile
-        os.rename(folder / name, done / moved)
+        _move(folder / name, done / moved)
     answer = {**answer, "stored_as": f"{layout.INBOX}/{layout.INBOX_DONE}/{moved}"}
     replace_small(done / layout.ack_name(used, answer["result"] == "accepted"), orjson.dumps(answer))
     return used
+
+
+def _move(source: Path, target: Path) -> None:
+    """Link, then unlink, rather than rename: inotify reports a rename out of the watched
+    folder as an unpaired move, which watchdog holds back half a second for a partner, and
+    every later event waits behind it; an unlink is reported at once."""
+    try:
+        os.link(source, target, follow_symlinks=False)
+    except FileNotFoundError:
+        raise
+    except OSError:  # no hard links here (another file system, a directory): rename
+        os.rename(source, target)
+        return
+    os.unlink(source)
 
 
 def answer(
