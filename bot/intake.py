@@ -34,7 +34,8 @@ from bot.orders import OrderManager
 from bot.runtime import CurrentLimits
 
 STRATEGY = layout.INBOX  # the strategy name an order intent's signal and order carry: "inbox"
-RECHECK_S = 0.05  # how soon the rest of a flood, or a file still being written, is looked at
+FLOOD_RECHECK_S = 0.05  # how soon the rest of a flood is looked at
+WAITING_RECHECK_S = 0.25  # ... and a file still being written
 LAST_SHOWN = 5
 
 
@@ -91,15 +92,13 @@ class Intake:
         """Handle what inbox/ holds (up to `per_cycle` files); return how many were handled."""
         now = self.wall_ms()
         entries, more = inbox.pending(self.folder, now, self.per_cycle)
-        later = more
+        unsettled = 0
         for entry in entries:
-            if entry.waiting:
-                later += 1
-                continue
-            if not self._one(entry, now):
-                later += 1
-        self.waiting = later
-        self.recheck_at = time.monotonic() + RECHECK_S if later else 0.0
+            if entry.waiting or not self._one(entry, now):
+                unsettled += 1
+        self.waiting = more + unsettled
+        wait_s = FLOOD_RECHECK_S if more else WAITING_RECHECK_S if unsettled else 0.0
+        self.recheck_at = time.monotonic() + wait_s if wait_s else 0.0
         return len(self._answers)
 
     def _one(self, entry: Entry, now: int) -> bool:
@@ -107,9 +106,21 @@ class Intake:
         digest = hashlib.sha256(entry.data).hexdigest()
         seen = self.journal.inbox_seen(entry.name, digest) if not entry.refused else None
         if seen is not None:  # answered before the bot stopped, not yet moved: answer again
-            inbox_id, result, reason, order_id = seen
+            order_id = seen["order_id"]
             detail = {"order": {"order_id": order_id}} if order_id else None
-            self._answer(entry, "", result == "ACCEPTED", reason, "", "", inbox_id, now, detail)
+            accepted = seen["result"] == "ACCEPTED"
+            self._answer(
+                entry,
+                seen["kind"],
+                accepted,
+                seen["reason"],
+                seen["source"],
+                seen["market_id"],
+                seen["inbox_id"],
+                seen["received_ms"],
+                detail,
+                counted=True,  # the journal's counts have it already
+            )
             return True
         data: dict[str, Any] = {}
         try:
@@ -194,7 +205,7 @@ class Intake:
         if reference in markets:
             return reference
         for market in markets.values():
-            if reference in (market.token_ids or ()) or reference == market.name:
+            if reference in (market.token_ids or ()) or reference in (market.name, market.slug):
                 return market.market_id
         now = self.market_ms()
         open_now = [
@@ -254,6 +265,7 @@ class Intake:
         inbox_id: int,
         now: int,
         detail: dict[str, Any] | None,
+        counted: bool = False,
     ) -> None:
         ack = inbox.answer(
             file=entry.name,
@@ -268,7 +280,7 @@ class Intake:
             detail=detail,
         )
         key = "accepted" if accepted else "rejected"
-        self.counts[key] += 1
+        self.counts[key] += 0 if counted else 1
         self.last[key] = {k: ack[k] for k in ("file", "kind", "reason", "source", "market_id", "received_at")}
         self._answers.append(_Done(entry.name, ack))
 

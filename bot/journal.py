@@ -199,14 +199,15 @@ class Journal:
         cur = self._w(f"INSERT INTO inbox ({', '.join(self.INBOX_COLUMNS)}) VALUES ({marks})", values)
         return int(cur.lastrowid or 0)
 
-    def inbox_seen(self, file: str, digest: str) -> tuple[int, str, str, str] | None:
-        """(inbox_id, result, reason, order_id) of a file already handled with these bytes."""
-        row = self.conn.execute(
-            "SELECT inbox_id, result, reason, order_id FROM inbox WHERE file = ? AND digest = ?"
+    def inbox_seen(self, file: str, digest: str) -> dict[str, Any] | None:
+        """The row of a file already handled with these bytes (the newest), or None."""
+        cursor = self.conn.execute(
+            f"SELECT inbox_id, {', '.join(self.INBOX_COLUMNS)} FROM inbox WHERE file = ? AND digest = ?"
             " ORDER BY inbox_id DESC LIMIT 1",
             (file, digest),
-        ).fetchone()
-        return None if row is None else (int(row[0]), str(row[1]), str(row[2] or ""), str(row[3] or ""))
+        )
+        row = cursor.fetchone()
+        return None if row is None else dict(zip(("inbox_id", *self.INBOX_COLUMNS), row, strict=True))
 
     def inbox_counts(self) -> dict[str, int]:
         cursor = self.conn.execute("SELECT result, COUNT(*) FROM inbox GROUP BY result")

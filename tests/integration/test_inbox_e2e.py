@@ -222,3 +222,26 @@ def test_the_client_helper_and_a_reused_name(bot: BotProcess) -> None:
     assert fresh["result"] == "rejected" and "buys no whole hundredth" in fresh["reason"]
     latest = inbox_client.answers(bot.home, 3)
     assert latest[0]["file"] == fresh["file"]
+
+
+def test_a_file_answered_before_the_bot_stopped_is_answered_again_never_acted_on_twice(
+    bot: BotProcess,
+) -> None:
+    drop(bot.home, "o-once.json", order("ETH", outcome="DOWN", limit_price=0.04))
+    first = answer(bot.home, "o-once")
+    assert first["result"] == "accepted", first
+    bot.stop()
+    # as if the bot had stopped between its journal commit and the move into done/
+    done = bot.home / "inbox" / "done"
+    os.rename(done / "o-once.json", bot.home / "inbox" / "o-once.json")
+    (done / "o-once.accepted.json").unlink()
+    bot.start().wait_ready()
+    again = answer(bot.home, "o-once")
+    assert again["result"] == "accepted" and again["inbox_id"] == first["inbox_id"]
+    assert again["order"]["order_id"] == first["order"]["order_id"]
+    with sqlite3.connect(bot.home / "state" / "bot.db") as db:
+        placed = db.execute(
+            "SELECT COUNT(*) FROM orders WHERE strategy = 'inbox' AND price_micros = 40000"
+        ).fetchone()
+        rows = db.execute("SELECT COUNT(*) FROM inbox WHERE file = 'o-once.json'").fetchone()
+    assert placed == (1,) and rows == (1,)
