@@ -359,7 +359,7 @@ def settle(folder: Path, done: Path, name: str, answer: dict[str, Any]) -> str:
     moved = used + suffix
     with contextlib.suppress(FileNotFoundError):  # someone took it back meanwhile
         _move(folder / name, done / moved)
-    answer = {**answer, "stored_as": f"{layout.INBOX}/{layout.INBOX_DONE}/{moved}"}
+    answer = {**answer, "stored_as": f"{layout.INBOX}/{layout.INBOX_DONE}/{printable(moved)}"}
     replace_small(done / layout.ack_name(used, answer["result"] == "accepted"), orjson.dumps(answer))
     return used
 

@@ -32,6 +32,7 @@ from bot.layout import Paths
 from bot.model import ONE, Action, Market, Mode, Signal, iso, notional, usd
 from bot.orders import OrderManager
 from bot.runtime import CurrentLimits
+from bot.safefile import printable
 
 STRATEGY = layout.INBOX  # the strategy name an order intent's signal and order carry: "inbox"
 FLOOD_RECHECK_S = 0.05  # how soon the rest of a flood is looked at
@@ -236,7 +237,7 @@ class Intake:
             {
                 "received_ms": now,
                 "market_ms": self.market_ms(),
-                "file": entry.name,
+                "file": printable(entry.name),  # a name that is not UTF-8 is refused, shown escaped
                 "digest": digest,
                 "kind": kind,
                 "source": source,
@@ -247,7 +248,7 @@ class Intake:
                 "content": entry.data.decode("utf-8", "replace")[: inbox.MAX_BYTES],
             }
         )
-        what = f"{kind or 'file'} {entry.name}" + (f" from {source}" if source else "")
+        what = f"{kind or 'file'} {printable(entry.name)}" + (f" from {source}" if source else "")
         if accepted:
             self.activity.add(self.market_ms(), "INBOX_ACCEPTED", market_id or "System", f"{what}: accepted")
         else:
@@ -268,7 +269,7 @@ class Intake:
         counted: bool = False,
     ) -> None:
         ack = inbox.answer(
-            file=entry.name,
+            file=printable(entry.name),
             kind=kind,
             accepted=accepted,
             reason=reason,

@@ -158,7 +158,8 @@ def test_each_bad_input_is_rejected_with_its_reason(
     assert ack["result"] == "rejected" and reason in ack["reason"], ack
     assert (bot.home / "inbox" / "done" / f"{stem}.json").exists()
     assert bot.proc is not None and bot.proc.poll() is None  # the loop goes on
-    eventually(lambda: bot.trading_state()["inbox"]["last_rejected"]["file"] == f"{stem}.json")
+    # the answer comes first; trading_state.json shows it when it is next written
+    eventually(lambda: (bot.trading_state()["inbox"]["last_rejected"] or {}).get("file") == f"{stem}.json")
 
 
 def test_a_file_not_named_json_is_rejected_and_temporary_names_are_never_read(bot: BotProcess) -> None:
@@ -245,3 +246,16 @@ def test_a_file_answered_before_the_bot_stopped_is_answered_again_never_acted_on
         ).fetchone()
         rows = db.execute("SELECT COUNT(*) FROM inbox WHERE file = 'o-once.json'").fetchone()
     assert placed == (1,) and rows == (1,)
+
+
+def test_a_name_that_is_not_utf8_is_rejected_and_shown_escaped(bot: BotProcess) -> None:
+    folder = os.fsencode(bot.home / "inbox")
+    with open(os.path.join(folder, b"bad\xff\n.json"), "wb") as fh:
+        fh.write(json.dumps(forecast("BTC", 0.5)).encode())
+    done = os.path.join(folder, b"done")
+    ack_path = eventually(lambda: os.path.exists(os.path.join(done, b"bad\xff\n.rejected.json")) and done)
+    data = json.loads(Path(os.fsdecode(os.path.join(ack_path, b"bad\xff\n.rejected.json"))).read_text())
+    assert data["result"] == "rejected" and "not printable UTF-8" in data["reason"]
+    assert data["file"] == "bad\\xff\\n.json"
+    assert_valid("inbox_ack", data)
+    assert bot.proc is not None and bot.proc.poll() is None
