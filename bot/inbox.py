@@ -237,6 +237,8 @@ def _order(data: dict[str, Any], market_id: str, source: str, file: str) -> Orde
         raise InboxRejected("give exactly one of usd and shares")
     if (usd if usd is not None else shares or 0) <= 0:
         raise InboxRejected(f"{'usd' if usd is not None else 'shares'} must be more than 0")
+    if shares is not None and shares % 10_000:
+        raise InboxRejected(f"shares {shares / ONE:g}: at most two decimals (hundredths of a share)")
     tif = _text(data, "time_in_force", 10) or OrderType.GTC.value
     try:
         order_type = OrderType(tif.upper())
@@ -282,6 +284,8 @@ def _text(data: dict[str, Any], key: str, limit: int, *, required: bool = False)
         raise InboxRejected(f"{key} is empty")
     if len(value) > limit:
         raise InboxRejected(f"{key} is {len(value)} characters long, at most {limit} allowed")
+    if limit <= MAX_SOURCE * 2 and not value.isprintable():  # a name or a word: one plain line
+        raise InboxRejected(f"{key} {printable(value, 60)!r} has control characters")
     return value
 
 

@@ -24,7 +24,6 @@ from typing import Any
 
 from bot import inbox, layout
 from bot.activity import Activity
-from bot.errors import VenueError
 from bot.forecasts import Forecast, Forecasts
 from bot.inbox import Entry, InboxRejected, OrderIntent
 from bot.journal import Journal
@@ -184,19 +183,26 @@ class Intake:
         self._record(entry, digest, data, now, True, "", intent.market_id, detail, order.order_id)
 
     def _over_limit(self, signal: Signal, shares: int) -> str:
-        """An intent the position limit would cut down is refused whole: the gates run first
-        (the same `check` as `execute`'s), and when they would size it smaller, it is over."""
-        try:
-            decision = self.orders.check(signal, self.orders.venue)
-        except VenueError:
-            return ""  # `execute` meets the same failure and reports it
-        if not decision.ok or decision.size >= shares:
-            return ""  # a refusal is `execute`'s to report, with every gate in its order
+        """An intent the position limit would cut down is refused whole. The risk gate sizes an
+        entry to what `max_position_usd` leaves (bot/risk.py); an intent names its size, so a
+        smaller order is not what was asked. While entries are blocked (PAUSE, HALTED) the
+        order manager's refusal comes first, with its reason."""
+        orders = self.orders
+        if orders.entry_block():
+            return ""
+        key = (signal.market_id, signal.outcome)
+        held = orders.portfolio.positions.get(key)
+        in_position = (held.cost + held.fees if held is not None else 0) + sum(
+            o.locked for o in orders.orders.values() if (o.market_id, o.outcome) == key
+        )
         limit = self.limits.value.max_position
         cost = notional(signal.price, shares)
+        if in_position + cost <= limit:
+            return ""
+        held_text = f" with {usd(in_position)} already in the position" if in_position else ""
         return (
-            f"order of {shares / ONE:g} shares at {signal.price / ONE:g} ({usd(cost)}) is over"
-            f" max_position_usd {usd(limit)}: {decision.size / ONE:g} shares fit now [max_position_usd]"
+            f"order of {shares / ONE:g} shares at {signal.price / ONE:g} ({usd(cost)}){held_text} is over"
+            f" max_position_usd {usd(limit)}: refused whole [max_position_usd]"
         )
 
     def _resolve(self, reference: str) -> str | None:
