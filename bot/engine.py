@@ -67,6 +67,7 @@ from bot.supervisor import Supervisor
 log = logging.getLogger("bot")
 
 DECIDE_EVERY_MS = 1_000  # realtime venues: decide at least this often per market
+START_INBOX_S = 0.2  # inbox/ is first looked at this long after the start, once the feed's first batch is in
 
 
 class Engine:
@@ -174,9 +175,9 @@ class Engine:
         self.on_heartbeat = on_heartbeat
         self._running = True
         self._apply_controls()  # a control present at start-up acts before any order
-        self._take_inbox()
+        if self.intake is not None:  # files waiting since before the start: once markets are seen
+            self.intake.recheck_at = time.monotonic() + START_INBOX_S
         self.commit()
-        self._answer_inbox()
         self.write_state(heartbeat=True)
         while self._running:
             due = self.feed.peek_ms()
