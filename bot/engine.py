@@ -67,7 +67,7 @@ from bot.supervisor import Supervisor
 log = logging.getLogger("bot")
 
 DECIDE_EVERY_MS = 1_000  # realtime venues: decide at least this often per market
-START_INBOX_S = 0.2  # inbox/ is first looked at this long after the start, once the feed's first batch is in
+START_INBOX_S = 0.2  # inbox/ is first read this long after the start: the first batch opens the markets
 
 
 class Engine:
@@ -141,9 +141,8 @@ class Engine:
         self.decide_every_ms = decide_every_ms  # 0: decisions only on market events
         self._next_decision_ms = 0
         self.intake = intake  # inbox/: forecasts and order intents (None in backtests)
-        self.forecasts = (
-            forecasts if forecasts is not None else Forecasts(clock.wall_ms)
-        )  # what strategies see of them
+        # the live forecasts from inbox/, which every strategy sees (WindowState.forecasts)
+        self.forecasts = forecasts if forecasts is not None else Forecasts(clock.wall_ms)
         self.on_heartbeat: Callable[[], None] | None = None  # the run's chores (`run`)
         self.views = state.Views()  # the state files' rows, rebuilt when they change
         self.last_signal: tuple[Signal, Execution] | None = None
