@@ -122,8 +122,7 @@ def pending(folder: Path, now_ms: int, limit: int = PER_CYCLE) -> tuple[list[Ent
 def read_entry(folder: Path, name: str, now_ms: int) -> Entry:
     """Read inbox/NAME if it is a whole, settled, small regular file."""
     path = folder / name
-    shown = printable(name)
-    if shown != name:
+    if printable(name, limit=4 * len(name) + 8) != name:
         return Entry(name, refused="the name is not printable UTF-8: use letters, digits, - and _")
     if not name.endswith(layout.INBOX_SUFFIX):
         return Entry(name, refused=f"not a {layout.INBOX_SUFFIX} file: name inbox files NAME.json")

@@ -148,9 +148,12 @@ def test_pending_skips_temporary_names_and_refuses_what_cannot_be_read(tmp_path:
     os.mkfifo(tmp_path / "fifo.json")
     os.symlink(tmp_path / "ok.json", tmp_path / "link.json")
     (tmp_path / "notes.txt").write_text("x")
+    long_name = "forecast-" + "x" * 200 + ".json"
+    (tmp_path / long_name).write_text("{}")
     entries, more = inbox.pending(tmp_path, NOW, limit=100)
     seen = {e.name: e for e in entries}
-    assert set(seen) == {"ok.json", "big.json", "dir.json", "fifo.json", "link.json", "notes.txt"}
+    assert set(seen) == {"ok.json", "big.json", "dir.json", "fifo.json", "link.json", "notes.txt", long_name}
+    assert seen[long_name].data == b"{}" and not seen[long_name].refused
     assert more == 0
     assert seen["ok.json"].data == b"{}" and not seen["ok.json"].refused
     assert "larger than the 16384 allowed" in seen["big.json"].refused
@@ -159,7 +162,7 @@ def test_pending_skips_temporary_names_and_refuses_what_cannot_be_read(tmp_path:
     assert "symbolic link" in seen["link.json"].refused
     assert "not a .json file" in seen["notes.txt"].refused
     first, more = inbox.pending(tmp_path, NOW, limit=2)
-    assert len(first) == 2 and more == 4  # a flood: the rest wait, none dropped
+    assert len(first) == 2 and more == 5  # a flood: the rest wait, none dropped
 
 
 def test_settle_moves_the_file_and_keeps_a_reused_name_apart(tmp_path: Path) -> None:
