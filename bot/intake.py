@@ -16,11 +16,15 @@ commit and the move) is answered again from the journal, never acted on twice.
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import hashlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+
+import orjson
 
 from bot import inbox, layout
 from bot.activity import Activity
@@ -36,7 +40,7 @@ from bot.safefile import printable
 STRATEGY = layout.INBOX  # the strategy name an order intent's signal and order carry: "inbox"
 FLOOD_RECHECK_S = 0.05  # how soon the rest of a flood is looked at
 WAITING_RECHECK_S = 0.25  # ... and a file still being written
-LAST_SHOWN = 5
+RESTORE_MS = 7 * 86_400_000  # forecasts accepted this far back are restored at start, if still live
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,12 +83,23 @@ class Intake:
         self._answers: list[_Done] = []
 
     def start(self) -> None:
-        """Create inbox/done/ and take the counts of earlier sessions from the journal."""
+        """Create inbox/done/; take the counts of earlier sessions and the forecasts still live
+        from the journal (a restart forgets none)."""
         self.done.mkdir(parents=True, exist_ok=True)
         for result, n in self.journal.inbox_counts().items():
             key = result.lower()
             if key in self.counts:
                 self.counts[key] = n
+        now = self.wall_ms()
+        for file, market_id, content, received in self.journal.inbox_forecasts(now - RESTORE_MS):
+            if market_id not in self.markets:
+                continue  # resolved meanwhile
+            try:
+                item = inbox.parse(orjson.loads(content), file, now, functools.partial(_same, market_id))
+            except (InboxRejected, orjson.JSONDecodeError):
+                continue  # expired meanwhile
+            if isinstance(item, Forecast):
+                self.forecasts.add(dataclasses.replace(item, received_ms=received))
 
     # -- 1-3: take what is there ---------------------------------------------------------
 
@@ -319,3 +334,8 @@ class Intake:
             "last_rejected": self.last["rejected"],
             "live_forecasts": [f.view() for f in self.forecasts.all_live()],
         }
+
+
+def _same(market_id: str, _reference: str) -> str:
+    """A journaled forecast's market, whatever reference named it then."""
+    return market_id

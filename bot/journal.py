@@ -209,6 +209,15 @@ class Journal:
         row = cursor.fetchone()
         return None if row is None else dict(zip(("inbox_id", *self.INBOX_COLUMNS), row, strict=True))
 
+    def inbox_forecasts(self, since_ms: int) -> list[tuple[str, str, str, int]]:
+        """(file, market_id, content, received_ms) of the forecasts accepted since `since_ms`."""
+        cursor = self.conn.execute(
+            "SELECT file, market_id, content, received_ms FROM inbox"
+            " WHERE kind = 'forecast' AND result = 'ACCEPTED' AND received_ms >= ? ORDER BY inbox_id",
+            (since_ms,),
+        )
+        return [(str(f), str(m), str(c), int(r)) for f, m, c, r in cursor]
+
     def inbox_counts(self) -> dict[str, int]:
         cursor = self.conn.execute("SELECT result, COUNT(*) FROM inbox GROUP BY result")
         return {str(r): int(n) for r, n in cursor}

@@ -246,6 +246,9 @@ def test_a_file_answered_before_the_bot_stopped_is_answered_again_never_acted_on
         ).fetchone()
         rows = db.execute("SELECT COUNT(*) FROM inbox WHERE file = 'o-once.json'").fetchone()
     assert placed == (1,) and rows == (1,)
+    # the forecasts still live came back from the journal
+    live = eventually(lambda: bot.trading_state()["inbox"]["live_forecasts"])
+    assert "f-btc.json" in {f["file"] for f in live}
 
 
 def test_a_name_that_is_not_utf8_is_rejected_and_shown_escaped(bot: BotProcess) -> None:
