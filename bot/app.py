@@ -100,7 +100,11 @@ def run(options: RunOptions) -> str:
         paths = prepare_home(options.home)
         lock = HomeLock(paths)
         lock.acquire()
-        stale = preflight.remove_stale_temp(paths.state) + preflight.remove_stale_temp(paths.controls)
+        stale = [
+            *preflight.remove_stale_temp(paths.state),
+            *preflight.remove_stale_temp(paths.controls),
+            *preflight.remove_stale_temp(paths.inbox),
+        ]
         refuse_on_emergency(paths)
         setup_logging(paths, options.quiet, config)
         if stale:
@@ -210,10 +214,14 @@ def _run(
         reserve=reserve,
         lock=lock,
         alerts=alerts,
+        inbox_files=True,
     )
     engine.activity.monotonic = True
+    if engine.intake is not None:
+        engine.intake.start()
     background = Background()
     background.add(Watcher(paths.controls, inbox.wake))
+    background.add(Watcher(paths.inbox, inbox.wake))  # forecasts and order intents (bot/intake.py)
     if mode is not Mode.PAPER:
         background.add(market.feed)  # the book reads
     chores = _chores(config, engine, journal, market, background)

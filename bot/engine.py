@@ -37,7 +37,9 @@ from bot.clock import DATA, STOP, WAKE, Clock, Inbox, MarketTime
 from bot.errors import StorageError
 from bot.exits import ExitPolicy, Lifecycle
 from bot.feeds import Feed, health
+from bot.forecasts import Forecasts
 from bot.guard import HomeGuard
+from bot.intake import Intake
 from bot.journal import Journal
 from bot.layout import STATUS, TRADES_TODAY, TRADING_STATE, Paths
 from bot.model import (
@@ -67,6 +69,7 @@ from bot.supervisor import Supervisor
 log = logging.getLogger("bot")
 
 DECIDE_EVERY_MS = 1_000  # realtime venues: decide at least this often per market
+START_INBOX_S = 0.2  # inbox/ is first read this long after the start: the first batch opens the markets
 
 
 class Engine:
@@ -104,6 +107,8 @@ class Engine:
         pid: int = 0,
         write_every_change: bool = True,
         decide_every_ms: int = 0,
+        intake: Intake | None = None,
+        forecasts: Forecasts | None = None,
     ) -> None:
         self.paths = paths
         self.mode = mode
@@ -137,6 +142,9 @@ class Engine:
         self.write_every_change = write_every_change
         self.decide_every_ms = decide_every_ms  # 0: decisions only on market events
         self._next_decision_ms = 0
+        self.intake = intake  # inbox/: forecasts and order intents (None in backtests)
+        # the live forecasts from inbox/, which every strategy sees (WindowState.forecasts)
+        self.forecasts = forecasts if forecasts is not None else Forecasts(clock.wall_ms)
         self.on_heartbeat: Callable[[], None] | None = None  # the run's chores (`run`)
         self.views = state.Views()  # the state files' rows, rebuilt when they change
         self.last_signal: tuple[Signal, Execution] | None = None
@@ -169,6 +177,8 @@ class Engine:
         self.on_heartbeat = on_heartbeat
         self._running = True
         self._apply_controls()  # a control present at start-up acts before any order
+        if self.intake is not None:  # files waiting since before the start: once markets are seen
+            self.intake.recheck_at = time.monotonic() + START_INBOX_S
         self.commit()
         self.write_state(heartbeat=True)
         while self._running:
@@ -181,12 +191,20 @@ class Engine:
             wake_at = self._next_heartbeat
             if self.supervisor.recheck_at:
                 wake_at = min(wake_at, self.supervisor.recheck_at)
+            if self.intake is not None and self.intake.recheck_at:
+                wake_at = min(wake_at, self.intake.recheck_at)
             word = self.clock.wait(due, self.inbox.queue, max(0.0, wake_at - time.monotonic()))
             if word is not None and word != DATA:
                 self._handle(word)
             elif self.supervisor.recheck_at and time.monotonic() >= self.supervisor.recheck_at:
                 self.supervisor.recheck_at = 0.0
                 self._handle(WAKE)
+            elif (
+                self.intake is not None
+                and self.intake.recheck_at
+                and time.monotonic() >= self.intake.recheck_at
+            ):
+                self._handle(WAKE)  # the rest of a flood, or a file that was still being written
             elif self.decide_every_ms:
                 self._realtime_turn()
             elif self.clock.now_ms() >= due:
@@ -241,8 +259,21 @@ class Engine:
                 break
         if self._running:
             self._apply_controls()
+            if self._running:
+                self._take_inbox()
             self.commit()
+            self._answer_inbox()
             self.write_state(heartbeat=True)
+
+    def _take_inbox(self) -> None:
+        """Forecasts and order intents in inbox/ (bot/intake.py), after the controls."""
+        if self.intake is not None:
+            self.intake.take()
+
+    def _answer_inbox(self) -> None:
+        """After the commit: each handled inbox file moves to inbox/done/ with its answer."""
+        if self.intake is not None:
+            self.intake.answer()
 
     def _apply_controls(self) -> None:
         supervisor = self.supervisor
@@ -369,9 +400,17 @@ class Engine:
         entries = self.orders.entries
         now = tick.ts_ms
         left = (market.window_end_ms - now) / 1000
+        forecasts = self.forecasts.live(market_id) if self.forecasts else ()
         for strategy in self.strategies:
             window = WindowState(
-                market, tick, now, holding, open_orders, entries.get((market_id, strategy.name), 0), left
+                market,
+                tick,
+                now,
+                holding,
+                open_orders,
+                entries.get((market_id, strategy.name), 0),
+                left,
+                forecasts,
             )
             signal = strategy.evaluate(window)
             if signal is None:
@@ -390,6 +429,7 @@ class Engine:
             f" final {_num(event.final_underlying)})",
         )
         self.orders.forget_market(event.market_id)
+        self.forecasts.forget(event.market_id)
         return market
 
     def _market_changed(self, known: Market, event: WindowOpened) -> None:
@@ -436,7 +476,9 @@ class Engine:
                 self.guard.failed(what)
         self.guard.heartbeat()
         self.supervisor.check_invariants(deep=True)
+        self._take_inbox()  # a file whose event was missed, or that stopped changing
         self.commit()
+        self._answer_inbox()
         self.write_state(heartbeat=True)
 
     def snapshot(self, *, for_status: bool) -> state.Snapshot:
@@ -468,6 +510,7 @@ class Engine:
             max_consecutive_losses=supervisor.session.max_consecutive,
             views=self.views,
             last_signal=self.last_signal,
+            inbox=self.intake.view() if self.intake is not None else None,
             risk_view=supervisor.risk_view() if for_status else None,
             feeds=health.books(self.feed, self.markets, wall) if for_status else None,
             feed_connections=health.connections(self.feed) if for_status else None,

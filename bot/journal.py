@@ -188,6 +188,40 @@ class Journal:
         )
         return [dict(zip(self.REDEMPTION_COLUMNS, r, strict=True)) for r in cursor]
 
+    # -- the inbox (bot/intake.py) ------------------------------------------------------
+
+    INBOX_COLUMNS: tuple[str, ...] = ("session_id", "received_ms", "market_ms", "file", "digest", "kind")
+    INBOX_COLUMNS = (*INBOX_COLUMNS, "source", "market_id", "result", "reason", "order_id", "content")
+
+    def save_inbox(self, row: dict[str, Any]) -> int:
+        values = (self.session_id, *(row[c] for c in self.INBOX_COLUMNS[1:]))
+        marks = ", ".join("?" * len(values))
+        cur = self._w(f"INSERT INTO inbox ({', '.join(self.INBOX_COLUMNS)}) VALUES ({marks})", values)
+        return int(cur.lastrowid or 0)
+
+    def inbox_seen(self, file: str, digest: str) -> dict[str, Any] | None:
+        """The row of a file already handled with these bytes (the newest), or None."""
+        cursor = self.conn.execute(
+            f"SELECT inbox_id, {', '.join(self.INBOX_COLUMNS)} FROM inbox WHERE file = ? AND digest = ?"
+            " ORDER BY inbox_id DESC LIMIT 1",
+            (file, digest),
+        )
+        row = cursor.fetchone()
+        return None if row is None else dict(zip(("inbox_id", *self.INBOX_COLUMNS), row, strict=True))
+
+    def inbox_forecasts(self, since_ms: int) -> list[tuple[str, str, str, int]]:
+        """(file, market_id, content, received_ms) of the forecasts accepted since `since_ms`."""
+        cursor = self.conn.execute(
+            "SELECT file, market_id, content, received_ms FROM inbox"
+            " WHERE kind = 'forecast' AND result = 'ACCEPTED' AND received_ms >= ? ORDER BY inbox_id",
+            (since_ms,),
+        )
+        return [(str(f), str(m), str(c), int(r)) for f, m, c, r in cursor]
+
+    def inbox_counts(self) -> dict[str, int]:
+        cursor = self.conn.execute("SELECT result, COUNT(*) FROM inbox GROUP BY result")
+        return {str(r): int(n) for r, n in cursor}
+
     # -- sessions -----------------------------------------------------------------------
 
     def start_session(self, mode: Mode, version: str, pid: int, config: dict[str, Any], ts_ms: int) -> int:

@@ -1,7 +1,8 @@
 """The home's layout: every folder and file name the bot and its readers use, in one place.
 
 A home is a folder with `state/` (the journal `bot.db`, the pid file and the JSON state
-files), `controls/` (the files an operator creates to steer the bot), `logs/` (text and
+files), `controls/` (the files an operator creates to steer the bot), `inbox/` (forecasts
+and order intents handed to the bot, answered in `inbox/done/`), `logs/` (text and
 JSON-lines logs, the session tapes under `logs/tapes/`) and, made on demand, `backtests/`.
 Every reader and writer (the CLI, the reading side, the controls, the engine, compare)
 takes the names from here, so a name is spelled once; a test fails on any other module
@@ -22,9 +23,9 @@ STATE: Final = "state"
 CONTROLS: Final = "controls"
 LOGS: Final = "logs"
 TAPES: Final = "tapes"  # under logs/
-INBOX: Final = "inbox"  # reserved: not used yet
+INBOX: Final = "inbox"  # forecasts and order intents dropped for the bot (bot/inbox.py)
 BACKTESTS: Final = "backtests"  # the default parent of `bot backtest` and `bot compare` output
-FOLDERS: Final = (STATE, CONTROLS, LOGS)
+FOLDERS: Final = (STATE, CONTROLS, LOGS, INBOX)
 
 # -- state/ -----------------------------------------------------------------------------
 STATUS: Final = "status.json"
@@ -54,6 +55,20 @@ CONTROL_FILES: Final = (PAUSE, FLATTEN, EMERGENCY_STOP, ADJUST_RISK, RESET)
 CONTROL_ALIASES: Final = {"PAUSE_TRADING": PAUSE, "FLATTEN_ALL": FLATTEN}
 CONTROL_SUFFIX: Final = ".txt"  # `PAUSE.txt` is PAUSE (editors on some systems add it)
 CONTROLS_IGNORED: Final = frozenset({"README.md", ".gitignore", ".gitkeep"})
+
+# -- inbox/ -----------------------------------------------------------------------------
+INBOX_DONE: Final = "done"  # under inbox/: each handled file and its acknowledgement
+INBOX_SUFFIX: Final = ".json"  # what the bot reads; a dot-prefixed or .tmp name is not read yet
+INBOX_TEMP_SUFFIX: Final = ".tmp"
+ACCEPTED_SUFFIX: Final = ".accepted.json"
+REJECTED_SUFFIX: Final = ".rejected.json"
+INBOX_IGNORED: Final = frozenset({"README.md", ".gitignore", ".gitkeep", INBOX_DONE})
+
+
+def ack_name(stem: str, accepted: bool) -> str:
+    """inbox/done/STEM.accepted.json or STEM.rejected.json: the bot's answer to inbox/STEM.json."""
+    return stem + (ACCEPTED_SUFFIX if accepted else REJECTED_SUFFIX)
+
 
 # -- logs/ ------------------------------------------------------------------------------
 BOT_LOG: Final = "bot.log"
@@ -91,6 +106,14 @@ class Paths:
     @property
     def tapes(self) -> Path:
         return self.logs / TAPES
+
+    @property
+    def inbox(self) -> Path:
+        return self.home / INBOX
+
+    @property
+    def inbox_done(self) -> Path:
+        return self.inbox / INBOX_DONE
 
     @property
     def backtests(self) -> Path:

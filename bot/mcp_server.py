@@ -7,8 +7,8 @@ that steers returns the bot's own answer, its rejection reason, or that no bot i
 It never imports the engine, the journal library or a venue.
 
 Tools: status, positions, open_orders, trades, pnl, why_not_trading; pause, resume, flatten,
-adjust_risk, reset, emergency_stop (only with confirm=true). Resources: the state files and
-their docs. Forecasts and order intents come with the inbox (issue 14), not yet.
+adjust_risk, reset, emergency_stop (only with confirm=true); submit_forecast, submit_order and
+inbox_answers through inbox/ (bot/mcp_inbox.py). Resources: the state files and their docs.
 
 Needs the `mcp` extra: pip install 'touchtrader[mcp]'.
 """
@@ -21,7 +21,7 @@ from typing import Any
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 
-from bot import queries, reader, steer, tables
+from bot import mcp_inbox, queries, reader, steer, tables
 from bot.controls import Control, files_for
 from bot.home import running
 from bot.layout import STATUS, TRADING_STATE, Paths
@@ -30,15 +30,20 @@ from bot.safefile import FileRefused, read_small
 TIMEOUT_S = 10.0
 MAX_TIMEOUT_S = 300.0
 ANSWERS = {0: "acknowledged", 1: "no bot running", 2: "rejected", 4: "no answer"}
-DOCS = {"state/README.md": "the state files and the journal", "controls/README.md": "the control files"}
+DOCS = {
+    "state/README.md": "the state files and the journal",
+    "controls/README.md": "the control files",
+    "inbox/README.md": "the inbox: forecasts and order intents",
+}
 INSTRUCTIONS = """\
 touchtrader, a trading bot for Polymarket-style binary markets, in the home {home}.
 Read with status, positions, open_orders, trades, pnl and why_not_trading; steer with pause,
 resume, flatten, adjust_risk (only tightens, within the owner's caps) and reset. Each steering
 tool returns the bot's own answer (acknowledged, rejected with the reason, no answer) or says
 that no bot is running. emergency_stop stops the bot for good and needs confirm=true.
-Money in *_micros fields is integer millionths of USDC; the same field without _micros is USDC.
-Submitting forecasts and order intents comes with the bot's inbox (not built yet)."""
+Hand the bot what you know with submit_forecast (a probability for a market) and submit_order
+(an order intent, under every risk limit); each returns the bot's answer; inbox_answers lists them.
+Money in *_micros fields is integer millionths of USDC; the same field without _micros is USDC."""
 
 
 def _timeout(seconds: float) -> float:
@@ -243,6 +248,7 @@ def build(home: Path) -> MCPServer:
         wait = _timeout(timeout_s)
         return _outcome(home, lambda: steer.stop(home, wait))
 
+    mcp_inbox.add_tools(server, home)
     for name in reader.STATE_FILES:
         _state_resource(server, home, name)
     for doc, what in DOCS.items():

@@ -175,6 +175,7 @@ class Market:
     fee_rate_ppm: int = 0
     fee_exponent: int = 1
     token_ids: tuple[str, str] | None = None  # (UP token, DOWN token) on a real venue
+    slug: str = ""  # Polymarket's market slug ("" elsewhere): how people and agents name it
 
 
 @dataclass(frozen=True, slots=True)

@@ -224,4 +224,28 @@ def _v3(db: sqlite_utils.Database) -> None:
         )
 
 
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3]
+def _v4(db: sqlite_utils.Database) -> None:
+    """The inbox (bot/intake.py): one row per file handed to the bot, accepted or rejected."""
+    if not db["inbox"].exists():
+        db.table("inbox").create(
+            {
+                "inbox_id": int,
+                "session_id": int,
+                "received_ms": int,
+                "market_ms": int,
+                "file": str,
+                "digest": str,
+                "kind": str,
+                "source": str,
+                "market_id": str,
+                "result": str,
+                "reason": str,
+                "order_id": str,
+                "content": str,
+            },
+            pk="inbox_id",
+        )
+        db.table("inbox").create_index(["file", "digest"])
+
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4]

@@ -1,4 +1,4 @@
-"""JSON Schemas of the state and control files, shipped in the package (bot/schemas/*.json).
+"""JSON Schemas of the state, control and inbox files, shipped in the package (bot/schemas/*.json).
 
 `bot schema NAME` prints one; the tests check the files real runs write against them, with
 `additionalProperties: false` wherever a shape is fixed, so a field written but not in the
@@ -19,6 +19,9 @@ from bot.errors import BotError
 NAMES: dict[str, str] = {
     **{name.removesuffix(".json"): f"{layout.STATE}/{name}" for name in layout.STATE_FILES},
     "adjust_risk": f"{layout.CONTROLS}/{layout.ADJUST_RISK} (JSON form)",
+    "inbox_forecast": f"{layout.INBOX}/NAME{layout.INBOX_SUFFIX}: a forecast",
+    "inbox_order": f"{layout.INBOX}/NAME{layout.INBOX_SUFFIX}: an order intent",
+    "inbox_ack": f"{layout.INBOX}/{layout.INBOX_DONE}/NAME{layout.ACCEPTED_SUFFIX} (or .rejected)",
 }
 
 

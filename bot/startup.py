@@ -183,7 +183,8 @@ def _check(journal: Journal, shown: tuple[str, dict[str, Any]] | None) -> None:
     problems = journal.quick_check(3)
     log.debug("quick_check of the journal: %.3f s", time.perf_counter() - started)
     if problems != ["ok"]:
-        raise StartupRefused(f"state/{JOURNAL_NAME} is damaged (quick_check: {'; '.join(problems)}): {FIX}")
+        found = "; ".join(" ".join(p.split()) for p in problems)  # SQLite's lines may hold newlines
+        raise StartupRefused(f"state/{JOURNAL_NAME} is damaged (quick_check: {found}): {FIX}")
     # SQLite opens a journal it may not write read-only, without a word: write once to know
     journal.mark_opened(now_ms())
     if shown is None:

@@ -73,6 +73,7 @@ class Snapshot:
     max_consecutive_losses: int
     views: Views
     last_signal: tuple[Signal, Execution] | None = None
+    inbox: dict[str, Any] | None = None  # the inbox block (bot/intake.py); None: no inbox
     # status.json only (None in a snapshot taken for the other two files)
     risk_view: dict[str, Any] | None = None
     feeds: dict[str, Any] | None = None
@@ -367,6 +368,7 @@ def trading_state(snap: Snapshot) -> dict[str, Any]:
         },
         "controls": snap.controls,
         "strategy_scorecard": snap.scorecard.view(),
+        **({"inbox": snap.inbox} if snap.inbox is not None else {}),
     }
 
 

@@ -23,7 +23,10 @@ from bot.exits import policies
 from bot.feeds import Feed
 from bot.feeds.replay import RecordingFeed
 from bot.feeds.tape import TapeWriter
+from bot.forecasts import Forecasts
 from bot.guard import HomeGuard
+from bot.intake import STRATEGY as INBOX_STRATEGY
+from bot.intake import Intake
 from bot.journal import Journal, Restored
 from bot.layout import Paths
 from bot.model import Micros, now_ms, to_micros
@@ -65,6 +68,7 @@ def build_engine(
     reserve: Reserve | None = None,
     lock: HomeLock | None = None,
     alerts: Alerts | None = None,
+    inbox_files: bool = False,
 ) -> Engine:
     """Wire the parts every mode shares around a venue, a feed and a clock.
 
@@ -75,6 +79,7 @@ def build_engine(
     older than this; `exit_min_notional`: LIVE exits are market orders with a notional
     minimum; `reserve`, `lock`: the running bot's disk reserve and home lock (bot/guard.py);
     `alerts`: told each committed activity entry and each status.json (bot/notify.py).
+    `inbox_files`: take forecasts and order intents from inbox/ (bot/intake.py).
     """
     mode = venue.mode
     unknown = set(config.strategies.exits) - {s.name for s in strategies}
@@ -93,7 +98,8 @@ def build_engine(
             cap_position=to_micros(round(config.cap_position_usd, 6)),
             cap_session_loss=to_micros(round(config.cap_session_loss, 6)),
             instruments=tuple(config.market.instruments),
-            strategies=tuple(s.name for s in strategies),
+            # an order intent from inbox/ is the strategy `inbox`: ADJUST_RISK may name it
+            strategies=tuple(s.name for s in strategies) + ((INBOX_STRATEGY,) if inbox_files else ()),
             mode=mode,
         )
     )
@@ -157,6 +163,22 @@ def build_engine(
         lock=lock,
         logs=paths.logs if lock is not None else None,  # a running bot's logs/ is probed too
     )
+    forecasts = Forecasts(clock.wall_ms)
+    intake = (
+        Intake(
+            paths=paths,
+            mode=mode,
+            journal=journal,
+            activity=activity,
+            orders=orders,
+            markets=markets,
+            limits=limits,
+            forecasts=forecasts,
+            market_ms=market_time.now_ms,
+        )
+        if inbox_files
+        else None
+    )
     if tape is not None:
         feed = RecordingFeed(feed, tape, restored.markets, on_error=guard.tape_failed)
     engine = Engine(
@@ -188,6 +210,8 @@ def build_engine(
         pid=pid,
         write_every_change=write_every_change,
         decide_every_ms=decide_every_ms,
+        intake=intake,
+        forecasts=forecasts,
     )
     if alerts is not None:
         activity.listeners.append(alerts.on_activity)

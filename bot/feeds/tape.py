@@ -20,7 +20,7 @@ Every line has a kind in ``"e"``:
 ``{"e":"open","ts":T,"market":{...}}``
     A market window opened. ``market`` holds every field of ``bot.model.Market``
     (``market_id``, ``instrument``, ``name``, ``window_start_ms``, ``window_end_ms``,
-    ``strike``, ``tick``, ``min_size``, ``fee_rate_ppm``, ``fee_exponent``, ``token_ids``).
+    ``strike``, ``tick``, ``min_size``, ``fee_rate_ppm``, ``fee_exponent``, ``token_ids``, ``slug``).
 ``{"e":"book","ts":T,"m":ID,"b":BID,"bs":BID_SIZE,"a":ASK,"as":ASK_SIZE,"f":FAIR,"u":UNDERLYING}``
     Top of book of the market's UP token (the DOWN book is its mirror). ``f`` is a forecast
     of P(UP) or null; ``u`` the underlying's price (a float) or null.

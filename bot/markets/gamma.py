@@ -96,6 +96,7 @@ class GammaMarket:
             fee_rate_ppm=self.fee_rate_ppm,
             fee_exponent=self.fee_exponent,
             token_ids=(self.up_token, self.down_token),
+            slug=self.slug,
         )
 
     def resolution(self) -> Resolution | None:

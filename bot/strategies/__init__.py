@@ -4,8 +4,9 @@ A strategy sees one market window at a time and proposes a trade; it never sizes
 the account, checks limits or talks to a venue: the order manager does that for every
 strategy alike. Parameters come from `[strategies.params.NAME]` in bot.toml.
 
-Built in: `canary` and `edge`; the baselines `favourite`, `hold_up`, `hold_down`.
-A custom strategy is named `package.module:ClassName`.
+Built in: `canary`, `edge` and `forecast` (trades on the forecasts handed in through
+inbox/); the baselines `favourite`, `hold_up`, `hold_down`. A custom strategy is named
+`package.module:ClassName`.
 """
 
 from __future__ import annotations
@@ -25,8 +26,9 @@ def build_strategies(enabled: tuple[str, ...], params: dict[str, dict[str, Any]]
     from bot.strategies.baselines import BASELINES
     from bot.strategies.canary import Canary
     from bot.strategies.edge import Edge
+    from bot.strategies.forecast import ForecastStrategy
 
-    builtin: dict[str, Any] = {"canary": Canary, "edge": Edge, **BASELINES}
+    builtin: dict[str, Any] = {"canary": Canary, "edge": Edge, "forecast": ForecastStrategy, **BASELINES}
     out: list[Strategy] = []
     known: set[str] = set()
     for entry in enabled:
@@ -62,7 +64,9 @@ def _import(name: str) -> type:
     """The class `module:Name` names, checked to be a strategy before anything calls it."""
     module, _, attr = name.partition(":")
     if not attr or not module:
-        raise ConfigError(f"strategies.enabled: unknown strategy {name!r} (canary, edge, or module:Class)")
+        raise ConfigError(
+            f"strategies.enabled: unknown strategy {name!r} (canary, edge, forecast, or module:Class)"
+        )
     try:
         found = importlib.import_module(module)
         for part in attr.split("."):

@@ -1,5 +1,6 @@
 """What a strategy is: `Strategy` (a name and `evaluate(window) -> Signal | None`) and the
-`WindowState` it sees. Custom strategies import these (also as `from bot.strategies import ...`).
+`WindowState` it sees (the book, the position, and the live forecasts from inbox/).
+Custom strategies import these (also as `from bot.strategies import ...`).
 """
 
 from __future__ import annotations
@@ -7,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
+from bot.forecasts import Forecast
 from bot.model import BookTick, Market, Micros, Outcome, Signal
 
 
@@ -22,6 +24,9 @@ class WindowState:
     open_orders: int  # resting orders in this market
     entries: int  # entry orders this strategy placed in this window
     seconds_left: float  # until the window ends
+    # the live forecasts of this market handed in through inbox/ (bot/forecasts.py), newest
+    # last; `forecasts[-1].p_up` is the latest probability that the window finishes UP
+    forecasts: tuple[Forecast, ...] = ()
 
 
 class Strategy(Protocol):

@@ -2,7 +2,8 @@
 
 The estimate is the feed's fair-value forecast (the simulated market publishes a noisy
 one; a backtest computes it from the underlying's price series, `bot.feeds.underlying`).
-One entry per window; none in the last `min_seconds_left` seconds.
+One entry per window; none in the last `min_seconds_left` seconds. `buy_the_edge` is
+the rule itself, shared with the `forecast` strategy (bot/strategies/forecast.py).
 """
 
 from __future__ import annotations
@@ -10,8 +11,37 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from bot.model import ONE, Action, Outcome, Signal, book_for, to_micros
+from bot.model import ONE, Action, BookTick, Micros, Outcome, Signal, book_for, to_micros
 from bot.strategies.base import WindowState
+
+
+def buy_the_edge(
+    window: WindowState, fair_up: Micros, min_edge: Micros, strategy: str, ttl_s: int, whose: str
+) -> Signal | None:
+    """Buy the side whose ask `fair_up` beats by at least `min_edge` (a tie goes to UP)."""
+    book: BookTick = window.book
+    down_ask = book_for(book, Outcome.DOWN)[2]
+    up_edge = fair_up - book.ask  # the book is the UP token's
+    down_edge = (ONE - fair_up) - down_ask
+    if up_edge >= min_edge and up_edge >= down_edge:
+        edge, outcome, ask = up_edge, Outcome.UP, book.ask
+    elif down_edge >= min_edge:
+        edge, outcome, ask = down_edge, Outcome.DOWN, down_ask
+    else:
+        return None
+    fair = fair_up if outcome is Outcome.UP else ONE - fair_up
+    return Signal(
+        ts_ms=window.now_ms,
+        strategy=strategy,
+        market_id=window.market.market_id,
+        outcome=outcome,
+        action=Action.BUY,
+        price=ask,
+        edge=edge,
+        score=edge / ONE,
+        reason=f"{whose} {fair / ONE:.3f} vs ask {ask / ONE:.2f}",
+        ttl_s=ttl_s,
+    )
 
 
 class Edge:
@@ -30,29 +60,7 @@ class Edge:
         self.min_edge = to_micros(round(self.params.min_edge, 6))
 
     def evaluate(self, window: WindowState) -> Signal | None:
-        book = window.book
-        fair_up = book.fair_forecast
+        fair_up = window.book.fair_forecast
         if fair_up is None or window.entries or window.seconds_left < self.params.min_seconds_left:
             return None
-        down_ask = book_for(book, Outcome.DOWN)[2]
-        up_edge = fair_up - book.ask  # the book is the UP token's
-        down_edge = (ONE - fair_up) - down_ask
-        if up_edge >= self.min_edge and up_edge >= down_edge:  # a tie goes to UP
-            edge, outcome, ask = up_edge, Outcome.UP, book.ask
-        elif down_edge >= self.min_edge:
-            edge, outcome, ask = down_edge, Outcome.DOWN, down_ask
-        else:
-            return None
-        fair = fair_up if outcome is Outcome.UP else ONE - fair_up
-        return Signal(
-            ts_ms=window.now_ms,
-            strategy=self.name,
-            market_id=window.market.market_id,
-            outcome=outcome,
-            action=Action.BUY,
-            price=ask,
-            edge=edge,
-            score=edge / ONE,
-            reason=f"fair {fair / ONE:.3f} vs ask {ask / ONE:.2f}",
-            ttl_s=self.params.ttl_s,
-        )
+        return buy_the_edge(window, fair_up, self.min_edge, self.name, self.params.ttl_s, "fair")

@@ -22,6 +22,7 @@ pytestmark = pytest.mark.anyio
 
 READ_TOOLS = {"status", "positions", "open_orders", "trades", "pnl", "why_not_trading"}
 STEER_TOOLS = {"pause", "resume", "flatten", "adjust_risk", "reset", "emergency_stop"}
+INBOX_TOOLS = {"submit_forecast", "submit_order", "inbox_answers"}
 
 
 @pytest.fixture
@@ -58,7 +59,7 @@ async def test_lists_its_tools_and_resources_and_reads_status(bot: BotProcess) -
     bot.start().wait_ready()
     async with session(bot.home) as client:
         tools = {t.name: t for t in (await client.list_tools()).tools}
-        assert set(tools) == READ_TOOLS | STEER_TOOLS
+        assert set(tools) == READ_TOOLS | STEER_TOOLS | INBOX_TOOLS
         assert "confirm" in (tools["emergency_stop"].input_schema.get("properties") or {})
         status = await call(client, "status")
         assert status["liveness"] == "ALIVE" and status["pid"] == bot.pid
@@ -72,6 +73,7 @@ async def test_lists_its_tools_and_resources_and_reads_status(bot: BotProcess) -
             "touchtrader://state/trades_today.json",
             "touchtrader://docs/state/README.md",
             "touchtrader://docs/controls/README.md",
+            "touchtrader://docs/inbox/README.md",
         }
         text = (await client.read_resource("touchtrader://state/status.json")).contents[0]
         assert f'"pid": {bot.pid}' in text.text  # type: ignore[union-attr]
@@ -234,3 +236,64 @@ def test_why_not_trading_names_every_reason_in_the_files(tmp_path: Path) -> None
         "controls in effect: HALTED",
         "controls/EMERGENCY_STOP exists: the bot stops (or will not start) until it is removed",
     ]
+
+
+async def test_submit_a_forecast_and_an_order_intent_and_read_the_answers(tmp_path: Path) -> None:
+    config = FORECAST_CONFIG
+    bot = BotProcess(tmp_path, config)
+    try:
+        bot.start().wait_ready()
+        async with session(bot.home) as client:
+            assert "exactly one of valid_until" in await refused(
+                client, "submit_forecast", market="BTC", probability=0.5
+            )
+            sure = await call(
+                client, "submit_forecast", market="BTC", probability=0.99, valid_for_s=600, source="agent-x"
+            )
+            assert sure["result"] == "accepted" and sure["bot_running"] is True, sure
+            assert sure["forecast"]["source"] == "agent-x" and sure["market_id"].startswith("BTC-")
+            eventually(lambda: any(o["strategy"] == "forecast" for o in _orders_and_positions(bot)))
+            bad = await call(client, "submit_forecast", market="BTC", probability=1.2, valid_for_s=60)
+            assert bad["result"] == "rejected" and "outside [0, 1]" in bad["reason"], bad
+            placed = await call(
+                client,
+                "submit_order",
+                market="ETH",
+                outcome="DOWN",
+                limit_price=0.05,
+                shares=5,
+                reason="hedge",
+            )
+            assert placed["result"] == "accepted" and placed["order"]["order_id"], placed
+            with sqlite3.connect(bot.home / "state" / "bot.db") as db:
+                row = db.execute(
+                    "SELECT strategy, outcome FROM orders WHERE order_id = ?", (placed["order"]["order_id"],)
+                ).fetchone()
+            assert row == ("inbox", "DOWN")
+            answers = (await call(client, "inbox_answers", limit=2))["answers"]
+            assert [a["file"] for a in answers] == [placed["file"], bad["file"]]
+    finally:
+        bot.stop()
+    async with session(bot.home) as client:  # no bot: the file waits, the tool says so
+        late = await call(
+            client, "submit_order", market="ETH", outcome="UP", limit_price=0.05, usd=1, timeout_s=0.3
+        )
+        assert late["result"] == "no answer" and late["bot_running"] is False, late
+        assert (bot.home / "inbox" / late["file"]).exists()
+
+
+FORECAST_CONFIG = """
+heartbeat_s = 0.5
+state_refresh_s = 0.2
+
+[market]
+window_s = 3600
+
+[strategies]
+enabled = ["forecast"]
+"""
+
+
+def _orders_and_positions(bot: BotProcess) -> list[dict[str, Any]]:
+    state = bot.trading_state()
+    return [*state["open_orders"], *state["active_positions"]]

@@ -103,6 +103,7 @@ def test_lines_have_the_documented_shape(tmp_path: Path) -> None:
             "fee_rate_ppm": 20_000,
             "fee_exponent": 2,
             "token_ids": ["111", "222"],
+            "slug": "",
         },
     }
     assert book == {
