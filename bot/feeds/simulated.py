@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.config import MarketConfig
+from bot.fairvalue import p_up
 from bot.model import (
     ONE,
     BookTick,
@@ -47,10 +48,6 @@ class _Instrument:
     price: float
     mispricing: float = 0.0
     market: Market | None = None
-
-
-def _phi(z: float) -> float:
-    return 0.5 * (1.0 + math.erf(z / math.sqrt(2.0)))
 
 
 class SimulatedMarket:
@@ -161,11 +158,7 @@ class SimulatedMarket:
             out.append(WindowOpened(ts, market))
         tau = max(0.0, (market.window_end_ms - ts) / 1000)
         strike = market.strike or inst.price
-        if tau <= 0:
-            fair = 1.0 if inst.price >= strike else 0.0
-        else:
-            z = math.log(inst.price / strike) / (cfg.volatility_per_s * math.sqrt(tau))
-            fair = _phi(z)
+        fair = p_up(inst.price, strike, tau, cfg.volatility_per_s)
         inst.mispricing = 0.9 * inst.mispricing + rng.gauss(0.0, cfg.mispricing * 0.4359)
         tick = self.price_tick
         lo, hi = tick, ONE - tick
