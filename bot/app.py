@@ -18,7 +18,7 @@ from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -37,10 +37,15 @@ from bot.model import Mode, now_ms, to_float, to_micros, usd
 from bot.resolution import collect_redeemed
 from bot.startup import HomeLock
 from bot.strategies import Strategy, build_strategies
-from bot.venues.base import SimulatesFills
+from bot.venues.base import SimulatesFills, Venue
 from bot.venues.paper import PaperVenue
 from bot.venues.polymarket.pacing import while_busy
 from bot.wiring import build_engine
+
+if TYPE_CHECKING:
+    from bot.redemption.worker import AutoRedeem
+    from bot.venues.polymarket import PolymarketVenue
+    from bot.venues.polymarket.poll import BackgroundPoll
 
 log = logging.getLogger("bot")
 
@@ -335,7 +340,9 @@ def _chores(
     return chores
 
 
-def _live_startup(config: Config, engine: Engine, market: Market, paths: Paths, inbox: Inbox) -> Any:
+def _live_startup(
+    config: Config, engine: Engine, market: Market, paths: Paths, inbox: Inbox
+) -> BackgroundPoll:
     """LIVE before the first order: redeemed wins booked, the venue's balance taken as the truth,
     the books reconciled with the venue; then the order and trade poll (returned, not started).
     Each start-up read waits out a busy venue (425), bounded."""
@@ -414,7 +421,7 @@ def _shut_down(
         tape.close()
 
 
-def _auto_redeem(config: Config, journal: Journal, venue: Any) -> Any:
+def _auto_redeem(config: Config, journal: Journal, venue: PolymarketVenue) -> AutoRedeem | None:
     """`[polymarket] auto_redeem = true`: the redemption job on its own thread (bot/redemption/).
     A wallet that cannot redeem stops the start with a one-line ConfigError (exit 2)."""
     if not config.polymarket.auto_redeem:
@@ -435,7 +442,7 @@ def _auto_redeem(config: Config, journal: Journal, venue: Any) -> Any:
     return AutoRedeem(worker, journal, neg_risk_of)
 
 
-def _book_venue_balance(engine: Engine, venue: Any, ts_ms: int) -> None:
+def _book_venue_balance(engine: Engine, venue: Venue, ts_ms: int) -> None:
     """LIVE: the venue's collateral is the truth; the ledger records any difference."""
     balance = while_busy(venue.balance)
     gap = balance - engine.portfolio.cash
