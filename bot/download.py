@@ -43,7 +43,7 @@ from bot.feeds.formats.values import book_from_price, parse_time
 from bot.markets.gamma import GammaMarket, parse_market
 from bot.markets.series import parse_series
 from bot.model import ONE, iso
-from bot.venues.polymarket_wire import ParseError
+from bot.venues.polymarket.wire import ParseError
 
 GAMMA = "https://gamma-api.polymarket.com"
 CLOB = "https://clob.polymarket.com"
