@@ -259,7 +259,12 @@ def _market(
     start = now_ms()  # after the slow start-up: the clock starts here
     clock = RealtimeClock(start, 1.0)
     books = BackgroundFeed(live.feed, inbox.data_ready, clock.now_ms)
-    return Market(live.venue, books, clock, live.wallet, start, start)
+    from bot.feeds import underlying  # the underlying's price and the fair value on each tick
+
+    feed = underlying.build(
+        config, books, live.market_venue, live.markets, inbox.data_ready, clock.now_ms, dict(os.environ)
+    )
+    return Market(live.venue, feed, clock, live.wallet, start, start)
 
 
 def _chores(
@@ -289,6 +294,8 @@ def _chores(
         if auto_redeem is not None:
             auto_redeem.on_heartbeat(portfolio.positions.values(), engine.now_ms(), engine.activity)
         recording.maybe_flush()
+        for ts, market_id, text in getattr(market.feed, "notes", list)():  # fair value found or lost
+            engine.activity.add(ts, "PRICE_FEED", market_id, text)
 
     return chores
 
