@@ -93,6 +93,7 @@ class Exchange:
         self._seq = itertools.count(1)
         self._fill_after_cancel: list[float | None] = []
         self._duplicate_trades = 0
+        self.trade_listeners: list[Callable[[str, str], None]] = []  # (owner, trade id) on each trade
 
     # -- setup and scenarios (tests) ---------------------------------------------------
     @_locked
@@ -580,6 +581,8 @@ class Exchange:
         self._trades.append(trade)
         self._last_trade[order.token] = (price, side)
         self._history.setdefault(order.token, []).append((int(now), price))
+        for listener in self.trade_listeners:  # the user websocket (bot/testing/ws_user_server.py)
+            listener(order.owner, trade_id)
         return trade
 
     def _trade_row(self, t: Trade) -> dict[str, Any]:
