@@ -26,13 +26,15 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from bot.errors import BotError
+
 POLYBOLT = "polybolt"
 BINANCE = "binance"
 TWAP_CHANNEL = "price.crypto.twap"
 TWAP_WINDOW_S = 60
 
 
-class PriceParseError(ValueError):
+class PriceParseError(BotError, ValueError):
     """A price frame that does not parse; the message names what was wrong."""
 
 
