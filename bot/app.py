@@ -318,7 +318,15 @@ def _live_startup(config: Config, engine: Engine, market: Market, paths: Paths, 
     _book_venue_balance(engine, venue, market.start_ms)
     reconcile(engine.supervisor, engine.commit, venue, paths.state, config.polymarket.host)
     # from here on the venue's orders and trades are read on a thread of their own
-    poller = BackgroundPoll(venue, inbox.data_ready, config.polymarket.poll_interval_s)
+    poller: Any = BackgroundPoll(venue, inbox.data_ready, config.polymarket.poll_interval_s)
+    pm = config.polymarket
+    if pm.user_channel:  # fills as they happen from the user websocket, REST as the backstop
+        from bot.venues.polymarket_user import streamed
+
+        poller = streamed(poller, venue, pm.user_ws_url, inbox.data_ready, pm.ws_silence_s)
+        more = getattr(market.feed, "more_connections", None)
+        if more is not None:
+            more.append(poller.channel.health_row)
     orders.poller = poller
     return poller
 

@@ -102,6 +102,8 @@ class PolymarketConfig:
     market_feed: str = "rest"  # or "websocket": the CLOB market websocket, REST as its fallback
     market_ws_url: str = "wss://ws-subscriptions-clob.polymarket.com/ws/market"
     ws_silence_s: float = 30.0  # a socket silent this long is reconnected (a gap)
+    user_channel: bool = True  # LIVE: fills from the CLOB user websocket as they happen
+    user_ws_url: str = "wss://ws-subscriptions-clob.polymarket.com/ws/user"
     prices: bool = True  # the underlying's price stream and the fair value on every book tick
     price_ws_url: str = "wss://ws-live-v2.polymarket.com/ws"  # PolyBolt: the Chainlink 60 s TWAP
     binance_ws_url: str = "wss://stream.binance.com:9443/ws"  # the hourly windows' candle

@@ -122,6 +122,7 @@ class FairValueFeed:
         self._notes: deque[tuple[int, str, str]] = deque(maxlen=200)
         self.latencies_ms: deque[float] = deque(maxlen=10_000)  # price received -> engine (bench)
         self._started = False
+        self.more_connections: list[Callable[[], dict[str, Any]]] = []  # shown beside (the user socket)
 
     # -- threads ------------------------------------------------------------------------
 
@@ -243,6 +244,7 @@ class FairValueFeed:
     def connection_health(self) -> list[dict[str, Any]]:
         inner = getattr(self.inner, "connection_health", None)
         out: list[dict[str, Any]] = list(inner()) if inner else []
+        out += [health() for health in self.more_connections]
         now = now_ms()
         for source, sock in self.sockets.items():
             h = sock.health

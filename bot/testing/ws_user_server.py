@@ -10,8 +10,9 @@ makes for the signed-in key is pushed at once as ``{"event_type":"trade","type":
 ``CONFIRMED`` once the exchange settles it (``trade_settle_s``). A trade made while a client
 is not connected is never replayed: as at the venue, the client must re-read over REST.
 
-Faults: `drop()` cuts every connection without a close frame; `silence(True)` stops every
-push and PONG; `send_raw(text)` sends anything.
+Faults: `drop()` cuts every connection without a close frame; `refuse(True)` closes every
+new connection at once (an outage); `silence(True)` stops every push and PONG;
+`send_raw(text)` sends anything.
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ class WsUserServer:
         self._clients: list[_Client] = []
         self._lock = threading.Lock()
         self._silent = False
+        self._refusing = False
         self._pending: queue.SimpleQueue[tuple[float, str, str, str] | None] = queue.SimpleQueue()
         self._stop = threading.Event()
         self.pushed: list[tuple[str, str]] = []  # (trade id, status) sent to at least one client
@@ -106,6 +108,10 @@ class WsUserServer:
 
     def silence(self, on: bool) -> None:
         self._silent = on
+
+    def refuse(self, on: bool) -> None:
+        """While on, every new connection is closed at once (an outage of the socket)."""
+        self._refusing = on
 
     def drop(self) -> None:
         with self._lock:
@@ -173,6 +179,9 @@ class WsUserServer:
     # -- connections ------------------------------------------------------------------------
 
     def _handle(self, conn: Any) -> None:
+        if self._refusing:
+            conn.close(1013, "try again later")
+            return
         client = _Client(conn)
         with self._lock:
             self._clients.append(client)

@@ -814,6 +814,25 @@ class PolymarketVenue:
             events.append(dataclasses.replace(tf.fill, order_id=order_id))
         return events
 
+    def book_streamed(self, rows: list[Any]) -> list[VenueEvent]:
+        """Trade events from the user websocket (bot/venues/polymarket_user.py), on the
+        engine's thread: read as ``/data/trades`` rows and booked through the poll's own
+        de-duplication by trade id, so a trade both paths see is booked once."""
+        markets = {cid: info.market for cid, info in self._markets.items()}
+        owner = self._api_creds().api_key or ""
+        trades: list[wire.TradeFill] = []
+        for row in rows:
+            try:
+                trades += wire.parse_trade(row, markets, owner, self.funder)
+            except wire.ParseError as exc:
+                self._parse_failure("trade event", exc)
+        return self._book_fills(trades)
+
+    def api_credentials(self) -> tuple[str, str, str]:
+        """The L2 API credentials (derived once if not given): the user websocket signs in with them."""
+        creds = self._api_creds()
+        return creds.api_key or "", creds.api_secret or "", creds.api_passphrase or ""
+
     def _advance_trade_window(self, start_s: float) -> None:
         after = start_s - self.trade_overlap_s
         if self._trades.pending:

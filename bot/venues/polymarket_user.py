@@ -95,20 +95,23 @@ class UserChannel:
     def waiting(self) -> bool:
         return self._resync.is_set() or not self._rows.empty()
 
-    def take(self) -> tuple[list[dict[str, Any]], bool]:
-        """The trade rows received since the last call, and whether a REST re-read is due."""
-        rows = []
-        while True:
-            try:
-                rows.append(self._rows.get_nowait())
-            except queue.Empty:
-                break
+    def take_resync(self) -> bool:
+        """Whether a REST re-read is due (a connect, an order event, a lost message)."""
         resync = self._resync.is_set()
         if resync:
             self._resync.clear()
             self.health.resyncs += 1
             self.health.last_resync_ms = now_ms()
-        return rows, resync
+        return resync
+
+    def take_rows(self) -> list[dict[str, Any]]:
+        """The trade rows received since the last call."""
+        rows = []
+        while True:
+            try:
+                rows.append(self._rows.get_nowait())
+            except queue.Empty:
+                return rows
 
     def health_row(self) -> dict[str, Any]:
         h = self.health
@@ -233,3 +236,45 @@ class UserChannel:
                 log.warning("user socket: message ignored: event_type %r", kind)
         if woke:
             self._wake()
+
+
+class StreamedPoll:
+    """The venue poll with the user channel in front (engine thread): trade events are
+    booked as they arrive, and every (re)connect or order event asks the REST poll for a read
+    at once; the REST poll goes on at its interval as the backstop. Same interface as
+    `BackgroundPoll` (bot/venues/polymarket_poll.py), which it wraps."""
+
+    def __init__(self, poll: Any, channel: UserChannel, venue: Any) -> None:
+        self._poll = poll
+        self.channel = channel
+        self._venue = venue
+        self.streamed = 0  # fills booked from the socket
+
+    def start(self) -> StreamedPoll:
+        self._poll.start()
+        self.channel.start()
+        return self
+
+    def stop(self, timeout_s: float = 1.0) -> None:
+        self.channel.stop(timeout_s)
+        self._poll.stop(timeout_s)
+
+    def ready(self) -> bool:
+        return bool(self._poll.ready() or self.channel.waiting())
+
+    def poll(self, now_ms: int) -> list[Any] | None:
+        if self.channel.take_resync():
+            self._poll.hurry()
+        polled = self._poll.poll(now_ms)  # a VenueError leaves the socket's rows for next time
+        rows = self.channel.take_rows()
+        events = self._venue.book_streamed(rows) if rows else []
+        self.streamed += len(events)
+        if polled is None and not events:
+            return None
+        return events + (polled or [])
+
+
+def streamed(poll: Any, venue: Any, url: str, wake: Callable[[], None], silence_s: float) -> StreamedPoll:
+    """`[polymarket] user_channel = true` (LIVE): the poll with the user websocket in front."""
+    creds = venue.api_credentials()  # read here, on the engine's thread, once
+    return StreamedPoll(poll, UserChannel(url, lambda: creds, wake, silence_s=silence_s), venue)
