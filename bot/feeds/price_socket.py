@@ -118,7 +118,8 @@ class PriceSocket:
             reason = self._session()
             if self._stop.is_set():
                 return
-            self.health.state = "down"
+            if self.health.state != "no credentials":
+                self.health.state = "down"
             if time.monotonic() - started > 30:
                 backoff = BACKOFF_S[0]
             log.warning("price socket %s down (%s); reconnecting in %.1f s", self.source, reason, backoff)

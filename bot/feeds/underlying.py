@@ -39,7 +39,7 @@ from bot.fairvalue import FairValue, Window
 from bot.feeds import price_wire as pw
 from bot.feeds.price_socket import PriceSocket
 from bot.markets.series import COINS, series_of_slug
-from bot.model import ONE, BookTick, Market, MarketEvent, WindowOpened, WindowResolved, iso, now_ms
+from bot.model import ONE, BookTick, Market, MarketEvent, Mode, WindowOpened, WindowResolved, iso, now_ms
 
 log = logging.getLogger(__name__)
 
@@ -352,6 +352,9 @@ class FairValueFeed:
         last = self._last.get(key)
         name = f"{watched.underlying.coin.upper()} ({watched.underlying.source} {watched.underlying.symbol})"
         if last is None:
+            sock = self.sockets.get(watched.underlying.source)
+            if sock is not None and sock.health.state == "no credentials":
+                return f"no {name} price: {sock.health.last_error}"
             return f"no {name} price yet"
         age = now_ms() - last[0]
         if age > self.stale_ms:
@@ -416,6 +419,11 @@ def build(
     names = ("POLYMARKET_API_KEY", "POLYMARKET_API_SECRET", "POLYMARKET_API_PASSPHRASE")
     values = tuple((environ.get(n) or "").strip() for n in names)
     creds = (values[0], values[1], values[2]) if all(values) else None
+    if creds is None and config.mode is Mode.LIVE:  # the venue's derived ones
+        try:
+            creds = reader.api_credentials()
+        except Exception as exc:
+            log.warning("no API credentials for the price stream: %s", type(exc).__name__)
     urls = {pw.POLYBOLT: pm.price_ws_url, pw.BINANCE: pm.binance_ws_url}
 
     def connect(source: str, deliver: Callable[[list[pw.PricePoint]], None]) -> PriceSocket:
