@@ -284,8 +284,20 @@ class FairValueFeed:
             return
         start = start_of(market, underlying, slug)
         window = Window(market.market_id, underlying.key, start, market.window_end_ms)
-        if known is not None:  # the rules changed (tick, size): keep what was learnt
+        if known is not None:  # new rules (tick, size) or the official strike: keep what was learnt
             known.market, known.window = market, window
+            taken = self.fair.strike(market.market_id)
+            if market.strike and market.strike != taken:
+                log.info(
+                    "market %s: official strike %s replaces %s (%s), difference %s",
+                    market.market_id,
+                    market.strike,
+                    taken,
+                    known.strike_from or "none",
+                    None if taken is None else round(market.strike - taken, 8),
+                )
+                self.fair.watch(window, market.strike)
+                known.strike_from, known.dead = "metadata", ""
             return
         watched = self._watched[market.market_id] = _Watched(market, underlying, window)
         self._socket(underlying.source).add(underlying.symbol)

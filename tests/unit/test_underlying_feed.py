@@ -115,3 +115,16 @@ def test_the_hourly_strike_is_the_candle_open() -> None:
     feed.next_batch()
     assert feed.fair.strike("0xm") == 100.5
     assert feed.market_health("0xm")["underlying"]["strike_from"] == "candle open"
+
+
+def test_the_official_strike_replaces_the_one_taken_from_the_feed() -> None:
+    feed, inner, delivers = _feed()
+    inner.pending = [WindowOpened(now_ms(), _market()), _tick()]
+    feed.next_batch()
+    delivers["polybolt"]([pw.PricePoint("btcusd", START + 1_000, 100.0)])
+    feed.next_batch()
+    assert feed.fair.strike("0xm") == 100.0
+    inner.pending = [WindowOpened(now_ms(), _market(strike=100.25))]
+    feed.next_batch()
+    assert feed.fair.strike("0xm") == 100.25
+    assert feed.market_health("0xm")["underlying"]["strike_from"] == "metadata"
