@@ -35,7 +35,7 @@ from bot.model import BookTick, Market, MarketEvent, WindowOpened, now_ms
 from bot.testing.clob_exchange import Exchange
 from bot.testing.price_server import PriceServer
 from bot.testing.ws_user_server import WsUserServer
-from bot.venues.polymarket_user import UserChannel
+from bot.venues.polymarket.user_channel import UserChannel
 
 CREDS = ("bench-key", "YmVuY2g=", "bench-pass")
 

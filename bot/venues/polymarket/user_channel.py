@@ -242,7 +242,7 @@ class StreamedPoll:
     """The venue poll with the user channel in front (engine thread): trade events are
     booked as they arrive, and every (re)connect or order event asks the REST poll for a read
     at once; the REST poll goes on at its interval as the backstop. Same interface as
-    `BackgroundPoll` (bot/venues/polymarket_poll.py), which it wraps."""
+    `BackgroundPoll` (bot/venues/polymarket/poll.py), which it wraps."""
 
     def __init__(self, poll: Any, channel: UserChannel, venue: Any) -> None:
         self._poll = poll
