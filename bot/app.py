@@ -306,7 +306,12 @@ def _market(
     start = now_ms()  # after the slow start-up: the clock starts here
     clock = RealtimeClock(start, 1.0)
     books = BackgroundFeed(live.feed, inbox.data_ready, clock.now_ms)
-    return Market(live.venue, books, clock, live.wallet, start, start)
+    from bot.feeds import fair_feed as underlying  # the underlying's price and the fair value on each tick
+
+    feed = underlying.build(
+        config, books, live.market_venue, live.markets, inbox.data_ready, clock.now_ms, dict(os.environ)
+    )
+    return Market(live.venue, feed, clock, live.wallet, start, start)
 
 
 def _chores(
@@ -336,6 +341,8 @@ def _chores(
         if auto_redeem is not None:
             auto_redeem.on_heartbeat(portfolio.positions.values(), engine.now_ms(), engine.activity)
         recording.maybe_flush()
+        for ts, market_id, text in getattr(market.feed, "notes", list)():  # fair value found or lost
+            engine.activity.add(ts, "PRICE_FEED", market_id, text)
 
     return chores
 
@@ -360,7 +367,15 @@ def _live_startup(
     _book_venue_balance(engine, venue, market.start_ms)
     reconcile(engine.supervisor, engine.commit, venue, paths.state, config.polymarket.host)
     # from here on the venue's orders and trades are read on a thread of their own
-    poller = BackgroundPoll(venue, inbox.data_ready, config.polymarket.poll_interval_s)
+    poller: Any = BackgroundPoll(venue, inbox.data_ready, config.polymarket.poll_interval_s)
+    pm = config.polymarket
+    if pm.user_channel:  # fills as they happen from the user websocket, REST as the backstop
+        from bot.venues.polymarket.user_channel import streamed
+
+        poller = streamed(poller, venue, pm.user_ws_url, inbox.data_ready, pm.ws_silence_s)
+        more = getattr(market.feed, "more_connections", None)
+        if more is not None:
+            more.append(poller.channel.health_row)
     orders.poller = poller
     return poller
 

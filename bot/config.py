@@ -117,6 +117,13 @@ class PolymarketConfig:
     market_feed: str = "rest"  # or "websocket": the CLOB market websocket, REST as its fallback
     market_ws_url: str = "wss://ws-subscriptions-clob.polymarket.com/ws/market"
     ws_silence_s: float = 30.0  # a socket silent this long is reconnected (a gap)
+    user_channel: bool = True  # LIVE: fills from the CLOB user websocket as they happen
+    user_ws_url: str = "wss://ws-subscriptions-clob.polymarket.com/ws/user"
+    prices: bool = True  # the underlying's price stream and the fair value on every book tick
+    price_ws_url: str = "wss://ws-live-v2.polymarket.com/ws"  # PolyBolt: the Chainlink 60 s TWAP
+    binance_ws_url: str = "wss://stream.binance.com:9443/ws"  # the hourly windows' candle
+    price_silence_s: float = 10.0  # no price this long: no fair value, the socket reconnected
+    fair_vol_per_s: float = 0.0001  # volatility per sqrt(second) until enough prices are seen
     auto_redeem: bool = False  # LIVE: redeem won positions on chain after each resolution
     rpc_url: str = ""  # a Polygon JSON-RPC URL: an EOA wallet (signature_type 0) redeems through it
     redeem_interval_s: float = 15.0  # how often pending redemptions are looked at
@@ -235,6 +242,8 @@ _POSITIVE = {
     "polymarket.confirm_timeout_s",
     "polymarket.stale_feed_s",
     "polymarket.ws_silence_s",
+    "polymarket.price_silence_s",
+    "polymarket.fair_vol_per_s",
     "polymarket.redeem_interval_s",
 }
 _NON_NEGATIVE = {

@@ -1,7 +1,6 @@
 """The local CLOB V2 stand-in's venue state: markets, resting liquidity, orders, trades,
 balances and heartbeats behind one lock, with price-time matching. It knows nothing about
-HTTP (bot/testing/clob_server.py serves it), so it can be unit-tested alone.
-"""
+HTTP (bot/testing/clob_server.py serves it), so it can be unit-tested alone."""
 
 from __future__ import annotations
 
@@ -93,6 +92,7 @@ class Exchange:
         self._seq = itertools.count(1)
         self._fill_after_cancel: list[float | None] = []
         self._duplicate_trades = 0
+        self.trade_listeners: list[Callable[[str, str], None]] = []  # (owner, trade id) on each trade
 
     # -- setup and scenarios (tests) ---------------------------------------------------
     @_locked
@@ -580,6 +580,8 @@ class Exchange:
         self._trades.append(trade)
         self._last_trade[order.token] = (price, side)
         self._history.setdefault(order.token, []).append((int(now), price))
+        for listener in self.trade_listeners:  # the user websocket (ws_user_server.py): queues only
+            listener(order.owner, trade_id)
         return trade
 
     def _trade_row(self, t: Trade) -> dict[str, Any]:

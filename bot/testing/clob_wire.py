@@ -121,6 +121,7 @@ class Market:
     outcomes: tuple[str, str] = ("Up", "Down")
     winner: str | None = None
     end_date_iso: str | None = None
+    slug: str = ""  # the market's slug (market_slug); the condition id when empty
 
     def outcome(self, token: str) -> str:
         return self.outcomes[self.tokens.index(token)]
@@ -337,7 +338,7 @@ def market_row(m: Market, simplified: bool, midpoint: Callable[[str], float]) ->
             {
                 "question": m.question,
                 "question_id": hex_id("question", m.condition_id),
-                "market_slug": m.condition_id,
+                "market_slug": m.slug or m.condition_id,
                 "description": "",
                 "minimum_order_size": m.min_size,
                 "minimum_tick_size": m.tick,

@@ -75,6 +75,7 @@ class BackgroundPoll:
         self._in_flight = False  # engine thread only
         self._next_s = 0.0  # monotonic time before which the next read does not start
         self._stop = threading.Event()
+        self._hurry = threading.Event()  # a re-sync: the waiting read starts now
         self._thread = threading.Thread(target=self._run, name="venue-poll", daemon=True)
         self.reads = 0  # finished reads (the thread's count)
 
@@ -85,6 +86,7 @@ class BackgroundPoll:
     def stop(self, timeout_s: float = 1.0) -> None:
         """A read in flight is left to finish on its own (daemon); nothing books it."""
         self._stop.set()
+        self._hurry.set()
         self._requests.put(None)
         self._thread.join(timeout_s)
 
@@ -107,6 +109,11 @@ class BackgroundPoll:
         self._ask()
         return events
 
+    def hurry(self) -> None:
+        """The next read starts at once (after the one in flight, if any): a re-sync."""
+        self._next_s = time.monotonic()
+        self._hurry.set()
+
     def _ask(self) -> None:
         """The next read, with the snapshot taken now; it starts `interval_s` after the
         previous one started (at once if that has passed)."""
@@ -125,7 +132,11 @@ class BackgroundPoll:
             if asked is None:
                 return
             request, start = asked
-            if self._stop.wait(max(0.0, start - time.monotonic())):
+            while not self._stop.is_set() and not self._hurry.wait(max(0.0, start - time.monotonic())):
+                if time.monotonic() >= start:
+                    break
+            self._hurry.clear()
+            if self._stop.is_set():
                 return
             result: PollRead | VenueError
             try:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
+from typing import Any
 
 from bot.errors import OrderRefused, VenueUnavailable
 from bot.model import Micros
@@ -65,16 +66,23 @@ class AccountReads:
         if asset_id:
             params["asset_id"] = asset_id
         rows, complete = self._transport.pages("/data/trades", params)
+        fills, parsed = self.parse_trades(rows, "trade")
+        return fills, complete and parsed  # a row that did not parse: keep the window, read it again
+
+    def parse_trades(self, rows: list[Any], what: str) -> tuple[list[wire.TradeFill], bool]:
+        """Our fills in ``/data/trades`` rows (or the user websocket's trade events, which
+        have the same fields); False when a row did not parse (skipped, counted, logged)."""
         markets = {cid: info.market for cid, info in self._markets.items()}
         owner = self._transport.api_creds().api_key or ""
         fills: list[wire.TradeFill] = []
+        parsed = True
         for row in rows:
             try:
                 fills += wire.parse_trade(row, markets, owner, self._funder)
             except wire.ParseError as exc:
-                self.parse_failure("trade", exc)
-                complete = False  # keep the window: the row is read again next time
-        return fills, complete
+                self.parse_failure(what, exc)
+                parsed = False
+        return fills, parsed
 
     def parse_failure(self, what: str, exc: wire.ParseError) -> None:
         self.parse_errors += 1

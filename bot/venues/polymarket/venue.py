@@ -333,3 +333,16 @@ class PolymarketVenue:
 
     def venue_order_id(self, order_id: str) -> str | None:
         return self._tracking.venue_order_id(order_id)
+
+    def book_streamed(self, rows: list[Any]) -> list[VenueEvent]:
+        """Trade events from the user websocket (user_channel.py), on the engine's thread:
+        read as ``/data/trades`` rows and booked through the poll's own de-duplication by
+        trade id, so a trade both paths see is booked once."""
+        trades, _ = self._reads.parse_trades(rows, "trade event")
+        return self._tracking.book_fills(trades)
+
+    def api_credentials(self) -> tuple[str, str, str]:
+        """The L2 API credentials (derived once if not given): the user websocket and the
+        price stream sign in with them."""
+        creds = self.transport.api_creds()
+        return creds.api_key or "", creds.api_secret or "", creds.api_passphrase or ""

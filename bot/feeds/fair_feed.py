@@ -1,0 +1,446 @@
+"""The live fair-value feed: the underlying's price streamed beside the books, P(UP) on each
+DRY_RUN/LIVE tick (bot/fairvalue.py). Backtests read a recorded series (bot/feeds/underlying.py).
+
+`FairValueFeed(inner, sockets, fair)` wraps the live book feed. For each market it learns
+of (``WindowOpened``) it picks the underlying by the family's settlement rule
+(`underlying_of`): the crypto up/down windows named ``<coin>-updown-<tf>`` settle on
+Chainlink's 60-second TWAP (PolyBolt ``price.crypto.twap``, symbol ``btcusd``); the hourly
+``bitcoin-up-or-down-...`` windows on the Binance 1-hour candle (``btcusdt@kline_1h``). Other
+markets have no underlying and no fair value.
+
+Prices arrive on the price sockets' threads (bot/feeds/price_socket.py), which only put them
+in a queue and wake the engine's inbox; everything else happens here, on the engine's
+thread, when the engine takes a batch: prices go to the shared model (bot/fairvalue.py,
+`FairValue`), and every `BookTick` of a market with an underlying leaves with
+``fair_forecast`` (P(UP) in micros) and ``underlying`` (the last price). A price that moves
+P(UP) by at least `REPRICE_MICROS` re-issues the market's last book with the new value, so a
+strategy sees the move without waiting for the book to change.
+
+The strike: ``Market.strike`` when the metadata gives it (Gamma's price to beat); for the
+hourly family the candle's open at the window's start; else the first price at or after the
+start, and only when it came within `strike_tolerance_s` of the start (PolyBolt sends two
+minutes of history on subscribe, so a bot started shortly after the open still sees it). A
+bot that joined later does not guess: that window has no fair value, with the reason.
+
+No fair value is never silent: `reason(market_id)` says why (no price yet, the feed silent
+for more than `stale_s`, no strike, the start unknown), status.json shows it per market, and
+each change of reason is kept for the activity feed (`notes()`).
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from bot.fairvalue import FairValue, Window
+from bot.feeds import price_wire as pw
+from bot.feeds.price_socket import PriceSocket
+from bot.markets.series import COINS, series_of_slug
+from bot.model import ONE, BookTick, Market, MarketEvent, Mode, WindowOpened, WindowResolved, iso, now_ms
+
+log = logging.getLogger(__name__)
+
+REPRICE_MICROS = 1_000  # 0.001 of P(UP): a smaller move is not worth a decision
+HOUR_MS = 3_600_000
+_LONG_NAMES = {"bitcoin": "btc", "ethereum": "eth", "solana": "sol", "xrp": "xrp", "dogecoin": "doge"}
+
+
+@dataclass(frozen=True, slots=True)
+class Underlying:
+    coin: str  # btc
+    source: str  # polybolt | binance
+    symbol: str  # btcusd (PolyBolt) | btcusdt (Binance)
+
+    @property
+    def key(self) -> str:
+        return f"{self.source}:{self.symbol}"
+
+
+def underlying_of(market: Market, slug: str = "") -> Underlying | None:
+    """The price a market settles on, from its family; None when the bot knows no rule for it."""
+    name = (slug.split("-")[0] if slug else market.instrument).lower()
+    hourly = bool(slug) and "-updown-" not in slug
+    if name in _LONG_NAMES or hourly:
+        coin = _LONG_NAMES.get(name, name)
+        return Underlying(coin, pw.BINANCE, f"{coin}usdt") if coin in COINS else None
+    if name in COINS:
+        return Underlying(name, pw.POLYBOLT, f"{name}usd")
+    return None
+
+
+def start_of(market: Market, underlying: Underlying, slug: str = "") -> int:
+    """The window's start (ms): the market's own, else the slug's, else (hourly) end - 1 h; 0 unknown."""
+    if market.window_start_ms > 0:
+        return market.window_start_ms
+    found = series_of_slug(slug) if slug else None
+    if found is not None:
+        return found[1] * 1000
+    if underlying.source == pw.BINANCE and market.window_end_ms > HOUR_MS:
+        return market.window_end_ms - HOUR_MS
+    return 0
+
+
+@dataclass
+class _Watched:
+    market: Market
+    underlying: Underlying
+    window: Window
+    strike_from: str = ""  # "metadata", "candle open", "first price"
+    reason: str | None = "no price yet"
+    last_tick: BookTick | None = None
+    dead: str = ""  # a reason that no price can cure (no strike for this window)
+
+
+class FairValueFeed:
+    def __init__(
+        self,
+        inner: Any,
+        connect: Callable[[str, Callable[[list[pw.PricePoint]], None]], PriceSocket],
+        fair: FairValue,
+        wake: Callable[[], None],
+        clock: Callable[[], int],
+        *,
+        slugs: dict[str, str] | None = None,
+        stale_s: float = 10.0,
+        strike_tolerance_s: float = 5.0,
+    ) -> None:
+        self.inner = inner
+        self._connect = connect
+        self.fair = fair
+        self._wake = wake
+        self._clock = clock
+        self._slugs = dict(slugs or {})
+        self.stale_ms = round(stale_s * 1000)
+        self.tolerance_ms = round(strike_tolerance_s * 1000)
+        self.sockets: dict[str, PriceSocket] = {}
+        self._prices: queue.SimpleQueue[tuple[str, list[pw.PricePoint], int]] = queue.SimpleQueue()
+        self._watched: dict[str, _Watched] = {}
+        self._last: dict[str, tuple[int, float]] = {}  # underlying key -> (received, price)
+        self._notes: deque[tuple[int, str, str]] = deque(maxlen=200)
+        self.latencies_ms: deque[float] = deque(maxlen=10_000)  # price received -> engine (bench)
+        self._started = False
+        self.more_connections: list[Callable[[], dict[str, Any]]] = []  # shown beside (the user socket)
+
+    # -- threads ------------------------------------------------------------------------
+
+    def start(self) -> FairValueFeed:
+        self._started = True
+        for sock in self.sockets.values():
+            sock.start()
+        self.inner.start()
+        return self
+
+    def stop(self) -> None:
+        for sock in self.sockets.values():
+            sock.close(0.5)
+        self.inner.stop()
+
+    def __getattr__(self, name: str) -> object:  # last_update_ms, markets, close: the inner feed's
+        return getattr(self.inner, name)
+
+    def _socket(self, source: str) -> PriceSocket:
+        sock = self.sockets.get(source)
+        if sock is None:
+
+            def deliver(points: list[pw.PricePoint], source: str = source) -> None:
+                self._prices.put((source, points, now_ms()))  # the price thread's only touch
+                self._wake()
+
+            sock = self.sockets[source] = self._connect(source, deliver)
+            if self._started:
+                sock.start()
+        return sock
+
+    # -- the feed interface (engine thread) -----------------------------------------------
+
+    def peek_ms(self) -> int | None:
+        due = self.inner.peek_ms()
+        if due is None:
+            return None
+        if not self._prices.empty():
+            return self._clock()
+        # a market with a fair value loses it when its price goes stale: look again then
+        wall = now_ms()
+        stale_at = [
+            last[0] + self.stale_ms + 1
+            for w in self._watched.values()
+            if w.reason is None and (last := self._last.get(w.underlying.key)) is not None
+        ]
+        if stale_at:
+            due = min(due, self._clock() + max(0, min(stale_at) - wall))
+        return due
+
+    def next_batch(self) -> list[MarketEvent]:
+        now = self._clock()
+        events = self.inner.next_batch() if self.inner.peek_ms() is not None else []
+        for event in events:
+            if isinstance(event, WindowOpened):
+                self._watch(event.market)
+            elif isinstance(event, WindowResolved):
+                self._forget(event.market_id)
+        moved = self._take_prices()
+        ticked = set()
+        for event in events:
+            if type(event) is BookTick and event.market_id in self._watched:
+                self._decorate(event)
+                ticked.add(event.market_id)
+        for market_id, watched in self._watched.items():
+            # a price move, or the feed falling silent, re-issues the market's last book
+            last = watched.last_tick
+            if market_id in ticked or last is None:
+                continue
+            if watched.underlying.key not in moved and self._why(watched) == watched.reason:
+                continue
+            before = watched.reason
+            tick = BookTick(now, market_id, last.bid, last.bid_size, last.ask, last.ask_size)
+            self._decorate(tick)
+            change = (
+                tick.fair_forecast is None
+                or last.fair_forecast is None
+                or abs(tick.fair_forecast - last.fair_forecast) >= REPRICE_MICROS
+            )
+            if watched.reason != before or (change and tick.fair_forecast != last.fair_forecast):
+                events.append(tick)
+            else:
+                watched.last_tick = last
+        return events
+
+    # -- what status.json and the activity feed show ---------------------------------------
+
+    def reason(self, market_id: str) -> str | None:
+        watched = self._watched.get(market_id)
+        return watched.reason if watched else None
+
+    def notes(self) -> list[tuple[int, str, str]]:
+        """(time, market id, text) for each change of a market's fair-value state since the last call."""
+        out = list(self._notes)
+        self._notes.clear()
+        return out
+
+    def market_health(self, market_id: str) -> dict[str, Any]:
+        inner = getattr(self.inner, "market_health", None)
+        out: dict[str, Any] = dict(inner(market_id)) if inner else {}
+        watched = self._watched.get(market_id)
+        if watched is None:
+            return out
+        last = self._last.get(watched.underlying.key)
+        tick = watched.last_tick
+        out["underlying"] = {
+            "source": watched.underlying.source,
+            "symbol": watched.underlying.symbol,
+            "price": last[1] if last else None,
+            "price_age_s": round((now_ms() - last[0]) / 1000, 3) if last else None,
+            "strike": self.fair.strike(market_id),
+            "strike_from": watched.strike_from or None,
+            "window_start": iso(watched.window.start_ms) if watched.window.start_ms else None,
+            "fair_value": tick.fair_forecast / ONE if tick and tick.fair_forecast is not None else None,
+            "reason": watched.reason,
+        }
+        return out
+
+    def connection_health(self) -> list[dict[str, Any]]:
+        inner = getattr(self.inner, "connection_health", None)
+        out: list[dict[str, Any]] = list(inner()) if inner else []
+        out += [health() for health in self.more_connections]
+        now = now_ms()
+        for source, sock in self.sockets.items():
+            h = sock.health
+            out.append(
+                {
+                    "id": f"prices:{source}",
+                    "url": sock.url,
+                    "state": h.state,
+                    "assets": len(sock.symbols),
+                    "connected_since": iso(h.connected_since_ms) if h.connected_since_ms else None,
+                    "last_message": iso(h.last_message_ms) if h.last_message_ms else None,
+                    "message_age_s": round((now - h.last_message_ms) / 1000, 3)
+                    if h.last_message_ms
+                    else None,
+                    "messages": h.messages,
+                    "unparsed": h.unparsed,
+                    "reconnects": h.reconnects,
+                    "silent_closes": h.silent_closes,
+                    "gaps": h.gaps,
+                    "last_resync": None,
+                    "last_error": h.last_error or None,
+                    "last_price": iso(h.last_price_ms) if h.last_price_ms else None,
+                    "price_age_s": round((now - h.last_price_ms) / 1000, 3) if h.last_price_ms else None,
+                    "prices": h.prices,
+                    "dropped": h.dropped,
+                }
+            )
+        return out
+
+    # -- internals ----------------------------------------------------------------------
+
+    def _watch(self, market: Market) -> None:
+        known = self._watched.get(market.market_id)
+        slug = self._slugs.get(market.market_id, "")
+        underlying = underlying_of(market, slug)
+        if underlying is None:
+            return
+        start = start_of(market, underlying, slug)
+        window = Window(market.market_id, underlying.key, start, market.window_end_ms)
+        if known is not None:  # new rules (tick, size) or the official strike: keep what was learnt
+            known.market, known.window = market, window
+            taken = self.fair.strike(market.market_id)
+            if market.strike and market.strike != taken:
+                log.info(
+                    "market %s: official strike %s replaces %s (%s), difference %s",
+                    market.market_id,
+                    market.strike,
+                    taken,
+                    known.strike_from or "none",
+                    None if taken is None else round(market.strike - taken, 8),
+                )
+                self.fair.watch(window, market.strike)
+                known.strike_from, known.dead = "metadata", ""
+            return
+        watched = self._watched[market.market_id] = _Watched(market, underlying, window)
+        self._socket(underlying.source).add(underlying.symbol)
+        if market.strike:
+            self.fair.watch(window, market.strike)
+            watched.strike_from = "metadata"
+        elif start <= 0:
+            watched.dead = "window start unknown: no strike (name the market by its slug or series)"
+        watched.reason = self._why(watched)
+        self._note(market.market_id, watched.reason)
+
+    def _forget(self, market_id: str) -> None:
+        if self._watched.pop(market_id, None) is not None:
+            self.fair.forget(market_id)
+
+    def _take_prices(self) -> set[str]:
+        moved: set[str] = set()
+        now = now_ms()
+        while True:
+            try:
+                source, points, received = self._prices.get_nowait()
+            except queue.Empty:
+                break
+            self.latencies_ms.append(now - received)
+            for point in points:
+                key = f"{source}:{point.symbol}"
+                self._strikes(key, point)
+                self.fair.on_price(key, point.ts_ms, point.price)
+                self._last[key] = (received, point.price)  # a snapshot's rows come oldest first
+                moved.add(key)
+        return moved
+
+    def _strikes(self, key: str, point: pw.PricePoint) -> None:
+        """A price at or after a window's start: its strike, if it came in time."""
+        for watched in self._watched.values():
+            window = watched.window
+            if (
+                window.underlying != key
+                or watched.strike_from
+                or watched.dead
+                or window.start_ms <= 0
+                or not window.start_ms <= point.ts_ms < window.end_ms
+            ):
+                continue
+            if point.open_ms == window.start_ms and point.open_price:
+                strike, how = point.open_price, "candle open"
+            elif point.ts_ms - window.start_ms <= self.tolerance_ms:
+                strike, how = point.price, "first price"
+            else:
+                late = (point.ts_ms - window.start_ms) / 1000
+                watched.dead = (
+                    f"no strike: the first {watched.underlying.coin.upper()} price after the window's start"
+                    f" came {late:.0f} s late (the bot joined mid-window)"
+                )
+                continue
+            self.fair.watch(window, strike)
+            watched.strike_from = how
+            log.info("market %s: strike %s (%s)", window.market_id, strike, how)
+
+    def _why(self, watched: _Watched) -> str | None:
+        if watched.dead:
+            return watched.dead
+        key = watched.underlying.key
+        last = self._last.get(key)
+        name = f"{watched.underlying.coin.upper()} ({watched.underlying.source} {watched.underlying.symbol})"
+        if last is None:
+            sock = self.sockets.get(watched.underlying.source)
+            if sock is not None and sock.health.state == "no credentials":
+                return f"no {name} price: {sock.health.last_error}"
+            return f"no {name} price yet"
+        age = now_ms() - last[0]
+        if age > self.stale_ms:
+            return f"{name} price feed silent for {age / 1000:.0f} s"
+        if not watched.strike_from:
+            return f"waiting for the window's start to take the {name} strike"
+        return None
+
+    def _decorate(self, tick: BookTick) -> None:
+        watched = self._watched[tick.market_id]
+        why = self._why(watched)
+        last = self._last.get(watched.underlying.key)
+        tick.underlying = last[1] if last else None
+        p = None if why else self.fair.p_up(tick.market_id, tick.ts_ms)
+        tick.fair_forecast = None if p is None else round(p * ONE)
+        if why is None and p is None:
+            why = "no fair value yet"
+        watched.last_tick = tick
+        if why != watched.reason:
+            self._note(tick.market_id, why)
+        watched.reason = why
+
+    def _note(self, market_id: str, why: str | None) -> None:
+        watched = self._watched.get(market_id)
+        name = watched.underlying.coin.upper() if watched else "underlying"
+        text = f"edge has no fair value: {why}" if why else f"fair value live from the {name} price"
+        self._notes.append((self._clock(), market_id, text))
+        (log.warning if why else log.info)("market %s: %s", market_id, text)
+
+
+# -- building it for `bot run` ----------------------------------------------------------------
+
+
+def build(
+    config: Any,
+    inner: Any,
+    reader: Any,
+    markets: list[Market],
+    wake: Callable[[], None],
+    clock: Callable[[], int],
+    environ: dict[str, str],
+) -> Any:
+    """`[polymarket] prices = true` (DRY_RUN and LIVE): the book feed wrapped with the
+    underlying's prices and the fair value; `inner` as it is otherwise. The markets' slugs are
+    read once here (a window's start for a market named by condition id)."""
+    pm = config.polymarket
+    if not pm.prices:
+        return inner
+    slugs: dict[str, str] = {}
+    for market in markets:
+        if market.window_start_ms > 0:
+            continue
+        try:
+            slug = reader.get_market(market.market_id).get("market_slug") or ""
+        except Exception as exc:  # a start-up read that fails leaves the start unknown, said so
+            log.warning(
+                "market %s: slug unreadable (%s): its window start stays unknown", market.market_id, exc
+            )
+            continue
+        if isinstance(slug, str):
+            slugs[market.market_id] = slug
+    names = ("POLYMARKET_API_KEY", "POLYMARKET_API_SECRET", "POLYMARKET_API_PASSPHRASE")
+    values = tuple((environ.get(n) or "").strip() for n in names)
+    creds = (values[0], values[1], values[2]) if all(values) else None
+    if creds is None and config.mode is Mode.LIVE:  # the venue's derived ones
+        try:
+            creds = reader.api_credentials()
+        except Exception as exc:
+            log.warning("no API credentials for the price stream: %s", type(exc).__name__)
+    urls = {pw.POLYBOLT: pm.price_ws_url, pw.BINANCE: pm.binance_ws_url}
+
+    def connect(source: str, deliver: Callable[[list[pw.PricePoint]], None]) -> PriceSocket:
+        return PriceSocket(source, urls[source], deliver, creds=lambda: creds, silence_s=pm.price_silence_s)
+
+    fair = FairValue(pm.fair_vol_per_s)
+    return FairValueFeed(inner, connect, fair, wake, clock, slugs=slugs, stale_s=pm.price_silence_s)

@@ -1,0 +1,145 @@
+"""`bot run --mode live` as a real subprocess against the local CLOB and its user websocket:
+a fill arrives by the socket and is booked once; a fill made while the socket is down is
+booked once by the REST re-read that follows the reconnect. The REST poll's interval is
+long (60 s), so a fill booked within the deadlines below came by the socket or the re-sync."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import sqlite3
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from bot.testing.clob_server import ClobServer
+from bot.testing.ws_user_server import WsUserServer
+from tests.schema_check import assert_valid
+from tests.support import BotProcess, eventually
+
+KEY = "0x" + "22" * 32
+CONDITION = "0x" + "ef" * 32
+UP, DOWN = "411", "422"
+
+
+@pytest.fixture
+def servers() -> Iterator[tuple[ClobServer, WsUserServer]]:
+    clob = ClobServer().start()
+    end = (dt.datetime.now(dt.UTC) + dt.timedelta(minutes=30)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    clob.add_market(CONDITION, (UP, DOWN), end_date_iso=end, question="Will BTC be up?")
+    clob.set_book(UP, bids=[(0.45, 100)], asks=[(0.47, 100)])
+    clob.set_book(DOWN, bids=[(0.53, 100)], asks=[(0.55, 100)])
+    api_key, secret, passphrase = clob.creds
+    user = WsUserServer(clob.exchange, known_keys={api_key: (secret, passphrase)}).start()
+    yield clob, user
+    user.stop()
+    clob.stop()
+
+
+class LiveBot(BotProcess):
+    def __init__(self, home: Path, clob: ClobServer, user: WsUserServer) -> None:
+        config = f"""
+heartbeat_s = 0.3
+state_refresh_s = 0.2
+[polymarket]
+host = "{clob.url}"
+markets = ["{CONDITION}"]
+poll_interval_s = 60
+user_ws_url = "{user.url}"
+ws_silence_s = 5
+[exits]
+stop_loss_pct = 0
+take_profit_pct = 0
+[strategies]
+enabled = ["tests.live_strategies:BuyOnce"]
+[strategies.params.buy_once]
+at = "bid"
+shares = 10
+"""
+        super().__init__(home, config, "--mode", "live")
+        api_key, secret, passphrase = clob.creds
+        self.env = {
+            "POLYMARKET_PRIVATE_KEY": KEY,
+            "POLYMARKET_API_KEY": api_key,
+            "POLYMARKET_API_SECRET": secret,
+            "POLYMARKET_API_PASSPHRASE": passphrase,
+        }
+        self.secrets = [KEY.removeprefix("0x"), secret, passphrase]
+
+    def start(self) -> LiveBot:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("POLYMARKET_")}
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "bot", "run", "--home", str(self.home), "--quiet", *self.extra],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**env, **self.env, "PYTHONUNBUFFERED": "1"},
+        )
+        return self
+
+    def user_connection(self) -> dict:
+        return next(c for c in self.status()["feed_connections"] if c["id"] == "user")
+
+
+def journal_fills(home: Path) -> list[str]:
+    conn = sqlite3.connect(home / "state" / "bot.db")
+    try:
+        return [r[0] for r in conn.execute("SELECT fill_id FROM fills ORDER BY fill_id")]
+    finally:
+        conn.close()
+
+
+def venue_trades(clob: ClobServer) -> list[str]:
+    rows = clob.exchange.trades(clob.creds[0], {}).get("data") or []
+    return sorted({r["id"] for r in rows})
+
+
+def test_fills_come_by_the_socket_and_a_dropped_socket_is_healed_over_rest(
+    tmp_path: Path, servers: tuple[ClobServer, WsUserServer]
+) -> None:
+    clob, user = servers
+    bot = LiveBot(tmp_path, clob, user).start()
+    try:
+        bot.wait_ready(timeout=30)
+        eventually(lambda: user.signed_in() == 1, timeout=20)
+        eventually(lambda: bot.trading_state()["open_orders"], timeout=20)
+        # another trader sells 4 shares into our resting bid: the socket brings the fill
+        clob.cross(UP, 0.45, 4)
+        order = eventually(
+            lambda: (o := bot.trading_state()["open_orders"]) and o[0]["filled_shares"] == 4 and o[0],
+            timeout=15,
+        )
+        assert order["status"] == "PARTIALLY_FILLED"
+        [first] = venue_trades(clob)
+        assert (first, "MATCHED") in user.pushed
+        eventually(lambda: (first, "CONFIRMED") in user.pushed, timeout=15)  # a second event, same trade
+        assert journal_fills(tmp_path) == [first]
+        # the socket goes down and stays down while the next fill happens: nothing pushes it
+        user.refuse(True)
+        user.drop()
+        eventually(lambda: user.signed_in() == 0, timeout=10)
+        clob.cross(UP, 0.45, 3)
+        eventually(lambda: len(venue_trades(clob)) == 2, timeout=10)
+        second = next(t for t in venue_trades(clob) if t != first)
+        eventually(lambda: second in user.missed, timeout=10)  # nobody connected to push it to
+        user.refuse(False)  # back: the reconnect re-reads over REST, and books the fill once
+        order = eventually(
+            lambda: (o := bot.trading_state()["open_orders"]) and o[0]["filled_shares"] == 7 and o[0],
+            timeout=20,
+        )
+        assert journal_fills(tmp_path) == sorted([first, second])
+        conn = eventually(lambda: (c := bot.user_connection())["reconnects"] >= 1 and c, timeout=10)
+        assert conn["state"] == "connected" and conn["last_resync"] is not None
+        assert_valid("status", bot.status())
+    finally:
+        bot.stop()
+    assert journal_fills(tmp_path) == venue_trades(clob)  # each venue trade booked exactly once
+    out, err = bot.proc.communicate() if bot.proc else ("", "")
+    for path in tmp_path.rglob("*"):
+        if path.is_file() and path.suffix != ".gz":
+            data = path.read_bytes()
+            assert not any(s.encode() in data for s in bot.secrets), f"a secret leaked into {path}"
+    assert not any(s in (out or "") + (err or "") for s in bot.secrets)

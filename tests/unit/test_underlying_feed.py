@@ -1,0 +1,130 @@
+"""The fair-value feed on the engine's side: which underlying, which strike, and why not."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from bot.fairvalue import FairValue
+from bot.feeds import price_wire as pw
+from bot.feeds.fair_feed import FairValueFeed, underlying_of
+from bot.feeds.price_socket import PriceSocket
+from bot.model import BookTick, Market, MarketEvent, WindowOpened, now_ms
+
+START = now_ms() - 10_000
+
+
+class ListFeed:
+    """The book feed: hands over what the test puts in."""
+
+    def __init__(self) -> None:
+        self.pending: list[MarketEvent] = []
+
+    def peek_ms(self) -> int | None:
+        return now_ms() + 10_000  # idle, as the background feed is: it wakes the engine itself
+
+    def next_batch(self) -> list[MarketEvent]:
+        out, self.pending = self.pending, []
+        return out
+
+
+def _market(start: int = START, instrument: str = "BTC", strike: float | None = None) -> Market:
+    return Market(
+        "0xm", instrument, "Bitcoin Up or Down", start, start + 300_000, strike=strike, token_ids=("1", "2")
+    )
+
+
+def _feed(
+    stale_s: float = 10.0,
+) -> tuple[FairValueFeed, ListFeed, dict[str, Callable[[list[pw.PricePoint]], None]]]:
+    inner = ListFeed()
+    delivers: dict[str, Callable[[list[pw.PricePoint]], None]] = {}
+
+    def connect(source: str, deliver: Callable[[list[pw.PricePoint]], None]) -> PriceSocket:
+        delivers[source] = deliver
+        return PriceSocket(source, "ws://127.0.0.1:9/ws", deliver)  # never started
+
+    feed = FairValueFeed(inner, connect, FairValue(0.0001), lambda: None, now_ms, stale_s=stale_s)
+    return feed, inner, delivers
+
+
+def _tick(ts: int | None = None) -> BookTick:
+    return BookTick(ts or now_ms(), "0xm", 450_000, 100_000_000, 470_000, 100_000_000)
+
+
+def test_the_family_picks_the_stream() -> None:
+    assert underlying_of(_market(), "btc-updown-5m-1780264500").key == "polybolt:btcusd"  # type: ignore[union-attr]
+    hourly = underlying_of(_market(instrument="BITCOIN"), "bitcoin-up-or-down-may-10-2026-11am-et")
+    assert hourly is not None and hourly.key == "binance:btcusdt"
+    assert underlying_of(_market(instrument="")) is None
+    assert underlying_of(_market(instrument="NFL")) is None
+
+
+def test_the_strike_is_the_first_price_near_the_start_and_ticks_carry_p_up() -> None:
+    feed, inner, delivers = _feed()
+    inner.pending = [WindowOpened(now_ms(), _market()), _tick()]
+    [_, tick] = feed.next_batch()
+    assert isinstance(tick, BookTick) and tick.fair_forecast is None
+    assert feed.reason("0xm") == "no BTC (polybolt btcusd) price yet"
+    delivers["polybolt"]([pw.PricePoint("btcusd", START + 1_000, 100.0, snapshot=True)])
+    delivers["polybolt"]([pw.PricePoint("btcusd", now_ms(), 101.0)])
+    [again] = feed.next_batch()  # the price moved P(UP): the last book again, with it
+    assert isinstance(again, BookTick) and again.underlying == 101.0
+    assert again.fair_forecast is not None and again.fair_forecast > 900_000
+    assert feed.fair.strike("0xm") == 100.0 and feed.reason("0xm") is None
+    notes = [text for _, _, text in feed.notes()]
+    assert notes[0].startswith("edge has no fair value: no BTC") and "fair value live" in notes[-1]
+
+
+def test_a_bot_that_joined_late_takes_no_strike() -> None:
+    feed, inner, delivers = _feed()
+    inner.pending = [WindowOpened(now_ms(), _market()), _tick()]
+    feed.next_batch()
+    delivers["polybolt"]([pw.PricePoint("btcusd", START + 9_000, 100.0)])  # 9 s after the start
+    inner.pending = [_tick()]
+    [tick] = feed.next_batch()
+    assert isinstance(tick, BookTick) and tick.fair_forecast is None and tick.underlying == 100.0
+    assert "came 9 s late" in (feed.reason("0xm") or "")
+    assert feed.fair.strike("0xm") is None
+
+
+def test_the_metadata_strike_wins_and_a_stale_price_stops_the_fair_value() -> None:
+    feed, inner, delivers = _feed(stale_s=0.05)
+    inner.pending = [WindowOpened(now_ms(), _market(strike=99.0)), _tick()]
+    feed.next_batch()
+    delivers["polybolt"]([pw.PricePoint("btcusd", now_ms(), 99.0)])
+    inner.pending = [_tick()]
+    [tick] = feed.next_batch()
+    assert isinstance(tick, BookTick) and tick.fair_forecast is not None
+    assert feed.market_health("0xm")["underlying"]["strike_from"] == "metadata"
+    due = feed.peek_ms()
+    assert due is not None and due <= now_ms() + 60  # looks again when the price goes stale
+    time.sleep(max(0.0, (due - now_ms()) / 1000) + 0.002)  # until the moment the feed named
+    [stale] = feed.next_batch()  # the book unchanged, the fair value gone
+    assert isinstance(stale, BookTick) and stale.fair_forecast is None
+    assert "silent" in (feed.reason("0xm") or "")
+
+
+def test_the_hourly_strike_is_the_candle_open() -> None:
+    feed, inner, delivers = _feed()
+    market = Market("0xm", "BITCOIN", "Bitcoin Up or Down", START, START + 3_600_000, token_ids=("1", "2"))
+    feed._slugs["0xm"] = "bitcoin-up-or-down-may-10-2026-11am-et"
+    inner.pending = [WindowOpened(now_ms(), market), _tick()]
+    feed.next_batch()
+    delivers["binance"]([pw.PricePoint("btcusdt", START + 60_000, 101.0, open_ms=START, open_price=100.5)])
+    feed.next_batch()
+    assert feed.fair.strike("0xm") == 100.5
+    assert feed.market_health("0xm")["underlying"]["strike_from"] == "candle open"
+
+
+def test_the_official_strike_replaces_the_one_taken_from_the_feed() -> None:
+    feed, inner, delivers = _feed()
+    inner.pending = [WindowOpened(now_ms(), _market()), _tick()]
+    feed.next_batch()
+    delivers["polybolt"]([pw.PricePoint("btcusd", START + 1_000, 100.0)])
+    feed.next_batch()
+    assert feed.fair.strike("0xm") == 100.0
+    inner.pending = [WindowOpened(now_ms(), _market(strike=100.25))]
+    feed.next_batch()
+    assert feed.fair.strike("0xm") == 100.25
+    assert feed.market_health("0xm")["underlying"]["strike_from"] == "metadata"
