@@ -468,6 +468,7 @@ class Engine:
             risk_view=supervisor.risk_view() if for_status else None,
             feeds=health.books(self.feed, self.markets, wall) if for_status else None,
             feed_connections=health.connections(self.feed) if for_status else None,
+            discovery=health.discovery(self.feed) if for_status else None,
         )
 
     def write_state(self, heartbeat: bool = False) -> None:

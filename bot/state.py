@@ -77,6 +77,7 @@ class Snapshot:
     risk_view: dict[str, Any] | None = None
     feeds: dict[str, Any] | None = None
     feed_connections: list[dict[str, Any]] | None = None
+    discovery: dict[str, Any] | None = None  # the rolling windows (bot/markets/roller.py)
 
     def market_name(self, market_id: str) -> str:
         return self.market_names.get(market_id, market_id)
@@ -339,6 +340,7 @@ def status(snap: Snapshot, *, alive: bool = True, reason: str = "") -> dict[str,
         "last_signal": _last_signal(snap.last_signal),
         "feeds": snap.feeds,
         "feed_connections": snap.feed_connections,
+        "discovery": snap.discovery,
         "errors": list(reversed(snap.activity.errors)),
     }
 
