@@ -446,7 +446,8 @@ def _check_discovery(pm: PolymarketConfig) -> None:
                 " <coin>-updown-<timeframe>, e.g. btc-updown-5m"
             )
     for i, ref in enumerate(pm.markets):
-        if not _MARKET_REF.match(ref.strip()):
+        text = ref.strip()
+        if not _MARKET_REF.match(text) or (text.startswith("0x") and len(text) != 66):
             raise ConfigError(
                 f"polymarket.markets[{i}]: {ref!r} is not a token id, a 0x condition id"
                 " (64 hex digits) or a market slug"

@@ -125,8 +125,10 @@ class RollerSide:
         self.activity: Any = None  # the engine's (attach), for the DISCOVERY lines
         self._waiting: list[Notice] = []
 
-    def attach(self, activity: Any) -> None:
+    def attach(self, activity: Any, known: list[str]) -> None:
+        """The engine's activity feed, and the markets it restored (taken back by the roller)."""
         self.activity = activity
+        self.roller.adopt(known)
 
     def start(self) -> RollerSide:
         self.books.start()

@@ -140,6 +140,7 @@ class Roller:
         self._engine_q: queue.SimpleQueue[Admitted | Notice] = queue.SimpleQueue()
         self.admitted: dict[str, Admitted] = {}  # by key, until resolved
         self._told: set[str] = set()  # keys whose refusal was said
+        self._adopted: set[str] = set()  # condition ids the journal holds open (a restart)
         self._outage: tuple[int, str] | None = None  # (since, first error) while Gamma fails
         self._errors: deque[dict[str, str]] = deque(maxlen=ERRORS_KEPT)
         self._views: list[DiscoveredMarket] = []
@@ -173,12 +174,17 @@ class Roller:
                 )
             self._stop.wait(self.poll_s)
 
+    def adopt(self, condition_ids: list[str]) -> None:
+        """Markets the engine restored (a restart): their windows are taken back whatever the
+        lead, even ended, so their books are read and their resolution is booked."""
+        self._adopted.update(condition_ids)
+
     # -- one look --------------------------------------------------------------------------------
 
     def turn(self) -> None:
         began = time.perf_counter()
         now = self._clock()
-        views = self.discovery.upcoming(now, self.horizon_ms)
+        views = self.discovery.upcoming(now, self.horizon_ms, back=1 if self._adopted else 0)
         errors = list(self.discovery.errors)
         for view in views:
             if view.key not in self.admitted:
@@ -197,6 +203,16 @@ class Roller:
         if view.status is Status.SKIPPED:
             self._refuse(view, view.reason, now)
             return
+        condition = view.gamma.condition_id if view.gamma else ""
+        if condition in self._adopted and view.status in (
+            Status.OPEN,
+            Status.NEXT,
+            Status.ENDED,
+            Status.RESOLVED,
+        ):
+            self._adopted.discard(condition)
+            self._take_back(view, now)
+            return
         if not view.tradeable or view.market is None:
             return  # NOT_LISTED, UNCHECKED: looked at again next time
         if not view.explicit and not view.validated_ahead(self.lead_ms):
@@ -208,24 +224,40 @@ class Roller:
         except (BotError, ParseError) as exc:
             self._refuse(view, f"the CLOB check failed: {exc}", now)
             return
-        admitted = Admitted(view.key, market, info, now, view.explicit)
-        self.admitted[view.key] = admitted
+        self._admit(Admitted(view.key, market, info, now, view.explicit))
+
+    def _take_back(self, view: DiscoveredMarket, now: int) -> None:
+        """A restored window: its book and resolution watched again; the CLOB's word when it
+        still trades (exits need it), Gamma's alone after its end."""
+        try:
+            market, info = self._check(view)
+        except (BotError, ParseError):
+            assert view.market is not None
+            market, info = view.market, None
+        self._admit(
+            Admitted(view.key, market, info, now, view.explicit),
+            "subscribed again: taken back after the restart",
+        )
+
+    def _admit(self, admitted: Admitted, how: str = "") -> None:
+        now, market, key = admitted.admitted_ms, admitted.market, admitted.key
+        self.admitted[key] = admitted
         self.counts["admitted"] += 1
-        self._told.discard(view.key)
-        if market.window_start_ms > now:
+        self._told.discard(key)
+        if market.window_start_ms > now and not how:
             self.leads_ms.append(market.window_start_ms - now)
         self._engine_q.put(admitted)  # the engine registers it before the feed can open it
         self._feed_q.put(admitted)
-        when = (
-            f"{admitted.lead_ms / 1000:.0f} s before it opens at {iso(market.window_start_ms)}"
+        when = how or (
+            f"subscribed {admitted.lead_ms / 1000:.0f} s before it opens at {iso(market.window_start_ms)}"
             if admitted.lead_ms > 0
-            else "while open"
+            else "subscribed while open"
         )
         self._say(
             Notice(
                 now,
                 market.market_id,
-                f"{view.key} subscribed {when}, ends {iso(market.window_end_ms)}:"
+                f"{key} {when}, ends {iso(market.window_end_ms)}:"
                 f" tick {market.tick / 1e6:g}, minimum size {market.min_size / 1e6:g}",
             )
         )

@@ -159,3 +159,30 @@ def test_dry_run_rolls_through_windows(tmp_path: Path, market: Market) -> None:
     assert m.condition(0) not in traded and m.condition(4) not in traded
     stopped = lines(tmp_path, "BOT_STOPPED")
     assert stopped and "end of market data" not in str(stopped[-1]["details"])
+
+
+def test_restart_takes_back_the_window_it_holds(tmp_path: Path, market: Market) -> None:
+    """Stopped while holding a window: the next start (same home, same series) is not refused,
+    takes the window back, books its resolution, and goes on with the next windows."""
+    m = market
+    bot = RollingBot(tmp_path, m).start()
+    try:
+        bot.wait_ready(timeout=30)
+        eventually(lambda: on(tmp_path, "ORDER_FILLED", m.condition(1)), timeout=60)
+    finally:
+        bot.stop()
+    assert not on(tmp_path, "MARKET_RESOLVED", m.condition(1))
+    again = RollingBot(tmp_path, m).start()
+    try:
+        again.wait_ready(timeout=30)
+        eventually(lambda: said(tmp_path, "DISCOVERY", m.slug(1), "taken back after the restart"), timeout=30)
+        eventually(lambda: on(tmp_path, "MARKET_RESOLVED", m.condition(1)), timeout=30)
+        exit_line = eventually(lambda: on(tmp_path, "POSITION_EXIT", m.condition(1)), timeout=30)
+        assert "market resolved" in str(exit_line[0]["details"])
+        eventually(lambda: said(tmp_path, "DISCOVERY", m.slug(3), "subscribed"), timeout=60)
+        assert again.status()["is_alive"]
+        assert again.trading_state()["active_positions"] == [] or all(
+            p["market"] != m.condition(1) for p in again.trading_state()["active_positions"]
+        )
+    finally:
+        again.stop()
