@@ -148,7 +148,8 @@ class Roller:
         self._last_ok_ms: int | None = None
         self.counts = {"admitted": 0, "resolved": 0, "skipped": 0}
         self.leads_ms: deque[int] = deque(maxlen=1000)  # subscribed-before-open, per window
-        self.turn_s: deque[float] = deque(maxlen=1000)  # wall time of each look
+        self.turn_s: deque[float] = deque(maxlen=1000)  # wall time of the last looks
+        self.turns, self.turns_s = 0, 0.0  # looks, and their wall time in all
         self._status: dict[str, Any] = self._build_status()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="roller", daemon=True)
@@ -196,7 +197,9 @@ class Roller:
         self._views = views
         self._last_poll_ms = now
         self._status = self._build_status()
-        self.turn_s.append(time.perf_counter() - began)
+        spent = time.perf_counter() - began
+        self.turn_s.append(spent)
+        self.turns, self.turns_s = self.turns + 1, self.turns_s + spent
         self._wake()
 
     def _consider(self, view: DiscoveredMarket, now: int) -> None:
