@@ -7,8 +7,9 @@ around the REST poller or the market websocket (`inner`, which has `add_market` 
 
 - `Admitted`: the window's book is subscribed (`inner.add_market`) at once, at least the lead
   (60 s) before it opens. The `WindowOpened` the inner feed emits is held until the window's
-  start (by the market clock), then released with the last book seen, so the engine and the
-  strategies see the window only while it is open; its book is fresh the moment it opens.
+  start (by the market clock), with the window's books, then released with the last book
+  seen, so the engine, the tape and the strategies see the window only while it is open; its
+  book is fresh the moment it opens.
 - `Resolved`: Gamma's result becomes `WindowResolved` (unless the CLOB said it first) and the
   book is dropped (`inner.remove_market`).
 
@@ -91,7 +92,8 @@ class RollingFeed:
             self._held[market_id] = event  # the newest rules win
             return
         if type(event) is BookTick and market_id in self._held:
-            self._last[market_id] = event
+            self._last[market_id] = event  # the engine gets it when the window opens
+            return
         events.append(event)
         if isinstance(event, WindowResolved):
             self._drop(market_id)
