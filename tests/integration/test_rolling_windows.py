@@ -21,6 +21,7 @@ from bot.clock import MARKET_CLOCK_ENV
 from bot.model import iso
 from bot.testing.clob_server import ClobServer
 from bot.testing.gamma_server import GammaServer
+from bot.testing.ws_market_server import WsMarketServer
 from tests.schema_check import assert_valid
 from tests.support import BotProcess, activity, eventually
 
@@ -71,7 +72,8 @@ def market() -> Iterator[Market]:
     clob.stop()
 
 
-def config(m: Market, feed: str = "rest") -> str:
+def config(m: Market, feed: str = "rest", ws_url: str = "") -> str:
+    socket = f'market_ws_url = "{ws_url}"' if ws_url else ""
     return f"""
 heartbeat_s = 0.5
 state_refresh_s = 0.2
@@ -80,6 +82,7 @@ host = "{m.clob.url}"
 gamma_host = "{m.gamma.url}"
 series = ["{SERIES}"]
 market_feed = "{feed}"
+{socket}
 poll_interval_s = 0.2
 discovery_poll_s = 0.2
 resolve_poll_s = 5
@@ -92,8 +95,8 @@ enabled = ["canary"]
 
 
 class RollingBot(BotProcess):
-    def __init__(self, home: Path, m: Market) -> None:
-        super().__init__(home, config(m), "--mode", "dry-run")
+    def __init__(self, home: Path, m: Market, text: str = "") -> None:
+        super().__init__(home, text or config(m), "--mode", "dry-run")
         self.clock_env = m.env
 
     def start(self) -> RollingBot:
@@ -186,3 +189,24 @@ def test_restart_takes_back_the_window_it_holds(tmp_path: Path, market: Market) 
         )
     finally:
         again.stop()
+
+
+def test_the_market_websocket_subscribes_ahead_and_unsubscribes_resolved_windows(
+    tmp_path: Path, market: Market
+) -> None:
+    m = market
+    ws = WsMarketServer(m.clob.exchange).start()
+    up = m.gamma.token_ids(m.slug(1))[0]
+    bot = RollingBot(tmp_path, m, config(m, "websocket", ws.url)).start()
+    try:
+        bot.wait_ready(timeout=30)
+        eventually(lambda: ws.subscribed(up) == 1, timeout=30)
+        assert m.now_ms() < (m.first_s + WINDOW_S) * 1000, "on the socket before the window opens"
+        eventually(lambda: on(tmp_path, "ORDER_FILLED", m.condition(1)), timeout=60)
+        eventually(lambda: on(tmp_path, "MARKET_RESOLVED", m.condition(1)), timeout=60)
+        eventually(lambda: ws.subscribed(up) == 0, timeout=30)
+        feeds = eventually(lambda: (f := bot.status()["feed_connections"]) and f, timeout=10)
+        assert feeds[0]["state"] == "connected"
+    finally:
+        bot.stop()
+        ws.stop()
