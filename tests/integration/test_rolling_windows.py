@@ -210,3 +210,18 @@ def test_the_market_websocket_subscribes_ahead_and_unsubscribes_resolved_windows
     finally:
         bot.stop()
         ws.stop()
+
+
+def test_an_unknown_series_stops_the_start_with_exit_2(tmp_path: Path) -> None:
+    (tmp_path / "bot.toml").write_text(
+        '[polymarket]\nseries = ["btc-updown-7m"]\ngamma_host = "http://127.0.0.1:9"\n'
+    )
+    out = subprocess.run(
+        [sys.executable, "-m", "bot", "run", "--home", str(tmp_path), "--quiet", "--mode", "dry-run"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 2
+    message = [line for line in out.stderr.splitlines() if "btc-updown-7m" in line]
+    assert len(message) == 1 and "polymarket.series" in message[0] and "timeframe" in message[0], out.stderr
