@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections import deque
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +55,9 @@ class Activity:
         self._pending: dict[str, list[bytes]] = {"activity": [], "signals": [], "trades": []}
         self._files: dict[str, RotatingLog] = {}  # rotated by size (bot/logfiles.py)
         self._backlog: dict[str, bytes] = {}  # bytes a refused append left to write
+        # told each entry once it is committed (bot/notify.py's alerts); each must not block
+        self.listeners: list[Callable[[dict[str, Any]], None]] = []
+        self._told: list[dict[str, Any]] = []
         if logs_dir is not None:
             logs_dir.mkdir(parents=True, exist_ok=True)
             for name in self._pending:
@@ -74,6 +78,10 @@ class Activity:
         if kind == "ERROR":
             self.errors.append(entry)
         self._pending["activity"].append(orjson.dumps({**entry, **data}))
+        if self.listeners:
+            self._told.append({**entry, **data, "ts_ms": ts_ms})
+            if kind == "ERROR":  # trouble is told at once: it may be the disk that holds the commit
+                self._tell()
         self.added += 1
         level = logging.WARNING if kind in ("ERROR", "CONTROL_REJECTED") else logging.INFO
         log.log(level, "%s %-16s %s %s", entry["timestamp"], kind, market, details)
@@ -109,8 +117,20 @@ class Activity:
             except OSError as exc:
                 self._backlog[name] = bytes(view)
                 error = error or OSError(exc.errno, exc.strerror, f"logs/{name}.jsonl")
+        self._tell()
         if error is not None:
             raise error
+
+    def _tell(self) -> None:
+        """What the last commit made durable, to the listeners (the lines' fate aside); an
+        ERROR at once, with what came before it."""
+        told, self._told = self._told, []
+        for entry in told:
+            for listener in self.listeners:
+                try:
+                    listener(entry)
+                except Exception:  # a listener's fault must never stop the engine
+                    log.exception("activity listener failed")
 
     @property
     def backlog(self) -> int:

@@ -185,6 +185,7 @@ def _run(
     tape = TapeWriter(
         tape_path(paths, journal.session_id), source=f"{mode.value} session {journal.session_id}"
     )
+    sender, alerts = _alerts(config, paths)
     engine = build_engine(
         config=config,
         paths=paths,
@@ -206,6 +207,7 @@ def _run(
         exit_min_notional=MARKET_ORDER_MIN if mode is Mode.LIVE else None,
         reserve=reserve,
         lock=lock,
+        alerts=alerts,
     )
     engine.activity.monotonic = True
     background = Background()
@@ -224,6 +226,8 @@ def _run(
     _announce(engine, config, strategies, restored, market, journal, archived)
     engine.commit()
     background.start()
+    if sender is not None:
+        sender.start()
     previous = _install_signal_handlers(inbox)
     reason = "stopped"
     try:
@@ -238,7 +242,33 @@ def _run(
         background.stop()
         _restore_signal_handlers(previous)
         _shut_down(engine, journal, tape, chores, reason)
+        if sender is not None:  # the last status.json stopped it (Alerts.final), unless it failed
+            sender.stop()
     return reason
+
+
+def _alerts(config: Config, paths: Paths) -> tuple[Any, Any]:
+    """[alerts]: the sender thread (bot/webhooks.py) and the engine's side (bot/notify.py),
+    or (None, None) when no destination has its environment variable set."""
+    if not config.alerts.events:
+        return None, None
+    from bot.notify import Alerts
+    from bot.webhooks import Sender, destinations
+
+    if not config.alerts.variables():
+        return None, None
+    targets, warnings = destinations(config.alerts, os.environ)
+    for warning in warnings:
+        log.warning("alerts: %s", warning)
+    if not targets:
+        return None, None
+    sender = Sender(targets, paths.logs, config.alerts)
+    label = f"{config.mode.value} {paths.home.name}"
+    log.info("alerts: %s", ", ".join(f"{t.service} ({t.host})" for t in targets))
+    stale_s = None if config.mode is Mode.PAPER else config.polymarket.stale_feed_s  # as the order gate
+    return sender, Alerts(
+        config.alerts, label, sender.submit, sender.stats, settle=sender.stop, stale_feed_s=stale_s
+    )
 
 
 def _market(

@@ -19,11 +19,25 @@ from pathlib import Path
 from typing import Any
 
 from bot.errors import BotError
+from bot.layout import EMERGENCY_STOP
 from bot.model import Mode
 
 
 class ConfigError(BotError, ValueError):
     """The configuration cannot be used; the message names the key."""
+
+
+ALERT_EVENTS = (
+    "HALTED",
+    EMERGENCY_STOP,
+    "ORDER_UNKNOWN",
+    "TRADE_FAILED",
+    "DAILY_LOSS_LIMIT",
+    "FEED_STALE",
+    "DRAWDOWN",
+    "DAILY_SUMMARY",
+)
+OPT_IN_ALERTS = ("CONTROL",)
 
 
 @dataclass(frozen=True)
@@ -124,6 +138,50 @@ class LogsConfig:
 
 
 @dataclass(frozen=True)
+class WebhookConfig:
+    """A Discord, Slack or plain-JSON webhook: its URL comes from the environment variable
+    named here (a webhook URL is a secret: bot.toml never holds it)."""
+
+    url_env: str = ""
+
+
+@dataclass(frozen=True)
+class TelegramConfig:
+    """Telegram's sendMessage: the bot token from the variable named in `token_env`."""
+
+    token_env: str = ""
+    chat_id: str = ""
+    api_url: str = "https://api.telegram.org"
+
+
+@dataclass(frozen=True)
+class AlertsConfig:
+    """Webhooks posted from inside the bot (bot/notify.py, bot/webhooks.py), off the engine's
+    thread. Events: HALTED, EMERGENCY_STOP, ORDER_UNKNOWN, TRADE_FAILED, DAILY_LOSS_LIMIT,
+    FEED_STALE, DRAWDOWN, DAILY_SUMMARY, and CONTROL (any other control applied; opt-in)."""
+
+    events: tuple[str, ...] = ALERT_EVENTS
+    drawdown_pct: float = 0.0  # equity this far below its peak in the session; 0: off
+    summary_at: str = ""  # "HH:MM" (UTC, wall clock), "day_end" (the trading day's end), "": none
+    repeat_s: float = 600.0  # the same alert (event and market) at most once in this time
+    rate_per_minute: int = 20  # per destination; the excess is folded into a count
+    attempts: int = 4
+    backoff_s: float = 0.5  # doubled after each failed attempt
+    timeout_s: float = 5.0
+    queue_size: int = 100  # alerts waiting for the sender; beyond, dropped and counted
+    discord: WebhookConfig = field(default_factory=WebhookConfig)
+    slack: WebhookConfig = field(default_factory=WebhookConfig)
+    json: WebhookConfig = field(default_factory=WebhookConfig)
+    telegram: TelegramConfig = field(default_factory=TelegramConfig)
+
+    def variables(self) -> list[tuple[str, str]]:
+        """(the setting, the environment variable it names) for each destination configured."""
+        named = [(f"alerts.{s}.url_env", getattr(self, s).url_env) for s in ("discord", "slack", "json")]
+        named.append(("alerts.telegram.token_env", self.telegram.token_env))
+        return [(key, env) for key, env in named if env]
+
+
+@dataclass(frozen=True)
 class StrategiesConfig:
     enabled: tuple[str, ...] = ("canary", "edge")
     params: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -145,6 +203,7 @@ class Config:
     exits: ExitsConfig = field(default_factory=ExitsConfig)
     polymarket: PolymarketConfig = field(default_factory=PolymarketConfig)
     logs: LogsConfig = field(default_factory=LogsConfig)
+    alerts: AlertsConfig = field(default_factory=AlertsConfig)
     strategies: StrategiesConfig = field(default_factory=StrategiesConfig)
 
     def to_dict(self) -> dict[str, Any]:
@@ -291,11 +350,19 @@ def _build(cls: type, data: Any, prefix: str) -> Any:
     hints = typing.get_type_hints(cls)
     names = {f.name for f in dataclasses.fields(cls)}
     for key in data:
+        if key not in names and prefix.startswith("alerts.") and key in _SECRET_KEYS:
+            raise ConfigError(
+                f"{prefix}{key}: a webhook URL or token is a secret and is never read from bot.toml;"
+                f" put it in an environment variable and name the variable in {prefix}{_SECRET_KEYS[key]}"
+            )
         if key not in names:
             known = ", ".join(sorted(names))
             raise ConfigError(f"{prefix}{key}: unknown key (known here: {known})")
     values = {key: _coerce(hints[key], value, f"{prefix}{key}") for key, value in data.items()}
     return cls(**values)
+
+
+_SECRET_KEYS = {"url": "url_env", "webhook": "url_env", "token": "token_env", "bot_token": "token_env"}
 
 
 def _coerce(hint: Any, value: Any, key: str) -> Any:
@@ -395,6 +462,7 @@ def _check_ranges(config: Config) -> None:
     _check_market(config.market)
     _check_risk(config)
     _check_discovery(config.polymarket)
+    _check_alerts(config.alerts)
 
 
 def _check_sizes(flat: dict[str, Any]) -> None:
@@ -437,8 +505,7 @@ _MARKET_REF = re.compile(r"^(0x[0-9a-fA-F]{64}|[0-9]+|[a-z0-9][a-z0-9-]*|https:/
 
 
 def _check_discovery(pm: PolymarketConfig) -> None:
-    """The names' shape here; which coins and timeframes exist is checked when the bot starts
-    (bot/markets/series.py, a lower layer than this one)."""
+    """The names' shape; which coins and timeframes exist: at start (bot/markets/, a higher layer)."""
     for i, name in enumerate(pm.series):
         if not _SERIES_NAME.match(name.strip().lower()):
             raise ConfigError(
@@ -473,6 +540,43 @@ def _check_risk(config: Config) -> None:
     for pct in ("stop_loss_pct", "take_profit_pct", "trailing_pct"):
         if getattr(config.exits, pct) >= 100 and pct != "take_profit_pct":
             raise ConfigError(f"exits.{pct}: must be below 100")
+
+
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
+_SUMMARY_AT = re.compile(r"([01][0-9]|2[0-3]):[0-5][0-9]")
+
+
+def _check_alerts(alerts: AlertsConfig) -> None:
+    known = ALERT_EVENTS + OPT_IN_ALERTS
+    for i, event in enumerate(alerts.events):
+        if event not in known:
+            raise ConfigError(f"alerts.events[{i}]: {_short(event)} is not an event ({', '.join(known)})")
+    for name in ("discord", "slack", "json", "telegram"):
+        section = getattr(alerts, name)
+        key, env = ("token_env", section.token_env) if name == "telegram" else ("url_env", section.url_env)
+        if env and not _ENV_NAME.fullmatch(env):  # never echoed: it may be the secret itself
+            raise ConfigError(
+                f"alerts.{name}.{key}: must name an environment variable (letters, digits, _),"
+                " not hold the URL or token itself"
+            )
+    telegram = alerts.telegram
+    if telegram.token_env and not telegram.chat_id:
+        raise ConfigError("alerts.telegram.chat_id: needed with alerts.telegram.token_env")
+    if not telegram.api_url.startswith(("http://", "https://")) or "/bot" in telegram.api_url:
+        raise ConfigError("alerts.telegram.api_url: an http(s) address without the token (/bot...)")
+    if alerts.summary_at not in ("", "day_end") and not _SUMMARY_AT.fullmatch(alerts.summary_at):
+        raise ConfigError(
+            f'alerts.summary_at: {_short(alerts.summary_at)} is not HH:MM (UTC), "day_end" or ""'
+        )
+    if not 0 <= alerts.drawdown_pct < 100:
+        raise ConfigError(f"alerts.drawdown_pct: must be from 0 to below 100, got {alerts.drawdown_pct!r}")
+    for key in ("rate_per_minute", "attempts", "queue_size"):
+        if not 1 <= getattr(alerts, key) <= 10_000:
+            raise ConfigError(f"alerts.{key}: must be from 1 to 10000, got {getattr(alerts, key)!r}")
+    for key in ("backoff_s", "timeout_s", "repeat_s"):
+        if getattr(alerts, key) < 0 or (key == "timeout_s" and alerts.timeout_s <= 0):
+            what = "greater than 0" if key == "timeout_s" else "0 or more"
+            raise ConfigError(f"alerts.{key}: must be {what}, got {getattr(alerts, key)!r}")
 
 
 def _flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:

@@ -8,7 +8,8 @@ Everything is checked offline, from this machine alone:
 - the clock: whether the kernel considers it synchronised (adjtimex: STA_UNSYNC and its
   maximum error), and that it has not gone back behind the journal's last wall-clock
   time. Skew against the venue itself cannot be measured without the network;
-- the settings: `bot.toml` loads and names only known strategies (as `bot run` would);
+- the settings: `bot.toml` loads and names only known strategies (as `bot run` would), and
+  each environment variable `[alerts]` names is set;
 - the lock and the pid: is a bot running, did the last one die without a final state,
   is its heartbeat late;
 - controls: EMERGENCY_STOP present (a start is refused), HALTED, rejected or unknown files;
@@ -202,6 +203,16 @@ def check_config(home: Path) -> list[Finding]:
                 "set it where the bot runs (e.g. the systemd EnvironmentFile), never in bot.toml",
             )
         )
+    for key, env in config.alerts.variables():
+        if not os.environ.get(env, "").strip():
+            out.append(
+                Finding(
+                    WARN,
+                    "alerts",
+                    f"{key} names ${env}, which is not set in this environment: those alerts are off",
+                    f"set {env} where the bot runs (e.g. the systemd EnvironmentFile), never in bot.toml",
+                )
+            )
     return out
 
 

@@ -29,6 +29,7 @@ import logging
 import queue
 import time
 from collections.abc import Callable
+from typing import Any
 
 from bot import exits, state, storage
 from bot.activity import Activity
@@ -52,6 +53,7 @@ from bot.model import (
     WindowResolved,
     book_for,
 )
+from bot.notify import Alerts
 from bot.orders import Execution, OrderManager
 from bot.portfolio import Portfolio
 from bot.resolution import settle_left_behind
@@ -147,6 +149,7 @@ class Engine:
         self._checked_at = -1  # activity.added when the invariants were last checked
         self._written_at = -1  # ... and when the state files were last written
         self._file_failures = 0
+        self.alerts: Alerts | None = None  # told each status.json written (bot/notify.py)
 
     @property
     def last_event_ms(self) -> int:
@@ -482,9 +485,19 @@ class Engine:
         self._prices_moved = False
         self._last_state_write = now
         if with_status:
-            self.files.put(folder / STATUS, state.status(snap))
+            self.files.put(folder / STATUS, self._status(state.status(snap)))
             self.files.status_written = now
             self._next_heartbeat = now + self.heartbeat_s
+
+    def _status(self, doc: dict[str, Any], final: bool = False) -> dict[str, Any]:
+        """status.json, with what the alerts saw in it and how their delivery goes. The last
+        one waits (a bounded time) for the alerts still queued, so it counts their fate."""
+        if self.alerts is not None:
+            self.alerts.observe(doc)
+            if final:
+                self.alerts.final(doc)
+            doc["alerts"] = self.alerts.stats()
+        return doc
 
     def write_final(self, reason: str) -> None:
         """The last word: every file written, and on disk when this returns."""
@@ -492,7 +505,9 @@ class Engine:
         snap = self.snapshot(for_status=True)
         self.files.put(folder / TRADING_STATE, state.trading_state(snap))
         self.files.put(folder / TRADES_TODAY, state.trades_today(snap))
-        self.files.put(folder / STATUS, state.status(snap, alive=False, reason=reason))
+        self.files.put(
+            folder / STATUS, self._status(state.status(snap, alive=False, reason=reason), final=True)
+        )
         self.files.close()
 
 

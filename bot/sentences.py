@@ -96,7 +96,7 @@ class OrderPlaced(AboutOrder):
         )
 
     def data(self) -> dict[str, Any]:
-        return {"order_id": self.order.order_id}
+        return {"order_id": self.order.order_id, "status": self.order.status.value}
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,6 +27,7 @@ from bot.guard import HomeGuard
 from bot.journal import Journal, Restored
 from bot.layout import Paths
 from bot.model import Micros, now_ms, to_micros
+from bot.notify import Alerts
 from bot.orders import OrderManager
 from bot.portfolio import Portfolio
 from bot.risk import RiskGate, SessionLimits
@@ -63,6 +64,7 @@ def build_engine(
     exit_min_notional: Micros | None = None,
     reserve: Reserve | None = None,
     lock: HomeLock | None = None,
+    alerts: Alerts | None = None,
 ) -> Engine:
     """Wire the parts every mode shares around a venue, a feed and a clock.
 
@@ -71,7 +73,8 @@ def build_engine(
     controls/ before an entry); `tape`: record every event the feed hands over (a refused
     write halts through the guard); `stale_feed_s`: realtime feeds, refuse entries on a book
     older than this; `exit_min_notional`: LIVE exits are market orders with a notional
-    minimum; `reserve`, `lock`: the running bot's disk reserve and home lock (bot/guard.py).
+    minimum; `reserve`, `lock`: the running bot's disk reserve and home lock (bot/guard.py);
+    `alerts`: told each committed activity entry and each status.json (bot/notify.py).
     """
     mode = venue.mode
     unknown = set(config.strategies.exits) - {s.name for s in strategies}
@@ -186,6 +189,9 @@ def build_engine(
         write_every_change=write_every_change,
         decide_every_ms=decide_every_ms,
     )
+    if alerts is not None:
+        activity.listeners.append(alerts.on_activity)
+        engine.alerts = alerts
     supervisor.restore(journal.runtime())
     return engine
 

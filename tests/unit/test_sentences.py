@@ -75,14 +75,14 @@ CASES: list[tuple[s.Sentence, str, str, str, dict[str, object]]] = [
         "ORDER_PLACED",
         "m-1",
         "BUY 5 UP @ 0.42 (GTC, expires 2027-01-15T08:01:00.000Z) o-1 [edge] edge 0.05",
-        {"order_id": "o-1"},
+        {"order_id": "o-1", "status": "OPEN"},
     ),
     (
         s.OrderPlaced(order(status=OrderStatus.UNKNOWN), "edge", "why"),
         "ORDER_PLACED",
         "m-1",
         "BUY 5 UP @ 0.42 (GTC) o-1 [edge] why (UNKNOWN: not confirmed, reconciled with the venue)",
-        {"order_id": "o-1"},
+        {"order_id": "o-1", "status": "UNKNOWN"},
     ),
     (s.OrderConfirmed(order()), "ORDER_PLACED", "m-1", "o-1 confirmed resting", {}),
     (
