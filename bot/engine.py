@@ -390,6 +390,8 @@ class Engine:
             f" final {_num(event.final_underlying)})",
         )
         self.orders.forget_market(event.market_id)
+        if not any(key[0] == event.market_id for key in self.portfolio.positions):
+            self.portfolio.marks.pop(event.market_id, None)  # rolling windows: none kept for days
         return market
 
     def _market_changed(self, known: Market, event: WindowOpened) -> None:
