@@ -1,18 +1,20 @@
-"""Rolling windows: how long before each window opens it is subscribed (the lead), and what one
-roll costs, against the local Gamma and CLOB servers on 127.0.0.1.
+"""Rolling windows: how long before each window opens its book is subscribed (the lead; and
+how long before it was checked), and what one roll costs, against the local Gamma and CLOB
+servers on 127.0.0.1.
 
 The roller (bot/markets/roller.py) looks at Gamma every `POLL_S` of market time, as `bot run`
 does every `discovery_poll_s`; here the market clock is stepped instead of waited for, so
 hours of windows pass in seconds, and each look is timed on the wall clock. Every window is
 checked on the CLOB through the real `PolymarketVenue` (as in DRY_RUN/LIVE), handed to the
-feed thread's `RollingFeed` (subscribed on the REST poller), opened at its start, resolved
+feed thread's `RollingFeed` (subscribed on the REST poller twice the lead, 120 s, before it
+opens), opened at its start, resolved
 from Gamma and dropped.
 
 Printed (JSON): windows expected, subscribed, opened, resolved and missed; the lead per
 window in market seconds (min, p50); the wall time of one look (p50, p99); the cost per
 rolled window: the roller's wall time, its Gamma requests, its CLOB checks, the market-status
 reads (the check's and the poller's resolution backstop) and the REST poller's book reads
-(one a market second while subscribed: the lead plus the window), each divided by the
+(one a poll while subscribed: 120 s plus the window), each divided by the
 windows rolled.
 
 Env: SERIES (default "btc-updown-5m,eth-updown-5m"), HOURS (market hours, default 4),
@@ -108,7 +110,8 @@ def main() -> None:
     clob.stop()
 
     rolled = max(1, roller.counts["admitted"])
-    leads = [ms / 1000 for ms in roller.leads_ms]
+    leads = [ms / 1000 for ms in feed.leads_ms]
+    checked = [ms / 1000 for ms in roller.leads_ms]
     print(
         json.dumps(
             {
@@ -117,12 +120,14 @@ def main() -> None:
                 "market_hours": HOURS,
                 "poll_s": POLL_S,
                 "windows_expected": len(expected),
-                "subscribed": roller.counts["admitted"],
+                "admitted": roller.counts["admitted"],
+                "subscribed": len(feed.leads_ms),
                 "opened": len(opened),
                 "resolved": len(resolved),
                 "missed": sorted(set(expected) - set(opened)),
                 "not_resolved": len(set(expected) - resolved),
-                "lead_s": {"min": min(leads) if leads else None, **percentiles(leads)} if leads else None,
+                "lead_s": {"min": min(leads), **percentiles(leads)} if leads else None,
+                "checked_ahead_s": {"min": min(checked), **percentiles(checked)} if checked else None,
                 "opened_late_s": percentiles([ms / 1000 for ms in opened.values()]) if opened else None,
                 "look_ms": percentiles([s * 1000 for s in roller.turn_s]),
                 "feed_batch_ms": percentiles([s * 1000 for s in feed_s]),

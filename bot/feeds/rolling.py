@@ -5,8 +5,10 @@ opened for trading at its start, resolved from Gamma, dropped; the feed never en
 around the REST poller or the market websocket (`inner`, which has `add_market` and
 `remove_market`). At each batch it first takes the roller's changes (bot/markets/roller.py):
 
-- `Admitted`: the window's book is subscribed (`inner.add_market`) at once, at least the lead
-  (60 s) before it opens. The `WindowOpened` the inner feed emits is held until the window's
+- `Admitted`: the window's book is subscribed (`inner.add_market`) `subscribe_ahead_ms`
+  before it opens (twice the lead: 120 s; at once when that is past), so the book is read
+  for two minutes rather than for the whole window before (four hours for a 4-hour series).
+  The `WindowOpened` the inner feed emits is held until the window's
   start (by the market clock), with the window's books, then released with the last book
   seen, so the engine, the tape and the strategies see the window only while it is open; its
   book is fresh the moment it opens.
@@ -35,11 +37,20 @@ IDLE_MS = 250  # how soon an idle rolling feed looks again for windows to open o
 
 
 class RollingFeed:
-    def __init__(self, inner: Any, roller: Roller, market_clock: Callable[[], int]) -> None:
+    def __init__(
+        self,
+        inner: Any,
+        roller: Roller,
+        market_clock: Callable[[], int],
+        subscribe_ahead_ms: int | None = None,
+    ) -> None:
         self.inner = inner
         self.roller = roller
         self._market_clock = market_clock
+        self.subscribe_ahead_ms = 2 * roller.lead_ms if subscribe_ahead_ms is None else subscribe_ahead_ms
+        self._waiting: dict[str, Admitted] = {}  # by market id: admitted, not subscribed yet
         self._rolled: dict[str, Admitted] = {}  # by market id: subscribed, not resolved
+        self.leads_ms: list[int] = []  # subscribed this long before the window opened
         self._held: dict[str, WindowOpened] = {}  # opened by the inner feed, before the start
         self._last: dict[str, BookTick] = {}  # the last book of a held window
         self._done: set[str] = set()  # resolved (by the CLOB or by Gamma)
@@ -60,6 +71,10 @@ class RollingFeed:
                 self._admit(change)
             else:
                 self._resolve(change, now, events)
+        for market_id, admitted in list(self._waiting.items()):
+            if now >= admitted.market.window_start_ms - self.subscribe_ahead_ms:
+                del self._waiting[market_id]
+                self._subscribe(admitted, now)
         batch = self.inner.next_batch() if self.inner.peek_ms() is not None else []
         for event in batch:
             self._pass(event, now, events)
@@ -79,10 +94,15 @@ class RollingFeed:
 
     def _admit(self, admitted: Admitted) -> None:
         market_id = admitted.market.market_id
-        if market_id in self._rolled or market_id in self._done:
-            return
-        self._rolled[market_id] = admitted
+        if market_id not in self._rolled and market_id not in self._done:
+            self._waiting[market_id] = admitted
+
+    def _subscribe(self, admitted: Admitted, now: int) -> None:
+        self._rolled[admitted.market.market_id] = admitted
         self.inner.add_market(admitted.market)
+        if admitted.market.window_start_ms > now:
+            self.leads_ms.append(admitted.market.window_start_ms - now)
+        self.roller.subscribed(admitted, now)
 
     def _pass(self, event: MarketEvent, now: int, events: list[MarketEvent]) -> None:
         market_id = event.market.market_id if isinstance(event, WindowOpened) else event.market_id
@@ -99,6 +119,7 @@ class RollingFeed:
             self._drop(market_id)
 
     def _resolve(self, change: Resolved, now: int, events: list[MarketEvent]) -> None:
+        self._waiting.pop(change.market_id, None)  # never subscribed: the engine never saw it
         if change.market_id in self._done or change.market_id not in self._rolled:
             return
         if change.outcome is not None and change.market_id not in self._held:

@@ -1,16 +1,17 @@
 """The roller: the recurring windows of `[polymarket] series`, found on Gamma, checked, handed
-over to be subscribed at least `lead` before they open, watched until they resolve, dropped.
+over to be subscribed (at twice the lead before they open), watched until they resolve, dropped.
 
 `Roller` runs on a thread of its own (every `poll_s` of wall time), because every look is a
 network read (Gamma, and the CLOB for each new window) that must never stall the engine. One
 look (`turn`):
 
-    1 `Discovery.upcoming(now, lead + the longest window)`: every window open now or opening
-      within the horizon, judged (bot/markets/discovery.py)
+    1 `Discovery.upcoming(now, lead, ahead=1)`: every window open now or opening within the
+      lead plus one window of its series, judged (bot/markets/discovery.py)
     2 each window newly tradeable and first seen at least `lead` before it opens is checked
       against the CLOB (`check`: it exists there, accepts orders, the same tokens, tick and
-      neg-risk as Gamma says), then ADMITTED: handed to the feed thread (subscribe its book)
-      and to the engine thread (register it with the venue; a DISCOVERY activity line)
+      neg-risk as Gamma says), then ADMITTED: handed to the feed thread (which subscribes its
+      book twice the lead before it opens) and to the engine thread (register it with the
+      venue; a DISCOVERY activity line)
     3 a window SKIPPED by discovery (rules that differ from the family, a malformed row, no
       token ids...) or refused by the CLOB check is told once, with its reason
     4 `Discovery.resolutions(now)`: each admitted window Gamma calls resolved (three ways at
@@ -47,7 +48,7 @@ ERRORS_KEPT = 10  # the last errors shown in status.json
 
 @dataclass(frozen=True, slots=True)
 class Admitted:
-    """A window handed over for trading: its book is subscribed from now on."""
+    """A window handed over for trading: checked, its book subscribed ahead by the feed."""
 
     key: str  # the event slug (or the explicit reference)
     market: Market
@@ -134,8 +135,6 @@ class Roller:
         self.poll_s = poll_s
         self.gamma_host = gamma_host
         self.lead_ms = discovery.lead_ms
-        longest = max((s.length_s * 1000 for s in discovery.series), default=0)
-        self.horizon_ms = self.lead_ms + longest
         self._feed_q: queue.SimpleQueue[Admitted | Resolved] = queue.SimpleQueue()
         self._engine_q: queue.SimpleQueue[Admitted | Notice] = queue.SimpleQueue()
         self.admitted: dict[str, Admitted] = {}  # by key, until resolved
@@ -147,7 +146,8 @@ class Roller:
         self._last_poll_ms: int | None = None
         self._last_ok_ms: int | None = None
         self.counts = {"admitted": 0, "resolved": 0, "skipped": 0}
-        self.leads_ms: deque[int] = deque(maxlen=1000)  # subscribed-before-open, per window
+        self.leads_ms: deque[int] = deque(maxlen=1000)  # checked-before-open, per window
+        self.subscribed_ms: dict[str, int] = {}  # by key: when the feed subscribed its book
         self.turn_s: deque[float] = deque(maxlen=1000)  # wall time of the last looks
         self.turns, self.turns_s = 0, 0.0  # looks, and their wall time in all
         self._status: dict[str, Any] = self._build_status()
@@ -185,7 +185,8 @@ class Roller:
     def turn(self) -> None:
         began = time.perf_counter()
         now = self._clock()
-        views = self.discovery.upcoming(now, self.horizon_ms, back=1 if self._adopted else 0)
+        # each series a lead plus one of its windows ahead: the next window is always known
+        views = self.discovery.upcoming(now, self.lead_ms, back=1 if self._adopted else 0, ahead=1)
         errors = list(self.discovery.errors)
         for view in views:
             if view.key not in self.admitted:
@@ -239,7 +240,7 @@ class Roller:
             market, info = view.market, None
         self._admit(
             Admitted(view.key, market, info, now, view.explicit),
-            "subscribed again: taken back after the restart",
+            "taken back after the restart",
         )
 
     def _admit(self, admitted: Admitted, how: str = "") -> None:
@@ -252,9 +253,9 @@ class Roller:
         self._engine_q.put(admitted)  # the engine registers it before the feed can open it
         self._feed_q.put(admitted)
         when = how or (
-            f"subscribed {admitted.lead_ms / 1000:.0f} s before it opens at {iso(market.window_start_ms)}"
+            f"checked {admitted.lead_ms / 1000:.0f} s before it opens at {iso(market.window_start_ms)}"
             if admitted.lead_ms > 0
-            else "subscribed while open"
+            else "checked while open"
         )
         self._say(
             Notice(
@@ -275,6 +276,7 @@ class Roller:
 
     def _resolved(self, done: DiscoveredMarket, now: int) -> None:
         admitted = self.admitted.pop(done.key, None)
+        self.subscribed_ms.pop(done.key, None)
         if admitted is None or done.resolution is None:
             return  # an explicit market the CLOB refused, or never admitted
         self.counts["resolved"] += 1
@@ -310,6 +312,13 @@ class Roller:
         """The engine thread's: windows to register with the venue, lines to write."""
         return _drain(self._engine_q)
 
+    def subscribed(self, admitted: Admitted, now: int) -> None:
+        """The feed thread subscribed the window's book (a DISCOVERY line, and status.json)."""
+        self.subscribed_ms[admitted.key] = now
+        start = admitted.market.window_start_ms
+        when = f"{(start - now) / 1000:.0f} s before it opens" if start > now else "while open"
+        self._say(Notice(now, admitted.market.market_id, f"{admitted.key} book subscribed {when}"))
+
     def has_news(self) -> bool:
         return not self._engine_q.empty()
 
@@ -328,7 +337,10 @@ class Roller:
                     "start": iso(view.start_ms) if view.start_ms is not None else None,
                     "end": iso(view.end_ms) if view.end_ms is not None else None,
                     "condition_id": view.gamma.condition_id if view.gamma else None,
-                    "subscribed": iso(admitted.admitted_ms) if admitted else None,
+                    "checked": iso(admitted.admitted_ms) if admitted else None,
+                    "subscribed": iso(self.subscribed_ms[view.key])
+                    if view.key in self.subscribed_ms
+                    else None,
                     "reason": view.reason or None,
                 }
             )
@@ -343,7 +355,7 @@ class Roller:
             "failing_since": iso(outage[0]) if outage else None,
             "windows": windows,
             "awaiting_resolution": sorted(self.admitted_ended()),
-            "subscribed": self.counts["admitted"],
+            "admitted": self.counts["admitted"],
             "resolved": self.counts["resolved"],
             "skipped": self.counts["skipped"],
             "errors": list(self._errors),

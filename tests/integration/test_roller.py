@@ -74,8 +74,13 @@ def test_a_window_is_subscribed_ahead_opened_at_its_start_resolved_and_dropped(r
     assert admitted[0].lead_ms == 270_000 and admitted[0].info is not None
     assert admitted[0].market.tick == 1_000, "the CLOB's tick, not Gamma's"
     assert any(f"{rig.slug(0)} skipped: first seen less than 60 s" in t for t in rig.notices(news))
-    assert rig.condition(1) in [m.market_id for m in rig.feed.markets], "subscribed before it opens"
-    assert rig.at(200) == []  # the book is read, the window not opened yet
+    assert rig.condition(1) not in [m.market_id for m in rig.feed.markets], "not subscribed yet"
+    assert rig.at(200) == []  # subscribed 100 s before it opens: the book is read, not shown
+    assert rig.condition(1) in [m.market_id for m in rig.feed.markets]
+    assert rig.feed.leads_ms == [100_000]
+    assert any("book subscribed 100 s before it opens" in t for t in rig.notices(rig.roller.engine_news()))
+    rig.roller.turn()  # status.json's block is rebuilt at each look
+    assert [w["subscribed"] is not None for w in rig.roller.status()["windows"]] == [False, True]
     opened = rig.at(300)
     assert isinstance(opened[0], WindowOpened) and opened[0].market.market_id == rig.condition(1)
     assert isinstance(opened[1], BookTick) and opened[1].market_id == rig.condition(1)  # at once

@@ -95,9 +95,10 @@ enabled = ["canary"]
 
 
 class RollingBot(BotProcess):
-    def __init__(self, home: Path, m: Market, text: str = "") -> None:
-        super().__init__(home, text or config(m), "--mode", "dry-run")
+    def __init__(self, home: Path, m: Market, text: str = "", mode: str = "dry-run") -> None:
+        super().__init__(home, text or config(m), "--mode", mode)
         self.clock_env = m.env
+        self.secrets: dict[str, str] = {}
 
     def start(self) -> RollingBot:
         env = {k: v for k, v in os.environ.items() if not k.startswith("POLYMARKET_")}
@@ -106,7 +107,7 @@ class RollingBot(BotProcess):
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
-            env={**env, MARKET_CLOCK_ENV: self.clock_env, "PYTHONUNBUFFERED": "1"},
+            env={**env, **self.secrets, MARKET_CLOCK_ENV: self.clock_env, "PYTHONUNBUFFERED": "1"},
         )
         return self
 
@@ -145,11 +146,12 @@ def test_dry_run_rolls_through_windows(tmp_path: Path, market: Market) -> None:
         bot.stop()
     assert bot.proc is not None and bot.proc.returncode == 0
     for n in (1, 2, 3):
-        subscribed = said(tmp_path, "DISCOVERY", m.slug(n), "subscribed")
-        assert len(subscribed) == 1, f"window {n} subscribed once: {subscribed}"
+        checked = said(tmp_path, "DISCOVERY", m.slug(n), "checked", "before it opens")
+        subscribed = said(tmp_path, "DISCOVERY", m.slug(n), "book subscribed")
+        assert len(checked) == 1 and len(subscribed) == 1, f"window {n}: {checked} {subscribed}"
         lead_s = float(str(subscribed[0]["details"]).split(" subscribed ")[1].split(" s before")[0])
         assert lead_s >= 60, f"window {n} subscribed only {lead_s} s ahead"
-        assert subscribed[0]["timestamp"] < iso((m.first_s + n * WINDOW_S) * 1000)
+        assert checked[0]["timestamp"] <= subscribed[0]["timestamp"] < iso((m.first_s + n * WINDOW_S) * 1000)
         assert on(tmp_path, "ORDER_FILLED", m.condition(n)), f"canary traded window {n}"
         resolved = said(tmp_path, "DISCOVERY", m.slug(n), "resolved", "dropped")
         assert len(resolved) == 1
@@ -182,7 +184,7 @@ def test_restart_takes_back_the_window_it_holds(tmp_path: Path, market: Market) 
         eventually(lambda: on(tmp_path, "MARKET_RESOLVED", m.condition(1)), timeout=30)
         exit_line = eventually(lambda: on(tmp_path, "POSITION_EXIT", m.condition(1)), timeout=30)
         assert "market resolved" in str(exit_line[0]["details"])
-        eventually(lambda: said(tmp_path, "DISCOVERY", m.slug(3), "subscribed"), timeout=60)
+        eventually(lambda: said(tmp_path, "DISCOVERY", m.slug(3), "book subscribed"), timeout=60)
         assert again.status()["is_alive"]
         assert again.trading_state()["active_positions"] == [] or all(
             p["market"] != m.condition(1) for p in again.trading_state()["active_positions"]
