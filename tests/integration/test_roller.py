@@ -130,3 +130,24 @@ def test_a_split_is_dropped_without_an_outcome(rig: Rig) -> None:
     assert not [e for e in events if isinstance(e, WindowResolved)]
     assert rig.condition(1) not in [m.market_id for m in rig.feed.markets]
     assert any("resolved 50/50 (split)" in t for t in rig.notices(rig.roller.engine_news()))
+
+
+def test_a_market_named_by_slug_is_traded_while_open_beside_the_series(rig: Rig) -> None:
+    """An explicit slug needs no lead: it is checked and subscribed at once, open or not."""
+    rig.gamma.add_series("eth-updown-5m")
+    explicit = f"eth-updown-5m-{T0}"  # open now: a series window like it would be skipped
+    up, down = rig.gamma.token_ids(explicit)
+    rig.clob.add_market(rig.gamma.condition_id(explicit), (up, down), fee_rate=0.07)
+    discovery = Discovery(GammaClient(rig.gamma.url, timeout_s=2), [SERIES], [explicit], resolve_poll_ms=1)
+    reader = PolymarketVenue(rig.clob.url, credentials=PolymarketCredentials("0x" + secrets.token_hex(32)))
+    roller = Roller(discovery, lambda: rig.clock[0], check=clob_check(reader), gamma_host=rig.gamma.url)
+    feed = RollingFeed(
+        PolymarketFeed(reader, [], 0.05, clock=lambda: rig.clock[0]), roller, lambda: rig.clock[0]
+    )
+    roller.turn()
+    events = feed.next_batch()
+    assert sorted(roller.admitted) == [rig.slug(1), explicit]
+    opened = [e.market.market_id for e in events if isinstance(e, WindowOpened)]
+    assert opened == [rig.gamma.condition_id(explicit)]
+    assert roller.status()["markets"] == [explicit]
+    reader.close()

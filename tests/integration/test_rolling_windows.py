@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 import time
@@ -19,6 +20,7 @@ import pytest
 
 from bot.clock import MARKET_CLOCK_ENV
 from bot.model import iso
+from bot.startup import JOURNAL_NAME
 from bot.testing.clob_server import ClobServer
 from bot.testing.gamma_server import GammaServer
 from bot.testing.ws_market_server import WsMarketServer
@@ -164,6 +166,13 @@ def test_dry_run_rolls_through_windows(tmp_path: Path, market: Market) -> None:
     assert m.condition(0) not in traded and m.condition(4) not in traded
     stopped = lines(tmp_path, "BOT_STOPPED")
     assert stopped and "end of market data" not in str(stopped[-1]["details"])
+    with sqlite3.connect(tmp_path / "state" / JOURNAL_NAME) as db:  # the journal has each window
+        rows = dict(db.execute("SELECT market_id, winning_outcome FROM markets").fetchall())
+        kinds = {k for (k,) in db.execute("SELECT DISTINCT type FROM activity").fetchall()}
+    for n in (1, 2, 3):
+        assert rows[m.condition(n)] in ("UP", "DOWN"), rows
+    assert m.condition(0) not in rows and m.condition(4) not in rows, "never opened for trading"
+    assert "DISCOVERY" in kinds
 
 
 def test_restart_takes_back_the_window_it_holds(tmp_path: Path, market: Market) -> None:
