@@ -139,11 +139,12 @@ def test_series_and_explicit_markets_mix(tmp_path: Path) -> None:
         write(
             tmp_path,
             '[polymarket]\nseries = ["btc-updown-5m", "eth-up-or-down-15m"]\n'
-            f'markets = ["{condition}", "12345", "btc-updown-5m-1790000100"]',
+            f'markets = ["{condition}", "12345", "btc-updown-5m-1790000100",'
+            ' "https://polymarket.com/event/eth-updown-15m-1790000100"]',
         )
     )
     assert config.polymarket.series == ("btc-updown-5m", "eth-up-or-down-15m")
-    assert config.polymarket.markets == (condition, "12345", "btc-updown-5m-1790000100")
+    assert config.polymarket.markets[:3] == (condition, "12345", "btc-updown-5m-1790000100")
     assert config.polymarket.discovery_lead_s == 60
 
 
