@@ -501,7 +501,7 @@ def _check_market(market: MarketConfig) -> None:
 
 
 _SERIES_NAME = re.compile(r"^[a-z0-9]+-(updown|up-or-down)-[0-9a-z]+$")
-_MARKET_REF = re.compile(r"^(0x[0-9a-fA-F]{64}|[0-9]+|[a-z0-9][a-z0-9-]*|https?://(www\.)?polymarket\.com/\S+)$")
+_MARKET_REF = re.compile(r"^(0x[0-9a-fA-F]{64}|[0-9]+|[a-z0-9][a-z0-9-]*|https?://\S*polymarket\.com/\S+)$")
 
 
 def _check_discovery(pm: PolymarketConfig) -> None:
