@@ -37,8 +37,9 @@ from bot.model import Mode, now_ms, to_float, to_micros, usd
 from bot.resolution import collect_redeemed
 from bot.startup import HomeLock
 from bot.strategies import Strategy, build_strategies
+from bot.venues.base import SimulatesFills
 from bot.venues.paper import PaperVenue
-from bot.venues.polymarket_pacing import while_busy
+from bot.venues.polymarket.pacing import while_busy
 from bot.wiring import build_engine
 
 log = logging.getLogger("bot")
@@ -177,11 +178,12 @@ def _run(
     inbox = Inbox()  # what the watcher, a background feed and the signal handlers wake
     market = _market(config, journal, paths, restored, clock_start, inbox)
     journal.start_session(mode, __version__, os.getpid(), config.to_dict(), wall)
-    paper = market.venue if isinstance(market.venue, PaperVenue) else getattr(market.venue, "paper", None)
+    paper = market.venue if isinstance(market.venue, SimulatesFills) else None
     if paper is not None:  # a simulated exchange: its books are the journal's
-        paper.id_prefix = f"{paper.id_prefix[:1]}{journal.session_id}-"
         holdings = {(p.market_id, p.outcome): p.shares for p in restored.positions}
-        paper.restore(restored.cash, restored.open_orders, holdings, restored.markets)
+        paper.resume_books(
+            journal.session_id, restored.cash, restored.open_orders, holdings, restored.markets
+        )
     tape = TapeWriter(
         tape_path(paths, journal.session_id), source=f"{mode.value} session {journal.session_id}"
     )
@@ -262,7 +264,9 @@ def _alerts(config: Config, paths: Paths) -> tuple[Any, Any]:
         log.warning("alerts: %s", warning)
     if not targets:
         return None, None
-    sender = Sender(targets, paths.logs, config.alerts)
+    sender = Sender(
+        targets, paths.logs, config.alerts, rotate_bytes=config.logs.max_bytes, rotate_keep=config.logs.keep
+    )
     label = f"{config.mode.value} {paths.home.name}"
     log.info("alerts: %s", ", ".join(f"{t.service} ({t.host})" for t in targets))
     stale_s = None if config.mode is Mode.PAPER else config.polymarket.stale_feed_s  # as the order gate
@@ -330,7 +334,7 @@ def _live_startup(config: Config, engine: Engine, market: Market, paths: Paths, 
     the books reconciled with the venue; then the order and trade poll (returned, not started).
     Each start-up read waits out a busy venue (425), bounded."""
     from bot.live import reconcile
-    from bot.venues.polymarket_poll import BackgroundPoll
+    from bot.venues.polymarket.poll import BackgroundPoll
 
     venue, orders = market.venue, engine.orders
     collect_redeemed(

@@ -16,6 +16,7 @@ from collections import deque
 from typing import TYPE_CHECKING
 
 from bot.model import Intent, Micros, usd
+from bot.venues.base import holds_positions
 
 if TYPE_CHECKING:
     from bot.journal import Journal
@@ -65,16 +66,9 @@ def check(
                 return f"order_window: entry {order.order_id} is for a closed or unknown market"
             if not market.window_start_ms <= now < market.window_end_ms + 1:
                 return f"order_window: entry {order.order_id} is outside its market window"
-    venue_ids = getattr(venue, "open_order_ids", None)
-    if venue_ids is not None:
-        ours, theirs = set(orders.orders), venue_ids()
-        if theirs is not None and ours != theirs:
-            diff = sorted(ours ^ theirs)[:3]
-            return f"venue_orders: open orders differ from the venue's ({', '.join(diff)})"
-    holdings = getattr(venue, "holdings", None)
-    if isinstance(holdings, dict):
+    if holds_positions(venue):
         ours_h = {k: p.shares for k, p in portfolio.positions.items() if p.shares}
-        theirs_h = {k: v for k, v in holdings.items() if v}
+        theirs_h = {k: v for k, v in venue.holdings.items() if v}
         if ours_h != theirs_h:
             return "venue_positions: positions differ from the venue's holdings"
     if portfolio.cash < 0:

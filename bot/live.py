@@ -11,11 +11,11 @@ Start-up, before anything trades:
       journal's position) puts the bot in HALTED with state/reconciliation.json
     4 the engine runs as in PAPER, with the live book feed and the live (or dry-run) venue;
       the books are read on the feed's own thread (bot/feeds/background.py), LIVE's orders
-      and trades on the poll's (bot/venues/polymarket_poll.py) and, with `venue_heartbeat`,
+      and trades on the poll's (bot/venues/polymarket/poll.py) and, with `venue_heartbeat`,
       the dead-man heartbeat is sent from its own timer thread (`VenueHeartbeat`), so a slow
       venue delays neither the engine nor the heartbeat
 Every start-up read waits out a busy venue (425, the weekly engine restart), bounded by
-`BUSY_LIMIT_S` (bot/venues/polymarket_pacing.py).
+`BUSY_LIMIT_S` (bot/venues/polymarket/pacing.py).
 
 The vendor client is imported only here, through bot.venues.polymarket, so `bot status`,
 the paper venue and backtests never pay for it.
@@ -34,7 +34,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bot.config import Config, ConfigError
 from bot.errors import StartupRefused, VenueError, VenueUnavailable
@@ -43,7 +43,19 @@ from bot.model import ONE, Fill, Micros, Mode, Outcome, iso, now_ms
 from bot.state import mask_wallet
 from bot.statefiles import write_json
 from bot.supervisor import Supervisor
-from bot.venues.polymarket_pacing import BUSY_LIMIT_S, while_busy
+from bot.venues.polymarket.pacing import BUSY_LIMIT_S, while_busy
+
+if TYPE_CHECKING:
+    from bot.clock import RealtimeClock
+    from bot.feeds.background import BackgroundFeed
+    from bot.feeds.polymarket import PolymarketFeed
+    from bot.feeds.polymarket_stream import PolymarketStreamFeed
+    from bot.feeds.rolling import RollerSide
+    from bot.markets.discovery import Discovery
+    from bot.model import Market, VenueEvent
+    from bot.venues.base import Venue
+    from bot.venues.dry_run import DryRunVenue
+    from bot.venues.polymarket import PolymarketVenue
 
 log = logging.getLogger("bot")
 
@@ -96,12 +108,12 @@ class VenueHeartbeat:
 
 @dataclass
 class LiveParts:
-    venue: Any  # PolymarketVenue or DryRunVenue
-    market_venue: Any  # the PolymarketVenue that reads books and validates markets
-    markets: list[Any]  # validated bot.model.Market
+    venue: PolymarketVenue | DryRunVenue
+    market_venue: PolymarketVenue  # reads books and validates markets
+    markets: list[Market]  # validated
     wallet: str
-    feed: Any
-    discovery: Any = None  # bot.markets.discovery.Discovery: `series` or markets named by slug
+    feed: PolymarketFeed | PolymarketStreamFeed
+    discovery: Discovery | None = None  # `series`, or markets named by slug (bot/markets/roller.py)
 
 
 def build_live(config: Config, logs: Path, environ: dict[str, str] | None = None) -> LiveParts:
@@ -151,7 +163,7 @@ def build_live(config: Config, logs: Path, environ: dict[str, str] | None = None
     return LiveParts(dry, reader, markets, wallet, feed, discovery)
 
 
-def _discovery(config: Config) -> tuple[list[str], Any]:
+def _discovery(config: Config) -> tuple[list[str], Discovery | None]:
     """(token and condition ids, validated on the CLOB at start as before; the Discovery of
     the series and of the markets named by slug, rolled through by bot/markets/roller.py,
     or None). Unknown series or malformed references: ConfigError (exit 2), before any read."""
@@ -178,7 +190,9 @@ def _discovery(config: Config) -> tuple[list[str], Any]:
     return ids, discovery
 
 
-def live_books(config: Config, live: LiveParts, clock: Any, wake: Callable[[], None]) -> Any:
+def live_books(
+    config: Config, live: LiveParts, clock: RealtimeClock, wake: Callable[[], None]
+) -> BackgroundFeed | RollerSide:
     """The books the engine reads: the live feed on its own thread (BackgroundFeed) and, with
     a Discovery, the rolling windows around it (bot/feeds/rolling.py), the roller's thread
     started and stopped with the books."""
@@ -199,10 +213,12 @@ def live_books(config: Config, live: LiveParts, clock: Any, wake: Callable[[], N
         gamma_host=pm.gamma_host,
     )
     books = BackgroundFeed(RollingFeed(live.feed, roller, clock.now_ms), wake, clock.now_ms)
-    return RollerSide(books, roller, getattr(live.venue, "add_market", None), clock.now_ms)
+    return RollerSide(books, roller, live.venue.add_market, clock.now_ms)
 
 
-def _book_feed(config: Config, reader: Any, markets: list[Any]) -> Any:
+def _book_feed(
+    config: Config, reader: PolymarketVenue, markets: list[Market]
+) -> PolymarketFeed | PolymarketStreamFeed:
     """`[polymarket] market_feed`: the REST poller, or the market websocket (REST as its
     fallback and for every re-read after a gap)."""
     pm = config.polymarket
@@ -256,11 +272,11 @@ class StartupPoll:
     """The start-up poll, on the caller's thread: a busy venue (425, the weekly engine
     restart) is waited out for up to `limit_s`, not skipped."""
 
-    def __init__(self, venue: Any, limit_s: float) -> None:
+    def __init__(self, venue: Venue, limit_s: float) -> None:
         self.venue = venue
         self.limit_s = limit_s
 
-    def poll(self, now_ms: int) -> list[Any]:
+    def poll(self, now_ms: int) -> list[VenueEvent]:
         return list(while_busy(lambda: self.venue.poll(now_ms), self.limit_s))
 
     def ready(self) -> bool:
@@ -270,7 +286,7 @@ class StartupPoll:
 def reconcile(
     supervisor: Supervisor,
     commit: Callable[[], None],
-    venue: Any,
+    venue: PolymarketVenue,
     state_dir: Path,
     host: str,
     busy_limit_s: float = BUSY_LIMIT_S,

@@ -61,7 +61,7 @@ from bot.sentences import (
     VenuePollFailed,
     VenueWaiting,
 )
-from bot.venues.base import NewsSource, Venue
+from bot.venues.base import NewsSource, Venue, tracks_order_status
 
 
 @dataclass(slots=True)  # read-only by convention; not frozen, for speed (see model.BookTick)
@@ -127,7 +127,7 @@ class OrderManager(OrderBooking):
         self.exit_min_notional = exit_min_notional
         self.cannot_exit: dict[tuple[str, Outcome], str] = {}  # why the last exit try failed
         self._last_refusal = ""
-        # LIVE: the venue's news is read on a thread of its own (bot/venues/polymarket_poll.py)
+        # LIVE: the venue's news is read on a thread of its own (bot/venues/polymarket/poll.py)
         self.poller: NewsSource | None = None
 
     def _venue_for(self, mode: Mode) -> Venue:
@@ -395,10 +395,13 @@ class OrderManager(OrderBooking):
             self._busy_since = 0.0
         if events:
             self.apply(events)
-        status_of = getattr(self._venue_for(mode), "order_status", None)
-        if status_of is not None:  # the venue found an UNKNOWN order resting: it is OPEN
+        venue = self._venue_for(mode)
+        if tracks_order_status(venue):  # the venue found an UNKNOWN order resting: it is OPEN
             for order in self.orders.values():
-                if order.status is OrderStatus.UNKNOWN and status_of(order.order_id) is OrderStatus.OPEN:
+                if (
+                    order.status is OrderStatus.UNKNOWN
+                    and venue.order_status(order.order_id) is OrderStatus.OPEN
+                ):
                     order.status = OrderStatus.PARTIALLY_FILLED if order.filled else OrderStatus.OPEN
                     self.journal.save_order(order, self.portfolio.mode, now)
                     self.activity.emit(now, OrderConfirmed(order))

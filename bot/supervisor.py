@@ -25,6 +25,7 @@ from bot.controls import Control
 from bot.errors import Reaction, VenueError, reaction
 from bot.model import ONE, Intent, Position, TradingState, iso, to_float, usd
 from bot.risk import SessionLimits, SessionView
+from bot.venues.base import reports_failed_fills
 
 if TYPE_CHECKING:
     from bot.activity import Activity
@@ -418,12 +419,11 @@ class Supervisor:
             return
         now = self.market_time.event_ms
         venue = self.orders.venue
-        failed_fills = getattr(venue, "failed_fills", None)
-        if failed_fills:  # one at a time: each RESET brings up the next
-            tf = failed_fills.pop(0)
+        lost = venue.take_failed_fill() if reports_failed_fills(venue) else None
+        if lost is not None:  # one at a time: each RESET brings up the next
             self.halt(
                 now,
-                f"venue_fills: trade {tf.trade_id} (fill {tf.fill.fill_id}) was booked but FAILED on"
+                f"venue_fills: trade {lost.trade_id} (fill {lost.fill_id}) was booked but FAILED on"
                 " chain; the books may hold shares or cash the wallet does not: check the wallet",
             )
             return

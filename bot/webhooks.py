@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import queue
 import threading
 import time
@@ -36,6 +35,7 @@ import orjson
 
 from bot.config import AlertsConfig
 from bot.layout import ALERTS_LOG
+from bot.logfiles import RotatingLog
 from bot.notify import Alert
 
 log = logging.getLogger("bot")
@@ -108,9 +108,13 @@ class Sender:
         *,
         transport: httpx.BaseTransport | None = None,
         clock: Callable[[], float] = time.monotonic,
+        rotate_bytes: int = 0,
+        rotate_keep: int = 5,
     ) -> None:
         self.targets = targets
         self.path = logs_dir / ALERTS_LOG
+        self._log_args = (rotate_bytes, rotate_keep)
+        self._log: RotatingLog | None = None  # opened at the first line, rotated by size like the other feeds
         self.config = config
         self.clock = clock
         self.queue: queue.Queue[Alert] = queue.Queue(maxsize=config.queue_size)
@@ -167,6 +171,8 @@ class Sender:
         if self._thread.is_alive():
             self._thread.join(drain_s + 0.5)  # a hung receiver: the daemon thread ends with us
         self.client.close()
+        if self._log is not None and not self._thread.is_alive():
+            self._log.close()
 
     def _run(self) -> None:
         while True:
@@ -276,8 +282,6 @@ class Sender:
                 error,
             )
         with contextlib.suppress(OSError):  # a full disk must not end the sender
-            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-            try:
-                os.write(fd, orjson.dumps(row) + b"\n")
-            finally:
-                os.close(fd)
+            if self._log is None:
+                self._log = RotatingLog(self.path, *self._log_args)
+            self._log.write(orjson.dumps(row) + b"\n")

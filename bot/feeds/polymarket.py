@@ -31,7 +31,7 @@ from typing import Any, Protocol
 
 from bot.errors import VenueBusy
 from bot.model import BookTick, Market, MarketEvent, Outcome, WindowOpened, WindowResolved, now_ms
-from bot.venues import polymarket_wire as wire
+from bot.venues.polymarket import wire
 
 log = logging.getLogger(__name__)
 

@@ -40,7 +40,7 @@ from bot.feeds.polymarket import RESOLUTION_RECHECK_MS, BookSource, with_rules
 from bot.feeds.polymarket_ws import Delivery, Frame, Link, MarketSocket
 from bot.feeds.ws_book import LocalBook
 from bot.model import ONE, BookTick, Market, MarketEvent, Outcome, WindowOpened, WindowResolved, iso, now_ms
-from bot.venues import polymarket_wire as wire
+from bot.venues.polymarket import wire
 
 log = logging.getLogger(__name__)
 

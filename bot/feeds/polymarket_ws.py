@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 from bot.feeds import polymarket_ws_wire as wsw
 from bot.model import now_ms
-from bot.venues.polymarket_wire import ParseError
+from bot.venues.polymarket.wire import ParseError
 
 log = logging.getLogger(__name__)
 

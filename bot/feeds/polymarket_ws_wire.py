@@ -30,7 +30,7 @@ from typing import Any
 import orjson
 
 from bot.model import ONE, Micros
-from bot.venues.polymarket_wire import ParseError, field_of, micros, text, tick_micros, timestamp_ms
+from bot.venues.polymarket.wire import ParseError, field_of, micros, text, tick_micros, timestamp_ms
 
 PING, PONG = "PING", "PONG"
 

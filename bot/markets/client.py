@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from bot.errors import VenueError, VenueUnavailable
-from bot.venues.polymarket_wire import ParseError, error_message
+from bot.venues.polymarket.wire import ParseError, error_message
 
 DEFAULT_HOST = "https://gamma-api.polymarket.com"
 SLUGS_PER_REQUEST = 50  # Gamma takes up to 100 slugs per request ([3rd]); stay well under

@@ -42,7 +42,7 @@ from bot.markets.gamma import (
 from bot.markets.rules import GENERIC, TWAP_FAMILY, looks_up_down, market_difference, rule_difference
 from bot.markets.series import DiscoveryError, Series, parse_series_list, series_of_slug
 from bot.model import Market, iso
-from bot.venues.polymarket_wire import ParseError
+from bot.venues.polymarket.wire import ParseError
 
 _CONDITION = re.compile(r"^0x[0-9a-fA-F]{64}$")
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.model import ONE, Market, Micros, Outcome
-from bot.venues.polymarket_wire import (
+from bot.venues.polymarket.wire import (
     DOWN_NAMES,
     UP_NAMES,
     ParseError,

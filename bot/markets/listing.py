@@ -24,7 +24,7 @@ from bot.markets.client import DEFAULT_HOST, GammaClient
 from bot.markets.discovery import DiscoveredMarket, Discovery, Status, search
 from bot.markets.series import DiscoveryError
 from bot.model import iso, now_ms
-from bot.venues.polymarket_wire import ParseError
+from bot.venues.polymarket.wire import ParseError
 
 
 @dataclass(frozen=True)

@@ -39,7 +39,7 @@ from typing import Any
 from bot.errors import BotError
 from bot.markets.discovery import DiscoveredMarket, Discovery, Status
 from bot.model import Market, Outcome, iso
-from bot.venues.polymarket_wire import MarketInfo, ParseError
+from bot.venues.polymarket.wire import MarketInfo, ParseError
 
 log = logging.getLogger("bot")
 

@@ -23,12 +23,14 @@ from bot.errors import OrderRefused
 from bot.model import (
     BookTick,
     Fill,
+    Market,
     MarketEvent,
     Micros,
     Mode,
     Order,
     OrderDone,
     OrderRequest,
+    Outcome,
     VenueEvent,
     WindowOpened,
     book_for,
@@ -37,8 +39,8 @@ from bot.model import (
 )
 from bot.venues.paper import PaperVenue
 from bot.venues.polymarket import PolymarketCredentials, mask
-from bot.venues.polymarket_orders import POLYGON, OrderFactory, PreparedOrder, round_size
-from bot.venues.polymarket_wire import MarketInfo
+from bot.venues.polymarket.signing import POLYGON, OrderFactory, PreparedOrder, round_size
+from bot.venues.polymarket.wire import MarketInfo
 
 
 class DryRunVenue:
@@ -69,6 +71,20 @@ class DryRunVenue:
         """A validated market (the signing needs its tick and neg-risk flag)."""
         self._infos[info.condition_id] = info
         self.paper.markets[info.condition_id] = info.market
+
+    def resume_books(
+        self,
+        session_id: int,
+        cash: Micros,
+        orders: list[Order],
+        holdings: dict[tuple[str, Outcome], Micros],
+        markets: list[Market],
+    ) -> None:
+        """`SimulatesFills`: the simulated exchange continues the journal's books."""
+        self.paper.resume_books(session_id, cash, orders, holdings, markets)
+
+    def deposit(self, amount: Micros) -> None:
+        self.paper.deposit(amount)
 
     # -- the venue port -------------------------------------------------------------
 

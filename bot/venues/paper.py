@@ -81,6 +81,18 @@ class PaperVenue:
         for m in markets:
             self.markets[m.market_id] = m
 
+    def resume_books(
+        self,
+        session_id: int,
+        cash: Micros,
+        orders: list[Order],
+        holdings: dict[tuple[str, Outcome], Micros],
+        markets: list[Market],
+    ) -> None:
+        """`SimulatesFills`: continue the journal's books; new order ids carry the session."""
+        self.id_prefix = f"{self.id_prefix[:1]}{session_id}-"
+        self.restore(cash, orders, holdings, markets)
+
     def deposit(self, amount: Micros) -> None:
         self.cash += amount
 

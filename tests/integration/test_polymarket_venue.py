@@ -50,9 +50,9 @@ from bot.venues.polymarket import (
     credentials_from_env,
     parse_retry_after,
 )
-from bot.venues.polymarket_orders import order_amounts, round_price, round_size
-from bot.venues.polymarket_pacing import PERSISTENT_LIMIT_S, RetryGate
-from bot.venues.polymarket_poll import BackgroundPoll
+from bot.venues.polymarket.pacing import PERSISTENT_LIMIT_S, RetryGate
+from bot.venues.polymarket.poll import BackgroundPoll
+from bot.venues.polymarket.signing import order_amounts, round_price, round_size
 
 KEY = "0x" + "11" * 32  # a throwaway key, not a wallet
 COND = "0x" + "c0" * 32
@@ -651,7 +651,7 @@ def test_a_rate_limit_backs_off_and_only_a_persistent_one_counts_as_a_fault(
     assert gate.rate_limited_s() == 0.0
     # through the venue: 429s that keep coming for over a minute become venue errors
     clock = [now[0]]
-    venue._gate = RetryGate(clock=lambda: clock[0])
+    venue.transport.gate = RetryGate(clock=lambda: clock[0])
     request = req(0.45, 5)
     server.fail_next("POST", "/order", 429, retry_after=0)
     with pytest.raises(VenueBusy):

@@ -236,3 +236,29 @@ def test_an_unknown_series_stops_the_start_with_exit_2(tmp_path: Path) -> None:
     assert out.returncode == 2
     message = [line for line in out.stderr.splitlines() if "btc-updown-7m" in line]
     assert len(message) == 1 and "polymarket.series" in message[0] and "timeframe" in message[0], out.stderr
+
+
+def test_live_rolls_through_windows_against_the_clob_server(tmp_path: Path, market: Market) -> None:
+    """LIVE: each rolled window is registered with the venue (orders signed and posted for it),
+    its trades are read back, and its resolution settles the position."""
+    m = market
+    bot = RollingBot(tmp_path, m, mode="live")
+    api_key, secret, passphrase = m.clob.creds
+    bot.secrets = {
+        "POLYMARKET_PRIVATE_KEY": "0x" + "11" * 32,
+        "POLYMARKET_API_KEY": api_key,
+        "POLYMARKET_API_SECRET": secret,
+        "POLYMARKET_API_PASSPHRASE": passphrase,
+    }
+    bot.start()
+    try:
+        bot.wait_ready(timeout=30)
+        for n in (1, 2):
+            eventually(lambda n=n: on(tmp_path, "ORDER_FILLED", m.condition(n)), timeout=60)
+            eventually(lambda n=n: on(tmp_path, "MARKET_RESOLVED", m.condition(n)), timeout=60)
+        assert bot.status()["is_alive"]
+    finally:
+        bot.stop()
+    posted = [r for r in m.clob.requests if r.method == "POST" and r.path == "/order"]
+    assert len(posted) >= 2
+    assert not lines(tmp_path, "ORDER_REJECTED"), lines(tmp_path, "ORDER_REJECTED")

@@ -273,3 +273,19 @@ def test_the_activity_feed_tells_its_listeners_after_the_commit_and_an_error_at_
     activity.flush()
     assert len(heard) == 3
     activity.close()
+
+
+def test_alerts_jsonl_rotates_by_size_like_the_other_feeds_without_losing_a_line(tmp_path: Path) -> None:
+    with WebhookServer() as hooks:
+        cfg = AlertsConfig(backoff_s=0.05, timeout_s=2.0, rate_per_minute=1000)
+        s = Sender([Destination("json", hooks.url("/j"))], tmp_path, cfg, rotate_bytes=600, rotate_keep=50)
+        s.start()
+        for i in range(12):
+            s.submit(alert(detail=f"n{i}"))
+        hooks.wait_for(lambda posts: len(posts) == 12)
+        s.stop()
+    files = sorted(tmp_path.glob("alerts.jsonl*"))
+    assert len(files) > 2, files
+    rows = [json.loads(x) for f in files for x in f.read_text().splitlines()]
+    assert sorted(r["detail"] for r in rows) == sorted(f"n{i}" for i in range(12))
+    assert all(f.stat().st_size <= 600 for f in files)

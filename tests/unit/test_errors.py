@@ -58,7 +58,7 @@ def test_the_walk_finds_the_errors_of_every_layer() -> None:
         "bot.runtime.AdjustError",
         "bot.safefile.FileRefused",
         "bot.feeds.tape.DataError",
-        "bot.venues.wire_fields.ParseError",  # a folder without __init__.py
+        "bot.venues.polymarket.wire_fields.ParseError",  # under bot/venues, a folder without __init__.py
         "bot.testing.clob_wire.ClobError",
         "bot.home.NotAHome",
     }

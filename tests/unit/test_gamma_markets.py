@@ -17,7 +17,7 @@ from bot.markets.gamma import MissingTokens, parse_market
 from bot.markets.rules import rule_difference
 from bot.markets.series import DiscoveryError, parse_series, series_of_slug
 from bot.model import Outcome
-from bot.venues.polymarket_wire import ParseError
+from bot.venues.polymarket.wire import ParseError
 
 UP = "48415929365837409847283902738236482367489234823648723648723648723642376472364"
 DOWN = "14947618629783640986432709864327098643270986432709864327098643270986432709864"

@@ -8,7 +8,7 @@ import itertools
 import pytest
 
 from bot.model import ONE, Action, OrderType
-from bot.venues.polymarket_orders import order_amounts, round_price, round_size
+from bot.venues.polymarket.signing import order_amounts, round_price, round_size
 
 TICKS = [100_000, 10_000, 1_000, 100]  # 0.1, 0.01, 0.001, 0.0001
 SIZES = [5_000_000, 5_010_000, 10_010_000, 7_330_000, 123_450_000, 1_990_000]

@@ -1,4 +1,4 @@
-"""bot.venues.polymarket_wire on JSON shaped like the CLOB V2 API's answers (no I/O)."""
+"""bot.venues.polymarket.wire on JSON shaped like the CLOB V2 API's answers (no I/O)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from bot.model import ONE, Action, Liquidity, Market, OrderStatus, Outcome, taker_fee
-from bot.venues import polymarket_wire as wire
-from bot.venues.polymarket_wire import ParseError
+from bot.venues.polymarket import wire
+from bot.venues.polymarket.wire import ParseError
 
 COND = "0xdd22472e552920b8438158ea7238bfadfa4f736aa4cee91a6b86c39ead110917"
 UP = "71321045679252212594626385532706912750332728571942532289631379312455583992563"

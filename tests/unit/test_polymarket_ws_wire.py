@@ -10,7 +10,7 @@ import pytest
 from bot.feeds import polymarket_ws_wire as wsw
 from bot.feeds.ws_book import LocalBook
 from bot.model import ONE
-from bot.venues.polymarket_wire import ParseError
+from bot.venues.polymarket.wire import ParseError
 
 # BOOK and the first PRICE_CHANGE row are verbatim from docs.polymarket.com
 # market-data/websocket/market-channel.md; LAST_TRADE's first six fields from the AsyncAPI

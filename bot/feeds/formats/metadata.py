@@ -34,7 +34,7 @@ from bot.feeds.tape import DataError
 from bot.markets.gamma import MissingTokens, event_markets, parse_market
 from bot.model import Outcome
 from bot.safefile import FileRefused, read_small
-from bot.venues.polymarket_wire import ParseError
+from bot.venues.polymarket.wire import ParseError
 
 MAX_METADATA_BYTES: Final = 256 << 20  # a Gamma export of a year of 5-minute windows is ~150 MB
 

@@ -3,7 +3,7 @@
 Reading what the venue has for us (``GET /data/orders``, ``/data/trades`` and the orders
 that left the book) can take seconds on a slow venue; booking it must stay on the engine's
 thread, the single owner of the books. So the poll is split in three
-(bot/venues/polymarket.py):
+(bot/venues/polymarket/venue.py):
 
     poll_request()   engine thread: a snapshot of what to look up (the trade window, the
                      orders tracked, the UNKNOWN orders' hashes)
@@ -27,14 +27,11 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from bot.errors import VenueError, VenueUnavailable
 from bot.model import VenueEvent
-from bot.venues import polymarket_wire as wire
-
-if TYPE_CHECKING:
-    from bot.venues.polymarket import PolymarketVenue
+from bot.venues.polymarket import wire
 
 log = logging.getLogger(__name__)
 
@@ -58,8 +55,18 @@ class PollRead:
     covered: frozenset[str]
 
 
+class SplitPoll(Protocol):
+    """A venue whose poll is split in three (`PolymarketVenue`)."""
+
+    def poll_request(self) -> PollRequest: ...
+
+    def read_poll(self, request: PollRequest) -> PollRead: ...
+
+    def book_poll(self, read: PollRead, now_ms: int) -> list[VenueEvent]: ...
+
+
 class BackgroundPoll:
-    def __init__(self, venue: PolymarketVenue, wake: Callable[[], None], interval_s: float = 1.0) -> None:
+    def __init__(self, venue: SplitPoll, wake: Callable[[], None], interval_s: float = 1.0) -> None:
         self.venue = venue
         self.interval_s = interval_s
         self._wake = wake

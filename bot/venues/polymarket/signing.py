@@ -12,6 +12,8 @@
   EIP-712 hash (the venue's order id), which the venue refuses as a duplicate;
 - signed with ``py-clob-client-v2``'s V2 order builder (imported on first use), or left unsigned
   without a key (dry run).
+
+`l2_headers` signs an authenticated request (the L2 HMAC headers).
 """
 
 from __future__ import annotations
@@ -24,9 +26,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.config import ConfigError
-from bot.errors import OrderRefused
+from bot.errors import OrderRefused, VenueFatal
 from bot.model import ONE, Action, Micros, OrderRequest, OrderType, notional
-from bot.venues import polymarket_wire as wire
+from bot.venues.polymarket import wire
+from bot.venues.polymarket.credentials import PolymarketCredentials
 
 POLYGON = 137
 GTD_SECURITY_S = 60  # the venue expires a GTD order one minute before its stated expiration
@@ -237,3 +240,19 @@ class OrderFactory:
             "deferExec": False,
             "postOnly": False,
         }
+
+
+def l2_headers(
+    signer: Any, creds: PolymarketCredentials, method: str, path: str, body: str | None
+) -> dict[str, str]:
+    """The L2 HMAC headers of one authenticated request (``py-clob-client-v2``'s)."""
+    from py_clob_client_v2.clob_types import RequestArgs
+    from py_clob_client_v2.headers.headers import create_level_2_headers
+
+    try:
+        headers = create_level_2_headers(
+            signer, creds, RequestArgs(method=method, request_path=path, serialized_body=body)
+        )
+    except Exception:
+        raise VenueFatal("cannot sign the request: the API secret is not valid base64") from None
+    return {str(k): str(v) for k, v in headers.items()}

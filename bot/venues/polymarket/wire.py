@@ -40,7 +40,7 @@ from bot.model import (
     Outcome,
     taker_fee,
 )
-from bot.venues.wire_fields import (
+from bot.venues.polymarket.wire_fields import (
     ParseError,
     error_message,
     field_of,

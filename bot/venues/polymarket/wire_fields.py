@@ -1,7 +1,7 @@
 """Field readers for venue JSON: exact micros, text, flags, integers and times, or `ParseError`.
 
 Every reader names the field it read (``book.bids[2].price``) in its error, so a venue answer
-the bot cannot read is one line saying where. Shared by the CLOB parsers (polymarket_wire.py).
+the bot cannot read is one line saying where. Shared by the CLOB parsers (wire.py).
 """
 
 from __future__ import annotations
