@@ -12,6 +12,7 @@ import time
 from collections.abc import Mapping
 from typing import Protocol
 
+from bot.errors import StartupRefused
 from bot.model import now_ms
 
 
@@ -68,9 +69,11 @@ def market_clock_from_env(environ: Mapping[str, str]) -> RealtimeClock | None:
         wall, market, speed = raw.split(":")
         wall_ms, market_ms, rate = int(wall), int(market), float(speed)
     except ValueError:
-        raise ValueError(f"{MARKET_CLOCK_ENV}: expected <wall ms>:<market ms>:<speed>, got {raw!r}") from None
+        raise StartupRefused(
+            f"{MARKET_CLOCK_ENV}: expected <wall ms>:<market ms>:<speed>, got {raw!r}"
+        ) from None
     if not 0 < rate <= 10_000:
-        raise ValueError(f"{MARKET_CLOCK_ENV}: speed {rate:g} is not in (0, 10000]")
+        raise StartupRefused(f"{MARKET_CLOCK_ENV}: speed {rate:g} is not in (0, 10000]")
     return RealtimeClock(market_ms + round((now_ms() - wall_ms) * rate), rate)
 
 
