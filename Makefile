@@ -38,6 +38,7 @@ typecheck: $(STAMP)
 ## Print every benchmark's figures as JSON (docs/benchmarks.md says what they mean).
 bench: $(BENCH_STAMP)
 	$(BIN)/python bench/control_latency.py
+	$(BIN)/python bench/adjust_latency.py
 	$(BIN)/python bench/emergency_stop.py
 	$(BIN)/python bench/risk_checks.py
 	$(BIN)/python bench/live_roundtrip.py

@@ -81,6 +81,7 @@ def markets(watched: dict[str, Market]) -> list[dict[str, Any]]:
         {
             "market_id": m.market_id,
             "name": m.name,
+            "market_name": m.name,  # the name every file uses; `name` is the first one
             "instrument": m.instrument,
             "window_start": iso(m.window_start_ms),
             "window_end": iso(m.window_end_ms),

@@ -477,18 +477,20 @@ class Engine:
         )
 
     def write_state(self, heartbeat: bool = False) -> None:
+        """The three files from one snapshot: status.json's copies (balance, positions) are
+        never older than trading_state.json. `heartbeat`: the heartbeat's write (or one
+        that stands for it), after which the next heartbeat is due in `heartbeat_s`."""
         folder = self.paths.state
         now = time.monotonic()
-        with_status = heartbeat or now >= self._next_heartbeat
-        snap = self.snapshot(for_status=with_status)
+        snap = self.snapshot(for_status=True)
         self.files.put(folder / TRADING_STATE, state.trading_state(snap))
         self.files.put(folder / TRADES_TODAY, state.trades_today(snap))
+        self.files.put(folder / STATUS, self._status(state.status(snap)))
+        self.files.status_written = now
         self._written_at = self.activity.added
         self._prices_moved = False
         self._last_state_write = now
-        if with_status:
-            self.files.put(folder / STATUS, self._status(state.status(snap)))
-            self.files.status_written = now
+        if heartbeat:
             self._next_heartbeat = now + self.heartbeat_s
 
     def _status(self, doc: dict[str, Any], final: bool = False) -> dict[str, Any]:

@@ -41,7 +41,7 @@ STATE_FILES: Final = (*SNAPSHOT_FILES, RECONCILIATION)
 
 # The state files' schema: it changes when a field changes meaning (new fields may come
 # within a version). A reader shows files of this version or older, and refuses newer ones.
-SCHEMA_VERSION: Final = 1
+SCHEMA_VERSION: Final = 2  # 2: trades_today total_fees includes open positions; no reason is null
 
 # -- controls/ --------------------------------------------------------------------------
 PAUSE: Final = "PAUSE"

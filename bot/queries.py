@@ -253,8 +253,10 @@ def previous_session_id(conn: sqlite3.Connection, mode: str, session_id: int) ->
     return None if earlier is None else int(earlier)
 
 
-def first_started_ms(conn: sqlite3.Connection) -> int | None:
-    first = conn.execute("SELECT MIN(started_ms) FROM sessions").fetchone()[0]
+def first_start_market_ms(conn: sqlite3.Connection) -> int | None:
+    """Market time of the journal's first start (its first BOT_STARTED; sessions.started_ms
+    is the wall clock)."""
+    first = conn.execute("SELECT MIN(ts_ms) FROM activity WHERE type='BOT_STARTED'").fetchone()[0]
     return None if first is None else int(first)
 
 

@@ -30,7 +30,16 @@ _RISK_ORDER = {Mode.BACKTEST: 0, Mode.PAPER: 0, Mode.DRY_RUN: 1, Mode.LIVE: 2}
 
 
 class AdjustError(BotError, ValueError):
-    """The ADJUST_RISK file cannot be applied; the message says why, in one line."""
+    """The ADJUST_RISK file cannot be applied; the message says why, in one line.
+
+    `incomplete` is true when the text may still be being written (empty, cut inside a
+    UTF-8 character or inside the JSON): only then does the bot give the file a moment
+    more. A complete file that breaks a rule (over a cap, an unknown key, a wrong type) is
+    refused at once."""
+
+    def __init__(self, message: str, *, incomplete: bool = False) -> None:
+        super().__init__(message)
+        self.incomplete = incomplete
 
 
 @dataclass(frozen=True)
@@ -97,15 +106,15 @@ def parse(data: bytes, limits: Limits) -> dict[str, Any]:
     try:
         text = data.decode("utf-8").strip()
     except UnicodeDecodeError:
-        raise AdjustError("not UTF-8 text: write a number or a JSON object") from None
+        raise AdjustError("not UTF-8 text: write a number or a JSON object", incomplete=True) from None
     if not text:
-        raise AdjustError("empty: write a number (max position in USD) or a JSON object")
+        raise AdjustError("empty: write a number (max position in USD) or a JSON object", incomplete=True)
     if text[0] != "{":
         return {"max_position_usd": _money("max_position_usd", text, limits.cap_position)}
     try:
         raw = orjson.loads(text)
     except orjson.JSONDecodeError as exc:
-        raise AdjustError(f"not valid JSON: {exc}") from None
+        raise AdjustError(f"not valid JSON: {exc}", incomplete=True) from None
     if not isinstance(raw, dict) or not raw:
         raise AdjustError("expected a JSON object with at least one key")
     unknown = sorted(set(raw) - set(KEYS))

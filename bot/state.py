@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
@@ -78,6 +78,8 @@ class Snapshot:
     feeds: dict[str, Any] | None = None
     feed_connections: list[dict[str, Any]] | None = None
     discovery: dict[str, Any] | None = None  # the rolling windows (bot/markets/roller.py)
+    # what one projection worked out for the next (status.json reuses the position rows)
+    memo: dict[str, Any] = field(default_factory=dict)
 
     def market_name(self, market_id: str) -> str:
         return self.market_names.get(market_id, market_id)
@@ -96,6 +98,14 @@ def _pct(part: Micros, whole: Micros) -> float:
 def _points(edge: Micros) -> float:
     """Edge in percentage points: 0.05 of probability -> 5.0."""
     return round(edge * 100 / ONE, 2)
+
+
+_epoch_s = describe.epoch_s
+
+
+def _when(ts_ms: int | None) -> tuple[str | None, float | None]:
+    """A time as the files show it: ISO-8601 and, beside it, Unix epoch seconds (None: none)."""
+    return (None, None) if ts_ms is None else (iso(ts_ms), _epoch_s(ts_ms))
 
 
 # ---------------------------------------------------------------------------
@@ -119,10 +129,22 @@ class Views:
 
     def __init__(self) -> None:
         self._orders: dict[str, tuple[tuple[Any, ...], dict[str, Any]]] = {}
-        # (what the row depends on, the parts a book does not move, the book, the row)
+        # (what the row depends on, the parts a book does not move, the book, the row, its
+        # unrealized P&L in micros)
         self._positions: dict[tuple[str, str], tuple[Any, ...]] = {}
+        # status.json's rows: (trading_state.json's row, its book-free part, the row)
+        self._status_rows: dict[int, tuple[dict[str, Any], ...]] = {}
+        self.statics: list[dict[str, Any]] = []  # the book-free parts of the rows positions() gave last
         self._trades: dict[tuple[Any, ...], tuple[tuple[Any, ...], dict[str, Any]]] = {}
         self.session: describe.SessionInfo | None = None  # the journal's row of this run
+        self._markets: tuple[tuple[Market, ...], list[dict[str, Any]]] | None = None
+
+    def markets(self, watched: dict[str, Market]) -> list[dict[str, Any]]:
+        """status.json's `markets`, rebuilt only when a window opens or closes (or changes)."""
+        key = tuple(watched.values())
+        if self._markets is None or self._markets[0] != key:  # identity first: a cheap compare
+            self._markets = (key, describe.markets(watched))
+        return self._markets[1]
 
     def orders(self, names: dict[str, str], orders: list[Order]) -> list[dict[str, Any]]:
         cache = self._orders
@@ -141,11 +163,14 @@ class Views:
 
     def positions(
         self, markets: dict[str, Market], marks: dict[str, BookTick], positions: list[Position]
-    ) -> list[dict[str, Any]]:
-        """A row is reused while neither the position nor its market's book has changed; the
-        parts a book does not move (names, times) while the position has not."""
+    ) -> tuple[list[dict[str, Any]], Micros]:
+        """The rows, and the positions' unrealized P&L in micros. A row is reused while
+        neither the position nor its market's book has changed; the parts a book does not
+        move (names, times) while the position has not."""
         cache = self._positions
         out = []
+        statics = self.statics = []
+        unrealized = 0
         for p in positions:
             market = markets.get(p.market_id)
             tick = marks.get(p.market_id)
@@ -154,13 +179,39 @@ class Views:
             hit = cache.get(slot)
             if hit is None or hit[0] != key:
                 static = _position_static(p, market)
-                hit = cache[slot] = (key, static, tick, _position_row(p, static, tick))
+                hit = cache[slot] = (key, static, tick, *_position_row(p, static, tick))
             elif hit[2] is not tick:
-                hit = cache[slot] = (key, hit[1], tick, _position_row(p, hit[1], tick))
+                hit = cache[slot] = (key, hit[1], tick, *_position_row(p, hit[1], tick))
             out.append(hit[3])
+            statics.append(hit[1])
+            unrealized += hit[4]
         if len(cache) > 2 * len(positions) + 100:
             keep = {(p.market_id, p.outcome) for p in positions}
             self._positions = {k: v for k, v in cache.items() if k in keep}
+        return out, unrealized
+
+    def status_positions(
+        self, rows: list[dict[str, Any]], statics: list[dict[str, Any]]
+    ) -> list[dict[str, Any]]:
+        """status.json's rows, made from the rows `positions()` gave and their book-free
+        parts (`statics`, in the same order), so both files show the same values: the
+        operator's first names (`symbol`, `quantity`, `entry`, `stop`, `target`), then the
+        names every file uses (`market_id`, `shares`, ...). A new book changes only
+        `unrealized_pnl`: a copy of the row with that one field."""
+        cache = self._status_rows  # by the book-free part's id, checked by identity
+        out = []
+        for row, static in zip(rows, statics, strict=True):
+            hit = cache.get(id(static))
+            if hit is None or hit[1] is not static:
+                hit = cache[id(static)] = (row, static, _status_position(row))
+            elif hit[0] is not row:
+                moved = hit[2].copy()
+                moved["unrealized_pnl"] = row["pnl"]
+                hit = cache[id(static)] = (row, static, moved)
+            out.append(hit[2])
+        if len(cache) > 2 * len(rows) + 100:
+            keep = {id(static) for static in statics}
+            self._status_rows = {k: v for k, v in cache.items() if k in keep}
         return out
 
     def trades(self, names: dict[str, str], portfolio: Portfolio) -> list[dict[str, Any]]:
@@ -185,7 +236,26 @@ class Views:
 
 
 def position_view(p: Position, market: Market | None, tick: BookTick | None) -> dict[str, Any]:
-    return _position_row(p, _position_static(p, market), tick)
+    return _position_row(p, _position_static(p, market), tick)[0]
+
+
+def _status_position(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "symbol": row["market_id"],
+        "side": row["side"],
+        "quantity": row["shares"],
+        "entry": row["entry_price"],
+        "unrealized_pnl": row["pnl"],
+        "stop": row["stop_price"],
+        "target": row["target_price"],
+        "lifecycle": row["lifecycle"],
+        "market_id": row["market_id"],
+        "market_name": row["market_name"],
+        "shares": row["shares"],
+        "entry_price": row["entry_price"],
+        "stop_price": row["stop_price"],
+        "target_price": row["target_price"],
+    }
 
 
 _STATUS = {"ENTRY": "ACTIVE", "MONITORING": "ACTIVE", "DUST": "HELD", "AWAITING_REDEMPTION": "HELD"}
@@ -195,6 +265,8 @@ def _position_static(p: Position, market: Market | None) -> dict[str, Any]:
     """A position's row with the fields its market's book moves left empty: they are filled
     in on a copy (`_position_row`), so a new book costs four fields, not twenty."""
     basis = p.cost + p.fees
+    entry_time, entry_epoch = _when(p.opened_ms)
+    window_end, window_end_epoch = _when(market.window_end_ms if market else None)
     return {
         "market_name": market.name if market else p.market_id,
         "market_id": p.market_id,
@@ -207,7 +279,7 @@ def _position_static(p: Position, market: Market | None) -> dict[str, Any]:
         "pnl": None,
         "pnl_percent": None,
         "entry_edge": _points(p.entry_edge),
-        "entry_date": iso(p.opened_ms),
+        "entry_date": entry_time,
         "status": _STATUS.get(p.state, "EXITING"),
         "lifecycle": p.state,
         "stop_price": to_float(p.stop_price) if p.stop_price else None,
@@ -215,11 +287,17 @@ def _position_static(p: Position, market: Market | None) -> dict[str, Any]:
         "peak_price": to_float(p.peak) if p.peak else None,
         "exit_trigger": p.exit_trigger or None,
         "strategy": p.strategy,
-        "window_end": iso(market.window_end_ms) if market else None,
+        "window_end": window_end,
+        "entry_time": entry_time,
+        "entry_time_epoch_s": entry_epoch,
+        "window_end_epoch_s": window_end_epoch,
     }
 
 
-def _position_row(p: Position, static: dict[str, Any], tick: BookTick | None) -> dict[str, Any]:
+def _position_row(
+    p: Position, static: dict[str, Any], tick: BookTick | None
+) -> tuple[dict[str, Any], Micros]:
+    """The row with the book's fields filled in, and its P&L in micros (Portfolio.unrealized)."""
     mark = p.entry_price if tick is None else book_for(tick, p.outcome)[0]  # as Portfolio.mark
     value = notional(mark, p.shares)
     basis = p.cost + p.fees
@@ -228,10 +306,12 @@ def _position_row(p: Position, static: dict[str, Any], tick: BookTick | None) ->
     row["current_value"] = to_float(value)
     row["pnl"] = to_float(value - basis)
     row["pnl_percent"] = _pct(value - basis, basis)
-    return row
+    return row, value - basis
 
 
 def order_view(o: Order, market_name: str) -> dict[str, Any]:
+    placed, placed_epoch = _when(o.created_ms)
+    expiry, expiry_epoch = _when(o.expires_ms or None)  # 0: good till cancelled
     return {
         "order_id": o.order_id,
         "market": market_name,
@@ -243,12 +323,15 @@ def order_view(o: Order, market_name: str) -> dict[str, Any]:
         "shares": to_float(o.size),
         "filled_shares": to_float(o.filled),
         "edge": _points(o.edge),
-        "time_placed": iso(o.created_ms),
-        "ttl_expiry": iso(o.expires_ms) if o.expires_ms else None,
+        "time_placed": placed,
+        "ttl_expiry": expiry,
         "status": o.status.value,
         "order_type": o.order_type.value,
         "intent": o.intent.value,
         "strategy": o.strategy,
+        "market_name": market_name,
+        "time_placed_epoch_s": placed_epoch,
+        "ttl_expiry_epoch_s": expiry_epoch,
     }
 
 
@@ -258,19 +341,23 @@ def trading_state(snap: Snapshot) -> dict[str, Any]:
     locked = sum(o.locked for o in orders)
     positions = list(portfolio.positions.values())
     deployed = sum(p.cost + p.fees for p in positions)
+    rows, unrealized = snap.views.positions(snap.markets, portfolio.marks, positions)
+    snap.memo["positions"] = rows, unrealized, snap.views.statics
     return {
         "schema_version": SCHEMA_VERSION,
         "last_updated": iso(snap.wall_ms),
+        "last_updated_epoch_s": _epoch_s(snap.wall_ms),
         "market_time": iso(snap.market_ms),
+        "market_time_epoch_s": _epoch_s(snap.market_ms),
         "mode": snap.mode.value,
         "trading_state": snap.trading_state.value,
-        "trading_state_reason": snap.state_reason,
+        "trading_state_reason": snap.state_reason or None,
         "balance": {
             "usdc": to_float(portfolio.cash),
             "wallet": mask_wallet(snap.wallet),
         },
         "open_orders": snap.views.orders(snap.market_names, orders),
-        "active_positions": snap.views.positions(snap.markets, portfolio.marks, positions),
+        "active_positions": rows,
         "recent_activity": list(reversed(snap.activity.recent)),
         "stats": {
             "total_open_orders": len(orders),
@@ -294,13 +381,20 @@ def status(snap: Snapshot, *, alive: bool = True, reason: str = "") -> dict[str,
     now = snap.market_ms
     next_update = wall + round(snap.heartbeat_s * 1000) if alive else None
     info = snap.views.session = describe.session_info(snap.journal, snap.views.session)
-    daily_pnl = portfolio.realized_today() + sum(
-        portfolio.unrealized(p) for p in portfolio.positions.values()
-    )
+    memo = snap.memo.get("positions")
+    if memo is None:  # not written with trading_state.json
+        memo = (
+            *snap.views.positions(snap.markets, portfolio.marks, list(portfolio.positions.values())),
+            snap.views.statics,
+        )
+    rows, unrealized, statics = memo
+    daily_pnl = portfolio.realized_today() + unrealized
     return {
         "schema_version": SCHEMA_VERSION,
         "timestamp": iso(wall),
         "timestamp_epoch_s": describe.epoch_s(wall),
+        "last_updated": iso(wall),
+        "last_updated_epoch_s": describe.epoch_s(wall),
         "is_alive": alive,
         "next_update": iso(next_update) if next_update is not None else None,
         "next_update_epoch_s": describe.epoch_s(next_update) if next_update is not None else None,
@@ -309,7 +403,7 @@ def status(snap: Snapshot, *, alive: bool = True, reason: str = "") -> dict[str,
         **describe.about(info, wall),
         "mode": snap.mode.value,
         "trading_state": snap.trading_state.value,
-        "reason": reason or snap.state_reason,
+        "reason": reason or snap.state_reason or None,
         "market_time": iso(now),
         "market_time_epoch_s": describe.epoch_s(now),
         "speed": snap.speed,
@@ -323,21 +417,9 @@ def status(snap: Snapshot, *, alive: bool = True, reason: str = "") -> dict[str,
         },
         "risk": snap.risk_view,
         "limits": describe.limits(info, snap.limits, snap.risk, snap.max_consecutive_losses),
-        "markets": describe.markets(snap.markets),
-        "active_positions": [
-            {
-                "symbol": p.market_id,
-                "side": p.outcome.value,
-                "quantity": to_float(p.shares),
-                "entry": to_float(p.entry_price),
-                "unrealized_pnl": to_float(portfolio.unrealized(p)),
-                "stop": to_float(p.stop_price) if p.stop_price else None,
-                "target": to_float(p.target_price) if p.target_price else None,
-                "lifecycle": p.state,
-            }
-            for p in portfolio.positions.values()
-        ],
-        "last_signal": _last_signal(snap.last_signal),
+        "markets": snap.views.markets(snap.markets),
+        "active_positions": snap.views.status_positions(rows, statics),
+        "last_signal": _last_signal(snap.last_signal, snap.market_names),
         "feeds": snap.feeds,
         "feed_connections": snap.feed_connections,
         "discovery": snap.discovery,
@@ -345,7 +427,7 @@ def status(snap: Snapshot, *, alive: bool = True, reason: str = "") -> dict[str,
     }
 
 
-def _last_signal(last: tuple[Signal, Execution] | None) -> dict[str, Any] | None:
+def _last_signal(last: tuple[Signal, Execution] | None, names: dict[str, str]) -> dict[str, Any] | None:
     if last is None:
         return None
     signal, result = last
@@ -357,6 +439,9 @@ def _last_signal(last: tuple[Signal, Execution] | None) -> dict[str, Any] | None
         "score": round(signal.score, 4),
         "executed": result.executed,
         "skip_reason": result.reason or None,
+        "market_id": signal.market_id,
+        "market_name": names.get(signal.market_id, signal.market_id),
+        "time_epoch_s": _epoch_s(signal.ts_ms),
     }
 
 
@@ -370,10 +455,13 @@ def trades_today(snap: Snapshot) -> dict[str, Any]:
     rows = snap.views.trades(snap.market_names, portfolio)
     closed = [p for _, p in portfolio.closed_today]
     wins = sum(1 for p in closed if p.realized > 0)
+    closed_fees = sum(p.total_fees for p in closed)
+    open_fees = sum(p.total_fees for p in portfolio.positions.values())
     return {
         "schema_version": SCHEMA_VERSION,
         "date": day,
         "last_updated": iso(snap.wall_ms),
+        "last_updated_epoch_s": _epoch_s(snap.wall_ms),
         "trades": rows,
         "summary": {
             "total_trades": len(rows),
@@ -382,13 +470,17 @@ def trades_today(snap: Snapshot) -> dict[str, Any]:
             "wins": wins,
             "losses": len(closed) - wins,
             "total_pnl": to_float(sum(p.realized for p in closed)),
-            "total_fees": to_float(sum(p.total_fees for p in closed)),
+            "total_fees": to_float(closed_fees + open_fees),
             "win_rate": round(wins / len(closed), 4) if closed else None,
+            "closed_fees": to_float(closed_fees),
+            "open_fees": to_float(open_fees),
         },
     }
 
 
 def _trade_row(market_name: str, p: Position, status: str, closed_ms: int | None) -> dict[str, Any]:
+    entry_time, entry_epoch = _when(p.opened_ms)
+    exit_time, exit_epoch = _when(closed_ms or None)
     return {
         "position_id": p.position_id,
         "market": market_name,
@@ -397,9 +489,9 @@ def _trade_row(market_name: str, p: Position, status: str, closed_ms: int | None
         "strategy": p.strategy,
         "status": status,
         "shares": to_float(p.bought),
-        "entry_time": iso(p.opened_ms),
+        "entry_time": entry_time,
         "entry_price": to_float(p.entry_price),
-        "exit_time": iso(closed_ms) if closed_ms else None,
+        "exit_time": exit_time,
         "exit_price": to_float(p.exit_price) if p.sold else None,
         "exit_reason": p.exit_reason or None,
         "exit_trigger": p.exit_trigger or None,
@@ -412,4 +504,7 @@ def _trade_row(market_name: str, p: Position, status: str, closed_ms: int | None
         "fees": to_float(p.total_fees),
         "gross_pnl": to_float(p.sold_value - p.bought_cost) if status == "CLOSED" else None,
         "pnl": to_float(p.realized) if status == "CLOSED" else None,
+        "market_name": market_name,
+        "entry_time_epoch_s": entry_epoch,
+        "exit_time_epoch_s": exit_epoch,
     }

@@ -37,7 +37,9 @@ if TYPE_CHECKING:
     from bot.scorecard import Scorecard
     from bot.statefiles import FileWriter
 
-SETTLE_S = 0.5  # how long an unparseable ADJUST_RISK may still be being written
+SETTLE_S = (
+    0.5  # how long an ADJUST_RISK that may be cut short (empty, half a JSON) may still be being written
+)
 
 
 class Supervisor:
@@ -253,7 +255,7 @@ class Supervisor:
         try:
             values = runtime.parse(content, self.limits.value)
         except runtime.AdjustError as exc:
-            if self._still_being_written(name):
+            if exc.incomplete and self._still_being_written(name):
                 return  # `echo ... > ADJUST_RISK` creates the file before it writes: look again
             self.record(now, name, "REJECTED", str(exc))
             self._set_aside(now, name, str(exc), content)
@@ -280,7 +282,7 @@ class Supervisor:
             age = time.time() - os.stat(self.controls_dir / name).st_mtime
         except OSError:
             return False
-        if age >= SETTLE_S:
+        if not -SETTLE_S < age < SETTLE_S:  # old, or stamped in the future: it will not change
             return False
         self.recheck_at = time.monotonic() + SETTLE_S - max(0.0, age) + 0.01
         return True
@@ -291,10 +293,13 @@ class Supervisor:
         note = f"REJECTED at {iso(now)}: {controls.shown(reason, 300)}\n".encode()
         if content:  # a short printable excerpt, never the raw bytes
             note += b"--- the file began:\n" + controls.excerpt(content).encode() + b"\n"
+        # the file goes first, then the note: a writer that waits for the note and then
+        # renames a corrected file into place never sees it removed by this refusal
         with contextlib.suppress(OSError):
-            safefile.replace_small(folder / f"{name}.rejected", note)  # never opens what is there
             if (folder / name).is_file():
                 os.unlink(folder / name)
+        with contextlib.suppress(OSError):
+            safefile.replace_small(folder / f"{name}.rejected", note)  # never opens what is there
 
     def _cancel_disallowed(self, now: int) -> int:
         limits = self.limits.value

@@ -69,7 +69,7 @@ def compare_session(home: Path, session_id: int, out: Path | None = None) -> Com
     replay: dict[tuple[str, str, str], list[Side]] = {}
     rconn = open_journal(Paths(target).journal)
     try:
-        first_ms = int(queries.first_started_ms(rconn) or 0)
+        first_ms = int(queries.first_start_market_ms(rconn) or 0)
         for r in queries.positions_in_order(rconn, Mode.BACKTEST.value):
             replay.setdefault((r["market_id"], r["outcome"], r["strategy"] or ""), []).append(
                 side_from_row(r, None)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,7 @@ from bot.model import (
     TradingState,
     WindowOpened,
     WindowResolved,
+    to_float,
     to_micros,
 )
 from bot.strategies import WindowState, build_strategies
@@ -305,6 +307,12 @@ def test_state_files_have_the_documented_fields(runs: tuple[Run, Run]) -> None:
         "total_fees",
         "win_rate",
     } <= set(today["summary"])
+    summary = today["summary"]  # fees of every trade today, open ones too, and the two parts
+    fees = [Decimal(str(t["fees"])) for t in today["trades"]]
+    assert Decimal(str(summary["total_fees"])) == sum(fees) > 0
+    assert Decimal(str(summary["closed_fees"])) + Decimal(str(summary["open_fees"])) == sum(fees)
+    opened = [Decimal(str(t["fees"])) for t in today["trades"] if t["status"] == "OPEN"]
+    assert Decimal(str(summary["open_fees"])) == sum(opened)
     assert today["trades"]
     for trade in today["trades"]:
         assert {
@@ -440,7 +448,13 @@ def test_the_state_files_cached_rows_equal_rows_built_afresh(tmp_path: Path) -> 
         fresh = [
             state.position_view(p, engine.markets.get(p.market_id), marks.get(p.market_id)) for p in positions
         ]
-        assert engine.views.positions(engine.markets, marks, positions) == fresh
+        rows, unrealized = engine.views.positions(engine.markets, marks, positions)
+        assert rows == fresh
+        assert unrealized == sum(engine.portfolio.unrealized(p) for p in positions)
+        shown = state.status(engine.snapshot(for_status=True))
+        assert [(r["symbol"], r["quantity"], r["unrealized_pnl"]) for r in shown["active_positions"]] == [
+            (p.market_id, to_float(p.shares), to_float(engine.portfolio.unrealized(p))) for p in positions
+        ]
         orders = engine.orders.open_orders()
         names = engine.market_names
         fresh_orders = [state.order_view(o, names.get(o.market_id, o.market_id)) for o in orders]

@@ -126,3 +126,16 @@ def test_status_and_check_bot_agree_and_print_no_python_reprs(tmp_path: Path) ->
     assert "12.5 @ 0.4" in theirs and "12.5 @ 0.4" in ours.replace("  ", " ").replace("  ", " ")
     assert "in effect PAUSE, HALTED" in ours
     assert not re.search(r"\[|\{|\bNone\b|\bTrue\b|\bFalse\b", ours), ours
+
+
+@needs_jq
+def test_no_reason_is_null_and_check_bot_prints_none(tmp_path: Path) -> None:
+    """schema_version 2: no reason is null, which jq's `if` and `//` treat as absent."""
+    home = _home(tmp_path)
+    status_file = home / "state" / "status.json"
+    status = json.loads(status_file.read_text())
+    status.update(reason=None, trading_state="ACTIVE")
+    status_file.write_text(json.dumps(status))
+    theirs = subprocess.run([str(SCRIPT), str(home)], capture_output=True, text=True).stdout
+    assert "state ACTIVE\n" in theirs, theirs
+    assert "stopped: no reason recorded" in theirs, theirs

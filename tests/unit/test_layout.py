@@ -76,9 +76,10 @@ def test_paths_name_the_folders() -> None:
 
 @pytest.mark.parametrize(
     ("version", "newer"),
-    [(1, None), (0, None), (None, None), ("1.4", None), (2, 2), ("2.0", 2), (True, None), ("x", None)],
+    [(1, None), (0, None), (None, None), ("2.4", None), (3, 3), ("3.0", 3), (True, None), ("x", None)],
 )
 def test_newer_schema(version: object, newer: int | None) -> None:
+    assert layout.SCHEMA_VERSION == 2
     assert layout.newer_schema({"schema_version": version}) == newer
 
 

@@ -85,9 +85,10 @@ def test_an_unknown_field_fails_at_every_level() -> None:
         "adjustable": True,
     }
     minimal = {
-        "schema_version": 1,
+        "schema_version": 2,
         "date": "2026-11-22",
         "last_updated": "2026-11-22T03:05:24.000Z",
+        "last_updated_epoch_s": 1795835124.0,
         "trades": [],
         "summary": {
             "total_trades": 0,
@@ -98,12 +99,17 @@ def test_an_unknown_field_fails_at_every_level() -> None:
             "total_pnl": 0.0,
             "total_fees": 0.0,
             "win_rate": None,
+            "closed_fees": 0.0,
+            "open_fees": 0.0,
         },
     }
     assert problems("trades_today", minimal) == []
     extra = copy.deepcopy(minimal)
-    extra["summary"]["open_fees"] = 0.0
-    assert any("open_fees" in p and "/summary" in p for p in problems("trades_today", extra))
+    extra["summary"]["fees_total"] = 0.0
+    assert any("fees_total" in p and "/summary" in p for p in problems("trades_today", extra))
+    missing = copy.deepcopy(minimal)
+    del missing["summary"]["open_fees"]
+    assert any("'open_fees' is a required property" in p for p in problems("trades_today", missing))
     extra = copy.deepcopy(minimal)
     extra["total"] = 1
     assert any("'total' was unexpected" in p for p in problems("trades_today", extra))
