@@ -336,7 +336,7 @@ class Roller:
                     "status": view.status.value,
                     "start": iso(view.start_ms) if view.start_ms is not None else None,
                     "end": iso(view.end_ms) if view.end_ms is not None else None,
-                    "condition_id": view.gamma.condition_id if view.gamma else None,
+                    "market_id": view.gamma.condition_id if view.gamma else None,  # the condition id
                     "checked": iso(admitted.admitted_ms) if admitted else None,
                     "subscribed": iso(self.subscribed_ms[view.key])
                     if view.key in self.subscribed_ms
