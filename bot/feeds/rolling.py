@@ -15,7 +15,7 @@ around the REST poller or the market websocket (`inner`, which has `add_market` 
 - `Resolved`: Gamma's result becomes `WindowResolved` (unless the CLOB said it first) and the
   book is dropped (`inner.remove_market`).
 
-`RollerSide(books, roller, register)` is what the engine calls (on its thread): before each
+`RollerSide(books, roller, register, clock)` is what the engine calls (on its thread): before each
 batch it registers every admitted window with the venue (`register`: the market's
 `MarketInfo`, which orders are signed with) and writes the roller's DISCOVERY lines, so a
 window is known to the venue before its `WindowOpened` can reach the engine (the roller puts
@@ -27,6 +27,7 @@ series configured there is always a next window. status.json's `discovery` block
 from __future__ import annotations
 
 import dataclasses
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -50,7 +51,7 @@ class RollingFeed:
         self.subscribe_ahead_ms = 2 * roller.lead_ms if subscribe_ahead_ms is None else subscribe_ahead_ms
         self._waiting: dict[str, Admitted] = {}  # by market id: admitted, not subscribed yet
         self._rolled: dict[str, Admitted] = {}  # by market id: subscribed, not resolved
-        self.leads_ms: list[int] = []  # subscribed this long before the window opened
+        self.leads_ms: deque[int] = deque(maxlen=1000)  # subscribed this long before it opened
         self._held: dict[str, WindowOpened] = {}  # opened by the inner feed, before the start
         self._last: dict[str, BookTick] = {}  # the last book of a held window
         self._done: set[str] = set()  # resolved (by the CLOB or by Gamma)

@@ -77,7 +77,7 @@ def test_a_window_is_subscribed_ahead_opened_at_its_start_resolved_and_dropped(r
     assert rig.condition(1) not in [m.market_id for m in rig.feed.markets], "not subscribed yet"
     assert rig.at(200) == []  # subscribed 100 s before it opens: the book is read, not shown
     assert rig.condition(1) in [m.market_id for m in rig.feed.markets]
-    assert rig.feed.leads_ms == [100_000]
+    assert list(rig.feed.leads_ms) == [100_000]
     assert any("book subscribed 100 s before it opens" in t for t in rig.notices(rig.roller.engine_news()))
     rig.roller.turn()  # status.json's block is rebuilt at each look
     assert [w["subscribed"] is not None for w in rig.roller.status()["windows"]] == [False, True]
