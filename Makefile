@@ -44,6 +44,7 @@ bench: $(BENCH_STAMP)
 	$(BIN)/python bench/live_roundtrip.py
 	$(BIN)/python bench/live_faults.py
 	$(BIN)/python bench/ws_feed.py
+	$(BIN)/python bench/rolling_windows.py
 	$(BIN)/python bench/backtest_throughput.py
 	$(BIN)/python bench/operator_commands.py
 	$(BIN)/python bench/journal_check.py

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from bot import __version__, controls, preflight, startup, storage
-from bot.clock import Inbox, RealtimeClock
+from bot.clock import Inbox, RealtimeClock, market_clock_from_env
 from bot.config import Config
 from bot.controls import Control, Watcher
 from bot.engine import DECIDE_EVERY_MS, Engine
@@ -299,13 +299,13 @@ def _market(
         live_from = start_ms if restored.clock_ms else min(start_ms, feed.peek_ms())
         clock = RealtimeClock(start_ms, config.speed)
         return Market(PaperVenue(config.mode), feed, clock, config.wallet or "PAPER", start_ms, live_from)
-    from bot.feeds.background import BackgroundFeed
-    from bot.live import build_live
+    from bot.live import build_live, live_books
 
     live = build_live(config, paths.logs)
-    start = now_ms()  # after the slow start-up: the clock starts here
-    clock = RealtimeClock(start, 1.0)
-    books = BackgroundFeed(live.feed, inbox.data_ready, clock.now_ms)
+    # after the slow start-up: the clock starts here (a test server's clock: bot/clock.py)
+    clock = market_clock_from_env(os.environ) or RealtimeClock(now_ms(), 1.0)
+    start = clock.now_ms()
+    books = live_books(config, live, clock, inbox.data_ready)  # rolling windows: bot/feeds/rolling.py
     from bot.feeds import fair_feed as underlying  # the underlying's price and the fair value on each tick
 
     feed = underlying.build(
@@ -329,6 +329,8 @@ def _chores(
     background.add(auto_redeem.worker if auto_redeem is not None else None)
     portfolio, orders = engine.portfolio, engine.orders
     recording: Any = engine.feed  # the RecordingFeed around the market (bot/feeds/replay.py)
+    if hasattr(market.feed, "attach"):  # the rolling windows' DISCOVERY lines (bot/feeds/rolling.py)
+        market.feed.attach(engine.activity, list(engine.markets))
 
     def chores() -> None:
         if mode is Mode.PAPER:

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import queue
 import time
+from collections.abc import Mapping
 from typing import Protocol
 
+from bot.errors import StartupRefused
 from bot.model import now_ms
 
 
@@ -50,6 +52,29 @@ class RealtimeClock:
             return inbox.get(timeout=timeout)
         except queue.Empty:
             return None
+
+
+MARKET_CLOCK_ENV = "TOUCHTRADER_MARKET_CLOCK"
+
+
+def market_clock_from_env(environ: Mapping[str, str]) -> RealtimeClock | None:
+    """Tests only: ``TOUCHTRADER_MARKET_CLOCK="<wall ms>:<market ms>:<speed>"`` runs DRY_RUN
+    and LIVE market time as a local test server's clock does (market time was `market ms` at
+    wall time `wall ms`, and runs `speed` times faster), so rolling windows pass in seconds.
+    Unset (always, outside tests): None, the wall clock."""
+    raw = environ.get(MARKET_CLOCK_ENV, "").strip()
+    if not raw:
+        return None
+    try:
+        wall, market, speed = raw.split(":")
+        wall_ms, market_ms, rate = int(wall), int(market), float(speed)
+    except ValueError:
+        raise StartupRefused(
+            f"{MARKET_CLOCK_ENV}: expected <wall ms>:<market ms>:<speed>, got {raw!r}"
+        ) from None
+    if not 0 < rate <= 10_000:
+        raise StartupRefused(f"{MARKET_CLOCK_ENV}: speed {rate:g} is not in (0, 10000]")
+    return RealtimeClock(market_ms + round((now_ms() - wall_ms) * rate), rate)
 
 
 class SimulatedClock:

@@ -109,7 +109,13 @@ class PolymarketConfig:
     chain_id: int = 137
     signature_type: int = 0
     funder: str = ""
-    markets: tuple[str, ...] = ()
+    markets: tuple[str, ...] = ()  # explicit: token ids, condition ids or Gamma slugs
+    series: tuple[str, ...] = ()  # recurring windows rolled through forever: btc-updown-5m, ...
+    gamma_host: str = "https://gamma-api.polymarket.com"
+    discovery_lead_s: float = 60.0  # each window validated and subscribed this long before it opens
+    discovery_refresh_s: float = 60.0  # a known window re-read from Gamma at most this often
+    discovery_poll_s: float = 5.0  # how often the roller looks at Gamma (its own thread)
+    resolve_poll_s: float = 15.0  # an ended window re-read this often until it resolves
     poll_interval_s: float = 1.0
     confirm_timeout_s: float = 5.0
     stale_feed_s: float = 10.0
@@ -245,6 +251,10 @@ _POSITIVE = {
     "polymarket.price_silence_s",
     "polymarket.fair_vol_per_s",
     "polymarket.redeem_interval_s",
+    "polymarket.discovery_lead_s",
+    "polymarket.discovery_refresh_s",
+    "polymarket.discovery_poll_s",
+    "polymarket.resolve_poll_s",
 }
 _NON_NEGATIVE = {
     "logs.max_bytes",
@@ -460,6 +470,7 @@ def _check_ranges(config: Config) -> None:
         raise ConfigError(f"polymarket.market_feed: {config.polymarket.market_feed!r} is not {choices}")
     _check_market(config.market)
     _check_risk(config)
+    _check_discovery(config.polymarket)
     _check_alerts(config.alerts)
 
 
@@ -496,6 +507,29 @@ def _check_market(market: MarketConfig) -> None:
         raise ConfigError(f"market.fee_rate: must be at most 1, got {market.fee_rate!r}")
     if len(set(market.instruments)) != len(market.instruments) or not market.instruments:
         raise ConfigError("market.instruments: needs at least one name, each once")
+
+
+_SERIES_NAME = re.compile(r"^[a-z0-9]+-(updown|up-or-down)-[0-9a-z]+$")
+_MARKET_REF = re.compile(r"^(0x[0-9a-fA-F]{64}|[0-9]+|[a-z0-9][a-z0-9-]*|https?://\S*polymarket\.com/\S+)$")
+
+
+def _check_discovery(pm: PolymarketConfig) -> None:
+    """The names' shape; which coins and timeframes exist: at start (bot/markets/, a higher layer)."""
+    for i, name in enumerate(pm.series):
+        if not _SERIES_NAME.match(name.strip().lower()):
+            raise ConfigError(
+                f"polymarket.series[{i}]: {name!r} is not a series name: expected"
+                " <coin>-updown-<timeframe>, e.g. btc-updown-5m"
+            )
+    for i, ref in enumerate(pm.markets):
+        text = ref.strip()
+        if not _MARKET_REF.match(text) or (text.startswith("0x") and len(text) != 66):
+            raise ConfigError(
+                f"polymarket.markets[{i}]: {ref!r} is not a token id, a 0x condition id"
+                " (64 hex digits) or a market slug"
+            )
+    if not pm.gamma_host.startswith(("http://", "https://")):
+        raise ConfigError(f"polymarket.gamma_host: {pm.gamma_host!r} is not an http(s) URL")
 
 
 def _check_risk(config: Config) -> None:

@@ -183,13 +183,23 @@ def check_config(home: Path) -> list[Finding]:
     except (ConfigError, ImportError, ValueError, TypeError) as exc:
         return [Finding(FAIL, "config", f"{path}: {exc}", "fix the key named; `bot run` would exit 2")]
     where = str(path) if path.is_file() else "no bot.toml: every setting at its default"
+    if config.polymarket.series:  # which coins and timeframes exist: as `bot run` checks them
+        from bot.markets.series import DiscoveryError, parse_series_list
+
+        try:
+            parse_series_list(list(config.polymarket.series))
+        except DiscoveryError as exc:
+            return [Finding(FAIL, "config", f"{path}: polymarket.series: {exc}", "`bot run` would exit 2")]
     out = [Finding(OK, "config", f"{where}; strategies {', '.join(config.strategies.enabled)}")]
-    if config.polymarket.markets and not os.environ.get("POLYMARKET_PRIVATE_KEY"):
+    if (config.polymarket.markets or config.polymarket.series) and not os.environ.get(
+        "POLYMARKET_PRIVATE_KEY"
+    ):
         out.append(
             Finding(
                 WARN,
                 "config",
-                "[polymarket] markets are set but POLYMARKET_PRIVATE_KEY is not in this environment",
+                "[polymarket] markets or series are set but POLYMARKET_PRIVATE_KEY is not in this"
+                " environment",
                 "set it where the bot runs (e.g. the systemd EnvironmentFile), never in bot.toml",
             )
         )

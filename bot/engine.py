@@ -430,6 +430,8 @@ class Engine:
         )
         self.orders.forget_market(event.market_id)
         self.forecasts.forget(event.market_id)
+        if not any(key[0] == event.market_id for key in self.portfolio.positions):
+            self.portfolio.marks.pop(event.market_id, None)  # rolling windows: none kept for days
         return market
 
     def _market_changed(self, known: Market, event: WindowOpened) -> None:
@@ -514,6 +516,7 @@ class Engine:
             risk_view=supervisor.risk_view() if for_status else None,
             feeds=health.books(self.feed, self.markets, wall) if for_status else None,
             feed_connections=health.connections(self.feed) if for_status else None,
+            discovery=health.discovery(self.feed) if for_status else None,
         )
 
     def write_state(self, heartbeat: bool = False) -> None:

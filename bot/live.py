@@ -46,8 +46,12 @@ from bot.supervisor import Supervisor
 from bot.venues.polymarket.pacing import BUSY_LIMIT_S, while_busy
 
 if TYPE_CHECKING:
+    from bot.clock import RealtimeClock
+    from bot.feeds.background import BackgroundFeed
     from bot.feeds.polymarket import PolymarketFeed
     from bot.feeds.polymarket_stream import PolymarketStreamFeed
+    from bot.feeds.rolling import RollerSide
+    from bot.markets.discovery import Discovery
     from bot.model import Market, VenueEvent
     from bot.venues.base import Venue
     from bot.venues.dry_run import DryRunVenue
@@ -109,6 +113,7 @@ class LiveParts:
     markets: list[Market]  # validated
     wallet: str
     feed: PolymarketFeed | PolymarketStreamFeed
+    discovery: Discovery | None = None  # `series`, or markets named by slug (bot/markets/roller.py)
 
 
 def build_live(config: Config, logs: Path, environ: dict[str, str] | None = None) -> LiveParts:
@@ -117,8 +122,12 @@ def build_live(config: Config, logs: Path, environ: dict[str, str] | None = None
 
     env = dict(os.environ if environ is None else environ)
     pm = config.polymarket
-    if not pm.markets:
-        raise ConfigError("polymarket.markets: list the token or condition ids to trade in bot.toml")
+    if not pm.markets and not pm.series:
+        raise ConfigError(
+            "polymarket.series or polymarket.markets: list the series (btc-updown-5m) or the"
+            " markets (token ids, condition ids, slugs) to trade in bot.toml"
+        )
+    ids, discovery = _discovery(config)
     credentials: PolymarketCredentials | None
     if config.mode is Mode.LIVE or env.get("POLYMARKET_PRIVATE_KEY"):
         credentials = credentials_from_env(env)
@@ -135,12 +144,12 @@ def build_live(config: Config, logs: Path, environ: dict[str, str] | None = None
         confirm_timeout_s=pm.confirm_timeout_s,
     )
     try:
-        markets = while_busy(lambda: reader.validate_markets(pm.markets))
+        markets = while_busy(lambda: reader.validate_markets(ids)) if ids else []
     except VenueError as exc:
         raise StartupRefused(f"cannot validate markets at {pm.host}: {exc}") from None
     feed = _book_feed(config, reader, markets)
     if config.mode is Mode.LIVE:
-        return LiveParts(reader, reader, markets, reader.address, feed)
+        return LiveParts(reader, reader, markets, reader.address, feed, discovery)
     dry = DryRunVenue(
         logs / DRY_RUN_ORDERS,
         reader.markets,
@@ -151,7 +160,60 @@ def build_live(config: Config, logs: Path, environ: dict[str, str] | None = None
         funder=pm.funder or None,
     )
     wallet = reader.address if credentials else "DRY_RUN (no wallet)"
-    return LiveParts(dry, reader, markets, wallet, feed)
+    return LiveParts(dry, reader, markets, wallet, feed, discovery)
+
+
+def _discovery(config: Config) -> tuple[list[str], Discovery | None]:
+    """(token and condition ids, validated on the CLOB at start as before; the Discovery of
+    the series and of the markets named by slug, rolled through by bot/markets/roller.py,
+    or None). Unknown series or malformed references: ConfigError (exit 2), before any read."""
+    pm = config.polymarket
+    ids = [m for m in pm.markets if m.strip().isdigit() or m.strip().startswith("0x")]
+    slugs = [m for m in pm.markets if m not in ids]
+    if not pm.series and not slugs:
+        return ids, None
+    from bot.markets.client import GammaClient
+    from bot.markets.discovery import Discovery
+    from bot.markets.series import DiscoveryError
+
+    try:
+        discovery = Discovery(
+            GammaClient(pm.gamma_host, timeout_s=5.0),
+            pm.series,
+            slugs,
+            lead_ms=round(pm.discovery_lead_s * 1000),
+            refresh_ms=round(pm.discovery_refresh_s * 1000),
+            resolve_poll_ms=round(pm.resolve_poll_s * 1000),
+        )
+    except DiscoveryError as exc:
+        raise ConfigError(f"polymarket.series: {exc}") from None
+    return ids, discovery
+
+
+def live_books(
+    config: Config, live: LiveParts, clock: RealtimeClock, wake: Callable[[], None]
+) -> BackgroundFeed | RollerSide:
+    """The books the engine reads: the live feed on its own thread (BackgroundFeed) and, with
+    a Discovery, the rolling windows around it (bot/feeds/rolling.py), the roller's thread
+    started and stopped with the books."""
+    from bot.feeds.background import BackgroundFeed
+
+    if live.discovery is None:
+        return BackgroundFeed(live.feed, wake, clock.now_ms)
+    from bot.feeds.rolling import RollerSide, RollingFeed
+    from bot.markets.roller import Roller, clob_check
+
+    pm = config.polymarket
+    roller = Roller(
+        live.discovery,
+        clock.now_ms,
+        check=clob_check(live.market_venue),
+        wake=wake,
+        poll_s=pm.discovery_poll_s,
+        gamma_host=pm.gamma_host,
+    )
+    books = BackgroundFeed(RollingFeed(live.feed, roller, clock.now_ms), wake, clock.now_ms)
+    return RollerSide(books, roller, live.venue.add_market, clock.now_ms)
 
 
 def _book_feed(

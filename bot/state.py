@@ -78,6 +78,7 @@ class Snapshot:
     risk_view: dict[str, Any] | None = None
     feeds: dict[str, Any] | None = None
     feed_connections: list[dict[str, Any]] | None = None
+    discovery: dict[str, Any] | None = None  # the rolling windows (bot/markets/roller.py)
     # what one projection worked out for the next (status.json reuses the position rows)
     memo: dict[str, Any] = field(default_factory=dict)
 
@@ -423,6 +424,7 @@ def status(snap: Snapshot, *, alive: bool = True, reason: str = "") -> dict[str,
         "last_signal": _last_signal(snap.last_signal, snap.market_names),
         "feeds": snap.feeds,
         "feed_connections": snap.feed_connections,
+        "discovery": snap.discovery,
         "errors": list(reversed(snap.activity.errors)),
     }
 

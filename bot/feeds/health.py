@@ -30,3 +30,9 @@ def connections(feed: object) -> list[dict[str, Any]] | None:
     """The websocket feed: health per connection (None for the other feeds)."""
     health = getattr(feed, "connection_health", None)
     return health() if health else None
+
+
+def discovery(feed: object) -> dict[str, Any] | None:
+    """`[polymarket] series`: the roller's view (bot/markets/roller.py); None without one."""
+    view = getattr(feed, "discovery_status", None)
+    return view() if view else None

@@ -71,11 +71,19 @@ class PolymarketFeed:
         self.status_interval_ms = max(1, round(status_interval_s * 1000))
         self._watched: dict[str, _Watched] = {}
         for market in markets:
-            if market.token_ids is None:
-                raise ValueError(f"market {market.market_id} has no token ids")
-            self._watched[market.market_id] = _Watched(market)
+            self.add_market(market)
         self._next_ms = clock()
         self.busy_since_ms: int | None = None  # when the venue began to answer 425 (None: it does not)
+
+    # -- markets (the rolling windows come and go: bot/feeds/rolling.py) ------------------
+
+    def add_market(self, market: Market) -> None:
+        if market.token_ids is None:
+            raise ValueError(f"market {market.market_id} has no token ids")
+        self._watched.setdefault(market.market_id, _Watched(market))
+
+    def remove_market(self, market_id: str) -> None:
+        self._watched.pop(market_id, None)
 
     # -- the feed interface -------------------------------------------------------------
 

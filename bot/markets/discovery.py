@@ -263,13 +263,19 @@ class Discovery:
         self._reported: set[str] = set()  # condition ids whose resolution was returned
 
     # -- the live loop's calls ----------------------------------------------------------------
-    def upcoming(self, now_ms: int, horizon_ms: int, back: int = 0) -> list[DiscoveredMarket]:
+    def upcoming(
+        self, now_ms: int, horizon_ms: int, back: int = 0, ahead: int | None = None
+    ) -> list[DiscoveredMarket]:
         """Every window open now or opening within the horizon (at least `lead_ms`), plus the
-        explicit markets; `back` also lists that many ended windows per series."""
+        explicit markets; `back` also lists that many ended windows per series; `ahead`, when
+        given, sets each series' horizon to `lead_ms` plus that many of its own windows."""
         self.errors = []
         wanted: dict[str, tuple[Series, int]] = {}
         for s in self.series:
-            for start in s.window_starts(now_ms, max(horizon_ms, self.lead_ms), back):
+            horizon = (
+                max(horizon_ms, self.lead_ms) if ahead is None else self.lead_ms + ahead * s.length_s * 1000
+            )
+            for start in s.window_starts(now_ms, horizon, back):
                 wanted[s.slug(start)] = (s, start * 1000)
         self._retire(now_ms, set(wanted))
         stale = [k for k in wanted if self._needs_fetch(k, now_ms)]

@@ -45,6 +45,10 @@ def test_a_bad_config_fails_and_names_the_key(tmp_path: Path) -> None:
     (tmp_path / "bot.toml").write_text('[strategies]\nenabled = ["nosuch.module:Nothing"]\n')
     code, findings = doctor(tmp_path)
     assert code == 1 and find(findings, "config", "FAIL")
+    (tmp_path / "bot.toml").write_text('[polymarket]\nseries = ["btc-updown-7m"]\n')
+    code, findings = doctor(tmp_path)
+    assert code == 1
+    assert "unknown timeframe '7m'" in find(findings, "config", "FAIL")[0]["detail"]
 
 
 def test_controls_permissions_and_a_dead_bot_are_reported_with_fixes(tmp_path: Path) -> None:

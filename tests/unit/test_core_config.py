@@ -117,12 +117,35 @@ def test_mode_is_case_insensitive(tmp_path: Path) -> None:
         ("[market]\nstart_prices = [1.0, -2.0, 3.0]", "market.start_prices", "greater than 0"),
         ('[polymarket]\nmarket_feed = "socket"', "polymarket.market_feed", '"rest" or "websocket"'),
         ("[polymarket]\nws_silence_s = 0", "polymarket.ws_silence_s", "greater than 0"),
+        ('[polymarket]\nseries = "btc-updown-5m"', "polymarket.series", "expected a list"),
+        ('[polymarket]\nseries = ["bitcoin"]', "polymarket.series[0]", "<coin>-updown-<timeframe>"),
+        ('[polymarket]\nseries = ["btc-updown-5m", 5]', "polymarket.series[1]", "expected a string"),
+        ('[polymarket]\nmarkets = ["0x12"]', "polymarket.markets[0]", "64 hex digits"),
+        ('[polymarket]\nmarkets = ["Some Market?"]', "polymarket.markets[0]", "market slug"),
+        ('[polymarket]\ngamma_host = "gamma"', "polymarket.gamma_host", "http(s) URL"),
+        ("[polymarket]\ndiscovery_lead_s = 0", "polymarket.discovery_lead_s", "greater than 0"),
+        ("[polymarket]\ndiscovery_poll_s = -1", "polymarket.discovery_poll_s", "greater than 0"),
     ],
 )
 def test_bad_input_names_the_key(tmp_path: Path, text: str, key: str, words: str) -> None:
     message = config_error(tmp_path, text)
     assert message.startswith(f"{key}:"), message
     assert words in message
+
+
+def test_series_and_explicit_markets_mix(tmp_path: Path) -> None:
+    condition = "0x" + "ab" * 32
+    config = load_config(
+        write(
+            tmp_path,
+            '[polymarket]\nseries = ["btc-updown-5m", "eth-up-or-down-15m"]\n'
+            f'markets = ["{condition}", "12345", "btc-updown-5m-1790000100",'
+            ' "https://polymarket.com/event/eth-updown-15m-1790000100"]',
+        )
+    )
+    assert config.polymarket.series == ("btc-updown-5m", "eth-up-or-down-15m")
+    assert config.polymarket.markets[:3] == (condition, "12345", "btc-updown-5m-1790000100")
+    assert config.polymarket.discovery_lead_s == 60
 
 
 def test_unknown_key_lists_the_known_keys(tmp_path: Path) -> None:

@@ -72,7 +72,9 @@ class AccountReads:
     def parse_trades(self, rows: list[Any], what: str) -> tuple[list[wire.TradeFill], bool]:
         """Our fills in ``/data/trades`` rows (or the user websocket's trade events, which
         have the same fields); False when a row did not parse (skipped, counted, logged)."""
-        markets = {cid: info.market for cid, info in self._markets.items()}
+        markets = {
+            cid: info.market for cid, info in list(self._markets.items())
+        }  # a copy: the engine thread adds rolling windows
         owner = self._transport.api_creds().api_key or ""
         fills: list[wire.TradeFill] = []
         parsed = True

@@ -165,6 +165,11 @@ class PolymarketVenue:
         """A market by condition id (0x + 64 hex) or by either of its token ids."""
         return self._catalogue.load(ident)
 
+    def add_market(self, info: wire.MarketInfo) -> None:
+        """A market checked elsewhere (a rolling window: bot/markets/roller.py): traded, its
+        trades read and its balances counted like the validated ones. Engine thread."""
+        self._markets[info.condition_id] = info
+
     def market_info(self, market_id: str) -> wire.MarketInfo | None:
         return self._markets.get(market_id)
 

@@ -1,0 +1,153 @@
+"""The roller (bot/markets/roller.py) and the rolling feed (bot/feeds/rolling.py) in-process,
+against the local Gamma and CLOB servers on 127.0.0.1, on a market clock the test steps."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+
+from bot.feeds.polymarket import PolymarketFeed
+from bot.feeds.rolling import RollingFeed
+from bot.markets.client import GammaClient
+from bot.markets.discovery import Discovery
+from bot.markets.roller import Admitted, Notice, Roller, clob_check
+from bot.model import BookTick, MarketEvent, Outcome, WindowOpened, WindowResolved
+from bot.testing.clob_server import ClobServer
+from bot.testing.gamma_server import GammaServer
+from bot.venues.polymarket import PolymarketCredentials, PolymarketVenue
+
+T0 = 1_790_000_100  # a 5-minute boundary
+SERIES = "btc-updown-5m"
+
+
+@dataclass
+class Rig:
+    clock: list[int]
+    gamma: GammaServer
+    clob: ClobServer
+    roller: Roller
+    feed: RollingFeed
+
+    def slug(self, n: int) -> str:
+        return f"{SERIES}-{T0 + 300 * n}"
+
+    def condition(self, n: int) -> str:
+        return self.gamma.condition_id(self.slug(n))
+
+    def at(self, seconds: float) -> list[MarketEvent]:
+        """Step the market clock to T0 + `seconds`, look once, take one feed batch."""
+        self.clock[0] = round((T0 + seconds) * 1000)
+        self.roller.turn()
+        return self.feed.next_batch()
+
+    def notices(self, news: list[Admitted | Notice]) -> list[str]:
+        return [n.text for n in news if isinstance(n, Notice)]
+
+
+@pytest.fixture
+def rig() -> Iterator[Rig]:
+    clock = [T0 * 1000 + 30_000]
+    gamma = GammaServer(series=[SERIES], clock=lambda: clock[0] / 1000, resolve_after_s=10).start()
+    clob = ClobServer().start()
+    for n in range(6):
+        up, down = gamma.token_ids(f"{SERIES}-{T0 + 300 * n}")
+        clob.add_market(gamma.condition_id(f"{SERIES}-{T0 + 300 * n}"), (up, down), fee_rate=0.07, tick=0.001)
+        clob.set_book(up, bids=[(0.48, 100)], asks=[(0.52, 100)])
+    reader = PolymarketVenue(clob.url, credentials=PolymarketCredentials("0x" + secrets.token_hex(32)))
+    discovery = Discovery(GammaClient(gamma.url, timeout_s=2), [SERIES], resolve_poll_ms=1)
+    roller = Roller(discovery, lambda: clock[0], check=clob_check(reader), gamma_host=gamma.url)
+    inner = PolymarketFeed(reader, [], 0.05, clock=lambda: clock[0])
+    yield Rig(clock, gamma, clob, roller, RollingFeed(inner, roller, lambda: clock[0]))
+    gamma.stop()
+    clob.stop()
+    reader.close()
+
+
+def test_a_window_is_subscribed_ahead_opened_at_its_start_resolved_and_dropped(rig: Rig) -> None:
+    assert rig.at(30) == []  # the open window was seen too late; the next is admitted
+    news = rig.roller.engine_news()
+    admitted = [a for a in news if isinstance(a, Admitted)]
+    assert [a.key for a in admitted] == [rig.slug(1)]
+    assert admitted[0].lead_ms == 270_000 and admitted[0].info is not None
+    assert admitted[0].market.tick == 1_000, "the CLOB's tick, not Gamma's"
+    assert any(f"{rig.slug(0)} skipped: first seen less than 60 s" in t for t in rig.notices(news))
+    assert rig.condition(1) not in [m.market_id for m in rig.feed.markets], "not subscribed yet"
+    assert rig.at(200) == []  # subscribed 100 s before it opens: the book is read, not shown
+    assert rig.condition(1) in [m.market_id for m in rig.feed.markets]
+    assert list(rig.feed.leads_ms) == [100_000]
+    assert any("book subscribed 100 s before it opens" in t for t in rig.notices(rig.roller.engine_news()))
+    rig.roller.turn()  # status.json's block is rebuilt at each look
+    assert [w["subscribed"] is not None for w in rig.roller.status()["windows"]] == [False, True]
+    opened = rig.at(300)
+    assert isinstance(opened[0], WindowOpened) and opened[0].market.market_id == rig.condition(1)
+    assert isinstance(opened[1], BookTick) and opened[1].market_id == rig.condition(1)  # at once
+    rig.gamma.set_winner(rig.slug(1), "Down")
+    rig.at(600)  # ended: awaiting resolution (10 s after the end)
+    resolved = [e for e in rig.at(611) if isinstance(e, WindowResolved)]
+    assert [(e.market_id, e.outcome) for e in resolved] == [(rig.condition(1), Outcome.DOWN)]
+    assert rig.condition(1) not in [m.market_id for m in rig.feed.markets], "dropped"
+    assert any("resolved DOWN on Gamma: dropped" in t for t in rig.notices(rig.roller.engine_news()))
+    assert rig.roller.status()["resolved"] == 1
+
+
+def test_gamma_down_at_start_then_up(rig: Rig) -> None:
+    rig.gamma.fail_next("/events", status=500, count=2)
+    rig.at(10)
+    rig.at(20)
+    news = rig.notices(rig.roller.engine_news())
+    assert len([t for t in news if "failing" in t]) == 1, news
+    status = rig.roller.status()
+    assert status["failing_since"] is not None and status["errors"] and status["last_ok"] is None
+    assert all(w["status"] == "UNCHECKED" for w in status["windows"])
+    rig.at(30)
+    news = rig.notices(rig.roller.engine_news())
+    assert any("Gamma answers again after 20 s" in t for t in news), news
+    assert rig.roller.status()["failing_since"] is None
+    assert list(rig.roller.admitted) == [rig.slug(1)]
+
+
+def test_other_rules_and_a_missing_clob_market_are_skipped_once_with_the_reason(rig: Rig) -> None:
+    rig.gamma.fault(rig.slug(1), "binance")
+    rig.at(30)
+    rig.at(40)
+    news = rig.notices(rig.roller.engine_news())
+    skipped = [t for t in news if t.startswith(f"{rig.slug(1)} skipped")]
+    assert len(skipped) == 1 and "rules differ" in skipped[0], news
+    assert rig.slug(1) not in rig.roller.admitted
+    rig.at(300 * 6)  # window 7 is on Gamma, not on the CLOB
+    news = rig.notices(rig.roller.engine_news())
+    assert any(f"{rig.slug(7)} skipped: the CLOB check failed" in t for t in news), news
+
+
+def test_a_split_is_dropped_without_an_outcome(rig: Rig) -> None:
+    rig.gamma.set_winner(rig.slug(1), "Split")
+    rig.at(30)
+    rig.at(300)
+    events = rig.at(611)
+    assert not [e for e in events if isinstance(e, WindowResolved)]
+    assert rig.condition(1) not in [m.market_id for m in rig.feed.markets]
+    assert any("resolved 50/50 (split)" in t for t in rig.notices(rig.roller.engine_news()))
+
+
+def test_a_market_named_by_slug_is_traded_while_open_beside_the_series(rig: Rig) -> None:
+    """An explicit slug needs no lead: it is checked and subscribed at once, open or not."""
+    rig.gamma.add_series("eth-updown-5m")
+    explicit = f"eth-updown-5m-{T0}"  # open now: a series window like it would be skipped
+    up, down = rig.gamma.token_ids(explicit)
+    rig.clob.add_market(rig.gamma.condition_id(explicit), (up, down), fee_rate=0.07)
+    discovery = Discovery(GammaClient(rig.gamma.url, timeout_s=2), [SERIES], [explicit], resolve_poll_ms=1)
+    reader = PolymarketVenue(rig.clob.url, credentials=PolymarketCredentials("0x" + secrets.token_hex(32)))
+    roller = Roller(discovery, lambda: rig.clock[0], check=clob_check(reader), gamma_host=rig.gamma.url)
+    feed = RollingFeed(
+        PolymarketFeed(reader, [], 0.05, clock=lambda: rig.clock[0]), roller, lambda: rig.clock[0]
+    )
+    roller.turn()
+    events = feed.next_batch()
+    assert sorted(roller.admitted) == [rig.slug(1), explicit]
+    opened = [e.market.market_id for e in events if isinstance(e, WindowOpened)]
+    assert opened == [rig.gamma.condition_id(explicit)]
+    assert roller.status()["markets"] == [explicit]
+    reader.close()
