@@ -27,16 +27,8 @@ class ConfigError(BotError, ValueError):
     """The configuration cannot be used; the message names the key."""
 
 
-ALERT_EVENTS = (
-    "HALTED",
-    EMERGENCY_STOP,
-    "ORDER_UNKNOWN",
-    "TRADE_FAILED",
-    "DAILY_LOSS_LIMIT",
-    "FEED_STALE",
-    "DRAWDOWN",
-    "DAILY_SUMMARY",
-)
+ALERT_EVENTS = ("HALTED", EMERGENCY_STOP, "ORDER_UNKNOWN", "TRADE_FAILED", "DAILY_LOSS_LIMIT")
+ALERT_EVENTS += ("FEED_STALE", "DRAWDOWN", "DAILY_SUMMARY")
 OPT_IN_ALERTS = ("CONTROL",)
 
 

@@ -184,7 +184,7 @@ def run_sweep(
     if executor == "dask":
         from bot.sweep_dask import run_on_dask
 
-        run_on_dask(jobs, source, scheduler, workers, done)
+        run_on_dask(jobs, source, scheduler, workers, done, run_job)
     elif executor == "processes" and len(jobs) > 1:
         with ProcessPoolExecutor(max_workers=workers, initializer=_share, initargs=(source,)) as pool:
             futures = {pool.submit(run_job, job): job.number for job in jobs}

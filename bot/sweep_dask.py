@@ -25,6 +25,7 @@ def run_on_dask(
     scheduler: str | None,
     workers: int,
     done: Callable[[int, tuple[dict[str, Any], dict[str, Any]]], None],
+    run_job: Callable[..., tuple[dict[str, Any], dict[str, Any]]],
 ) -> None:
     try:
         from dask.distributed import Client, LocalCluster, as_completed
@@ -32,8 +33,6 @@ def run_on_dask(
         raise DaskMissing(
             "--executor dask needs the optional extra: pip install 'touchtrader[dask]'"
         ) from None
-    from bot.sweep import run_job
-
     cluster = None
     try:
         if scheduler:

@@ -42,6 +42,8 @@ LAYERS: dict[str, int] = {
     "overrides.py": 1,
     "startup.py": 1,
     "preflight.py": 1,
+    "inbox.py": 1,
+    "forecasts.py": 1,
     "venues/base.py": 1,
     "feeds/__init__.py": 1,
     # 2 the parts the engine drives
@@ -64,6 +66,7 @@ LAYERS: dict[str, int] = {
     "describe.py": 2,
     "guard.py": 2,
     "notify.py": 2,
+    "intake.py": 2,
     # 3 adapters
     "venues/": 3,
     "feeds/": 3,
@@ -79,6 +82,11 @@ LAYERS: dict[str, int] = {
     "console.py": 4,
     "report/": 4,
     "compare/": 4,
+    "backtest_audit.py": 4,
+    "backtest_results.py": 4,
+    "sweep.py": 4,
+    "sweep_dask.py": 4,
+    "download.py": 4,
     # 5 commands and the reading side
     "__main__.py": 5,
     "entry.py": 5,
@@ -98,6 +106,8 @@ LAYERS: dict[str, int] = {
     "home.py": 5,
     "settings_view.py": 5,
     "schema_files.py": 5,
+    "mcp_inbox.py": 5,
+    "inbox_client.py": 5,
     # 6 test infrastructure
     "testing/": 6,
 }
