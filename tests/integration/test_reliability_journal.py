@@ -74,7 +74,9 @@ def test_missing_journal_refuses_then_fresh_starts_over_and_keeps_the_old_files(
     bot = BotProcess(tmp_path, FAST_CONFIG, "--fresh").start()
     try:
         status = bot.wait_ready()
-        assert status["session_id"] == 1 and status["account"]["balance"] == 100.0
+        # a new journal: session 1 again (status.json is written with every state write now,
+        # so the fresh bot may already have traded when it is first read: no balance check)
+        assert status["session_id"] == 1
     finally:
         bot.stop()
     archives = list((tmp_path / "state").glob("archive-*"))
