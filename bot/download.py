@@ -197,7 +197,8 @@ def _gamma(req: Request, get: Get, fetched: Fetched) -> None:
     events: list[Any]
     if req.series:
         series = parse_series(req.series)
-        assert req.start_ms is not None and req.end_ms is not None
+        assert req.start_ms is not None
+        assert req.end_ms is not None
         first = req.start_ms // 1000 - (req.start_ms // 1000) % series.length_s
         slugs = [series.slug(s) for s in range(first, math.ceil(req.end_ms / 1000), series.length_s)]
         events = []

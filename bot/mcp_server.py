@@ -106,7 +106,7 @@ def why_not(home: Path) -> dict[str, Any]:
     return {"can_trade": can, "reasons": reasons}
 
 
-def build(home: Path) -> MCPServer:
+def build(home: Path) -> MCPServer:  # noqa: C901 - a flat list of tool definitions, each a few lines
     """The server for `home` (an existing bot home: see bot/home.py `require`)."""
     server: MCPServer = MCPServer(
         "touchtrader", instructions=INSTRUCTIONS.format(home=home.resolve()), log_level="WARNING"

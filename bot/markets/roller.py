@@ -91,7 +91,8 @@ def clob_check(reader: Any) -> Check:
 
     def check(found: DiscoveredMarket) -> tuple[Market, MarketInfo | None]:
         gamma = found.market
-        assert gamma is not None and gamma.token_ids is not None
+        assert gamma is not None
+        assert gamma.token_ids is not None
         info: MarketInfo = reader.load_market(gamma.market_id)
         if info.market.token_ids != gamma.token_ids:
             raise ParseError("clob", "the CLOB lists other token ids than Gamma")

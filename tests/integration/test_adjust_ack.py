@@ -9,6 +9,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from bot.model import Mode, to_micros
 from bot.runtime import AdjustError, Limits, parse
 from tests.support import FAST_CONFIG, BotProcess, eventually
@@ -71,9 +73,6 @@ def test_only_a_file_that_may_be_cut_short_counts_as_incomplete() -> None:
     cut_short = [b"", b"  \n", b'{"max_position_usd": 2', b'{"max_pos', b"\xe2\x82"]
     complete = [b'{"max_position_usd": 1000}', b"1000", b'{"leverage": 2}', b'{"max_position_usd": "x"}']
     for data in cut_short + complete:
-        try:
+        with pytest.raises(AdjustError) as info:
             parse(data, _limits())
-        except AdjustError as exc:
-            assert exc.incomplete is (data in cut_short), (data, exc)
-        else:
-            raise AssertionError(f"{data!r} was accepted")
+        assert info.value.incomplete is (data in cut_short), (data, info.value)

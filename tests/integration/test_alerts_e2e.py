@@ -86,7 +86,8 @@ def test_a_crash_a_restart_and_a_clean_stop_each_post_once(bot: BotProcess, sink
         eventually(lambda: sink.events() == ["DIED", "ALIVE", "STOPPED"], timeout=20)
         assert "SIGTERM" in sink.bodies[-1]["detail"]
         log = eventually(lambda: len(records(bot.home)) == 3 and records(bot.home), timeout=20)
-        assert [r["event"] for r in log] == ["DIED", "ALIVE", "STOPPED"] and all(r["delivered"] for r in log)
+        assert [r["event"] for r in log] == ["DIED", "ALIVE", "STOPPED"]
+        assert all(r["delivered"] for r in log)
         assert all(r["webhook"] == "127.0.0.1" for r in log)
     finally:
         alerts.terminate()
@@ -102,7 +103,9 @@ def test_a_refusing_webhook_is_retried_and_recorded(bot: BotProcess, sink: Sink)
         bot.stop()
         eventually(lambda: len(sink.bodies) == 3, timeout=20)  # three attempts
         record = eventually(lambda: (records(bot.home) or [None])[0], timeout=20)
-        assert record["event"] == "STOPPED" and record["delivered"] is False and "500" in record["error"]
+        assert record["event"] == "STOPPED"
+        assert record["delivered"] is False
+        assert "500" in record["error"]
         assert alerts.poll() is None  # it keeps watching
     finally:
         alerts.terminate()
@@ -119,4 +122,6 @@ def test_no_webhook_is_a_one_line_error(tmp_path: Path) -> None:
         text=True,
         env=env,
     )
-    assert out.returncode == 2 and "no webhook" in out.stderr and len(out.stderr.strip().splitlines()) == 1
+    assert out.returncode == 2
+    assert "no webhook" in out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1

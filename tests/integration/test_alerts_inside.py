@@ -93,9 +93,12 @@ def test_an_emergency_stop_reaches_each_service_in_its_own_format(
         by_path[f"/bot{TOKEN}/sendMessage"],
         by_path["/json"],
     )
-    assert set(discord) == {"content"} and "EMERGENCY_STOP" in discord["content"]
-    assert set(slack) == {"text"} and slack["text"] == discord["content"]
-    assert telegram["chat_id"] == "-10042" and telegram["text"] == discord["content"]
+    assert set(discord) == {"content"}
+    assert "EMERGENCY_STOP" in discord["content"]
+    assert set(slack) == {"text"}
+    assert slack["text"] == discord["content"]
+    assert telegram["chat_id"] == "-10042"
+    assert telegram["text"] == discord["content"]
     assert structured["event"] == "EMERGENCY_STOP"
     assert structured["bot"] == f"PAPER {tmp_path.name}"
     assert "orders cancelled" in structured["detail"]
@@ -121,7 +124,9 @@ def test_a_500_is_tried_again_and_recorded(tmp_path: Path, hooks: WebhookServer)
     assert [p.answered for p in posts] == [500, 200]
     assert posts[0].body == posts[1].body
     (row,) = records(tmp_path)
-    assert row["delivered"] and row["attempts"] == 2 and row["destination"] == "json"
+    assert row["delivered"]
+    assert row["attempts"] == 2
+    assert row["destination"] == "json"
 
 
 def test_a_dead_receiver_never_holds_up_a_control(tmp_path: Path, hooks: WebhookServer) -> None:

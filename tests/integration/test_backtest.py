@@ -94,17 +94,20 @@ def test_csv_with_malformed_rows_counts_them(tmp_path: Path) -> None:
 
 def test_bad_input_gives_one_line(tmp_path: Path) -> None:
     missing = backtest(str(tmp_path / "nope.csv"), "--out", str(tmp_path / "o1"))
-    assert missing.returncode == 2 and "no such file" in missing.stderr
+    assert missing.returncode == 2
+    assert "no such file" in missing.stderr
     assert len(missing.stderr.strip().splitlines()) == 1
     wrong = tmp_path / "wrong.csv"
     wrong.write_text("when,what\n1,2\n")
     bad = backtest(str(wrong), "--out", str(tmp_path / "o2"))
-    assert bad.returncode == 2 and "timestamp" in bad.stderr
+    assert bad.returncode == 2
+    assert "timestamp" in bad.stderr
     assert len(bad.stderr.strip().splitlines()) == 1
     empty = tmp_path / "empty.csv"
     empty.write_text("timestamp,market_id,best_bid,best_ask,window_end,outcome\n")
     none = backtest(str(empty), "--out", str(tmp_path / "o3"))
-    assert none.returncode == 2 and len(none.stderr.strip().splitlines()) == 1
+    assert none.returncode == 2
+    assert len(none.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "o3" / "report.html").exists()
 
 
@@ -131,7 +134,8 @@ def test_rows_per_token_are_one_market_per_pair_and_fees_are_stated(tmp_path: Pa
     summary = json.loads((out / "summary.json").read_text())
     crypto = "0.07 x shares x (p(1-p))^1 (Polymarket crypto schedule (default without metadata))"
     assert summary["data"]["fees"] == {crypto: 3}
-    assert summary["data"]["markets"] == 3 and summary["data"]["books_disagree"] == 0
+    assert summary["data"]["markets"] == 3
+    assert summary["data"]["books_disagree"] == 0
     assert f"fees: {crypto} in 3 market(s)" in result.stdout
     trades = (out / "trades.csv").read_text().splitlines()[1:]
     assert sorted(row.split(",")[2] for row in trades) == ["mkt0", "mkt1", "mkt2"]  # one buy per window

@@ -44,7 +44,8 @@ def clean_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def one_line(exc: pytest.ExceptionInfo[CompareError]) -> str:
     text = str(exc.value)
-    assert text and "\n" not in text
+    assert text
+    assert "\n" not in text
     return text
 
 
@@ -74,7 +75,8 @@ def test_a_clean_paper_session_compares_all_same(clean_home: Path) -> None:
 
     files = write(c, c.replay)
     data = json.loads(files["json"].read_text())
-    assert data["counts"]["SAME"] == len(c.rows) and data["identical"] is True
+    assert data["counts"]["SAME"] == len(c.rows)
+    assert data["identical"] is True
     assert data["totals"]["session_net_pnl"] == data["totals"]["replay_net_pnl"]
     with files["csv"].open() as fh:
         table = list(csv.DictReader(fh))
@@ -90,7 +92,8 @@ def test_a_clean_paper_session_compares_all_same(clean_home: Path) -> None:
 def test_an_unknown_session_id_is_one_line(clean_home: Path) -> None:
     with pytest.raises(CompareError) as exc:
         compare_session(clean_home, 42)
-    assert "session 42" in one_line(exc) and "no such session" in one_line(exc)
+    assert "session 42" in one_line(exc)
+    assert "no such session" in one_line(exc)
 
 
 def test_a_backtest_session_is_refused(tmp_path: Path) -> None:
@@ -128,7 +131,8 @@ def test_a_missing_tape_or_a_config_this_version_does_not_know(clean_home: Path,
     (home / "logs" / "tapes" / "session-1.jsonl.gz").unlink()
     with pytest.raises(CompareError) as exc:
         compare_session(home, 1)
-    assert "tape" in one_line(exc) and "missing" in one_line(exc)
+    assert "tape" in one_line(exc)
+    assert "missing" in one_line(exc)
 
     with pytest.raises(CompareError) as exc:
         compare_session(tmp_path / "nowhere", 1)
@@ -179,7 +183,8 @@ def test_a_flatten_in_the_session_shows_as_different_with_a_note(tmp_path: Path)
     assert not c.identical
     assert any("FLATTEN" in note and "not replayed" in note for note in c.notes)
     text = render(c)
-    assert "FLATTEN" in text and "notes:" in text
+    assert "FLATTEN" in text
+    assert "notes:" in text
     assert "the replay differs from the session" in text.splitlines()[-1]
 
 
@@ -242,7 +247,9 @@ def test_render_lines_up_both_sides_and_names_what_differs(tmp_path: Path) -> No
     assert table[0].endswith("| SAME")
     assert "5 @ 0.52 → 0.37 STOP_TRIGGERED -0.7952" in table[1]
     assert "+2.4000" in table[1]  # P&L with as many decimals as the table needs, exact
-    assert "entry time 08:00:01.000/08:00:03.000" in table[1] and "fees 0.00/0.00125" in table[1]
-    assert table[2].endswith("ONLY_IN_SESSION") and "→ open" in table[3]
+    assert "entry time 08:00:01.000/08:00:03.000" in table[1]
+    assert "fees 0.00/0.00125" in table[1]
+    assert table[2].endswith("ONLY_IN_SESSION")
+    assert "→ open" in table[3]
     assert lines[-1].startswith("4 positions: 1 SAME, 1 DIFFERENT, 1 ONLY_IN_SESSION, 1 ONLY_IN_REPLAY")
     assert "net P&L session +4.0048 vs replay +4.80" in lines[-1]

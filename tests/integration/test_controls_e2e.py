@@ -20,7 +20,8 @@ def test_pause_blocks_entries_and_resume_restores(bot: BotProcess) -> None:
     assert "PAUSE" in status["risk"]["reason"]
     controls = bot.trading_state()["controls"]
     assert controls["in_effect"] == ["PAUSE"]
-    assert controls["last"]["control"] == "PAUSE" and controls["last"]["result"] == "APPLIED"
+    assert controls["last"]["control"] == "PAUSE"
+    assert controls["last"]["result"] == "APPLIED"
     assert bot.trading_state()["open_orders"] == [] or all(
         o["intent"] == "EXIT" for o in bot.trading_state()["open_orders"]
     )
@@ -116,7 +117,8 @@ def test_emergency_stop_exits_releases_lock_and_blocks_restart(bot: BotProcess, 
         timeout=30,
     )
     assert again.returncode == 3
-    assert "EMERGENCY_STOP" in again.stderr and "rm " in again.stderr
+    assert "EMERGENCY_STOP" in again.stderr
+    assert "rm " in again.stderr
     assert len(again.stderr.strip().splitlines()) == 1
     # the lock was released: once the file is cleared, a new run starts
     subprocess.run(
@@ -139,7 +141,8 @@ def test_second_instance_is_refused_with_the_running_pid(bot: BotProcess) -> Non
     )
     assert other.returncode == 3
     assert f"pid {bot.pid}" in other.stderr
-    assert bot.proc is not None and bot.proc.poll() is None, "the first bot must keep running"
+    assert bot.proc is not None, "the first bot must keep running"
+    assert bot.proc.poll() is None, "the first bot must keep running"
 
 
 def test_junk_in_controls_is_rejected_and_the_loop_goes_on(bot: BotProcess) -> None:

@@ -111,7 +111,8 @@ class Zygote:
         )
 
     def _ask(self, line: str) -> int:
-        assert self.proc.stdin is not None and self.proc.stdout is not None
+        assert self.proc.stdin is not None
+        assert self.proc.stdout is not None
         self.proc.stdin.write(line + "\n")
         self.proc.stdin.flush()
         return int(self.proc.stdout.readline())
@@ -179,7 +180,10 @@ def test_sigkill_many_times_loses_nothing(tmp_path: Path) -> None:
                 else:
                     time.sleep(rng.uniform(0, 0.1))  # a random moment to pull the plug
             status = zygote.kill(pid)
-            assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL, (
+            assert os.WIFSIGNALED(status), (
+                f"start {kill} ended by itself: {(tmp_path / 'child.err').read_text()}"
+            )
+            assert os.WTERMSIG(status) == signal.SIGKILL, (
                 f"start {kill} ended by itself: {(tmp_path / 'child.err').read_text()}"
             )
             started = nth_start(tmp_path, starts)

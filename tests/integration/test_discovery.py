@@ -45,14 +45,19 @@ def test_open_and_next_windows_come_in_one_batched_request(gamma: GammaServer) -
         (f"eth-updown-15m-{T0}", Status.OPEN),
         (f"btc-updown-5m-{T0 + 300}", Status.NEXT),
     ]
-    assert len(gamma.requests) == 1 and gamma.requests[0].count("slug=") == 3
+    assert len(gamma.requests) == 1
+    assert gamma.requests[0].count("slug=") == 3
     current = rows[0]
-    assert current.gamma is not None and current.market is not None
+    assert current.gamma is not None
+    assert current.market is not None
     assert (current.gamma.up_token, current.gamma.down_token) == gamma.token_ids(current.key)
     assert current.market.market_id == gamma.condition_id(current.key)
-    assert current.market.instrument == "BTC" and current.market.window_end_ms == (T0 + 300) * MS
-    assert current.market.tick == 10_000 and current.market.min_size == 5_000_000
-    assert current.market.fee_rate_ppm == 70_000 and not current.gamma.neg_risk
+    assert current.market.instrument == "BTC"
+    assert current.market.window_end_ms == (T0 + 300) * MS
+    assert current.market.tick == 10_000
+    assert current.market.min_size == 5_000_000
+    assert current.market.fee_rate_ppm == 70_000
+    assert not current.gamma.neg_risk
 
 
 def test_repeated_calls_use_the_cache_until_the_refresh_is_due(gamma: GammaServer) -> None:
@@ -60,7 +65,8 @@ def test_repeated_calls_use_the_cache_until_the_refresh_is_due(gamma: GammaServe
     first = d.upcoming(now(gamma), 0)
     gamma.freeze(T0 + 60)
     again = d.upcoming(now(gamma), 0)
-    assert [r.key for r in again] == [r.key for r in first] and len(gamma.requests) == 1
+    assert [r.key for r in again] == [r.key for r in first]
+    assert len(gamma.requests) == 1
     gamma.freeze(T0 + 91)
     d.upcoming(now(gamma), 0)
     assert len(gamma.requests) == 2
@@ -81,7 +87,8 @@ def test_each_window_is_validated_at_least_a_minute_before_it_opens(gamma: Gamma
     gamma.freeze(T0 + 240)
     rows = by_key(d.upcoming(now(gamma), 0))
     following = rows[f"btc-updown-5m-{T0 + 300}"]
-    assert following.status is Status.NEXT and following.validated_ahead(60_000)
+    assert following.status is Status.NEXT
+    assert following.validated_ahead(60_000)
     assert not rows[f"btc-updown-5m-{T0}"].validated_ahead(60_000)  # first seen while open
 
 
@@ -102,8 +109,10 @@ def test_a_faulty_window_is_not_traded_and_says_why(
     slug = f"btc-updown-5m-{T0 + 300}"
     gamma.fault(slug, fault)
     rows = by_key(make(gamma, "btc-updown-5m").upcoming(now(gamma), 300_000))
-    assert rows[slug].status is status and not rows[slug].tradeable
-    assert words in rows[slug].reason and "\n" not in rows[slug].reason
+    assert rows[slug].status is status
+    assert not rows[slug].tradeable
+    assert words in rows[slug].reason
+    assert "\n" not in rows[slug].reason
     assert rows[f"btc-updown-5m-{T0}"].status is Status.OPEN  # its neighbours are not affected
 
 
@@ -111,7 +120,8 @@ def test_outcomes_listed_down_first_still_map_the_right_tokens(gamma: GammaServe
     slug = f"btc-updown-5m-{T0}"
     gamma.fault(slug, "reversed")
     row = by_key(make(gamma, "btc-updown-5m").upcoming(now(gamma), 0))[slug]
-    assert row.status is Status.OPEN and row.market is not None
+    assert row.status is Status.OPEN
+    assert row.market is not None
     assert row.market.token_ids == gamma.token_ids(slug)
 
 
@@ -119,8 +129,10 @@ def test_a_5xx_leaves_windows_unchecked_and_the_next_call_recovers(gamma: GammaS
     d = make(gamma, "btc-updown-5m")
     gamma.fail_next("/events", status=503)
     rows = d.upcoming(now(gamma), 0)
-    assert [r.status for r in rows] == [Status.UNCHECKED] and "HTTP 503" in rows[0].reason
-    assert d.errors and "503" in d.errors[0]
+    assert [r.status for r in rows] == [Status.UNCHECKED]
+    assert "HTTP 503" in rows[0].reason
+    assert d.errors
+    assert "503" in d.errors[0]
     assert [r.status for r in d.upcoming(now(gamma), 0)] == [Status.OPEN]
     assert not d.errors
 
@@ -131,14 +143,16 @@ def test_a_failed_refresh_keeps_what_was_known(gamma: GammaServer) -> None:
     gamma.freeze(T0 + 45)
     gamma.fail_next("/events", status=502)
     (row,) = d.upcoming(now(gamma), 0)
-    assert row.status is Status.OPEN and "last refresh failed" in row.reason
+    assert row.status is Status.OPEN
+    assert "last refresh failed" in row.reason
 
 
 def test_a_slow_answer_times_out_cleanly(gamma: GammaServer) -> None:
     gamma.slow(2.0, "/events")
     d = make(gamma, "btc-updown-5m", timeout_s=0.3)
     (row,) = d.upcoming(now(gamma), 0)
-    assert row.status is Status.UNCHECKED and "no answer within 0.3 s" in row.reason
+    assert row.status is Status.UNCHECKED
+    assert "no answer within 0.3 s" in row.reason
 
 
 def test_resolution_is_reported_once_when_gamma_agrees(gamma: GammaServer) -> None:
@@ -150,14 +164,18 @@ def test_resolution_is_reported_once_when_gamma_agrees(gamma: GammaServer) -> No
     d.upcoming(now(gamma), 0)
     assert d.resolutions(now(gamma)) == []
     (pending,) = d.pending(now(gamma))
-    assert pending.status is Status.ENDED and "closed=false" in pending.reason
+    assert pending.status is Status.ENDED
+    assert "closed=false" in pending.reason
     gamma.freeze(T0 + 300 + 61)
     (done,) = d.resolutions(now(gamma))
-    assert done.key == slug and done.status is Status.RESOLVED
-    assert done.resolution is not None and done.resolution.winner is Outcome.DOWN
+    assert done.key == slug
+    assert done.status is Status.RESOLVED
+    assert done.resolution is not None
+    assert done.resolution.winner is Outcome.DOWN
     assert done.resolution.down_payout == 1_000_000
     gamma.freeze(T0 + 300 + 120)
-    assert d.resolutions(now(gamma)) == [] and d.pending(now(gamma)) == []
+    assert d.resolutions(now(gamma)) == []
+    assert d.pending(now(gamma)) == []
 
 
 def test_a_stale_answer_is_not_taken_for_a_resolution(gamma: GammaServer) -> None:
@@ -172,7 +190,8 @@ def test_a_stale_answer_is_not_taken_for_a_resolution(gamma: GammaServer) -> Non
     gamma.clear_faults(slug)
     gamma.freeze(T0 + 300 + 602)
     (done,) = d.resolutions(now(gamma))
-    assert done.resolution is not None and done.resolution.winner is not None
+    assert done.resolution is not None
+    assert done.resolution.winner is not None
 
 
 def test_explicit_markets_by_slug_condition_and_token(gamma: GammaServer) -> None:
@@ -182,8 +201,10 @@ def test_explicit_markets_by_slug_condition_and_token(gamma: GammaServer) -> Non
     d = Discovery(GammaClient(gamma.url), (), refs)
     rows = by_key(d.upcoming(now(gamma), 0))
     for ref in refs:
-        assert rows[ref].status is Status.OPEN and rows[ref].explicit, ref
-        assert rows[ref].market is not None and rows[ref].market.token_ids == gamma.token_ids(slug)
+        assert rows[ref].status is Status.OPEN, ref
+        assert rows[ref].explicit, ref
+        assert rows[ref].market is not None
+        assert rows[ref].market.token_ids == gamma.token_ids(slug)
         assert rows[ref].series == "eth-updown-15m"
 
 
@@ -227,9 +248,11 @@ def test_explicit_markets_of_other_kinds(gamma: GammaServer) -> None:
     gamma.add_event(hourly)
     d = Discovery(GammaClient(gamma.url), (), [generic["slug"], hourly["slug"], "no-such-market"])
     rows = by_key(d.upcoming(now(gamma), 0))
-    assert rows[generic["slug"]].status is Status.OPEN and rows[generic["slug"]].family == GENERIC
+    assert rows[generic["slug"]].status is Status.OPEN
+    assert rows[generic["slug"]].family == GENERIC
     assert rows[generic["slug"]].market.tick == 1_000
-    assert rows[hourly["slug"]].status is Status.SKIPPED and "Binance" in rows[hourly["slug"]].reason
+    assert rows[hourly["slug"]].status is Status.SKIPPED
+    assert "Binance" in rows[hourly["slug"]].reason
     assert rows["no-such-market"].status is Status.NOT_LISTED
 
 
@@ -249,11 +272,14 @@ def test_an_explicit_market_resolves_once_however_often_it_is_listed(gamma: Gamm
     gamma.freeze(T0 + 300 + 61)
     d.upcoming(now(gamma), 0)
     (done,) = d.resolutions(now(gamma))
-    assert done.resolution is not None and done.resolution.winner is Outcome.UP and done.explicit
+    assert done.resolution is not None
+    assert done.resolution.winner is Outcome.UP
+    assert done.explicit
     gamma.freeze(T0 + 300 + 90)
     (row,) = d.upcoming(now(gamma), 0)
     assert row.status is Status.RESOLVED
-    assert d.resolutions(now(gamma)) == [] and d.pending(now(gamma)) == []
+    assert d.resolutions(now(gamma)) == []
+    assert d.pending(now(gamma)) == []
 
 
 def test_a_bad_answer_after_the_end_does_not_drop_a_window_to_resolve(gamma: GammaServer) -> None:
@@ -265,8 +291,10 @@ def test_a_bad_answer_after_the_end_does_not_drop_a_window_to_resolve(gamma: Gam
     d.upcoming(now(gamma), 0)
     assert d.resolutions(now(gamma)) == []
     (pending,) = d.pending(now(gamma))
-    assert pending.key == slug and "last refresh failed: malformed Gamma row" in pending.reason
+    assert pending.key == slug
+    assert "last refresh failed: malformed Gamma row" in pending.reason
     gamma.clear_faults(slug)
     gamma.freeze(T0 + 300 + 63)
     (done,) = d.resolutions(now(gamma))
-    assert done.key == slug and done.resolution is not None
+    assert done.key == slug
+    assert done.resolution is not None

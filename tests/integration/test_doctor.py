@@ -32,9 +32,11 @@ def test_a_new_folder_can_become_a_home_and_a_missing_one_fails(tmp_path: Path) 
     code, findings = doctor(tmp_path)
     assert code == 0
     assert "not a bot home yet" in find(findings, "home", "WARN")[0]["detail"]
-    assert find(findings, "config", "OK") and find(findings, "disk", "OK")
+    assert find(findings, "config", "OK")
+    assert find(findings, "disk", "OK")
     code, findings = doctor(tmp_path / "missing")
-    assert code == 1 and find(findings, "home", "FAIL")[0]["fix"].startswith("mkdir -p")
+    assert code == 1
+    assert find(findings, "home", "FAIL")[0]["fix"].startswith("mkdir -p")
 
 
 def test_a_bad_config_fails_and_names_the_key(tmp_path: Path) -> None:
@@ -44,7 +46,8 @@ def test_a_bad_config_fails_and_names_the_key(tmp_path: Path) -> None:
     assert "max_position_usd" in find(findings, "config", "FAIL")[0]["detail"]
     (tmp_path / "bot.toml").write_text('[strategies]\nenabled = ["nosuch.module:Nothing"]\n')
     code, findings = doctor(tmp_path)
-    assert code == 1 and find(findings, "config", "FAIL")
+    assert code == 1
+    assert find(findings, "config", "FAIL")
     (tmp_path / "bot.toml").write_text('[polymarket]\nseries = ["btc-updown-7m"]\n')
     code, findings = doctor(tmp_path)
     assert code == 1
@@ -75,7 +78,8 @@ def test_broken_state_files_and_journal_fail(tmp_path: Path) -> None:
     (tmp_path / "state" / "bot.db").write_bytes(b"this is not a database" * 100)
     code, findings = doctor(tmp_path)
     assert code == 1
-    assert find(findings, "state files", "FAIL") and find(findings, "journal", "FAIL")
+    assert find(findings, "state files", "FAIL")
+    assert find(findings, "journal", "FAIL")
 
 
 def test_a_clock_behind_the_journal_fails(tmp_path: Path) -> None:
@@ -108,4 +112,5 @@ def test_a_running_bot_is_named_and_its_journal_checks(bot: BotProcess) -> None:
     text = subprocess.run(
         [sys.executable, "-m", "bot", "doctor", "--home", str(bot.home)], capture_output=True, text=True
     ).stdout
-    assert text.startswith("bot doctor: ") and "OK    process: a bot is running" in text
+    assert text.startswith("bot doctor: ")
+    assert "OK    process: a bot is running" in text

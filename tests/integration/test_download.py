@@ -65,9 +65,11 @@ def test_a_series_and_range_downloads_into_a_folder_backtest_reads(
     )
     assert result.returncode == 0, result.stderr
     manifest = json.loads((out / "download.json").read_text())
-    assert manifest["markets"] == WINDOWS and manifest["tokens_without_prices"] == []
+    assert manifest["markets"] == WINDOWS
+    assert manifest["tokens_without_prices"] == []
     assert manifest["price_points"] == 2 * WINDOWS * 5  # one a minute, both tokens
-    assert manifest["candles"] > 30 and manifest["symbol"] == "BTCUSDT"
+    assert manifest["candles"] > 30
+    assert manifest["symbol"] == "BTCUSDT"
     assert "seconds" not in json.dumps(manifest)
     # the same request again gives the same bytes
     again = tmp_path / "again"
@@ -105,7 +107,8 @@ def test_an_unknown_series_is_one_line(tmp_path: Path, servers: tuple[GammaServe
         str(T + 600),
     )
     assert result.returncode == 2
-    assert len(result.stderr.strip().splitlines()) == 1 and "unknown series" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "unknown series" in result.stderr
     assert not (tmp_path / "o").exists()
 
 
@@ -131,17 +134,16 @@ def test_a_dead_server_is_one_line(tmp_path: Path, servers: tuple[GammaServer, H
         "--end",
         str(T + 600),
     )
-    assert result.returncode != 0 and len(result.stderr.strip().splitlines()) == 1
+    assert result.returncode != 0
+    assert len(result.stderr.strip().splitlines()) == 1
     assert f"cannot reach {dead}" in result.stderr
     history.fail_next("/prices-history", status=503)
     failed = fetch(
         gamma, history, tmp_path / "o2", "--series", "btc-updown-5m", "--start", str(T), "--end", str(T + 600)
     )
-    assert (
-        failed.returncode != 0
-        and "HTTP 503" in failed.stderr
-        and len(failed.stderr.strip().splitlines()) == 1
-    )
+    assert failed.returncode != 0
+    assert "HTTP 503" in failed.stderr
+    assert len(failed.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "o2").exists()
 
 
@@ -159,5 +161,6 @@ def test_an_empty_range_is_one_line(
     result = fetch(
         gamma, history, tmp_path / "o", "--series", "btc-updown-5m", "--start", str(start), "--end", str(end)
     )
-    assert result.returncode != 0 and words in result.stderr
+    assert result.returncode != 0
+    assert words in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1

@@ -98,12 +98,14 @@ def test_an_accepted_forecast_makes_the_forecast_strategy_trade(bot: BotProcess)
     ack = answer(bot.home, "f-btc")
     assert ack["result"] == "accepted", ack
     market = ack["market_id"]
-    assert market.startswith("BTC-") and ack["forecast"]["p_up"] == 0.99
+    assert market.startswith("BTC-")
+    assert ack["forecast"]["p_up"] == 0.99
     assert (bot.home / "inbox" / "done" / "f-btc.json").exists()
     traded = eventually(
         lambda: [s for s in signals(bot.home) if s["strategy"] == "forecast" and s["executed"]]
     )
-    assert traded[0]["market_id"] == market and traded[0]["outcome"] == "UP"
+    assert traded[0]["market_id"] == market
+    assert traded[0]["outcome"] == "UP"
     assert "forecast by test-agent 0.990" in traded[0]["reason"]
     block = eventually(lambda: (b := bot.trading_state()["inbox"])["live_forecasts"] and b)
     assert block["live_forecasts"][0]["market_id"] == market
@@ -120,15 +122,19 @@ def test_an_order_intent_is_executed_and_its_order_id_is_in_the_answer(bot: BotP
     ack = answer(bot.home, "o-eth")
     assert ack["result"] == "accepted", ack
     order_id = ack["order"]["order_id"]
-    assert ack["order"]["shares"] == 5 and ack["order"]["price"] == 0.05
+    assert ack["order"]["shares"] == 5
+    assert ack["order"]["price"] == 0.05
     with sqlite3.connect(bot.home / "state" / "bot.db") as db:
         placed = db.execute(
             "SELECT strategy, market_id FROM orders WHERE order_id = ?", (order_id,)
         ).fetchone()
         journaled = db.execute("SELECT order_id FROM inbox WHERE file = 'o-eth.json'").fetchone()
-    assert placed == ("inbox", ack["market_id"]) and journaled == (order_id,)
+    assert placed == ("inbox", ack["market_id"])
+    assert journaled == (order_id,)
     executed = [s for s in signals(bot.home) if s.get("order_id") == order_id]
-    assert executed and executed[0]["strategy"] == "inbox" and "test-agent" in executed[0]["reason"]
+    assert executed
+    assert executed[0]["strategy"] == "inbox"
+    assert "test-agent" in executed[0]["reason"]
     state = bot.trading_state()
     assert_valid("trading_state", state)
 
@@ -155,9 +161,11 @@ def test_each_bad_input_is_rejected_with_its_reason(
 ) -> None:
     drop(bot.home, f"{stem}.json", content)
     ack = answer(bot.home, stem)
-    assert ack["result"] == "rejected" and reason in ack["reason"], ack
+    assert ack["result"] == "rejected", ack
+    assert reason in ack["reason"], ack
     assert (bot.home / "inbox" / "done" / f"{stem}.json").exists()
-    assert bot.proc is not None and bot.proc.poll() is None  # the loop goes on
+    assert bot.proc is not None
+    assert bot.proc.poll() is None
     # the answer comes first; trading_state.json shows it when it is next written
     eventually(lambda: (bot.trading_state()["inbox"]["last_rejected"] or {}).get("file") == f"{stem}.json")
 
@@ -167,10 +175,12 @@ def test_a_file_not_named_json_is_rejected_and_temporary_names_are_never_read(bo
     (bot.home / "inbox" / ".half.json").write_text('{"kind": "forecast"')
     (bot.home / "inbox" / "half.json.tmp").write_text('{"kind": "forecast"')
     ack = answer(bot.home, "notes.txt")
-    assert ack["result"] == "rejected" and "not a .json file" in ack["reason"]
+    assert ack["result"] == "rejected"
+    assert "not a .json file" in ack["reason"]
     drop(bot.home, "after-temp.json", forecast("ETH", 0.5))
     assert answer(bot.home, "after-temp")["result"] == "accepted"
-    assert (bot.home / "inbox" / ".half.json").exists() and (bot.home / "inbox" / "half.json.tmp").exists()
+    assert (bot.home / "inbox" / ".half.json").exists()
+    assert (bot.home / "inbox" / "half.json.tmp").exists()
 
 
 def test_a_file_still_being_written_in_place_is_read_only_once_whole(bot: BotProcess) -> None:
@@ -190,7 +200,8 @@ def test_an_intent_during_pause_is_rejected_and_accepted_after_resume(bot: BotPr
     eventually(lambda: bot.status()["trading_state"] == "PAUSED")
     drop(bot.home, "o-paused.json", order("BTC", outcome="DOWN", limit_price=0.06))
     ack = answer(bot.home, "o-paused")
-    assert ack["result"] == "rejected" and "PAUSE" in ack["reason"], ack
+    assert ack["result"] == "rejected", ack
+    assert "PAUSE" in ack["reason"], ack
     (bot.home / "controls" / "PAUSE").unlink()
     eventually(lambda: bot.status()["trading_state"] == "ACTIVE")
     drop(bot.home, "o-resumed.json", order("BTC", outcome="DOWN", limit_price=0.06))
@@ -213,14 +224,16 @@ def test_a_flood_is_answered_in_full_and_never_past_the_caps(bot: BotProcess) ->
 
 def test_the_client_helper_and_a_reused_name(bot: BotProcess) -> None:
     first = inbox_client.submit(bot.home, forecast("ETH", 0.45), name="again")
-    assert first["result"] == "accepted" and first["stored_as"] == "inbox/done/again.json"
+    assert first["result"] == "accepted"
+    assert first["stored_as"] == "inbox/done/again.json"
     with pytest.raises(inbox_client.InboxClientError, match="already answered"):
         inbox_client.submit(bot.home, forecast("ETH", 0.46), name="again")
     drop(bot.home, "again.json", forecast("ETH", 0.47))  # a name used before: kept apart
     assert answer(bot.home, "again~2")["stored_as"] == "inbox/done/again~2.json"
     assert read_json(bot.home / "inbox" / "done" / "again.json")["probability"] == 0.45
     fresh = inbox_client.submit(bot.home, order("ETH", shares=None, usd=0.0001))
-    assert fresh["result"] == "rejected" and "buys no whole hundredth" in fresh["reason"]
+    assert fresh["result"] == "rejected"
+    assert "buys no whole hundredth" in fresh["reason"]
     latest = inbox_client.answers(bot.home, 3)
     assert latest[0]["file"] == fresh["file"]
 
@@ -238,14 +251,16 @@ def test_a_file_answered_before_the_bot_stopped_is_answered_again_never_acted_on
     (done / "o-once.accepted.json").unlink()
     bot.start().wait_ready()
     again = answer(bot.home, "o-once")
-    assert again["result"] == "accepted" and again["inbox_id"] == first["inbox_id"]
+    assert again["result"] == "accepted"
+    assert again["inbox_id"] == first["inbox_id"]
     assert again["order"]["order_id"] == first["order"]["order_id"]
     with sqlite3.connect(bot.home / "state" / "bot.db") as db:
         placed = db.execute(
             "SELECT COUNT(*) FROM orders WHERE strategy = 'inbox' AND price_micros = 40000"
         ).fetchone()
         rows = db.execute("SELECT COUNT(*) FROM inbox WHERE file = 'o-once.json'").fetchone()
-    assert placed == (1,) and rows == (1,)
+    assert placed == (1,)
+    assert rows == (1,)
     # the forecasts still live came back from the journal
     live = eventually(lambda: bot.trading_state()["inbox"]["live_forecasts"])
     assert "f-btc.json" in {f["file"] for f in live}
@@ -258,7 +273,9 @@ def test_a_name_that_is_not_utf8_is_rejected_and_shown_escaped(bot: BotProcess) 
     done = os.path.join(folder, b"done")
     ack_path = eventually(lambda: os.path.exists(os.path.join(done, b"bad\xff\n.rejected.json")) and done)
     data = json.loads(Path(os.fsdecode(os.path.join(ack_path, b"bad\xff\n.rejected.json"))).read_text())
-    assert data["result"] == "rejected" and "not printable UTF-8" in data["reason"]
+    assert data["result"] == "rejected"
+    assert "not printable UTF-8" in data["reason"]
     assert data["file"] == "bad\\xff\\n.json"
     assert_valid("inbox_ack", data)
-    assert bot.proc is not None and bot.proc.poll() is None
+    assert bot.proc is not None
+    assert bot.proc.poll() is None

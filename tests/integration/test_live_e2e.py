@@ -99,8 +99,11 @@ def test_live_order_fills_then_flatten_uses_cancel_all(tmp_path: Path, server: C
         assert status["mode"] == "LIVE"
         state = eventually(lambda: (s := bot.trading_state())["active_positions"] and s, timeout=20)
         position = state["active_positions"][0]
-        assert position["side"] == "UP" and position["shares"] == 10 and position["entry_price"] == 0.47
-        assert state["balance"]["wallet"].startswith("0x") and "..." in state["balance"]["wallet"]
+        assert position["side"] == "UP"
+        assert position["shares"] == 10
+        assert position["entry_price"] == 0.47
+        assert state["balance"]["wallet"].startswith("0x")
+        assert "..." in state["balance"]["wallet"]
         assert posts(server, "/order") == 1
         assert read_json(tmp_path / "state" / "reconciliation.json")["status"] == "OK"
         eventually(lambda: bot.status()["feeds"][CONDITION]["age_s"] is not None)
@@ -110,7 +113,8 @@ def test_live_order_fills_then_flatten_uses_cancel_all(tmp_path: Path, server: C
         assert posts(server, "/cancel-all", "DELETE") >= 1
         assert state["stats"]["total_open_orders"] == 0
         exits = [a for a in activity(tmp_path) if a["type"] == "POSITION_EXIT"]
-        assert exits and "FLATTEN" in exits[-1]["details"]
+        assert exits
+        assert "FLATTEN" in exits[-1]["details"]
     finally:
         bot.stop()
     out, err = bot.proc.communicate() if bot.proc else ("", "")
@@ -122,7 +126,8 @@ def test_live_resting_order_partial_fill_then_emergency_stop(tmp_path: Path, ser
     try:
         bot.wait_ready(timeout=30)
         order = eventually(lambda: (o := bot.trading_state()["open_orders"]) and o[0], timeout=20)
-        assert order["price"] == 0.45 and order["status"] == "OPEN"
+        assert order["price"] == 0.45
+        assert order["status"] == "OPEN"
         server.cross(UP, 0.45, 4)  # another trader sells 4 shares into our bid
         order = eventually(
             lambda: (o := bot.trading_state()["open_orders"]) and o[0]["filled_shares"] == 4 and o[0],
@@ -132,7 +137,8 @@ def test_live_resting_order_partial_fill_then_emergency_stop(tmp_path: Path, ser
         bot.touch("EMERGENCY_STOP")
         assert bot.wait_exit(timeout=30) == 0
         final = bot.status()
-        assert final["is_alive"] is False and final["risk"]["emergency_stop"] is True
+        assert final["is_alive"] is False
+        assert final["risk"]["emergency_stop"] is True
         assert posts(server, "/cancel-all", "DELETE") >= 1
         assert [o for o in server.exchange.orders(live_only=True)] == []
     finally:
@@ -147,7 +153,8 @@ def test_dry_run_logs_the_payload_and_never_posts(tmp_path: Path, server: ClobSe
         assert state["mode"] == "DRY_RUN"
         log = tmp_path / "logs" / "dry_run_orders.jsonl"
         record = json.loads(log.read_text().splitlines()[0])
-        assert record["request"]["path"] == "/order" and record["signed"] is True
+        assert record["request"]["path"] == "/order"
+        assert record["signed"] is True
         assert record["book"]["up"]["ask"] == 0.47
         assert posts(server, "/order") == 0
     finally:
@@ -197,7 +204,8 @@ def test_restart_books_a_fill_that_happened_while_down(tmp_path: Path, server: C
         status = again.wait_ready(timeout=30)
         assert status["trading_state"] == "ACTIVE"
         report = read_json(tmp_path / "state" / "reconciliation.json")
-        assert report["status"] == "OK" and report["booked"]
+        assert report["status"] == "OK"
+        assert report["booked"]
         state = eventually(lambda: (s := again.trading_state())["active_positions"] and s)
         assert state["active_positions"][0]["shares"] == 10
     finally:
@@ -209,7 +217,8 @@ def test_bad_key_and_unknown_market_fail_before_trading(tmp_path: Path, server: 
     bad.start()
     assert bad.wait_exit(timeout=30) == 2
     _, err = bad.proc.communicate() if bad.proc else ("", "")
-    assert "POLYMARKET_PRIVATE_KEY is malformed" in err and "5ecret" not in err
+    assert "POLYMARKET_PRIVATE_KEY is malformed" in err
+    assert "5ecret" not in err
     assert len(err.strip().splitlines()) == 1
     other = tmp_path / "other"
     other.mkdir()
@@ -233,7 +242,8 @@ def test_a_booked_fill_whose_trade_fails_on_chain_halts_the_bot(tmp_path: Path, 
         eventually(lambda: bot.trading_state()["active_positions"], timeout=20)
         [trade_id] = server.fail_trades()
         status = eventually(lambda: (s := bot.status())["trading_state"] == "HALTED" and s, timeout=20)
-        assert "FAILED on chain" in status["reason"] and trade_id in status["reason"]
+        assert "FAILED on chain" in status["reason"]
+        assert trade_id in status["reason"]
         errors = [a for a in activity(tmp_path) if a["type"] == "ERROR"]
         assert any(trade_id in e["details"] for e in errors)
     finally:

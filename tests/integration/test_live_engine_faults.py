@@ -133,13 +133,16 @@ def test_a_loss_counts_at_resolution_and_a_win_once_redeemed(tmp_path: Path) -> 
         server.resolve(CONDITION, DOWN)  # our UP lost: worth 0
         server.resolve(OTHER, OTHER_UP)  # our UP won: $10 once redeemed
         risk = eventually(lambda: (r := bot.status()["risk"])["daily_loss"] and r, timeout=40)
-        assert risk["daily_loss"] == 4.7 and risk["consecutive_losses"] == 1
-        assert risk["can_trade"] is False and "daily loss limit" in risk["reason"]
+        assert risk["daily_loss"] == 4.7
+        assert risk["consecutive_losses"] == 1
+        assert risk["can_trade"] is False
+        assert "daily loss limit" in risk["reason"]
         won = eventually(
             lambda: [p for p in bot.trading_state()["active_positions"] if p["market_id"] == OTHER and p],
             timeout=20,
         )[0]
-        assert won["lifecycle"] == "AWAITING_REDEMPTION" and won["status"] == "HELD"
+        assert won["lifecycle"] == "AWAITING_REDEMPTION"
+        assert won["status"] == "HELD"
         assert won["current_value"] == 10
         details = [a["details"] for a in activity(tmp_path) if a["type"] == "POSITION_EXIT"]
         assert any("LOST" in d and "net P&L -$4.70" in d for d in details)
@@ -152,7 +155,8 @@ def test_a_loss_counts_at_resolution_and_a_win_once_redeemed(tmp_path: Path) -> 
         server.set_balance(server.balance() + 10)
         eventually(lambda: len(bot.trading_state()["active_positions"]) == 1, timeout=20)
         risk = eventually(lambda: (r := bot.status()["risk"])["can_trade"] and r, timeout=20)
-        assert risk["daily_loss"] == 0 and risk["consecutive_losses"] == 0  # -4.70 + 5.30
+        assert risk["daily_loss"] == 0
+        assert risk["consecutive_losses"] == 0
         details = [a["details"] for a in activity(tmp_path) if a["type"] == "POSITION_EXIT"]
         assert any("WON" in d and "net P&L $5.30" in d for d in details)
         assert entry_posts(server) == 3
@@ -208,7 +212,8 @@ def test_dust_is_named_by_flatten_and_emergency_stop_which_never_hang(
             lambda: (p := bot.trading_state()["active_positions"]) and p[0]["lifecycle"] == "DUST" and p[0]
         )
         assert len(bot.trading_state()["active_positions"]) == 1
-        assert dust["status"] == "HELD" and dust["current_value"] == 0.9
+        assert dust["status"] == "HELD"
+        assert dust["current_value"] == 0.9
         flatten = [
             a for a in activity(tmp_path) if a["type"] == "CONTROL_APPLIED" and "FLATTEN" in a["details"]
         ]
@@ -216,7 +221,8 @@ def test_dust_is_named_by_flatten_and_emergency_stop_which_never_hang(
         bot.touch("EMERGENCY_STOP")
         assert bot.wait_exit(timeout=30) == 0
         stop = [a for a in activity(tmp_path) if a["type"] == "CONTROL_APPLIED"][-1]
-        assert "1 still held" in stop["details"] and "UP 3 shares (worth $0.90): dust" in stop["details"]
+        assert "1 still held" in stop["details"]
+        assert "UP 3 shares (worth $0.90): dust" in stop["details"]
         assert entry_posts(server) == 1
         books_match_venue(tmp_path, server, {UP: (CONDITION, "UP"), DOWN: (CONDITION, "DOWN")})
         assert server.position(UP) == 3
@@ -238,7 +244,8 @@ def test_slow_book_reads_stall_neither_the_venue_heartbeat_nor_pause(tmp_path: P
         eventually(lambda: server.requests[-1].at - slow_from > 25, timeout=40, interval=0.5)
         beats = [r.at for r in server.requests if r.path == "/v1/heartbeats" and r.at >= slow_from]
         gaps = [b - a for a, b in itertools.pairwise(beats)]
-        assert len(beats) >= 5 and max(gaps) < 10, gaps  # the venue's dead-man limit is ~10 s
+        assert len(beats) >= 5, gaps
+        assert max(gaps) < 10, gaps  # the venue's dead-man limit is ~10 s
         assert len(server.exchange.orders(live_only=True)) == 2  # the dead-man switch never fired
         for _ in range(3):  # PAUSE and resume while the books crawl: a poll takes 12 s
             bot.touch("PAUSE")
@@ -247,7 +254,8 @@ def test_slow_book_reads_stall_neither_the_venue_heartbeat_nor_pause(tmp_path: P
             eventually(lambda: bot.status()["trading_state"] == "ACTIVE", timeout=3)
         assert server.exchange.orders(live_only=True) == []  # the first PAUSE cancelled both entries
         cancelled = [a["details"] for a in activity(tmp_path) if a["type"] == "ORDER_CANCELLED"]
-        assert len(cancelled) == 2 and all("PAUSE" in c for c in cancelled)
+        assert len(cancelled) == 2
+        assert all("PAUSE" in c for c in cancelled)
         assert entry_posts(server) == 2
         tokens = {UP: (CONDITION, "UP"), DOWN: (CONDITION, "DOWN"), OTHER_UP: (OTHER, "UP")}
         books_match_venue(tmp_path, server, tokens)
@@ -282,13 +290,15 @@ def test_slow_order_and_trade_reads_stall_neither_controls_nor_the_heartbeat(tmp
         eventually(lambda: server.requests[-1].at - slow_from > 20, timeout=40, interval=0.5)
         beats = [r.at for r in server.requests if r.path == "/v1/heartbeats" and r.at >= slow_from]
         gaps = [b - a for a, b in itertools.pairwise(beats)]
-        assert len(beats) >= 5 and max(gaps) < 10, gaps  # the venue's dead-man limit is ~10 s
+        assert len(beats) >= 5, gaps
+        assert max(gaps) < 10, gaps  # the venue's dead-man limit is ~10 s
         slow_reads = [r for r in server.requests if r.path in ("/data/orders", "/data/trades")]
         assert len(slow_reads) >= 2
         bot.touch("EMERGENCY_STOP")  # sells the 4 shares; the sale's fills are read at once
         assert bot.wait_exit(timeout=30) == 0
         stop = [a for a in activity(tmp_path) if a["type"] == "CONTROL_APPLIED"][-1]
-        assert "EMERGENCY_STOP" in stop["details"] and "1 of 1 positions sold" in stop["details"]
+        assert "EMERGENCY_STOP" in stop["details"]
+        assert "1 of 1 positions sold" in stop["details"]
         assert entry_posts(server) == 2
         assert len([a for a in activity(tmp_path) if a["type"] == "ORDER_FILLED"]) == 2
         tokens = {UP: (CONDITION, "UP"), DOWN: (CONDITION, "DOWN"), OTHER_UP: (OTHER, "UP")}
@@ -320,7 +330,8 @@ def test_a_tick_change_in_the_book_reaches_the_risk_gates_and_strategies(
         order = eventually(lambda: (o := bot.trading_state()["open_orders"]) and o[0], timeout=20)
         assert order["price"] == 0.453
         kinds = {a["type"] for a in activity(tmp_path)}
-        assert "RISK_REJECTED" not in kinds and "ORDER_REJECTED" not in kinds
+        assert "RISK_REJECTED" not in kinds
+        assert "ORDER_REJECTED" not in kinds
         assert posts(server, "/tick-size", "GET") == 0  # nothing was refused for its tick
         if mode == "live":
             assert posts(server, "/order") == 1
@@ -355,13 +366,15 @@ seconds_before_end = 8
         exits = eventually(
             lambda: [a for a in activity(tmp_path) if a["type"] == "POSITION_EXIT"], timeout=30, interval=0.2
         )
-        assert "EXPIRY" in exits[0]["details"] and "exit_before_end_s=4" in exits[0]["details"]
+        assert "EXPIRY" in exits[0]["details"]
+        assert "exit_before_end_s=4" in exits[0]["details"]
         started = next(a for a in activity(tmp_path) if a["type"] == "BOT_STARTED")["timestamp"]
         entered = next(a for a in activity(tmp_path) if a["type"] == "ORDER_PLACED")["timestamp"]
         waited = dt.datetime.fromisoformat(entered) - dt.datetime.fromisoformat(started)
         assert waited.total_seconds() > 2  # the entry came from a later, timed decision
         placed = [a for a in activity(tmp_path) if a["type"] == "ORDER_PLACED"]
-        assert "BUY 5 DOWN @ 0.55" in placed[0]["details"] and "[canary]" in placed[0]["details"]
+        assert "BUY 5 DOWN @ 0.55" in placed[0]["details"]
+        assert "[canary]" in placed[0]["details"]
         assert "SELL 5 DOWN @ 0.53" in placed[1]["details"]
         assert entry_posts(server) == 1
         books_match_venue(tmp_path, server, {UP: (CONDITION, "UP"), DOWN: (CONDITION, "DOWN")})

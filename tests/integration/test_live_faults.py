@@ -80,11 +80,13 @@ def test_a_fresh_home_halts_on_shares_the_journal_never_saw(tmp_path: Path, serv
     bot.start()
     try:
         status = bot.wait_ready(timeout=30)
-        assert status["trading_state"] == "HALTED" and "reconciliation" in status["reason"]
+        assert status["trading_state"] == "HALTED"
+        assert "reconciliation" in status["reason"]
         report = read_json(tmp_path / "state" / "reconciliation.json")
         assert report["status"] == "MISMATCH"
         [diff] = report["differences"]
-        assert diff["kind"] == "POSITION_MISMATCH" and diff["side"] == "DOWN"
+        assert diff["kind"] == "POSITION_MISMATCH"
+        assert diff["side"] == "DOWN"
         assert (diff["journal_shares"], diff["venue_shares"]) == (0, 7)
         assert order_posts(server) == []  # HALTED: no entry
     finally:
@@ -128,7 +130,8 @@ def test_a_post_answered_500_that_landed_and_filled_is_booked_once(
         bot.wait_ready(timeout=30)
         eventually(lambda: books_shares(tmp_path).get("UP") == 10, timeout=20)
         status_after(bot, 3)  # well past the 1 s backoff after which the bot used to re-enter
-        assert len(order_posts(server)) == 1 and len(venue_orders(server)) == 1
+        assert len(order_posts(server)) == 1
+        assert len(venue_orders(server)) == 1
         assert bot.status()["trading_state"] == "ACTIVE"
         assert not [a for a in activity(tmp_path) if "does not know" in a["details"]]
         [(status,)] = journal(tmp_path, "SELECT status FROM orders")
@@ -157,7 +160,9 @@ def test_a_fill_for_an_order_nobody_knows_is_booked_as_an_orphan_and_halts(
         assert "did not know" in status["reason"]
         report = read_json(tmp_path / "state" / "reconciliation.json")
         [diff] = [d for d in report["differences"] if d["kind"] == "ORPHAN_FILL"]
-        assert diff["order_id"] == stranger["orderID"] and diff["shares"] == 5 and diff["action"] == "BUY"
+        assert diff["order_id"] == stranger["orderID"]
+        assert diff["shares"] == 5
+        assert diff["action"] == "BUY"
         assert report["status"] == "MISMATCH"
         eventually(lambda: books_shares(tmp_path).get("UP") == 5)
         assert len(order_posts(server)) == 2  # the bot's entry and the stranger's, nothing else
@@ -195,7 +200,8 @@ def test_a_re_sent_intent_is_the_same_signed_order_and_the_venue_dedupes_it(
         server.cross(UP, 0.45, 10)
         eventually(lambda: books_shares(tmp_path).get("UP") == 10, timeout=20)
         status_after(bot, 2)
-        assert len(order_posts(server)) == 2 and len(venue_orders(server)) == 1
+        assert len(order_posts(server)) == 2
+        assert len(venue_orders(server)) == 1
         assert bot.status()["trading_state"] == "ACTIVE"
     finally:
         bot.stop()
@@ -243,7 +249,8 @@ def test_refusals_for_no_balance_or_allowance_trip_the_breaker(tmp_path: Path, s
             return status if status["trading_state"] == "HALTED" else None
 
         status = eventually(halted, timeout=30, interval=0.2)
-        assert "no balance or allowance" in status["reason"] and "venue_fatal" in status["reason"]
+        assert "no balance or allowance" in status["reason"]
+        assert "venue_fatal" in status["reason"]
         assert len(order_posts(server)) == 3
         status_after(bot, 2)
         for _ in range(5):
@@ -386,8 +393,10 @@ def test_a_sell_fill_of_shares_the_books_never_held_is_reported_not_booked(
         notes = eventually(
             lambda: [a["details"] for a in activity(tmp_path) if "does not know" in a["details"]]
         )
-        assert len(notes) == 1 and "not booked" in notes[0]
-        assert books_shares(tmp_path) == {} and server.position(UP) == 0
+        assert len(notes) == 1
+        assert "not booked" in notes[0]
+        assert books_shares(tmp_path) == {}
+        assert server.position(UP) == 0
     finally:
         bot.stop()
     assert journal(tmp_path, "SELECT COUNT(*) FROM fills") == [(0,)]

@@ -68,7 +68,8 @@ def test_every_line_is_in_exactly_one_file_after_several_rotations(tmp_path: Pat
     shown = sum(1 for a in activity if a["type"].startswith("ORDER_") or a["type"] == "MARKET_RESOLVED")
     assert len(text) == shown
     # a reader following the name with tail -F is still reading after the rotations
-    assert tail is not None and tail.stdout is not None
+    assert tail is not None
+    assert tail.stdout is not None
     seen: list[str] = []
     reader = threading.Thread(target=lambda: seen.extend(tail.stdout), daemon=True)  # type: ignore[arg-type]
     reader.start()

@@ -75,7 +75,9 @@ def test_dry_run_trades_on_the_websocket_book(
         eventually(lambda: ws.subscribed(UP) == 1, timeout=20)
         state = eventually(lambda: (s := bot.trading_state())["active_positions"] and s, timeout=20)
         position = state["active_positions"][0]
-        assert position["side"] == "UP" and position["shares"] == 10 and position["entry_price"] == 0.47
+        assert position["side"] == "UP"
+        assert position["shares"] == 10
+        assert position["entry_price"] == 0.47
         # a change only the socket carries reaches the bot's feed
         ws.price_change(UP, "SELL", 0.46, 30)
         health = eventually(
@@ -86,9 +88,12 @@ def test_dry_run_trades_on_the_websocket_book(
             ),
             timeout=20,
         )
-        assert health["age_s"] is not None and health["gaps"] == 0
+        assert health["age_s"] is not None
+        assert health["gaps"] == 0
         [conn] = eventually(lambda: (c := bot.status()["feed_connections"]) and c[0]["messages"] >= 2 and c)
-        assert conn["state"] == "connected" and conn["unparsed"] == 0 and conn["assets"] == 1
+        assert conn["state"] == "connected"
+        assert conn["unparsed"] == 0
+        assert conn["assets"] == 1
         # a dropped socket: a gap, healed over REST, and the bot keeps trading state fresh
         ws.drop()
         eventually(lambda: bot.status()["feed_connections"][0]["reconnects"] >= 1, timeout=20)

@@ -112,9 +112,12 @@ def test_snapshot_and_deltas_reach_the_engine_by_socket(
     pump.until(lambda _: pump.feed.market_health(COND)["last_trade"] == 0.46)
     assert book_reads(clob) == reads  # deltas came over the socket, not over REST
     health = pump.feed.market_health(COND)
-    assert health["gaps"] == 0 and health["book"] == "trusted"
+    assert health["gaps"] == 0
+    assert health["book"] == "trusted"
     [conn] = pump.feed.connection_health()
-    assert conn["messages"] >= 3 and conn["unparsed"] == 0 and conn["reconnects"] == 0
+    assert conn["messages"] >= 3
+    assert conn["unparsed"] == 0
+    assert conn["reconnects"] == 0
     assert pump.feed.last_update_ms(COND) is not None
     assert "PING" in ws.received  # the venue's text keepalive
 
@@ -126,7 +129,8 @@ def test_tick_size_change_and_resolution(
     ready(pump, ws)
     ws.tick_size_change(UP, 0.001)
     opened = pump.until(lambda ev: [e for e in ev if isinstance(e, WindowOpened) and e.market.tick == 1_000])
-    assert opened[0].market.market_id == COND and opened[0].market.min_size == 5 * ONE
+    assert opened[0].market.market_id == COND
+    assert opened[0].market.min_size == 5 * ONE
     ws.resolve(COND, DOWN, (UP, DOWN))
     resolved = pump.until(lambda ev: [e for e in ev if isinstance(e, WindowResolved)])
     assert [(r.market_id, r.outcome) for r in resolved] == [(COND, Outcome.DOWN)]
@@ -145,9 +149,11 @@ def test_a_dropped_socket_is_a_gap_healed_over_rest(
     pump.until(lambda _: top(0.40, 7, 0.42, 8) in pump.ticks())
     pump.until(lambda _: connected(pump.feed) and trusted(pump.feed))
     health = pump.feed.market_health(COND)
-    assert health["gaps"] == 1 and health["last_resync"] is not None
+    assert health["gaps"] == 1
+    assert health["last_resync"] is not None
     [conn] = pump.feed.connection_health()
-    assert conn["reconnects"] == 1 and conn["gaps"] == 1
+    assert conn["reconnects"] == 1
+    assert conn["gaps"] == 1
     ws.price_change(UP, "SELL", 0.41, 3)
     pump.until(lambda _: top(0.40, 7, 0.41, 3) in pump.ticks())
 
@@ -165,7 +171,8 @@ def test_rest_is_the_fallback_while_the_socket_is_down(
         clob.set_book(UP, bids=[(0.45, 100)], asks=[(ask, 10)])
         pump.until(lambda _, a=ask: top(0.45, 100, a, 10) in pump.ticks())
     [conn] = pump.feed.connection_health()
-    assert conn["state"] == "down" and conn["last_error"]
+    assert conn["state"] == "down"
+    assert conn["last_error"]
     assert pump.feed.last_update_ms(COND) is not None
 
 

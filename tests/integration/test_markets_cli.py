@@ -64,7 +64,8 @@ def test_text_listing_shows_times_tick_fees_and_why_a_window_is_skipped(
     lines = out.stdout.splitlines()
     assert lines[0].startswith(f"Gamma {gamma.url}")
     open_lines = [line for line in lines if " OPEN " in line]
-    assert len(open_lines) >= 1 and all("tick 0.01" in line and "7% taker" in line for line in open_lines)
+    assert len(open_lines) >= 1
+    assert all("tick 0.01" in line and "7% taker" in line for line in open_lines)
     text = out.stdout
     assert "SKIPPED: malformed Gamma row: cannot parse market.clobTokenIds" in text
     assert "SKIPPED: no token ids on Gamma" in text
@@ -77,7 +78,9 @@ def test_json_listing_gives_what_an_agent_needs(tmp_path: Path, gamma: GammaServ
     reversed_ = gamma.window("btc-updown-5m", 1)
     gamma.fault(reversed_, "reversed")
     code, doc, _ = listing(tmp_path, gamma, "--series", "btc-updown-5m")
-    assert code == 0 and doc["host"] == gamma.url and doc["errors"] == []
+    assert code == 0
+    assert doc["host"] == gamma.url
+    assert doc["errors"] == []
     rows = {r["key"]: r for r in doc["markets"]}
     for slug in (current, reversed_):
         row = rows[slug]
@@ -85,8 +88,10 @@ def test_json_listing_gives_what_an_agent_needs(tmp_path: Path, gamma: GammaServ
         assert (row["up_token"], row["down_token"]) == gamma.token_ids(slug)
         assert row["condition_id"] == gamma.condition_id(slug)
         assert (row["tick"], row["min_size"], row["fee_rate"], row["neg_risk"]) == (0.01, 5.0, 0.07, False)
-        assert row["family"] == "chainlink-twap-60" and row["twap_lookback_s"] == 60
-        assert row["start"].endswith("Z") and row["end"] > row["start"]
+        assert row["family"] == "chainlink-twap-60"
+        assert row["twap_lookback_s"] == 60
+        assert row["start"].endswith("Z")
+        assert row["end"] > row["start"]
     assert sum(r["status"] == "OPEN" for r in doc["markets"]) == 1
 
 
@@ -99,11 +104,14 @@ def test_a_window_gamma_still_shows_open_after_its_end_is_not_called_resolved(
     code, doc, _ = listing(tmp_path, gamma, "--series", "btc-updown-5m")
     rows = {r["key"]: r for r in doc["markets"]}
     ended = [r for r in doc["markets"] if r["status"] in ("ENDED", "RESOLVED")]
-    assert code == 0 and len(ended) == 1
+    assert code == 0
+    assert len(ended) == 1
     if ended[0]["key"] == previous:  # a boundary may have passed: then the stale one left the list
-        assert rows[previous]["status"] == "ENDED" and "closed=false" in rows[previous]["reason"]
+        assert rows[previous]["status"] == "ENDED"
+        assert "closed=false" in rows[previous]["reason"]
     else:
-        assert ended[0]["status"] == "RESOLVED" and ended[0]["winner"] in ("UP", "DOWN")
+        assert ended[0]["status"] == "RESOLVED"
+        assert ended[0]["winner"] in ("UP", "DOWN")
 
 
 def test_gamma_answering_5xx_is_one_line_and_exit_1(tmp_path: Path, gamma: GammaServer) -> None:
@@ -111,7 +119,8 @@ def test_gamma_answering_5xx_is_one_line_and_exit_1(tmp_path: Path, gamma: Gamma
     out = bot(tmp_path, "markets", "--host", gamma.url, "--series", "btc-updown-5m")
     assert out.returncode == 1
     assert "error: Gamma /events: HTTP 503 injected HTTP 503" in out.stdout
-    assert "UNCHECKED" in out.stdout and "Traceback" not in out.stderr
+    assert "UNCHECKED" in out.stdout
+    assert "Traceback" not in out.stderr
 
 
 def test_a_slow_gamma_times_out_with_a_clear_message(tmp_path: Path, gamma: GammaServer) -> None:
@@ -128,7 +137,8 @@ def test_gamma_down_is_one_line_and_exit_1(tmp_path: Path) -> None:
     out = bot(
         tmp_path, "markets", "--host", "http://127.0.0.1:9", "--series", "btc-updown-5m", "--timeout", "2"
     )
-    assert out.returncode == 1 and "error: Gamma /events: ConnectError" in out.stdout
+    assert out.returncode == 1
+    assert "error: Gamma /events: ConnectError" in out.stdout
 
 
 @pytest.mark.parametrize(
@@ -147,7 +157,9 @@ def test_bad_input_is_one_line_and_exit_2(
     tmp_path: Path, gamma: GammaServer, args: list[str], message: str
 ) -> None:
     out = bot(tmp_path, "markets", "--host", gamma.url, *args)
-    assert out.returncode == 2 and out.stderr.startswith(message) and len(out.stderr.splitlines()) == 1
+    assert out.returncode == 2
+    assert out.stderr.startswith(message)
+    assert len(out.stderr.splitlines()) == 1
     assert gamma.requests == []
 
 
@@ -166,7 +178,8 @@ def test_series_markets_and_host_come_from_bot_toml(tmp_path: Path, gamma: Gamma
 
 def test_search_finds_markets_by_text(tmp_path: Path, gamma: GammaServer) -> None:
     code, doc, _ = listing(tmp_path, gamma, "--search", "ethereum up or down")
-    assert code == 0 and doc["markets"]
+    assert code == 0
+    assert doc["markets"]
     assert all(r["series"] == "eth-updown-15m" and r["explicit"] for r in doc["markets"])
 
 
@@ -195,5 +208,6 @@ def test_the_gamma_host_of_bot_toml_serves_series_named_on_the_command_line(
 def test_a_broken_bot_toml_is_one_line_and_exit_2(tmp_path: Path, gamma: GammaServer) -> None:
     (tmp_path / "bot.toml").write_text("[polymarket]\nseries = 'btc-updown-5m'\n")
     out = bot(tmp_path, "markets")
-    assert out.returncode == 2 and "polymarket.series must be a list of strings" in out.stderr
+    assert out.returncode == 2
+    assert "polymarket.series must be a list of strings" in out.stderr
     assert len(out.stderr.splitlines()) == 1

@@ -62,9 +62,12 @@ async def test_lists_its_tools_and_resources_and_reads_status(bot: BotProcess) -
         assert set(tools) == READ_TOOLS | STEER_TOOLS | INBOX_TOOLS
         assert "confirm" in (tools["emergency_stop"].input_schema.get("properties") or {})
         status = await call(client, "status")
-        assert status["liveness"] == "ALIVE" and status["pid"] == bot.pid
-        assert status["mode"] == "PAPER" and status["trading_state"] == "ACTIVE"
-        assert status["can_trade"] is True and status["why_not"] == []
+        assert status["liveness"] == "ALIVE"
+        assert status["pid"] == bot.pid
+        assert status["mode"] == "PAPER"
+        assert status["trading_state"] == "ACTIVE"
+        assert status["can_trade"] is True
+        assert status["why_not"] == []
         assert await call(client, "why_not_trading") == {"can_trade": True, "reasons": []}
         uris = {str(r.uri) for r in (await client.list_resources()).resources}
         assert uris == {
@@ -80,7 +83,8 @@ async def test_lists_its_tools_and_resources_and_reads_status(bot: BotProcess) -
         doc = (await client.read_resource("touchtrader://docs/controls/README.md")).contents[0]
         assert "ADJUST_RISK" in doc.text  # type: ignore[union-attr]
         book = await call(client, "positions")
-        assert set(book) == {"positions", "stats"} and "total_active_positions" in book["stats"]
+        assert set(book) == {"positions", "stats"}
+        assert "total_active_positions" in book["stats"]
         assert isinstance((await call(client, "open_orders"))["orders"], list)
 
 
@@ -91,15 +95,19 @@ async def test_pause_shows_paused_in_the_files_then_resume(bot: BotProcess) -> N
             assert "timeout_s" in await refused(client, "pause", timeout_s=bad)
         assert not (bot.home / "controls" / "PAUSE").exists()
         paused = await call(client, "pause")
-        assert paused["answer"] == "acknowledged" and "PAUSE APPLIED" in paused["message"], paused
+        assert paused["answer"] == "acknowledged", paused
+        assert "PAUSE APPLIED" in paused["message"], paused
         eventually(lambda: bot.status()["trading_state"] == "PAUSED")
         eventually(lambda: bot.trading_state()["controls"]["in_effect"] == ["PAUSE"])
         why = await call(client, "why_not_trading")
-        assert why["can_trade"] is False and any("PAUSE" in r for r in why["reasons"]), why
+        assert why["can_trade"] is False, why
+        assert any("PAUSE" in r for r in why["reasons"]), why
         again = await call(client, "pause")
-        assert again["code"] == 0 and "already in effect" in again["message"]
+        assert again["code"] == 0
+        assert "already in effect" in again["message"]
         resumed = await call(client, "resume")
-        assert resumed["answer"] == "acknowledged" and "APPLIED" in resumed["message"], resumed
+        assert resumed["answer"] == "acknowledged", resumed
+        assert "APPLIED" in resumed["message"], resumed
         eventually(lambda: bot.status()["trading_state"] == "ACTIVE")
         assert not (bot.home / "controls" / "PAUSE").exists()
         assert (await call(client, "status"))["can_trade"] is True
@@ -109,8 +117,10 @@ async def test_adjust_risk_over_a_cap_is_rejected_with_the_reason(bot: BotProces
     bot.start().wait_ready()
     async with session(bot.home) as client:
         over = await call(client, "adjust_risk", max_position_usd=300)
-        assert over["answer"] == "rejected" and over["code"] == 2, over
-        assert "REJECTED" in over["message"] and "above the owner's cap" in over["message"], over
+        assert over["answer"] == "rejected", over
+        assert over["code"] == 2, over
+        assert "REJECTED" in over["message"], over
+        assert "above the owner's cap" in over["message"], over
         within = await call(client, "adjust_risk", max_position_usd=3, allowed_instruments=["BTC"])
         assert within["answer"] == "acknowledged", within
         # the journal row answers first; trading_state.json shows it at its next write
@@ -131,18 +141,23 @@ async def test_emergency_stop_is_refused_without_confirm_and_stops_the_bot_with_
             message = await refused(client, "emergency_stop", **arguments)
             assert "confirm: true" in message, message
         assert not (bot.home / "controls" / "EMERGENCY_STOP").exists()
-        assert bot.proc is not None and bot.proc.poll() is None
+        assert bot.proc is not None
+        assert bot.proc.poll() is None
         stopped = await call(client, "emergency_stop", confirm=True)
-        assert stopped["answer"] == "acknowledged" and "has stopped" in stopped["message"], stopped
+        assert stopped["answer"] == "acknowledged", stopped
+        assert "has stopped" in stopped["message"], stopped
         assert bot.wait_exit() == 0
         assert read_json(bot.home / "state" / "status.json")["is_alive"] is False
         # with no bot running, every steering tool says so
         flat = await call(client, "flatten")
-        assert flat["answer"] == "no bot running" and flat["bot_running"] is False, flat
+        assert flat["answer"] == "no bot running", flat
+        assert flat["bot_running"] is False, flat
         pause = await call(client, "pause")
-        assert pause["answer"] == "no bot running" and "acts when one starts" in pause["message"], pause
+        assert pause["answer"] == "no bot running", pause
+        assert "acts when one starts" in pause["message"], pause
         why = await call(client, "why_not_trading")
-        assert why["can_trade"] is False and any("EMERGENCY_STOP" in r for r in why["reasons"]), why
+        assert why["can_trade"] is False, why
+        assert any("EMERGENCY_STOP" in r for r in why["reasons"]), why
 
 
 def _journal(home: Path, sql: str) -> Any:
@@ -163,7 +178,8 @@ async def test_trades_and_pnl_agree_with_the_journal(bot: BotProcess) -> None:
         assert len((await call(client, "trades", limit=1))["trades"]) == 1
         strategy = every[0]["strategy"]
         mine = (await call(client, "trades", strategy=strategy, limit=0))["trades"]
-        assert mine and all(t["strategy"] == strategy for t in mine)
+        assert mine
+        assert all(t["strategy"] == strategy for t in mine)
         assert (await call(client, "trades", session=99, limit=0))["trades"] == []
         assert (await call(client, "trades", since="2999-01-01", limit=0))["trades"] == []
         assert "expected a date" in await refused(client, "trades", since="yesterday-ish")
@@ -182,7 +198,9 @@ async def test_a_folder_that_is_not_a_home_is_refused_with_a_clear_error(tmp_pat
                 await client.list_tools()
         assert "Connection closed" in repr(caught.value)
         lines = errlog.read_text().strip().splitlines()
-        assert len(lines) == 1 and lines[0].startswith("bot mcp: ") and "is not a bot home" in lines[0]
+        assert len(lines) == 1
+        assert lines[0].startswith("bot mcp: ")
+        assert "is not a bot home" in lines[0]
     assert list(tmp_path.iterdir()) == []  # nothing written in the folder
 
 
@@ -197,7 +215,8 @@ def test_the_server_imports_neither_the_engine_nor_the_journal_library_nor_a_ven
     out = subprocess.run(
         [sys.executable, "-c", probe, str(tmp_path)], capture_output=True, text=True, timeout=60
     )
-    assert out.returncode == 0 and out.stdout.strip().splitlines()[-1] == "[]", out
+    assert out.returncode == 0, out
+    assert out.stdout.strip().splitlines()[-1] == "[]", out
 
 
 def test_why_not_trading_names_every_reason_in_the_files(tmp_path: Path) -> None:
@@ -250,11 +269,14 @@ async def test_submit_a_forecast_and_an_order_intent_and_read_the_answers(tmp_pa
             sure = await call(
                 client, "submit_forecast", market="BTC", probability=0.99, valid_for_s=600, source="agent-x"
             )
-            assert sure["result"] == "accepted" and sure["bot_running"] is True, sure
-            assert sure["forecast"]["source"] == "agent-x" and sure["market_id"].startswith("BTC-")
+            assert sure["result"] == "accepted", sure
+            assert sure["bot_running"] is True, sure
+            assert sure["forecast"]["source"] == "agent-x"
+            assert sure["market_id"].startswith("BTC-")
             eventually(lambda: any(o["strategy"] == "forecast" for o in _orders_and_positions(bot)))
             bad = await call(client, "submit_forecast", market="BTC", probability=1.2, valid_for_s=60)
-            assert bad["result"] == "rejected" and "outside [0, 1]" in bad["reason"], bad
+            assert bad["result"] == "rejected", bad
+            assert "outside [0, 1]" in bad["reason"], bad
             placed = await call(
                 client,
                 "submit_order",
@@ -264,7 +286,8 @@ async def test_submit_a_forecast_and_an_order_intent_and_read_the_answers(tmp_pa
                 shares=5,
                 reason="hedge",
             )
-            assert placed["result"] == "accepted" and placed["order"]["order_id"], placed
+            assert placed["result"] == "accepted", placed
+            assert placed["order"]["order_id"], placed
             with sqlite3.connect(bot.home / "state" / "bot.db") as db:
                 row = db.execute(
                     "SELECT strategy, outcome FROM orders WHERE order_id = ?", (placed["order"]["order_id"],)
@@ -278,7 +301,8 @@ async def test_submit_a_forecast_and_an_order_intent_and_read_the_answers(tmp_pa
         late = await call(
             client, "submit_order", market="ETH", outcome="UP", limit_price=0.05, usd=1, timeout_s=0.3
         )
-        assert late["result"] == "no answer" and late["bot_running"] is False, late
+        assert late["result"] == "no answer", late
+        assert late["bot_running"] is False, late
         assert (bot.home / "inbox" / late["file"]).exists()
 
 

@@ -42,10 +42,12 @@ def test_a_folder_that_is_not_a_home_is_refused_and_nothing_is_written(
     out = cli(*args, cwd=tmp_path)
     assert out.returncode == 2, out
     lines = out.stderr.strip().splitlines()
-    assert len(lines) == 1 and "is not a bot home" in lines[0], out.stderr
+    assert len(lines) == 1, out.stderr
+    assert "is not a bot home" in lines[0], out.stderr
     assert list(tmp_path.iterdir()) == []  # no controls/ folder, no stray EMERGENCY_STOP
     explicit = cli(*args, "--home", str(tmp_path / "typo"))
-    assert explicit.returncode == 2 and "no such folder" in explicit.stderr
+    assert explicit.returncode == 2
+    assert "no such folder" in explicit.stderr
 
 
 def test_home_comes_from_the_option_then_the_environment_then_the_current_folder(tmp_path: Path) -> None:
@@ -60,7 +62,8 @@ def test_home_comes_from_the_option_then_the_environment_then_the_current_folder
     assert not (home / "controls" / "PAUSE").exists()
     # --home wins over the environment
     wrong = cli("pause", "--home", str(elsewhere), env={"TOUCHTRADER_HOME": str(home)})
-    assert wrong.returncode == 2 and not (home / "controls" / "PAUSE").exists()
+    assert wrong.returncode == 2
+    assert not (home / "controls" / "PAUSE").exists()
     # bot status reads the same home
     status = cli("status", "--json", cwd=elsewhere, env={"TOUCHTRADER_HOME": str(home)})
     assert '"reason": "test"' in status.stdout
@@ -82,14 +85,16 @@ def test_flatten_then_stop_are_acknowledged_by_the_running_bot(bot: BotProcess) 
     home = str(bot.home)
     out = cli("flatten", "--home", home, "--timeout", "20")
     assert out.returncode == 0, out
-    assert "FLATTEN" in out.stdout and ("done by the bot" in out.stdout or "acknowledged" in out.stdout)
+    assert "FLATTEN" in out.stdout
+    assert "done by the bot" in out.stdout or "acknowledged" in out.stdout
     assert f"pid {bot.pid}" in out.stdout
     out = cli("stop", "--home", home, "--timeout", "20")
     assert out.returncode == 0, out
     assert "EMERGENCY_STOP acknowledged" in out.stdout, out.stdout
     assert bot.wait_exit() == 0
     status = read_json(bot.home / "state" / "status.json")
-    assert status["is_alive"] is False and status["risk"]["emergency_stop"] is True
+    assert status["is_alive"] is False
+    assert status["risk"]["emergency_stop"] is True
 
 
 def test_a_bot_that_does_not_answer_gives_exit_4(bot: BotProcess) -> None:
@@ -113,7 +118,8 @@ def test_bot_run_takes_its_home_from_the_environment_too(tmp_path: Path) -> None
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     out = cli("run", "--quiet", cwd=elsewhere, env={"TOUCHTRADER_HOME": str(home)})
-    assert out.returncode == 3 and str(home) in out.stderr  # refused in that home, not here
+    assert out.returncode == 3
+    assert str(home) in out.stderr
     assert list(elsewhere.iterdir()) == []
 
 
@@ -121,7 +127,8 @@ def test_pause_without_a_running_bot_says_the_file_waits(tmp_path: Path) -> None
     (tmp_path / "state").mkdir()
     (tmp_path / "state" / "status.json").write_text('{"is_alive": false, "pid": 999999}')
     out = cli("pause", "--home", str(tmp_path))
-    assert out.returncode == 0 and "no bot is running" in out.stderr
+    assert out.returncode == 0
+    assert "no bot is running" in out.stderr
     assert (tmp_path / "controls" / "PAUSE").exists()
 
 
@@ -130,17 +137,24 @@ def test_pause_resume_adjust_and_reset_report_the_bots_answer(bot: BotProcess) -
     bot.wait_ready()
     home = str(bot.home)
     out = cli("pause", "--home", home)
-    assert out.returncode == 0 and f"PAUSE APPLIED by the bot (pid {bot.pid})" in out.stdout, out
+    assert out.returncode == 0, out
+    assert f"PAUSE APPLIED by the bot (pid {bot.pid})" in out.stdout, out
     assert bot.status()["trading_state"] == "PAUSED"
     assert "already in effect" in cli("pause", "--home", home).stdout
     out = cli("resume", "--home", home)
-    assert out.returncode == 0 and "entries resume" in out.stdout, out
+    assert out.returncode == 0, out
+    assert "entries resume" in out.stdout, out
     out = cli("adjust", "max_position_usd=3", "--home", home)
-    assert out.returncode == 0 and "ADJUST_RISK APPLIED" in out.stdout and "max_position_usd=3" in out.stdout
+    assert out.returncode == 0
+    assert "ADJUST_RISK APPLIED" in out.stdout
+    assert "max_position_usd=3" in out.stdout
     out = cli("adjust", "max_position_usd=300", "--home", home)
-    assert out.returncode == 2 and "ADJUST_RISK REJECTED" in out.stderr and "cap" in out.stderr, out
+    assert out.returncode == 2, out
+    assert "ADJUST_RISK REJECTED" in out.stderr, out
+    assert "cap" in out.stderr, out
     out = cli("reset", "--home", home)
-    assert out.returncode == 0 and "RESET APPLIED" in out.stdout, out
+    assert out.returncode == 0, out
+    assert "RESET APPLIED" in out.stdout, out
 
 
 def test_a_deaf_bot_gives_exit_4_for_pause_too(bot: BotProcess) -> None:
@@ -149,7 +163,8 @@ def test_a_deaf_bot_gives_exit_4_for_pause_too(bot: BotProcess) -> None:
     os.kill(bot.pid, 19)  # SIGSTOP
     try:
         out = cli("pause", "--home", str(bot.home), "--timeout", "0.5")
-        assert out.returncode == 4 and "did not answer PAUSE within 0.5 s" in out.stderr, out
+        assert out.returncode == 4, out
+        assert "did not answer PAUSE within 0.5 s" in out.stderr, out
     finally:
         os.kill(bot.pid, 18)  # SIGCONT
     eventually(lambda: bot.status()["trading_state"] == "PAUSED", timeout=20)

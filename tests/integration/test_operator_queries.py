@@ -77,21 +77,27 @@ def test_trades_filters_by_session_strategy_and_time(home: Path) -> None:
     assert len(as_json(home, "trades")) == min(20, len(every))
     first = as_json(home, "trades", "--session", "1", "--limit", "0")
     second = as_json(home, "trades", "--session", "2", "--limit", "0")
-    assert first and second and len(first) + len(second) == len(every)
+    assert first
+    assert second
+    assert len(first) + len(second) == len(every)
     assert {r["session_id"] for r in first} == {1}
     sessions = {r["session_id"]: r for r in as_json(home, "sessions")}
     assert sum(r["pnl_micros"] or 0 for r in first) == sessions[1]["pnl_micros"]
     canary = as_json(home, "trades", "--strategy", "canary", "--limit", "0")
-    assert canary and {r["strategy"] for r in canary} == {"canary"}
+    assert canary
+    assert {r["strategy"] for r in canary} == {"canary"}
     newest = max(r["entry_time"] for r in every)
     since = as_json(home, "trades", "--since", newest, "--limit", "0")
-    assert since and all(r["entry_time"] >= newest for r in since)
+    assert since
+    assert all(r["entry_time"] >= newest for r in since)
     assert as_json(home, "trades", "--since", "2999-01-01") == []
     for r in every:
         if r["status"] == "CLOSED":
             assert r["pnl_micros"] == r["gross_pnl_micros"] - r["fees_micros"]
     bad = bot(home, "trades", "--since", "yesterday")
-    assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1 and "--since" in bad.stderr
+    assert bad.returncode == 2
+    assert len(bad.stderr.strip().splitlines()) == 1
+    assert "--since" in bad.stderr
 
 
 @pytest.mark.parametrize("by", ["day", "strategy", "market", "instrument"])
@@ -109,10 +115,12 @@ def test_pnl_groups_reconcile_to_the_journal_to_the_micro(home: Path, by: str) -
 
 def test_unknown_groupings_and_modes_are_refused(home: Path) -> None:
     out = bot(home, "pnl", "--by", "week")
-    assert out.returncode == 2 and "--by 'week'" in out.stderr
+    assert out.returncode == 2
+    assert "--by 'week'" in out.stderr
     for command in ("trades", "sessions", "pnl"):
         out = bot(home, command, "--mode", "real")
-        assert out.returncode == 2 and "--mode 'real'" in out.stderr, out
+        assert out.returncode == 2, out
+        assert "--mode 'real'" in out.stderr, out
     assert as_json(home, "sessions", "--mode", "live") == []
     assert len(as_json(home, "sessions", "--mode", "paper")) == 2
 

@@ -192,15 +192,14 @@ def test_error_classification() -> None:
     assert all(isinstance(classify_status(s, "x"), OrderRefused) for s in (400, 404))
     assert isinstance(classify_status(429, "x"), VenueBusy)  # slow down: back off, no fault
     persistent = classify_status(429, "x", persistent=True)  # a rate limit that does not go away
-    assert isinstance(persistent, VenueUnavailable) and not isinstance(persistent, VenueBusy)
+    assert isinstance(persistent, VenueUnavailable)
+    assert not isinstance(persistent, VenueBusy)
     assert not isinstance(classify_status(503, "x"), VenueBusy)
     assert all(isinstance(classify_status(s, "x"), VenueFatal) for s in (401, 403, 405))
     assert str(classify_status(400, "POST /order: invalid price")) == "HTTP 400: POST /order: invalid price"
-    assert (
-        parse_retry_after("2") == 2.0
-        and parse_retry_after(None) is None
-        and parse_retry_after("soon") is None
-    )
+    assert parse_retry_after("2") == 2.0
+    assert parse_retry_after(None) is None
+    assert parse_retry_after("soon") is None
     assert parse_retry_after("Wed, 21 Oct 2015 07:28:05 GMT", now_s=1445412480) == 5.0
 
 
@@ -209,7 +208,8 @@ def test_error_classification() -> None:
 
 def test_credentials_from_env() -> None:
     creds = credentials_from_env({"POLYMARKET_PRIVATE_KEY": "  " + "AB" * 32 + "\n"})
-    assert creds.private_key == "0x" + "ab" * 32 and not creds.has_api_creds
+    assert creds.private_key == "0x" + "ab" * 32
+    assert not creds.has_api_creds
     full = credentials_from_env(
         {
             "POLYMARKET_PRIVATE_KEY": KEY,
@@ -249,7 +249,8 @@ def test_credentials_from_env() -> None:
         with pytest.raises(ConfigError) as info:
             credentials_from_env(environ)
         message = str(info.value)
-        assert expected in message and "\n" not in message
+        assert expected in message
+        assert "\n" not in message
         assert all(v not in message for v in environ.values() if len(v) > 8)
 
 
@@ -308,7 +309,9 @@ def test_secrets_appear_in_no_file_log_output_or_repr(
     texts = {"log": caplog.text, "stdout": out, "stderr": err}
     texts |= {str(p): p.read_text(errors="replace") for p in tmp_path.rglob("*") if p.is_file()}
     assert any("dry_run_orders.jsonl" in name for name in texts)
-    assert "PolymarketVenue(" in out and "<redacted>" in out and "0x19E7...ff2A" in out
+    assert "PolymarketVenue(" in out
+    assert "<redacted>" in out
+    assert "0x19E7...ff2A" in out
     for canary in (canary_key, canary_key[2:], canary_key[2:].upper(), canary_secret, canary_passphrase):
         for name, text in texts.items():
             assert canary not in text, f"a secret leaked into {name}"
@@ -350,7 +353,8 @@ def test_validate_markets_reads_everything_from_the_api(
     )
     assert market.token_ids == ("2001", "2002")
     info = venue.market_info(neg)
-    assert info is not None and info.neg_risk
+    assert info is not None
+    assert info.neg_risk
     server.set_book("2001", asks=[(0.6, 50)])
     order, _ = venue.place(dataclasses.replace(req(0.555, 15), market_id=neg), now_ms())
     assert order.price == 555_000
@@ -373,7 +377,8 @@ def test_validation_errors_name_the_market(
     venue = PolymarketVenue(server.url, credentials=PolymarketCredentials(KEY, *server.creds))
     with pytest.raises(ConfigError) as info:
         venue.validate_markets([ident])
-    assert expected in str(info.value) and ident in str(info.value)
+    assert expected in str(info.value)
+    assert ident in str(info.value)
     venue.close()
 
 
@@ -401,10 +406,12 @@ def test_order_types_map_to_the_client_order_types(server: ClobServer, venue: Po
         "5000000",
         "BUY",
     )
-    assert body["owner"] == server.api_key and body["order"]["signature"].startswith("0x")
+    assert body["owner"] == server.api_key
+    assert body["order"]["signature"].startswith("0x")
     with pytest.raises(OrderRefused, match="GTD"):
         venue.place(req(0.45, 5, order_type=OrderType.GTD, expires_ms=now - 1), now)
-    assert posts(server)[-1]["orderType"] == "GTD" and len(posts(server)) == 1
+    assert posts(server)[-1]["orderType"] == "GTD"
+    assert len(posts(server)) == 1
 
     with pytest.raises(OrderRefused, match="FOK"):  # 5 shares at 0.52, 100 at 0.53: 200 cannot fill
         venue.place(req(0.53, 200, order_type=OrderType.FOK), now)
@@ -426,7 +433,8 @@ def test_order_types_map_to_the_client_order_types(server: ClobServer, venue: Po
     )
     assert venue.order_status(order.order_id) is OrderStatus.CANCELLED
     order, events = venue.place(req(0.53, 10, order_type=OrderType.FOK), now)
-    assert sum(f.shares for f in fills(events)) == 10 * ONE and dones(events) == []
+    assert sum(f.shares for f in fills(events)) == 10 * ONE
+    assert dones(events) == []
     assert venue.order_status(order.order_id) is OrderStatus.FILLED
     assert venue.poll(now_ms()) == []
 
@@ -447,18 +455,18 @@ def test_tick_size_change_is_honoured(server: ClobServer, make_venue: Callable[.
     order, _ = venue.place(req(0.45, 5), now_ms())  # refused for the tick, re-read, re-signed
     assert order.price == 400_000
     assert [o["price"] for o in live_orders(server)] == ["0.4"]
-    assert len(posts(server)) == 2 and count_requests(server, "GET", "/tick-size") == 1
+    assert len(posts(server)) == 2
+    assert count_requests(server, "GET", "/tick-size") == 1
     info = venue.market_info(COND)
-    assert info is not None and info.market.tick == 100_000
+    assert info is not None
+    assert info.market.tick == 100_000
     server.set_tick(UP, 0.01)  # finer again: every place can re-read the tick
     every = make_venue(refresh_tick_each_place=True)
     server.clear_requests()
     order, _ = every.place(req(0.43, 5), now_ms())
-    assert (
-        order.price == 430_000
-        and len(posts(server)) == 1
-        and count_requests(server, "GET", "/tick-size") == 1
-    )
+    assert order.price == 430_000
+    assert len(posts(server)) == 1
+    assert count_requests(server, "GET", "/tick-size") == 1
     server.fail_next("POST", "/order", 400, error="breaks minimum tick size rule", count=2)
     with pytest.raises(OrderRefused):  # on tick, but the venue still refuses: no loop
         every.place(req(0.42, 5), now_ms())
@@ -487,12 +495,14 @@ def test_no_answer_within_the_confirmation_window_is_unknown_then_resolved(
     order, events = venue.place(req(0.45, 10), now_ms())
     assert time.monotonic() - start < 0.7
     assert (order.status, events) == (OrderStatus.UNKNOWN, [])
-    assert order.order_id.startswith("0x") and len(order.order_id) == 66  # the signed order's hash
+    assert order.order_id.startswith("0x")
+    assert len(order.order_id) == 66
     assert venue.order_status(order.order_id) is OrderStatus.UNKNOWN
     [row] = wait_for(lambda: live_orders(server))  # the venue did take it, late
     server.cross(UP, 0.45, 3)
     [fill] = venue.poll(now_ms())
-    assert isinstance(fill, Fill) and (fill.order_id, fill.shares, fill.liquidity) == (
+    assert isinstance(fill, Fill)
+    assert (fill.order_id, fill.shares, fill.liquidity) == (
         order.order_id,
         3 * ONE,
         Liquidity.MAKER,
@@ -500,11 +510,13 @@ def test_no_answer_within_the_confirmation_window_is_unknown_then_resolved(
     assert venue.order_status(order.order_id) is OrderStatus.OPEN
     assert venue.venue_order_id(order.order_id) == row["id"]
     [done] = venue.cancel(order.order_id, now_ms(), "test")
-    assert isinstance(done, OrderDone) and (done.order_id, done.status) == (
+    assert isinstance(done, OrderDone)
+    assert (done.order_id, done.status) == (
         order.order_id,
         OrderStatus.CANCELLED,
     )
-    assert live_orders(server) == [] and len(posts(server)) == 1
+    assert live_orders(server) == []
+    assert len(posts(server)) == 1
 
 
 @pytest.mark.parametrize("processed", [True, False], ids=["applied", "not-applied"])
@@ -523,7 +535,8 @@ def test_unreadable_answer_is_unknown_until_reconciled(
         assert venue.order_status(order.order_id) is OrderStatus.UNKNOWN
         time.sleep(0.5)  # past unknown_grace_s
         [done] = venue.poll(now_ms())
-        assert isinstance(done, OrderDone) and (done.order_id, done.status) == (
+        assert isinstance(done, OrderDone)
+        assert (done.order_id, done.status) == (
             order.order_id,
             OrderStatus.REJECTED,
         )
@@ -538,12 +551,14 @@ def test_dropped_connection_after_the_venue_acted_is_unknown_then_resolved(
     order, _ = venue.place(req(0.55, 5), now_ms())  # it crossed: a taker fill happened
     assert order.status is OrderStatus.UNKNOWN
     [fill] = venue.poll(now_ms())
-    assert isinstance(fill, Fill) and (fill.order_id, fill.liquidity, fill.price) == (
+    assert isinstance(fill, Fill)
+    assert (fill.order_id, fill.liquidity, fill.price) == (
         order.order_id,
         Liquidity.TAKER,
         520_000,
     )
-    assert venue.poll(now_ms()) == [] and len(posts(server)) == 1
+    assert venue.poll(now_ms()) == []
+    assert len(posts(server)) == 1
 
 
 def test_a_poll_read_elsewhere_books_only_what_it_looked_for(
@@ -559,7 +574,8 @@ def test_a_poll_read_elsewhere_books_only_what_it_looked_for(
     server.exchange.cancel(server.api_key, [placed.order_id])  # left the book at once
     assert unknown.status is OrderStatus.UNKNOWN
     read = venue.read_poll(request)
-    assert len(read.trades) == 1 and set(read.lookups) <= {resting.order_id}
+    assert len(read.trades) == 1
+    assert set(read.lookups) <= {resting.order_id}
     assert venue.book_poll(read, now_ms()) == []  # neither the trade nor the cancel, yet
     events = venue.poll(now_ms())  # the next read looks for both
     fills = [e for e in events if isinstance(e, Fill)]
@@ -567,7 +583,8 @@ def test_a_poll_read_elsewhere_books_only_what_it_looked_for(
     assert [(e.order_id, e.status) for e in events if isinstance(e, OrderDone)] == [
         (placed.order_id, OrderStatus.CANCELLED)
     ]
-    assert venue.poll(now_ms()) == [] and [o["id"] for o in live_orders(server)] == [resting.order_id]
+    assert venue.poll(now_ms()) == []
+    assert [o["id"] for o in live_orders(server)] == [resting.order_id]
 
 
 def test_the_background_poll_reads_on_its_thread_and_books_on_the_callers(
@@ -579,14 +596,17 @@ def test_the_background_poll_reads_on_its_thread_and_books_on_the_callers(
         order, _ = venue.place(req(0.45, 5), now_ms())
         server.delay_next("GET", "/data/orders", 1.0)
         assert poller.poll(now_ms()) is None  # asked: one read in flight, nothing booked yet
-        assert poller.poll(now_ms()) is None and not poller.ready()  # returns at once while it reads
+        assert poller.poll(now_ms()) is None
+        assert not poller.ready()
         wait_for(poller.ready, timeout=5)
-        assert len(woken) == 1 and poller.reads == 1
+        assert len(woken) == 1
+        assert poller.reads == 1
         server.cross(UP, 0.45, 5)
         assert poller.poll(now_ms()) == []  # read before the trade; the next read is asked for
         wait_for(poller.ready, timeout=5)
         [fill] = poller.poll(now_ms()) or []
-        assert isinstance(fill, Fill) and fill.order_id == order.order_id
+        assert isinstance(fill, Fill)
+        assert fill.order_id == order.order_id
         wait_for(poller.ready, timeout=5)
         assert poller.poll(now_ms()) == []  # once only
         server.fail_next("GET", "/data/trades", 500)
@@ -619,7 +639,8 @@ def test_a_venue_that_says_wait_is_not_called_before_the_wait_is_over(
     request = req(0.45, 5)
     with pytest.raises(kind) as info:
         venue.place(request, now_ms())
-    assert info.value.retry_after_s == expected_retry and f"HTTP {status}" in str(info.value)
+    assert info.value.retry_after_s == expected_retry
+    assert f"HTTP {status}" in str(info.value)
     assert isinstance(info.value, VenueBusy)  # a 425 or a passing 429 is no fault for the breaker
     sent = len(server.requests)
     for call in (lambda: venue.place(request, now_ms()), lambda: venue.poll(now_ms()), venue.balance):
@@ -643,9 +664,11 @@ def test_a_rate_limit_backs_off_and_only_a_persistent_one_counts_as_a_fault(
     for _ in range(4):  # no Retry-After: 1, 2, 4, 8 s
         waits.append(gate.answered(429, None))
         now[0] += waits[-1] or 0
-    assert waits == [1.0, 2.0, 4.0, 8.0] and gate.rate_limited_s() == 7.0
+    assert waits == [1.0, 2.0, 4.0, 8.0]
+    assert gate.rate_limited_s() == 7.0
     gate.ok()  # another request answered: the next 429 waits 1 s again, the run goes on
-    assert gate.answered(429, None) == 1.0 and gate.rate_limited_s() == 15.0
+    assert gate.answered(429, None) == 1.0
+    assert gate.rate_limited_s() == 15.0
     now[0] += PERSISTENT_LIMIT_S + 1  # a quiet minute ends the run
     gate.answered(429, None)
     assert gate.rate_limited_s() == 0.0
@@ -720,21 +743,25 @@ def test_a_post_that_failed_but_landed_is_unknown_then_found_by_its_hash(
     again, _ = venue.place(request, now_ms() + 1400)  # a re-send of the same intent
     first, second = posts(server)
     assert first == second  # same salt, timestamp and signature: the venue sees a duplicate
-    assert again.status is OrderStatus.UNKNOWN and again.order_id == order.order_id
+    assert again.status is OrderStatus.UNKNOWN
+    assert again.order_id == order.order_id
     assert len(server.exchange.orders(server.api_key)) == 1
     assert venue.poll(now_ms()) == []
     assert venue.order_status(order.order_id) is OrderStatus.OPEN
     server.cross(UP, 0.45, 5)
     [fill] = wait_for(lambda: fills(venue.poll(now_ms())))
-    assert fill.order_id == order.order_id and fill.shares == 5 * ONE
+    assert fill.order_id == order.order_id
+    assert fill.shares == 5 * ONE
 
 
 def test_an_unknown_fill_is_matched_to_the_unknown_order(server: ClobServer, venue: PolymarketVenue) -> None:
     server.lose_next_response("POST", "/order", 500)  # it takes at once; the answer is lost
     order, events = venue.place(req(0.53, 10), now_ms())
-    assert order.status is OrderStatus.UNKNOWN and events == []
+    assert order.status is OrderStatus.UNKNOWN
+    assert events == []
     got = wait_for(lambda: fills(venue.poll(now_ms())))  # 5 @ 0.52 and 5 @ 0.53
-    assert {f.order_id for f in got} == {order.order_id} and sum(f.shares for f in got) == 10 * ONE
+    assert {f.order_id for f in got} == {order.order_id}
+    assert sum(f.shares for f in got) == 10 * ONE
     assert venue.order_status(order.order_id) is OrderStatus.FILLED
     assert fills(venue.poll(now_ms())) == []
 
@@ -747,13 +774,15 @@ def test_a_failed_post_that_did_not_land_is_rejected_after_the_grace(
     assert order.status is OrderStatus.UNKNOWN
     [done] = wait_for(lambda: dones(venue.poll(now_ms())))
     assert (done.order_id, done.status) == (order.order_id, OrderStatus.REJECTED)
-    assert live_orders(server) == [] and len(posts(server)) == 1
+    assert live_orders(server) == []
+    assert len(posts(server)) == 1
 
 
 def test_a_new_intent_is_a_new_signed_order(server: ClobServer, venue: PolymarketVenue) -> None:
     a, _ = venue.place(dataclasses.replace(req(0.45, 5), created_ms=1), now_ms())
     b, _ = venue.place(dataclasses.replace(req(0.45, 5), created_ms=1), now_ms())  # another client id
-    assert a.order_id != b.order_id and len(live_orders(server)) == 2
+    assert a.order_id != b.order_id
+    assert len(live_orders(server)) == 2
 
 
 def test_bad_credentials_are_fatal(server: ClobServer, make_venue: Callable[..., PolymarketVenue]) -> None:
@@ -772,9 +801,11 @@ def test_fill_after_cancel_is_booked(server: ClobServer, venue: PolymarketVenue)
     order, _ = venue.place(req(0.45, 10), now_ms())
     server.fill_after_cancel(size=4)
     [done] = venue.cancel(order.order_id, now_ms(), "test")
-    assert isinstance(done, OrderDone) and done.status is OrderStatus.CANCELLED
+    assert isinstance(done, OrderDone)
+    assert done.status is OrderStatus.CANCELLED
     [fill] = venue.poll(now_ms())
-    assert isinstance(fill, Fill) and (fill.order_id, fill.shares, fill.liquidity) == (
+    assert isinstance(fill, Fill)
+    assert (fill.order_id, fill.shares, fill.liquidity) == (
         order.order_id,
         4 * ONE,
         Liquidity.MAKER,
@@ -803,7 +834,8 @@ def test_unreadable_trades_are_retried_without_losing_a_fill(
     with pytest.raises(VenueUnavailable):
         venue.poll(now_ms())
     [fill] = venue.poll(now_ms())
-    assert isinstance(fill, Fill) and (fill.order_id, fill.shares) == (order.order_id, 6 * ONE)
+    assert isinstance(fill, Fill)
+    assert (fill.order_id, fill.shares) == (order.order_id, 6 * ONE)
 
 
 def test_trades_are_read_across_pages() -> None:
@@ -832,7 +864,8 @@ def test_orders_leaving_the_book_at_the_venue(
     server.exchange.clock = lambda: real_clock() + 200  # the GTD order's time runs out
     shift[0] = 200
     [expired] = venue.poll(now_ms())
-    assert isinstance(expired, OrderDone) and (expired.order_id, expired.status) == (
+    assert isinstance(expired, OrderDone)
+    assert (expired.order_id, expired.status) == (
         gtd.order_id,
         OrderStatus.EXPIRED,
     )
@@ -852,7 +885,8 @@ def test_heartbeats_keep_one_id(server: ClobServer, venue: PolymarketVenue) -> N
     venue.send_heartbeat()
     venue.send_heartbeat()
     first, second = [r.body for r in server.requests if r.path == "/v1/heartbeats"]
-    assert first == {"heartbeat_id": ""} and second["heartbeat_id"]
+    assert first == {"heartbeat_id": ""}
+    assert second["heartbeat_id"]
 
 
 def test_the_venue_satisfies_the_venue_protocol(venue: PolymarketVenue, tmp_path: Path) -> None:
@@ -868,11 +902,13 @@ def test_feed_turns_books_into_market_events(server: ClobServer, venue: Polymark
     clock = [1_000_000]
     market = venue.markets[0].market
     feed = PolymarketFeed(venue, [market], poll_interval_s=0.5, status_interval_s=2.0, clock=lambda: clock[0])
-    assert feed.peek_ms() == 1_000_000 and feed.last_update_ms(COND) is None
+    assert feed.peek_ms() == 1_000_000
+    assert feed.last_update_ms(COND) is None
     opened, tick = feed.next_batch()
     assert opened == WindowOpened(1_000_000, market)
     assert tick == BookTick(1_000_000, COND, 480_000, 100 * ONE, 520_000, 5 * ONE)
-    assert feed.peek_ms() == 1_000_500 and feed.last_update_ms(COND) == 1_000_000
+    assert feed.peek_ms() == 1_000_500
+    assert feed.last_update_ms(COND) == 1_000_000
     clock[0] = 1_000_500
     assert feed.next_batch() == []  # unchanged book: no tick
     server.set_book(UP, bids=[(0.49, 10)], asks=[(0.51, 20)])
@@ -880,7 +916,8 @@ def test_feed_turns_books_into_market_events(server: ClobServer, venue: Polymark
     assert feed.next_batch() == [BookTick(1_001_000, COND, 490_000, 10 * ONE, 510_000, 20 * ONE)]
     server.fail_next("GET", "/book", 500)
     clock[0] = 1_001_500
-    assert feed.next_batch() == [] and feed.last_update_ms(COND) == 1_001_000  # ages: feed health sees it
+    assert feed.next_batch() == []
+    assert feed.last_update_ms(COND) == 1_001_000
     server.resolve(COND, DOWN)
     clock[0] = 1_004_000  # past the status interval
     events = feed.next_batch()
@@ -909,7 +946,8 @@ def test_feed_logs_an_engine_restart_once_when_it_starts_and_once_when_it_ends(
     assert len(lines) == 2, lines  # not one line per poll
     assert lines[0].startswith("venue busy (425, engine restart)")
     waited = float(lines[1].split("after ")[1].split(" s")[0])
-    assert lines[1].startswith("venue answering again") and waited >= 2
+    assert lines[1].startswith("venue answering again")
+    assert waited >= 2
 
 
 def test_feed_also_reads_through_a_public_client(server: ClobServer) -> None:
@@ -952,7 +990,8 @@ def test_dry_run_writes_the_payload_and_simulates_the_fill(
         Liquidity.TAKER,
     )
     resting, events = dry.place(req(0.45, 10, Outcome.DOWN), now_ms())
-    assert events == [] and resting.status is OrderStatus.OPEN
+    assert events == []
+    assert resting.status is OrderStatus.OPEN
     with pytest.raises(OrderRefused):
         dry.place(req(0.50, 1_000), now_ms())
     assert server.requests == []  # nothing ever goes to the venue
@@ -968,18 +1007,20 @@ def test_dry_run_writes_the_payload_and_simulates_the_fill(
         "5010000",
         "GTC",
     )
-    assert body["order"]["tokenId"] == UP and second["request"]["body"]["order"]["tokenId"] == DOWN
+    assert body["order"]["tokenId"] == UP
+    assert second["request"]["body"]["order"]["tokenId"] == DOWN
     assert first["book"]["up"] == {"bid": 0.48, "bid_size": 100.0, "ask": 0.52, "ask_size": 50.0}
     assert second["book"]["down"] == {"bid": 0.48, "bid_size": 50.0, "ask": 0.52, "ask_size": 100.0}
     assert first["fills"] == [
         {"fill_id": fill.fill_id, "price": 0.52, "shares": 5.01, "fee": fill.fee / ONE, "liquidity": "TAKER"}
     ]
-    assert (refused["result"], refused["order_id"]) == ("refused", None) and "insufficient" in refused[
-        "reason"
-    ]
-    assert first["signed"] is signed and bool(body["order"]["signature"]) is signed
+    assert (refused["result"], refused["order_id"]) == ("refused", None)
+    assert "insufficient" in refused["reason"]
+    assert first["signed"] is signed
+    assert bool(body["order"]["signature"]) is signed
     live_keys = set(posts_like_live(server, venue))
-    assert set(body["order"]) == live_keys and set(body) == {
+    assert set(body["order"]) == live_keys
+    assert set(body) == {
         "order",
         "owner",
         "orderType",
@@ -1007,12 +1048,14 @@ def test_a_restarted_venue_keeps_reporting_fills_of_restored_orders(
     after = make_venue()
     after.restore([known, unknown])
     [fill] = after.poll(now_ms())
-    assert isinstance(fill, Fill) and (fill.order_id, fill.shares) == (known.order_id, 2 * ONE)
+    assert isinstance(fill, Fill)
+    assert (fill.order_id, fill.shares) == (known.order_id, 2 * ONE)
     assert after.order_status(unknown.order_id) is OrderStatus.OPEN  # found by its hash
     assert after.venue_order_id(unknown.order_id) == unknown.order_id  # the venue's id is the hash
     server.trade_against(unknown.order_id, 3)
     [fill] = after.poll(now_ms())
-    assert isinstance(fill, Fill) and (fill.order_id, fill.shares) == (unknown.order_id, 3 * ONE)
+    assert isinstance(fill, Fill)
+    assert (fill.order_id, fill.shares) == (unknown.order_id, 3 * ONE)
     assert len(posts(server)) == 2
 
 
@@ -1042,10 +1085,12 @@ def test_market_orders_are_accepted_at_every_tick(
     sell, events = venue.place(req(bid, 10.01, action=Action.SELL, order_type=OrderType.FAK), now_ms())
     assert sell.status is not OrderStatus.UNKNOWN
     [fill] = fills(events) or wait_for(lambda: fills(venue.poll(now_ms())))
-    assert fill.shares == 10_010_000 and fill.price == round(bid * ONE)
+    assert fill.shares == 10_010_000
+    assert fill.price == round(bid * ONE)
     _, events = venue.place(req(ask, 10.01, order_type=OrderType.FOK), now_ms())
     [fill] = fills(events) or wait_for(lambda: fills(venue.poll(now_ms())))
-    assert fill.price == round(ask * ONE) and 0 < fill.shares <= 10_010_000
+    assert fill.price == round(ask * ONE)
+    assert 0 < fill.shares <= 10_010_000
     market_posts = [p for p in posts(server) if p["orderType"] in ("FAK", "FOK")]
     assert len(market_posts) == 2
 

@@ -113,18 +113,24 @@ def test_edge_trades_on_the_fair_value_of_the_underlying(
         assert bot.wait_ready(timeout=30)["mode"] == "DRY_RUN"
         eventually(lambda: prices.subscribed("btcusd") == 1, timeout=20)
         under = eventually(lambda: (u := bot.underlying())["strike"] and u, timeout=20)
-        assert under["strike"] == STRIKE and under["strike_from"] == "first price"
-        assert under["source"] == "polybolt" and under["symbol"] == "btcusd"
+        assert under["strike"] == STRIKE
+        assert under["strike_from"] == "first price"
+        assert under["source"] == "polybolt"
+        assert under["symbol"] == "btcusd"
         # the price well above the strike: P(UP) near 1 against an ask of 0.47
         prices.tick_every("btcusd", 0.2, lambda: STRIKE + 500)
         state = eventually(lambda: (s := bot.trading_state())["active_positions"] and s, timeout=30)
         position = state["active_positions"][0]
-        assert position["side"] == "UP" and position["entry_price"] == 0.47
+        assert position["side"] == "UP"
+        assert position["entry_price"] == 0.47
         under = eventually(lambda: (u := bot.underlying())["price"] == STRIKE + 500 and u, timeout=20)
-        assert under["reason"] is None and under["fair_value"] > 0.9
+        assert under["reason"] is None
+        assert under["fair_value"] > 0.9
         assert_valid("status", bot.status())
         conn = bot.price_connection()
-        assert conn["state"] == "connected" and conn["unparsed"] == 0 and conn["prices"] >= 2
+        assert conn["state"] == "connected"
+        assert conn["unparsed"] == 0
+        assert conn["prices"] >= 2
         lines = [a for a in activity(tmp_path) if a["type"] == "PRICE_FEED"]
         assert any("fair value live" in a["details"] for a in lines), lines
         # the tape carries the model's output and its input, so the session replays

@@ -48,11 +48,14 @@ def test_prices_arrive_after_sign_in_and_a_silent_or_dropped_stream_reconnects(s
     sock, got = _socket(server.url, CREDS, silence_s=1.0)
     try:
         first = eventually(lambda: _drain(got), timeout=10)
-        assert first[0].snapshot and first[0].price == 100.0
+        assert first[0].snapshot
+        assert first[0].price == 100.0
         server.publish("btcusd", 101.5)
         live = eventually(lambda: _drain(got), timeout=10)
-        assert live[-1].price == 101.5 and not live[-1].snapshot
-        assert sock.health.state == "connected" and sock.health.gaps == 0
+        assert live[-1].price == 101.5
+        assert not live[-1].snapshot
+        assert sock.health.state == "connected"
+        assert sock.health.gaps == 0
         server.send_raw("{not json")
         eventually(lambda: sock.health.unparsed == 1, timeout=10)
         server.silence(True)  # the socket stays open; no price comes
@@ -90,6 +93,8 @@ def test_binance_klines_give_the_price_and_the_candle_open(server: PriceServer) 
         eventually(lambda: server.subscribed("btcusdt") == 1, timeout=10)
         server.kline("btcusdt", 1780264800000, 97000.1, 97010.0)
         [point] = eventually(lambda: _drain(got), timeout=10)
-        assert point.open_ms == 1780264800000 and point.open_price == 97000.1 and point.price == 97010.0
+        assert point.open_ms == 1780264800000
+        assert point.open_price == 97000.1
+        assert point.price == 97010.0
     finally:
         sock.close()

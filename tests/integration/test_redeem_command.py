@@ -69,17 +69,21 @@ def test_bot_redeem_redeems_a_stopped_bots_win_and_the_next_start_books_it(tmp_p
         # a running bot owns the journal: the command refuses and says what to do
         running = redeem(tmp_path, bot.env)
         assert running.returncode == 3, running.stderr
-        assert "auto_redeem = true" in running.stderr and "Traceback" not in running.stderr
+        assert "auto_redeem = true" in running.stderr
+        assert "Traceback" not in running.stderr
         bot.stop()
         before = server.balance()
         done = redeem(tmp_path, bot.env)
         assert done.returncode == 0, done.stderr
-        assert "REDEEMED" in done.stdout and "$10.00" in done.stdout
-        assert server.position(UP) == 0 and server.balance() == before + 10
+        assert "REDEEMED" in done.stdout
+        assert "$10.00" in done.stdout
+        assert server.position(UP) == 0
+        assert server.balance() == before + 10
         assert server.position(THIRD_UP) == 10  # the open market's position is not touched
         assert len(chain.transactions) == 1
         again = redeem(tmp_path, bot.env)  # already redeemed (booked at the next start): not sent twice
-        assert again.returncode == 0 and "REDEEMED" in again.stdout
+        assert again.returncode == 0
+        assert "REDEEMED" in again.stdout
         assert len(chain.transactions) == 1
         assert KEY.removeprefix("0x") not in done.stdout + done.stderr
         # the resolved market is closed: the next start trades the open one only
@@ -99,7 +103,8 @@ def test_an_eoa_without_rpc_url_is_told_what_to_set(tmp_path: Path) -> None:
         (tmp_path / "bot.toml").write_text(live_config(server, ""))
         result = redeem(tmp_path, {"POLYMARKET_PRIVATE_KEY": KEY})
         assert result.returncode == 2
-        assert "rpc_url is not set" in result.stderr and "Traceback" not in result.stderr
+        assert "rpc_url is not set" in result.stderr
+        assert "Traceback" not in result.stderr
     finally:
         server.stop()
 
@@ -118,7 +123,8 @@ def test_auto_redeem_redeems_a_win_while_the_bot_runs(tmp_path: Path) -> None:
         before = server.balance()
         server.resolve(CONDITION, UP)  # our UP won
         eventually(lambda: len(bot.trading_state()["active_positions"]) == 1, timeout=90)
-        assert server.position(UP) == 0 and server.balance() == before + 10
+        assert server.position(UP) == 0
+        assert server.balance() == before + 10
         assert len(chain.transactions) == 1
         lines = [a for a in activity(tmp_path) if a["type"] == "REDEMPTION"]
         assert [a["state"] for a in lines][-1] == "REDEEMED", lines
@@ -138,6 +144,7 @@ def test_auto_redeem_with_a_wallet_that_cannot_redeem_stops_the_start(tmp_path: 
         code = bot.proc.wait(timeout=60)
         err = bot.proc.stderr.read() if bot.proc.stderr else ""
         assert code == 2, err
-        assert "POLYMARKET_BUILDER_API_KEY" in err and "Traceback" not in err
+        assert "POLYMARKET_BUILDER_API_KEY" in err
+        assert "Traceback" not in err
     finally:
         server.stop()

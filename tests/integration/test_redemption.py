@@ -59,7 +59,8 @@ def test_a_won_market_is_redeemed_once_and_pays_the_winner(exchange: Exchange, c
     redeemer = Redeemer(EoaSender(chain.url, KEY))
     first = redeemer.step([candidate()], 1_000)
     assert [r.state for r in first] == [State.REDEEMABLE, State.REDEEMING]
-    assert first[-1].tx_id.startswith("0x") and first[-1].attempts == 1
+    assert first[-1].tx_id.startswith("0x")
+    assert first[-1].attempts == 1
     second = redeemer.step([candidate()], 2_000)
     assert [r.state for r in second] == [State.REDEEMED]
     assert exchange.balance(OWNER) == pytest.approx(110.0)  # 10 winning shares at $1, losers 0
@@ -108,7 +109,8 @@ def test_an_unresolved_market_fails_with_the_nodes_reason_and_is_retried_later(
     failed = rows[-1]
     assert failed.state is State.FAILED
     assert "condition not resolved" in failed.reason
-    assert failed.next_try_ms == 61_000 and failed.attempts == 1
+    assert failed.next_try_ms == 61_000
+    assert failed.attempts == 1
     assert redeemer.step([candidate()], 30_000) == []  # not before its time
     exchange.resolve(CONDITION, UP)
     redeemer.step([candidate()], 61_000)
@@ -121,7 +123,8 @@ def test_a_reverted_transaction_is_failed_then_sent_again(exchange: Exchange, ch
     redeemer = Redeemer(EoaSender(chain.url, KEY))
     redeemer.step([candidate()], 1_000)
     failed = redeemer.step([candidate()], 2_000)[-1]
-    assert failed.state is State.FAILED and "reverted" in failed.reason
+    assert failed.state is State.FAILED
+    assert "reverted" in failed.reason
     assert exchange.position(OWNER, UP) == 10  # nothing moved
     redeemer.step([candidate()], 2_000 + 60_000)
     assert redeemer.step([candidate()], 63_000)[-1].state is State.REDEEMED
@@ -133,7 +136,9 @@ def test_a_dead_node_sends_nothing_and_says_so(exchange: Exchange, chain: ChainS
     chain.down = True
     redeemer = Redeemer(EoaSender(chain.url, KEY))
     row = redeemer.step([candidate()], 1_000)[-1]
-    assert row.state is State.REDEEMABLE and "Polygon RPC" in row.reason and row.attempts == 0
+    assert row.state is State.REDEEMABLE
+    assert "Polygon RPC" in row.reason
+    assert row.attempts == 0
     assert chain.transactions == []
 
 
@@ -164,12 +169,14 @@ def test_a_safe_wallet_redeems_through_the_relayer(exchange: Exchange) -> None:
     with ChainServer(exchange, owner_of=owner_of, receipt_after=1) as chain:
         redeemer = Redeemer(RelayerSender(chain.url, KEY, 137, safe=True, builder=BUILDER))
         sent = redeemer.step([candidate()], 1_000)[-1]
-        assert sent.state is State.REDEEMING and sent.sender == "RELAYER"
+        assert sent.state is State.REDEEMING
+        assert sent.sender == "RELAYER"
         assert redeemer.step([candidate()], 2_000) == []  # STATE_NEW
         assert redeemer.step([candidate()], 3_000)[-1].state is State.REDEEMED
         assert exchange.balance(OWNER) == pytest.approx(110.0)
         # the redeem ran for the Safe the key owns, not for the key's own address
-        assert len(wallets) == 1 and wallets[0] != Account.from_key(KEY).address.lower()
+        assert len(wallets) == 1
+        assert wallets[0] != Account.from_key(KEY).address.lower()
 
 
 def test_the_relayer_refusing_is_a_failure_with_its_words(exchange: Exchange) -> None:
@@ -180,7 +187,8 @@ def test_the_relayer_refusing_is_a_failure_with_its_words(exchange: Exchange) ->
         chain.refuse_next("quota exceeded")
         redeemer = Redeemer(RelayerSender(chain.url, KEY, 137, safe=True, builder=BUILDER))
         failed = redeemer.step([candidate()], 1_000)[-1]
-        assert failed.state is State.FAILED and "quota exceeded" in failed.reason
+        assert failed.state is State.FAILED
+        assert "quota exceeded" in failed.reason
 
 
 def test_a_wallet_that_cannot_redeem_is_told_what_to_set() -> None:

@@ -43,7 +43,8 @@ def bot_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[
 def assert_one_line_exit(result: subprocess.CompletedProcess[str], code: int, *needles: str) -> None:
     err = result.stderr.strip()
     assert result.returncode == code, (result.returncode, result.stdout, result.stderr)
-    assert "Traceback" not in result.stderr and "\n" not in err, err
+    assert "Traceback" not in result.stderr, err
+    assert "\n" not in err, err
     for needle in needles:
         assert needle in err, (needle, err)
 
@@ -139,7 +140,8 @@ def test_a_fifo_swapped_in_and_out_under_adjust_risk_never_blocks_the_loop(bot: 
     assert all("FIFO" in r or "removed while" in r or "not a regular" in r for r in reasons), reasons
     bot.touch("PAUSE")  # the loop is still turning: a control is applied at once
     eventually(lambda: bot.status()["trading_state"] == "PAUSED")
-    assert bot.proc is not None and bot.proc.poll() is None
+    assert bot.proc is not None
+    assert bot.proc.poll() is None
 
 
 def test_bot_status_does_not_hang_on_a_fifo_in_state(tmp_path: Path) -> None:
@@ -237,7 +239,8 @@ def _run_with_odd_names(home: Path) -> None:
         os.unlink(home / "controls" / "PAUSE")
     finally:
         bot.stop()
-    assert bot.proc is not None and bot.proc.returncode == 0
+    assert bot.proc is not None
+    assert bot.proc.returncode == 0
 
 
 # ---------------------------------------------------------------------------------------
@@ -337,7 +340,9 @@ def test_adjust_risk_is_read_only_inside_controls_and_never_echoed(bot: BotProce
     (controls / "ADJUST_RISK.txt").write_bytes(junk)
     eventually(lambda: (controls / "ADJUST_RISK.txt.rejected").exists())
     note = (controls / "ADJUST_RISK.txt.rejected").read_text()
-    assert len(note) < 600 and "\x00" not in note and "\x1b" not in note
+    assert len(note) < 600
+    assert "\x00" not in note
+    assert "\x1b" not in note
     bot.touch("PAUSE")
     eventually(lambda: bot.status()["trading_state"] == "PAUSED")
     bot.stop()
@@ -403,7 +408,8 @@ def test_a_crossed_book_in_a_tape_is_a_malformed_line(tmp_path: Path) -> None:
     data = read_json(out / "summary.json")["data"]
     assert data["malformed_total"] == 1
     assert data["malformed_first"] == [[7, "crossed book: bid 600000 >= ask 500000"]]
-    assert data["events_dropped"] == 0 and data["dropped_first"] == []
+    assert data["events_dropped"] == 0
+    assert data["dropped_first"] == []
 
 
 def test_huge_numbers_in_backtest_inputs_are_malformed_rows_or_one_line_errors(tmp_path: Path) -> None:
@@ -467,7 +473,8 @@ def test_huge_numbers_on_the_command_line_are_usage_errors(tmp_path: Path) -> No
     for args in (("trades", "--limit", huge), ("compare", huge)):
         result = bot_cli(*args, "--home", str(home))
         assert result.returncode == 2, (args, result.stderr)
-        assert "Traceback" not in result.stderr and "OverflowError" not in result.stderr
+        assert "Traceback" not in result.stderr
+        assert "OverflowError" not in result.stderr
     result = bot_cli("run", "--speed", "1e308", "--home", str(tmp_path / "fresh"))
     assert_one_line_exit(result, 2, "speed: 1e+308 is too large")
     assert nothing_traded(tmp_path / "fresh")

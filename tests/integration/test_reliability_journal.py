@@ -119,8 +119,10 @@ def test_a_damaged_journal_is_one_line_and_exit_3(tmp_path: Path, damage: str) -
             (tmp_path / "state" / name).unlink()
     result = run_once(tmp_path)
     if damage == "directory":  # an odd shape in the home: exit 2 (bot/preflight.py), named
-        assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
-        assert expected in result.stderr and len(result.stderr.strip().splitlines()) == 1
+        assert result.returncode == 2, result.stderr
+        assert "Traceback" not in result.stderr, result.stderr
+        assert expected in result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1
     else:
         assert_refused(result, expected)
 
@@ -187,7 +189,8 @@ def test_a_file_where_a_folder_belongs_is_one_line_and_exit_2(tmp_path: Path, na
     result = run_once(tmp_path)
     err = result.stderr.strip()
     assert result.returncode == 2, (result.returncode, err)
-    assert "Traceback" not in err and len(err.splitlines()) == 1, err
+    assert "Traceback" not in err, err
+    assert len(err.splitlines()) == 1, err
     assert f"{name}: is a regular file, but {name}/ must be a folder" in err, err
 
 
@@ -201,7 +204,8 @@ def test_deleting_the_lock_file_lets_no_second_bot_in(bot: BotProcess) -> None:
     lock.unlink()
     other = run_once(bot.home)
     assert_refused(other, "another bot is already running")
-    assert bot.proc is not None and bot.proc.poll() is None, "the first bot must keep running"
+    assert bot.proc is not None, "the first bot must keep running"
+    assert bot.proc.poll() is None, "the first bot must keep running"
     # the running bot writes its pid again at a heartbeat; a refused start never writes it
     eventually(lambda: lock.read_text().strip() == str(bot.pid))
     assert_refused(run_once(bot.home), f"pid {bot.pid}")
@@ -272,11 +276,13 @@ def test_a_full_disk_halts_cleanly_and_trading_resumes_when_space_is_back(tmp_pa
             filler = fill(home)
             status = eventually(lambda: (s := bot.status())["trading_state"] == "HALTED" and s, timeout=20)
             assert "disk is full" in status["reason"]
-            assert status["is_alive"] and status["risk"]["can_trade"] is False
+            assert status["is_alive"]
+            assert status["risk"]["can_trade"] is False
             eventually(
                 lambda: [a for a in activity(home) if a["type"] == "ERROR" and "HALTED: disk" in a["details"]]
             )
-            assert bot.proc is not None and bot.proc.poll() is None, "the bot must not die"
+            assert bot.proc is not None, "the bot must not die"
+            assert bot.proc.poll() is None, "the bot must not die"
             beat = bot.status()["timestamp"]
             eventually(lambda: bot.status()["timestamp"] != beat, timeout=20)  # still beating
             conn = sqlite3.connect(home / "state" / "bot.db")
@@ -288,7 +294,8 @@ def test_a_full_disk_halts_cleanly_and_trading_resumes_when_space_is_back(tmp_pa
             assert (home / "state" / "disk.reserve").stat().st_size == 1 << 20
         finally:
             bot.stop()
-        assert bot.proc is not None and bot.proc.returncode == 0
+        assert bot.proc is not None
+        assert bot.proc.returncode == 0
         assert "Traceback" not in (bot.home / "logs" / "bot.log").read_text()
 
 
@@ -397,7 +404,8 @@ def test_a_refused_write_while_running_halts_and_lifts_with_nothing_lost(
     eventually(lambda: any(a["type"] == "DISK_RECOVERED" for a in activity(bot.home)), timeout=20)
     eventually(lambda: bot.status()["trading_state"] == "ACTIVE", timeout=20)
     bot.stop()
-    assert bot.proc is not None and bot.proc.returncode == 0
+    assert bot.proc is not None
+    assert bot.proc.returncode == 0
     lines = activity(bot.home)
     assert [a["type"] for a in lines].count("DISK_RECOVERED") == 1
     rows = journal_rows(bot.home, "SELECT type, details FROM activity ORDER BY activity_id")
@@ -423,7 +431,8 @@ def test_a_commit_the_disk_refuses_keeps_its_rows_for_the_next_one(tmp_path: Pat
             ids.append(journal._activity_id)
         with pytest.raises(StorageError, match="disk is full"):
             journal.commit()
-        assert journal.conn.in_transaction and journal.failing
+        assert journal.conn.in_transaction
+        assert journal.failing
         journal.add_activity(0, "C", "m", "after the failure")
         with pytest.raises(StorageError):
             journal.commit()

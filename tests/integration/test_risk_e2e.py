@@ -50,7 +50,8 @@ def _adjust_risk_number(bot: BotProcess) -> None:
         " AND created_ms > (SELECT MAX(ts_ms) FROM controls WHERE name='ADJUST_RISK')"
     ).fetchone()[0]
     conn.close()
-    assert placed_after is not None and placed_after <= 3_000_000
+    assert placed_after is not None
+    assert placed_after <= 3_000_000
 
 
 def test_bad_adjust_risk_files_are_rejected_and_set_aside(bot: BotProcess) -> None:

@@ -71,7 +71,8 @@ def test_a_window_is_subscribed_ahead_opened_at_its_start_resolved_and_dropped(r
     news = rig.roller.engine_news()
     admitted = [a for a in news if isinstance(a, Admitted)]
     assert [a.key for a in admitted] == [rig.slug(1)]
-    assert admitted[0].lead_ms == 270_000 and admitted[0].info is not None
+    assert admitted[0].lead_ms == 270_000
+    assert admitted[0].info is not None
     assert admitted[0].market.tick == 1_000, "the CLOB's tick, not Gamma's"
     assert any(f"{rig.slug(0)} skipped: first seen less than 60 s" in t for t in rig.notices(news))
     assert rig.condition(1) not in [m.market_id for m in rig.feed.markets], "not subscribed yet"
@@ -82,8 +83,10 @@ def test_a_window_is_subscribed_ahead_opened_at_its_start_resolved_and_dropped(r
     rig.roller.turn()  # status.json's block is rebuilt at each look
     assert [w["subscribed"] is not None for w in rig.roller.status()["windows"]] == [False, True]
     opened = rig.at(300)
-    assert isinstance(opened[0], WindowOpened) and opened[0].market.market_id == rig.condition(1)
-    assert isinstance(opened[1], BookTick) and opened[1].market_id == rig.condition(1)  # at once
+    assert isinstance(opened[0], WindowOpened)
+    assert opened[0].market.market_id == rig.condition(1)
+    assert isinstance(opened[1], BookTick)
+    assert opened[1].market_id == rig.condition(1)
     rig.gamma.set_winner(rig.slug(1), "Down")
     rig.at(600)  # ended: awaiting resolution (10 s after the end)
     resolved = [e for e in rig.at(611) if isinstance(e, WindowResolved)]
@@ -100,7 +103,9 @@ def test_gamma_down_at_start_then_up(rig: Rig) -> None:
     news = rig.notices(rig.roller.engine_news())
     assert len([t for t in news if "failing" in t]) == 1, news
     status = rig.roller.status()
-    assert status["failing_since"] is not None and status["errors"] and status["last_ok"] is None
+    assert status["failing_since"] is not None
+    assert status["errors"]
+    assert status["last_ok"] is None
     assert all(w["status"] == "UNCHECKED" for w in status["windows"])
     rig.at(30)
     news = rig.notices(rig.roller.engine_news())
@@ -115,7 +120,8 @@ def test_other_rules_and_a_missing_clob_market_are_skipped_once_with_the_reason(
     rig.at(40)
     news = rig.notices(rig.roller.engine_news())
     skipped = [t for t in news if t.startswith(f"{rig.slug(1)} skipped")]
-    assert len(skipped) == 1 and "rules differ" in skipped[0], news
+    assert len(skipped) == 1, news
+    assert "rules differ" in skipped[0], news
     assert rig.slug(1) not in rig.roller.admitted
     rig.at(300 * 6)  # window 7 is on Gamma, not on the CLOB
     news = rig.notices(rig.roller.engine_news())

@@ -146,11 +146,13 @@ def test_dry_run_rolls_through_windows(tmp_path: Path, market: Market) -> None:
         assert_valid("status", final)
     finally:
         bot.stop()
-    assert bot.proc is not None and bot.proc.returncode == 0
+    assert bot.proc is not None
+    assert bot.proc.returncode == 0
     for n in (1, 2, 3):
         checked = said(tmp_path, "DISCOVERY", m.slug(n), "checked", "before it opens")
         subscribed = said(tmp_path, "DISCOVERY", m.slug(n), "book subscribed")
-        assert len(checked) == 1 and len(subscribed) == 1, f"window {n}: {checked} {subscribed}"
+        assert len(checked) == 1, f"window {n}: {checked} {subscribed}"
+        assert len(subscribed) == 1, f"window {n}: {checked} {subscribed}"
         lead_s = float(str(subscribed[0]["details"]).split(" subscribed ")[1].split(" s before")[0])
         assert lead_s >= 60, f"window {n} subscribed only {lead_s} s ahead"
         assert checked[0]["timestamp"] <= subscribed[0]["timestamp"] < iso((m.first_s + n * WINDOW_S) * 1000)
@@ -158,20 +160,24 @@ def test_dry_run_rolls_through_windows(tmp_path: Path, market: Market) -> None:
         resolved = said(tmp_path, "DISCOVERY", m.slug(n), "resolved", "dropped")
         assert len(resolved) == 1
     failing = said(tmp_path, "DISCOVERY", "failing", "500")
-    assert failing and failing[0].get("error") is True
+    assert failing
+    assert failing[0].get("error") is True
     assert said(tmp_path, "DISCOVERY", "Gamma answers again")
     orders = [json.loads(x) for x in (tmp_path / "logs" / "dry_run_orders.jsonl").read_text().splitlines()]
     traded = {o["market_id"] for o in orders}
     assert {m.condition(n) for n in (1, 2, 3)} <= traded, traded
-    assert m.condition(0) not in traded and m.condition(4) not in traded
+    assert m.condition(0) not in traded
+    assert m.condition(4) not in traded
     stopped = lines(tmp_path, "BOT_STOPPED")
-    assert stopped and "end of market data" not in str(stopped[-1]["details"])
+    assert stopped
+    assert "end of market data" not in str(stopped[-1]["details"])
     with sqlite3.connect(tmp_path / "state" / JOURNAL_NAME) as db:  # the journal has each window
         rows = dict(db.execute("SELECT market_id, winning_outcome FROM markets").fetchall())
         kinds = {k for (k,) in db.execute("SELECT DISTINCT type FROM activity").fetchall()}
     for n in (1, 2, 3):
         assert rows[m.condition(n)] in ("UP", "DOWN"), rows
-    assert m.condition(0) not in rows and m.condition(4) not in rows, "never opened for trading"
+    assert m.condition(0) not in rows, "never opened for trading"
+    assert m.condition(4) not in rows, "never opened for trading"
     assert "DISCOVERY" in kinds
 
 
@@ -235,7 +241,9 @@ def test_an_unknown_series_stops_the_start_with_exit_2(tmp_path: Path) -> None:
     )
     assert out.returncode == 2
     message = [line for line in out.stderr.splitlines() if "btc-updown-7m" in line]
-    assert len(message) == 1 and "polymarket.series" in message[0] and "timeframe" in message[0], out.stderr
+    assert len(message) == 1, out.stderr
+    assert "polymarket.series" in message[0], out.stderr
+    assert "timeframe" in message[0], out.stderr
 
 
 def test_live_rolls_through_windows_against_the_clob_server(tmp_path: Path, market: Market) -> None:

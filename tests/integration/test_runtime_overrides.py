@@ -20,7 +20,8 @@ def _setting(home: Path, key: str, *args: str) -> dict[str, object]:
 
 def test_a_persisted_limit_is_named_at_start_in_status_and_in_config(tmp_path: Path) -> None:
     before = _setting(tmp_path, "risk.max_position_usd")  # no journal yet: bot.toml is the source
-    assert before["source"] == "default" and before["value"] == 5.0
+    assert before["source"] == "default"
+    assert before["value"] == 5.0
     bot = BotProcess(tmp_path, CONFIG).start()
     try:
         bot.wait_ready()
@@ -44,27 +45,35 @@ def test_a_persisted_limit_is_named_at_start_in_status_and_in_config(tmp_path: P
         assert "allowed_instruments=BTC,ETH (set 20" in status.stdout
         as_json = json.loads(cli("status", "--home", str(tmp_path), "--json").stdout)
         row = next(r for r in as_json["overrides"] if r["key"] == "max_position_usd")
-        assert row["value"] == "3" and row["configured"] == 5 and row["configured_in"] == "bot.toml"
+        assert row["value"] == "3"
+        assert row["configured"] == 5
+        assert row["configured_in"] == "bot.toml"
     finally:
         again.stop()
 
     limit = _setting(tmp_path, "risk.max_position_usd")
-    assert limit["value"] == 3.0 and limit["source"] == "ADJUST_RISK", limit
-    assert "replaces bot.toml 5" in str(limit["detail"]) and "set 20" in str(limit["detail"])
+    assert limit["value"] == 3.0, limit
+    assert limit["source"] == "ADJUST_RISK", limit
+    assert "replaces bot.toml 5" in str(limit["detail"])
+    assert "set 20" in str(limit["detail"])
     assert _setting(tmp_path, "runtime.allowed_instruments")["value"] == ["BTC", "ETH"]
     assert _setting(tmp_path, "risk.daily_loss_limit_usd")["source"] == "bot.toml"
     assert _setting(tmp_path, "speed", "--speed", "2")["source"] == "command line"
     mode = _setting(tmp_path, "mode")
-    assert mode["value"] == "PAPER" and "default for --mode" in str(mode["detail"])
+    assert mode["value"] == "PAPER"
+    assert "default for --mode" in str(mode["detail"])
     text = cli("config", "--home", str(tmp_path))
     line = next(x for x in text.stdout.splitlines() if x.startswith("risk.max_position_usd "))
-    assert "ADJUST_RISK (set 20" in line and "replaces bot.toml 5" in line, line
+    assert "ADJUST_RISK (set 20" in line, line
+    assert "replaces bot.toml 5" in line, line
 
     # a cap lowered below the persisted value: the start drops it, and bot config says so
     (tmp_path / "bot.toml").write_text(CONFIG.replace("max_position_usd = 5", "max_position_usd = 2"))
     dropped = _setting(tmp_path, "risk.max_position_usd")
-    assert dropped["value"] == 2.0 and dropped["source"] == "bot.toml"
-    assert "max_position_usd=3" in str(dropped["detail"]) and "dropped" in str(dropped["detail"])
+    assert dropped["value"] == 2.0
+    assert dropped["source"] == "bot.toml"
+    assert "max_position_usd=3" in str(dropped["detail"])
+    assert "dropped" in str(dropped["detail"])
 
 
 def test_config_refuses_a_bad_settings_file_in_one_line(tmp_path: Path) -> None:

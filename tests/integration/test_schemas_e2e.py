@@ -87,7 +87,8 @@ def test_paper_run_and_its_backtest_write_files_their_schemas_describe(tmp_path:
     finally:
         proc.stop()
     final = snapshot(home / "state")
-    assert final["status"]["is_alive"] is False and final["status"]["next_update_epoch_s"] is None
+    assert final["status"]["is_alive"] is False
+    assert final["status"]["next_update_epoch_s"] is None
 
     limits = status["limits"]
     assert limits["max_position_usd"] == {
@@ -104,10 +105,10 @@ def test_paper_run_and_its_backtest_write_files_their_schemas_describe(tmp_path:
         "cap_source": "bot.toml",
         "adjustable": False,
     }
-    assert limits["max_total_exposure_usd"]["value"] == 50 and limits["max_total_exposure_usd"]["source"] == (
-        "default"
-    )
-    assert limits["daily_loss_limit_usd"]["cap"] == 90 and limits["daily_loss_limit_usd"]["adjustable"]
+    assert limits["max_total_exposure_usd"]["value"] == 50
+    assert limits["max_total_exposure_usd"]["source"] == ("default")
+    assert limits["daily_loss_limit_usd"]["cap"] == 90
+    assert limits["daily_loss_limit_usd"]["adjustable"]
     assert limits["max_consecutive_losses"]["value"] == 1000
     assert status["version"] == bot.__version__
     assert 0 < status["uptime_s"] < 120
@@ -141,7 +142,8 @@ def test_paper_run_and_its_backtest_write_files_their_schemas_describe(tmp_path:
     )
     assert result.returncode == 0, result.stderr
     replay = snapshot(out / "state")
-    assert replay["status"]["mode"] == "BACKTEST" and replay["status"]["is_alive"] is False
+    assert replay["status"]["mode"] == "BACKTEST"
+    assert replay["status"]["is_alive"] is False
     assert [t for t in replay["trades_today"]["trades"] if t["status"] == "CLOSED"]
     assert replay["status"]["limits"]["max_open_orders"]["source"] == "bot.toml"
 

@@ -27,9 +27,11 @@ def test_two_starts_at_once_one_runs_and_the_refused_one_writes_nothing(tmp_path
             time.sleep(0.0005)
         refused, winner = (first, second) if first.proc and first.proc.poll() is not None else (second, first)
         assert refused.wait_exit() == 3
-        assert refused.proc is not None and refused.proc.stderr is not None
+        assert refused.proc is not None
+        assert refused.proc.stderr is not None
         err = refused.proc.stderr.read().strip()
-        assert "another bot is already running" in err and len(err.splitlines()) == 1, err
+        assert "another bot is already running" in err, err
+        assert len(err.splitlines()) == 1, err
         winner.wait_ready()
         pids.add(lock.read_text().strip())
         assert pids <= {str(winner.pid), ""}, f"bot.lock named {pids}, the running bot is {winner.pid}"

@@ -62,11 +62,15 @@ def test_the_page_and_the_json_show_the_running_bot_and_nothing_can_be_written(b
         code, body = get(url + "api/status")
         assert code == 200
         api = json.loads(body)
-        assert api["liveness"] == "ALIVE" and api["status"]["pid"] == bot.pid
+        assert api["liveness"] == "ALIVE"
+        assert api["status"]["pid"] == bot.pid
         code, page = get(url)
-        assert code == 200 and 'class="ALIVE">ALIVE<' in page and "<h2>positions (" in page
+        assert code == 200
+        assert 'class="ALIVE">ALIVE<' in page
+        assert "<h2>positions (" in page
         before = sorted(os.listdir(bot.home / "controls"))
-        assert get(url, method="POST")[0] == 501 and get(url, method="DELETE")[0] == 501
+        assert get(url, method="POST")[0] == 501
+        assert get(url, method="DELETE")[0] == 501
         assert get(url + "controls/PAUSE")[0] == 404
         assert sorted(os.listdir(bot.home / "controls")) == before
 
@@ -75,12 +79,14 @@ def test_a_token_guards_every_request_and_is_never_logged(bot: BotProcess) -> No
     bot.start()
     bot.wait_ready()
     with serving(bot.home, token="s3cret-token") as (url, logs):
-        assert get(url)[0] == 401 and get(url + "api/status?token=wrong")[0] == 401
+        assert get(url)[0] == 401
+        assert get(url + "api/status?token=wrong")[0] == 401
         assert get(url + "?token=s3cret-token")[0] == 200
         assert get(url + "api/status", {"Authorization": "Bearer s3cret-token"})[0] == 200
         page = get(url + "?token=s3cret-token")[1]
         assert "url=/?token=s3cret-token" in page  # the reload keeps it
-    assert "GET /api/status" in logs[0] and "s3cret" not in logs[0]
+    assert "GET /api/status" in logs[0]
+    assert "s3cret" not in logs[0]
 
 
 def test_another_address_needs_a_token(bot: BotProcess) -> None:
@@ -93,9 +99,11 @@ def test_another_address_needs_a_token(bot: BotProcess) -> None:
         timeout=30,
         env={k: v for k, v in os.environ.items() if k != "TOUCHTRADER_SERVE_TOKEN"},
     )
-    assert out.returncode == 2 and "a token is required to listen on 0.0.0.0" in out.stderr
+    assert out.returncode == 2
+    assert "a token is required to listen on 0.0.0.0" in out.stderr
     with serving(bot.home, "--host", "0.0.0.0", token="tok") as (url, _):
-        assert get(url)[0] == 401 and get(url + "?token=tok")[0] == 200
+        assert get(url)[0] == 401
+        assert get(url + "?token=tok")[0] == 200
 
 
 @pytest.mark.skipif(not CHROMIUM.exists(), reason="no /usr/bin/chromium (apt-get install chromium)")
@@ -121,4 +129,6 @@ def test_headless_chromium_renders_the_page(bot: BotProcess, tmp_path: Path) -> 
         )
     dom = out.stdout
     assert 'id="liveness" class="ALIVE">ALIVE</span>' in dom, (out.returncode, out.stderr[-2000:])
-    assert "<h2>positions (" in dom and "<td>" in dom and "recent activity" in dom
+    assert "<h2>positions (" in dom
+    assert "<td>" in dom
+    assert "recent activity" in dom

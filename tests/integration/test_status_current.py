@@ -50,7 +50,8 @@ def test_a_fill_shows_in_status_json_without_waiting_for_the_heartbeat(tmp_path:
             status["timestamp_epoch_s"] == status["last_updated_epoch_s"] == trading["last_updated_epoch_s"]
         )
         assert first["timestamp_epoch_s"] + 60 > status["timestamp_epoch_s"], "written before the heartbeat"
-        assert trading["trading_state_reason"] is None and status["reason"] is None  # ACTIVE: no reason
+        assert trading["trading_state_reason"] is None
+        assert status["reason"] is None
         today = eventually(lambda: (t := read_json(tmp_path / "state" / "trades_today.json"))["trades"] and t)
         for trade in today["trades"]:
             assert trade["market_name"] == trade["market"]

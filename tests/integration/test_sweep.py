@@ -32,10 +32,12 @@ def test_the_readme_sweep_gives_different_runs_ranked_with_progress(tmp_path: Pa
     args = [a for item in README_SWEEP for a in ("--sweep", item)]
     result = sweep(books, *args, "--workers", "1", "--out", tmp_path / "s")
     assert result.returncode == 0, result.stderr
-    assert "sweep: 4/4 runs done" in result.stderr and "left" in result.stderr
+    assert "sweep: 4/4 runs done" in result.stderr
+    assert "left" in result.stderr
     body = json.loads((tmp_path / "s" / "sweep.json").read_text())
     runs = body["runs"]
-    assert body["rank_by"] == "net" and len(runs) == 4
+    assert body["rank_by"] == "net"
+    assert len(runs) == 4
     outcomes = {(r["net_pnl"], r["trades"]) for r in runs}
     assert len(outcomes) > 1, runs  # the settings change what happens
     assert [r["net_pnl"] for r in runs] == sorted((r["net_pnl"] for r in runs), reverse=True)
@@ -55,7 +57,8 @@ def test_rank_by(tmp_path: Path, rank_by: str) -> None:
     traded = [r for r in rows if r["trades"]]
     assert rows[: len(traded)] == traded  # a run without trades has no figure: it ranks last
     values = [r[field] for r in traded if r[field] is not None]
-    assert len(values) >= 2 and values == sorted(values, reverse=rank_by != "drawdown")
+    assert len(values) >= 2
+    assert values == sorted(values, reverse=rank_by != "drawdown")
     assert [r["rank"] for r in rows] == [1, 2, 3, 4]
     with pytest.raises(Exception, match="--rank-by"):
         run_sweep(books, None, {}, parse_sweep(README_SWEEP), tmp_path / "x", workers=1, rank_by="luck")
@@ -80,7 +83,8 @@ def test_a_run_cut_short_by_a_limit_is_flagged(tmp_path: Path) -> None:
         r["settings"]["risk.max_consecutive_losses"]: r
         for r in json.loads((out / "sweep.json").read_text())["runs"]
     }
-    assert runs[1]["cut_short"] == "trading_state" and runs[50]["cut_short"] is None
+    assert runs[1]["cut_short"] == "trading_state"
+    assert runs[50]["cut_short"] is None
     assert "CUT SHORT by trading_state" in result.stdout
 
 

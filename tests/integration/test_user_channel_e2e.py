@@ -132,7 +132,8 @@ def test_fills_come_by_the_socket_and_a_dropped_socket_is_healed_over_rest(
         )
         assert journal_fills(tmp_path) == sorted([first, second])
         conn = eventually(lambda: (c := bot.user_connection())["reconnects"] >= 1 and c, timeout=10)
-        assert conn["state"] == "connected" and conn["last_resync"] is not None
+        assert conn["state"] == "connected"
+        assert conn["last_resync"] is not None
         assert_valid("status", bot.status())
     finally:
         bot.stop()

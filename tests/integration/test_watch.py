@@ -106,7 +106,8 @@ def test_watch_of_a_stopped_bot_prints_one_view_when_not_on_a_terminal(bot: BotP
         env={**os.environ, "COLUMNS": "200"},
     )
     assert out.returncode == 0, out.stderr
-    assert "DEAD" in out.stdout and "stopped" in out.stdout
+    assert "DEAD" in out.stdout
+    assert "stopped" in out.stdout
     state = bot.trading_state()
     for p in state["active_positions"]:
         assert p["market_name"] in out.stdout
@@ -118,4 +119,5 @@ def test_watch_refuses_a_folder_that_is_not_a_home(tmp_path: Path) -> None:
     out = subprocess.run(
         [sys.executable, "-m", "bot", "watch", "--home", str(tmp_path)], capture_output=True, text=True
     )
-    assert out.returncode == 2 and "not a bot home" in out.stderr
+    assert out.returncode == 2
+    assert "not a bot home" in out.stderr

@@ -58,7 +58,8 @@ def test_settings_come_from_options_environment_or_alerts_toml(
         '[alerts]\nwebhooks = ["https://hooks.example/a"]\nevents = ["DIED"]\n'
     )
     cfg = settings(tmp_path, [], None)
-    assert cfg.webhooks == ["https://hooks.example/a"] and cfg.events == {"DIED"}
+    assert cfg.webhooks == ["https://hooks.example/a"]
+    assert cfg.events == {"DIED"}
     monkeypatch.setenv("TOUCHTRADER_ALERT_WEBHOOKS", "http://127.0.0.1:9/x, http://127.0.0.1:9/y")
     assert settings(tmp_path, [], "stopped,died").webhooks == ["http://127.0.0.1:9/x", "http://127.0.0.1:9/y"]
     with pytest.raises(AlertsError, match="unknown event 'NOPE'"):
@@ -82,4 +83,6 @@ def test_a_failed_delivery_is_retried_then_recorded_without_the_url(tmp_path: Pa
     assert deliver(tmp_path, cfg, "DIED", "pid 1 gone", refuse) == [False]
     assert len(calls) == 3
     log = (tmp_path / "logs" / "alerts.jsonl").read_text()
-    assert '"delivered": false' in log and "127.0.0.1" in log and "secret" not in log
+    assert '"delivered": false' in log
+    assert "127.0.0.1" in log
+    assert "secret" not in log

@@ -50,7 +50,8 @@ def test_a_bad_alerts_setting_is_one_line_naming_the_key(tmp_path: Path, text: s
         config_of(tmp_path, text)
     assert str(caught.value).startswith(message)
     assert "\n" not in str(caught.value)
-    assert "hooks.slack.com" not in str(caught.value) and "123:abc" not in str(caught.value)
+    assert "hooks.slack.com" not in str(caught.value)
+    assert "123:abc" not in str(caught.value)
 
 
 def test_destinations_come_from_the_environment_and_an_unset_one_is_named(tmp_path: Path) -> None:
@@ -77,13 +78,12 @@ def test_each_service_has_its_payload() -> None:
     assert Destination("discord", "http://h/d").body(a) == {"content": a.text}
     assert Destination("slack", "http://h/s").body(a) == {"text": a.text}
     tg = Destination("telegram", "http://h/botT/sendMessage", "42", "T").body(a)
-    assert tg["chat_id"] == "42" and tg["text"] == a.text
+    assert tg["chat_id"] == "42"
+    assert tg["text"] == a.text
     structured = Destination("json", "http://h/j").body(a)
-    assert (
-        structured["event"] == "HALTED"
-        and structured["detail"] == a.detail
-        and structured["bot"] == "PAPER home"
-    )
+    assert structured["event"] == "HALTED"
+    assert structured["detail"] == a.detail
+    assert structured["bot"] == "PAPER home"
     long = alert(detail="x" * 5000)
     assert len(Destination("discord", "http://h/d").body(long)["content"]) == 2000
 
@@ -151,7 +151,8 @@ def test_activity_entries_become_alerts_and_repeats_are_held_back() -> None:
             limit="stale_feed",
         )
     )
-    assert w.events()[-1] == "FEED_STALE" and len(w.sent) == 7
+    assert w.events()[-1] == "FEED_STALE"
+    assert len(w.sent) == 7
 
 
 def doc(
@@ -181,7 +182,8 @@ def test_status_gives_the_daily_loss_limit_the_drawdown_and_the_summary() -> Non
     w.wall += 30 * 60_000  # 00:30 UTC
     w.alerts.observe(doc(88.0))
     w.alerts.observe(doc(88.0))
-    assert w.events()[-1] == "DAILY_SUMMARY" and w.events().count("DAILY_SUMMARY") == 1
+    assert w.events()[-1] == "DAILY_SUMMARY"
+    assert w.events().count("DAILY_SUMMARY") == 1
     assert w.sent[-1].detail == (
         "PAPER balance $88.00, P&L today -$1.50, trades today 4, open positions 1, state ACTIVE"
     )
@@ -193,9 +195,11 @@ def test_a_day_end_summary_comes_when_the_trading_day_turns_and_at_the_stop() ->
     w.alerts.observe(doc(101.0))
     assert w.events() == []
     w.alerts.observe(doc(50.0, day="2025-12-04T00:00:00.000Z"))
-    assert w.events() == ["DAILY_SUMMARY"] and "balance $101.00" in w.sent[0].detail
+    assert w.events() == ["DAILY_SUMMARY"]
+    assert "balance $101.00" in w.sent[0].detail
     w.alerts.final(doc(50.0, day="2025-12-04T00:00:00.000Z"))
-    assert w.events() == ["DAILY_SUMMARY", "DAILY_SUMMARY"] and w.sent[1].detail.endswith("(the bot stopped)")
+    assert w.events() == ["DAILY_SUMMARY", "DAILY_SUMMARY"]
+    assert w.sent[1].detail.endswith("(the bot stopped)")
 
 
 def sender(tmp_path: Path, targets: list[Destination], **settings: Any) -> Sender:
@@ -216,7 +220,8 @@ def test_over_the_rate_alerts_are_folded_into_a_count_said_in_the_next_message(t
         s.start()
         eventually(lambda: len(lines(tmp_path)) == 5)
         assert [p.body["text"].rsplit(": ", 1)[-1] for p in hooks.received()] == ["n0", "n1"]
-        assert s.stats()["folded"] == 3 and s.stats()["delivered"] == 2
+        assert s.stats()["folded"] == 3
+        assert s.stats()["delivered"] == 2
         s._sent_at["slack"].clear()  # as if the minute had passed
         s.submit(alert(detail="n5"))
         hooks.wait_for(lambda posts: len(posts) == 3)
@@ -229,7 +234,8 @@ def test_a_full_queue_drops_and_counts_without_waiting(tmp_path: Path) -> None:
     s = sender(tmp_path, [Destination("json", dead_url())], queue_size=2)
     accepted = [s.submit(alert()) for _ in range(5)]  # the thread is not started: nothing leaves
     assert accepted == [True, True, False, False, False]
-    assert s.stats()["dropped"] == 3 and s.stats()["waiting"] == 2
+    assert s.stats()["dropped"] == 3
+    assert s.stats()["waiting"] == 2
 
 
 def test_a_refused_connection_is_tried_again_then_recorded_masked(tmp_path: Path) -> None:
@@ -239,11 +245,15 @@ def test_a_refused_connection_is_tried_again_then_recorded_masked(tmp_path: Path
     s.start()
     (row,) = eventually(lambda: lines(tmp_path))
     s.stop()
-    assert row["delivered"] is False and row["attempts"] == 3 and row["destination"] == "telegram"
+    assert row["delivered"] is False
+    assert row["attempts"] == 3
+    assert row["destination"] == "telegram"
     assert "SECRET-TOKEN" not in (tmp_path / "alerts.jsonl").read_text()
     stats = s.stats()
-    assert stats["failed"] == 1 and stats["retried"] == 2
-    assert stats["last_failure"]["error"] == row["error"] and "SECRET" not in json.dumps(stats)
+    assert stats["failed"] == 1
+    assert stats["retried"] == 2
+    assert stats["last_failure"]["error"] == row["error"]
+    assert "SECRET" not in json.dumps(stats)
 
 
 def test_a_book_older_than_stale_feed_s_is_a_stale_feed_once_per_repeat() -> None:

@@ -37,7 +37,8 @@ def test_every_command_has_help_text() -> None:
         "backtest",
     } <= set(names)
     for command in app.registered_commands:
-        assert command.callback is not None and (command.callback.__doc__ or "").strip(), command.name
+        assert command.callback is not None, command.name
+        assert (command.callback.__doc__ or "").strip(), command.name
         name = command.name or command.callback.__name__
         result = runner.invoke(app, [name, "--help"])
         assert result.exit_code == 0, (name, result.output)

@@ -349,7 +349,8 @@ def test_a_scripted_round_trip_books_exact_pnl() -> None:
     buy_fee = 20 * 20_000 * 42 * 58 // 10_000  # 20 × 0.02 × 0.42 × 0.58 = 0.09744
     sell_fee = 10 * 20_000 * 50 * 50 // 10_000  # 10 × 0.02 × 0.25 = 0.05
     assert (buy_fee, sell_fee) == (97_440, 50_000)
-    assert row["status"] == "CLOSED" and row["exit_reason"] == "WON"
+    assert row["status"] == "CLOSED"
+    assert row["exit_reason"] == "WON"
     assert row["bought_cost_micros"] == 8_400_000
     assert row["sold_value_micros"] == 5_000_000 + 10_000_000
     assert row["total_fees_micros"] == buy_fee + sell_fee

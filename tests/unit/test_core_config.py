@@ -59,7 +59,8 @@ def test_a_good_file_and_overrides_are_applied(tmp_path: Path) -> None:
         "[strategies.params.edge]\nmin_edge = 0.1\n",
     )
     config = load_config(path, {"market.fee_rate": 0.02, "paper.starting_balance": 250})
-    assert config.speed == 4.0 and isinstance(config.speed, float)  # ints widen to floats
+    assert config.speed == 4.0
+    assert isinstance(config.speed, float)
     assert config.market.seed == 11
     assert config.market.instruments == ("BTC",)
     assert config.market.start_prices == (50_000.0,)
@@ -150,7 +151,9 @@ def test_series_and_explicit_markets_mix(tmp_path: Path) -> None:
 
 def test_unknown_key_lists_the_known_keys(tmp_path: Path) -> None:
     message = config_error(tmp_path, "[market]\nsede = 3")
-    assert "sede" in message and "seed" in message and "window_s" in message
+    assert "sede" in message
+    assert "seed" in message
+    assert "window_s" in message
 
 
 @pytest.mark.parametrize(

@@ -86,7 +86,9 @@ def test_scan_reports_several_controls_and_spellings_at_once(tmp_path: Path) -> 
 def test_scan_ignores_documentation_hidden_and_rejected_files(tmp_path: Path, name: str) -> None:
     (tmp_path / name).write_text("anything")
     found = scan(tmp_path)
-    assert found.present == {} and found.rejected == [] and found.content == {}
+    assert found.present == {}
+    assert found.rejected == []
+    assert found.content == {}
 
 
 def test_a_renamed_rejected_control_is_ignored(tmp_path: Path) -> None:
@@ -149,7 +151,8 @@ def test_a_symlink_to_a_regular_file_counts(tmp_path: Path) -> None:
 def test_a_fifo_is_rejected_without_blocking(tmp_path: Path, name: str) -> None:
     os.mkfifo(tmp_path / name)  # opening this for reading would block until a writer came
     found = scan_with_deadline(tmp_path)
-    assert found.present == {} and found.content == {}
+    assert found.present == {}
+    assert found.content == {}
     assert rejected(found) == {name: "is a FIFO (named pipe), not a regular file"}
 
 
@@ -176,14 +179,16 @@ def test_adjust_risk_up_to_64_kib_is_read_and_larger_is_rejected(tmp_path: Path)
     assert len(found.content["ADJUST_RISK"]) == MAX_CONTENT
     (tmp_path / "ADJUST_RISK").write_bytes(b"#" * (MAX_CONTENT + 1))
     found = scan(tmp_path)
-    assert found.present == {} and found.content == {}
+    assert found.present == {}
+    assert found.content == {}
     assert rejected(found) == {"ADJUST_RISK": f"larger than {MAX_CONTENT} bytes"}
 
 
 def test_only_adjust_risk_content_is_read(tmp_path: Path) -> None:
     (tmp_path / "PAUSE").write_bytes(b"x" * (MAX_CONTENT + 10))  # a big PAUSE still pauses
     found = scan(tmp_path)
-    assert found.present == {Control.PAUSE: ["PAUSE"]} and found.content == {}
+    assert found.present == {Control.PAUSE: ["PAUSE"]}
+    assert found.content == {}
 
 
 def test_scan_creates_a_missing_folder(tmp_path: Path) -> None:

@@ -196,7 +196,8 @@ def test_flatten_was_carried_out_and_trading_resumed(runs: tuple[Run, Run]) -> N
     assert "nothing left open" in controls_rows[0]["reason"]
     assert " 0 positions sold" not in controls_rows[0]["reason"]
     flatten_sells = rows(run.journal, "SELECT * FROM orders WHERE intent='EXIT' AND reason='FLATTEN'")
-    assert flatten_sells and all(o["order_type"] == "FAK" for o in flatten_sells)
+    assert flatten_sells
+    assert all(o["order_type"] == "FAK" for o in flatten_sells)
     assert not (run.home / "controls" / "FLATTEN").exists()  # removed once done
     flatten_ms = controls_rows[0]["ts_ms"]
     later = rows(run.journal, f"SELECT * FROM orders WHERE intent='ENTRY' AND created_ms > {flatten_ms}")
@@ -231,7 +232,8 @@ def test_cash_reconciles_exactly(runs: tuple[Run, Run]) -> None:
     assert not run.engine.supervisor.halted, run.engine.supervisor.halted  # no invariant ever failed
     fees = journal.conn.execute("SELECT SUM(fee_micros) FROM fills").fetchone()[0]
     fee_cash = journal.conn.execute("SELECT SUM(amount_micros) FROM cash WHERE kind='FEE'").fetchone()[0]
-    assert fees > 0 and fee_cash == -fees
+    assert fees > 0
+    assert fee_cash == -fees
     assert sum(p["total_fees_micros"] for p in positions) == fees
 
 
@@ -291,7 +293,8 @@ def test_state_files_have_the_documented_fields(runs: tuple[Run, Run]) -> None:
         "last_signal",
         "errors",
     } <= set(status)
-    assert status["is_alive"] is False and status["next_update"] is None  # write_final
+    assert status["is_alive"] is False
+    assert status["next_update"] is None
     assert status["reason"] == "end of market data"
     assert {"balance", "daily_pnl", "open_positions", "daily_trades"} <= set(status["account"])
     assert status["account"]["balance"] == run.engine.portfolio.cash / ONE

@@ -208,4 +208,5 @@ def test_iso_matches_exact_datetime_arithmetic(ts_ms: int) -> None:
     expected = dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
     text = iso(ts_ms)
     assert text == expected
-    assert len(text) == 24 and text.endswith("Z")
+    assert len(text) == 24
+    assert text.endswith("Z")

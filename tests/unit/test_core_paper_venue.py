@@ -120,7 +120,8 @@ def test_buy_that_crosses_fills_as_taker_at_the_ask() -> None:
     assert v.balance() == 1_000 * ONE - notional(420_000, 10 * ONE)
     assert v.holdings[("BTC-TEST", UP)] == 10 * ONE
     assert v.orders == {}  # filled in full: nothing rests
-    assert order.status is OrderStatus.OPEN and order.filled == 0  # the ack; fills come as events
+    assert order.status is OrderStatus.OPEN
+    assert order.filled == 0
 
 
 def test_down_buy_takes_the_mirrored_ask() -> None:
@@ -259,7 +260,8 @@ def test_invalid_orders_are_refused_with_a_clear_message(
     v = venue(tick=book(START + 1, 0.40, 0.42))
     with pytest.raises(OrderRefused, match=match):
         v.place(request_, now)
-    assert v.orders == {} and v.balance() == 1_000 * ONE
+    assert v.orders == {}
+    assert v.balance() == 1_000 * ONE
 
 
 def test_the_price_bounds_themselves_are_accepted() -> None:
@@ -307,7 +309,8 @@ def test_fok_not_fully_fillable_is_refused_and_changes_nothing() -> None:
         v.place(req(UP, BUY, 0.42, 10, OrderType.FOK), START + 2)
     with pytest.raises(OrderRefused, match="FOK"):
         v.place(req(UP, BUY, 0.41, 5, OrderType.FOK), START + 2)  # does not cross at all
-    assert v.orders == {} and v.balance() == 1_000 * ONE
+    assert v.orders == {}
+    assert v.balance() == 1_000 * ONE
     _, events = v.place(req(UP, BUY, 0.42, 9, OrderType.FOK), START + 2)
     assert fills(events)[0].shares == 9 * ONE
 
@@ -335,7 +338,8 @@ def test_fak_remainder_is_cancelled() -> None:
 def test_fak_that_does_not_cross_is_cancelled_whole() -> None:
     v = venue(tick=book(START + 1, 0.40, 0.42))
     _, events = v.place(req(UP, BUY, 0.41, 10, OrderType.FAK), START + 2)
-    assert fills(events) == [] and [d.status for d in dones(events)] == [OrderStatus.CANCELLED]
+    assert fills(events) == []
+    assert [d.status for d in dones(events)] == [OrderStatus.CANCELLED]
     assert v.orders == {}
 
 
@@ -351,7 +355,8 @@ def test_gtd_expires_on_poll_at_its_ttl() -> None:
     [done] = dones(events)
     assert events == [done]
     assert (done.order_id, done.status, done.reason) == (order.order_id, OrderStatus.EXPIRED, "TTL ran out")
-    assert v.orders == {} and v.available() == v.balance()
+    assert v.orders == {}
+    assert v.available() == v.balance()
     assert v.poll(START + 200) == []
 
 
@@ -383,7 +388,8 @@ def test_cancel_and_cancel_all() -> None:
     events = v.cancel_all(START + 4, "PAUSE")
     assert sorted(d.order_id for d in dones(events)) == [b.order_id, c.order_id]
     assert all(d.reason == "PAUSE" for d in dones(events))
-    assert v.orders == {} and v.available() == v.balance() == 1_000 * ONE
+    assert v.orders == {}
+    assert v.available() == v.balance() == 1_000 * ONE
     assert fills(v.on_market(book(START + 5, 0.10, 0.20))) == []  # cancelled orders never fill
 
 
@@ -402,13 +408,17 @@ def test_settlement_pays_one_per_winning_share_and_cancels_resting_orders(winner
     [done] = dones(events)
     assert (done.order_id, done.reason) == (resting.order_id, "market resolved")
     settlements = {s.outcome: s for s in events if isinstance(s, Settlement)}
-    assert settlements[UP].shares == 10 * ONE and settlements[DOWN].shares == 5 * ONE
+    assert settlements[UP].shares == 10 * ONE
+    assert settlements[DOWN].shares == 5 * ONE
     assert settlements[winner].payout == settlements[winner].shares  # 1 USDC per share
     assert settlements[winner.other].payout == 0
     assert all(s.winning is winner for s in settlements.values())
     assert v.balance() == cash + settlements[winner].shares
-    assert v.orders == {} and v.holdings == {}
-    assert "BTC-TEST" not in v.markets and "BTC-TEST" not in v.books and "BTC-TEST" not in v.ticks
+    assert v.orders == {}
+    assert v.holdings == {}
+    assert "BTC-TEST" not in v.markets
+    assert "BTC-TEST" not in v.books
+    assert "BTC-TEST" not in v.ticks
     with pytest.raises(OrderRefused, match="unknown market"):
         v.place(req(UP, BUY, 0.42, 5), START + 3)
 
@@ -447,7 +457,8 @@ def test_fee_example_and_makers_pay_nothing() -> None:
     assert fills(events)[0].fee == 500_000  # 100 × 0.02 × 0.5 × 0.5 = 0.50
     v.place(req(UP, BUY, 0.45, 10), START + 3)
     [maker] = fills(v.on_market(book(START + 4, 0.40, 0.44)))
-    assert maker.liquidity is Liquidity.MAKER and maker.fee == 0
+    assert maker.liquidity is Liquidity.MAKER
+    assert maker.fee == 0
 
 
 def test_settlement_pays_no_fee() -> None:

@@ -64,11 +64,16 @@ def test_every_book_tick_is_valid_and_on_the_tick_grid(cfg: MarketConfig) -> Non
     assert books
     for b in books:
         assert tick <= b.bid < b.ask <= ONE - tick, b
-        assert b.bid % tick == 0 and b.ask % tick == 0, b
-        assert b.bid_size > 0 and b.ask_size > 0, b
-        assert b.bid_size % 10_000 == 0 and b.ask_size % 10_000 == 0, b
-        assert b.fair_forecast is not None and 0 <= b.fair_forecast <= ONE
-        assert b.underlying is not None and b.underlying > 0
+        assert b.bid % tick == 0, b
+        assert b.ask % tick == 0, b
+        assert b.bid_size > 0, b
+        assert b.ask_size > 0, b
+        assert b.bid_size % 10_000 == 0, b
+        assert b.ask_size % 10_000 == 0, b
+        assert b.fair_forecast is not None
+        assert 0 <= b.fair_forecast <= ONE
+        assert b.underlying is not None
+        assert b.underlying > 0
 
 
 def test_a_tick_that_does_not_divide_one_is_refused_by_the_config() -> None:

@@ -125,7 +125,8 @@ def test_mask_wallet_keeps_the_first_6_and_last_4(wallet: str, masked: str) -> N
 def test_mask_wallet_never_shows_the_middle() -> None:
     wallet = "0x" + "0123456789abcdef" * 2 + "deadbeef"
     masked = mask_wallet(wallet)
-    assert masked.startswith(wallet[:6]) and masked.endswith(wallet[-4:])
+    assert masked.startswith(wallet[:6])
+    assert masked.endswith(wallet[-4:])
     assert wallet[6:-4] not in masked
     assert len(masked) == 6 + 3 + 4
 
@@ -153,7 +154,8 @@ def test_a_failing_write_is_logged_and_the_others_still_happen(
         writer.flush()
     assert json.loads(good.read_text()) == {"b": 2}
     assert writer.failures == 1
-    assert "cannot write" in writer.last_error and "no-such-folder" in writer.last_error
+    assert "cannot write" in writer.last_error
+    assert "no-such-folder" in writer.last_error
     assert any("cannot write" in r.getMessage() for r in caplog.records)
     writer.close()
 

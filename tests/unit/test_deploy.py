@@ -31,15 +31,19 @@ def test_the_unit_restarts_on_failure_but_not_past_a_bad_config_or_an_emergency_
     assert service["SuccessExitStatus"] == str(EXIT_OK)
     assert service["KillSignal"] == "SIGTERM"
     start = service["ExecStart"].split()
-    assert start[0].endswith("/bin/bot") and start[1] == "run" and "--home" in start
+    assert start[0].endswith("/bin/bot")
+    assert start[1] == "run"
+    assert "--home" in start
     home = start[start.index("--home") + 1]
-    assert home in service["ReadWritePaths"].split() and service["Environment"] == f"TOUCHTRADER_HOME={home}"
+    assert home in service["ReadWritePaths"].split()
+    assert service["Environment"] == f"TOUCHTRADER_HOME={home}"
 
 
 def test_the_alerts_unit_runs_bot_alerts_in_the_same_home() -> None:
     service, bot = _service(ALERTS), _service(UNIT)
     assert service["ExecStart"].split()[1:4] == ["alerts", "--home", bot["ExecStart"].split()[3]]
-    assert service["Restart"] == "always" and service["RestartPreventExitStatus"] == str(EXIT_CONFIG)
+    assert service["Restart"] == "always"
+    assert service["RestartPreventExitStatus"] == str(EXIT_CONFIG)
 
 
 @pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze is not installed")
@@ -49,4 +53,6 @@ def test_systemd_accepts_the_unit(tmp_path: Path, source: Path) -> None:
     unit = tmp_path / source.name
     unit.write_text(source.read_text().replace("/srv/touchtrader/app/.venv/bin/bot", str(bot)))
     out = subprocess.run(["systemd-analyze", "verify", str(unit)], capture_output=True, text=True, timeout=60)
-    assert out.returncode == 0 and not out.stderr.strip() and not out.stdout.strip(), out
+    assert out.returncode == 0, out
+    assert not out.stderr.strip(), out
+    assert not out.stdout.strip(), out

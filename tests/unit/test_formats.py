@@ -41,7 +41,8 @@ def assert_well_formed(events: list[MarketEvent]) -> None:
         if isinstance(e, WindowOpened):
             opened.add(e.market.market_id)
         elif isinstance(e, BookTick):
-            assert e.market_id in opened and e.market_id not in resolved
+            assert e.market_id in opened
+            assert e.market_id not in resolved
         else:
             assert e.market_id in opened
             resolved.add(e.market_id)
@@ -49,7 +50,9 @@ def assert_well_formed(events: list[MarketEvent]) -> None:
 
 def assert_one_line_error(exc: pytest.ExceptionInfo[DataError], path: Path) -> None:
     text = str(exc.value)
-    assert str(path) in text and "\n" not in text and "expected" in text
+    assert str(path) in text
+    assert "\n" not in text
+    assert "expected" in text
 
 
 # ---------------------------------------------------------------------------
@@ -377,9 +380,11 @@ def test_book_from_price_examples() -> None:
 def test_book_from_price_is_a_valid_book_around_the_price(price: int, tick: int, spread: int) -> None:
     bid, ask = book_from_price(Decimal(price), tick=tick, spread=spread)
     assert tick <= bid < ask <= ONE - tick
-    assert bid % tick == 0 and ask % tick == 0
+    assert bid % tick == 0
+    assert ask % tick == 0
     if tick + spread <= price <= ONE - tick - spread:
-        assert bid <= price - spread / 2 and ask >= price + spread / 2
+        assert bid <= price - spread / 2
+        assert ask >= price + spread / 2
         assert ask - bid <= spread + 2 * tick
 
 
@@ -441,7 +446,8 @@ def test_truncated_tape_is_flagged_in_the_report(tmp_path: Path) -> None:
     cut.write_bytes(path.read_bytes())  # as if killed now, before close
     tape.close()
     data = load(cut)
-    assert data.report.truncated and "TRUNCATED" in data.report.summary()
+    assert data.report.truncated
+    assert "TRUNCATED" in data.report.summary()
     assert len(ticks(data)) == 19  # 20 events were flushed, the open is one of them
     assert any("tape truncated after line 21" in note for note in data.report.notes)
     assert not load(path).report.truncated
@@ -513,4 +519,5 @@ def test_bare_list_price_history_and_report_as_json(tmp_path: Path) -> None:
     data = load(path, token_outcome="UP", window_end=END, fmt="polymarket")
     assert [(t.bid, t.ask) for t in ticks(data)] == [(980_000, 990_000), (10_000, 20_000)]
     as_json = orjson.loads(orjson.dumps(data.report.to_dict()))
-    assert as_json["format"] == "polymarket" and as_json["markets"] == ["bare"]
+    assert as_json["format"] == "polymarket"
+    assert as_json["markets"] == ["bare"]

@@ -54,7 +54,8 @@ def test_rows_per_token_give_the_same_events_as_the_csv(tmp_path: Path) -> None:
     from_parquet, from_csv = load(parquet), load(csv)
     assert from_parquet.events == from_csv.events
     assert len(from_parquet.events) == 22  # open, 20 ticks (one per time), resolution
-    assert from_parquet.report.format == "parquet" and from_parquet.report.rows_used == n
+    assert from_parquet.report.format == "parquet"
+    assert from_parquet.report.rows_used == n
 
 
 def test_bad_rows_have_the_csv_reasons_and_row_numbers(tmp_path: Path) -> None:

@@ -110,7 +110,8 @@ def test_outcome_as_each_tokens_side_is_an_error_naming_the_column(tmp_path: Pat
     with pytest.raises(DataError) as info:
         load(write(tmp_path / "t.csv", token_rows("Up", "Down")))
     text = str(info.value)
-    assert "\n" not in text and str(tmp_path / "t.csv") in text
+    assert "\n" not in text
+    assert str(tmp_path / "t.csv") in text
     assert "column outcome: 'Up' on the UP token and 'Down' on the DOWN token of market m" in text
     assert "expected UP/DOWN (or Up/Down, Yes/No) (the winner), 1/0 or true/false" in text
 

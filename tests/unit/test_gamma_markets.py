@@ -83,13 +83,18 @@ def test_a_five_minute_row_maps_to_an_exact_market() -> None:
     gm = parse_market(ROW, EVENT)
     assert (gm.up_token, gm.down_token, gm.condition_id) == (UP, DOWN, CONDITION)
     assert (gm.event_slug, gm.series_slug) == ("btc-updown-5m-1785881100", "btc-up-or-down-5m")
-    assert gm.start_ms == 1785881100_000 and gm.end_ms == 1785881400_000
+    assert gm.start_ms == 1785881100_000
+    assert gm.end_ms == 1785881400_000
     assert (gm.tick, gm.min_size, gm.fee_rate_ppm, gm.fee_exponent) == (10_000, 5_000_000, 70_000, 1)
-    assert gm.outcome_prices == (515_000, 485_000) and gm.resolution() is None
+    assert gm.outcome_prices == (515_000, 485_000)
+    assert gm.resolution() is None
     market = gm.to_market(FIVE.instrument)
-    assert market.market_id == CONDITION and market.instrument == "BTC"
+    assert market.market_id == CONDITION
+    assert market.instrument == "BTC"
     assert (market.window_start_ms, market.window_end_ms) == (1785881100_000, 1785881400_000)
-    assert market.token_ids == (UP, DOWN) and market.tick == 10_000 and market.fee_rate_ppm == 70_000
+    assert market.token_ids == (UP, DOWN)
+    assert market.tick == 10_000
+    assert market.fee_rate_ppm == 70_000
     assert rule_difference(gm, FIVE) is None
 
 
@@ -118,7 +123,8 @@ def test_resolved_when_closed_status_and_prices_agree(
     changes: dict[str, Any], winner: Outcome | None
 ) -> None:
     result = parse_market(row(**changes)).resolution()
-    assert result is not None and result.winner is winner
+    assert result is not None
+    assert result.winner is winner
     assert result.up_payout + result.down_payout == 1_000_000
 
 
@@ -177,7 +183,8 @@ def test_a_market_without_token_ids_is_its_own_error(tokens: str | None) -> None
 
 def test_fine_ticks_and_no_fees_are_read() -> None:
     gm = parse_market(row(orderPriceMinTickSize="0.001", feesEnabled=False, feeSchedule=None))
-    assert gm.tick == 1_000 and (gm.fees_enabled, gm.fee_rate_ppm) == (False, 0)
+    assert gm.tick == 1_000
+    assert (gm.fees_enabled, gm.fee_rate_ppm) == (False, 0)
 
 
 HOURLY = row(
@@ -206,7 +213,9 @@ HOURLY = row(
 )
 def test_rules_that_differ_give_one_reason(market: dict[str, Any], series: Any, reason: str) -> None:
     found = rule_difference(parse_market(market), series)
-    assert found is not None and reason in found and "\n" not in found
+    assert found is not None
+    assert reason in found
+    assert "\n" not in found
 
 
 def test_series_names_slugs_and_windows() -> None:
@@ -231,7 +240,9 @@ def test_series_names_slugs_and_windows() -> None:
 def test_unknown_series_are_refused_in_one_line(name: str, words: str) -> None:
     with pytest.raises(DiscoveryError) as caught:
         parse_series(name)
-    assert words in str(caught.value) and name in str(caught.value) and "\n" not in str(caught.value)
+    assert words in str(caught.value)
+    assert name in str(caught.value)
+    assert "\n" not in str(caught.value)
 
 
 def test_market_references() -> None:

@@ -15,7 +15,8 @@ from tests.support import eventually
 
 def test_resolve_prefers_the_option_then_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TOUCHTRADER_HOME", "/srv/bot")
-    assert resolve("/x") == Path("/x") and resolve(None) == Path("/srv/bot")
+    assert resolve("/x") == Path("/x")
+    assert resolve(None) == Path("/srv/bot")
     monkeypatch.setenv("TOUCHTRADER_HOME", "  ")
     assert resolve(None) == Path(".")
 
@@ -49,7 +50,8 @@ def test_running_checks_the_pid_is_a_live_bot(tmp_path: Path) -> None:
         _status(tmp_path, pid=bot.pid, is_alive=True)
         assert running(tmp_path).pid == bot.pid
         _status(tmp_path, pid=bot.pid, is_alive=False, reason="EMERGENCY_STOP")
-        assert running(tmp_path).pid is None and "EMERGENCY_STOP" in running(tmp_path).why
+        assert running(tmp_path).pid is None
+        assert "EMERGENCY_STOP" in running(tmp_path).why
         (tmp_path / "state" / "bot.lock").write_text(f"{bot.pid}\n")  # starting: lock before status
         _status(tmp_path, pid=other.pid, is_alive=False)
         assert running(tmp_path).pid == bot.pid

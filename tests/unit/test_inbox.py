@@ -55,7 +55,9 @@ def test_a_forecast_is_read_with_its_time_and_outcome() -> None:
     assert (got.market_id, got.p_up, got.source) == ("BTC-1", 620_000, "agent")
     assert got.valid_until_ms == NOW + 300_000
     down = parse(forecast(outcome="DOWN", valid_until=(NOW + 1000) / 1000))
-    assert isinstance(down, Forecast) and down.p_up == 380_000 and down.valid_until_ms == NOW + 1000
+    assert isinstance(down, Forecast)
+    assert down.p_up == 380_000
+    assert down.valid_until_ms == NOW + 1000
 
 
 def test_an_order_intent_is_read_and_sized() -> None:
@@ -69,7 +71,8 @@ def test_an_order_intent_is_read_and_sized() -> None:
         2 * ONE,
         None,
     )
-    assert got.order_type is OrderType.GTD and got.ttl_s == 30
+    assert got.order_type is OrderType.GTD
+    assert got.ttl_s == 30
     assert got.size_at(got.price) == 5 * ONE
     assert parse(order(usd=None, shares=7.5)).size_at(400_000) == 7_500_000  # type: ignore[union-attr]
 
@@ -153,16 +156,19 @@ def test_pending_skips_temporary_names_and_refuses_what_cannot_be_read(tmp_path:
     entries, more = inbox.pending(tmp_path, NOW, limit=100)
     seen = {e.name: e for e in entries}
     assert set(seen) == {"ok.json", "big.json", "dir.json", "fifo.json", "link.json", "notes.txt", long_name}
-    assert seen[long_name].data == b"{}" and not seen[long_name].refused
+    assert seen[long_name].data == b"{}"
+    assert not seen[long_name].refused
     assert more == 0
-    assert seen["ok.json"].data == b"{}" and not seen["ok.json"].refused
+    assert seen["ok.json"].data == b"{}"
+    assert not seen["ok.json"].refused
     assert "larger than the 16384 allowed" in seen["big.json"].refused
     assert "directory" in seen["dir.json"].refused
     assert "FIFO" in seen["fifo.json"].refused
     assert "symbolic link" in seen["link.json"].refused
     assert "not a .json file" in seen["notes.txt"].refused
     first, more = inbox.pending(tmp_path, NOW, limit=2)
-    assert len(first) == 2 and more == 5  # a flood: the rest wait, none dropped
+    assert len(first) == 2
+    assert more == 5
 
 
 def test_settle_moves_the_file_and_keeps_a_reused_name_apart(tmp_path: Path) -> None:
@@ -186,7 +192,8 @@ def test_settle_moves_the_file_and_keeps_a_reused_name_apart(tmp_path: Path) -> 
     assert json.loads((done / "a~2.json").read_text()) == {"n": 2}
     first = json.loads((done / "a.accepted.json").read_text())
     second = json.loads((done / "a~2.rejected.json").read_text())
-    assert first["stored_as"] == "inbox/done/a.json" and second["reason"] == "bad"
+    assert first["stored_as"] == "inbox/done/a.json"
+    assert second["reason"] == "bad"
     assert_valid("inbox_ack", first)
     assert_valid("inbox_ack", second)
 
@@ -198,14 +205,16 @@ def live(p_up: int, until: int, source: str = "agent") -> Forecast:
 def test_forecasts_expire_and_are_forgotten_with_their_market() -> None:
     clock = [NOW]
     held = Forecasts(lambda: clock[0])
-    assert not held and held.live("BTC-1") == ()
+    assert not held
+    assert held.live("BTC-1") == ()
     held.add(live(600_000, NOW + 1000))
     held.add(live(700_000, NOW + 5000))
     assert [f.p_up for f in held.live("BTC-1")] == [600_000, 700_000]
     clock[0] = NOW + 1000
     assert [f.p_up for f in held.live("BTC-1")] == [700_000]
     held.forget("BTC-1")
-    assert held.live("BTC-1") == () and not held
+    assert held.live("BTC-1") == ()
+    assert not held
 
 
 def window(forecasts: tuple[Forecast, ...], ask: int = 500_000, entries: int = 0) -> WindowState:
@@ -217,9 +226,15 @@ def test_the_forecast_strategy_buys_the_side_the_newest_forecast_favours() -> No
     (strategy,) = build_strategies(("forecast",), {"forecast": {"min_edge": 0.05}})
     assert strategy.evaluate(window(())) is None
     up = strategy.evaluate(window((live(200_000, NOW + 9000), live(620_000, NOW + 9000, "second"))))
-    assert up is not None and up.outcome is Outcome.UP and up.price == 500_000 and up.edge == 120_000
-    assert up.strategy == "forecast" and "forecast by second 0.620" in up.reason
+    assert up is not None
+    assert up.outcome is Outcome.UP
+    assert up.price == 500_000
+    assert up.edge == 120_000
+    assert up.strategy == "forecast"
+    assert "forecast by second 0.620" in up.reason
     down = strategy.evaluate(window((live(300_000, NOW + 9000),)))
-    assert down is not None and down.outcome is Outcome.DOWN and down.edge == 190_000  # 0.7 vs 0.51
+    assert down is not None
+    assert down.outcome is Outcome.DOWN
+    assert down.edge == 190_000
     assert strategy.evaluate(window((live(530_000, NOW + 9000),))) is None  # 0.03: below min_edge
     assert strategy.evaluate(window((live(900_000, NOW + 9000),), entries=1)) is None  # once per window

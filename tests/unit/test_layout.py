@@ -107,10 +107,13 @@ def test_status_says_in_one_line_that_the_files_are_newer(
     assert all(data is None for data in snap.files.values())  # not misread as today's fields
     assert snap.liveness == "UNKNOWN"
     newer = [p for p in snap.problems if "schema_version" in p]
-    assert len(newer) == 1 and "\n" not in newer[0]
-    assert "status.json" in newer[0] and "trading_state.json" in newer[0]
+    assert len(newer) == 1
+    assert "\n" not in newer[0]
+    assert "status.json" in newer[0]
+    assert "trading_state.json" in newer[0]
     assert f"schema_version {layout.SCHEMA_VERSION + 1}" in newer[0]
     assert reader.status_command(tmp_path, as_json=False) == 1
     out = capsys.readouterr().out
-    assert "newer" in out and "Traceback" not in out
+    assert "newer" in out
+    assert "Traceback" not in out
     assert "mode PAPER" not in out  # nothing of the newer files is shown as if it were today's

@@ -49,7 +49,8 @@ def test_random_batches_with_long_lines_and_short_writes_lose_nothing(tmp_path: 
     log.close()
     joined, files = _all(path)
     assert joined == expected
-    assert log.rotations > 40 and len(files) == log.rotations + 1
+    assert log.rotations > 40
+    assert len(files) == log.rotations + 1
     for data in files[:-1]:
         assert data.endswith(b"\n")
         assert len(data) <= 300 or data.count(b"\n") == 1  # over the limit only alone
@@ -66,7 +67,8 @@ def test_keep_drops_the_oldest_and_zero_never_rotates(tmp_path: Path) -> None:
         "trades.jsonl.1",
         "trades.jsonl.2",
     ]
-    assert path.read_bytes() == b"line0004\n" and (tmp_path / "trades.jsonl.2").read_bytes() == b"line0002\n"
+    assert path.read_bytes() == b"line0004\n"
+    assert (tmp_path / "trades.jsonl.2").read_bytes() == b"line0002\n"
     never = RotatingLog(tmp_path / "never.jsonl", max_bytes=0)
     _write_all(never, b"y" * 100 + b"\n")
     never.close()

@@ -141,9 +141,11 @@ def test_zero_trades() -> None:
     assert s["trades"] == s["wins"] == s["losses"] == 0
     assert s["win_rate"] is None
     assert s["avg_trade_pnl"] is None
-    assert s["best_trade"] is None and s["worst_trade"] is None
+    assert s["best_trade"] is None
+    assert s["worst_trade"] is None
     assert s["net_pnl"] == 0.0
-    assert s["max_drawdown"] == 0.0 and s["max_drawdown_pct"] == 0.0
+    assert s["max_drawdown"] == 0.0
+    assert s["max_drawdown_pct"] == 0.0
     assert s["return_pct"] == 0.0
     assert s["per_strategy"] == {}
     assert s["slippage"] == {"trades": 0, "sum": 0.0, "mean": None, "adverse": 0.0}

@@ -238,7 +238,8 @@ def test_market_variants() -> None:
     info = wire.parse_clob_market(reversed_tokens)
     assert info.market.token_ids == (UP, DOWN)  # by outcome name, not position
     assert (info.neg_risk, info.market.fee_rate_ppm) == (True, 0)  # no fee schedule: no fee
-    assert info.market.window_end_ms == wire.UNKNOWN_END_MS and not info.closed
+    assert info.market.window_end_ms == wire.UNKNOWN_END_MS
+    assert not info.closed
     squared = wire.parse_clob_market(with_(COMPACT, mts="0.0025", mos="15", fd={"r": "0.25", "e": 2.0}))
     assert (squared.market.tick, squared.market.min_size) == (2_500, 15 * ONE)
     assert (squared.market.fee_rate_ppm, squared.market.fee_exponent) == (250_000, 2)
@@ -247,7 +248,8 @@ def test_market_variants() -> None:
     info = wire.parse_clob_market(COMPACT, wire.parse_market_status(resolved))
     assert (info.closed, info.accepting_orders, info.winner) == (True, False, Outcome.DOWN)
     assert wire.parse_market_by_token({"condition_id": COND, "primary_token_id": UP}) == COND
-    assert wire.looks_like_condition_id(COND) and not wire.looks_like_condition_id(UP)
+    assert wire.looks_like_condition_id(COND)
+    assert not wire.looks_like_condition_id(UP)
 
 
 @pytest.mark.parametrize(
@@ -466,7 +468,8 @@ def test_balance_cancel_page_and_error_bodies() -> None:
 
 
 def test_numbers_and_times() -> None:
-    assert wire.micros("0.0025", "f") == 2_500 and wire.micros(5, "f") == 5 * ONE
+    assert wire.micros("0.0025", "f") == 2_500
+    assert wire.micros(5, "f") == 5 * ONE
     assert field_error(lambda: wire.micros(True, "flag")) == "flag"
     assert wire.timestamp_ms("1703875200", "t") == wire.timestamp_ms(1703875200000, "t") == 1703875200000
     assert wire.timestamp_ms("2024-01-01T00:00:00.5+00:00", "t") == 1704067200500

@@ -140,15 +140,18 @@ def one(frame: str) -> wsw.Parsed:
 def test_book_sample() -> None:
     book = one(BOOK)
     assert isinstance(book, wsw.BookSnapshot)
-    assert book.asset_id.startswith("6581") and book.market.startswith("0xbd31")
+    assert book.asset_id.startswith("6581")
+    assert book.market.startswith("0xbd31")
     assert book.bids == {480_000: 30 * ONE, 490_000: 20 * ONE, 500_000: 15 * ONE}
     assert book.asks == {520_000: 25 * ONE, 530_000: 60 * ONE, 540_000: 10 * ONE}
-    assert book.ts_ms == 123456789000 and book.tick is None
+    assert book.ts_ms == 123456789000
+    assert book.tick is None
 
 
 def test_price_change_sample() -> None:
     change = one(PRICE_CHANGE)
-    assert isinstance(change, wsw.PriceChange) and change.ts_ms == 1757908892351
+    assert isinstance(change, wsw.PriceChange)
+    assert change.ts_ms == 1757908892351
     buy, sell = change.changes
     assert (buy.buy, buy.price, buy.size, buy.best_bid, buy.best_ask) == (
         True,
@@ -162,15 +165,21 @@ def test_price_change_sample() -> None:
 
 def test_other_samples() -> None:
     trade = one(LAST_TRADE)
-    assert isinstance(trade, wsw.LastTrade) and (trade.price, trade.size) == (456_000, 219_217_767)
+    assert isinstance(trade, wsw.LastTrade)
+    assert (trade.price, trade.size) == (456_000, 219_217_767)
     tick = one(TICK)
-    assert isinstance(tick, wsw.TickSizeChange) and tick.new_tick == 1_000
+    assert isinstance(tick, wsw.TickSizeChange)
+    assert tick.new_tick == 1_000
     best = one(BEST)
-    assert isinstance(best, wsw.BestBidAsk) and (best.best_bid, best.best_ask) == (730_000, 770_000)
+    assert isinstance(best, wsw.BestBidAsk)
+    assert (best.best_bid, best.best_ask) == (730_000, 770_000)
     resolved = one(RESOLVED)
-    assert isinstance(resolved, wsw.MarketResolved) and resolved.winning_asset_id.startswith("7604")
+    assert isinstance(resolved, wsw.MarketResolved)
+    assert resolved.winning_asset_id.startswith("7604")
     new = one(NEW_MARKET)
-    assert isinstance(new, wsw.NewMarket) and len(new.token_ids) == 2 and new.tick == 10_000
+    assert isinstance(new, wsw.NewMarket)
+    assert len(new.token_ids) == 2
+    assert new.tick == 10_000
     assert new.outcomes == ("Yes", "No")
 
 
@@ -242,9 +251,11 @@ def seeded() -> LocalBook:
 def test_book_levels_are_set_and_removed() -> None:
     book = seeded()
     book.apply(change("BUY", 0.49, 10, bid=0.49, ask=0.52), 1_001)
-    assert book.top() == (490_000, 10 * ONE, 520_000, 25 * ONE) and book.trusted
+    assert book.top() == (490_000, 10 * ONE, 520_000, 25 * ONE)
+    assert book.trusted
     book.apply(change("SELL", 0.52, 0, bid=0.49, ask=0.53), 1_002)
-    assert book.top() == (490_000, 10 * ONE, 530_000, 60 * ONE) and book.trusted
+    assert book.top() == (490_000, 10 * ONE, 530_000, 60 * ONE)
+    assert book.trusted
     book.apply(change("SELL", 0.53, 0), 1_003)
     assert book.top() == (490_000, 10 * ONE, ONE, 0)  # an empty side reads as REST does
 
@@ -252,20 +263,24 @@ def test_book_levels_are_set_and_removed() -> None:
 def test_a_change_older_than_the_snapshot_is_already_in_it() -> None:
     book = seeded()
     book.apply(change("BUY", 0.49, 10), 999)
-    assert book.trusted and book.top()[0] == 480_000
+    assert book.trusted
+    assert book.top()[0] == 480_000
 
 
 def test_out_of_order_missed_and_crossed_books_are_untrusted() -> None:
     book = seeded()
     book.apply(change("BUY", 0.49, 10), 1_005)
     book.apply(change("BUY", 0.47, 10), 1_004)
-    assert not book.trusted and "out of order" in book.reason
+    assert not book.trusted
+    assert "out of order" in book.reason
     book = seeded()
     book.apply(change("BUY", 0.49, 10, bid=0.50, ask=0.52), 1_001)  # the venue's book has a 0.50 bid
-    assert not book.trusted and "best bid" in book.reason
+    assert not book.trusted
+    assert "best bid" in book.reason
     book = seeded()
     book.apply(change("BUY", 0.53, 10, bid=0.53, ask=0.52), 1_001)
-    assert not book.trusted and "crossed" in book.reason
+    assert not book.trusted
+    assert "crossed" in book.reason
     book.apply(change("BUY", 0.53, 0), 1_002)  # nothing builds on an untrusted book
     assert not book.trusted
     book.seed({480_000: ONE}, {520_000: ONE}, 2_000)

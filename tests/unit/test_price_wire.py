@@ -54,7 +54,8 @@ KLINE = {
 def test_a_live_twap_frame_gives_the_exact_value_at_its_observation_time() -> None:
     batch = pw.parse_polybolt(TWAP)
     assert isinstance(batch, pw.Batch)
-    assert batch.seq == 7 and batch.dropped == 0
+    assert batch.seq == 7
+    assert batch.dropped == 0
     [point] = batch.points
     assert point == pw.PricePoint("btcusd", 1780264501000, 97123.456789)
 
@@ -63,7 +64,8 @@ def test_a_snapshot_gives_its_history_oldest_first() -> None:
     batch = pw.parse_polybolt(SNAPSHOT)
     assert isinstance(batch, pw.Batch)
     assert [p.ts_ms for p in batch.points] == [1780264499000, 1780264500000]
-    assert batch.points[0].price == 97090.5 and all(p.snapshot for p in batch.points)
+    assert batch.points[0].price == 97090.5
+    assert all(p.snapshot for p in batch.points)
 
 
 def test_control_replies_are_not_prices() -> None:
@@ -74,8 +76,10 @@ def test_control_replies_are_not_prices() -> None:
 
 def test_a_binance_kline_gives_the_last_price_and_the_candle_open() -> None:
     [point] = pw.parse_binance(KLINE)  # type: ignore[misc]
-    assert point.symbol == "btcusdt" and point.price == 97010.0
-    assert point.open_ms == 1780264800000 and point.open_price == 97000.1
+    assert point.symbol == "btcusdt"
+    assert point.price == 97010.0
+    assert point.open_ms == 1780264800000
+    assert point.open_price == 97000.1
     wrapped = pw.parse_binance({"stream": "btcusdt@kline_1h", "data": KLINE})
     assert wrapped == [point]
     assert pw.parse_binance({"result": None, "id": 1}) == pw.Control("subscribed", "1")

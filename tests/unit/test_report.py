@@ -92,8 +92,10 @@ def test_svg_parses_and_has_three_panels(tmp_path: Path) -> None:
     assert root.tag == f"{SVG}svg"
     assert panel_ids(root) == list(PANELS)
     shown = texts(root)
-    assert "Equity" in shown and "Net P&L by strategy" in shown
-    assert "Nov 22" in shown and "06:00" in shown  # UTC times, dated under the first tick
+    assert "Equity" in shown
+    assert "Net P&L by strategy" in shown
+    assert "Nov 22" in shown
+    assert "06:00" in shown
     assert any(re.fullmatch(r"-?\$[\d,]+", t) for t in shown)  # dollar y axis
     assert len(list(root.iter(f"{SVG}polyline"))) == 2  # equity and drawdown curves
     bars = [r for r in root.iter(f"{SVG}rect") if r.get("height") == "22"]
@@ -119,11 +121,13 @@ def test_html_shows_the_summary_figures(tmp_path: Path) -> None:
         assert f">{s[key]:.1f}%<" in page, key
     assert f">{s['win_rate'] * 100:.1f}%<" in page
     assert f">{s['slippage']['sum']:.2f}<" in page
-    assert f">{s['trades']}<" in page and f">{s['wins']}<" in page
+    assert f">{s['trades']}<" in page
+    assert f">{s['wins']}<" in page
     for name, row in s["per_strategy"].items():
         assert f"<td>{name.replace('&', '&amp;').replace('<', '&lt;').replace('>', '&gt;')}</td>" in (page)
         assert f">{row['net_pnl']:.2f}<" in page
-    assert "<svg" in page and all(f'id="{p}"' in page for p in PANELS)
+    assert "<svg" in page
+    assert all(f'id="{p}"' in page for p in PANELS)
 
 
 def test_html_is_self_contained(tmp_path: Path) -> None:
@@ -197,7 +201,8 @@ def test_many_points_are_downsampled_in_the_picture(tmp_path: Path) -> None:
 def test_title_and_names_are_escaped(tmp_path: Path) -> None:
     trades, equity = make_run(n_trades=6, n_points=50)
     _, svg, page, root = render(tmp_path, trades, equity, title='<b>"Run" & co</b>')
-    assert "<b>" not in svg and "<b>" not in page
+    assert "<b>" not in svg
+    assert "<b>" not in page
     assert "&lt;b&gt;&quot;Run&quot; &amp; co&lt;/b&gt;" in page
     assert '<b>"Run" & co</b>' in texts(root)
 
@@ -217,8 +222,10 @@ def test_downsample_keeps_extremes_and_ends() -> None:
     points[12_345] = (12_345, 60_000)
     out = downsample(points, 2_000)
     assert len(out) <= 2_000
-    assert (73_421, -50_000) in out and (12_345, 60_000) in out
-    assert out[0] == points[0] and out[-1] == points[-1]
+    assert (73_421, -50_000) in out
+    assert (12_345, 60_000) in out
+    assert out[0] == points[0]
+    assert out[-1] == points[-1]
     assert [x for x, _ in out] == sorted(x for x, _ in out)
     assert downsample(points[:10], 2_000) == points[:10]
 

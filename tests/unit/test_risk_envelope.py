@@ -57,7 +57,8 @@ def test_stop_loss_fires_at_the_stop_and_not_above() -> None:
     assert p.stop_price == to_micros("0.45")
     assert decide(p, to_micros("0.46"), T0, END, pol) is None
     d = decide(p, to_micros("0.45"), T0, END, pol)
-    assert d is not None and d.trigger is Lifecycle.STOP_TRIGGERED
+    assert d is not None
+    assert d.trigger is Lifecycle.STOP_TRIGGERED
     assert d.trigger_price == d.intended_price == to_micros("0.45")
     assert "stop_loss_pct=10" in d.threshold
 
@@ -69,7 +70,8 @@ def test_take_profit_fires_at_the_target_and_not_below() -> None:
     assert p.target_price == to_micros("0.65")
     assert decide(p, to_micros("0.64"), T0, END, pol) is None
     d = decide(p, to_micros("0.65"), T0, END, pol)
-    assert d is not None and d.trigger is Lifecycle.TP_TRIGGERED
+    assert d is not None
+    assert d.trigger is Lifecycle.TP_TRIGGERED
 
 
 def test_trailing_fires_after_a_rise_then_a_fall_from_the_peak() -> None:
@@ -81,7 +83,8 @@ def test_trailing_fires_after_a_rise_then_a_fall_from_the_peak() -> None:
     p.peak = to_micros("0.80")  # floor = 0.64
     assert decide(p, to_micros("0.65"), T0, END, pol) is None
     d = decide(p, to_micros("0.64"), T0, END, pol)
-    assert d is not None and d.trigger is Lifecycle.TRAILING_TRIGGERED
+    assert d is not None
+    assert d.trigger is Lifecycle.TRAILING_TRIGGERED
 
 
 def test_expiry_fires_at_the_configured_time_before_the_end() -> None:
@@ -89,7 +92,8 @@ def test_expiry_fires_at_the_configured_time_before_the_end() -> None:
     p = position(0.50)
     assert decide(p, to_micros("0.5"), END - 30_001, END, pol) is None
     d = decide(p, to_micros("0.5"), END - 30_000, END, pol)
-    assert d is not None and d.trigger is Lifecycle.EXPIRY
+    assert d is not None
+    assert d.trigger is Lifecycle.EXPIRY
 
 
 def test_priority_expiry_then_stop_then_trailing_then_take_profit() -> None:
@@ -97,12 +101,15 @@ def test_priority_expiry_then_stop_then_trailing_then_take_profit() -> None:
     p = position(0.50)
     set_levels(p, pol)
     d = decide(p, to_micros("0.40"), END - 1, END, pol)
-    assert d is not None and d.trigger is Lifecycle.EXPIRY
+    assert d is not None
+    assert d.trigger is Lifecycle.EXPIRY
     d = decide(p, to_micros("0.40"), T0, END, pol)
-    assert d is not None and d.trigger is Lifecycle.STOP_TRIGGERED
+    assert d is not None
+    assert d.trigger is Lifecycle.STOP_TRIGGERED
     p.peak = to_micros("0.90")
     d = decide(p, to_micros("0.60"), T0, END, pol)  # above target, below the trailing floor
-    assert d is not None and d.trigger is Lifecycle.TRAILING_TRIGGERED
+    assert d is not None
+    assert d.trigger is Lifecycle.TRAILING_TRIGGERED
 
 
 def test_nothing_fires_once_the_position_is_exiting() -> None:
@@ -289,14 +296,17 @@ def test_no_sequence_breaches_a_cap(steps: list[tuple]) -> None:  # type: ignore
 def test_session_limits_block_after_losses_and_reset_clears() -> None:
     limits = SessionLimits(RiskConfig(max_consecutive_losses=2, trading_day_start_hour_utc=6))
     day = limits.day_start(T0)
-    assert (T0 - day) < 86_400_000 and (day // 3_600_000) % 24 == 6
+    assert (T0 - day) < 86_400_000
+    assert (day // 3_600_000) % 24 == 6
     loss = position(0.5)
     loss.realized = -ONE
     view = limits.view([(T0, loss)], T0, 20 * ONE)
-    assert view.block == "" and view.consecutive_losses == 1
+    assert view.block == ""
+    assert view.consecutive_losses == 1
     view = limits.view([(T0, loss), (T0 + 1, loss)], T0 + 2, 20 * ONE)
     assert "2 losing trades in a row" in view.block
     view = limits.view([(T0, loss)], T0 + 2, ONE)
-    assert "daily loss limit reached" in view.block and view.daily_loss_remaining == 0
+    assert "daily loss limit reached" in view.block
+    assert view.daily_loss_remaining == 0
     limits.reset_ms = T0 + 5
     assert limits.view([(T0, loss), (T0 + 1, loss)], T0 + 6, ONE).block == ""

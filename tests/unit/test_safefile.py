@@ -50,7 +50,8 @@ def test_read_small_refuses_what_is_not_a_regular_file_without_blocking(tmp_path
     }
     for path, reason in cases.items():
         result = in_thread(lambda p=path: read_small(p, 100))
-        assert isinstance(result, FileRefused) and str(result) == reason, (path, result)
+        assert isinstance(result, FileRefused), (path, result)
+        assert str(result) == reason, (path, result)
 
 
 def test_a_fifo_swapped_in_after_the_name_was_checked_is_refused_by_fstat(
@@ -91,7 +92,8 @@ def test_replace_small_replaces_a_fifo_or_a_link_without_opening_it(tmp_path: Pa
     target.write_text("keep")
     (tmp_path / "ADJUST_RISK").symlink_to(target)
     replace_small(tmp_path / "ADJUST_RISK", b"3")
-    assert target.read_text() == "keep" and (tmp_path / "ADJUST_RISK").read_text() == "3"
+    assert target.read_text() == "keep"
+    assert (tmp_path / "ADJUST_RISK").read_text() == "3"
     assert not (tmp_path / "ADJUST_RISK").is_symlink()
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
 
@@ -101,7 +103,8 @@ def test_a_tape_writer_refuses_a_fifo_without_blocking(tmp_path: Path) -> None:
 
     os.mkfifo(tmp_path / "session-2.jsonl.gz")
     result = in_thread(lambda: TapeWriter(tmp_path / "session-2.jsonl.gz"))
-    assert isinstance(result, DataError) and "is a FIFO (named pipe)" in str(result)
+    assert isinstance(result, DataError)
+    assert "is a FIFO (named pipe)" in str(result)
 
 
 def test_printable_escapes_bytes_that_are_not_utf8_and_control_characters() -> None:
@@ -119,7 +122,8 @@ def test_scan_of_controls_that_is_a_file_or_missing(tmp_path: Path) -> None:
     found = scan(folder)
     assert found.problem == "controls is a regular file, not a folder: no control can be seen"
     folder.unlink()
-    assert scan(folder).recreated and folder.is_dir()
+    assert scan(folder).recreated
+    assert folder.is_dir()
 
 
 def test_scan_reads_adjust_risk_through_a_link_only_inside_controls(tmp_path: Path) -> None:

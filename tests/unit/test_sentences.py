@@ -205,7 +205,8 @@ def test_emit_writes_what_add_writes(tmp_path: Path) -> None:
     activity.add(TS, event.kind, event.market, event.text(), **event.data())
     activity.flush()
     lines = (tmp_path / "activity.jsonl").read_bytes().splitlines()
-    assert len(lines) == 2 and lines[0] == lines[1]
+    assert len(lines) == 2
+    assert lines[0] == lines[1]
     assert orjson.loads(lines[0]) == {
         "timestamp": "2027-01-15T08:00:00.000Z",
         "type": "ORDER_FILLED",

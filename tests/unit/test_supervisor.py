@@ -95,7 +95,9 @@ def test_scorecard_disables_a_losing_strategy_and_adjust_risk_reenables(tmp_path
         engine.supervisor.position_closed(p)
     assert "edge" in engine.risk.disabled
     card = engine.scorecard.view()["edge"]
-    assert card["trades"] == 5 and card["wins"] == 1 and card["win_rate"] == 0.2
+    assert card["trades"] == 5
+    assert card["wins"] == 1
+    assert card["win_rate"] == 0.2
     types = [a["type"] for a in engine.activity.recent]
     assert "STRATEGY_DISABLED" in types
     (tmp_path / "controls" / "ADJUST_RISK").write_text('{"allowed_strategies": ["edge", "canary"]}')
@@ -110,7 +112,8 @@ def test_scorecard_disables_a_losing_strategy_and_adjust_risk_reenables(tmp_path
 def test_adjust_risk_changes_the_one_holder_the_gate_and_the_state_files_read(tmp_path: Path) -> None:
     engine = make_engine(tmp_path)
     holder = engine.supervisor.limits
-    assert engine.risk.limits is holder and engine.limits is holder  # one holder, not copies
+    assert engine.risk.limits is holder
+    assert engine.limits is holder
     (tmp_path / "controls" / "ADJUST_RISK").write_text('{"max_position_usd": 3}')
     engine.supervisor.apply_controls()
     assert holder.value.max_position == 3 * ONE

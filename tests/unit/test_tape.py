@@ -86,8 +86,11 @@ def test_lines_have_the_documented_shape(tmp_path: Path) -> None:
     tick = BookTick(T0 + 5, MARKET.market_id, 530_000, 12_500_000, 540_000, 5 * ONE, 535_000, 97_123.5)
     write_tape(path, [WindowOpened(T0, MARKET), tick, WindowResolved(T0 + 9, MARKET.market_id, Outcome.UP)])
     header, opened, book, resolved = raw_lines(path)
-    assert header["e"] == "tape" and header["version"] == 1 and header["source"] == "test"
-    assert isinstance(header["created"], str) and header["created"].endswith("Z")
+    assert header["e"] == "tape"
+    assert header["version"] == 1
+    assert header["source"] == "test"
+    assert isinstance(header["created"], str)
+    assert header["created"].endswith("Z")
     assert opened == {
         "e": "open",
         "ts": T0,
@@ -146,7 +149,8 @@ def test_round_trip_of_any_book_ticks(tmp_path: Path, ticks: list[BookTick]) -> 
     crossed = [
         (i, f"crossed book: bid {t.bid} >= ask {t.ask}") for i, t in enumerate(ticks, 2) if t.bid >= t.ask
     ]
-    assert reader.malformed == crossed and reader.malformed_total == len(crossed)
+    assert reader.malformed == crossed
+    assert reader.malformed_total == len(crossed)
 
 
 def test_unusual_values_take_the_orjson_path_and_survive(tmp_path: Path) -> None:
@@ -161,7 +165,8 @@ def test_unusual_values_take_the_orjson_path_and_survive(tmp_path: Path) -> None
     nan_tick = BookTick(T0, "m", 1, 2, 3, 4, None, float("nan"))
     write_tape(tmp_path / "nan.jsonl.gz", [nan_tick])
     (back,) = read_tape(tmp_path / "nan.jsonl.gz")
-    assert isinstance(back, BookTick) and back.underlying is None  # NaN is written as null
+    assert isinstance(back, BookTick)
+    assert back.underlying is None
 
 
 def test_writer_rejects_non_events_and_writes_after_close(tmp_path: Path) -> None:
@@ -195,7 +200,8 @@ def test_appending_adds_a_gzip_member_with_a_new_header(tmp_path: Path) -> None:
     write_tape(path, second)
     reader = read_tape(path)
     assert list(reader) == first + second
-    assert len(reader.headers) == 2 and not reader.truncated
+    assert len(reader.headers) == 2
+    assert not reader.truncated
 
 
 def test_everything_flushed_is_readable_while_the_writer_is_open(tmp_path: Path) -> None:
@@ -208,7 +214,8 @@ def test_everything_flushed_is_readable_while_the_writer_is_open(tmp_path: Path)
     snapshot.write_bytes(path.read_bytes())  # what a kill -9 right now would leave
     reader = read_tape(snapshot)
     assert list(reader) == events[:20]  # flushed after 10 and 20 events (header not counted)
-    assert reader.truncated and "ends early" in reader.problem
+    assert reader.truncated
+    assert "ends early" in reader.problem
     tape.flush()
     snapshot.write_bytes(path.read_bytes())
     assert list(read_tape(snapshot)) == events[:25]
@@ -258,7 +265,8 @@ def test_garbage_after_a_complete_tape_stops_reading_cleanly(tmp_path: Path) -> 
         f.write(b"\x00" * 4096)  # what a file system can leave after a power cut
     reader = read_tape(path)
     assert list(reader) == events
-    assert reader.truncated and "corrupt" in reader.problem
+    assert reader.truncated
+    assert "corrupt" in reader.problem
 
 
 def test_writer_killed_for_real_leaves_a_readable_tape(tmp_path: Path) -> None:
@@ -360,7 +368,9 @@ def test_files_that_are_not_tapes_are_rejected(tmp_path: Path, content: bytes, m
     with pytest.raises(DataError, match=message) as info:
         read_tape(path)
     text = str(info.value)
-    assert str(path) in text and "\n" not in text and "expected" in text
+    assert str(path) in text
+    assert "\n" not in text
+    assert "expected" in text
 
 
 def test_a_later_header_of_a_newer_version_stops_reading(tmp_path: Path) -> None:

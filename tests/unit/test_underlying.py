@@ -54,8 +54,11 @@ def test_a_bad_row_lists_every_reason_and_is_not_used(tmp_path: Path) -> None:
     assert s.values == [97000.0, 97002.0]
     assert s.malformed_total == 2
     line, reason = s.malformed[0]
-    assert line == 3 and "timestamp 'yesterday'" in reason and "price '-5'" in reason
-    assert s.malformed[1][0] == 4 and "backwards" in s.malformed[1][1]
+    assert line == 3
+    assert "timestamp 'yesterday'" in reason
+    assert "price '-5'" in reason
+    assert s.malformed[1][0] == 4
+    assert "backwards" in s.malformed[1][1]
 
 
 @pytest.mark.parametrize(
@@ -71,7 +74,9 @@ def test_nothing_usable_is_one_line_naming_the_file(tmp_path: Path, text: str, w
     f.write_text(text)
     with pytest.raises(DataError) as err:
         load_series(f)
-    assert words in str(err.value) and str(f) in str(err.value) and "\n" not in str(err.value)
+    assert words in str(err.value)
+    assert str(f) in str(err.value)
+    assert "\n" not in str(err.value)
 
 
 def test_found_beside_the_data(tmp_path: Path) -> None:

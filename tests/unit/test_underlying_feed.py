@@ -55,7 +55,8 @@ def _tick(ts: int | None = None) -> BookTick:
 def test_the_family_picks_the_stream() -> None:
     assert underlying_of(_market(), "btc-updown-5m-1780264500").key == "polybolt:btcusd"  # type: ignore[union-attr]
     hourly = underlying_of(_market(instrument="BITCOIN"), "bitcoin-up-or-down-may-10-2026-11am-et")
-    assert hourly is not None and hourly.key == "binance:btcusdt"
+    assert hourly is not None
+    assert hourly.key == "binance:btcusdt"
     assert underlying_of(_market(instrument="")) is None
     assert underlying_of(_market(instrument="NFL")) is None
 
@@ -64,16 +65,21 @@ def test_the_strike_is_the_first_price_near_the_start_and_ticks_carry_p_up() -> 
     feed, inner, delivers = _feed()
     inner.pending = [WindowOpened(now_ms(), _market()), _tick()]
     [_, tick] = feed.next_batch()
-    assert isinstance(tick, BookTick) and tick.fair_forecast is None
+    assert isinstance(tick, BookTick)
+    assert tick.fair_forecast is None
     assert feed.reason("0xm") == "no BTC (polybolt btcusd) price yet"
     delivers["polybolt"]([pw.PricePoint("btcusd", START + 1_000, 100.0, snapshot=True)])
     delivers["polybolt"]([pw.PricePoint("btcusd", now_ms(), 101.0)])
     [again] = feed.next_batch()  # the price moved P(UP): the last book again, with it
-    assert isinstance(again, BookTick) and again.underlying == 101.0
-    assert again.fair_forecast is not None and again.fair_forecast > 900_000
-    assert feed.fair.strike("0xm") == 100.0 and feed.reason("0xm") is None
+    assert isinstance(again, BookTick)
+    assert again.underlying == 101.0
+    assert again.fair_forecast is not None
+    assert again.fair_forecast > 900_000
+    assert feed.fair.strike("0xm") == 100.0
+    assert feed.reason("0xm") is None
     notes = [text for _, _, text in feed.notes()]
-    assert notes[0].startswith("edge has no fair value: no BTC") and "fair value live" in notes[-1]
+    assert notes[0].startswith("edge has no fair value: no BTC")
+    assert "fair value live" in notes[-1]
 
 
 def test_a_bot_that_joined_late_takes_no_strike() -> None:
@@ -83,7 +89,9 @@ def test_a_bot_that_joined_late_takes_no_strike() -> None:
     delivers["polybolt"]([pw.PricePoint("btcusd", START + 9_000, 100.0)])  # 9 s after the start
     inner.pending = [_tick()]
     [tick] = feed.next_batch()
-    assert isinstance(tick, BookTick) and tick.fair_forecast is None and tick.underlying == 100.0
+    assert isinstance(tick, BookTick)
+    assert tick.fair_forecast is None
+    assert tick.underlying == 100.0
     assert "came 9 s late" in (feed.reason("0xm") or "")
     assert feed.fair.strike("0xm") is None
 
@@ -95,13 +103,16 @@ def test_the_metadata_strike_wins_and_a_stale_price_stops_the_fair_value() -> No
     delivers["polybolt"]([pw.PricePoint("btcusd", now_ms(), 99.0)])
     inner.pending = [_tick()]
     [tick] = feed.next_batch()
-    assert isinstance(tick, BookTick) and tick.fair_forecast is not None
+    assert isinstance(tick, BookTick)
+    assert tick.fair_forecast is not None
     assert feed.market_health("0xm")["underlying"]["strike_from"] == "metadata"
     due = feed.peek_ms()
-    assert due is not None and due <= now_ms() + 60  # looks again when the price goes stale
+    assert due is not None
+    assert due <= now_ms() + 60
     time.sleep(max(0.0, (due - now_ms()) / 1000) + 0.002)  # until the moment the feed named
     [stale] = feed.next_batch()  # the book unchanged, the fair value gone
-    assert isinstance(stale, BookTick) and stale.fair_forecast is None
+    assert isinstance(stale, BookTick)
+    assert stale.fair_forecast is None
     assert "silent" in (feed.reason("0xm") or "")
 
 

@@ -63,7 +63,8 @@ def test_the_remembered_answers_are_isinstance(venues: dict[str, Venue]) -> None
 
 def test_resuming_the_books_of_a_simulated_exchange(venues: dict[str, Venue]) -> None:
     paper, dry = venues["paper"], venues["dry_run"]
-    assert isinstance(paper, PaperVenue) and isinstance(dry, DryRunVenue)
+    assert isinstance(paper, PaperVenue)
+    assert isinstance(dry, DryRunVenue)
     paper.resume_books(7, 5 * ONE, [], {("M", Outcome.UP): 3 * ONE}, [])
     dry.resume_books(8, 4 * ONE, [], {}, [])
     dry.deposit(ONE)

@@ -118,11 +118,13 @@ def test_public_endpoints(server: ClobServer, client: ClobClient) -> None:
     fresh = ClobClient(server.url, 137, key=KEY)
     assert fresh.get_fee_exponent(UP) == 1  # via /markets-by-token then /clob-markets
     info = client.get_clob_market_info(COND)
-    assert [t["t"] for t in info["t"]] == [UP, DOWN] and info["mos"] == 5
+    assert [t["t"] for t in info["t"]] == [UP, DOWN]
+    assert info["mos"] == 5
     history = client.get_prices_history(PricesHistoryParams(market=UP, interval="1d"))
     assert history["history"][-1]["p"] == 0.5
     err = api_error(lambda: client.get_order_book("999"))
-    assert err.status_code == 404 and "orderbook" in err.error_msg["error"]
+    assert err.status_code == 404
+    assert "orderbook" in err.error_msg["error"]
 
 
 def test_pagination_of_markets_orders_and_trades() -> None:
@@ -144,7 +146,8 @@ def test_pagination_of_markets_orders_and_trades() -> None:
         server.cross("100", 0.4, 15)
         assert len(client.get_trades()) == 3
         first = client.get_trades_paginated()
-        assert len(first["trades"]) == 1 and first["next_cursor"] == "MQ=="
+        assert len(first["trades"]) == 1
+        assert first["next_cursor"] == "MQ=="
 
 
 def test_gtc_buy_rests_then_fills_partially_and_fully_by_cross(
@@ -168,13 +171,15 @@ def test_gtc_buy_rests_then_fills_partially_and_fully_by_cross(
         "0.5",
         "4",
     )
-    assert trade["status"] == "MATCHED" and trade["transaction_hash"].startswith("0x")
+    assert trade["status"] == "MATCHED"
+    assert trade["transaction_hash"].startswith("0x")
 
     server.cross(UP, 0.50, 100)  # only the 6 remaining shares can fill
     assert client.get_order(order_id)["status"] == "MATCHED"
     assert client.get_order(order_id)["size_matched"] == "10"
     assert client.get_open_orders() == []
-    assert server.balance() == pytest.approx(995.0) and server.position(UP) == 10
+    assert server.balance() == pytest.approx(995.0)
+    assert server.position(UP) == 10
     wait_for(lambda: {t["status"] for t in client.get_trades()} == {"CONFIRMED"})
 
     other = buy(client, 0.45, 5)["orderID"]
@@ -207,14 +212,16 @@ def test_fok_rejected_fak_partial_and_market_sell(server: ClobServer, client: Cl
         return client.create_and_post_market_order(args, OPTS, order_type)
 
     err = api_error(lambda: market("BUY", 100, 0.52, OrderType.FOK))
-    assert err.status_code == 400 and "FOK" in err.error_msg["error"]
+    assert err.status_code == 400
+    assert "FOK" in err.error_msg["error"]
     assert client.get_order_book(UP)["asks"][-1] == {"price": "0.52", "size": "5"}  # untouched
 
     resp = market("BUY", 100, 0.52, OrderType.FAK)
     assert (resp["status"], resp["makingAmount"], resp["takingAmount"]) == ("matched", "2.6", "5")
     assert client.get_open_orders() == []  # the unfilled rest was cancelled
     err = api_error(lambda: market("BUY", 100, 0.52, OrderType.FAK))
-    assert err.status_code == 400 and "FAK" in err.error_msg["error"]
+    assert err.status_code == 400
+    assert "FAK" in err.error_msg["error"]
 
     resp = market("BUY", 10, 0.53, OrderType.FOK)
     assert resp["takingAmount"] == "18.867924"
@@ -227,7 +234,8 @@ def test_fok_rejected_fak_partial_and_market_sell(server: ClobServer, client: Cl
 def test_post_only(client: ClobClient) -> None:
     args = OrderArgs(token_id=UP, price=0.52, size=5, side="BUY")
     err = api_error(lambda: client.create_and_post_order(args, OPTS, OrderType.GTC, post_only=True))
-    assert err.status_code == 400 and "post-only" in err.error_msg["error"]
+    assert err.status_code == 400
+    assert "post-only" in err.error_msg["error"]
     args = OrderArgs(token_id=UP, price=0.49, size=5, side="BUY")
     assert client.create_and_post_order(args, OPTS, OrderType.GTC, post_only=True)["status"] == "live"
 
@@ -237,9 +245,11 @@ def test_cancel_variants(client: ClobClient) -> None:
     down = buy(client, 0.30, 5, token=DOWN)["orderID"]
     assert client.cancel_order(OrderPayload(orderID=ids[0])) == {"canceled": [ids[0]], "not_canceled": {}}
     again = client.cancel_order(OrderPayload(orderID=ids[0]))
-    assert again["canceled"] == [] and ids[0] in again["not_canceled"]
+    assert again["canceled"] == []
+    assert ids[0] in again["not_canceled"]
     resp = client.cancel_orders([ids[1], "0xdead"])
-    assert resp["canceled"] == [ids[1]] and list(resp["not_canceled"]) == ["0xdead"]
+    assert resp["canceled"] == [ids[1]]
+    assert list(resp["not_canceled"]) == ["0xdead"]
     assert client.cancel_market_orders(OrderMarketCancelParams(asset_id=DOWN))["canceled"] == [down]
     assert sorted(client.cancel_all()["canceled"]) == sorted(ids[2:])
     assert client.get_open_orders() == []
@@ -252,17 +262,21 @@ def test_batch_orders(client: ClobClient) -> None:
         return PostOrdersV2Args(order=client.create_order(args, OPTS))
 
     good, small = client.post_orders([signed(5), signed(1)])
-    assert good["success"] and good["status"] == "live"
-    assert not small["success"] and "minimum" in small["errorMsg"]
+    assert good["success"]
+    assert good["status"] == "live"
+    assert not small["success"]
+    assert "minimum" in small["errorMsg"]
     err = api_error(lambda: client.post_orders([signed(5) for _ in range(16)]))
-    assert err.status_code == 400 and "15" in err.error_msg["error"]
+    assert err.status_code == 400
+    assert "15" in err.error_msg["error"]
 
 
 def test_balance_allowance_and_refusals(server: ClobServer, client: ClobClient) -> None:
     server.set_balance(3.0)
     collateral = BalanceAllowanceParams(asset_type=AssetType.COLLATERAL)
     resp = client.get_balance_allowance(collateral)
-    assert resp["balance"] == "3000000" and resp["allowances"]
+    assert resp["balance"] == "3000000"
+    assert resp["allowances"]
     err = api_error(lambda: buy(client, 0.5, 10))
     assert (err.status_code, err.error_msg) == (400, {"error": "not enough balance / allowance"})
     assert buy(client, 0.5, 6)["status"] == "live"  # exactly 3.00
@@ -302,7 +316,8 @@ def test_tick_size_change(server: ClobServer, client: ClobClient) -> None:
     assert buy(client, 0.45, 5)["success"]  # the client caches tick 0.01
     server.set_tick(UP, 0.1)
     err = api_error(lambda: buy(client, 0.45, 5))
-    assert err.status_code == 400 and "tick size" in err.error_msg["error"]
+    assert err.status_code == 400
+    assert "tick size" in err.error_msg["error"]
     assert buy(client, 0.4, 5)["status"] == "live"
     fresh = ClobClient(server.url, 137, key=KEY, creds=ApiCreds(*server.creds))
     assert fresh.get_tick_size(UP) == "0.1"
@@ -312,7 +327,8 @@ def test_tick_size_change(server: ClobServer, client: ClobClient) -> None:
 def test_gtd_validation_and_expiry(server: ClobServer, client: ClobClient) -> None:
     now = int(time.time())
     err = api_error(lambda: buy(client, 0.45, 5, order_type=OrderType.GTD, expiration=now + 30))
-    assert err.status_code == 400 and "expiration" in err.error_msg["error"]
+    assert err.status_code == 400
+    assert "expiration" in err.error_msg["error"]
     order_id = buy(client, 0.45, 5, order_type=OrderType.GTD, expiration=now + 120)["orderID"]
     assert open_ids(client) == [order_id]
     server.exchange.clock = lambda: time.time() + 200
@@ -337,7 +353,8 @@ def test_resolution_cancels_and_closes(server: ClobServer, client: ClobClient) -
     assert client.get_order(order_id)["status"] == "CANCELED_MARKET_RESOLVED"
     assert api_error(lambda: buy(client, 0.45, 5)).status_code == 400
     [market] = client.get_markets()["data"]
-    assert market["closed"] and [t["winner"] for t in market["tokens"]] == [True, False]
+    assert market["closed"]
+    assert [t["winner"] for t in market["tokens"]] == [True, False]
 
 
 def test_fault_statuses(server: ClobServer, client: ClobClient) -> None:
@@ -381,7 +398,8 @@ def test_fault_lost_response_then_duplicate(client: ClobClient, server: ClobServ
     assert api_error(lambda: client.post_order(order)).status_code == 502
     assert [o["price"] for o in client.get_open_orders()] == ["0.45"]  # it rests regardless
     err = api_error(lambda: client.post_order(order))
-    assert err.status_code == 400 and "Duplicated" in err.error_msg["error"]
+    assert err.status_code == 400
+    assert "Duplicated" in err.error_msg["error"]
 
 
 def test_fill_after_cancel(server: ClobServer, client: ClobClient) -> None:
@@ -392,7 +410,8 @@ def test_fill_after_cancel(server: ClobServer, client: ClobClient) -> None:
     assert trade["maker_orders"][0]["order_id"] == order_id
     order = client.get_order(order_id)
     assert (order["status"], order["size_matched"]) == ("CANCELED", "10")
-    assert server.position(UP) == 10 and server.balance() == pytest.approx(995.5)
+    assert server.position(UP) == 10
+    assert server.balance() == pytest.approx(995.5)
 
 
 def test_duplicate_trade(server: ClobServer, client: ClobClient) -> None:
@@ -407,7 +426,8 @@ def test_request_log_hides_secrets(server: ClobServer, client: ClobClient) -> No
     [req] = [r for r in server.requests if r.path == "/data/orders"]
     assert (req.method, req.query["next_cursor"], req.body) == ("GET", "MA==", None)
     assert req.headers["POLY_API_KEY"] == server.api_key
-    assert "POLY_SIGNATURE" not in req.headers and "POLY_PASSPHRASE" not in req.headers
+    assert "POLY_SIGNATURE" not in req.headers
+    assert "POLY_PASSPHRASE" not in req.headers
 
 
 def test_exchange_without_http() -> None:
@@ -433,11 +453,14 @@ def test_exchange_without_http() -> None:
 
     resp = ex.place("a", None, payload("a", "BUY", 3_000_000, 5_000_000, 1))  # 5 @ 0.60
     assert (resp["status"], resp["takingAmount"]) == ("matched", "5")
-    assert ex.position("a", UP) == 5 and ex.balance("a") == pytest.approx(97)
+    assert ex.position("a", UP) == 5
+    assert ex.balance("a") == pytest.approx(97)
     resting = ex.place("a", None, payload("a", "SELL", 5_000_000, 3_500_000, 2))  # 5 @ 0.70
     taker = ex.place("b", None, payload("b", "BUY", 3_500_000, 5_000_000, 3))
-    assert taker["tradeIDs"] and resting["status"] == "live"
-    assert ex.orders("a")[1]["status"] == "MATCHED" and ex.position("b", UP) == 5
+    assert taker["tradeIDs"]
+    assert resting["status"] == "live"
+    assert ex.orders("a")[1]["status"] == "MATCHED"
+    assert ex.position("b", UP) == 5
     [maker_row] = ex.trades("a", {"asset_id": UP, "id": taker["tradeIDs"][0]})["data"]
     assert (maker_row["trader_side"], maker_row["side"], maker_row["price"]) == ("MAKER", "BUY", "0.7")
     with pytest.raises(Exception, match="order_version_mismatch"):
@@ -456,7 +479,8 @@ def test_runnable_by_hand() -> None:
                 break
         info = json.loads("".join(lines))
         book = httpx.get(info["url"] + "/book", params={"token_id": info["tokens"][0]}).json()
-        assert book["asks"][-1]["price"] == "0.52" and info["api_key"]
+        assert book["asks"][-1]["price"] == "0.52"
+        assert info["api_key"]
     finally:
         proc.terminate()
         proc.wait(timeout=5)

@@ -37,7 +37,8 @@ def test_markets_by_slug_condition_and_token_carry_their_event(gamma: GammaServe
     slug = f"btc-updown-5m-{T0}"
     up, down = gamma.token_ids(slug)
     by_slug = get(gamma, f"/markets/slug/{slug}").json()
-    assert json.loads(by_slug["clobTokenIds"]) == [up, down] and by_slug["events"][0]["slug"] == slug
+    assert json.loads(by_slug["clobTokenIds"]) == [up, down]
+    assert by_slug["events"][0]["slug"] == slug
     (by_condition,) = get(gamma, "/markets", condition_ids=gamma.condition_id(slug)).json()
     (by_token,) = get(gamma, "/markets", clob_token_ids=down).json()
     assert by_condition["conditionId"] == by_token["conditionId"] == gamma.condition_id(slug)
@@ -45,7 +46,8 @@ def test_markets_by_slug_condition_and_token_carry_their_event(gamma: GammaServe
 
 def test_series_and_open_events_by_series(gamma: GammaServer) -> None:
     (series,) = get(gamma, "/series", slug="btc-up-or-down-5m").json()
-    assert series["recurrence"] == "5m" and series["events"][0]["slug"] == f"btc-updown-5m-{T0}"
+    assert series["recurrence"] == "5m"
+    assert series["events"][0]["slug"] == f"btc-updown-5m-{T0}"
     rows = get(gamma, "/events", series_slug="btc-up-or-down-5m", closed="false", limit=3).json()
     # as on Gamma, closed=false still holds the window that ended 10 s ago and is not resolved
     assert [e["slug"] for e in rows] == [f"btc-updown-5m-{T0 + i * 300}" for i in (-1, 0, 1)]
@@ -56,7 +58,8 @@ def test_a_window_resolves_after_its_end_as_the_winner_set(gamma: GammaServer) -
     gamma.set_winner(slug, "Down")
     gamma.freeze(T0 + 300 + 59)
     market = get(gamma, f"/events/slug/{slug}").json()["markets"][0]
-    assert market["closed"] is False and market["umaResolutionStatus"] is None
+    assert market["closed"] is False
+    assert market["umaResolutionStatus"] is None
     gamma.freeze(T0 + 300 + 60)
     market = get(gamma, f"/events/slug/{slug}").json()["markets"][0]
     assert (market["closed"], market["umaResolutionStatus"]) == (True, "resolved")

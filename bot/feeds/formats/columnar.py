@@ -20,7 +20,7 @@ from bot.feeds.formats.values import _outcome
 from bot.model import ONE, BookTick, Outcome
 
 
-def fast_tokens(rows: _CsvRows, batch: Any, setup: Settings) -> dict[str, _MarketAcc] | None:
+def fast_tokens(rows: _CsvRows, batch: Any, setup: Settings) -> dict[str, _MarketAcc] | None:  # noqa: C901 - one pass per batch, kept inline for speed (issue 13 loading target)
     """The markets of a whole table (one `parquet._Batch`), or None when it does not qualify."""
     np, pa = batch.np, batch.pa
     col: _Collector = rows.col

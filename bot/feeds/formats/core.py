@@ -248,7 +248,8 @@ class _Collector:
         market = acc.market
         fee_source = "as recorded"
         if market is None:
-            assert first_ts is not None and acc.window_end is not None
+            assert first_ts is not None
+            assert acc.window_end is not None
             fields = acc.fields or self.fields
             tick = acc.tick_seen if fields.tick is None else fields.tick
             if acc.fields is not None and acc.tick_seen < tick:

@@ -36,7 +36,7 @@ def _sidecar(path: Path) -> Path:
     return path.with_name(name + ".meta.json")
 
 
-def _load_polymarket(path: Path, col: _Collector, options: Mapping[str, Any]) -> dict[str, _MarketAcc]:
+def _load_polymarket(path: Path, col: _Collector, options: Mapping[str, Any]) -> dict[str, _MarketAcc]:  # noqa: C901 - one reader of the price-history layout, step by step
     report = col.report
     report.row_unit = "point"
     expected = 'a Polymarket price history {"history": [{"t": unix_s, "p": price}, ...]}'
@@ -69,7 +69,8 @@ def _load_polymarket(path: Path, col: _Collector, options: Mapping[str, Any]) ->
     for key, value in (("token_outcome", token_outcome), ("window_end", window_end)):
         if value is None:
             raise DataError(f"{path}: {key} is not set; pass {key}=... or put it in {sidecar.name}")
-    assert token_outcome is not None and window_end is not None
+    assert token_outcome is not None
+    assert window_end is not None
     spread = opts.micros("spread", 2 * tick, 0, ONE // 2)
     size = opts.micros("size", 100 * ONE, 0, 10**9 * ONE)
     market_id = opts.text("market_id") or _sidecar(path).name[: -len(".meta.json")]

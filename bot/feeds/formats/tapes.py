@@ -18,7 +18,7 @@ from bot.model import (
 # tape
 
 
-def _load_tape(path: Path, col: _Collector) -> dict[str, _MarketAcc]:
+def _load_tape(path: Path, col: _Collector) -> dict[str, _MarketAcc]:  # noqa: C901 - one reader of the tape layout, step by step
     reader = read_tape(path)
     markets: dict[str, _MarketAcc] = {}
     for event in reader:
