@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import re
 import tomllib
 import types
 import typing
@@ -18,18 +17,15 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from bot.config_alerts import AlertsConfig, alerts_problem, secret_in_toml
+from bot.config_polymarket import PolymarketConfig, discovery_problem, feed_problem
 from bot.errors import BotError
-from bot.layout import EMERGENCY_STOP
+from bot.figures import quoted
 from bot.model import Mode
 
 
 class ConfigError(BotError, ValueError):
     """The configuration cannot be used; the message names the key."""
-
-
-_ERRORS = ("HALTED", EMERGENCY_STOP, "ORDER_UNKNOWN", "TRADE_FAILED", "DAILY_LOSS_LIMIT")
-ALERT_EVENTS = (*_ERRORS, "FEED_STALE", "DRAWDOWN", "DAILY_SUMMARY")
-OPT_IN_ALERTS = ("CONTROL",)
 
 
 @dataclass(frozen=True)
@@ -93,91 +89,11 @@ class ExitsConfig:
 
 
 @dataclass(frozen=True)
-class PolymarketConfig:
-    """LIVE and DRY_RUN: the venue and the markets to trade. Secrets come from the
-    environment only (POLYMARKET_PRIVATE_KEY, POLYMARKET_API_KEY/SECRET/PASSPHRASE)."""
-
-    host: str = "https://clob.polymarket.com"
-    chain_id: int = 137
-    signature_type: int = 0
-    funder: str = ""
-    markets: tuple[str, ...] = ()  # explicit: token ids, condition ids or Gamma slugs
-    series: tuple[str, ...] = ()  # recurring windows rolled through forever: btc-updown-5m, ...
-    gamma_host: str = "https://gamma-api.polymarket.com"
-    discovery_lead_s: float = 60.0  # each window validated and subscribed this long before it opens
-    discovery_refresh_s: float = 60.0  # a known window re-read from Gamma at most this often
-    discovery_poll_s: float = 5.0  # how often the roller looks at Gamma (its own thread)
-    resolve_poll_s: float = 15.0  # an ended window re-read this often until it resolves
-    poll_interval_s: float = 1.0
-    confirm_timeout_s: float = 5.0
-    stale_feed_s: float = 10.0
-    venue_heartbeat: bool = False
-    market_feed: str = "rest"  # or "websocket": the CLOB market websocket, REST as its fallback
-    market_ws_url: str = "wss://ws-subscriptions-clob.polymarket.com/ws/market"
-    ws_silence_s: float = 30.0  # a socket silent this long is reconnected (a gap)
-    user_channel: bool = True  # LIVE: fills from the CLOB user websocket as they happen
-    user_ws_url: str = "wss://ws-subscriptions-clob.polymarket.com/ws/user"
-    prices: bool = True  # the underlying's price stream and the fair value on every book tick
-    price_ws_url: str = "wss://ws-live-v2.polymarket.com/ws"  # PolyBolt: the Chainlink 60 s TWAP
-    binance_ws_url: str = "wss://stream.binance.com:9443/ws"  # the hourly windows' candle
-    price_silence_s: float = 10.0  # no price this long: no fair value, the socket reconnected
-    fair_vol_per_s: float = 0.0001  # volatility per sqrt(second) until enough prices are seen
-    auto_redeem: bool = False  # LIVE: redeem won positions on chain after each resolution
-    rpc_url: str = ""  # a Polygon JSON-RPC URL: an EOA wallet (signature_type 0) redeems through it
-    redeem_interval_s: float = 15.0  # how often pending redemptions are looked at
-    relayer_url: str = "https://relayer-v2.polymarket.com"  # proxy and Safe wallets redeem through it
-
-
-@dataclass(frozen=True)
 class LogsConfig:
     """Size-based rotation of logs/*.jsonl and bot.log (bot/logfiles.py). 0: never rotate."""
 
     max_bytes: int = 50_000_000
     keep: int = 5  # NAME.1 ... NAME.keep; older ones are deleted
-
-
-@dataclass(frozen=True)
-class WebhookConfig:
-    """A Discord, Slack or plain-JSON webhook: its URL comes from the environment variable
-    named here (a webhook URL is a secret: bot.toml never holds it)."""
-
-    url_env: str = ""
-
-
-@dataclass(frozen=True)
-class TelegramConfig:
-    """Telegram's sendMessage: the bot token from the variable named in `token_env`."""
-
-    token_env: str = ""
-    chat_id: str = ""
-    api_url: str = "https://api.telegram.org"
-
-
-@dataclass(frozen=True)
-class AlertsConfig:
-    """Webhooks posted from inside the bot (bot/notify.py, bot/webhooks.py), off the engine's
-    thread. Events: HALTED, EMERGENCY_STOP, ORDER_UNKNOWN, TRADE_FAILED, DAILY_LOSS_LIMIT,
-    FEED_STALE, DRAWDOWN, DAILY_SUMMARY, and CONTROL (any other control applied; opt-in)."""
-
-    events: tuple[str, ...] = ALERT_EVENTS
-    drawdown_pct: float = 0.0  # equity this far below its peak in the session; 0: off
-    summary_at: str = ""  # "HH:MM" (UTC, wall clock), "day_end" (the trading day's end), "": none
-    repeat_s: float = 600.0  # the same alert (event and market) at most once in this time
-    rate_per_minute: int = 20  # per destination; the excess is folded into a count
-    attempts: int = 4
-    backoff_s: float = 0.5  # doubled after each failed attempt
-    timeout_s: float = 5.0
-    queue_size: int = 100  # alerts waiting for the sender; beyond, dropped and counted
-    discord: WebhookConfig = field(default_factory=WebhookConfig)
-    slack: WebhookConfig = field(default_factory=WebhookConfig)
-    json: WebhookConfig = field(default_factory=WebhookConfig)
-    telegram: TelegramConfig = field(default_factory=TelegramConfig)
-
-    def variables(self) -> list[tuple[str, str]]:
-        """(the setting, the environment variable it names) for each destination configured."""
-        named = [(f"alerts.{s}.url_env", getattr(self, s).url_env) for s in ("discord", "slack", "json")]
-        named.append(("alerts.telegram.token_env", self.telegram.token_env))
-        return [(key, env) for key, env in named if env]
 
 
 @dataclass(frozen=True)
@@ -277,7 +193,6 @@ _MONEY = {
     "caps.max_position_usd",
     "caps.max_session_loss",
 }
-MARKET_FEEDS = ("rest", "websocket")
 MIN_PERIOD_S = 0.05  # the shortest heartbeat, state refresh or venue poll
 MAX_SECONDS = 10**7  # durations (about 115 days): thread waits refuse far larger timeouts
 
@@ -351,19 +266,13 @@ def _build(cls: type, data: Any, prefix: str) -> Any:
     hints = typing.get_type_hints(cls)
     names = {f.name for f in dataclasses.fields(cls)}
     for key in data:
-        if key not in names and prefix.startswith("alerts.") and key in _SECRET_KEYS:
-            raise ConfigError(
-                f"{prefix}{key}: a webhook URL or token is a secret and is never read from bot.toml;"
-                f" put it in an environment variable and name the variable in {prefix}{_SECRET_KEYS[key]}"
-            )
+        if key not in names and (secret := secret_in_toml(prefix, key)):
+            raise ConfigError(secret)
         if key not in names:
             known = ", ".join(sorted(names))
             raise ConfigError(f"{prefix}{key}: unknown key (known here: {known})")
     values = {key: _coerce(hints[key], value, f"{prefix}{key}") for key, value in data.items()}
     return cls(**values)
-
-
-_SECRET_KEYS = {"url": "url_env", "webhook": "url_env", "token": "token_env", "bot_token": "token_env"}
 
 
 def _coerce(hint: Any, value: Any, key: str) -> Any:
@@ -376,7 +285,7 @@ def _coerce(hint: Any, value: Any, key: str) -> Any:
     if origin is tuple:
         (item,) = {a for a in typing.get_args(hint) if a is not Ellipsis}
         if not isinstance(value, list | tuple):
-            raise ConfigError(f"{key}: expected a list, got {_short(value)}")
+            raise ConfigError(f"{key}: expected a list, got {quoted(value)}")
         return tuple(_coerce(item, v, f"{key}[{i}]") for i, v in enumerate(value))
     if origin is dict:
         return _tables(value, key)
@@ -397,13 +306,13 @@ def _mode(value: Any, key: str) -> Mode:
 def _bool(value: Any, key: str) -> bool:
     if isinstance(value, bool):
         return value
-    raise ConfigError(f"{key}: expected true or false, got {_short(value)}")
+    raise ConfigError(f"{key}: expected true or false, got {quoted(value)}")
 
 
 def _int(value: Any, key: str) -> int:
     if isinstance(value, int) and not isinstance(value, bool):
         return int(_bounded(key, value))
-    raise ConfigError(f"{key}: expected a whole number, got {_short(value)}")
+    raise ConfigError(f"{key}: expected a whole number, got {quoted(value)}")
 
 
 def _float(value: Any, key: str) -> float:
@@ -411,21 +320,21 @@ def _float(value: Any, key: str) -> float:
         if not math.isfinite(value):
             raise ConfigError(f"{key}: expected a finite number, got {value!r}")
         return float(_bounded(key, value))
-    raise ConfigError(f"{key}: expected a number, got {_short(value)}")
+    raise ConfigError(f"{key}: expected a number, got {quoted(value)}")
 
 
 def _str(value: Any, key: str) -> str:
     if isinstance(value, str):
         return value
-    raise ConfigError(f"{key}: expected a string, got {_short(value)}")
+    raise ConfigError(f"{key}: expected a string, got {quoted(value)}")
 
 
 def _tables(value: Any, key: str) -> dict[str, dict[str, Any]]:
     if not isinstance(value, dict):
-        raise ConfigError(f"{key}: expected a table, got {_short(value)}")
+        raise ConfigError(f"{key}: expected a table, got {quoted(value)}")
     for name, sub in value.items():
         if not isinstance(sub, dict):
-            raise ConfigError(f"{key}.{name}: expected a table, got {_short(sub)}")
+            raise ConfigError(f"{key}.{name}: expected a table, got {quoted(sub)}")
     return {str(k): dict(v) for k, v in value.items()}
 
 
@@ -445,11 +354,6 @@ def _bounded(key: str, value: int | float) -> int | float:
     return value
 
 
-def _short(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 80 else text[:77] + "..."
-
-
 def _check_ranges(config: Config) -> None:
     flat = _flatten(config.to_dict())
     _check_sizes(flat)
@@ -457,13 +361,12 @@ def _check_ranges(config: Config) -> None:
         raise ConfigError(f"speed: {config.speed:g} is too fast (at most 1e6)")
     if not 1 <= config.logs.keep <= 1000:
         raise ConfigError(f"logs.keep: must be from 1 to 1000, got {config.logs.keep!r}")
-    if config.polymarket.market_feed not in MARKET_FEEDS:
-        choices = " or ".join(f'"{f}"' for f in MARKET_FEEDS)
-        raise ConfigError(f"polymarket.market_feed: {config.polymarket.market_feed!r} is not {choices}")
+    if problem := feed_problem(config.polymarket):
+        raise ConfigError(problem)
     _check_market(config.market)
     _check_risk(config)
-    _check_discovery(config.polymarket)
-    _check_alerts(config.alerts)
+    if problem := discovery_problem(config.polymarket) or alerts_problem(config.alerts):
+        raise ConfigError(problem)
 
 
 def _check_sizes(flat: dict[str, Any]) -> None:
@@ -501,29 +404,6 @@ def _check_market(market: MarketConfig) -> None:
         raise ConfigError("market.instruments: needs at least one name, each once")
 
 
-_SERIES_NAME = re.compile(r"^[a-z0-9]+-(updown|up-or-down)-[0-9a-z]+$")
-_MARKET_REF = re.compile(r"^(0x[0-9a-fA-F]{64}|[0-9]+|[a-z0-9][a-z0-9-]*|https?://\S*polymarket\.com/\S+)$")
-
-
-def _check_discovery(pm: PolymarketConfig) -> None:
-    """The names' shape; which coins and timeframes exist: at start (bot/markets/, a higher layer)."""
-    for i, name in enumerate(pm.series):
-        if not _SERIES_NAME.match(name.strip().lower()):
-            raise ConfigError(
-                f"polymarket.series[{i}]: {name!r} is not a series name: expected"
-                " <coin>-updown-<timeframe>, e.g. btc-updown-5m"
-            )
-    for i, ref in enumerate(pm.markets):
-        text = ref.strip()
-        if not _MARKET_REF.match(text) or (text.startswith("0x") and len(text) != 66):
-            raise ConfigError(
-                f"polymarket.markets[{i}]: {ref!r} is not a token id, a 0x condition id"
-                " (64 hex digits) or a market slug"
-            )
-    if not pm.gamma_host.startswith(("http://", "https://")):
-        raise ConfigError(f"polymarket.gamma_host: {pm.gamma_host!r} is not an http(s) URL")
-
-
 def _check_risk(config: Config) -> None:
     risk = config.risk
     if not 0 <= risk.trading_day_start_hour_utc <= 23:
@@ -541,43 +421,6 @@ def _check_risk(config: Config) -> None:
     for pct in ("stop_loss_pct", "take_profit_pct", "trailing_pct"):
         if getattr(config.exits, pct) >= 100 and pct != "take_profit_pct":
             raise ConfigError(f"exits.{pct}: must be below 100")
-
-
-_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
-_SUMMARY_AT = re.compile(r"([01][0-9]|2[0-3]):[0-5][0-9]")
-
-
-def _check_alerts(alerts: AlertsConfig) -> None:
-    known = ALERT_EVENTS + OPT_IN_ALERTS
-    for i, event in enumerate(alerts.events):
-        if event not in known:
-            raise ConfigError(f"alerts.events[{i}]: {_short(event)} is not an event ({', '.join(known)})")
-    for name in ("discord", "slack", "json", "telegram"):
-        section = getattr(alerts, name)
-        key, env = ("token_env", section.token_env) if name == "telegram" else ("url_env", section.url_env)
-        if env and not _ENV_NAME.fullmatch(env):  # never echoed: it may be the secret itself
-            raise ConfigError(
-                f"alerts.{name}.{key}: must name an environment variable (letters, digits, _),"
-                " not hold the URL or token itself"
-            )
-    telegram = alerts.telegram
-    if telegram.token_env and not telegram.chat_id:
-        raise ConfigError("alerts.telegram.chat_id: needed with alerts.telegram.token_env")
-    if not telegram.api_url.startswith(("http://", "https://")) or "/bot" in telegram.api_url:
-        raise ConfigError("alerts.telegram.api_url: an http(s) address without the token (/bot...)")
-    if alerts.summary_at not in ("", "day_end") and not _SUMMARY_AT.fullmatch(alerts.summary_at):
-        raise ConfigError(
-            f'alerts.summary_at: {_short(alerts.summary_at)} is not HH:MM (UTC), "day_end" or ""'
-        )
-    if not 0 <= alerts.drawdown_pct < 100:
-        raise ConfigError(f"alerts.drawdown_pct: must be from 0 to below 100, got {alerts.drawdown_pct!r}")
-    for key in ("rate_per_minute", "attempts", "queue_size"):
-        if not 1 <= getattr(alerts, key) <= 10_000:
-            raise ConfigError(f"alerts.{key}: must be from 1 to 10000, got {getattr(alerts, key)!r}")
-    for key in ("backoff_s", "timeout_s", "repeat_s"):
-        if getattr(alerts, key) < 0 or (key == "timeout_s" and alerts.timeout_s <= 0):
-            what = "greater than 0" if key == "timeout_s" else "0 or more"
-            raise ConfigError(f"alerts.{key}: must be {what}, got {getattr(alerts, key)!r}")
 
 
 def _flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:

@@ -45,3 +45,9 @@ def pct(part: int, whole: int) -> str:
         return "n/a"
     tenths = (part * 2000 + whole) // (2 * whole)
     return f"{tenths // 10}.{tenths % 10}%"
+
+
+def quoted(value: object) -> str:
+    """Any value as an error message quotes it: its repr, cut to 80 characters."""
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."

@@ -32,6 +32,8 @@ LAYERS: dict[str, int] = {
     "fairvalue.py": 0,
     # 1 settings, storage, ports
     "config.py": 1,
+    "config_alerts.py": 1,
+    "config_polymarket.py": 1,
     "schema.py": 1,
     "journal.py": 1,
     "queries.py": 1,
