@@ -22,6 +22,9 @@ from bot.sentences import Sentence
 
 log = logging.getLogger("bot")
 
+# Every activity `type` the bot writes, the one list: state/README.md names it, the JSON
+# Schemas' `type` enum is it, and tests/unit/test_activity_types.py finds every type written
+# under bot/ (`Activity.add`, a sentence's `kind`) in it.
 ACTIVITY_TYPES = (
     "BOT_STARTED",
     "BOT_STOPPED",
@@ -30,12 +33,21 @@ ACTIVITY_TYPES = (
     "ORDER_FILLED",
     "ORDER_CANCELLED",
     "ORDER_REJECTED",
+    "EXIT_TRIGGERED",
     "POSITION_EXIT",
     "MARKET_RESOLVED",
+    "MARKET_CHANGED",
     "CONTROL_APPLIED",
     "CONTROL_REJECTED",
     "RISK_REJECTED",
+    "STRATEGY_DISABLED",
+    "RUNTIME_LIMITS",
+    "REDEMPTION",
     "PRICE_FEED",
+    "DISCOVERY",
+    "INBOX_ACCEPTED",
+    "INBOX_REJECTED",
+    "DISK_RECOVERED",
     "ERROR",
 )
 
