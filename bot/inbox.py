@@ -7,6 +7,8 @@ JSON file under a temporary name (dot-prefixed or ending in `.tmp`) and renaming
 (bot/safefile.py, `MAX_BYTES`), refuses to read one still changing, parses and validates
 it into a `Forecast` or an `OrderIntent` (`parse`), and writes the answer: the file moves to
 `inbox/done/` with `NAME.accepted.json` or `NAME.rejected.json` beside it (`settle`).
+A new home gets a short inbox/README.md (`write_readme`); an `inbox/done` that is not a
+folder holds every file back, untouched (`done_problem`).
 What the bot does with an accepted file is bot/intake.py's.
 """
 
@@ -28,7 +30,7 @@ from bot import layout
 from bot.errors import BotError
 from bot.forecasts import Forecast
 from bot.model import ONE, Micros, OrderType, Outcome, iso, to_micros
-from bot.safefile import FileRefused, printable, read_small, replace_small
+from bot.safefile import FileRefused, kind, printable, read_small, replace_small
 
 MAX_BYTES = 16 * 1024  # an inbox file is a few hundred bytes; anything larger is refused
 PER_CYCLE = 20  # files handled per look; the rest wait for the next (nothing is lost)
@@ -52,6 +54,33 @@ ORDER_KEYS = (
     "ttl_s",
     "reason",
 )
+
+
+README = f"""\
+# inbox/: hand the bot a forecast or an order intent
+
+Drop a JSON file here as NAME.json; the bot reads it within a moment, validates it, records
+it in its journal and answers: the file moves to inbox/done/ with NAME.accepted.json or
+NAME.rejected.json (the reason, in one line) beside it. Write the file under a temporary
+name (.NAME.tmp) and rename it to NAME.json, so the bot never reads half a file. Use a new
+NAME each time. At most {PER_CYCLE} files are handled per look; the rest wait, none is lost.
+
+A forecast, the probability that an outcome happens (every strategy sees the live ones):
+    {{"kind": "forecast", "market": "BTC", "probability": 0.62,
+     "valid_until": "2026-12-03T03:00:00Z", "source": "my-agent"}}
+  keys: {", ".join(FORECAST_KEYS)}
+
+An order intent, a buy that goes through every risk limit, PAUSE and HALTED:
+    {{"kind": "order", "market": "BTC", "outcome": "UP", "usd": 2.0,
+     "limit_price": 0.55, "source": "my-agent"}}
+  keys: {", ".join(ORDER_KEYS)}
+
+`market` is a market id, a token id, its name, or an instrument (BTC: its window open now).
+The full rules: `bot schema inbox_forecast`, `bot schema inbox_order`, `bot schema inbox_ack`
+(the answer), and inbox/README.md of the touchtrader repository. From Python,
+bot.inbox_client.submit(home, item) writes, renames and waits for the answer; `bot mcp` offers
+the tools submit_forecast, submit_order and inbox_answers.
+"""
 
 
 class InboxRejected(BotError, ValueError):
@@ -95,16 +124,60 @@ def is_temporary(name: str) -> bool:
     return name.startswith(".") or name.endswith(layout.INBOX_TEMP_SUFFIX)
 
 
+def write_readme(folder: Path) -> bool:
+    """Put README into `folder` (inbox/) unless it has one (an operator's own, or the
+    repository's longer one, is kept); True when written."""
+    path = folder / layout.INBOX_README
+    if os.path.lexists(path):
+        return False
+    replace_small(path, README.encode("utf-8"))
+    return True
+
+
+def done_problem(done: Path) -> str:
+    """Why `done` (inbox/done) cannot take answers, in one line; "" when it can or is not there
+    yet (it is created then). While it cannot, every file in inbox/ waits, untouched."""
+    try:
+        st = os.stat(done)
+    except FileNotFoundError:
+        if not os.path.lexists(done):
+            return ""
+        what = "a dangling symbolic link"
+    except OSError as exc:
+        what = f"not usable ({exc.strerror})"
+    else:
+        if stat.S_ISDIR(st.st_mode):
+            return ""
+        what = kind(st.st_mode)
+    aside = done.parent.parent / f"{done.parent.name}-{done.name}.old"  # out of inbox/: not read
+    return (
+        f"{done} is {what}, not a folder: the files in inbox/ wait, untouched, until it is moved"
+        f" out of inbox/ (mv {done} {aside}); then they are answered"
+    )
+
+
 def pending(folder: Path, now_ms: int, limit: int = PER_CYCLE) -> tuple[list[Entry], int]:
     """Up to `limit` files of `folder`, oldest first, and how many more are waiting."""
+    found = _listing(folder)
+    out = [read_entry(folder, name, now_ms) for _, name in found[:limit]]
+    return out, max(0, len(found) - limit)
+
+
+def count(folder: Path) -> int:
+    """How many files wait in `folder`, none of them read."""
+    return len(_listing(folder))
+
+
+def _listing(folder: Path) -> list[tuple[int, str]]:
+    """(mtime, name) of each file to read in `folder`, oldest first."""
     try:
         listing = list(os.scandir(folder))
     except FileNotFoundError:
         with contextlib.suppress(OSError):
             folder.mkdir(parents=True, exist_ok=True)
-        return [], 0
+        return []
     except OSError:
-        return [], 0
+        return []
     found: list[tuple[int, str]] = []
     for entry in listing:
         name = entry.name
@@ -115,8 +188,7 @@ def pending(folder: Path, now_ms: int, limit: int = PER_CYCLE) -> tuple[list[Ent
         except OSError:
             continue  # taken away meanwhile
     found.sort()
-    out = [read_entry(folder, name, now_ms) for _, name in found[:limit]]
-    return out, max(0, len(found) - limit)
+    return found
 
 
 def read_entry(folder: Path, name: str, now_ms: int) -> Entry:

@@ -11,11 +11,14 @@ files (a flood waits its turn, nothing is lost), each one:
     3 journaled (the `inbox` table, with its source) and put in the activity feed.
 After the engine commits, `answer()` moves each file to `inbox/done/` with its
 acknowledgement beside it. A file the journal already answered (the bot stopped between the
-commit and the move) is answered again from the journal, never acted on twice.
+commit and the move) is answered again from the journal, never acted on twice. While
+`inbox/done` is not a folder (a file put there), nothing is read: one ERROR line says so and
+what to do, the files wait untouched, and the first look after it is mended answers them.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import hashlib
@@ -80,12 +83,17 @@ class Intake:
         self.counts = {"accepted": 0, "rejected": 0}
         self.waiting = 0  # files left for a later look
         self.last: dict[str, dict[str, Any] | None] = {"accepted": None, "rejected": None}
+        self.blocked = ""  # why inbox/done cannot take answers (reported once), "" when it can
         self._answers: list[_Done] = []
 
     def start(self) -> None:
-        """Create inbox/done/; take the counts of earlier sessions and the forecasts still live
-        from the journal (a restart forgets none)."""
-        self.done.mkdir(parents=True, exist_ok=True)
+        """Write inbox/README.md into a home without one; create inbox/done/ (unless something
+        else is there: `take` reports it); take the counts of earlier sessions and the
+        forecasts still live from the journal (a restart forgets none)."""
+        with contextlib.suppress(OSError):  # the docs are a courtesy: a refused write stops nothing
+            inbox.write_readme(self.folder)
+        if not inbox.done_problem(self.done):
+            self.done.mkdir(parents=True, exist_ok=True)
         for result, n in self.journal.inbox_counts().items():
             key = result.lower()
             if key in self.counts:
@@ -105,6 +113,8 @@ class Intake:
 
     def take(self) -> int:
         """Handle what inbox/ holds (up to `per_cycle` files); return how many were handled."""
+        if self._held_back():
+            return 0
         now = self.wall_ms()
         entries, more = inbox.pending(self.folder, now, self.per_cycle)
         unsettled = 0
@@ -115,6 +125,17 @@ class Intake:
         wait_s = FLOOD_RECHECK_S if more else WAITING_RECHECK_S if unsettled else 0.0
         self.recheck_at = time.monotonic() + wait_s if wait_s else 0.0
         return len(self._answers)
+
+    def _held_back(self) -> bool:
+        """inbox/done is not a folder: say so once, read nothing, count what waits."""
+        problem = inbox.done_problem(self.done)
+        if problem and problem != self.blocked:
+            self.activity.add(self.market_ms(), "ERROR", "System", problem)
+        self.blocked = problem
+        if problem:
+            self.waiting = inbox.count(self.folder)
+            self.recheck_at = 0.0  # the watcher or the next heartbeat looks again
+        return bool(problem)
 
     def _one(self, entry: Entry, now: int) -> bool:
         """Handle one file; False when it is left for later (not whole yet)."""

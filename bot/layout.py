@@ -62,7 +62,8 @@ INBOX_SUFFIX: Final = ".json"  # what the bot reads; a dot-prefixed or .tmp name
 INBOX_TEMP_SUFFIX: Final = ".tmp"
 ACCEPTED_SUFFIX: Final = ".accepted.json"
 REJECTED_SUFFIX: Final = ".rejected.json"
-INBOX_IGNORED: Final = frozenset({"README.md", ".gitignore", ".gitkeep", INBOX_DONE})
+INBOX_README: Final = "README.md"  # written into a new home's inbox/ (bot/inbox.py); never read as a file
+INBOX_IGNORED: Final = frozenset({INBOX_README, ".gitignore", ".gitkeep", INBOX_DONE})
 
 
 def ack_name(stem: str, accepted: bool) -> str:
