@@ -152,4 +152,15 @@ def test_inbox_done_that_is_a_file_is_said_once_and_nothing_moves_until_it_is_a_
     eventually(lambda: all((done / f"{name}.accepted.json").exists() for name in names), TIMEOUT_S)
     assert (folder / "README.md").read_text() == "the operator's own notes\n"  # never overwritten
     assert len(said()) == 1
-    assert bot.trading_state()["inbox"]["waiting"] == 0
+    eventually(lambda: bot.trading_state()["inbox"]["waiting"] == 0, TIMEOUT_S)
+
+    # the same mistake while the bot runs: said again, once, and the new file waits untouched
+    os.rename(done, tmp_path / "answers-kept-elsewhere")
+    (folder / "done").write_text("not a folder again\n")
+    put(folder, "late.json", forecast(0))
+    eventually(lambda: len(said()) == 2, TIMEOUT_S)
+    eventually(lambda: bot.trading_state()["inbox"]["waiting"] == 1, TIMEOUT_S)
+    again_at = time.time()
+    eventually(lambda: bot.status()["timestamp_epoch_s"] > again_at + 2.0, TIMEOUT_S)
+    assert len(said()) == 2
+    assert (folder / "late.json").exists()
