@@ -36,9 +36,6 @@ log = logging.getLogger(__name__)
 
 MAX_ASSETS = 200
 PING_S = 5.0  # the venue asks for one every 10 s; twice as often keeps the age gate fresh
-PROTOCOL_PING_S = 5.0
-PROTOCOL_PING_TIMEOUT_S = 10.0
-BACKOFF_S = (0.2, 5.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,9 +58,8 @@ Delivery = Frame | Link
 
 class MarketSocket(WsSession):
     reset_after_s = 10.0
-    backoff_s = BACKOFF_S
-    protocol_ping_s = PROTOCOL_PING_S
-    protocol_ping_timeout_s = PROTOCOL_PING_TIMEOUT_S
+    backoff_s = (0.2, 5.0)
+    protocol_ping_s = 5.0
     max_size = 8 * 1024 * 1024
     ping_text = wsw.PING
     silence_is_error = False

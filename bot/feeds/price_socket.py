@@ -30,7 +30,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-BACKOFF_S = (0.2, 10.0)
 APP_PING_S = 10.0
 Creds = tuple[str, str, str]
 
