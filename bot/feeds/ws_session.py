@@ -189,8 +189,7 @@ class WsSession:
                 max_size=self.max_size,
             )
         except Exception as exc:
-            health.last_error = f"connect: {type(exc).__name__}: {exc}"
-            return health.last_error
+            return self._failed(f"connect: {type(exc).__name__}: {exc}")
         try:
             with self._lock:
                 self._ws = ws
@@ -202,15 +201,17 @@ class WsSession:
             self.on_connected()
             return self._receive(ws)
         except ConnectionClosed as exc:
-            health.last_error = f"closed: {exc}"
-            return health.last_error
+            return self._failed(f"closed: {exc}")
         except Exception as exc:
-            health.last_error = f"{type(exc).__name__}: {exc}"
-            return health.last_error
+            return self._failed(f"{type(exc).__name__}: {exc}")
         finally:
             with self._lock:
                 self._ws = None
             self._close(ws)
+
+    def _failed(self, error: str) -> str:
+        self.health.last_error = error
+        return error
 
     def _receive(self, ws: ClientConnection) -> str:
         last_alive = next_ping = time.monotonic()
