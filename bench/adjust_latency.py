@@ -17,66 +17,50 @@ import json
 import os
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.common import machine, percentiles, read, start_bot
+from bench.common import Step, control_trials, latency_result, read
 
 TRIALS = int(os.environ.get("TRIALS", "100"))
 CONFIG = "heartbeat_s = 60.0\n\n[risk]\nmax_position_usd = 5\n\n[caps]\nmax_position_usd = 8\n"
 
 
-def _rename_in(controls: Path, text: str) -> float:
-    tmp = controls / ".adjust.tmp"
-    tmp.write_text(text)
-    t0 = time.perf_counter()
-    os.rename(tmp, controls / "ADJUST_RISK")
-    return t0
-
-
-def _until(check: object, timeout: float = 5.0) -> float:
-    start = time.perf_counter()
-    while time.perf_counter() - start < timeout:
-        if check():  # type: ignore[operator]
-            return time.perf_counter()
-        time.sleep(0.0002)
-    raise SystemExit(f"no acknowledgement within {timeout}s ({check})")
-
-
-def main() -> None:
-    home, proc = start_bot(CONFIG)
+def steps(home: Path, i: int) -> list[Step]:
     controls = home / "controls"
     rejected = controls / "ADJUST_RISK.rejected"
     trading = home / "state" / "trading_state.json"
-    refused_ms: list[float] = []
-    applied_ms: list[float] = []
-    try:
-        for i in range(TRIALS):
-            rejected.unlink(missing_ok=True)
-            t0 = _rename_in(controls, '{"max_position_usd": 1000}')
-            refused_ms.append((_until(rejected.exists) - t0) * 1000)
-            value = 2 + i % 2  # 2, 3, 2, ...: each trial changes the limit
+    value = 2 + i % 2  # 2, 3, 2, ...: each trial changes the limit
 
-            def shown(v: int = value) -> bool:
-                limits = (read(trading).get("controls") or {}).get("effective_limits") or {}
-                return bool(limits.get("max_position_usd") == v)
+    def rename_in(text: str, first: Callable[[], object] = lambda: None) -> Callable[[], float]:
+        def act() -> float:
+            first()
+            tmp = controls / ".adjust.tmp"
+            tmp.write_text(text)
+            t0 = time.perf_counter()
+            os.rename(tmp, controls / "ADJUST_RISK")
+            return t0
 
-            t0 = _rename_in(controls, f'{{"max_position_usd": {value}}}')
-            applied_ms.append((_until(shown) - t0) * 1000)
-    finally:
-        proc.terminate()
-        proc.wait(10)
-    refused = percentiles(refused_ms)
-    result = {
-        "benchmark": "adjust_latency",
-        "trials": TRIALS,
-        "over_cap_to_rejected_ms": refused,
-        "within_cap_to_applied_ms": percentiles(applied_ms),
-        "target": {"p50_ms": 10, "p99_ms": 50},
-        "meets_target": refused["p50"] <= 10 and refused["p99"] <= 50,
-        "machine": machine(),
-    }
-    print(json.dumps(result, indent=2))
+        return act
+
+    def shown() -> bool:
+        limits = (read(trading).get("controls") or {}).get("effective_limits") or {}
+        return bool(limits.get("max_position_usd") == value)
+
+    return [
+        Step(
+            "over_cap_to_rejected_ms",
+            rename_in('{"max_position_usd": 1000}', lambda: rejected.unlink(missing_ok=True)),
+            rejected.exists,
+        ),
+        Step("within_cap_to_applied_ms", rename_in(f'{{"max_position_usd": {value}}}'), shown),
+    ]
+
+
+def main() -> None:
+    times = control_trials(CONFIG, TRIALS, steps)
+    print(json.dumps(latency_result("adjust_latency", TRIALS, times, "over_cap_to_rejected_ms"), indent=2))
 
 
 if __name__ == "__main__":

@@ -9,6 +9,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -49,12 +51,65 @@ def wait_for(check: Any, timeout: float, proc: subprocess.Popen[bytes] | None = 
 
 def wait_state(status: Path, wanted: str, timeout: float = 2.0) -> float:
     """perf_counter() when status.json first shows `trading_state == wanted`, read every 0.2 ms."""
+    return until(
+        lambda: read(status).get("trading_state") == wanted, timeout, f"status.json showing {wanted}"
+    )
+
+
+def until(check: Callable[[], object], timeout: float, what: str) -> float:
+    """perf_counter() when `check()` first holds, asked every 0.2 ms."""
     start = time.perf_counter()
     while time.perf_counter() - start < timeout:
-        if read(status).get("trading_state") == wanted:
+        if check():
             return time.perf_counter()
         time.sleep(0.0002)
-    raise SystemExit(f"status.json did not show {wanted} within {timeout}s")
+    raise SystemExit(f"no {what} within {timeout}s")
+
+
+@dataclass(frozen=True)
+class Step:
+    """One timed step of a trial: the clock starts just before `act()` (or when `act()` says
+    it started, when it returns a perf_counter() time), and stops when `done()` holds."""
+
+    name: str
+    act: Callable[[], float | None]
+    done: Callable[[], object]
+    timeout: float = 5.0
+
+
+def control_trials(
+    config: str, trials: int, steps: Callable[[Path, int], list[Step]]
+) -> dict[str, list[float]]:
+    """Start the bot on `config` in a new home, run `trials` trials of `steps(home, i)` one
+    after the other, stop the bot; each step's times in ms, by name."""
+    home, proc = start_bot(config)
+    times: dict[str, list[float]] = {}
+    try:
+        for i in range(trials):
+            for step in steps(home, i):
+                t0 = time.perf_counter()
+                t0 = step.act() or t0
+                times.setdefault(step.name, []).append(
+                    (until(step.done, step.timeout, step.name) - t0) * 1000
+                )
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    return times
+
+
+def latency_result(benchmark: str, trials: int, times: dict[str, list[float]], gated: str) -> dict[str, Any]:
+    """The figures: percentiles per step, and the issue's target (p50 <= 10 ms, p99 <= 50 ms)
+    for the step named `gated`."""
+    stats = {name: percentiles(samples) for name, samples in times.items()}
+    return {
+        "benchmark": benchmark,
+        "trials": trials,
+        **stats,
+        "target": {"p50_ms": 10, "p99_ms": 50},
+        "meets_target": stats[gated]["p50"] <= 10 and stats[gated]["p99"] <= 50,
+        "machine": machine(),
+    }
 
 
 def percentiles(samples: list[float]) -> dict[str, float]:

@@ -28,6 +28,7 @@ from bot.config import Config
 from bot.controls import Control, Watcher
 from bot.engine import DECIDE_EVERY_MS, Engine
 from bot.errors import StartupRefused, StorageError
+from bot.feeds import Feed
 from bot.feeds.simulated import SimulatedMarket
 from bot.feeds.tape import TapeWriter
 from bot.journal import Journal, Restored
@@ -141,12 +142,20 @@ def run(options: RunOptions) -> str:
 class Market:
     """What the mode trades on: the venue, its feed, the wallet shown, and the clock's start."""
 
-    venue: Any  # PaperVenue, DryRunVenue or PolymarketVenue (bot/venues/)
-    feed: Any  # the simulated market, or the live feed read on its own thread
+    venue: Venue  # PaperVenue, DryRunVenue or PolymarketVenue (bot/venues/)
+    feed: Feed  # the simulated market, or the live feed read on its own thread
     clock: RealtimeClock
     wallet: str
     start_ms: int
     live_from_ms: int
+
+    def polymarket(self) -> PolymarketVenue:
+        """LIVE: the venue, which is then Polymarket's (its redemptions, heartbeats, reads)."""
+        from bot.venues.polymarket import PolymarketVenue
+
+        if not isinstance(self.venue, PolymarketVenue):
+            raise TypeError(f"LIVE needs the Polymarket venue, not {type(self.venue).__name__}")
+        return self.venue
 
 
 class Background:
@@ -318,13 +327,14 @@ def _chores(
     config: Config, engine: Engine, journal: Journal, market: Market, background: Background
 ) -> Callable[[], None]:
     """The run's chores at every heartbeat, and once more at the end."""
-    mode, venue = config.mode, market.venue
-    auto_redeem = _auto_redeem(config, journal, venue) if mode is Mode.LIVE else None
+    mode = config.mode
+    live = market.polymarket() if mode is Mode.LIVE else None
+    auto_redeem = _auto_redeem(config, journal, live) if live is not None else None
     venue_beat = None
-    if mode is Mode.LIVE and config.polymarket.venue_heartbeat:
+    if live is not None and config.polymarket.venue_heartbeat:
         from bot.live import VenueHeartbeat
 
-        venue_beat = VenueHeartbeat(venue.send_heartbeat)
+        venue_beat = VenueHeartbeat(live.send_heartbeat)
     background.add(venue_beat)
     background.add(auto_redeem.worker if auto_redeem is not None else None)
     portfolio, orders = engine.portfolio, engine.orders
@@ -333,13 +343,13 @@ def _chores(
         market.feed.attach(engine.activity, list(engine.markets))
 
     def chores() -> None:
-        if mode is Mode.PAPER:
+        if isinstance(market.feed, SimulatedMarket):  # PAPER
             journal.set_meta("paper_market", orjson.dumps(market.feed.snapshot()).decode())
         elif venue_beat is not None:  # the beats go out on their own thread; failures land here
             for exc in venue_beat.failures():
                 orders.venue_failed(exc, engine.last_event_ms)
-        if mode is Mode.LIVE:  # won positions redeemed (by hand, or by auto_redeem) since the last look
-            collect_redeemed(portfolio, journal, venue.token_balance_of, orders.apply, engine.now_ms())
+        if live is not None:  # won positions redeemed (by hand, or by auto_redeem) since the last look
+            collect_redeemed(portfolio, journal, live.token_balance_of, orders.apply, engine.now_ms())
         if auto_redeem is not None:
             auto_redeem.on_heartbeat(portfolio.positions.values(), engine.now_ms(), engine.activity)
         recording.maybe_flush()
@@ -358,7 +368,7 @@ def _live_startup(
     from bot.live import reconcile
     from bot.venues.polymarket.poll import BackgroundPoll
 
-    venue, orders = market.venue, engine.orders
+    venue, orders = market.polymarket(), engine.orders
     collect_redeemed(
         engine.portfolio,
         engine.journal,

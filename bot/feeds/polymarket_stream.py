@@ -188,30 +188,16 @@ class PolymarketStreamFeed:
         }
 
     def connection_health(self) -> list[dict[str, Any]]:
-        now = now_ms()
-        out = []
-        for sock in self._sockets:
-            h = sock.health
-            resync = self.conn_resync_ms.get(sock.conn)
-            out.append(
-                {
-                    "id": sock.conn,
-                    "url": self.url,
-                    "state": h.state,
-                    "assets": len(sock.assets),
-                    "connected_since": iso(h.connected_since_ms) if h.connected_since_ms else None,
-                    "last_message": iso(h.last_message_ms) if h.last_message_ms else None,
-                    "message_age_s": _age_s(now, h.last_message_ms),
-                    "messages": h.messages,
-                    "unparsed": h.unparsed,
-                    "reconnects": h.reconnects,
-                    "silent_closes": h.silent_closes,
-                    "gaps": self.conn_gaps.get(sock.conn, 0),
-                    "last_resync": iso(resync) if resync else None,
-                    "last_error": h.last_error or None,
-                }
+        return [
+            sock.health.row(
+                sock.conn,
+                self.url,
+                len(sock.assets),
+                self.conn_gaps.get(sock.conn, 0),
+                self.conn_resync_ms.get(sock.conn),
             )
-        return out
+            for sock in self._sockets
+        ]
 
     # -- internals ----------------------------------------------------------------------
 
@@ -364,7 +350,3 @@ class PolymarketStreamFeed:
         self._sockets[tracked.conn].unsubscribe([tracked.up])
         outcome = Outcome.UP if winner == market.token_ids[0] else Outcome.DOWN
         events.append(WindowResolved(now, market.market_id, outcome))
-
-
-def _age_s(now: int, then: int | None) -> float | None:
-    return round((now - then) / 1000, 3) if then else None

@@ -11,44 +11,41 @@ the server says it ``dropped``), the last error. A socket that carries no price 
 `silence_s` seconds while it has symbols is closed and reconnected (a stream that stalls
 while the socket stays open is a known failure of these feeds); reconnects back off from
 0.2 s to 10 s. Protocol pings detect half-open links; PolyBolt also gets ``{"op":"ping"}``.
+The loop is bot/feeds/ws_session.py's, shared with the market and user channels.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from bot.feeds import price_wire as pw
+from bot.feeds.ws_session import SocketHealth, WsSession
 from bot.model import now_ms
+
+if TYPE_CHECKING:
+    from websockets.sync.client import ClientConnection
 
 log = logging.getLogger(__name__)
 
-BACKOFF_S = (0.2, 10.0)
 APP_PING_S = 10.0
 Creds = tuple[str, str, str]
 
 
 @dataclass
-class PriceHealth:
-    state: str = "connecting"
-    connected_since_ms: int | None = None
-    last_message_ms: int | None = None
+class PriceHealth(SocketHealth):
     last_price_ms: int | None = None
-    messages: int = 0
     prices: int = 0
-    unparsed: int = 0
-    reconnects: int = 0
-    silent_closes: int = 0
     gaps: int = 0
     dropped: int = 0
-    last_error: str = ""
-    connects: int = 0
 
 
-class PriceSocket:
+class PriceSocket(WsSession):
+    health: PriceHealth
+    ping_text = None  # PolyBolt's is set per socket
+
     def __init__(
         self,
         source: str,
@@ -61,32 +58,23 @@ class PriceSocket:
     ) -> None:
         if source not in (pw.POLYBOLT, pw.BINANCE):
             raise ValueError(f"unknown price source {source!r}")
+        super().__init__(
+            url,
+            PriceHealth(),
+            silence_s=silence_s,
+            ping_s=APP_PING_S,
+            label=f"price socket {source}",
+            thread=name or f"prices-{source}",
+        )
+        if source == pw.POLYBOLT:
+            self.ping_text = pw.POLYBOLT_PING
         self.source = source
-        self.url = url
         self._deliver = deliver
         self._creds = creds
-        self.silence_s = silence_s
+        self._signed_in: Creds | None = None
+        self._subscribed: list[str] = []  # the symbols sent with this connection's subscribe
         self.symbols: set[str] = set()
-        self.health = PriceHealth()
         self._seq: dict[str, int] = {}
-        self._lock = threading.Lock()
-        self._ws: object | None = None
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=name or f"prices-{source}", daemon=True)
-
-    def start(self) -> PriceSocket:
-        self._thread.start()
-        return self
-
-    def close(self, timeout_s: float = 2.0) -> None:
-        self._stop.set()
-        ws = self._ws
-        if ws is not None:
-            try:
-                ws.close()  # type: ignore[attr-defined]
-            except Exception:
-                log.debug("price socket: close failed", exc_info=True)
-        self._thread.join(timeout_s)
 
     def add(self, symbol: str) -> None:
         """Follow `symbol` too; sent now when connected, and on every connect."""
@@ -94,12 +82,8 @@ class PriceSocket:
             if symbol in self.symbols:
                 return
             self.symbols.add(symbol)
-            ws = self._ws
-            if ws is not None and self.health.state == "connected":
-                try:
-                    ws.send(self._subscribe([symbol]))  # type: ignore[attr-defined]
-                except Exception as exc:
-                    log.info("price socket %s: send failed: %s", self.source, exc)
+            if self.health.state == "connected":
+                self.send(self._subscribe([symbol]))
 
     # -- the socket thread --------------------------------------------------------------
 
@@ -108,90 +92,34 @@ class PriceSocket:
             return pw.polybolt_subscribe(symbols)
         return pw.binance_subscribe(symbols)
 
-    def _run(self) -> None:
-        backoff = BACKOFF_S[0]
-        while not self._stop.is_set():
-            if not self.symbols:
-                self._stop.wait(0.2)
-                continue
-            started = time.monotonic()
-            reason = self._session()
-            if self._stop.is_set():
-                return
-            if self.health.state != "no credentials":
-                self.health.state = "down"
-            if time.monotonic() - started > 30:
-                backoff = BACKOFF_S[0]
-            log.warning("price socket %s down (%s); reconnecting in %.1f s", self.source, reason, backoff)
-            self._stop.wait(backoff)
-            backoff = min(backoff * 2, BACKOFF_S[1])
+    def wanted(self) -> bool:
+        return bool(self.symbols)
 
-    def _session(self) -> str:
-        """One connection, from connect to close; returns why it ended."""
-        health = self.health
-        creds = self._creds() if self.source == pw.POLYBOLT else None
-        if self.source == pw.POLYBOLT and creds is None:
-            health.state = "no credentials"
-            health.last_error = (
+    def refused(self) -> str | None:
+        self._signed_in = self._creds() if self.source == pw.POLYBOLT else None
+        if self.source == pw.POLYBOLT and self._signed_in is None:
+            self.health.last_error = (
                 "PolyBolt needs the CLOB API credentials (POLYMARKET_API_KEY, _SECRET, _PASSPHRASE)"
             )
-            return health.last_error
-        try:
-            from websockets.exceptions import ConnectionClosed
-            from websockets.sync.client import connect
+            return "no credentials"
+        return None
 
-            ws = connect(
-                self.url, proxy=None, open_timeout=5, ping_interval=10, ping_timeout=10, close_timeout=1
-            )
-        except Exception as exc:
-            health.last_error = f"connect: {type(exc).__name__}: {exc}"
-            return health.last_error
-        with self._lock:
-            self._ws = ws
-            symbols = sorted(self.symbols)
-        try:
-            if creds is not None:
-                ws.send(pw.polybolt_auth(*creds))  # the reply comes as a Control frame
-            else:
-                ws.send(self._subscribe(symbols))
-            if health.connects:
-                health.reconnects += 1
-                health.gaps += 1  # prices were missed while down; no replay exists
-            health.connects += 1
-            health.state, health.connected_since_ms = "connected", now_ms()
-            self._seq.clear()
-            last_price = next_ping = time.monotonic()
-            while not self._stop.is_set():
-                now = time.monotonic()
-                if self.source == pw.POLYBOLT and now >= next_ping:
-                    ws.send(pw.POLYBOLT_PING)
-                    next_ping = now + APP_PING_S
-                if now - last_price > self.silence_s:
-                    health.silent_closes += 1
-                    health.last_error = f"no price for {self.silence_s:g} s"
-                    return health.last_error
-                try:
-                    data = ws.recv(timeout=max(0.01, min(next_ping, last_price + self.silence_s) - now))
-                except TimeoutError:
-                    continue
-                if self._on_frame(ws, data, symbols):
-                    last_price = time.monotonic()
-            return "stopped"
-        except ConnectionClosed as exc:
-            health.last_error = f"closed: {exc}"
-            return health.last_error
-        except Exception as exc:
-            health.last_error = f"{type(exc).__name__}: {exc}"
-            return health.last_error
-        finally:
-            with self._lock:
-                self._ws = None
-            try:
-                ws.close()
-            except Exception:
-                log.debug("price socket: close failed", exc_info=True)
+    def on_open(self, ws: ClientConnection) -> None:
+        self._subscribed = sorted(self.symbols)
+        if self._signed_in is not None:
+            ws.send(pw.polybolt_auth(*self._signed_in))  # the reply comes as a Control frame
+        else:
+            ws.send(self._subscribe(self._subscribed))
 
-    def _on_frame(self, ws: object, data: str | bytes, symbols: list[str]) -> bool:
+    def on_connected(self) -> None:
+        if self.health.reconnects:
+            self.health.gaps += 1  # prices were missed while down; no replay exists
+        self._seq.clear()
+
+    def silence_reason(self) -> str:
+        return f"no price for {self.silence_s:g} s"
+
+    def on_frame(self, data: str | bytes) -> bool:
         """Handle one frame; True when it carried a live price."""
         health = self.health
         health.messages += 1
@@ -204,8 +132,9 @@ class PriceSocket:
             log.warning("price socket %s: message ignored: %s", self.source, exc)
             return False
         if isinstance(parsed, pw.Control):
-            if parsed.op == "authed":
-                ws.send(self._subscribe(symbols))  # type: ignore[attr-defined]
+            ws = self._ws
+            if parsed.op == "authed" and ws is not None:
+                ws.send(self._subscribe(self._subscribed))
             elif parsed.op == "error":
                 health.last_error = f"server error: {parsed.detail or '(no detail)'}"
                 log.warning("price socket %s: %s", self.source, health.last_error)

@@ -48,6 +48,7 @@ LAYERS: dict[str, int] = {
     "forecasts.py": 1,
     "venues/base.py": 1,
     "feeds/__init__.py": 1,
+    "feeds/ws_session.py": 1,
     # 2 the parts the engine drives
     "activity.py": 2,
     "sentences.py": 2,

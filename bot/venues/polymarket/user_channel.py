@@ -15,7 +15,8 @@ The socket replays nothing missed while it was down (../shared/polymarket-realti
 every connect (the first included: the start-up reconciliation read came before it) and
 every reconnect sets `resync`: the engine's side asks the REST poll for a read at once, and
 the trades in it are de-duplicated by id. A socket that hears nothing (not even ``PONG``)
-for `silence_s` seconds is closed and reconnected; reconnects back off from 0.2 s to 10 s.
+for `silence_s` seconds is closed and reconnected; reconnects back off from 0.2 s to 10 s
+(the loop is bot/feeds/ws_session.py's, shared with the market and price streams).
 """
 
 from __future__ import annotations
@@ -24,38 +25,34 @@ import json
 import logging
 import queue
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from bot.model import iso, now_ms
+from bot.feeds.ws_session import SocketHealth, WsSession
+from bot.model import now_ms
+
+if TYPE_CHECKING:
+    from websockets.sync.client import ClientConnection
 
 log = logging.getLogger(__name__)
 
 PING_S = 10.0
-BACKOFF_S = (0.2, 10.0)
 Creds = tuple[str, str, str]
 
 
 @dataclass
-class UserHealth:
-    state: str = "connecting"
-    connected_since_ms: int | None = None
-    last_message_ms: int | None = None
-    messages: int = 0
+class UserHealth(SocketHealth):
     trades: int = 0
     orders: int = 0
-    unparsed: int = 0
-    reconnects: int = 0
-    silent_closes: int = 0
     resyncs: int = 0
     last_resync_ms: int | None = None
-    last_error: str = ""
-    connects: int = 0
 
 
-class UserChannel:
+class UserChannel(WsSession):
+    health: UserHealth
+    ping_text = "PING"
+
     def __init__(
         self,
         url: str,
@@ -64,31 +61,21 @@ class UserChannel:
         *,
         silence_s: float = 30.0,
     ) -> None:
-        self.url = url
+        super().__init__(
+            url,
+            UserHealth(),
+            silence_s=silence_s,
+            ping_s=min(PING_S, silence_s / 3),
+            label="user socket",
+            thread="user-ws",
+        )
         self._creds = creds
         self._wake = wake
-        self.silence_s = silence_s
-        self.ping_s = min(PING_S, silence_s / 3)
-        self.health = UserHealth()
         self._rows: queue.SimpleQueue[dict[str, Any]] = queue.SimpleQueue()
         self._resync = threading.Event()
-        self._ws: object | None = None
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="user-ws", daemon=True)
-
-    def start(self) -> UserChannel:
-        self._thread.start()
-        return self
 
     def stop(self, timeout_s: float = 2.0) -> None:
-        self._stop.set()
-        ws = self._ws
-        if ws is not None:
-            try:
-                ws.close()  # type: ignore[attr-defined]
-            except Exception:
-                log.debug("user socket: close failed", exc_info=True)
-        self._thread.join(timeout_s)
+        self.close(timeout_s)
 
     # -- the engine's side --------------------------------------------------------------
 
@@ -115,102 +102,26 @@ class UserChannel:
 
     def health_row(self) -> dict[str, Any]:
         h = self.health
-        now = now_ms()
-        return {
-            "id": "user",
-            "url": self.url,
-            "state": h.state,
-            "assets": 0,
-            "connected_since": iso(h.connected_since_ms) if h.connected_since_ms else None,
-            "last_message": iso(h.last_message_ms) if h.last_message_ms else None,
-            "message_age_s": round((now - h.last_message_ms) / 1000, 3) if h.last_message_ms else None,
-            "messages": h.messages,
-            "unparsed": h.unparsed,
-            "reconnects": h.reconnects,
-            "silent_closes": h.silent_closes,
-            "gaps": h.reconnects,
-            "last_resync": iso(h.last_resync_ms) if h.last_resync_ms else None,
-            "last_error": h.last_error or None,
-        }
+        return h.row("user", self.url, 0, h.reconnects, h.last_resync_ms)
 
     # -- the socket thread --------------------------------------------------------------
 
-    def _run(self) -> None:
-        backoff = BACKOFF_S[0]
-        while not self._stop.is_set():
-            started = time.monotonic()
-            reason = self._session()
-            if self._stop.is_set():
-                return
-            self.health.state = "down"
-            if time.monotonic() - started > 30:
-                backoff = BACKOFF_S[0]
-            log.warning("user socket down (%s); reconnecting in %.1f s", reason, backoff)
-            self._stop.wait(backoff)
-            backoff = min(backoff * 2, BACKOFF_S[1])
+    def on_open(self, ws: ClientConnection) -> None:
+        key, secret, passphrase = self._creds()
+        ws.send(
+            json.dumps({"auth": {"apiKey": key, "secret": secret, "passphrase": passphrase}, "type": "user"})
+        )
 
-    def _session(self) -> str:
-        health = self.health
-        try:
-            from websockets.exceptions import ConnectionClosed
-            from websockets.sync.client import connect
+    def on_connected(self) -> None:
+        self._resync.set()  # whatever happened before this connection: read it over REST
+        self._wake()
 
-            ws = connect(
-                self.url, proxy=None, open_timeout=5, ping_interval=10, ping_timeout=10, close_timeout=1
-            )
-        except Exception as exc:
-            health.last_error = f"connect: {type(exc).__name__}: {exc}"
-            return health.last_error
-        self._ws = ws
-        try:
-            key, secret, passphrase = self._creds()
-            ws.send(
-                json.dumps(
-                    {"auth": {"apiKey": key, "secret": secret, "passphrase": passphrase}, "type": "user"}
-                )
-            )
-            if health.connects:
-                health.reconnects += 1
-            health.connects += 1
-            health.state, health.connected_since_ms = "connected", now_ms()
-            self._resync.set()  # whatever happened before this connection: read it over REST
-            self._wake()
-            last_frame = next_ping = time.monotonic()
-            while not self._stop.is_set():
-                now = time.monotonic()
-                if now >= next_ping:
-                    ws.send("PING")
-                    next_ping = now + self.ping_s
-                if now - last_frame > self.silence_s:
-                    health.silent_closes += 1
-                    health.last_error = f"silent for {self.silence_s:g} s"
-                    return health.last_error
-                try:
-                    data = ws.recv(timeout=max(0.01, min(next_ping, last_frame + self.silence_s) - now))
-                except TimeoutError:
-                    continue
-                last_frame = time.monotonic()
-                self._on_frame(data)
-            return "stopped"
-        except ConnectionClosed as exc:
-            health.last_error = f"closed: {exc}"
-            return health.last_error
-        except Exception as exc:
-            health.last_error = f"{type(exc).__name__}: {exc}"
-            return health.last_error
-        finally:
-            self._ws = None
-            try:
-                ws.close()
-            except Exception:
-                log.debug("user socket: close failed", exc_info=True)
-
-    def _on_frame(self, data: str | bytes) -> None:
+    def on_frame(self, data: str | bytes) -> bool:
         health = self.health
         health.messages += 1
         health.last_message_ms = now_ms()
         if data in ("PONG", b"PONG"):
-            return
+            return True
         try:
             decoded = json.loads(data)
         except ValueError:
@@ -218,7 +129,7 @@ class UserChannel:
             log.warning("user socket: message ignored: not JSON: %r", str(data)[:60])
             self._resync.set()  # something was lost: read it over REST
             self._wake()
-            return
+            return True
         events = decoded if isinstance(decoded, list) else [decoded]
         woke = False
         for event in events:
@@ -236,6 +147,7 @@ class UserChannel:
                 log.warning("user socket: message ignored: event_type %r", kind)
         if woke:
             self._wake()
+        return True
 
 
 class StreamedPoll:
