@@ -12,8 +12,8 @@ around the REST poller or the market websocket (`inner`, which has `add_market` 
   start (by the market clock), with the window's books, then released with the last book
   seen, so the engine, the tape and the strategies see the window only while it is open; its
   book is fresh the moment it opens.
-- `Resolved`: Gamma's result becomes `WindowResolved` (unless the CLOB said it first) and the
-  book is dropped (`inner.remove_market`).
+- `Resolved`: Gamma's result (UP, DOWN, or None for a 50/50 split) becomes `WindowResolved`
+  (unless the CLOB said it first) and the book is dropped (`inner.remove_market`).
 
 `RollerSide(books, roller, register, clock)` is what the engine calls (on its thread): before each
 batch it registers every admitted window with the venue (`register`: the market's
@@ -123,7 +123,7 @@ class RollingFeed:
         self._waiting.pop(change.market_id, None)  # never subscribed: the engine never saw it
         if change.market_id in self._done or change.market_id not in self._rolled:
             return
-        if change.outcome is not None and change.market_id not in self._held:
+        if change.market_id not in self._held:  # outcome None: resolved 50/50 (SPLIT)
             events.append(WindowResolved(now, change.market_id, change.outcome))
         self._drop(change.market_id)
 
