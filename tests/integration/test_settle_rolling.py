@@ -1,0 +1,115 @@
+"""Settlement of rolling windows, LIVE against the local Gamma, CLOB and Polygon servers on a
+market clock 40 times the wall clock (the fixture of test_rolling_windows.py):
+
+- a window Gamma resolves 50/50 (outcomePrices ["0.5","0.5"]) settles every position in it at
+  0.5 a share, is redeemed once on chain for exactly that, and closes as SPLIT;
+- a bot killed (SIGKILL) while it holds a window takes the window back at its next start,
+  compares the position with the venue's balance, books the resolution once and redeems
+  once."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.startup import JOURNAL_NAME
+from bot.testing.chain_server import ChainServer
+from tests.integration.test_rolling_windows import Market, RollingBot, config, lines, on
+from tests.integration.test_rolling_windows import market as market
+from tests.support import eventually, read_json
+
+MICRO = 1_000_000
+
+
+@pytest.fixture
+def chain(market: Market) -> Iterator[ChainServer]:
+    server = ChainServer(market.clob.exchange, owner_of=lambda address: market.clob.api_key, receipt_after=1)
+    with server:
+        yield server
+
+
+def live_bot(home: Path, m: Market, chain: ChainServer) -> RollingBot:
+    redeem = f'auto_redeem = true\nredeem_interval_s = 0.2\nrpc_url = "{chain.url}"\n'
+    text = config(m).replace("[polymarket]\n", "[polymarket]\n" + redeem, 1)
+    bot = RollingBot(home, m, text, mode="live")
+    api_key, secret, passphrase = m.clob.creds
+    bot.secrets = {
+        "POLYMARKET_PRIVATE_KEY": "0x" + "11" * 32,
+        "POLYMARKET_API_KEY": api_key,
+        "POLYMARKET_API_SECRET": secret,
+        "POLYMARKET_API_PASSPHRASE": passphrase,
+    }
+    return bot
+
+
+def trades(home: Path, market_id: str) -> list[dict[str, Any]]:
+    return [
+        t for t in read_json(home / "state" / "trades_today.json")["trades"] if t["market_id"] == market_id
+    ]
+
+
+def settlements(home: Path, market_id: str) -> list[int]:
+    with sqlite3.connect(home / "state" / JOURNAL_NAME) as db:
+        rows = db.execute(
+            "SELECT amount_micros FROM cash WHERE kind='SETTLEMENT' AND ref=? ORDER BY entry_id", (market_id,)
+        ).fetchall()
+    return [int(r[0]) for r in rows]
+
+
+def bought(home: Path, market_id: str) -> tuple[int, int, int]:
+    """(shares, cost, fees) of every BUY fill in the market, in micros."""
+    with sqlite3.connect(home / "state" / JOURNAL_NAME) as db:
+        row = db.execute(
+            "SELECT SUM(shares_micros), SUM(price_micros * shares_micros / 1000000), SUM(fee_micros)"
+            " FROM fills WHERE market_id=? AND action='BUY'",
+            (market_id,),
+        ).fetchone()
+    return int(row[0] or 0), int(row[1] or 0), int(row[2] or 0)
+
+
+def test_a_window_resolved_fifty_fifty_pays_half_a_share_once(
+    tmp_path: Path,
+    market: Market,
+    chain: ChainServer,
+) -> None:
+    m = market
+    w = m.condition(1)
+    m.gamma.set_winner(m.slug(1), "Split")
+    bot = live_bot(tmp_path, m, chain).start()
+    try:
+        bot.wait_ready(timeout=30)
+        eventually(lambda: on(tmp_path, "ORDER_FILLED", w), timeout=60)
+        m.clob.resolve(w, None)  # the exchange's side: redeemable for 0.5 a token
+        resolved = eventually(lambda: on(tmp_path, "MARKET_RESOLVED", w), timeout=60)
+        assert "SPLIT" in str(resolved[0]["details"])
+        held = eventually(
+            lambda: [a for a in on(tmp_path, "POSITION_EXIT", w) if "50/50" in str(a["details"])], timeout=30
+        )
+        assert "0.5 a share" in str(held[0]["details"])
+        closed = eventually(
+            lambda: [t for t in trades(tmp_path, w) if t["status"] == "CLOSED"] or None, timeout=90
+        )
+        redemption = [a for a in on(tmp_path, "REDEMPTION", w) if a.get("state") == "REDEEMED"]
+        assert len(redemption) == 1, on(tmp_path, "REDEMPTION", w)
+        assert bot.status()["is_alive"]
+    finally:
+        bot.stop()
+    shares, cost, fees = bought(tmp_path, w)
+    assert shares > 0
+    paid = settlements(tmp_path, w)
+    assert len(paid) == len(closed), "each position booked once"
+    assert sum(paid) == shares // 2, "at 0.5 a share"
+    assert len(chain.redeemed(w)) == 1, "redeemed once"
+    assert m.clob.position(m.gamma.token_ids(m.slug(1))[0]) == 0
+    assert m.clob.position(m.gamma.token_ids(m.slug(1))[1]) == 0
+    assert [t["exit_reason"] for t in closed] == ["SPLIT"] * len(closed)
+    assert all(t["exit_price"] == 0.5 for t in closed)
+    assert sum(round(t["pnl"] * MICRO) for t in closed) == shares // 2 - cost - fees
+    with sqlite3.connect(tmp_path / "state" / JOURNAL_NAME) as db:
+        (said,) = db.execute("SELECT winning_outcome FROM markets WHERE market_id=?", (w,)).fetchone()
+    assert said == "SPLIT"
+    assert not [a for a in lines(tmp_path, "ERROR") if w in str(a)]
