@@ -128,12 +128,13 @@ def test_other_rules_and_a_missing_clob_market_are_skipped_once_with_the_reason(
     assert any(f"{rig.slug(7)} skipped: the CLOB check failed" in t for t in news), news
 
 
-def test_a_split_is_dropped_without_an_outcome(rig: Rig) -> None:
+def test_a_split_resolves_the_window_fifty_fifty_and_drops_it(rig: Rig) -> None:
     rig.gamma.set_winner(rig.slug(1), "Split")
     rig.at(30)
     rig.at(300)
     events = rig.at(611)
-    assert not [e for e in events if isinstance(e, WindowResolved)]
+    resolved = [e for e in events if isinstance(e, WindowResolved)]
+    assert [(e.market_id, e.outcome) for e in resolved] == [(rig.condition(1), None)]
     assert rig.condition(1) not in [m.market_id for m in rig.feed.markets]
     assert any("resolved 50/50 (split)" in t for t in rig.notices(rig.roller.engine_news()))
 

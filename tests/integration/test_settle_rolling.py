@@ -113,3 +113,54 @@ def test_a_window_resolved_fifty_fifty_pays_half_a_share_once(
         (said,) = db.execute("SELECT winning_outcome FROM markets WHERE market_id=?", (w,)).fetchone()
     assert said == "SPLIT"
     assert not [a for a in lines(tmp_path, "ERROR") if w in str(a)]
+
+
+def held(home: Path, market_id: str) -> list[tuple[str, int]]:
+    """(side, shares) of the journal's open positions in the market."""
+    with sqlite3.connect(home / "state" / JOURNAL_NAME) as db:
+        rows = db.execute(
+            "SELECT outcome, shares_micros FROM positions WHERE market_id=? AND status='OPEN'", (market_id,)
+        ).fetchall()
+    return [(str(o), int(s)) for o, s in rows]
+
+
+def test_a_window_held_through_a_kill_is_taken_back_settled_once_and_redeemed_once(
+    tmp_path: Path,
+    market: Market,
+    chain: ChainServer,
+) -> None:
+    """Killed (SIGKILL) holding window 1; down until window 1 resolved and window 3 opened
+    (more than a window back); the next start takes window 1 back from the journal, checks the
+    position against the venue, books the resolution once and redeems it once."""
+    m = market
+    w = m.condition(1)
+    bot = live_bot(tmp_path, m, chain).start()
+    try:
+        bot.wait_ready(timeout=30)
+        eventually(lambda: held(tmp_path, w), timeout=60)
+    finally:
+        bot.kill()
+        bot.stop()
+    ((side, shares),) = held(tmp_path, w)
+    up, down = m.gamma.token_ids(m.slug(1))
+    m.gamma.set_winner(m.slug(1), "Up" if side == "UP" else "Down")  # the held side wins
+    eventually(lambda: m.now_ms() >= (m.first_s + 3 * 300) * 1000, timeout=60)  # window 3 is open
+    m.clob.resolve(w, up if side == "UP" else down)
+    assert m.clob.position(up if side == "UP" else down) * MICRO == shares
+    again = live_bot(tmp_path, m, chain).start()
+    try:
+        again.wait_ready(timeout=30)
+        eventually(lambda: on(tmp_path, "MARKET_RESOLVED", w), timeout=60)
+        eventually(lambda: not held(tmp_path, w), timeout=90)  # redeemed: the position closed
+        assert again.status()["is_alive"]
+    finally:
+        again.stop()
+    taken = [a for a in on(tmp_path, "DISCOVERY", w) if "taken back after the restart" in str(a["details"])]
+    assert len(taken) == 1
+    assert len(on(tmp_path, "MARKET_RESOLVED", w)) == 1
+    assert settlements(tmp_path, w) == [shares], "booked once, $1 a share"
+    assert len(chain.redeemed(w)) == 1, "redeemed once"
+    reconciliation = read_json(tmp_path / "state" / "reconciliation.json")
+    assert reconciliation["status"] == "OK", reconciliation
+    (trade,) = [t for t in trades(tmp_path, w) if t["status"] == "CLOSED"]
+    assert trade["exit_reason"] == "WON"
