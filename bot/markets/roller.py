@@ -143,6 +143,7 @@ class Roller:
         self._told: set[str] = set()  # keys whose refusal was said
         self._adopted: set[str] = set()  # condition ids the journal holds open (a restart)
         self._adopted_starts: set[int] = set()  # their window starts (Unix seconds)
+        self._unreadable_told: set[str] = set()  # windows whose unreadable resolution was said
         self._outage: tuple[int, str] | None = None  # (since, first error) while Gamma fails
         self._errors: deque[dict[str, str]] = deque(maxlen=ERRORS_KEPT)
         self._views: list[DiscoveredMarket] = []
@@ -200,6 +201,7 @@ class Roller:
                 self._consider(view, now)
         for done in self.discovery.resolutions(now):
             self._resolved(done, now)
+        self._unreadable(now)
         errors += self.discovery.errors
         self._gamma_health(errors, now)
         self._views = views
@@ -291,6 +293,17 @@ class Roller:
         self._feed_q.put(Resolved(done.key, admitted.market.market_id, winner))
         said = winner.value if winner is not None else "50/50 (split)"
         self._say(Notice(now, admitted.market.market_id, f"{done.key} resolved {said} on Gamma: dropped"))
+
+    def _unreadable(self, now: int) -> None:
+        """An admitted window Gamma calls resolved with a result that cannot be booked: one
+        DISCOVERY error line; the window stays watched (Gamma may correct itself)."""
+        for view in self.discovery.pending(now):
+            why = view.gamma.unreadable_resolution() if view.gamma is not None else ""
+            admitted = self.admitted.get(view.key)
+            if why and admitted is not None and view.key not in self._unreadable_told:
+                self._unreadable_told.add(view.key)
+                text = f"{view.key}: {why}: not booked, the position is kept until a readable result"
+                self._say(Notice(now, admitted.market.market_id, text, True))
 
     def _gamma_health(self, errors: list[str], now: int) -> None:
         for text in errors:
