@@ -10,15 +10,19 @@ market clock 40 times the wall clock (the fixture of test_rolling_windows.py):
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from bot.model import iso
 from bot.startup import JOURNAL_NAME
 from bot.testing.chain_server import ChainServer
-from tests.integration.test_rolling_windows import Market, RollingBot, config, lines, on
+from bot.testing.clob_server import ClobServer
+from bot.testing.gamma_server import GammaServer
+from tests.integration.test_rolling_windows import SERIES, Market, RollingBot, config, lines, on
 from tests.integration.test_rolling_windows import market as market
 from tests.support import eventually, read_json
 
@@ -26,8 +30,11 @@ MICRO = 1_000_000
 
 
 @pytest.fixture
-def chain(market: Market) -> Iterator[ChainServer]:
-    server = ChainServer(market.clob.exchange, owner_of=lambda address: market.clob.api_key, receipt_after=1)
+def chain(request: pytest.FixtureRequest) -> Iterator[ChainServer]:
+    """The local Polygon node on the test's market (`market` or `slow_market`)."""
+    name = "slow_market" if "slow_market" in request.fixturenames else "market"
+    m: Market = request.getfixturevalue(name)
+    server = ChainServer(m.clob.exchange, owner_of=lambda address: m.clob.api_key, receipt_after=1)
     with server:
         yield server
 
@@ -164,3 +171,75 @@ def test_a_window_held_through_a_kill_is_taken_back_settled_once_and_redeemed_on
     assert reconciliation["status"] == "OK", reconciliation
     (trade,) = [t for t in trades(tmp_path, w) if t["status"] == "CLOSED"]
     assert trade["exit_reason"] == "WON"
+
+
+@pytest.fixture
+def slow_market() -> Iterator[Market]:
+    """The rolling fixture at 10× (a window lasts 30 s of wall time): time for a kill and a
+    restart inside one window."""
+    speed, wall0 = 10.0, int(time.time() * 1000)
+    market0 = wall0 // 300_000 * 300_000 + 120_000  # window 1 opens three market minutes after start
+
+    def now_ms() -> int:
+        return market0 + round((time.time() * 1000 - wall0) * speed)
+
+    gamma = GammaServer(series=[SERIES], clock=lambda: now_ms() / 1000, resolve_after_s=5).start()
+    clob = ClobServer().start()
+    m = Market(f"{wall0}:{market0}:{speed}", now_ms, (market0 - 120_000) // 1000, gamma, clob)
+    for n in range(4):
+        up, down = gamma.token_ids(m.slug(n))
+        end = iso((m.first_s + (n + 1) * 300) * 1000).replace(".000", "")
+        clob.add_market(m.condition(n), (up, down), end_date_iso=end, question=m.slug(n), fee_rate=0.07)
+        clob.set_book(up, bids=[(0.55, 100)], asks=[(0.57, 100)])
+        clob.set_book(down, bids=[(0.43, 100)], asks=[(0.45, 100)])
+    yield m
+    gamma.stop()
+    clob.stop()
+
+
+def test_a_window_still_open_after_a_kill_is_traded_again_its_stop_works(
+    tmp_path: Path, slow_market: Market, chain: ChainServer
+) -> None:
+    """Killed holding window 1 while it is open; the next start takes it back, subscribes its
+    book again and its stop-loss sells the position when the bid falls below the stop."""
+    m = slow_market
+    w = m.condition(1)
+    up, down = m.gamma.token_ids(m.slug(1))
+    bot = live_bot(tmp_path, m, chain)
+    early = (tmp_path / "bot.toml").read_text()  # the canary buys as soon as window 1 opens
+    early += "[strategies.params.canary]\nseconds_before_end = 290\nttl_s = 5\n"
+    early += "[strategies.exits.canary]\nstop_loss_pct = 20\n"
+    (tmp_path / "bot.toml").write_text(early)
+    bot.start()
+    try:
+        bot.wait_ready(timeout=30)
+        eventually(lambda: held(tmp_path, w), timeout=60)
+    finally:
+        bot.kill()
+        bot.stop()
+    ((side, shares),) = held(tmp_path, w)
+    assert m.now_ms() < (m.first_s + 2 * 300) * 1000, "window 1 is still open"
+    token = up if side == "UP" else down
+    again = RollingBot(tmp_path, m, early, mode="live")
+    again.secrets = bot.secrets
+    again.start()
+    try:
+        again.wait_ready(timeout=30)
+        eventually(
+            lambda: [a for a in on(tmp_path, "DISCOVERY", w) if "taken back" in str(a["details"])], timeout=30
+        )
+        m.clob.set_book(token, bids=[(0.20, 100)], asks=[(0.22, 100)])  # far below the 20 % stop
+        m.clob.set_book(down if token == up else up, bids=[(0.78, 100)], asks=[(0.80, 100)])
+        eventually(lambda: on(tmp_path, "EXIT_TRIGGERED", w), timeout=60)
+        sold = eventually(
+            lambda: [a for a in on(tmp_path, "ORDER_FILLED", w) if str(a["details"]).startswith("SELL")],
+            timeout=60,
+        )
+        assert f"SELL {shares / MICRO:g} {side}" in str(sold[0]["details"])
+        assert again.status()["is_alive"]
+    finally:
+        again.stop()
+    assert m.clob.position(token) == 0
+    reconciliation = read_json(tmp_path / "state" / "reconciliation.json")
+    assert reconciliation["status"] == "OK", reconciliation
+    assert len([a for a in on(tmp_path, "DISCOVERY", w) if "taken back" in str(a["details"])]) == 1
