@@ -297,6 +297,8 @@ class Roller:
     def _unreadable(self, now: int) -> None:
         """An admitted window Gamma calls resolved with a result that cannot be booked: one
         DISCOVERY error line; the window stays watched (Gamma may correct itself)."""
+        if not any(a.market.window_end_ms <= now for a in self.admitted.values()):
+            return  # nothing ended waits for its result
         for view in self.discovery.pending(now):
             why = view.gamma.unreadable_resolution() if view.gamma is not None else ""
             admitted = self.admitted.get(view.key)
