@@ -336,9 +336,12 @@ def reconcile(
     # every configured market, journal history or not (a fresh home, a market just added):
     # shares the journal has never seen are a difference, not ignored
     for market_id in [info.condition_id for info in venue.markets]:
+        lost = _lost_side(journal.winning_outcome(market_id))
         for outcome in (Outcome.UP, Outcome.DOWN):
             position = supervisor.portfolio.positions.get((market_id, outcome))
             ours: Micros = position.shares if position else 0
+            if position is None and outcome is lost:
+                continue  # settled at 0 and closed; the wallet keeps the tokens until redeemed
             theirs = while_busy(functools.partial(venue.token_balance, market_id, outcome), busy_limit_s)
             if ours != theirs:
                 result.differences.append(
@@ -367,6 +370,11 @@ def reconcile(
         )
     commit()
     return result
+
+
+def _lost_side(said: str) -> Outcome | None:
+    """The losing side of a market the journal saw resolve (None: not resolved, or 50/50)."""
+    return Outcome(said).other if said in (Outcome.UP.value, Outcome.DOWN.value) else None
 
 
 def _take_back_markets(supervisor: Supervisor, venue: PolymarketVenue, now: int, busy_limit_s: float) -> None:

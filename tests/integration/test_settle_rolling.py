@@ -243,3 +243,56 @@ def test_a_window_still_open_after_a_kill_is_traded_again_its_stop_works(
     reconciliation = read_json(tmp_path / "state" / "reconciliation.json")
     assert reconciliation["status"] == "OK", reconciliation
     assert len([a for a in on(tmp_path, "DISCOVERY", w) if "taken back" in str(a["details"])]) == 1
+
+
+def test_a_restart_holding_a_won_window_compares_the_won_side_not_the_lost_one(
+    tmp_path: Path, market: Market, chain: ChainServer
+) -> None:
+    """Restarted while a won position awaits redemption: its market is compared with the venue
+    (the won tokens match), and the losing tokens the wallet keeps until redemption are no
+    difference (the journal closed that side at 0)."""
+    m = market
+    w = m.condition(1)
+    up, down = m.gamma.token_ids(m.slug(1))
+    m.gamma.set_winner(m.slug(1), "Up")  # the canary buys the side the book favours: UP
+    text = config(m)
+    bot = RollingBot(tmp_path, m, text, mode="live")
+    bot.secrets = live_bot(tmp_path, m, chain).secrets
+    (tmp_path / "bot.toml").write_text(text)
+    bot.start()
+    try:
+        bot.wait_ready(timeout=30)
+        eventually(
+            lambda: [a for a in on(tmp_path, "POSITION_EXIT", w) if "awaiting" in str(a["details"])],
+            timeout=60,
+        )
+    finally:
+        bot.stop()
+    ((side, shares),) = held(tmp_path, w)
+    assert side == "UP"
+    m.clob.resolve(w, up)
+    m.clob.set_position(down, 3)  # worthless tokens of the losing side, still in the wallet
+    again = RollingBot(tmp_path, m, text, mode="live")
+    again.secrets = bot.secrets
+    again.start()
+    try:
+        again.wait_ready(timeout=30)
+        checked = [a for a in on(tmp_path, "BALANCE_CHECK", w) if "held at the restart" in str(a["details"])]
+        assert len(checked) == 1
+        reconciliation = read_json(tmp_path / "state" / "reconciliation.json")
+        assert reconciliation["status"] == "OK", reconciliation
+        assert held(tmp_path, w) == [("UP", shares)]
+        m.clob.set_position(up, shares / MICRO - 1)  # now the won side differs: still seen
+    finally:
+        again.stop()
+    third = RollingBot(tmp_path, m, text, mode="live")
+    third.secrets = bot.secrets
+    third.start()
+    try:
+        third.wait_ready(timeout=30)
+        reconciliation = read_json(tmp_path / "state" / "reconciliation.json")
+        assert reconciliation["status"] == "MISMATCH", reconciliation
+        (difference,) = reconciliation["differences"]
+        assert (difference["market"], difference["side"]) == (w, "UP")
+    finally:
+        third.stop()
