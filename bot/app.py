@@ -340,7 +340,7 @@ def _chores(
     portfolio, orders = engine.portfolio, engine.orders
     recording: Any = engine.feed  # the RecordingFeed around the market (bot/feeds/replay.py)
     if hasattr(market.feed, "attach"):  # the rolling windows' DISCOVERY lines (bot/feeds/rolling.py)
-        market.feed.attach(engine.activity, list(engine.markets))
+        market.feed.attach(engine.activity, list(engine.markets.values()))
 
     def chores() -> None:
         if isinstance(market.feed, SimulatedMarket):  # PAPER

@@ -54,6 +54,7 @@ from bot.model import (
     WindowOpened,
     WindowResolved,
     book_for,
+    resolution_name,
 )
 from bot.notify import Alerts
 from bot.orders import Execution, OrderManager
@@ -425,7 +426,7 @@ class Engine:
             event.ts_ms,
             "MARKET_RESOLVED",
             event.market_id,
-            f"{market.name}: {event.outcome.value} (strike {_num(market.strike)},"
+            f"{market.name}: {_said(event.outcome)} (strike {_num(market.strike)},"
             f" final {_num(event.final_underlying)})",
         )
         self.orders.forget_market(event.market_id)
@@ -556,6 +557,12 @@ class Engine:
             folder / STATUS, self._status(state.status(snap, alive=False, reason=reason), final=True)
         )
         self.files.close()
+
+
+def _said(winner: Outcome | None) -> str:
+    """The MARKET_RESOLVED word: UP, DOWN, or "SPLIT (50/50: each token pays 0.5)"."""
+    name = resolution_name(winner)
+    return name if winner is not None else f"{name} (50/50: each token pays 0.5)"
 
 
 def _num(value: float | None) -> str:

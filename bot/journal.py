@@ -21,7 +21,7 @@ import orjson
 import sqlite_utils
 
 from bot.errors import StartupRefused, StorageError
-from bot.model import Fill, Market, Mode, Order, Outcome, Position, iso
+from bot.model import Fill, Market, Mode, Order, Outcome, Position, iso, resolution_name
 from bot.schema import MIGRATIONS
 
 
@@ -261,11 +261,16 @@ class Journal:
             ),
         )
 
-    def market_resolved(self, market_id: str, outcome: Outcome, ts_ms: int) -> None:
+    def market_resolved(self, market_id: str, outcome: Outcome | None, ts_ms: int) -> None:
         self._w(
             "UPDATE markets SET winning_outcome=?, resolved_ms=? WHERE market_id=?",
-            (outcome.value, ts_ms, market_id),
+            (resolution_name(outcome), ts_ms, market_id),
         )
+
+    def winning_outcome(self, market_id: str) -> str:
+        """The market's journaled resolution: UP, DOWN, SPLIT, or "" when none."""
+        cursor = self.conn.execute("SELECT winning_outcome FROM markets WHERE market_id=?", (market_id,))
+        return str((cursor.fetchone() or ("",))[0] or "")
 
     def save_order(self, o: Order, mode: Mode, ts_ms: int) -> None:
         self._w(

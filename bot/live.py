@@ -23,6 +23,7 @@ the paper venue and backtests never pay for it.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import logging
@@ -298,6 +299,7 @@ def reconcile(
     now = supervisor.market_time.clock.now_ms()
     result = Reconciliation(time=iso(now_ms()))
     orders, journal = supervisor.orders, supervisor.journal
+    _take_back_markets(supervisor, venue, now, busy_limit_s)
     venue.restore(list(orders.orders.values()))
     before = {o.order_id: (o.status, o.filled) for o in orders.orders.values()}
     known_fills = journal.fill_count()
@@ -334,9 +336,12 @@ def reconcile(
     # every configured market, journal history or not (a fresh home, a market just added):
     # shares the journal has never seen are a difference, not ignored
     for market_id in [info.condition_id for info in venue.markets]:
+        lost = _lost_side(journal.winning_outcome(market_id))
         for outcome in (Outcome.UP, Outcome.DOWN):
             position = supervisor.portfolio.positions.get((market_id, outcome))
             ours: Micros = position.shares if position else 0
+            if position is None and outcome is lost:
+                continue  # settled at 0 and closed; the wallet keeps the tokens until redeemed
             theirs = while_busy(functools.partial(venue.token_balance, market_id, outcome), busy_limit_s)
             if ours != theirs:
                 result.differences.append(
@@ -365,6 +370,39 @@ def reconcile(
         )
     commit()
     return result
+
+
+def _lost_side(said: str) -> Outcome | None:
+    """The losing side of a market the journal saw resolve (None: not resolved, or 50/50)."""
+    return Outcome(said).other if said in (Outcome.UP.value, Outcome.DOWN.value) else None
+
+
+def _take_back_markets(supervisor: Supervisor, venue: PolymarketVenue, now: int, busy_limit_s: float) -> None:
+    """Markets the journal holds a position or an open order in that the venue was not
+    configured with (a rolling window held at a restart, open or ended since): read from the
+    CLOB by condition id and made known to the venue, so that their orders are tracked again and
+    their token balances compared below like any other; the engine's market gets its token ids
+    back (what its resolution and redemption are booked by). One that cannot be read is said in a
+    BALANCE_CHECK line and its position left as it is (never dropped, never guessed)."""
+    known = {info.condition_id for info in venue.markets}
+    held = {p.market_id for p in supervisor.portfolio.positions.values()}
+    held |= {o.market_id for o in supervisor.orders.orders.values() if o.status.is_open}
+    for market_id in sorted(held - known):
+        try:
+            info = while_busy(functools.partial(venue.load_market, market_id), busy_limit_s)
+        except (ConfigError, VenueError) as exc:
+            text = f"held at the restart, not compared with the venue: {exc}"
+            supervisor.activity.add(now, "BALANCE_CHECK", market_id, text, error=True)
+            continue
+        venue.add_market(info)
+        restored = supervisor.orders.markets.get(market_id)  # the journal keeps no token ids
+        if restored is not None and restored.token_ids is None:
+            supervisor.orders.markets[market_id] = dataclasses.replace(
+                restored, token_ids=info.market.token_ids
+            )
+        supervisor.activity.add(
+            now, "BALANCE_CHECK", market_id, "held at the restart: taken back, compared with the venue"
+        )
 
 
 def orphan_difference(fill: Fill) -> dict[str, Any]:

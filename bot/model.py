@@ -22,6 +22,7 @@ from functools import lru_cache
 
 Micros = int
 ONE: Micros = 1_000_000
+HALF: Micros = ONE // 2  # what each token of a market resolved 50/50 pays per share
 
 
 class Mode(enum.StrEnum):
@@ -204,10 +205,45 @@ class BookTick:
 
 @dataclass(frozen=True, slots=True)
 class WindowResolved:
+    """The market resolved: `outcome` won (its token pays $1, the other 0), or None when it
+    resolved 50/50 (payout numerators [1, 1]: each token pays 0.5, `SPLIT` in the files)."""
+
     ts_ms: int
     market_id: str
-    outcome: Outcome
+    outcome: Outcome | None
     final_underlying: float | None = None
+
+
+SPLIT = "SPLIT"  # how a 50/50 resolution is written: journal, activity, tapes, state files
+
+
+def resolution_name(winner: Outcome | None) -> str:
+    """ "UP", "DOWN", or "SPLIT" for a 50/50 resolution."""
+    return SPLIT if winner is None else winner.value
+
+
+def parse_resolution(text: str) -> Outcome | None:
+    """The inverse of `resolution_name`; ValueError names anything else."""
+    if text == SPLIT:
+        return None
+    try:
+        return Outcome(text)
+    except ValueError:
+        raise ValueError(f"resolution {text!r} is not UP, DOWN or {SPLIT}") from None
+
+
+def payout_per_share(winner: Outcome | None, outcome: Outcome) -> Micros:
+    """What one share of `outcome` pays once its market resolved: 1, 0, or 0.5 (a 50/50)."""
+    if winner is None:
+        return HALF
+    return ONE if outcome is winner else 0
+
+
+def exit_reason_at_resolution(winner: Outcome | None, outcome: Outcome) -> str:
+    """WON, LOST, or SPLIT (the 50/50 case): the `exit_reason` of a position settled."""
+    if winner is None:
+        return SPLIT
+    return "WON" if outcome is winner else "LOST"
 
 
 MarketEvent = WindowOpened | BookTick | WindowResolved
@@ -315,14 +351,15 @@ class OrderDone:
 
 @dataclass(frozen=True, slots=True)
 class Settlement:
-    """A resolved market paid `payout` micros for `shares` of `outcome`."""
+    """A resolved market paid `payout` micros for `shares` of `outcome`; `winning` is None
+    when it resolved 50/50 (each share paid 0.5)."""
 
     ts_ms: int
     market_id: str
     outcome: Outcome
     shares: Micros
     payout: Micros
-    winning: Outcome
+    winning: Outcome | None
 
 
 VenueEvent = Fill | OrderDone | Settlement

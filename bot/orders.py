@@ -272,7 +272,7 @@ class OrderManager(OrderBooking):
         if position.state == Lifecycle.DUST:
             return "dust: below the venue's smallest sell, held to resolution"
         if position.state == Lifecycle.AWAITING_REDEMPTION:
-            return "market resolved in its favour: awaiting redemption on chain (not automatic yet)"
+            return "market resolved in its favour (or 50/50): awaiting redemption on chain"
         if position.position_id in self._held_rest:
             return "below the market minimum size, held to resolution"
         if position.market_id not in self.markets:

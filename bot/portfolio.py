@@ -27,6 +27,7 @@ from bot.model import (
     Position,
     Settlement,
     book_for,
+    exit_reason_at_resolution,
     notional,
 )
 
@@ -129,7 +130,7 @@ class Portfolio:
         position.sold += position.shares
         position.sold_value += s.payout
         position.shares = position.cost = position.fees = 0
-        position.exit_reason = "WON" if s.outcome is s.winning else "LOST"
+        position.exit_reason = exit_reason_at_resolution(s.winning, s.outcome)
         if not position.exit_trigger:  # held to resolution
             position.exit_trigger = Lifecycle.EXPIRY
             position.exit_threshold = "market resolved"

@@ -13,12 +13,16 @@ resolution the books then recognise what is already final, exactly:
   (so its value and unrealised P&L show what redemption will bring), and no order may
   sell it. Its profit is not counted by the session limits until it is redeemed: they
   err on the side of stopping.
+- a market resolved 50/50 (payout numerators [1, 1]; `WindowResolved.outcome` None,
+  SPLIT in the files) pays 0.5 a share of EITHER token, also only on redemption: every
+  position in it waits as a won one does, marked at 0.5, for 0.5 × its shares. Once
+  redeemed it CLOSES with exit_reason SPLIT and realises 0.5 × shares − cost − fees.
 
 Cash therefore always equals the venue's collateral; nothing is booked that the wallet
 does not hold. The winning token's id is kept in the journal (`meta`), and once the venue
 says the wallet no longer holds it (redeemed by hand: the tokens are burnt, the collateral
 paid), `collect_redeemed` settles the position at its payout: cash rises by exactly what
-the collateral did, the position CLOSES as WON and its profit counts from then on. It runs
+the collateral did, the position CLOSES as WON (or SPLIT) and its profit counts from then on. It runs
 at start-up, before the venue's balance is compared with the ledger, and at each heartbeat.
 """
 
@@ -32,7 +36,6 @@ from bot.errors import VenueError
 from bot.exits import Lifecycle
 from bot.journal import Journal
 from bot.model import (
-    ONE,
     BookTick,
     Market,
     Micros,
@@ -42,6 +45,8 @@ from bot.model import (
     Settlement,
     WindowResolved,
     notional,
+    parse_resolution,
+    payout_per_share,
 )
 from bot.portfolio import Portfolio
 from bot.sentences import PositionAwaitingRedemption
@@ -68,21 +73,35 @@ def settle_left_behind(
         position = portfolio.positions.get((market_id, outcome))
         if position is None or position.state == Lifecycle.AWAITING_REDEMPTION:
             continue
-        if outcome is not event.outcome:
+        per_share = payout_per_share(event.outcome, outcome)
+        if per_share == 0:
             apply([Settlement(event.ts_ms, market_id, outcome, position.shares, 0, event.outcome)])
             continue
         position.state = Lifecycle.AWAITING_REDEMPTION
         if not position.exit_trigger:
             position.exit_trigger = Lifecycle.EXPIRY
             position.exit_threshold = "market resolved"
-        payout = notional(ONE, position.shares)
-        up_won = event.outcome is Outcome.UP
-        price = ONE if up_won else 0  # the UP token's bid and ask: 1 if UP won, else 0
+        payout = notional(per_share, position.shares)
+        price = payout_per_share(event.outcome, Outcome.UP)  # the UP token's bid and ask: 1, 0 or 0.5
         portfolio.marks[market_id] = BookTick(event.ts_ms, market_id, price, 0, price, 0)
         journal.save_position(position, mode, "OPEN", None)
         if market.token_ids is not None:
-            journal.set_meta(_token_key(position), market.token_ids[0 if up_won else 1])
-        activity.emit(event.ts_ms, PositionAwaitingRedemption(position, payout))
+            journal.set_meta(_token_key(position), market.token_ids[0 if outcome is Outcome.UP else 1])
+        activity.emit(event.ts_ms, PositionAwaitingRedemption(position, payout, event.outcome is None))
+
+
+def redemption_payout(journal: Journal, position: Position) -> tuple[Outcome | None, Micros] | None:
+    """(winner, payout) of an AWAITING_REDEMPTION position: its shares at the market's
+    journaled payout (1 a share, 0.5 if it resolved 50/50). A journal from before the split
+    was known has no SPLIT: its positions awaiting redemption are won ones. None when the
+    journal's word is unreadable (then nothing is booked: never a guess)."""
+    said = journal.winning_outcome(position.market_id)
+    try:
+        winner = parse_resolution(said) if said else position.outcome
+    except ValueError as exc:
+        log.error("market %s: the journal's resolution is unreadable: %s", position.market_id, exc)
+        return None
+    return winner, notional(payout_per_share(winner, position.outcome), position.shares)
 
 
 def collect_redeemed(
@@ -106,10 +125,11 @@ def collect_redeemed(
         except VenueError as exc:
             log.warning("redemption check of %s: %s", position.market_id, exc)
             continue
-        if held:
+        paid = redemption_payout(journal, position)
+        if held or paid is None:
             continue
-        payout = notional(ONE, position.shares)
+        winner, payout = paid
         market, outcome = position.market_id, position.outcome
-        apply([Settlement(now, market, outcome, position.shares, payout, outcome)])
+        apply([Settlement(now, market, outcome, position.shares, payout, winner)])
         settled += 1
     return settled

@@ -238,11 +238,13 @@ class PositionAwaitingRedemption(AboutPosition):
     kind: ClassVar[str] = "POSITION_EXIT"
     position: Position
     payout: Micros
+    split: bool = False  # the market resolved 50/50: each share pays 0.5
 
     def text(self) -> str:
         p = self.position
+        how = "resolved 50/50 (SPLIT, 0.5 a share)" if self.split else "won"
         return (
-            f"{p.outcome.value} {p.shares / ONE:g} shares won: {usd(self.payout)} awaiting redemption"
+            f"{p.outcome.value} {p.shares / ONE:g} shares {how}: {usd(self.payout)} awaiting redemption"
             f" on chain (profit {usd(self.payout - p.cost - p.fees)} counted once redeemed)"
         )
 

@@ -52,7 +52,7 @@ def _closed_by(conn: sqlite3.Connection, r: sqlite3.Row) -> int | None:
     """The session whose settlement or SELL fill closed the position."""
     if r["status"] != "CLOSED" or r["closed_ms"] is None:
         return None
-    if r["exit_reason"] in ("WON", "LOST"):
+    if r["exit_reason"] in ("WON", "LOST", "SPLIT"):
         return queries.settled_by(conn, r["mode"], r["market_id"], r["closed_ms"])
     return queries.sold_by(conn, r["mode"], r["market_id"], r["outcome"], r["closed_ms"])
 

@@ -265,7 +265,7 @@ class PolymarketStreamFeed:
         elif isinstance(event, wsw.MarketResolved):
             tracked = self._tracked.get(event.market)
             if tracked is not None:
-                self._resolve(tracked, event.winning_asset_id, now, events)
+                self._resolve(tracked, None if event.split else event.winning_asset_id, now, events)
         elif isinstance(event, wsw.Unknown):
             log.info("market socket: unknown event_type %r ignored", event.event_type)
             self.ignored += 1
@@ -338,15 +338,23 @@ class PolymarketStreamFeed:
         if status.closed and status.winner_token is not None:
             self._resolve(tracked, status.winner_token, now, events)
 
-    def _resolve(self, tracked: _Tracked, winner: str, now: int, events: list[MarketEvent]) -> None:
+    def _resolve(self, tracked: _Tracked, winner: str | None, now: int, events: list[MarketEvent]) -> None:
+        """`winner`: the winning token, or None for a 50/50 split (each token pays 0.5)."""
         market = tracked.market
         assert market.token_ids is not None
-        if winner not in market.token_ids:
-            log.error("market %s resolved to unknown token %s", market.market_id, winner)
+        if winner is not None and winner not in market.token_ids:
+            log.error(
+                "market %s: resolved to token %r, neither of its tokens: not booked, position kept",
+                market.market_id,
+                winner,
+            )
             return
         if tracked.resolved:
             return
         tracked.resolved = True
         self._sockets[tracked.conn].unsubscribe([tracked.up])
+        if winner is None:
+            events.append(WindowResolved(now, market.market_id, None))
+            return
         outcome = Outcome.UP if winner == market.token_ids[0] else Outcome.DOWN
         events.append(WindowResolved(now, market.market_id, outcome))

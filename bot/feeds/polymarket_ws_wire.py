@@ -14,6 +14,10 @@ the text ``PONG`` answers our ``PING``.
 - ``best_bid_ask``: ``asset_id, market, best_bid, best_ask, spread, timestamp``.
 - ``last_trade_price``: ``asset_id, market, price, side, size, fee_rate_bps, timestamp``.
 - ``market_resolved``: ``market, assets_ids[], winning_asset_id, winning_outcome, timestamp``.
+  A 50/50 resolution (each token pays 0.5) has no documented shape (UNVERIFIED): it is
+  recognised only when ``winning_outcome`` says so ("50-50", "50/50" or "split") and
+  ``winning_asset_id`` names no token (`MarketResolved.split`); anything else with an empty
+  ``winning_asset_id`` is refused by the feed, never guessed.
 - ``new_market``: ``market``/``condition_id``, ``clob_token_ids[]``/``assets_ids[]``,
   ``outcomes[]``, ``order_price_min_tick_size``, ``timestamp``.
 
@@ -93,8 +97,17 @@ class LastTrade:
 @dataclass(frozen=True, slots=True)
 class MarketResolved:
     market: str
-    winning_asset_id: str
+    winning_asset_id: str  # "" when the message names no winning token
     ts_ms: int
+    winning_outcome: str = ""
+
+    @property
+    def split(self) -> bool:
+        """A 50/50 resolution: each token pays 0.5."""
+        return not self.winning_asset_id and self.winning_outcome.lower() in SPLIT_WORDS
+
+
+SPLIT_WORDS = frozenset({"50-50", "50/50", "split"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -251,10 +264,15 @@ def _last_trade(data: Any) -> LastTrade:
 
 def _market_resolved(data: Any) -> MarketResolved:
     where = "market_resolved"
+    said = text(data.get("winning_outcome") or "", f"{where}.winning_outcome", allow_empty=True)
+    winner = data.get("winning_asset_id")
+    if winner is None and said.lower() not in SPLIT_WORDS:  # only a split names no token
+        field_of(data, "winning_asset_id", where)
     return MarketResolved(
         market=text(field_of(data, "market", where), f"{where}.market"),
-        winning_asset_id=text(field_of(data, "winning_asset_id", where), f"{where}.winning_asset_id"),
+        winning_asset_id=text(winner or "", f"{where}.winning_asset_id", allow_empty=True),
         ts_ms=_ts(data, where),
+        winning_outcome=said,
     )
 
 

@@ -12,8 +12,8 @@ around the REST poller or the market websocket (`inner`, which has `add_market` 
   start (by the market clock), with the window's books, then released with the last book
   seen, so the engine, the tape and the strategies see the window only while it is open; its
   book is fresh the moment it opens.
-- `Resolved`: Gamma's result becomes `WindowResolved` (unless the CLOB said it first) and the
-  book is dropped (`inner.remove_market`).
+- `Resolved`: Gamma's result (UP, DOWN, or None for a 50/50 split) becomes `WindowResolved`
+  (unless the CLOB said it first) and the book is dropped (`inner.remove_market`).
 
 `RollerSide(books, roller, register, clock)` is what the engine calls (on its thread): before each
 batch it registers every admitted window with the venue (`register`: the market's
@@ -32,7 +32,7 @@ from collections.abc import Callable
 from typing import Any
 
 from bot.markets.roller import Admitted, Notice, Resolved, Roller
-from bot.model import BookTick, MarketEvent, WindowOpened, WindowResolved, now_ms
+from bot.model import BookTick, Market, MarketEvent, WindowOpened, WindowResolved, now_ms
 
 IDLE_MS = 250  # how soon an idle rolling feed looks again for windows to open or subscribe
 
@@ -120,10 +120,15 @@ class RollingFeed:
             self._drop(market_id)
 
     def _resolve(self, change: Resolved, now: int, events: list[MarketEvent]) -> None:
-        self._waiting.pop(change.market_id, None)  # never subscribed: the engine never saw it
-        if change.market_id in self._done or change.market_id not in self._rolled:
+        waiting = self._waiting.pop(change.market_id, None)
+        if waiting is not None and waiting.taken_back and change.market_id not in self._done:
+            # a window the restart holds, resolved before its book was read again: booked
+            self._done.add(change.market_id)
+            events.append(WindowResolved(now, change.market_id, change.outcome))
             return
-        if change.outcome is not None and change.market_id not in self._held:
+        if change.market_id in self._done or change.market_id not in self._rolled:
+            return  # never subscribed: the engine never saw it
+        if change.market_id not in self._held:  # outcome None: resolved 50/50 (SPLIT)
             events.append(WindowResolved(now, change.market_id, change.outcome))
         self._drop(change.market_id)
 
@@ -149,10 +154,11 @@ class RollerSide:
         self.activity: Any = None  # the engine's (attach), for the DISCOVERY lines
         self._waiting: list[Notice] = []
 
-    def attach(self, activity: Any, known: list[str]) -> None:
-        """The engine's activity feed, and the markets it restored (taken back by the roller)."""
+    def attach(self, activity: Any, known: list[Market]) -> None:
+        """The engine's activity feed, and the markets it restored (taken back by the roller,
+        looked up on Gamma by their window start however long ago it was)."""
         self.activity = activity
-        self.roller.adopt(known)
+        self.roller.adopt([m.market_id for m in known], [m.window_start_ms // 1000 for m in known])
 
     def start(self) -> RollerSide:
         self.books.start()

@@ -66,11 +66,12 @@ from bot.model import (
     BookTick,
     Market,
     MarketEvent,
-    Outcome,
     WindowOpened,
     WindowResolved,
     iso,
     now_ms,
+    parse_resolution,
+    resolution_name,
 )
 from bot.safefile import FileRefused, open_append, open_regular
 
@@ -245,7 +246,7 @@ def _encode(event: MarketEvent) -> bytes:
             "e": "resolve",
             "ts": event.ts_ms,
             "m": event.market_id,
-            "o": event.outcome.value,
+            "o": resolution_name(event.outcome),
             "u": event.final_underlying,
         }
         return orjson.dumps(obj, option=_NL)
@@ -543,7 +544,7 @@ class TapeReader(Iterator[MarketEvent]):
                 elif kind == "open":
                     event = WindowOpened(obj["ts"], _market_from_json(obj["market"]))
                 elif kind == "resolve":
-                    event = WindowResolved(obj["ts"], obj["m"], Outcome(obj["o"]), obj.get("u"))
+                    event = WindowResolved(obj["ts"], obj["m"], parse_resolution(obj["o"]), obj.get("u"))
                 elif kind == "tape":
                     _check_version(self.path, obj)
                     self.headers.append(obj)

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import enum
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -264,11 +264,18 @@ class Discovery:
 
     # -- the live loop's calls ----------------------------------------------------------------
     def upcoming(
-        self, now_ms: int, horizon_ms: int, back: int = 0, ahead: int | None = None
+        self,
+        now_ms: int,
+        horizon_ms: int,
+        back: int = 0,
+        ahead: int | None = None,
+        also: Iterable[int] = (),
     ) -> list[DiscoveredMarket]:
         """Every window open now or opening within the horizon (at least `lead_ms`), plus the
         explicit markets; `back` also lists that many ended windows per series; `ahead`, when
-        given, sets each series' horizon to `lead_ms` plus that many of its own windows."""
+        given, sets each series' horizon to `lead_ms` plus that many of its own windows; `also`:
+        window starts (Unix seconds) listed whenever ended, in each series whose grid they are on
+        (the windows a restart holds, however long the bot was down)."""
         self.errors = []
         wanted: dict[str, tuple[Series, int]] = {}
         for s in self.series:
@@ -277,6 +284,9 @@ class Discovery:
             )
             for start in s.window_starts(now_ms, horizon, back):
                 wanted[s.slug(start)] = (s, start * 1000)
+            for start in also:
+                if start % s.length_s == 0 and start * 1000 <= now_ms:
+                    wanted[s.slug(start)] = (s, start * 1000)
         self._retire(now_ms, set(wanted))
         stale = [k for k in wanted if self._needs_fetch(k, now_ms)]
         if stale:

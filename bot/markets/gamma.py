@@ -112,6 +112,18 @@ class GammaMarket:
             return Resolution(self.condition_id, None, up, down)
         return None  # prices not final yet: a cached answer or a market still settling
 
+    def unreadable_resolution(self) -> str:
+        """Why a market Gamma calls resolved (closed, umaResolutionStatus "resolved") has no
+        result the bot can book: prices that do not sum to 1 or are not 1/0 or 0.5 each ("" when
+        readable or not resolved yet). The position stays as it is: never a guess."""
+        if not self.closed or self.uma_status != "resolved" or self.resolution() is not None:
+            return ""
+        if self.outcome_prices is None:
+            return "Gamma says resolved but has no outcomePrices"
+        if sum(self.outcome_prices) != ONE:
+            return f"Gamma says resolved but outcomePrices {self._prices_text()} do not sum to 1"
+        return f"Gamma says resolved but outcomePrices {self._prices_text()} are not 1/0 or 0.5 each"
+
     def pending_reason(self) -> str:
         """Why `resolution()` is None, for an ended market."""
         if not self.closed:

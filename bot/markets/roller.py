@@ -32,7 +32,7 @@ import queue
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,6 +55,7 @@ class Admitted:
     info: MarketInfo | None  # what the venue signs with (None without a CLOB check)
     admitted_ms: int  # market time of the hand-over
     explicit: bool = False
+    taken_back: bool = False  # a window the engine restored (a restart): its resolution is booked
 
     @property
     def lead_ms(self) -> int:
@@ -141,6 +142,8 @@ class Roller:
         self.admitted: dict[str, Admitted] = {}  # by key, until resolved
         self._told: set[str] = set()  # keys whose refusal was said
         self._adopted: set[str] = set()  # condition ids the journal holds open (a restart)
+        self._adopted_starts: set[int] = set()  # their window starts (Unix seconds)
+        self._unreadable_told: set[str] = set()  # windows whose unreadable resolution was said
         self._outage: tuple[int, str] | None = None  # (since, first error) while Gamma fails
         self._errors: deque[dict[str, str]] = deque(maxlen=ERRORS_KEPT)
         self._views: list[DiscoveredMarket] = []
@@ -176,10 +179,13 @@ class Roller:
                 )
             self._stop.wait(self.poll_s)
 
-    def adopt(self, condition_ids: list[str]) -> None:
+    def adopt(self, condition_ids: list[str], starts_s: Iterable[int] = ()) -> None:
         """Markets the engine restored (a restart): their windows are taken back whatever the
-        lead, even ended, so their books are read and their resolution is booked."""
+        lead, even ended, so their books are read and their resolution is booked. `starts_s`:
+        their window starts, looked up on Gamma however long ago they were (a bot down for
+        hours still finds the window it holds)."""
         self._adopted.update(condition_ids)
+        self._adopted_starts.update(starts_s)
 
     # -- one look --------------------------------------------------------------------------------
 
@@ -187,13 +193,15 @@ class Roller:
         began = time.perf_counter()
         now = self._clock()
         # each series a lead plus one of its windows ahead: the next window is always known
-        views = self.discovery.upcoming(now, self.lead_ms, back=1 if self._adopted else 0, ahead=1)
+        also = self._adopted_starts if self._adopted else ()
+        views = self.discovery.upcoming(now, self.lead_ms, back=1 if self._adopted else 0, ahead=1, also=also)
         errors = list(self.discovery.errors)
         for view in views:
             if view.key not in self.admitted:
                 self._consider(view, now)
         for done in self.discovery.resolutions(now):
             self._resolved(done, now)
+        self._unreadable(now)
         errors += self.discovery.errors
         self._gamma_health(errors, now)
         self._views = views
@@ -240,7 +248,7 @@ class Roller:
             assert view.market is not None
             market, info = view.market, None
         self._admit(
-            Admitted(view.key, market, info, now, view.explicit),
+            Admitted(view.key, market, info, now, view.explicit, taken_back=True),
             "taken back after the restart",
         )
 
@@ -285,6 +293,19 @@ class Roller:
         self._feed_q.put(Resolved(done.key, admitted.market.market_id, winner))
         said = winner.value if winner is not None else "50/50 (split)"
         self._say(Notice(now, admitted.market.market_id, f"{done.key} resolved {said} on Gamma: dropped"))
+
+    def _unreadable(self, now: int) -> None:
+        """An admitted window Gamma calls resolved with a result that cannot be booked: one
+        DISCOVERY error line; the window stays watched (Gamma may correct itself)."""
+        if not any(a.market.window_end_ms <= now for a in self.admitted.values()):
+            return  # nothing ended waits for its result
+        for view in self.discovery.pending(now):
+            why = view.gamma.unreadable_resolution() if view.gamma is not None else ""
+            admitted = self.admitted.get(view.key)
+            if why and admitted is not None and view.key not in self._unreadable_told:
+                self._unreadable_told.add(view.key)
+                text = f"{view.key}: {why}: not booked, the position is kept until a readable result"
+                self._say(Notice(now, admitted.market.market_id, text, True))
 
     def _gamma_health(self, errors: list[str], now: int) -> None:
         for text in errors:

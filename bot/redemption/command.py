@@ -17,7 +17,7 @@ from bot.config import ConfigError, load_config
 from bot.errors import EXIT_CONFIG, EXIT_REFUSED, StartupRefused
 from bot.journal import Journal
 from bot.layout import Paths
-from bot.model import usd
+from bot.model import HALF, ONE, SPLIT, notional, usd
 from bot.redemption.job import Candidate, Redeemer, Redemption, State, from_row, to_row
 
 POLL_S = 2.0
@@ -59,7 +59,10 @@ def redeem_command(home: Path, wait_s: float, echo: Callable[[str], None], err: 
 
 
 def _redeem(journal: Journal, redeemer: Redeemer, wait_s: float, echo: Callable[[str], None]) -> int:
-    waiting = [Candidate(market, False, shares) for market, shares in journal.awaiting_redemption()]
+    waiting = [
+        Candidate(market, False, notional(HALF if journal.winning_outcome(market) == SPLIT else ONE, shares))
+        for market, shares in journal.awaiting_redemption()
+    ]
     if not waiting:
         echo("nothing to redeem: no open position is awaiting redemption")
         return 0

@@ -16,18 +16,25 @@ from collections.abc import Callable, Iterable
 from bot.activity import Activity
 from bot.exits import Lifecycle
 from bot.journal import Journal
-from bot.model import ONE, Position, notional, usd
+from bot.model import ONE, Micros, Position, notional, usd
 from bot.redemption.job import Candidate, Redeemer, Redemption, State, to_row
+from bot.resolution import redemption_payout
 
 log = logging.getLogger("bot")
 
 
-def candidates(positions: Iterable[Position], neg_risk_of: Callable[[str], bool]) -> list[Candidate]:
-    """One candidate per market with won positions awaiting redemption (LIVE: market id = condition id)."""
+def candidates(
+    positions: Iterable[Position],
+    neg_risk_of: Callable[[str], bool],
+    payout_of: Callable[[Position], Micros | None] = lambda p: notional(ONE, p.shares),
+) -> list[Candidate]:
+    """One candidate per market with positions awaiting redemption (LIVE: market id = condition
+    id): won ones at $1 a share, both sides of a 50/50 at 0.5 (`payout_of`; None: not yet)."""
     payout: dict[str, int] = {}
     for p in positions:
-        if p.state == Lifecycle.AWAITING_REDEMPTION:
-            payout[p.market_id] = payout.get(p.market_id, 0) + notional(ONE, p.shares)
+        pays = payout_of(p) if p.state == Lifecycle.AWAITING_REDEMPTION else None
+        if pays is not None:
+            payout[p.market_id] = payout.get(p.market_id, 0) + pays
     return [Candidate(m, neg_risk_of(m), amount) for m, amount in sorted(payout.items())]
 
 
@@ -93,10 +100,14 @@ class AutoRedeem:
         self.neg_risk_of = neg_risk_of
 
     def on_heartbeat(self, positions: Iterable[Position], now_ms: int, activity: Activity) -> None:
-        self.worker.submit(candidates(positions, self.neg_risk_of))
+        self.worker.submit(candidates(positions, self.neg_risk_of, self._payout))
         for row in self.worker.drain():
             self.journal.save_redemption(to_row(row))
             activity.add(now_ms, "REDEMPTION", row.condition_id, sentence(row), state=row.state.value)
+
+    def _payout(self, position: Position) -> Micros | None:
+        paid = redemption_payout(self.journal, position)
+        return None if paid is None else paid[1]
 
     def by_market(self) -> dict[str, Redemption]:
         """The newest row per market (for the state files), read on the engine's thread."""

@@ -165,7 +165,7 @@ class GammaServer:
                 self._faults.pop(slug, None)
 
     def set_winner(self, slug: str, outcome: str) -> None:
-        """ "Up", "Down" or "Split" (0.5 each)."""
+        """ "Up", "Down", "Split" (0.5 each) or "Unreadable" (0.6 each: bad data)."""
         self._winners[slug] = outcome
 
     def fail_next(self, path: str, status: int = 503, count: int = 1) -> None:
@@ -218,7 +218,9 @@ class GammaServer:
         resolved = now >= end + self.resolve_after_s and "stale" not in faults
         winner = self._winners.get(slug) or ("Up" if int(_hex(slug, "winner"), 16) % 2 == 0 else "Down")
         prices = (
-            {"Up": ["1", "0"], "Down": ["0", "1"], "Split": ["0.5", "0.5"]}[winner]
+            {"Up": ["1", "0"], "Down": ["0", "1"], "Split": ["0.5", "0.5"], "Unreadable": ["0.6", "0.6"]}[
+                winner
+            ]
             if resolved
             else ["0.5", "0.5"]
         )

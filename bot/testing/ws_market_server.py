@@ -189,8 +189,10 @@ class WsMarketServer:
         }
         self._publish(token, message)
 
-    def resolve(self, market: str, winner: str, tokens: tuple[str, str]) -> None:
-        """``market_resolved`` (UP token first in `tokens`) to their subscribers (and the exchange)."""
+    def resolve(self, market: str, winner: str | None, tokens: tuple[str, str]) -> None:
+        """``market_resolved`` (UP token first in `tokens`) to their subscribers (and the exchange);
+        `winner` None: a 50/50 split, sent with no winning token and ``winning_outcome`` "50-50"
+        (the real shape of a split message is not documented)."""
         if self.exchange is not None:
             self.exchange.resolve(market, winner)
         message = {
@@ -202,8 +204,8 @@ class WsMarketServer:
             "description": "",
             "assets_ids": list(tokens),
             "outcomes": ["Up", "Down"],
-            "winning_asset_id": winner,
-            "winning_outcome": "Up" if winner == tokens[0] else "Down",
+            "winning_asset_id": winner or "",
+            "winning_outcome": "50-50" if winner is None else "Up" if winner == tokens[0] else "Down",
             "timestamp": str(self._now_ms()),
         }
         for token in tokens:

@@ -43,6 +43,7 @@ from bot.model import (
     WindowResolved,
     book_for,
     notional,
+    payout_per_share,
     taker_fee,
     usd,
 )
@@ -283,7 +284,7 @@ class PaperVenue:
         for outcome in (Outcome.UP, Outcome.DOWN):
             shares = self.holdings.pop((event.market_id, outcome), 0)
             if shares:
-                payout = shares if outcome is event.outcome else 0
+                payout = notional(payout_per_share(event.outcome, outcome), shares)
                 self.cash += payout
                 events.append(
                     Settlement(event.ts_ms, event.market_id, outcome, shares, payout, event.outcome)

@@ -3,6 +3,7 @@ books from snapshots and deltas, and every fault healed over REST before a book 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -136,6 +137,22 @@ def test_tick_size_change_and_resolution(
     assert [(r.market_id, r.outcome) for r in resolved] == [(COND, Outcome.DOWN)]
     assert pump.feed.peek_ms() is None
     eventually(lambda: ws.subscribed(UP) == 0)  # unsubscribed once resolved
+
+
+def test_a_fifty_fifty_resolution_over_the_socket_resolves_without_a_winner(
+    clob: ClobServer, ws: WsMarketServer, make_feed: Callable[..., PolymarketStreamFeed]
+) -> None:
+    pump = Pump(make_feed(ws.url))
+    ready(pump, ws)
+    bad = {"event_type": "market_resolved", "market": COND, "winning_asset_id": "9999", "timestamp": "1"}
+    ws.send_raw(json.dumps(bad))  # a token that is neither of the market's: refused, not booked
+    ws.last_trade(UP, 0.46, 5)
+    pump.until(lambda _: pump.feed.market_health(COND)["last_trade"] == 0.46)
+    assert not [e for e in pump.events if isinstance(e, WindowResolved)]
+    ws.resolve(COND, None, (UP, DOWN))
+    resolved = pump.until(lambda ev: [e for e in ev if isinstance(e, WindowResolved)])
+    assert [(r.market_id, r.outcome) for r in resolved] == [(COND, None)]
+    eventually(lambda: ws.subscribed(UP) == 0)
 
 
 def test_a_dropped_socket_is_a_gap_healed_over_rest(

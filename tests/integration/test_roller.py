@@ -128,12 +128,13 @@ def test_other_rules_and_a_missing_clob_market_are_skipped_once_with_the_reason(
     assert any(f"{rig.slug(7)} skipped: the CLOB check failed" in t for t in news), news
 
 
-def test_a_split_is_dropped_without_an_outcome(rig: Rig) -> None:
+def test_a_split_resolves_the_window_fifty_fifty_and_drops_it(rig: Rig) -> None:
     rig.gamma.set_winner(rig.slug(1), "Split")
     rig.at(30)
     rig.at(300)
     events = rig.at(611)
-    assert not [e for e in events if isinstance(e, WindowResolved)]
+    resolved = [e for e in events if isinstance(e, WindowResolved)]
+    assert [(e.market_id, e.outcome) for e in resolved] == [(rig.condition(1), None)]
     assert rig.condition(1) not in [m.market_id for m in rig.feed.markets]
     assert any("resolved 50/50 (split)" in t for t in rig.notices(rig.roller.engine_news()))
 
@@ -157,3 +158,21 @@ def test_a_market_named_by_slug_is_traded_while_open_beside_the_series(rig: Rig)
     assert opened == [rig.gamma.condition_id(explicit)]
     assert roller.status()["markets"] == [explicit]
     reader.close()
+
+
+def test_a_resolution_gamma_cannot_give_is_said_once_and_booked_when_it_can(rig: Rig) -> None:
+    rig.gamma.set_winner(rig.slug(1), "Unreadable")  # closed, "resolved", prices 0.6 and 0.6
+    rig.at(30)
+    rig.at(300)
+    events = rig.at(611)
+    events += rig.at(620)
+    assert not [e for e in events if isinstance(e, WindowResolved)]
+    news = rig.notices(rig.roller.engine_news())
+    said = [t for t in news if "do not sum to 1" in t]
+    assert len(said) == 1, news
+    assert "0.6/0.6" in said[0]
+    assert "position is kept" in said[0]
+    rig.gamma.set_winner(rig.slug(1), "Down")  # Gamma corrects itself
+    events = rig.at(640)
+    resolved = [e for e in events if isinstance(e, WindowResolved)]
+    assert [(e.market_id, e.outcome) for e in resolved] == [(rig.condition(1), Outcome.DOWN)]

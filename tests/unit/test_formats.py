@@ -521,3 +521,23 @@ def test_bare_list_price_history_and_report_as_json(tmp_path: Path) -> None:
     as_json = orjson.loads(orjson.dumps(data.report.to_dict()))
     assert as_json["format"] == "polymarket"
     assert as_json["markets"] == ["bare"]
+
+
+@pytest.mark.parametrize("said", ["0.5", "50-50", "split", "50/50"])
+def test_csv_a_fifty_fifty_outcome_resolves_without_a_winner(tmp_path: Path, said: str) -> None:
+    path = write(
+        tmp_path / "s.csv",
+        HEADER + f"{T0_S},a,0.5,0.6,1,1,{END_S},\n{T0_S + 1},a,0.5,0.6,1,1,{END_S},{said}\n",
+    )
+    resolutions = [e for e in load(path).events if isinstance(e, WindowResolved)]
+    assert resolutions == [WindowResolved(END, "a", None)]
+
+
+def test_csv_a_fifty_fifty_contradicting_a_winner_leaves_the_market_unresolved(tmp_path: Path) -> None:
+    path = write(
+        tmp_path / "s.csv",
+        HEADER + f"{T0_S},a,0.5,0.6,1,1,{END_S},UP\n{T0_S + 1},a,0.5,0.6,1,1,{END_S},0.5\n",
+    )
+    data = load(path)
+    assert not any(isinstance(e, WindowResolved) for e in data.events)
+    assert data.report.malformed == [(3, "outcome SPLIT contradicts UP in earlier rows")]

@@ -266,3 +266,14 @@ def test_fees_default_to_the_crypto_schedule_and_zero_only_when_asked(tmp_path: 
     zero = load(path, fee_rate_ppm=0)
     assert opened(zero)[0].fee_rate_ppm == 0
     assert zero.report.fees == {"none (option fee_rate_ppm)": 1}
+
+
+@pytest.mark.parametrize(("up", "down"), [("0.5", "0.5"), ("50-50", "0.5"), ("SPLIT", "split")])
+def test_half_on_both_tokens_resolves_fifty_fifty(tmp_path: Path, up: str, down: str) -> None:
+    data = load(write(tmp_path / "t.csv", token_rows(up, down)))
+    assert [r.outcome for r in resolved(data)] == [None]
+
+
+def test_half_on_one_token_only_is_an_error_naming_it(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match=r"column outcome: '0.5' on token u1 of market m"):
+        load(write(tmp_path / "t.csv", token_rows("0.5", "1")))

@@ -285,3 +285,39 @@ def test_out_of_order_missed_and_crossed_books_are_untrusted() -> None:
     assert not book.trusted
     book.seed({480_000: ONE}, {520_000: ONE}, 2_000)
     assert book.trusted
+
+
+def _resolved_with(**fields: object) -> str:
+    data = json.loads(RESOLVED)
+    for name, value in fields.items():
+        if value is None:
+            data.pop(name, None)
+        else:
+            data[name] = value
+    return json.dumps(data)
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"winning_asset_id": "", "winning_outcome": "50-50"},
+        {"winning_asset_id": None, "winning_outcome": "Split"},
+        {"winning_asset_id": "", "winning_outcome": "50/50"},
+    ],
+)
+def test_a_fifty_fifty_resolution_names_no_token_and_says_split(fields: dict[str, object]) -> None:
+    resolved = one(_resolved_with(**fields))
+    assert isinstance(resolved, wsw.MarketResolved)
+    assert resolved.split
+    assert resolved.winning_asset_id == ""
+
+
+def test_a_winner_message_is_never_a_split_and_an_empty_winner_without_the_word_is_not_either() -> None:
+    won = one(RESOLVED)
+    assert isinstance(won, wsw.MarketResolved)
+    assert not won.split
+    blank = one(_resolved_with(winning_asset_id="", winning_outcome="Yes"))
+    assert isinstance(blank, wsw.MarketResolved)
+    assert not blank.split  # the feed refuses it: neither token, not a split
+    with pytest.raises(ParseError, match=r"market_resolved\.winning_asset_id"):
+        one(_resolved_with(winning_asset_id=None))

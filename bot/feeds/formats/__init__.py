@@ -49,7 +49,8 @@ order. Settings come from keyword options, else from a sidecar file next to the 
 
     token_outcome  "UP" or "DOWN": which token the history is for (required)
     window_end     when the window closes (required); no points are used from then on
-    outcome        "UP" or "DOWN" if the market has resolved (gives a WindowResolved)
+    outcome        "UP" or "DOWN" if the market has resolved (gives a WindowResolved); 0.5, 50-50 or
+                   SPLIT if it resolved 50/50 (each token paid 0.5)
     market_id      default: the file name without .json
     window_start   default: the first point's time
     tick           price tick, default 0.01

@@ -155,6 +155,7 @@ class _MarketAcc:
     window_end: int | None = None
     strike: float | None = None
     outcome: Outcome | None = None
+    split: bool = False  # resolved 50/50 (then `outcome` is None)
     outcome_conflict: bool = False
     resolved: WindowResolved | None = None  # a tape's resolve line
     ticks: list[BookTick] = field(default_factory=list)
@@ -232,7 +233,7 @@ class _Collector:
         """Append the market's events to ``out`` in order; False if it has none."""
         ticks = acc.ticks
         resolution = acc.resolved
-        if resolution is None and acc.outcome is not None and not acc.outcome_conflict:
+        if resolution is None and (acc.outcome is not None or acc.split) and not acc.outcome_conflict:
             assert acc.window_end is not None
             resolution = WindowResolved(acc.window_end, acc.market_id, acc.outcome)
         if resolution is not None and ticks and ticks[-1].ts_ms > resolution.ts_ms:

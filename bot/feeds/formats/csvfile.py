@@ -21,11 +21,13 @@ from bot.feeds.formats.values import (
     _parse_time,
     _price,
     _size,
+    is_split,
     tick_of,
 )
 from bot.feeds.tape import DataError
 from bot.model import (
     ONE,
+    SPLIT,
     BookTick,
     Micros,
     Outcome,
@@ -191,8 +193,9 @@ def _csv_index(
     return index
 
 
-# the row's tick, had-no-time-zone, window end, window start, strike, outcome, token columns
-_Parsed = tuple[BookTick, bool, int | None, int | None, float | None, Outcome | None, Any]
+# the row's tick, had-no-time-zone, window end, window start, strike, outcome (SPLIT: 50/50),
+# token columns
+_Parsed = tuple[BookTick, bool, int | None, int | None, float | None, Outcome | str | None, Any]
 
 
 class _LineReader(Protocol):
@@ -371,7 +374,7 @@ class _CsvRows:
                 problems.append(str(exc))
         elif i is not None:
             try:
-                outcome = _outcome(row[i], self.names["outcome"])
+                outcome = SPLIT if is_split(row[i]) else _outcome(row[i], self.names["outcome"])
             except AmbiguousValue:
                 raise
             except ValueError as exc:
@@ -391,9 +394,10 @@ def _merge_market_values(
     end: int | None,
     start: int | None,
     strike: float | None,
-    outcome: Outcome | None,
+    outcome: Outcome | str | None,
 ) -> str:
-    """Record a row's per-market values; a reason if they contradict earlier rows."""
+    """Record a row's per-market values; a reason if they contradict earlier rows (`outcome`
+    SPLIT: the market resolved 50/50)."""
     for name, new_time, old_time in (
         ("window_end", end, acc.window_end),
         ("window_start", start, acc.window_start),
@@ -402,15 +406,18 @@ def _merge_market_values(
             return f"{name} {iso(new_time)} differs from {iso(old_time)} in earlier rows of {acc.market_id}"
     if strike is not None and acc.strike is not None and strike != acc.strike:
         return f"strike {strike:g} differs from {acc.strike:g} in earlier rows of {acc.market_id}"
-    if outcome is not None and acc.outcome is not None and outcome is not acc.outcome:
+    before = SPLIT if acc.split else acc.outcome
+    if outcome is not None and before is not None and outcome != before:
         acc.outcome_conflict = True
-        return f"outcome {outcome.value} contradicts {acc.outcome.value} in earlier rows"
+        return f"outcome {outcome} contradicts {before} in earlier rows"
     if end is not None:
         acc.window_end = end
     if start is not None:
         acc.window_start = start
     if strike is not None:
         acc.strike = strike
-    if outcome is not None:
+    if outcome == SPLIT:
+        acc.split = True
+    elif isinstance(outcome, Outcome):
         acc.outcome = outcome
     return ""

@@ -13,7 +13,8 @@ ask = min(UP ask, 1 - DOWN bid), sizes added at equal prices. When the two books
 token's book is used alone and the row is counted in ``report.books_disagree``.
 
 The outcome column, per token, may be the market's winner (UP/DOWN, Up/Down, Yes/No; the
-same on both tokens), whether this token won (1/0, true/false) or the winning token's id.
+same on both tokens), whether this token won (1/0, true/false) or the winning token's id; 0.5
+(or 50-50, SPLIT) on both tokens says the market resolved 50/50.
 Forms that contradict each other across the two tokens (UP on the UP token and DOWN on the
 DOWN token reads as each token's side, not a result) are an error naming the column.
 """
@@ -28,7 +29,15 @@ from typing import Any
 
 from bot.feeds.formats.core import _Collector, _MarketAcc, _MarketFields
 from bot.feeds.formats.metadata import Metadata, TokenMeta
-from bot.feeds.formats.values import DOWN_WORDS, LOST_WORDS, MARKET_OUTCOMES, UP_WORDS, WON_WORDS, _outcome
+from bot.feeds.formats.values import (
+    DOWN_WORDS,
+    LOST_WORDS,
+    MARKET_OUTCOMES,
+    UP_WORDS,
+    WON_WORDS,
+    _outcome,
+    is_split,
+)
 from bot.feeds.tape import DataError
 from bot.model import ONE, BookTick, Outcome
 
@@ -138,7 +147,11 @@ def pair_tokens(
         acc.tick_seen = min(a.tick_seen for a in accs.values())
         (combine or _combine)(col, acc, accs.get(Outcome.UP), accs.get(Outcome.DOWN))
         acc.last_ts = acc.ticks[-1].ts_ms if acc.ticks else None
-        acc.outcome = const_outcome or _winner(col, market_id, pair, tokens, outcome_column)
+        verdicts = [tokens[t].verdict for t in pair.values() if t in tokens]
+        if const_outcome is None and len(verdicts) == 2 and all(is_split(v) for v in verdicts):
+            acc.split = True  # 0.5 on both tokens: resolved 50/50
+        else:
+            acc.outcome = const_outcome or _winner(col, market_id, pair, tokens, outcome_column)
         if acc.outcome is None and info is not None:
             acc.outcome = info.outcome
     if col.report.books_disagree:

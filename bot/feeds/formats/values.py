@@ -139,6 +139,14 @@ DOWN_WORDS: Final = frozenset({"DOWN", "NO"})
 WON_WORDS: Final = frozenset({"1", "TRUE"})
 LOST_WORDS: Final = frozenset({"0", "FALSE"})
 MARKET_OUTCOMES: Final = "UP/DOWN (or Up/Down, Yes/No)"
+# a market resolved 50/50 (each token paid 0.5): the outcome column of a row per market, or
+# 0.5 on both tokens of rows per token
+SPLIT_WORDS: Final = frozenset({"0.5", "0.50", "50-50", "50/50", "SPLIT"})
+
+
+def is_split(value: object) -> bool:
+    """The outcome column says the market resolved 50/50 (0.5, 50-50, 50/50 or SPLIT)."""
+    return value is not None and str(value).strip().upper() in SPLIT_WORDS
 
 
 def _outcome(value: object, column: str = "outcome") -> Outcome | None:
