@@ -36,7 +36,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from bot.fairvalue import FairValue, Window
+from bot.fairvalue import MODEL, FairValue, ModelInput, ModelLine, Priced, PriceInput, StrikeInput, Window
 from bot.feeds import price_wire as pw
 from bot.feeds.price_socket import PriceSocket
 from bot.markets.series import COINS, series_of_slug
@@ -89,7 +89,7 @@ class _Watched:
     market: Market
     underlying: Underlying
     window: Window
-    strike_from: str = ""  # "metadata", "candle open", "first price"
+    strike_from: str = ""  # "metadata" (Gamma's), "candle open", "first price"
     reason: str | None = "no price yet"
     last_tick: BookTick | None = None
     dead: str = ""  # a reason that no price can cure (no strike for this window)
@@ -124,6 +124,8 @@ class FairValueFeed:
         self.latencies_ms: deque[float] = deque(maxlen=10_000)  # price received -> engine (bench)
         self._started = False
         self.more_connections: list[Callable[[], dict[str, Any]]] = []  # shown beside (the user socket)
+        self._inputs: list[ModelLine] = []  # the model's inputs since the last `drain_inputs`: the tape's
+        self._described = False
 
     # -- threads ------------------------------------------------------------------------
 
@@ -215,6 +217,12 @@ class FairValueFeed:
         watched = self._watched.get(market_id)
         return watched.reason if watched else None
 
+    def drain_inputs(self) -> list[ModelLine]:
+        """The model's inputs (prices, strikes) taken since the last call, in the order the
+        model took them: the tape records them before the batch (bot/feeds/replay.py)."""
+        out, self._inputs = self._inputs, []
+        return out
+
     def notes(self) -> list[tuple[int, str, str]]:
         """(time, market id, text) for each change of a market's fair-value state since the last call."""
         out = list(self._notes)
@@ -236,6 +244,7 @@ class FairValueFeed:
             "price_age_s": round((now_ms() - last[0]) / 1000, 3) if last else None,
             "strike": self.fair.strike(market_id),
             "strike_from": watched.strike_from or None,
+            "strike_source": strike_source(watched.strike_from),
             "window_start": iso(watched.window.start_ms) if watched.window.start_ms else None,
             "fair_value": tick.fair_forecast / ONE if tick and tick.fair_forecast is not None else None,
             "reason": watched.reason,
@@ -297,13 +306,13 @@ class FairValueFeed:
                     known.strike_from or "none",
                     None if taken is None else round(market.strike - taken, 8),
                 )
-                self.fair.watch(window, market.strike)
+                self._set_strike(window, market.strike, "metadata")
                 known.strike_from, known.dead = "metadata", ""
             return
         watched = self._watched[market.market_id] = _Watched(market, underlying, window)
         self._socket(underlying.source).add(underlying.symbol)
         if market.strike:
-            self.fair.watch(window, market.strike)
+            self._set_strike(window, market.strike, "metadata")
             watched.strike_from = "metadata"
         elif start <= 0:
             watched.dead = "window start unknown: no strike (name the market by its slug or series)"
@@ -327,6 +336,7 @@ class FairValueFeed:
                 key = f"{source}:{point.symbol}"
                 self._strikes(key, point)
                 self.fair.on_price(key, point.ts_ms, point.price)
+                self._record(PriceInput(received, key, point.ts_ms, point.price))
                 self._last[key] = (received, point.price)  # a snapshot's rows come oldest first
                 moved.add(key)
         return moved
@@ -354,9 +364,30 @@ class FairValueFeed:
                     f" came {late:.0f} s late (the bot joined mid-window)"
                 )
                 continue
-            self.fair.watch(window, strike)
+            self._set_strike(window, strike, how)
             watched.strike_from = how
             log.info("market %s: strike %s (%s)", window.market_id, strike, how)
+
+    def _set_strike(self, window: Window, strike: float, how: str) -> None:
+        self.fair.watch(window, strike)
+        self._record(
+            StrikeInput(
+                self._clock(),
+                window.market_id,
+                window.underlying,
+                window.start_ms,
+                window.end_ms,
+                strike,
+                strike_source(how) or "feed",
+            )
+        )
+
+    def _record(self, line: ModelLine) -> None:
+        if not self._described:  # the model's settings, once, before its first input
+            self._described = True
+            fair = self.fair
+            self._inputs.append(ModelInput(line.ts_ms, MODEL, fair.default_sigma, fair.half_life_s))
+        self._inputs.append(line)
 
     def _why(self, watched: _Watched) -> str | None:
         if watched.dead:
@@ -381,10 +412,14 @@ class FairValueFeed:
         why = self._why(watched)
         last = self._last.get(watched.underlying.key)
         tick.underlying = last[1] if last else None
-        p = None if why else self.fair.p_up(tick.market_id, tick.ts_ms)
-        tick.fair_forecast = None if p is None else round(p * ONE)
-        if why is None and p is None:
+        quote = None if why else self.fair.quote(tick.market_id, tick.ts_ms)
+        tick.fair_forecast = None if quote is None else round(quote.p_up * ONE)
+        if why is None and quote is None:
             why = "no fair value yet"
+        if quote is not None and last is not None:
+            tick.fair_info = Priced(quote, last[0], strike_source(watched.strike_from) or "")
+        else:
+            tick.fair_info = why
         watched.last_tick = tick
         if why != watched.reason:
             self._note(tick.market_id, why)
@@ -396,6 +431,14 @@ class FairValueFeed:
         text = f"edge has no fair value: {why}" if why else f"fair value live from the {name} price"
         self._notes.append((self._clock(), market_id, text))
         (log.warning if why else log.info)("market %s: %s", market_id, text)
+
+
+def strike_source(how: str) -> str | None:
+    """Where a strike came from, as status.json and the tape name it: ``gamma`` (the
+    market's official price to beat) or ``feed`` (the price feed at the window's start)."""
+    if not how:
+        return None
+    return "gamma" if how == "metadata" else "feed"
 
 
 # -- building it for `bot run` ----------------------------------------------------------------
