@@ -20,7 +20,11 @@ The strike: ``Market.strike`` when the metadata gives it (Gamma's price to beat)
 hourly family the candle's open at the window's start; else the first price at or after the
 start, and only when it came within `strike_tolerance_s` of the start (PolyBolt sends two
 minutes of history on subscribe, so a bot started shortly after the open still sees it). A
-bot that joined later does not guess: that window has no fair value, with the reason.
+bot that joined later does not guess: that window has no fair value, with the reason. When
+Gamma publishes the official price to beat (``eventMetadata.priceToBeat``, after the window's
+end on Polymarket; the roller reads it: `official_strike`), it replaces the feed's strike, and
+a PRICE_FEED line gives both values and the difference (in price and in basis points).
+status.json's ``strike_source`` says which one is in use (``feed`` or ``gamma``).
 
 No fair value is never silent: `reason(market_id)` says why (no price yet, the feed silent
 for more than `stale_s`, no strike, the start unknown), status.json shows it per market, and
@@ -29,6 +33,7 @@ each change of reason is kept for the activity feed (`notes()`).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import queue
 from collections import deque
@@ -39,6 +44,7 @@ from typing import Any
 from bot.fairvalue import MODEL, FairValue, ModelInput, ModelLine, Priced, PriceInput, StrikeInput, Window
 from bot.feeds import price_wire as pw
 from bot.feeds.price_socket import PriceSocket
+from bot.feeds.rolling import RollerSide
 from bot.markets.series import COINS, series_of_slug
 from bot.model import ONE, BookTick, Market, MarketEvent, Mode, WindowOpened, WindowResolved, iso, now_ms
 
@@ -126,6 +132,8 @@ class FairValueFeed:
         self.more_connections: list[Callable[[], dict[str, Any]]] = []  # shown beside (the user socket)
         self._inputs: list[ModelLine] = []  # the model's inputs since the last `drain_inputs`: the tape's
         self._described = False
+        self._official: dict[str, float] = {}  # Gamma's strikes for windows not watched yet
+        self._restruck: set[str] = set()  # markets whose strike changed since the last batch
 
     # -- threads ------------------------------------------------------------------------
 
@@ -195,7 +203,11 @@ class FairValueFeed:
             last = watched.last_tick
             if market_id in ticked or last is None:
                 continue
-            if watched.underlying.key not in moved and self._why(watched) == watched.reason:
+            if (
+                watched.underlying.key not in moved
+                and market_id not in self._restruck
+                and self._why(watched) == watched.reason
+            ):
                 continue
             before = watched.reason
             tick = BookTick(now, market_id, last.bid, last.bid_size, last.ask, last.ask_size)
@@ -209,7 +221,35 @@ class FairValueFeed:
                 events.append(tick)
             else:
                 watched.last_tick = last
+        self._restruck.clear()
         return events
+
+    def official_strike(self, market_id: str, strike: float) -> None:
+        """Gamma's price to beat for a window (the roller, on the engine thread): it replaces
+        the strike taken from the feed, and the activity feed gets both and the difference."""
+        watched = self._watched.get(market_id)
+        if watched is None:  # the window opens later: taken then (or it is gone: kept a while)
+            self._official[market_id] = strike
+            if len(self._official) > 1_000:
+                del self._official[next(iter(self._official))]
+            return
+        taken = self.fair.strike(market_id)
+        if taken == strike and watched.strike_from == "metadata":
+            return
+        how = watched.strike_from
+        self._set_strike(watched.window, strike, "metadata")
+        watched.strike_from, watched.dead = "metadata", ""
+        self._restruck.add(market_id)
+        if taken is None:
+            text = f"strike: Gamma's price to beat {strike:.12g} (none was taken from the feed)"
+        else:
+            diff = strike - taken
+            text = (
+                f"strike: Gamma's price to beat {strike:.12g} replaces {taken:.12g} from the feed ({how}):"
+                f" difference {diff:+.8g} ({diff / taken * 10_000:+.2f} bps)"
+            )
+        self._notes.append((self._clock(), market_id, text))
+        log.info("market %s: %s", market_id, text)
 
     # -- what status.json and the activity feed show ---------------------------------------
 
@@ -296,21 +336,14 @@ class FairValueFeed:
         window = Window(market.market_id, underlying.key, start, market.window_end_ms)
         if known is not None:  # new rules (tick, size) or the official strike: keep what was learnt
             known.market, known.window = market, window
-            taken = self.fair.strike(market.market_id)
-            if market.strike and market.strike != taken:
-                log.info(
-                    "market %s: official strike %s replaces %s (%s), difference %s",
-                    market.market_id,
-                    market.strike,
-                    taken,
-                    known.strike_from or "none",
-                    None if taken is None else round(market.strike - taken, 8),
-                )
-                self._set_strike(window, market.strike, "metadata")
-                known.strike_from, known.dead = "metadata", ""
+            if market.strike and market.strike != self.fair.strike(market.market_id):
+                self.official_strike(market.market_id, market.strike)
             return
         watched = self._watched[market.market_id] = _Watched(market, underlying, window)
         self._socket(underlying.source).add(underlying.symbol)
+        official = self._official.pop(market.market_id, None)
+        if official is not None and not market.strike:
+            market = watched.market = dataclasses.replace(market, strike=official)
         if market.strike:
             self._set_strike(window, market.strike, "metadata")
             watched.strike_from = "metadata"
@@ -486,4 +519,7 @@ def build(
         return PriceSocket(source, urls[source], deliver, creds=lambda: creds, silence_s=pm.price_silence_s)
 
     fair = FairValue(pm.fair_vol_per_s)
-    return FairValueFeed(inner, connect, fair, wake, clock, slugs=slugs, stale_s=pm.price_silence_s)
+    feed = FairValueFeed(inner, connect, fair, wake, clock, slugs=slugs, stale_s=pm.price_silence_s)
+    if isinstance(inner, RollerSide):  # rolling windows: Gamma's official strikes, when published
+        inner.on_strike = feed.official_strike
+    return feed
