@@ -1,5 +1,6 @@
 """A DRY_RUN session's fair value replays exactly: `bot run --mode dry-run` against the local
-CLOB and the local price stream records a tape with the model's inputs (prices, strikes);
+CLOB (its books read over REST or from the local market websocket) and the local price
+stream records a tape with the model's inputs (prices, strikes);
 `bot backtest` on that tape writes the same signals, with the same P(UP), the same inputs
 (price, strike, time left, volatility, price age) and the same decisions."""
 
@@ -20,6 +21,7 @@ from bot.fairvalue import MODEL, PriceInput, StrikeInput
 from bot.feeds.tape import TapeReader
 from bot.testing.clob_server import ClobServer
 from bot.testing.price_server import PriceServer
+from bot.testing.ws_market_server import WsMarketServer
 from tests.schema_check import assert_valid
 from tests.support import BotProcess, eventually
 
@@ -37,9 +39,10 @@ def _iso(seconds: int) -> str:
 
 
 @pytest.fixture
-def servers() -> Iterator[tuple[ClobServer, PriceServer]]:
+def servers() -> Iterator[tuple[ClobServer, PriceServer, WsMarketServer]]:
     start = int(time.time()) - 20  # the windows opened 20 s ago; the stream's history has it
     clob = ClobServer().start()
+    ws = WsMarketServer(clob.exchange).start()
     for (market, (up, down)), coin in zip(TOKENS.items(), ("btc", "eth"), strict=True):
         clob.add_market(
             market,
@@ -48,18 +51,20 @@ def servers() -> Iterator[tuple[ClobServer, PriceServer]]:
             question=f"{coin.upper()} Up or Down?",
             slug=f"{coin}-updown-5m-{start}",
         )
-        clob.set_book(up, bids=[(0.45, 100)], asks=[(0.47, 100)])
-        clob.set_book(down, bids=[(0.53, 100)], asks=[(0.55, 100)])
+        for book in (clob, ws):
+            book.set_book(up, bids=[(0.45, 100)], asks=[(0.47, 100)])
+            book.set_book(down, bids=[(0.53, 100)], asks=[(0.55, 100)])
     prices = PriceServer(creds=CREDS).start()
     for symbol, strike in STRIKES.items():
         prices.publish(symbol, strike, ts_ms=start * 1000 + 1_000)  # the price at the windows' start
-    yield clob, prices
+    yield clob, prices, ws
     prices.stop()
+    ws.stop()
     clob.stop()
 
 
 class PricedBot(BotProcess):
-    def __init__(self, home: Path, clob: ClobServer, prices: PriceServer) -> None:
+    def __init__(self, home: Path, clob: ClobServer, prices: PriceServer, socket: str) -> None:
         config = f"""
 heartbeat_s = 0.3
 state_refresh_s = 0.2
@@ -67,6 +72,7 @@ state_refresh_s = 0.2
 host = "{clob.url}"
 markets = ["{BTC}", "{ETH}"]
 poll_interval_s = 0.2
+{socket}
 price_ws_url = "{prices.url}"
 price_silence_s = 30
 [risk]
@@ -106,10 +112,12 @@ def _signals(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
+@pytest.mark.parametrize("feed", ["rest", "websocket"])
 def test_a_dry_run_sessions_fair_value_replays_exactly(
-    tmp_path: Path, servers: tuple[ClobServer, PriceServer]
+    tmp_path: Path, servers: tuple[ClobServer, PriceServer, WsMarketServer], feed: str
 ) -> None:
-    clob, prices = servers
+    clob, prices, ws = servers
+    socket = f'market_feed = "websocket"\nmarket_ws_url = "{ws.url}"' if feed == "websocket" else ""
     home = tmp_path / "home"
     home.mkdir()
     levels = dict(STRIKES)  # where each ticker's price is
@@ -121,7 +129,7 @@ def test_a_dry_run_sessions_fair_value_replays_exactly(
 
     for symbol in STRIKES:
         prices.tick_every(symbol, 0.1, lambda symbol=symbol: price(symbol))
-    bot = PricedBot(home, clob, prices).start()
+    bot = PricedBot(home, clob, prices, socket).start()
     signals = home / "logs" / "signals.jsonl"
     try:
         bot.wait_ready(timeout=30)
