@@ -248,7 +248,7 @@ class ModelInput:
 
 @dataclass(frozen=True, slots=True)
 class PriceInput:
-    """One price as the engine took it: `ts_ms` when it arrived (engine clock), `price_ts_ms`
+    """One price as the engine took it: `ts_ms` when the engine took it (its clock), `price_ts_ms`
     the source's own time, `key` the underlying (``polybolt:btcusd``)."""
 
     ts_ms: int

@@ -126,6 +126,7 @@ class FairValueFeed:
         self._prices: queue.SimpleQueue[tuple[str, list[pw.PricePoint], int]] = queue.SimpleQueue()
         self._watched: dict[str, _Watched] = {}
         self._last: dict[str, tuple[int, float]] = {}  # underlying key -> (received, price)
+        self._taken: dict[str, int] = {}  # underlying key -> when the engine took its last price (its clock)
         self._notes: deque[tuple[int, str, str]] = deque(maxlen=200)
         self.latencies_ms: deque[float] = deque(maxlen=10_000)  # price received -> engine (bench)
         self._started = False
@@ -185,8 +186,8 @@ class FairValueFeed:
         return due
 
     def next_batch(self) -> list[MarketEvent]:
-        now = self._clock()
         events = self.inner.next_batch() if self.inner.peek_ms() is not None else []
+        now = self._clock()  # after the inner feed stamped its events: a re-issue is never older
         for event in events:
             if isinstance(event, WindowOpened):
                 self._watch(event.market)
@@ -359,6 +360,7 @@ class FairValueFeed:
     def _take_prices(self) -> set[str]:
         moved: set[str] = set()
         now = now_ms()
+        taken = self._clock()  # the engine's clock: a tick's price age is measured on it
         while True:
             try:
                 source, points, received = self._prices.get_nowait()
@@ -369,7 +371,8 @@ class FairValueFeed:
                 key = f"{source}:{point.symbol}"
                 self._strikes(key, point)
                 self.fair.on_price(key, point.ts_ms, point.price)
-                self._record(PriceInput(received, key, point.ts_ms, point.price))
+                self._record(PriceInput(taken, key, point.ts_ms, point.price))
+                self._taken[key] = taken
                 self._last[key] = (received, point.price)  # a snapshot's rows come oldest first
                 moved.add(key)
         return moved
@@ -450,7 +453,9 @@ class FairValueFeed:
         if why is None and quote is None:
             why = "no fair value yet"
         if quote is not None and last is not None:
-            tick.fair_info = Priced(quote, last[0], strike_source(watched.strike_from) or "")
+            tick.fair_info = Priced(
+                quote, self._taken[watched.underlying.key], strike_source(watched.strike_from) or ""
+            )
         else:
             tick.fair_info = why
         watched.last_tick = tick
