@@ -45,12 +45,13 @@ from bot.clock import SimulatedClock
 from bot.config import Config
 from bot.engine import Engine
 from bot.errors import BotError
+from bot.feeds.fair_replay import FairReplay
 from bot.feeds.replay import ReplayFeed
 from bot.feeds.tape import DataError
 from bot.feeds.underlying import DEFAULT_SIGMA, PricingStats, Series, find_beside, load_series, priced
 from bot.journal import Journal, Restored
 from bot.metrics import EquityPoint, summarize
-from bot.model import BookTick, MarketEvent, Mode, WindowOpened, to_micros
+from bot.model import BookTick, MarketEvent, Mode, WindowOpened, WindowResolved, to_micros
 from bot.safefile import kind, printable
 from bot.strategies import build_strategies
 from bot.wiring import build_engine
@@ -87,22 +88,35 @@ class Inputs:
 
 
 def _with_inputs(source: Source, inputs: Inputs, sigma: float | None) -> Iterator[MarketEvent]:
-    """The source's events, priced by its underlying if it has one, counting forecasts."""
+    """The source's events, priced by its underlying if it has one, counting forecasts. A live
+    session's tape carries its fair-value model's inputs: they are replayed beside the books
+    (bot/feeds/fair_replay.py), so the signals carry the session's P(UP) and inputs."""
     events: Iterable[MarketEvent] = source.events
     if source.series is not None:
         events = priced(events, source.series, inputs.pricing, sigma=sigma or DEFAULT_SIGMA)
     ticks = forecasts = 0
     names = inputs.names
+    # the reader's input lines before the next event (the same list, cleared as taken)
+    recorded = source.tape_reader.inputs if source.tape_reader is not None else None
+    replay: FairReplay | None = None
     try:
         for event in events:
+            if recorded:
+                replay = replay or FairReplay()
+                replay.take(recorded)
+                recorded.clear()
             kind = type(event)
             if kind is BookTick:
                 ticks += 1
+                if replay is not None:
+                    replay.price(event)  # type: ignore[arg-type]
                 if event.fair_forecast is not None:  # type: ignore[union-attr]
                     forecasts += 1
             elif kind is WindowOpened:
                 market = event.market  # type: ignore[union-attr]
                 names[market.market_id] = market.name or market.market_id
+            elif replay is not None and kind is WindowResolved:
+                replay.forget(event.market_id)  # type: ignore[union-attr]
             yield event
     finally:
         inputs.ticks, inputs.forecasts = ticks, forecasts
@@ -164,7 +178,7 @@ def _open_data(path: Path, fmt: str | None, options: dict[str, Any] | None, stre
     try:
         detected = fmt or formats.detect_format(path)
         if detected == "tape" and not options and stream:
-            reader = tape.read_tape(path)
+            reader = tape.read_tape(path, inputs=True)
             source = Source(path, "tape", reader, None, tape_reader=reader)
             source.events = _noting_fees(reader, source.fees)
             return source

@@ -416,7 +416,7 @@ class Engine:
             signal = strategy.evaluate(window)
             if signal is None:
                 continue
-            result = self.orders.execute(signal, self.mode)
+            result = self.orders.execute(signal, self.mode, tick)
             self.last_signal = (signal, result)  # shown in status.json (bot/state.py)
 
     def _resolved(self, event: WindowResolved) -> Market:

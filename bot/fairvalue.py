@@ -10,6 +10,11 @@ The simulated market quotes around this value; live and backtest runs compute it
 price feed (or a recorded price series) with `FairValue`, which keeps, per market, the
 strike (the first price seen at or after the window's start) and an estimate of the
 volatility from the price changes it is fed (`RealizedVol`). Standard library only.
+
+`FairValue.quote` answers P(UP) with the inputs that made it (`Quote`), which signals.jsonl
+records (`Quote.record`, named by `MODEL`). A live session's inputs also go to its tape
+(`PriceInput`, `StrikeInput`, `FairState`, `ModelInput`: bot/feeds/tape.py), so that
+`bot backtest` on that tape feeds the same model the same inputs (bot/feeds/fair_replay.py).
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import math
 from dataclasses import dataclass
 
 SQRT2 = math.sqrt(2.0)
+MODEL = "lognormal-driftless/1"  # this module's model and its version: signals.jsonl names it
 
 
 def phi(z: float) -> float:
@@ -131,6 +137,26 @@ class FairValue:
         vol = self._vols.get(underlying)
         return self.default_sigma if vol is None else vol.sigma
 
+    def quote(self, market_id: str, ts_ms: int) -> Quote | None:
+        """P(UP) with its inputs; None as `p_up` answers None."""
+        window = self._windows.get(market_id)
+        strike = self._strikes.get(market_id)
+        if window is None or strike is None:
+            return None
+        last = self._last.get(window.underlying)
+        if last is None:
+            return None
+        seconds_left = max(0.0, (window.end_ms - ts_ms) / 1000)
+        sigma = self.sigma(window.underlying)
+        return Quote(
+            p_up(last[1], strike, seconds_left, sigma),
+            last[1],
+            strike,
+            seconds_left,
+            sigma,
+            window.underlying,
+        )
+
     def p_up(self, market_id: str, ts_ms: int) -> float | None:
         window = self._windows.get(market_id)
         strike = self._strikes.get(market_id)
@@ -141,3 +167,118 @@ class FairValue:
             return None
         seconds_left = max(0.0, (window.end_ms - ts_ms) / 1000)
         return p_up(last[1], strike, seconds_left, self.sigma(window.underlying))
+
+
+@dataclass(frozen=True, slots=True)
+class Quote:
+    """P(UP) and the model's inputs: the underlying's last price, the strike, the seconds left
+    and the volatility per square-root second; `source` names the price (``polybolt:btcusd``)."""
+
+    p_up: float
+    price: float
+    strike: float
+    seconds_left: float
+    sigma: float
+    source: str
+
+    def record(self, price_age_ms: int | None, strike_source: str | None) -> dict[str, object]:
+        """The ``fair_value`` object of a signals.jsonl line (state/README.md)."""
+        return {
+            "model": MODEL,
+            "p_up": round(self.p_up, 6),
+            "underlying": self.price,
+            "strike": self.strike,
+            "strike_source": strike_source or None,
+            "seconds_left": round(self.seconds_left, 3),
+            "volatility_per_sqrt_s": self.sigma,
+            "price_source": self.source,
+            "price_age_s": None if price_age_ms is None else round(max(0, price_age_ms) / 1000, 3),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Priced:
+    """What a live feed attaches to a book tick it priced (``BookTick.fair_info``): the quote,
+    when the last price came (engine clock, ms) and where the strike came from (feed|gamma)."""
+
+    quote: Quote
+    price_ms: int
+    strike_source: str
+
+    def record(self, ts_ms: int) -> dict[str, object]:
+        return self.quote.record(ts_ms - self.price_ms, self.strike_source)
+
+
+def signal_fields(
+    ts_ms: int, p_up_micros: int | None, info: object, has_tick: bool = True
+) -> dict[str, object]:
+    """The fair-value fields of a signals.jsonl line (state/README.md): P(UP) as the strategy
+    saw it, the model's inputs (`fair_value`) or null with `fair_value_reason`."""
+    record = info.record(ts_ms) if isinstance(info, Priced) else None
+    if record is not None:
+        reason = None
+    elif isinstance(info, str):
+        reason = info
+    elif not has_tick:
+        reason = "no book tick with this signal"
+    elif p_up_micros is not None:
+        reason = "P(UP) came with the book, without the model's inputs (simulated or recorded)"
+    else:
+        reason = "no fair value for this market (no underlying price model)"
+    return {
+        "p_up": None if p_up_micros is None else p_up_micros / 1_000_000,
+        "p_up_micros": p_up_micros,
+        "fair_value": record,
+        "fair_value_reason": reason,
+    }
+
+
+# -- the model's inputs as a tape records them (bot/feeds/tape.py) -----------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ModelInput:
+    """The model and its settings, written before a session's first input."""
+
+    ts_ms: int
+    name: str
+    default_sigma: float
+    half_life_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class PriceInput:
+    """One price as the engine took it: `ts_ms` when the engine took it (its clock), `price_ts_ms`
+    the source's own time, `key` the underlying (``polybolt:btcusd``)."""
+
+    ts_ms: int
+    key: str
+    price_ts_ms: int
+    price: float
+
+
+@dataclass(frozen=True, slots=True)
+class StrikeInput:
+    """A window's strike taken (or replaced): `source` is where it came from (``feed``: the
+    first price or the candle's open; ``gamma``: the official price to beat)."""
+
+    ts_ms: int
+    market_id: str
+    key: str
+    start_ms: int
+    end_ms: int
+    strike: float
+    source: str
+
+
+@dataclass(frozen=True, slots=True)
+class FairState:
+    """A market's fair value went away (`reason`) or came back (None), before the tick it
+    applies to."""
+
+    ts_ms: int
+    market_id: str
+    reason: str | None
+
+
+ModelLine = ModelInput | PriceInput | StrikeInput | FairState

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import enum
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation, localcontext
 from functools import lru_cache
@@ -201,6 +201,8 @@ class BookTick:
     ask_size: Micros
     fair_forecast: Micros | None = None  # a noisy forecast of P(UP), when the feed has one
     underlying: float | None = None
+    # a live feed's fair-value model: its inputs (bot.fairvalue.Priced) or why it has none (str)
+    fair_info: object = field(default=None, compare=False)
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,10 +25,12 @@ from bot.activity import Activity
 from bot.booking import OrderBooking
 from bot.errors import Reaction, VenueError, reaction
 from bot.exits import HELD_STATES, OPEN_STATES, Lifecycle
+from bot.fairvalue import signal_fields
 from bot.journal import Journal
 from bot.model import (
     ONE,
     Action,
+    BookTick,
     Fill,
     Intent,
     Market,
@@ -114,6 +116,7 @@ class OrderManager(OrderBooking):
         self.backoff_until = 0.0  # monotonic time before which nothing is sent to the venue
         self._backoff_s = 0.0
         self.feed_age_ms = feed_age_ms  # live feeds only
+        self._tick: BookTick | None = None  # the book of the signal being executed
         self.stale_feed_ms = stale_feed_ms
         self._done: dict[str, Order] = {}  # recently closed, for late fills
         # intents whose post failed before the venue answered: a re-send keeps the client id and
@@ -180,8 +183,10 @@ class OrderManager(OrderBooking):
 
     # -- the one path to a venue ------------------------------------------------------
 
-    def execute(self, signal: Signal, mode: Mode) -> Execution:
-        """Turn an entry signal into an order on the venue of `mode`, or say why not."""
+    def execute(self, signal: Signal, mode: Mode, tick: BookTick | None = None) -> Execution:
+        """Turn an entry signal into an order on the venue of `mode`, or say why not. `tick`:
+        the book it came from (its fair value goes to signals.jsonl)."""
+        self._tick = tick
         venue = self._venue_for(mode)
         now = signal.ts_ms
         try:
@@ -469,6 +474,12 @@ class OrderManager(OrderBooking):
         return Execution(False, reason)
 
     def _record_signal(self, signal: Signal, executed: bool, skip_reason: str, order_id: str | None) -> None:
+        tick = self._tick if self._tick is not None and self._tick.market_id == signal.market_id else None
+        fair = (
+            signal_fields(signal.ts_ms, tick.fair_forecast, tick.fair_info)
+            if tick is not None
+            else signal_fields(signal.ts_ms, None, None, has_tick=False)
+        )
         self.activity.signal(
             {
                 "timestamp": iso(signal.ts_ms),
@@ -486,5 +497,6 @@ class OrderManager(OrderBooking):
                 "executed": executed,
                 "skip_reason": skip_reason,
                 "order_id": order_id,
+                **fair,
             }
         )

@@ -22,6 +22,7 @@ NAMES: dict[str, str] = {
     "inbox_forecast": f"{layout.INBOX}/NAME{layout.INBOX_SUFFIX}: a forecast",
     "inbox_order": f"{layout.INBOX}/NAME{layout.INBOX_SUFFIX}: an order intent",
     "inbox_ack": f"{layout.INBOX}/{layout.INBOX_DONE}/NAME{layout.ACCEPTED_SUFFIX} (or .rejected)",
+    "signal": f"{layout.LOGS}/{layout.SIGNALS_LOG}: one line",
 }
 
 

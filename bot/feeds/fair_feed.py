@@ -20,7 +20,11 @@ The strike: ``Market.strike`` when the metadata gives it (Gamma's price to beat)
 hourly family the candle's open at the window's start; else the first price at or after the
 start, and only when it came within `strike_tolerance_s` of the start (PolyBolt sends two
 minutes of history on subscribe, so a bot started shortly after the open still sees it). A
-bot that joined later does not guess: that window has no fair value, with the reason.
+bot that joined later does not guess: that window has no fair value, with the reason. When
+Gamma publishes the official price to beat (``eventMetadata.priceToBeat``, after the window's
+end on Polymarket; the roller reads it: `official_strike`), it replaces the feed's strike, and
+a PRICE_FEED line gives both values and the difference (in price and in basis points).
+status.json's ``strike_source`` says which one is in use (``feed`` or ``gamma``).
 
 No fair value is never silent: `reason(market_id)` says why (no price yet, the feed silent
 for more than `stale_s`, no strike, the start unknown), status.json shows it per market, and
@@ -29,6 +33,7 @@ each change of reason is kept for the activity feed (`notes()`).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import queue
 from collections import deque
@@ -36,9 +41,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from bot.fairvalue import FairValue, Window
+from bot.fairvalue import MODEL, FairValue, ModelInput, ModelLine, Priced, PriceInput, StrikeInput, Window
 from bot.feeds import price_wire as pw
 from bot.feeds.price_socket import PriceSocket
+from bot.feeds.rolling import RollerSide
 from bot.markets.series import COINS, series_of_slug
 from bot.model import ONE, BookTick, Market, MarketEvent, Mode, WindowOpened, WindowResolved, iso, now_ms
 
@@ -89,7 +95,7 @@ class _Watched:
     market: Market
     underlying: Underlying
     window: Window
-    strike_from: str = ""  # "metadata", "candle open", "first price"
+    strike_from: str = ""  # "metadata" (Gamma's), "candle open", "first price"
     reason: str | None = "no price yet"
     last_tick: BookTick | None = None
     dead: str = ""  # a reason that no price can cure (no strike for this window)
@@ -120,10 +126,15 @@ class FairValueFeed:
         self._prices: queue.SimpleQueue[tuple[str, list[pw.PricePoint], int]] = queue.SimpleQueue()
         self._watched: dict[str, _Watched] = {}
         self._last: dict[str, tuple[int, float]] = {}  # underlying key -> (received, price)
+        self._taken: dict[str, int] = {}  # underlying key -> when the engine took its last price (its clock)
         self._notes: deque[tuple[int, str, str]] = deque(maxlen=200)
         self.latencies_ms: deque[float] = deque(maxlen=10_000)  # price received -> engine (bench)
         self._started = False
         self.more_connections: list[Callable[[], dict[str, Any]]] = []  # shown beside (the user socket)
+        self._inputs: list[ModelLine] = []  # the model's inputs since the last `drain_inputs`: the tape's
+        self._described = False
+        self._official: dict[str, float] = {}  # Gamma's strikes for windows not watched yet
+        self._restruck: set[str] = set()  # markets whose strike changed since the last batch
 
     # -- threads ------------------------------------------------------------------------
 
@@ -175,8 +186,8 @@ class FairValueFeed:
         return due
 
     def next_batch(self) -> list[MarketEvent]:
-        now = self._clock()
         events = self.inner.next_batch() if self.inner.peek_ms() is not None else []
+        now = self._clock()  # after the inner feed stamped its events: a re-issue is never older
         for event in events:
             if isinstance(event, WindowOpened):
                 self._watch(event.market)
@@ -193,7 +204,11 @@ class FairValueFeed:
             last = watched.last_tick
             if market_id in ticked or last is None:
                 continue
-            if watched.underlying.key not in moved and self._why(watched) == watched.reason:
+            if (
+                watched.underlying.key not in moved
+                and market_id not in self._restruck
+                and self._why(watched) == watched.reason
+            ):
                 continue
             before = watched.reason
             tick = BookTick(now, market_id, last.bid, last.bid_size, last.ask, last.ask_size)
@@ -207,13 +222,47 @@ class FairValueFeed:
                 events.append(tick)
             else:
                 watched.last_tick = last
+        self._restruck.clear()
         return events
+
+    def official_strike(self, market_id: str, strike: float) -> None:
+        """Gamma's price to beat for a window (the roller, on the engine thread): it replaces
+        the strike taken from the feed, and the activity feed gets both and the difference."""
+        watched = self._watched.get(market_id)
+        if watched is None:  # the window opens later: taken then (or it is gone: kept a while)
+            self._official[market_id] = strike
+            if len(self._official) > 1_000:
+                del self._official[next(iter(self._official))]
+            return
+        taken = self.fair.strike(market_id)
+        if taken == strike and watched.strike_from == "metadata":
+            return
+        how = watched.strike_from
+        self._set_strike(watched.window, strike, "metadata")
+        watched.strike_from, watched.dead = "metadata", ""
+        self._restruck.add(market_id)
+        if taken is None:
+            text = f"strike: Gamma's price to beat {strike:.12g} (none was taken from the feed)"
+        else:
+            diff = strike - taken
+            text = (
+                f"strike: Gamma's price to beat {strike:.12g} replaces {taken:.12g} from the feed ({how}):"
+                f" difference {diff:+.8g} ({diff / taken * 10_000:+.2f} bps)"
+            )
+        self._notes.append((self._clock(), market_id, text))
+        log.info("market %s: %s", market_id, text)
 
     # -- what status.json and the activity feed show ---------------------------------------
 
     def reason(self, market_id: str) -> str | None:
         watched = self._watched.get(market_id)
         return watched.reason if watched else None
+
+    def drain_inputs(self) -> list[ModelLine]:
+        """The model's inputs (prices, strikes) taken since the last call, in the order the
+        model took them: the tape records them before the batch (bot/feeds/replay.py)."""
+        out, self._inputs = self._inputs, []
+        return out
 
     def notes(self) -> list[tuple[int, str, str]]:
         """(time, market id, text) for each change of a market's fair-value state since the last call."""
@@ -236,6 +285,7 @@ class FairValueFeed:
             "price_age_s": round((now_ms() - last[0]) / 1000, 3) if last else None,
             "strike": self.fair.strike(market_id),
             "strike_from": watched.strike_from or None,
+            "strike_source": strike_source(watched.strike_from),
             "window_start": iso(watched.window.start_ms) if watched.window.start_ms else None,
             "fair_value": tick.fair_forecast / ONE if tick and tick.fair_forecast is not None else None,
             "reason": watched.reason,
@@ -287,23 +337,16 @@ class FairValueFeed:
         window = Window(market.market_id, underlying.key, start, market.window_end_ms)
         if known is not None:  # new rules (tick, size) or the official strike: keep what was learnt
             known.market, known.window = market, window
-            taken = self.fair.strike(market.market_id)
-            if market.strike and market.strike != taken:
-                log.info(
-                    "market %s: official strike %s replaces %s (%s), difference %s",
-                    market.market_id,
-                    market.strike,
-                    taken,
-                    known.strike_from or "none",
-                    None if taken is None else round(market.strike - taken, 8),
-                )
-                self.fair.watch(window, market.strike)
-                known.strike_from, known.dead = "metadata", ""
+            if market.strike and market.strike != self.fair.strike(market.market_id):
+                self.official_strike(market.market_id, market.strike)
             return
         watched = self._watched[market.market_id] = _Watched(market, underlying, window)
         self._socket(underlying.source).add(underlying.symbol)
+        official = self._official.pop(market.market_id, None)
+        if official is not None and not market.strike:
+            market = watched.market = dataclasses.replace(market, strike=official)
         if market.strike:
-            self.fair.watch(window, market.strike)
+            self._set_strike(window, market.strike, "metadata")
             watched.strike_from = "metadata"
         elif start <= 0:
             watched.dead = "window start unknown: no strike (name the market by its slug or series)"
@@ -317,6 +360,7 @@ class FairValueFeed:
     def _take_prices(self) -> set[str]:
         moved: set[str] = set()
         now = now_ms()
+        taken = self._clock()  # the engine's clock: a tick's price age is measured on it
         while True:
             try:
                 source, points, received = self._prices.get_nowait()
@@ -327,6 +371,8 @@ class FairValueFeed:
                 key = f"{source}:{point.symbol}"
                 self._strikes(key, point)
                 self.fair.on_price(key, point.ts_ms, point.price)
+                self._record(PriceInput(taken, key, point.ts_ms, point.price))
+                self._taken[key] = taken
                 self._last[key] = (received, point.price)  # a snapshot's rows come oldest first
                 moved.add(key)
         return moved
@@ -354,9 +400,30 @@ class FairValueFeed:
                     f" came {late:.0f} s late (the bot joined mid-window)"
                 )
                 continue
-            self.fair.watch(window, strike)
+            self._set_strike(window, strike, how)
             watched.strike_from = how
             log.info("market %s: strike %s (%s)", window.market_id, strike, how)
+
+    def _set_strike(self, window: Window, strike: float, how: str) -> None:
+        self.fair.watch(window, strike)
+        self._record(
+            StrikeInput(
+                self._clock(),
+                window.market_id,
+                window.underlying,
+                window.start_ms,
+                window.end_ms,
+                strike,
+                strike_source(how) or "feed",
+            )
+        )
+
+    def _record(self, line: ModelLine) -> None:
+        if not self._described:  # the model's settings, once, before its first input
+            self._described = True
+            fair = self.fair
+            self._inputs.append(ModelInput(line.ts_ms, MODEL, fair.default_sigma, fair.half_life_s))
+        self._inputs.append(line)
 
     def _why(self, watched: _Watched) -> str | None:
         if watched.dead:
@@ -381,10 +448,16 @@ class FairValueFeed:
         why = self._why(watched)
         last = self._last.get(watched.underlying.key)
         tick.underlying = last[1] if last else None
-        p = None if why else self.fair.p_up(tick.market_id, tick.ts_ms)
-        tick.fair_forecast = None if p is None else round(p * ONE)
-        if why is None and p is None:
+        quote = None if why else self.fair.quote(tick.market_id, tick.ts_ms)
+        tick.fair_forecast = None if quote is None else round(quote.p_up * ONE)
+        if why is None and quote is None:
             why = "no fair value yet"
+        if quote is not None and last is not None:
+            tick.fair_info = Priced(
+                quote, self._taken[watched.underlying.key], strike_source(watched.strike_from) or ""
+            )
+        else:
+            tick.fair_info = why
         watched.last_tick = tick
         if why != watched.reason:
             self._note(tick.market_id, why)
@@ -396,6 +469,14 @@ class FairValueFeed:
         text = f"edge has no fair value: {why}" if why else f"fair value live from the {name} price"
         self._notes.append((self._clock(), market_id, text))
         (log.warning if why else log.info)("market %s: %s", market_id, text)
+
+
+def strike_source(how: str) -> str | None:
+    """Where a strike came from, as status.json and the tape name it: ``gamma`` (the
+    market's official price to beat) or ``feed`` (the price feed at the window's start)."""
+    if not how:
+        return None
+    return "gamma" if how == "metadata" else "feed"
 
 
 # -- building it for `bot run` ----------------------------------------------------------------
@@ -443,4 +524,7 @@ def build(
         return PriceSocket(source, urls[source], deliver, creds=lambda: creds, silence_s=pm.price_silence_s)
 
     fair = FairValue(pm.fair_vol_per_s)
-    return FairValueFeed(inner, connect, fair, wake, clock, slugs=slugs, stale_s=pm.price_silence_s)
+    feed = FairValueFeed(inner, connect, fair, wake, clock, slugs=slugs, stale_s=pm.price_silence_s)
+    if isinstance(inner, RollerSide):  # rolling windows: Gamma's official strikes, when published
+        inner.on_strike = feed.official_strike
+    return feed

@@ -7,7 +7,10 @@ going backwards, a book with an empty side (bid 0 or ask 1, which a live session
 records). A crossed or out-of-range book never gets this far: the loaders, the tape reader
 included, count it as a malformed row with its line number.
 
-`RecordingFeed` wraps any feed and writes every event it hands out to a tape.
+`RecordingFeed` wraps any feed and writes every event it hands out to a tape; with a live
+feed's fair-value model (bot/feeds/fair_feed.py), also the model's inputs of each batch
+before the batch, and each change of a market's fair-value state before the book it
+applies to (bot/feeds/tape_inputs.py).
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import suppress
 from dataclasses import dataclass, field
 
+from bot.fairvalue import FairState
 from bot.feeds import Feed
 from bot.feeds.tape import TapeWriter
 from bot.model import ONE, BookTick, Market, MarketEvent, WindowOpened
@@ -99,6 +103,9 @@ class RecordingFeed:
         self._pending_opens = list(open_markets)  # markets the engine restored: the tape needs them
         self.failed = ""
         self.on_error = on_error
+        # a live fair-value feed's inputs (prices, strikes), taken after each batch
+        self._drain_inputs: Callable[[], list] | None = getattr(feed, "drain_inputs", None)
+        self._fair_state: dict[str, str | None] = {}  # market -> the last "fair" line written
 
     def peek_ms(self) -> int | None:
         return self.feed.peek_ms()
@@ -112,11 +119,28 @@ class RecordingFeed:
                 for market in self._pending_opens:
                     self.tape.write(WindowOpened(batch[0].ts_ms, market))
                 self._pending_opens = []
-            for event in batch:
-                self.tape.write(event)
+            if self._drain_inputs is not None:
+                self._write_inputs(batch)
+            else:
+                for event in batch:
+                    self.tape.write(event)
         except OSError as exc:
             self._fail(exc)
         return batch
+
+    def _write_inputs(self, batch: list[MarketEvent]) -> None:
+        assert self._drain_inputs is not None
+        tape, states = self.tape, self._fair_state
+        for line in self._drain_inputs():
+            tape.write(line)
+        for event in batch:
+            if type(event) is BookTick and event.fair_info is not None:
+                info = event.fair_info
+                why = info if isinstance(info, str) else None
+                if event.market_id not in states or states[event.market_id] != why:
+                    states[event.market_id] = why
+                    tape.write(FairState(event.ts_ms, event.market_id, why))
+            tape.write(event)
 
     def maybe_flush(self) -> None:
         if not self.failed:

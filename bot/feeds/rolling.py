@@ -31,7 +31,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-from bot.markets.roller import Admitted, Notice, Resolved, Roller
+from bot.markets.roller import Admitted, Notice, Official, Resolved, Roller
 from bot.model import BookTick, Market, MarketEvent, WindowOpened, WindowResolved, now_ms
 
 IDLE_MS = 250  # how soon an idle rolling feed looks again for windows to open or subscribe
@@ -152,6 +152,8 @@ class RollerSide:
         self._clock = clock
         self._register = register
         self.activity: Any = None  # the engine's (attach), for the DISCOVERY lines
+        # told Gamma's official strikes (bot/feeds/fair_feed.py); None: a DISCOVERY line says it
+        self.on_strike: Callable[[str, float], None] | None = None
         self._waiting: list[Notice] = []
 
     def attach(self, activity: Any, known: list[Market]) -> None:
@@ -183,6 +185,12 @@ class RollerSide:
             if isinstance(item, Admitted):
                 if self._register is not None and item.info is not None:
                     self._register(item.info)
+            elif isinstance(item, Official):
+                if self.on_strike is not None:
+                    self.on_strike(item.market_id, item.strike)
+                else:
+                    text = f"{item.key}: Gamma published the price to beat {item.strike:.12g}"
+                    self._waiting.append(Notice(item.ts_ms, item.market_id, text))
             else:
                 self._waiting.append(item)
         if self.activity is not None:

@@ -27,6 +27,9 @@ Every line has a kind in ``"e"``:
 ``{"e":"resolve","ts":T,"m":ID,"o":"UP"|"DOWN","u":FINAL_UNDERLYING}``
     The window resolved to outcome ``o``.
 
+A live session with the underlying's price also records the fair-value model's inputs
+(``"e"`` one of ``model``, ``price``, ``strike``, ``fair``: bot/feeds/tape_inputs.py).
+
 ``ts`` is milliseconds since the Unix epoch, UTC. Prices, forecasts and sizes are integers in
 micro-units: price 0.53 is ``530000``, 12.5 shares are ``12500000``.
 
@@ -60,7 +63,9 @@ from typing import IO, Any, Final
 import orjson
 
 from bot.errors import BotError
+from bot.fairvalue import FairState, ModelInput, ModelLine, PriceInput, StrikeInput
 from bot.feeds.checks import MAX_SIZE, MAX_TS, event_problem
+from bot.feeds.tape_inputs import INPUT_KINDS, decode_input, encode_input
 from bot.model import (
     ONE,
     BookTick,
@@ -145,14 +150,16 @@ class TapeWriter:
         self._flush_due = 0.0
         self.flush()
 
-    def write(self, event: MarketEvent) -> None:
-        """Buffer one event; flush when a flush is due (time or count)."""
+    def write(self, event: MarketEvent | ModelLine) -> None:
+        """Buffer one event (or one of the model's inputs); flush when a flush is due."""
         if self._closed:
             raise ValueError(f"{self.path}: tape is closed")
         if type(event) is BookTick:
             line = self._book_line(event)
         elif isinstance(event, BookTick | WindowOpened | WindowResolved):
             line = _encode(event).decode()
+        elif isinstance(event, PriceInput | StrikeInput | FairState | ModelInput):
+            line = encode_input(event).decode()
         else:
             raise TypeError(f"not a market event: {event!r}")
         buf = self._buf
@@ -426,10 +433,18 @@ class TapeReader(Iterator[MarketEvent]):
     yielded), ``headers`` (the header objects),
     ``malformed`` (up to MAX_MALFORMED ``(line_no, reason)`` pairs for lines that are not
     valid events; they are skipped) and ``malformed_total``.
+
+    With ``inputs=True`` the fair-value model's input lines (bot/feeds/tape_inputs.py) are
+    kept in ``inputs``, in file order, for the consumer to take (and clear) as each event
+    arrives: the list then holds the inputs written before that event. Otherwise they are
+    skipped (and counted in ``input_lines``).
     """
 
-    def __init__(self, path: Path | str) -> None:
+    def __init__(self, path: Path | str, *, inputs: bool = False) -> None:
         self.path = Path(path)
+        self.keep_inputs = inputs
+        self.inputs: list[ModelLine] = []
+        self.input_lines = 0
         self.truncated = False
         self.problem = ""
         self.lines = 0
@@ -549,6 +564,11 @@ class TapeReader(Iterator[MarketEvent]):
                     _check_version(self.path, obj)
                     self.headers.append(obj)
                     continue
+                elif kind in INPUT_KINDS:
+                    self.input_lines += 1
+                    if self.keep_inputs:
+                        self.inputs.append(decode_input(kind, obj))
+                    continue
                 else:
                     self._bad(line_no, f"unknown event kind {kind!r}")
                     continue
@@ -569,11 +589,11 @@ class TapeReader(Iterator[MarketEvent]):
             yield event
 
 
-def read_tape(path: Path | str) -> TapeReader:
+def read_tape(path: Path | str, *, inputs: bool = False) -> TapeReader:
     """Open a tape for reading; iterate the result for its events in file order.
 
     Raises DataError at once if the file is missing or does not start with a tape header.
     The returned TapeReader tells, once iterated, whether the tape was truncated and which
     lines were malformed (those are skipped, never guessed at).
     """
-    return TapeReader(path)
+    return TapeReader(path, inputs=inputs)

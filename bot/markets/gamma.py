@@ -16,6 +16,8 @@ a final vector (one outcome 1 and the other 0, or 0.5 each) all at once.
 from __future__ import annotations
 
 import json
+import logging
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -34,6 +36,7 @@ from bot.venues.polymarket.wire import (
 )
 
 HALF = ONE // 2
+log = logging.getLogger(__name__)
 
 
 class MissingTokens(ParseError):
@@ -82,6 +85,9 @@ class GammaMarket:
     description: str
     crypto: CryptoConfig | None
     series_slug: str  # the event's seriesSlug or series[0].slug ("" when none)
+    # the event's eventMetadata.priceToBeat: the official strike, which Gamma publishes only
+    # after the window has ended (../shared/polymarket-realtime.md 1.4); None until then
+    price_to_beat: float | None = None
 
     def to_market(self, instrument: str = "") -> Market:
         """The domain `Market`: market_id is the condition id, as bot.venues.polymarket uses."""
@@ -97,6 +103,7 @@ class GammaMarket:
             fee_exponent=self.fee_exponent,
             token_ids=(self.up_token, self.down_token),
             slug=self.slug,
+            strike=self.price_to_beat,
         )
 
     def resolution(self) -> Resolution | None:
@@ -309,7 +316,25 @@ def parse_market(row: Any, event: Mapping[str, Any] | None = None, where: str = 
         description=str(row.get("description") or (event or {}).get("description") or ""),
         crypto=_crypto(row, where),
         series_slug=_series_slug(event),
+        price_to_beat=_price_to_beat(event, where),
     )
+
+
+def _price_to_beat(event: Mapping[str, Any] | None, where: str) -> float | None:
+    """``eventMetadata.priceToBeat`` when it is a positive number; a malformed one is logged
+    and ignored (the window stays tradeable and resolvable, with the feed's strike)."""
+    meta = (event or {}).get("eventMetadata")
+    raw = meta.get("priceToBeat") if isinstance(meta, Mapping) else None
+    if raw is None:
+        return None
+    try:
+        value = float(raw) if not isinstance(raw, bool) else math.nan
+    except (TypeError, ValueError):
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        log.warning("%s.eventMetadata.priceToBeat %r is not a positive number: ignored", where, str(raw)[:40])
+        return None
+    return value
 
 
 def event_markets(event: Any, where: str = "event") -> list[Any]:

@@ -47,6 +47,16 @@ ERRORS_KEPT = 10  # the last errors shown in status.json
 
 
 @dataclass(frozen=True, slots=True)
+class Official:
+    """Gamma published an admitted window's official strike (its price to beat)."""
+
+    ts_ms: int
+    market_id: str
+    key: str
+    strike: float
+
+
+@dataclass(frozen=True, slots=True)
 class Admitted:
     """A window handed over for trading: checked, its book subscribed ahead by the feed."""
 
@@ -138,7 +148,8 @@ class Roller:
         self.gamma_host = gamma_host
         self.lead_ms = discovery.lead_ms
         self._feed_q: queue.SimpleQueue[Admitted | Resolved] = queue.SimpleQueue()
-        self._engine_q: queue.SimpleQueue[Admitted | Notice] = queue.SimpleQueue()
+        self._engine_q: queue.SimpleQueue[Admitted | Notice | Official] = queue.SimpleQueue()
+        self._strikes: dict[str, float] = {}  # by key: the official strike told to the engine
         self.admitted: dict[str, Admitted] = {}  # by key, until resolved
         self._told: set[str] = set()  # keys whose refusal was said
         self._adopted: set[str] = set()  # condition ids the journal holds open (a restart)
@@ -199,7 +210,10 @@ class Roller:
         for view in views:
             if view.key not in self.admitted:
                 self._consider(view, now)
+        for view in [*views, *self.discovery.pending(now)]:
+            self._official(view, now)
         for done in self.discovery.resolutions(now):
+            self._official(done, now)
             self._resolved(done, now)
         self._unreadable(now)
         errors += self.discovery.errors
@@ -283,7 +297,17 @@ class Roller:
         where = view.gamma.condition_id if view.gamma else "System"
         self._say(Notice(now, where, f"{view.key} skipped: {reason}"))
 
+    def _official(self, view: DiscoveredMarket, now: int) -> None:
+        """An admitted window whose price to beat Gamma now publishes (or changes): told once."""
+        admitted = self.admitted.get(view.key)
+        strike = view.gamma.price_to_beat if view.gamma is not None else None
+        if admitted is None or strike is None or self._strikes.get(view.key) == strike:
+            return
+        self._strikes[view.key] = strike
+        self._engine_q.put(Official(now, admitted.market.market_id, view.key, strike))
+
     def _resolved(self, done: DiscoveredMarket, now: int) -> None:
+        self._strikes.pop(done.key, None)
         admitted = self.admitted.pop(done.key, None)
         self.subscribed_ms.pop(done.key, None)
         if admitted is None or done.resolution is None:
@@ -330,7 +354,7 @@ class Roller:
         """The feed thread's: windows to subscribe, windows resolved."""
         return _drain(self._feed_q)
 
-    def engine_news(self) -> list[Admitted | Notice]:
+    def engine_news(self) -> list[Admitted | Notice | Official]:
         """The engine thread's: windows to register with the venue, lines to write."""
         return _drain(self._engine_q)
 

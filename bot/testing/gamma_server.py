@@ -100,6 +100,10 @@ class GammaServer:
         self._fail: list[tuple[str, int, int]] = []  # (path prefix, status, remaining)
         self._slow: dict[str, float] = {}
         self.requests: list[str] = []  # "GET /events?slug=..." in arrival order
+        # eventMetadata.priceToBeat: published at the window's end, as Polymarket does, or this
+        # many seconds after its start when set
+        self.price_to_beat = 100_000.0
+        self.price_to_beat_after_s: float | None = None
         self._httpd = _HTTPServer((host, port), self)
         self._thread: threading.Thread | None = None
 
@@ -310,8 +314,11 @@ class GammaServer:
             "series": [series_row],
             "markets": [market],
         }
-        if now >= end and "stale" not in faults:
-            event["eventMetadata"] = {"priceToBeat": 100_000.0, "finalPrice": 100_010.0}
+        after = self.price_to_beat_after_s
+        if (now >= end if after is None else now >= start + after) and "stale" not in faults:
+            event["eventMetadata"] = {"priceToBeat": self.price_to_beat}
+            if now >= end:
+                event["eventMetadata"]["finalPrice"] = 100_010.0
         return event
 
     def _window_events(self, around: float) -> list[dict[str, Any]]:

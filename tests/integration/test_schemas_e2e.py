@@ -146,6 +146,14 @@ def test_paper_run_and_its_backtest_write_files_their_schemas_describe(tmp_path:
     assert replay["status"]["is_alive"] is False
     assert [t for t in replay["trades_today"]["trades"] if t["status"] == "CLOSED"]
     assert replay["status"]["limits"]["max_open_orders"]["source"] == "bot.toml"
+    # every signal line, the session's and the backtest's: the simulated market's P(UP) comes
+    # without the model's inputs, and the line says so
+    for logs in (home / "logs", out / "logs"):
+        signals = [json.loads(line) for line in (logs / "signals.jsonl").read_text().splitlines()]
+        assert signals
+        for line in signals:
+            assert_valid("signal", line)
+        assert all(s["fair_value"] is None and s["fair_value_reason"] for s in signals)
 
 
 @pytest.mark.skipif(shutil.which("jq") is None, reason="jq is not installed")

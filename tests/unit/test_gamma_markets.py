@@ -254,3 +254,24 @@ def test_market_references() -> None:
     for bad in ("0x12", "Bitcoin Up!", "", "https://polymarket.com/profile/x"):
         with pytest.raises(DiscoveryError):
             parse_ref(bad)
+
+
+@pytest.mark.parametrize(
+    ("meta", "strike"),
+    [
+        (None, None),
+        ({"priceToBeat": 100_012.5, "finalPrice": 100_020.0}, 100_012.5),
+        ({"priceToBeat": "84634.69"}, 84634.69),
+        ({"priceToBeat": "n/a"}, None),
+        ({"priceToBeat": -1}, None),
+        ({"priceToBeat": True}, None),
+        ("not an object", None),
+    ],
+)
+def test_the_price_to_beat_is_the_official_strike_when_gamma_gives_one(
+    meta: Any, strike: float | None
+) -> None:
+    event = {**EVENT, "eventMetadata": meta} if meta is not None else EVENT
+    gm = parse_market(ROW, event)
+    assert gm.price_to_beat == strike
+    assert gm.to_market(FIVE.instrument).strike == strike

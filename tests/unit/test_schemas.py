@@ -63,7 +63,7 @@ def test_bot_schema_prints_the_shipped_file_and_lists_the_names() -> None:
     assert bad.stderr.strip() == (
         "bot schema: no schema named 'positions'; known: "
         "status, trading_state, trades_today, reconciliation, adjust_risk,"
-        " inbox_forecast, inbox_order, inbox_ack"
+        " inbox_forecast, inbox_order, inbox_ack, signal"
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from bot.fairvalue import FairValue
+from bot.fairvalue import FairValue, Priced, StrikeInput
 from bot.feeds import price_wire as pw
 from bot.feeds.fair_feed import FairValueFeed, underlying_of
 from bot.feeds.price_socket import PriceSocket
@@ -139,3 +139,39 @@ def test_the_official_strike_replaces_the_one_taken_from_the_feed() -> None:
     feed.next_batch()
     assert feed.fair.strike("0xm") == 100.25
     assert feed.market_health("0xm")["underlying"]["strike_from"] == "metadata"
+
+
+def test_gammas_price_to_beat_replaces_the_feeds_strike_with_the_difference_said() -> None:
+    feed, inner, delivers = _feed()
+    inner.pending = [WindowOpened(now_ms(), _market()), _tick()]
+    feed.next_batch()
+    delivers["polybolt"]([pw.PricePoint("btcusd", START + 1_000, 100.0)])
+    feed.next_batch()
+    assert feed.market_health("0xm")["underlying"]["strike_source"] == "feed"
+    feed.notes()
+    feed.drain_inputs()
+    feed.official_strike("0xm", 100.25)
+    [tick] = feed.next_batch()  # the new strike moves P(UP): the last book again, with it
+    assert isinstance(tick, BookTick)
+    assert isinstance(tick.fair_info, Priced)
+    assert tick.fair_info.quote.strike == 100.25
+    assert tick.fair_info.strike_source == "gamma"
+    under = feed.market_health("0xm")["underlying"]
+    assert (under["strike"], under["strike_from"], under["strike_source"]) == (100.25, "metadata", "gamma")
+    [(_, market, text)] = feed.notes()
+    assert market == "0xm"
+    assert "price to beat 100.25 replaces 100 from the feed (first price)" in text
+    assert "difference +0.25 (+25.00 bps)" in text
+    strikes = [i for i in feed.drain_inputs() if isinstance(i, StrikeInput)]
+    assert [(s.strike, s.source) for s in strikes] == [(100.25, "gamma")]
+    feed.official_strike("0xm", 100.25)  # told again: nothing new
+    assert feed.notes() == []
+
+
+def test_a_price_to_beat_before_the_window_opens_is_its_strike() -> None:
+    feed, inner, _ = _feed()
+    feed.official_strike("0xm", 99.5)
+    inner.pending = [WindowOpened(now_ms(), _market()), _tick()]
+    feed.next_batch()
+    assert feed.fair.strike("0xm") == 99.5
+    assert feed.market_health("0xm")["underlying"]["strike_source"] == "gamma"
