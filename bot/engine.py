@@ -70,6 +70,7 @@ log = logging.getLogger("bot")
 
 DECIDE_EVERY_MS = 1_000  # realtime venues: decide at least this often per market
 START_INBOX_S = 0.2  # inbox/ is first read this long after the start: the first batch opens the markets
+OUTCOMES = (Outcome.UP, Outcome.DOWN)  # an enum member costs a lookup each time it is named
 
 
 class Engine:
@@ -349,7 +350,7 @@ class Engine:
 
     def _exits(self, tick: BookTick) -> None:
         market = self.markets[tick.market_id]
-        for outcome in (Outcome.UP, Outcome.DOWN):
+        for outcome in OUTCOMES:
             position = self.portfolio.positions.get((tick.market_id, outcome))
             if position is None:
                 continue
@@ -384,20 +385,18 @@ class Engine:
             self.journal.save_position(position, self.mode, "OPEN", None)
 
     def _evaluate(self, tick: BookTick) -> None:
+        # this runs once per book tick of a backtest: locals, and no work a tick does not need
         market_id = tick.market_id
         market = self.markets[market_id]
         positions = self.portfolio.positions
-        holding = (
-            {
-                o: p.shares
-                for o in (Outcome.UP, Outcome.DOWN)
-                if (p := positions.get((market_id, o))) is not None
-            }
-            if positions
-            else {}
-        )
-        open_orders = self.orders.open_in(market_id) if self.orders.orders else 0
-        entries = self.orders.entries
+        holding: dict[Outcome, int] = {}
+        if positions:
+            for outcome in OUTCOMES:
+                if (p := positions.get((market_id, outcome))) is not None:
+                    holding[outcome] = p.shares
+        orders = self.orders
+        open_orders = orders.open_in(market_id) if orders.orders else 0
+        entries = orders.entries
         now = tick.ts_ms
         left = (market.window_end_ms - now) / 1000
         forecasts = self.forecasts.live(market_id) if self.forecasts else ()
@@ -413,10 +412,9 @@ class Engine:
                 forecasts,
             )
             signal = strategy.evaluate(window)
-            if signal is None:
-                continue
-            result = self.orders.execute(signal, self.mode)
-            self.last_signal = (signal, result)  # shown in status.json (bot/state.py)
+            if signal is not None:
+                result = orders.execute(signal, self.mode)
+                self.last_signal = (signal, result)  # shown in status.json (bot/state.py)
 
     def _resolved(self, event: WindowResolved) -> Market:
         market = self.markets.pop(event.market_id)
