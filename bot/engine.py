@@ -182,38 +182,43 @@ class Engine:
             self.intake.recheck_at = time.monotonic() + START_INBOX_S
         self.commit()
         self.write_state(heartbeat=True)
+        # the parts as locals: a backtest goes round this loop once per timestamp of its data
+        feed, clock, supervisor, intake, inbox = (
+            self.feed,
+            self.clock,
+            self.supervisor,
+            self.intake,
+            self.inbox.queue,
+        )
+        market_time, monotonic = self.market_time, time.monotonic
         while self._running:
-            due = self.feed.peek_ms()
+            due = feed.peek_ms()
             if due is None:
                 self.exit_reason = self.exit_reason or "end of market data"
                 break
             if self.decide_every_ms:
                 due = min(due, self._next_decision_ms)
             wake_at = self._next_heartbeat
-            if self.supervisor.recheck_at:
-                wake_at = min(wake_at, self.supervisor.recheck_at)
-            if self.intake is not None and self.intake.recheck_at:
-                wake_at = min(wake_at, self.intake.recheck_at)
-            word = self.clock.wait(due, self.inbox.queue, max(0.0, wake_at - time.monotonic()))
+            if supervisor.recheck_at:
+                wake_at = min(wake_at, supervisor.recheck_at)
+            if intake is not None and intake.recheck_at:
+                wake_at = min(wake_at, intake.recheck_at)
+            word = clock.wait(due, inbox, max(0.0, wake_at - monotonic()))
             if word is not None and word != DATA:
                 self._handle(word)
-            elif self.supervisor.recheck_at and time.monotonic() >= self.supervisor.recheck_at:
-                self.supervisor.recheck_at = 0.0
+            elif supervisor.recheck_at and monotonic() >= supervisor.recheck_at:
+                supervisor.recheck_at = 0.0
                 self._handle(WAKE)
-            elif (
-                self.intake is not None
-                and self.intake.recheck_at
-                and time.monotonic() >= self.intake.recheck_at
-            ):
+            elif intake is not None and intake.recheck_at and monotonic() >= intake.recheck_at:
                 self._handle(WAKE)  # the rest of a flood, or a file that was still being written
             elif self.decide_every_ms:
                 self._realtime_turn()
-            elif self.clock.now_ms() >= due:
-                for event in self.feed.next_batch():
+            elif clock.now_ms() >= due:
+                for event in feed.next_batch():
                     self.step(event)
-                self.orders.poll(self.mode, self.last_event_ms)
+                self.orders.poll(self.mode, market_time.event_ms)
                 self.end_step()
-            if time.monotonic() >= self._next_heartbeat:
+            if monotonic() >= self._next_heartbeat:
                 self.heartbeat()
         return self.exit_reason
 
