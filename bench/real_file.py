@@ -14,7 +14,9 @@ written once under bench/out/load_formats/ (git-ignored). The columns are mapped
    `--skip-baselines` (the backtest alone). The process is not pinned: it is the command a
    person runs.
 2. Memory: the peak RSS (`ru_maxrss` of the child, from wait4) of the same command with
-   `--skip-baselines` for files of SIZES rows (default 250000,500000,1000000), one run each.
+   `--skip-baselines` for files of SIZES rows (default 250000,500000,1000000), one run each;
+   and for the bot's own tape of as many events (the simulated market of
+   bench/backtest_throughput.py, default strategies), which is streamed.
 
     .venv/bin/python bench/real_file.py                      # RUNS=3 ROWS=1000000
     SIZES=250000,500000,1000000,2000000 .venv/bin/python bench/real_file.py
@@ -47,13 +49,29 @@ TARGET_S = 10.0
 
 
 def files(rows: int) -> dict[str, Path]:
-    """The CSV (and Parquet) of `rows` rows, written once."""
-    from bench.load_formats import generate
-
+    """The CSV and Parquet files of `rows` rows, written once, by a child process: on Linux
+    a child's `ru_maxrss` starts at its parent's RSS when forked, so the parent stays small."""
     if importlib.util.find_spec("pyarrow") is None:
         raise SystemExit("bench/real_file.py needs pyarrow to write its data: pip install -e '.[data]'")
-    csv_path, pq_path = generate(rows)
-    return {"csv": csv_path, "parquet": pq_path}
+    command = [sys.executable, __file__, "generate", str(rows)]
+    written = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    return {fmt: Path(path) for fmt, path in json.loads(written).items()}
+
+
+def tape(events: int) -> Path:
+    """The simulated market's tape of `events` events (bench/backtest_throughput.py's), written
+    once by a child process."""
+    bench = str(ROOT / "bench" / "backtest_throughput.py")
+    path = Path(
+        json.loads(
+            subprocess.run(
+                [sys.executable, bench, "tape-path", str(events)], capture_output=True, text=True, check=True
+            ).stdout
+        )["path"]
+    )
+    if not path.exists():
+        subprocess.run([sys.executable, bench, "generate", str(events)], capture_output=True, check=True)
+    return path
 
 
 def run(path: Path, *extra: str) -> dict[str, Any]:
@@ -61,7 +79,9 @@ def run(path: Path, *extra: str) -> dict[str, Any]:
     out = Path(tempfile.mkdtemp(prefix="real-", dir=OUT)) / "results"
     log = out.with_name("output.txt")
     command = [sys.executable, "-m", "bot", "backtest", str(path), "--out", str(out), "--quiet"]
-    command += ["--option", f"columns={json.dumps(COLUMNS)}", *extra]
+    if not path.name.endswith(".jsonl.gz"):
+        command += ["--option", f"columns={json.dumps(COLUMNS)}"]
+    command += extra
     try:
         with open(log, "wb") as fh:
             started = time.perf_counter()
@@ -102,9 +122,11 @@ def wall_times(paths: dict[str, Path]) -> dict[str, Any]:
 
 
 def memory(sizes: list[int]) -> dict[str, Any]:
+    """Peak RSS by length: the CSV and Parquet files (loaded, then sorted in memory) and the
+    bot's own tape (streamed) of the same number of rows (events)."""
     result: dict[str, Any] = {}
     for rows in sizes:
-        for fmt, path in files(rows).items():
+        for fmt, path in {**files(rows), "tape": tape(rows)}.items():
             r = run(path, "--skip-baselines")
             result.setdefault(fmt, []).append({"rows": rows, **r})
     return result
@@ -127,4 +149,10 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:2] == ["generate"]:
+        from bench.load_formats import generate
+
+        csv_path, pq_path = generate(int(sys.argv[2]))
+        print(json.dumps({"csv": str(csv_path), "parquet": str(pq_path)}))
+    else:
+        main()
