@@ -137,6 +137,8 @@ def pair_tokens(
         acc.fields = fields
         acc.tick_seen = min(a.tick_seen for a in accs.values())
         (combine or _combine)(col, acc, accs.get(Outcome.UP), accs.get(Outcome.DOWN))
+        for token_acc in accs.values():  # the market's ticks stand for its tokens' rows now:
+            token_acc.ticks = []  # let them go, market by market (the peak memory of a load)
         acc.last_ts = acc.ticks[-1].ts_ms if acc.ticks else None
         acc.outcome = const_outcome or _winner(col, market_id, pair, tokens, outcome_column)
         if acc.outcome is None and info is not None:
