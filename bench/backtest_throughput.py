@@ -16,6 +16,10 @@ backtrader comparison on the same data, and the cost of one state-file write.
    every market (every position's mark and P&L recomputed); then its parts: the projections,
    the serialisation and one atomic file replacement. Median over STATE_RUNS (default 100).
 
+Events (bars) per second are given per second of wall time and per second of the child's
+own CPU time (`cpu_events_per_s`): the machines are shared, and the CPU figure is what a core
+of its own would give. Targets: issue 13's, 200,000 events/s and 10x backtrader.
+
 Everything heavy runs in child processes (this file re-invoked with a sub-command), so the
 parent stays small and each child's `ru_maxrss` is its own. Prints JSON.
 
