@@ -49,6 +49,7 @@ bench: $(BENCH_STAMP)
 	$(BIN)/python bench/operator_commands.py
 	$(BIN)/python bench/journal_check.py
 	$(BIN)/python bench/load_formats.py
+	$(BIN)/python bench/real_file.py
 	$(BIN)/python bench/inbox_latency.py
 
 clean:

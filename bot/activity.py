@@ -113,6 +113,11 @@ class Activity:
     def flush(self) -> None:
         """Append what the last commit made durable. A refused append (full disk) raises
         OSError and keeps the bytes not written, for the next flush: no line is lost."""
+        pending = self._pending
+        if not (
+            self._told or self._backlog or pending["activity"] or pending["signals"] or pending["trades"]
+        ):
+            return  # most steps of a backtest: nothing happened
         error: OSError | None = None
         for name, lines in self._pending.items():
             fh = self._files.get(name)

@@ -51,7 +51,7 @@ from bot.feeds.tape import DataError
 from bot.feeds.underlying import DEFAULT_SIGMA, PricingStats, Series, find_beside, load_series, priced
 from bot.journal import Journal, Restored
 from bot.metrics import EquityPoint, summarize
-from bot.model import BookTick, MarketEvent, Mode, WindowOpened, WindowResolved, to_micros
+from bot.model import BookTick, Market, MarketEvent, Mode, WindowOpened, WindowResolved, to_micros
 from bot.safefile import kind, printable
 from bot.strategies import build_strategies
 from bot.wiring import build_engine
@@ -99,6 +99,9 @@ def _with_inputs(source: Source, inputs: Inputs, sigma: float | None) -> Iterato
     # the reader's input lines before the next event (the same list, cleared as taken)
     recorded = source.tape_reader.inputs if source.tape_reader is not None else None
     replay: FairReplay | None = None
+    # a streamed tape's fee schedules are counted as its markets open (files count theirs
+    # when loaded); here, not in a generator of its own: this loop runs once per event
+    fees = source.fees if source.tape_reader is not None else None
     try:
         for event in events:
             if recorded:
@@ -115,6 +118,8 @@ def _with_inputs(source: Source, inputs: Inputs, sigma: float | None) -> Iterato
             elif kind is WindowOpened:
                 market = event.market  # type: ignore[union-attr]
                 names[market.market_id] = market.name or market.market_id
+                if fees is not None:
+                    _note_fees(market, fees)
             elif replay is not None and kind is WindowResolved:
                 replay.forget(event.market_id)  # type: ignore[union-attr]
             yield event
@@ -140,16 +145,12 @@ def idle_strategies(strategies: list[Any], inputs: Inputs) -> list[dict[str, str
     return out
 
 
-def _noting_fees(events: Iterable[MarketEvent], fees: dict[str, int]) -> Iterator[MarketEvent]:
-    """The events, counting the fee schedule of each market as it opens."""
+def _note_fees(market: Market, fees: dict[str, int]) -> None:
+    """Count the fee schedule of a market of a streamed tape as it opens."""
     from bot.feeds.formats.core import fee_text
 
-    for event in events:
-        if type(event) is WindowOpened:
-            market = event.market
-            key = fee_text(market.fee_rate_ppm, market.fee_exponent, "as recorded")
-            fees[key] = fees.get(key, 0) + 1
-        yield event
+    key = fee_text(market.fee_rate_ppm, market.fee_exponent, "as recorded")
+    fees[key] = fees.get(key, 0) + 1
 
 
 def open_source(
@@ -179,9 +180,7 @@ def _open_data(path: Path, fmt: str | None, options: dict[str, Any] | None, stre
         detected = fmt or formats.detect_format(path)
         if detected == "tape" and not options and stream:
             reader = tape.read_tape(path, inputs=True)
-            source = Source(path, "tape", reader, None, tape_reader=reader)
-            source.events = _noting_fees(reader, source.fees)
-            return source
+            return Source(path, "tape", reader, None, tape_reader=reader)
         data = formats.load(path, fmt=detected, **(options or {}))
     except formats.DataError as exc:
         raise BacktestError(str(exc)) from None

@@ -90,17 +90,20 @@ class TickDrawdown:
     worst_ms: int | None = None
 
     def update(self, ts_ms: int, equity: Micros) -> None:
-        if equity > self.peak:
+        peak = self.peak
+        if equity > peak:
             self.peak = equity
             return
-        fall = self.peak - equity
+        fall = peak - equity
         if fall > self.worst:
             self.worst = fall
             self.worst_ms = ts_ms
-            if self.peak > 0:
-                self.worst_frac = max(self.worst_frac, Fraction(fall, self.peak))
-        elif self.peak > 0 and fall and Fraction(fall, self.peak) > self.worst_frac:
-            self.worst_frac = Fraction(fall, self.peak)
+        if peak > 0 and fall:
+            # fall / peak > worst_frac, compared in integers: a Fraction at every timestamp
+            # cost more than the rest of this bookkeeping
+            worst = self.worst_frac
+            if fall * worst.denominator > worst.numerator * peak:
+                self.worst_frac = Fraction(fall, peak)
 
     def figures(self) -> dict[str, Any]:
         """The summary's drawdown keys, from every timestamp's marks."""

@@ -71,6 +71,7 @@ log = logging.getLogger("bot")
 
 DECIDE_EVERY_MS = 1_000  # realtime venues: decide at least this often per market
 START_INBOX_S = 0.2  # inbox/ is first read this long after the start: the first batch opens the markets
+OUTCOMES = (Outcome.UP, Outcome.DOWN)  # an enum member costs a lookup each time it is named
 
 
 class Engine:
@@ -182,38 +183,43 @@ class Engine:
             self.intake.recheck_at = time.monotonic() + START_INBOX_S
         self.commit()
         self.write_state(heartbeat=True)
+        # the parts as locals: a backtest goes round this loop once per timestamp of its data
+        feed, clock, supervisor, intake, inbox = (
+            self.feed,
+            self.clock,
+            self.supervisor,
+            self.intake,
+            self.inbox.queue,
+        )
+        market_time, monotonic = self.market_time, time.monotonic
         while self._running:
-            due = self.feed.peek_ms()
+            due = feed.peek_ms()
             if due is None:
                 self.exit_reason = self.exit_reason or "end of market data"
                 break
             if self.decide_every_ms:
                 due = min(due, self._next_decision_ms)
             wake_at = self._next_heartbeat
-            if self.supervisor.recheck_at:
-                wake_at = min(wake_at, self.supervisor.recheck_at)
-            if self.intake is not None and self.intake.recheck_at:
-                wake_at = min(wake_at, self.intake.recheck_at)
-            word = self.clock.wait(due, self.inbox.queue, max(0.0, wake_at - time.monotonic()))
+            if supervisor.recheck_at:
+                wake_at = min(wake_at, supervisor.recheck_at)
+            if intake is not None and intake.recheck_at:
+                wake_at = min(wake_at, intake.recheck_at)
+            word = clock.wait(due, inbox, max(0.0, wake_at - monotonic()))
             if word is not None and word != DATA:
                 self._handle(word)
-            elif self.supervisor.recheck_at and time.monotonic() >= self.supervisor.recheck_at:
-                self.supervisor.recheck_at = 0.0
+            elif supervisor.recheck_at and monotonic() >= supervisor.recheck_at:
+                supervisor.recheck_at = 0.0
                 self._handle(WAKE)
-            elif (
-                self.intake is not None
-                and self.intake.recheck_at
-                and time.monotonic() >= self.intake.recheck_at
-            ):
+            elif intake is not None and intake.recheck_at and monotonic() >= intake.recheck_at:
                 self._handle(WAKE)  # the rest of a flood, or a file that was still being written
             elif self.decide_every_ms:
                 self._realtime_turn()
-            elif self.clock.now_ms() >= due:
-                for event in self.feed.next_batch():
+            elif clock.now_ms() >= due:
+                for event in feed.next_batch():
                     self.step(event)
-                self.orders.poll(self.mode, self.last_event_ms)
+                self.orders.poll(self.mode, market_time.event_ms)
                 self.end_step()
-            if time.monotonic() >= self._next_heartbeat:
+            if monotonic() >= self._next_heartbeat:
                 self.heartbeat()
         return self.exit_reason
 
@@ -350,7 +356,7 @@ class Engine:
 
     def _exits(self, tick: BookTick) -> None:
         market = self.markets[tick.market_id]
-        for outcome in (Outcome.UP, Outcome.DOWN):
+        for outcome in OUTCOMES:
             position = self.portfolio.positions.get((tick.market_id, outcome))
             if position is None:
                 continue
@@ -385,20 +391,18 @@ class Engine:
             self.journal.save_position(position, self.mode, "OPEN", None)
 
     def _evaluate(self, tick: BookTick) -> None:
+        # this runs once per book tick of a backtest: locals, and no work a tick does not need
         market_id = tick.market_id
         market = self.markets[market_id]
         positions = self.portfolio.positions
-        holding = (
-            {
-                o: p.shares
-                for o in (Outcome.UP, Outcome.DOWN)
-                if (p := positions.get((market_id, o))) is not None
-            }
-            if positions
-            else {}
-        )
-        open_orders = self.orders.open_in(market_id) if self.orders.orders else 0
-        entries = self.orders.entries
+        holding: dict[Outcome, int] = {}
+        if positions:
+            for outcome in OUTCOMES:
+                if (p := positions.get((market_id, outcome))) is not None:
+                    holding[outcome] = p.shares
+        orders = self.orders
+        open_orders = orders.open_in(market_id) if orders.orders else 0
+        entries = orders.entries
         now = tick.ts_ms
         left = (market.window_end_ms - now) / 1000
         forecasts = self.forecasts.live(market_id) if self.forecasts else ()
@@ -414,10 +418,9 @@ class Engine:
                 forecasts,
             )
             signal = strategy.evaluate(window)
-            if signal is None:
-                continue
-            result = self.orders.execute(signal, self.mode, tick)
-            self.last_signal = (signal, result)  # shown in status.json (bot/state.py)
+            if signal is not None:
+                result = orders.execute(signal, self.mode, tick)
+                self.last_signal = (signal, result)  # shown in status.json (bot/state.py)
 
     def _resolved(self, event: WindowResolved) -> Market:
         market = self.markets.pop(event.market_id)

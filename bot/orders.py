@@ -401,7 +401,7 @@ class OrderManager(OrderBooking):
         if events:
             self.apply(events)
         venue = self._venue_for(mode)
-        if tracks_order_status(venue):  # the venue found an UNKNOWN order resting: it is OPEN
+        if self.orders and tracks_order_status(venue):  # an UNKNOWN order found resting: it is OPEN
             for order in self.orders.values():
                 if (
                     order.status is OrderStatus.UNKNOWN

@@ -9,8 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from bot.model import ONE, Action, Outcome, Signal, book_for
+from bot.model import ONE, Action, Outcome, Signal
 from bot.strategies.base import WindowState
+
+UP, DOWN = Outcome.UP, Outcome.DOWN  # an enum member costs a lookup each time it is named
 
 
 class Canary:
@@ -25,15 +27,16 @@ class Canary:
 
     def __init__(self, params: Params | None = None) -> None:
         self.params = params or Canary.Params()
+        self.seconds_before_end = self.params.seconds_before_end
 
     def evaluate(self, window: WindowState) -> Signal | None:
-        if window.entries or not 0 < window.seconds_left <= self.params.seconds_before_end:
+        if window.entries or not 0 < window.seconds_left <= self.seconds_before_end:
             return None
-        mid2 = window.book.bid + window.book.ask  # twice the UP mid
+        book = window.book
+        mid2 = book.bid + book.ask  # twice the UP mid
         if mid2 == ONE:
             return None
-        outcome = Outcome.UP if mid2 > ONE else Outcome.DOWN
-        ask = book_for(window.book, outcome)[2]
+        outcome, ask = (UP, book.ask) if mid2 > ONE else (DOWN, ONE - book.bid)  # book_for's ask
         return Signal(
             ts_ms=window.now_ms,
             strategy=self.name,

@@ -11,8 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from bot.model import ONE, Action, BookTick, Micros, Outcome, Signal, book_for, to_micros
+from bot.model import ONE, Action, BookTick, Micros, Outcome, Signal, to_micros
 from bot.strategies.base import WindowState
+
+UP, DOWN = Outcome.UP, Outcome.DOWN  # an enum member costs a lookup each time it is named
 
 
 def buy_the_edge(
@@ -20,16 +22,15 @@ def buy_the_edge(
 ) -> Signal | None:
     """Buy the side whose ask `fair_up` beats by at least `min_edge` (a tie goes to UP)."""
     book: BookTick = window.book
-    down_ask = book_for(book, Outcome.DOWN)[2]
+    down_ask = ONE - book.bid  # book_for(book, DOWN)'s ask, inline: this runs on every tick
     up_edge = fair_up - book.ask  # the book is the UP token's
     down_edge = (ONE - fair_up) - down_ask
     if up_edge >= min_edge and up_edge >= down_edge:
-        edge, outcome, ask = up_edge, Outcome.UP, book.ask
+        edge, outcome, ask, fair = up_edge, UP, book.ask, fair_up
     elif down_edge >= min_edge:
-        edge, outcome, ask = down_edge, Outcome.DOWN, down_ask
+        edge, outcome, ask, fair = down_edge, DOWN, down_ask, ONE - fair_up
     else:
         return None
-    fair = fair_up if outcome is Outcome.UP else ONE - fair_up
     return Signal(
         ts_ms=window.now_ms,
         strategy=strategy,
@@ -58,9 +59,10 @@ class Edge:
     def __init__(self, params: Params | None = None) -> None:
         self.params = params or Edge.Params()
         self.min_edge = to_micros(round(self.params.min_edge, 6))
+        self.min_seconds_left = self.params.min_seconds_left
 
     def evaluate(self, window: WindowState) -> Signal | None:
         fair_up = window.book.fair_forecast
-        if fair_up is None or window.entries or window.seconds_left < self.params.min_seconds_left:
+        if fair_up is None or window.entries or window.seconds_left < self.min_seconds_left:
             return None
         return buy_the_edge(window, fair_up, self.min_edge, self.name, self.params.ttl_s, "fair")

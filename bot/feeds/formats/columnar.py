@@ -19,6 +19,8 @@ from bot.feeds.formats.tokens import TokenSeen, pair_tokens
 from bot.feeds.formats.values import _outcome
 from bot.model import ONE, BookTick, Outcome
 
+CHUNK = 65_536  # events turned into Python objects at a time
+
 
 def fast_tokens(rows: _CsvRows, batch: Any, setup: Settings) -> dict[str, _MarketAcc] | None:  # noqa: C901 - one pass per batch, kept inline for speed (issue 13 loading target)
     """The markets of a whole table (one `parquet._Batch`), or None when it does not qualify."""
@@ -187,19 +189,23 @@ class _Combined:
         self.t_rows, self.t_emit = t, t[emit]
         self.rows_at = np.searchsorted(m, np.arange(len(market_codes) + 1))
         self.emit_at = np.searchsorted(m_e, np.arange(len(market_codes) + 1))
-        self.ticks = [
-            BookTick(tt, mid, b, bs, a, as_, None, under[i])
-            for tt, mid, b, bs, a, as_, i in zip(
-                self.t_emit.tolist(),
-                names[m_e].tolist(),
-                np.where(use, c_bid, own_bid).tolist(),
-                np.where(use, c_bs, own_bs).tolist(),
-                np.where(use, c_ask, own_ask).tolist(),
-                np.where(use, c_as, own_as).tolist(),
-                rows_e.tolist(),
-                strict=True,
-            )
-        ]
+        columns = (
+            self.t_emit,
+            names[m_e],
+            np.where(use, c_bid, own_bid),
+            np.where(use, c_bs, own_bs),
+            np.where(use, c_ask, own_ask),
+            np.where(use, c_as, own_as),
+            rows_e,
+        )
+        self.ticks = []
+        for lo in range(0, len(rows_e), CHUNK):  # Python ints for a chunk at a time: less memory
+            self.ticks += [
+                BookTick(tt, mid, b, bs, a, as_, None, under[i])
+                for tt, mid, b, bs, a, as_, i in zip(
+                    *(c[lo : lo + CHUNK].tolist() for c in columns), strict=True
+                )
+            ]
 
     def market(
         self, col: _Collector, acc: _MarketAcc, up: _MarketAcc | None, down: _MarketAcc | None

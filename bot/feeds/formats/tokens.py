@@ -128,17 +128,7 @@ def pair_tokens(
         info = next(iter(infos[market_id]), None)
         acc = markets[market_id] = _MarketAcc(market_id)
         _market_values(col, acc, accs, infos[market_id])
-        if acc.window_end is None:
-            raise DataError(
-                f"{path}: market {market_id} has no window end; expected a window_end column,"
-                " the option window_end= or metadata"
-            )
-        for token_acc in accs.values():
-            if token_acc.ticks and token_acc.ticks[-1].ts_ms >= acc.window_end:
-                kept = [tick for tick in token_acc.ticks if tick.ts_ms < acc.window_end]
-                for _ in range(len(token_acc.ticks) - len(kept)):
-                    col.ignore("row at or after window end")
-                token_acc.ticks = kept
+        _trim_at_window_end(col, acc, accs)
         up, down = pair.get(Outcome.UP), pair.get(Outcome.DOWN)
         fields = info.fields if info is not None and info.fields is not None else col.fields
         if info is None or info.fields is None:
@@ -146,6 +136,8 @@ def pair_tokens(
         acc.fields = fields
         acc.tick_seen = min(a.tick_seen for a in accs.values())
         (combine or _combine)(col, acc, accs.get(Outcome.UP), accs.get(Outcome.DOWN))
+        for token_acc in accs.values():  # the market's ticks stand for its tokens' rows now:
+            token_acc.ticks = []  # let them go, market by market (the peak memory of a load)
         acc.last_ts = acc.ticks[-1].ts_ms if acc.ticks else None
         verdicts = [tokens[t].verdict for t in pair.values() if t in tokens]
         if const_outcome is None and len(verdicts) == 2 and all(is_split(v) for v in verdicts):
@@ -160,6 +152,21 @@ def pair_tokens(
             " complements: UP ask + DOWN ask < 1 or UP bid + DOWN bid > 1); the row's own book was used"
         )
     return markets
+
+
+def _trim_at_window_end(col: _Collector, acc: _MarketAcc, accs: dict[Outcome, _MarketAcc]) -> None:
+    """Drop (and count) the tokens' rows at or after the market's window end."""
+    if acc.window_end is None:
+        raise DataError(
+            f"{col.path}: market {acc.market_id} has no window end; expected a window_end column,"
+            " the option window_end= or metadata"
+        )
+    for token_acc in accs.values():
+        if token_acc.ticks and token_acc.ticks[-1].ts_ms >= acc.window_end:
+            kept = [tick for tick in token_acc.ticks if tick.ts_ms < acc.window_end]
+            for _ in range(len(token_acc.ticks) - len(kept)):
+                col.ignore("row at or after window end")
+            token_acc.ticks = kept
 
 
 def _with_tokens(fields: _MarketFields, up: str | None, down: str | None) -> _MarketFields:

@@ -59,8 +59,28 @@ def book_from_price(price: Decimal, *, tick: Micros, spread: Micros) -> tuple[Mi
     return bid, ask
 
 
+# Files repeat their values: a price, a size, a window end, a row's time on both tokens'
+# rows. What a text parsed to is remembered (bounded: forgotten every SEEN_MAX entries, so
+# memory does not grow with the file); only what parsed, so every error is raised anew.
+SEEN_MAX: Final = 65_536
+_times_seen: dict[str, tuple[int, bool]] = {}
+_micros_seen: dict[str, Micros] = {}
+
+
 def _parse_time(value: object) -> tuple[int, bool]:
     """(epoch ms, had no time zone). Raises ValueError with a short reason."""
+    if type(value) is str:
+        found = _times_seen.get(value)
+        if found is None:
+            found = _parse_time_uncached(value)
+            if len(_times_seen) >= SEEN_MAX:
+                _times_seen.clear()
+            _times_seen[value] = found
+        return found
+    return _parse_time_uncached(value)
+
+
+def _parse_time_uncached(value: object) -> tuple[int, bool]:
     if isinstance(value, bool):
         raise ValueError(f"{value!r} is not a time")
     if isinstance(value, datetime):
@@ -81,7 +101,7 @@ def _parse_time(value: object) -> tuple[int, bool]:
                     dt = datetime.fromisoformat(text)
                 except ValueError:
                     raise ValueError(f"{value!r} is not a unix time or an ISO-8601 time") from None
-                return _parse_time(dt)
+                return _parse_time_uncached(dt)
     else:
         raise ValueError(f"{value!r} is not a time")
     if isinstance(number, Decimal) and not number.is_finite():
@@ -95,11 +115,19 @@ def _parse_time(value: object) -> tuple[int, bool]:
 
 def _micros(text: str) -> Micros:
     """Exact micros from a decimal string; fast for plain "0.53"-style numbers."""
+    value = _micros_seen.get(text)
+    if value is not None:
+        return value
     s = text.strip()
     whole, _, frac = s.partition(".")
     if len(frac) <= 6 and s.isascii() and (whole + frac).isdigit():
-        return int(whole or "0") * ONE + int(frac.ljust(6, "0"))
-    return to_micros(s)  # signs, exponents, too many decimals; raises ValueError
+        value = int(whole or "0") * ONE + int(frac.ljust(6, "0"))
+    else:
+        value = to_micros(s)  # signs, exponents, too many decimals; raises ValueError
+    if len(_micros_seen) >= SEEN_MAX:
+        _micros_seen.clear()
+    _micros_seen[text] = value
+    return value
 
 
 def _price(text: str, name: str, tick: Micros | None) -> Micros:
