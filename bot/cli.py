@@ -314,7 +314,8 @@ def backtest(
             return
         cfg = load_config(config, overrides)
         if underlying is not None and not underlying.is_file():
-            raise bt.BacktestError(f"{underlying}: no such file (expected the underlying's price series)")
+            what = "is a directory" if underlying.is_dir() else "no such file"
+            raise bt.BacktestError(f"{underlying}: {what} (expected the underlying's price series)")
         result = bt.run_backtest(
             data,
             cfg,
@@ -511,7 +512,10 @@ def _options(items: list[str]) -> dict[str, object]:
         key, sep, value = item.partition("=")
         if not sep:
             fail("backtest", ValueError(f"--option {item!r} is not KEY=VALUE"))
-        out[key] = json.loads(value) if value[:1] in "[{" else _value(value)
+        try:
+            out[key] = json.loads(value) if value[:1] in "[{" else _value(value)
+        except json.JSONDecodeError as exc:
+            fail("backtest", ValueError(f"--option {key}: not valid JSON ({exc.msg} at column {exc.colno})"))
     return out
 
 

@@ -41,6 +41,8 @@ def detect_format(path: Path | str) -> str:
             first = None
         if isinstance(first, dict) and first.get("e") == "tape":
             return "tape"
+        if first is None and path.name.lower().endswith((".jsonl", ".jsonl.gz")):
+            return "tape"  # JSON lines whose first line does not parse: the tape reader says where
         return "polymarket"
     if text.startswith(b"["):
         return "polymarket"

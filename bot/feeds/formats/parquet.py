@@ -280,9 +280,8 @@ class _Batch:
                 try:
                     cache[value] = parse(value)
                 except AmbiguousValue:
-                    raise DataError(
-                        f"{self.rows.col.path}: row {self.offset + i + 1}: {_why(parse, value)}"
-                    ) from None
+                    col = self.rows.col
+                    raise DataError(col.located(self.offset + i + 1, _why(parse, value))) from None
                 except (ValueError, TypeError):
                     cache[value] = _BAD
             got = cache[value]
