@@ -278,6 +278,10 @@ class _CsvRows:
         market_id = tick.market_id
         acc = markets.get(market_id)
         if acc is None:
+            if not market_id.isprintable():  # checked once per market: NUL or control bytes
+                key = "token_id" if self.tokens is not None else "market_id"
+                col.bad(line, f"{key} {market_id!r} has a control character; expected text")
+                return
             template = self.template
             acc = markets[market_id] = _MarketAcc(
                 market_id, window_end=template.window_end, outcome=template.outcome
