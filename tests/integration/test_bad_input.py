@@ -85,6 +85,8 @@ def write_inputs(d: Path) -> None:
         "noside.csv",
         f"timestamp,market_id,token_id,best_bid,best_ask,window_end\n{T0},m,t,0.5,0.52,{T0 + 9}\n",
     )
+    sides = [f"{T0 + i},m1,{side},0.50,0.52,{T0 + 300}" for i in range(3) for side in ("Up", "Down")]
+    text("sides.csv", csv_text(sides, "timestamp,market_id,token_outcome,best_bid,best_ask,window_end"))
     text("syntax.json", '{"history": [{"t": 1, "p": 0.5},')
     text("nohistory.json", '{"foo": 1}')
     text("points.json", json.dumps({"history": [{"t": "x", "p": 2}]}))
@@ -99,6 +101,7 @@ def write_inputs(d: Path) -> None:
     text("under.json", "{oops")
     raw("tape.jsonl.gz", gzip.compress(b'{"e": "tape"\nnot json\n', mtime=0))
     text("tape-version.jsonl", '{"e":"tape","v":1}\n')
+    raw("tape-lines.jsonl.gz", gzip.compress(b'{"e":"tape","version":1}\n{"e":"book"}\nnot json\n', mtime=0))
     text("bad.toml", "[risk\nx=1")
     (d / "dl").mkdir()
     text("dl/download.json", '{"books": "books.csv",\n "metadata": }')
@@ -117,6 +120,9 @@ def write_inputs(d: Path) -> None:
     pq.write_table(pa.table(flags), d / "flag.parquet")
     empty = pa.table({k: [] for k in ("timestamp", "market_id", "best_bid", "best_ask", "window_end")})
     pq.write_table(empty, d / "empty.parquet")
+    groups = {k: v * 3 for k, v in flags.items()}
+    groups["outcome"] = ["UP"] * 5 + ["1"]
+    pq.write_table(pa.table(groups), d / "groups.parquet", row_group_size=2)
 
 
 def case(*argv: str, file: str, place: str = "", reasons: tuple[str, ...] = (), after: str = ": ") -> Case:
@@ -180,6 +186,13 @@ CASES: dict[str, Case] = {
         file="verdict.csv",
         place=":2:8",
         reasons=("column outcome", "'perhaps'", "expected"),
+    ),
+    "a side column without token ids": case(
+        "backtest",
+        "@sides.csv",
+        file="sides.csv",
+        place=":1:3",
+        reasons=("'token_outcome'", "expected a column 'token_id'"),
     ),
     "per-token without a side": case(
         "backtest", "@noside.csv", file="noside.csv", place=":1", reasons=("which token is UP",)
@@ -256,6 +269,13 @@ CASES: dict[str, Case] = {
     "tape version": case(
         "backtest", "@tape-version.jsonl", file="tape-version.jsonl", place=":1", reasons=("version",)
     ),
+    "tape without a usable line": case(
+        "backtest",
+        "@tape-lines.jsonl.gz",
+        file="tape-lines.jsonl.gz",
+        place=":2",
+        reasons=("missing key", "2 malformed"),
+    ),
     # options, settings, sweep grids, download folders
     "option JSON": case(
         "backtest", "@good.csv", "--option", "columns={bad", file="", reasons=("--option columns", "JSON")
@@ -319,6 +339,13 @@ CASES: dict[str, Case] = {
         file="flag.parquet",
         place=": row 1",
         reasons=("column outcome", "UP/DOWN"),
+    ),
+    "Parquet row group": case(
+        "backtest",
+        "@groups.parquet",
+        file="groups.parquet",
+        place=": row 6 (row group 2)",
+        reasons=("column outcome",),
     ),
     "Parquet without rows": case(
         "backtest", "@empty.parquet", file="empty.parquet", reasons=("without rows",)
@@ -396,3 +423,15 @@ def test_bad_input_is_one_line_naming_file_place_and_reason(inputs: Path, name: 
         assert reason in line, line
     if c.argv[0] == "backtest":  # nothing was written as if it were a result
         assert not (Path(args[args.index("--out") + 1]) / "summary.json").exists()
+
+
+def test_after_bad_data_the_same_out_folder_takes_the_fixed_data(inputs: Path) -> None:
+    """Nothing is written when the data cannot be used: no half-made results to trip over."""
+    out = inputs / "again"
+    code, stderr = in_process(["backtest", str(inputs / "allbad.csv"), "--out", str(out), "--quiet"])
+    assert code == 2, stderr
+    assert not out.exists()
+    code, stderr = in_process(["backtest", str(inputs / "good.csv"), "--out", str(out), "--quiet"])
+    assert code == 0, stderr
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["data"]["malformed_total"] == 0

@@ -5,6 +5,7 @@ that turns per-market rows into sorted events (see the package doc).
 from __future__ import annotations
 
 import gzip
+from bisect import bisect_right
 import io
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
@@ -187,14 +188,19 @@ class _Collector:
         self.fields = _MarketFields()
         self.naive_times = 0
         self.positions: dict[str, int] = {}  # a CSV's column names (lower case) -> 1-based field
+        self.row_groups: list[int] = []  # a Parquet file's rows before each row group after the first
 
     def located(self, row: int, reason: str, column: str | None = None) -> str:
         """The one-line message for ``reason`` at a row (bot.feeds.where): ``FILE:LINE:COL``
-        for a text file (COL: the column's field), ``FILE: row R, column NAME`` for Parquet."""
+        for a text file (COL: the column's field); ``FILE: row R, column NAME`` for Parquet,
+        with ``(row group G)`` (from 0) when the file has more than one."""
         unit = self.report.row_unit
         if unit == "line":
             return at(self.path, reason, row, self.positions.get(column.lower()) if column else None)
-        place = f"{unit} {row}" + (f", column {column}" if column else "")
+        place = f"{unit} {row}"
+        if len(self.row_groups) > 0:
+            place += f" (row group {bisect_right(self.row_groups, row - 1)})"
+        place += f", column {column}" if column else ""
         return f"{self.path}: {place}: {reason}"
 
     def bad(self, row: int, reason: str) -> None:

@@ -173,6 +173,15 @@ def _csv_index(
                 f"{role} is given both as an option and as column {names[role]!r}; expected one of them",
                 index[role],
             )
+    if index["token_outcome"] is not None and not per_token and names["token_id"] != "\0":
+        # both tokens' books in one market's rows would be read as one book: never guess
+        raise _header_error(
+            path,
+            kind,
+            f"column {names['token_outcome']!r} says rows are per token, but no column says which"
+            f" token; expected a column {names['token_id']!r} (or columns={{'token_id': ...}})",
+            index["token_outcome"],
+        )
     if meta is not None and not per_token:
         raise _header_error(
             path,

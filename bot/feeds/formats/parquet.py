@@ -70,8 +70,11 @@ def _load_parquet(path: Path, col: _Collector, options: Mapping[str, Any]) -> di
         try:
             table = pq.ParquetFile(raw)
             header = list(table.schema_arrow.names)
+            sizes = [table.metadata.row_group(g).num_rows for g in range(table.metadata.num_row_groups)]
         except (pa.ArrowException, OSError) as exc:
             raise DataError(f"{path}: not a Parquet file ({exc}); {expected}") from None
+        if len(sizes) > 1:  # where a bad row is, for a message (core._Collector.located)
+            col.row_groups = [sum(sizes[: g + 1]) for g in range(len(sizes) - 1)]
         rows = start_rows(path, col, header, setup, "Parquet")
         used = sorted({header[i] for i in rows.index.values() if i is not None}, key=header.index)
         offset = 0
