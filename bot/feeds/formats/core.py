@@ -5,8 +5,8 @@ that turns per-market rows into sorted events (see the package doc).
 from __future__ import annotations
 
 import gzip
-from bisect import bisect_right
 import io
+from bisect import bisect_right
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from operator import attrgetter, itemgetter
