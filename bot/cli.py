@@ -314,7 +314,13 @@ def backtest(
             return
         cfg = load_config(config, overrides)
         if underlying is not None and not underlying.is_file():
-            what = "is a directory" if underlying.is_dir() else "no such file"
+            what = (
+                "is a directory"
+                if underlying.is_dir()
+                else "is not a regular file"
+                if underlying.exists()
+                else "no such file"
+            )
             raise bt.BacktestError(f"{underlying}: {what} (expected the underlying's price series)")
         result = bt.run_backtest(
             data,

@@ -12,10 +12,13 @@ would be on stderr.
 from __future__ import annotations
 
 import gzip
+import http.server
+import importlib.util
 import json
 import subprocess
 import sys
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -318,6 +321,29 @@ CASES: dict[str, Case] = {
     "download --out a file": case(
         "download", "--out", "@good.csv", "--market", "x", file="good.csv", reasons=("choose a new --out",)
     ),
+    "download answer not JSON": case(
+        "download",
+        "--out",
+        "@dl-new",
+        "--market",
+        "x",
+        "--gamma",
+        "SERVER",
+        file="",
+        reasons=("not JSON", "<html>"),
+    ),
+    "dask scheduler address": case(
+        "backtest",
+        "@good.csv",
+        "--sweep",
+        "risk.max_position_usd=1,2",
+        "--executor",
+        "dask",
+        "--scheduler",
+        "nowhere",
+        file="",
+        reasons=("--scheduler 'nowhere'", "expected tcp://HOST:PORT"),
+    ),
     "compare outside a home": case(
         "compare", "1", "--home", "@emptydir", file="emptydir", reasons=("not a bot home",), after=" "
     ),
@@ -368,20 +394,38 @@ def inputs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return d
 
 
-def argv(c: Case, d: Path, name: str) -> list[str]:
-    out = [str(d / arg[1:]) if arg.startswith("@") else arg for arg in c.argv]
+class _Html(http.server.BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html")
+        self.end_headers()
+        self.wfile.write(b"<html>maintenance</html>")
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[str]:
+    """A local server that answers every request with a web page, not JSON."""
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Html)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+    thread.join(timeout=30)
+    httpd.server_close()
+
+
+def argv(c: Case, d: Path, name: str, server: str) -> list[str]:
+    out = [str(d / arg[1:]) if arg.startswith("@") else server if arg == "SERVER" else arg for arg in c.argv]
     out = [a.replace("metadata=", f"metadata={d}/") if a.startswith("metadata=") else a for a in out]
     if c.argv[0] == "backtest":
         out += ["--out", str(d / "out" / name.replace(" ", "-").replace("/", "-")), "--quiet"]
-    if c.argv[0] == "download":  # never reaches a server: the folder is refused first
-        out += [
-            "--gamma",
-            "http://127.0.0.1:9",
-            "--clob",
-            "http://127.0.0.1:9",
-            "--binance",
-            "http://127.0.0.1:9",
-        ]
+    if c.argv[0] == "download":  # never the real servers
+        for option in ("--gamma", "--clob", "--binance"):
+            if option not in out:
+                out += [option, server]
     return out
 
 
@@ -405,11 +449,13 @@ RUNNERS: dict[bool, Callable[[list[str], Path], tuple[int, str]]] = {
 
 
 @pytest.mark.parametrize("name", list(CASES))
-def test_bad_input_is_one_line_naming_file_place_and_reason(inputs: Path, name: str) -> None:
+def test_bad_input_is_one_line_naming_file_place_and_reason(inputs: Path, server: str, name: str) -> None:
     c = CASES[name]
     if "parquet" in " ".join(c.argv) and not (inputs / "empty.parquet").exists():
         pytest.skip("the `data` extra (pyarrow) is not installed")
-    args = argv(c, inputs, name)
+    if "dask" in c.argv and importlib.util.find_spec("distributed") is None:
+        pytest.skip("the `dask` extra is not installed")
+    args = argv(c, inputs, name, server)
     code, stderr = RUNNERS[name in SPAWNED](args, inputs)
     assert code == 2, stderr
     assert "Traceback" not in stderr
