@@ -348,6 +348,15 @@ def backtest(
     )
     fees = "; ".join(f"{rate} in {n} market(s)" for rate, n in info.get("fees", {}).items())
     typer.echo(f"fees: {fees or 'no market opened'}")
+    unit = info.get("row_unit", "line")
+    for row, reason in info.get("malformed_first", [])[:3]:
+        typer.echo(f"data: malformed {unit} {row}: {reason}")
+    if info.get("malformed_total", 0) > 3:
+        typer.echo(
+            f"data: ... {info['malformed_total'] - 3} more malformed (summary.json: data.malformed_first)"
+        )
+    if info.get("truncated") and info.get("format") == "tape":
+        typer.echo("data: the tape ends early (TRUNCATED): read up to its last complete line")
     for note in info.get("notes", []):
         typer.echo(f"data: {note}")
     if "underlying" in info:

@@ -26,6 +26,8 @@ import pytest
 from typer.testing import CliRunner
 
 from bot.cli import app
+from bot.feeds.tape import TapeWriter
+from bot.model import ONE, BookTick, Market, WindowOpened
 
 T0 = 1_800_000_000
 HEADER = "timestamp,market_id,best_bid,best_ask,window_end,outcome"
@@ -481,3 +483,51 @@ def test_after_bad_data_the_same_out_folder_takes_the_fixed_data(inputs: Path) -
     assert code == 0, stderr
     summary = json.loads((out / "summary.json").read_text())
     assert summary["data"]["malformed_total"] == 0
+
+
+def test_a_file_mostly_fine_is_used_and_its_malformed_rows_are_on_the_page(inputs: Path) -> None:
+    """The documented policy: malformed rows counted, the first reasons with their lines shown."""
+    lines = rows(40)
+    lines[4] = f"{T0 + 4},M1,abc,1.5,{T0 + 300},UP"  # line 6: two reasons
+    lines[6] = f"{T0 + 6},M1,0.6,0.5,{T0 + 300},UP"  # line 8
+    path = inputs / "some-bad.csv"
+    path.write_text(csv_text(lines))
+    out = inputs / "some-bad"
+    result = CliRunner().invoke(app, ["backtest", str(path), "--out", str(out), "--quiet"])
+    assert result.exit_code == 0, result.stderr
+    assert "2 malformed rows" in result.stdout
+    assert (
+        "data: malformed line 6: best_bid 'abc' is not a number; best_ask 1.5 is outside [0, 1]"
+        in result.stdout
+    )
+    assert "data: malformed line 8: crossed book" in result.stdout
+    data = json.loads((out / "summary.json").read_text())["data"]
+    assert [row for row, _ in data["malformed_first"]] == [6, 8]
+
+
+def test_a_tape_cut_short_is_used_up_to_its_last_line_and_says_so(inputs: Path) -> None:
+    market = Market(
+        market_id="m1",
+        instrument="BTC",
+        name="m1",
+        window_start_ms=T0 * 1000,
+        window_end_ms=(T0 + 3600) * 1000,
+        strike=None,
+        tick=10_000,
+        min_size=5 * ONE,
+        fee_rate_ppm=0,
+        fee_exponent=1,
+    )
+    path = inputs / "cut.jsonl.gz"
+    with TapeWriter(path, source="test") as tape:
+        tape.write(WindowOpened(T0 * 1000, market))
+        for i in range(3000):
+            bid = 400_000 + (i % 50) * 10_000
+            tape.write(BookTick((T0 + i) * 1000, "m1", bid, 100 * ONE, bid + 10_000, 100 * ONE))
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) * 2 // 3])
+    out = inputs / "cut"
+    result = CliRunner().invoke(app, ["backtest", str(path), "--out", str(out), "--quiet"])
+    assert result.exit_code == 0, result.stderr
+    assert "data: the tape ends early (TRUNCATED)" in result.stdout
+    assert json.loads((out / "summary.json").read_text())["data"]["truncated"] is True
