@@ -13,7 +13,7 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated, Any, NoReturn
 
 import typer
 
@@ -348,17 +348,8 @@ def backtest(
     )
     fees = "; ".join(f"{rate} in {n} market(s)" for rate, n in info.get("fees", {}).items())
     typer.echo(f"fees: {fees or 'no market opened'}")
-    unit = info.get("row_unit", "line")
-    for row, reason in info.get("malformed_first", [])[:3]:
-        typer.echo(f"data: malformed {unit} {row}: {reason}")
-    if info.get("malformed_total", 0) > 3:
-        typer.echo(
-            f"data: ... {info['malformed_total'] - 3} more malformed (summary.json: data.malformed_first)"
-        )
-    if info.get("truncated") and info.get("format") == "tape":
-        typer.echo("data: the tape ends early (TRUNCATED): read up to its last complete line")
-    for note in info.get("notes", []):
-        typer.echo(f"data: {note}")
+    for line in _data_lines(info):
+        typer.echo(line)
     if "underlying" in info:
         u = info["underlying"]
         typer.echo(
@@ -517,6 +508,21 @@ def schema(
         typer.echo(schema_files.text(name), nl=False)
     except schema_files.UnknownSchema as exc:
         fail("schema", exc)
+
+
+def _data_lines(info: dict[str, Any]) -> list[str]:
+    """What the data held back, for the terminal: the first malformed rows with their place and
+    reasons, a tape cut short, the loader's notes (all of it is in summary.json too)."""
+    unit = info.get("row_unit", "line")
+    lines = [f"data: malformed {unit} {row}: {reason}" for row, reason in info.get("malformed_first", [])[:3]]
+    if info.get("malformed_total", 0) > 3:
+        lines.append(
+            f"data: ... {info['malformed_total'] - 3} more malformed (summary.json: data.malformed_first)"
+        )
+    if info.get("truncated") and info.get("format") == "tape":
+        lines.append("data: the tape ends early (TRUNCATED): read up to its last complete line")
+    lines.extend(f"data: {note}" for note in info.get("notes", []))
+    return lines
 
 
 def _options(items: list[str]) -> dict[str, object]:
