@@ -6,7 +6,7 @@ All the inputs are written once into one folder. Spawning the bot costs about a 
 the loaded CI machine, so most cases call the CLI in-process (typer's runner, stderr kept
 apart; an exception that escapes the command shows as `result.exception`, the in-process
 traceback), and a representative few run `python -m bot` as a subprocess, where a traceback
-would be on stderr.
+or a warning would be on stderr (pytest catches warnings in-process).
 """
 
 from __future__ import annotations
@@ -125,6 +125,8 @@ def write_inputs(d: Path) -> None:
     pq.write_table(pa.table(flags), d / "flag.parquet")
     empty = pa.table({k: [] for k in ("timestamp", "market_id", "best_bid", "best_ask", "window_end")})
     pq.write_table(empty, d / "empty.parquet")
+    odd = {**base, "best_bid": [float("inf"), float("nan")], "best_ask": [1e300, 0.42]}
+    pq.write_table(pa.table({**odd, "timestamp": [float("inf"), 1e300]}), d / "inf.parquet")
     groups = {k: v * 3 for k, v in flags.items()}
     groups["outcome"] = ["UP"] * 5 + ["1"]
     pq.write_table(pa.table(groups), d / "groups.parquet", row_group_size=2)
@@ -375,6 +377,9 @@ CASES: dict[str, Case] = {
         place=": row 6 (row group 2)",
         reasons=("column outcome",),
     ),
+    "Parquet inf and nan (no numpy warning)": case(
+        "backtest", "@inf.parquet", file="inf.parquet", place=": row 1", reasons=("timestamp", "best_bid")
+    ),
     "Parquet without rows": case(
         "backtest", "@empty.parquet", file="empty.parquet", reasons=("without rows",)
     ),
@@ -386,6 +391,7 @@ SPAWNED = {
     "option JSON",
     "underlying JSON",
     "tape first line",
+    "Parquet inf and nan (no numpy warning)",
 }
 
 

@@ -215,7 +215,8 @@ class _Batch:
             if pa.types.is_integer(kind):
                 whole = arr.cast(pa.int64()).fill_null(0).to_numpy(zero_copy_only=False)
                 return np.where(seconds, whole * 1000, whole)
-            return np.where(seconds, np.trunc(v * 1000), np.trunc(v)).astype(np.int64)
+            with np.errstate(invalid="ignore", over="ignore"):  # inf, nan: flagged above, not warned
+                return np.where(seconds, np.trunc(v * 1000), np.trunc(v)).astype(np.int64)
         out = np.zeros(self.n, dtype=np.int64)
         for i, value in enumerate(arr.to_pylist()):
             try:
@@ -244,11 +245,12 @@ class _Batch:
         kind = arr.type
         if pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_decimal(kind):
             v = arr.cast(pa.float64()).fill_null(np.nan).to_numpy(zero_copy_only=False)
-            scaled = v * ONE
-            whole = np.rint(scaled)
-            ok = np.isfinite(v) & (np.abs(scaled - whole) <= 1e-3)
-            self.bad |= ~ok
-            return np.where(ok, whole, 0).astype(np.int64)
+            with np.errstate(invalid="ignore", over="ignore"):  # inf, nan, 1e300: flagged, not warned
+                scaled = v * ONE
+                whole = np.rint(scaled)
+                ok = np.isfinite(v) & (np.abs(scaled - whole) <= 1e-3)
+                self.bad |= ~ok
+                return np.where(ok, whole, 0).astype(np.int64)
         out = np.zeros(self.n, dtype=np.int64)
         for i, value in enumerate(arr.to_pylist()):
             try:
