@@ -127,7 +127,7 @@ def load_series(path: Path, name: str | None = None) -> Series:
     """Read a price series; DataError with a one-line reason when nothing usable is in it."""
     series = Series(path, name or path.name.split(".")[0])
     try:
-        lower = path.name.lower()
+        lower = path.name.lower().removesuffix(".gz")
         if lower.endswith(".parquet"):
             _parquet(path, series)
         elif lower.endswith(".json"):
@@ -160,13 +160,19 @@ def _pick(header: list[str], names: tuple[str, ...], what: str, path: Path) -> i
     )
 
 
-def _csv(path: Path, series: Series) -> None:
+def _bytes(path: Path) -> bytes:
+    """The file's bytes, gunzipped when it is gzip data."""
     raw = path.read_bytes()
-    if path.name.lower().endswith(".gz"):
+    if raw[:2] == b"\x1f\x8b":
         try:
             raw = gzip.decompress(raw)
         except (OSError, EOFError) as exc:
             raise DataError(f"{path}: not a readable gzip file ({exc})") from None
+    return raw
+
+
+def _csv(path: Path, series: Series) -> None:
+    raw = _bytes(path)
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:
@@ -218,7 +224,7 @@ def _kline_time(row: list[Any]) -> Any:
 
 def _json(path: Path, series: Series) -> None:
     try:
-        body = orjson.loads(path.read_bytes())
+        body = orjson.loads(_bytes(path))
     except orjson.JSONDecodeError as exc:
         raise json_error(path, exc, "a price series") from None
     series.unit = "point"

@@ -104,6 +104,7 @@ def write_inputs(d: Path) -> None:
     text("under-bad.csv", "timestamp,price\nx,y\nz,w\n")
     raw("under-latin.csv", f"timestamp,price\n{T0},9\xe97\n".encode("latin-1"))
     text("under.json", "{oops")
+    raw("under-cut.csv.gz", gzip.compress(f"timestamp,price\n{T0},97000\n".encode() * 50, mtime=0)[:40])
     raw("tape.jsonl.gz", gzip.compress(b'{"e": "tape"\nnot json\n', mtime=0))
     text("tape-version.jsonl", '{"e":"tape","v":1}\n')
     raw("tape-lines.jsonl.gz", gzip.compress(b'{"e":"tape","version":1}\n{"e":"book"}\nnot json\n', mtime=0))
@@ -127,6 +128,7 @@ def write_inputs(d: Path) -> None:
     pq.write_table(empty, d / "empty.parquet")
     odd = {**base, "best_bid": [float("inf"), float("nan")], "best_ask": [1e300, 0.42]}
     pq.write_table(pa.table({**odd, "timestamp": [float("inf"), 1e300]}), d / "inf.parquet")
+    raw("zipped.parquet.gz", gzip.compress((d / "flag.parquet").read_bytes(), mtime=0))
     groups = {k: v * 3 for k, v in flags.items()}
     groups["outcome"] = ["UP"] * 5 + ["1"]
     pq.write_table(pa.table(groups), d / "groups.parquet", row_group_size=2)
@@ -269,6 +271,9 @@ CASES: dict[str, Case] = {
     "underlying JSON": case(
         *UNDER, "@under.json", file="under.json", place=":1:2", reasons=("not valid JSON",)
     ),
+    "underlying gzip cut short": case(
+        *UNDER, "@under-cut.csv.gz", file="under-cut.csv.gz", reasons=("not a readable gzip file",)
+    ),
     # tapes
     "tape first line": case(
         "backtest", "@tape.jsonl.gz", file="tape.jsonl.gz", place=":1:13", reasons=("not a tape",)
@@ -379,6 +384,9 @@ CASES: dict[str, Case] = {
     ),
     "Parquet inf and nan (no numpy warning)": case(
         "backtest", "@inf.parquet", file="inf.parquet", place=": row 1", reasons=("timestamp", "best_bid")
+    ),
+    "gzip'd Parquet": case(
+        "backtest", "@zipped.parquet.gz", file="zipped.parquet.gz", reasons=("gzip'd Parquet",)
     ),
     "Parquet without rows": case(
         "backtest", "@empty.parquet", file="empty.parquet", reasons=("without rows",)

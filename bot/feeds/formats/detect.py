@@ -32,6 +32,11 @@ def detect_format(path: Path | str) -> str:
             head = zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(head, _SNIFF_BYTES)
         except zlib.error:
             head = b""
+    if compressed and head.startswith(b"PAR1"):
+        raise DataError(
+            f"{path}: gzip'd Parquet; expected the .parquet file itself (gunzip it: Parquet"
+            " compresses its own columns)"
+        )
     text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
     first_line = text.split(b"\n", 1)[0].strip()
     if text.startswith(b"{"):
