@@ -153,6 +153,19 @@ def _note_fees(market: Market, fees: dict[str, int]) -> None:
     fees[key] = fees.get(key, 0) + 1
 
 
+def _nothing_usable(data: Path, source: Source) -> str:
+    """Why DATA gave no event: a tape's first malformed line at its place, else what it was."""
+    reader = source.tape_reader
+    if reader is not None and reader.malformed:
+        line, reason = min(reader.malformed)
+        ends = ", and it ends early" if reader.truncated else ""
+        tally = f"{reader.malformed_total} malformed line(s){ends}"
+        return f"{data}:{line}: {reason} (no usable market event in the tape: {tally})"
+    if reader is not None and reader.truncated:
+        return f"{data}: the tape ends before its first market event; expected a tape with book lines"
+    return f"{data}: no usable market events in the data set ({source.format}); expected book rows"
+
+
 def open_source(
     path: Path,
     fmt: str | None = None,
@@ -251,10 +264,8 @@ def run_backtest(
     if source is None:
         source = open_source(data, fmt, options, underlying)
     _check_out(out)
-    paths = prepare_home(out)
     config = _backtest_config(config)
     strategies = build_strategies(config.strategies.enabled, config.strategies.params)
-    journal = Journal(paths.journal)
     bar = Progress(source.total, progress)
     equity: list[EquityPoint] = []
     exposure: list[tuple[int, int]] = []
@@ -275,9 +286,10 @@ def run_backtest(
     inputs = Inputs()
     feed = ReplayFeed(_with_inputs(source, inputs, sigma), on_batch)
     first_ts = feed.peek_ms()
-    if first_ts is None:
-        journal.close()
-        raise BacktestError(f"{data}: no usable market events in the data set ({source.format})")
+    if first_ts is None:  # before anything is written: the same --out can be used again
+        raise BacktestError(_nothing_usable(data, source))
+    paths = prepare_home(out)
+    journal = Journal(paths.journal)
     started = time.perf_counter()
     try:
         journal.start_session(Mode.BACKTEST, __version__, 0, config.to_dict(), first_ts)

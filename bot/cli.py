@@ -13,7 +13,7 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated, Any, NoReturn
 
 import typer
 
@@ -314,7 +314,14 @@ def backtest(
             return
         cfg = load_config(config, overrides)
         if underlying is not None and not underlying.is_file():
-            raise bt.BacktestError(f"{underlying}: no such file (expected the underlying's price series)")
+            what = (
+                "is a directory"
+                if underlying.is_dir()
+                else "is not a regular file"
+                if underlying.exists()
+                else "no such file"
+            )
+            raise bt.BacktestError(f"{underlying}: {what} (expected the underlying's price series)")
         result = bt.run_backtest(
             data,
             cfg,
@@ -341,8 +348,8 @@ def backtest(
     )
     fees = "; ".join(f"{rate} in {n} market(s)" for rate, n in info.get("fees", {}).items())
     typer.echo(f"fees: {fees or 'no market opened'}")
-    for note in info.get("notes", []):
-        typer.echo(f"data: {note}")
+    for line in _data_lines(info):
+        typer.echo(line)
     if "underlying" in info:
         u = info["underlying"]
         typer.echo(
@@ -503,6 +510,21 @@ def schema(
         fail("schema", exc)
 
 
+def _data_lines(info: dict[str, Any]) -> list[str]:
+    """What the data held back, for the terminal: the first malformed rows with their place and
+    reasons, a tape cut short, the loader's notes (all of it is in summary.json too)."""
+    unit = info.get("row_unit", "line")
+    lines = [f"data: malformed {unit} {row}: {reason}" for row, reason in info.get("malformed_first", [])[:3]]
+    if info.get("malformed_total", 0) > 3:
+        lines.append(
+            f"data: ... {info['malformed_total'] - 3} more malformed (summary.json: data.malformed_first)"
+        )
+    if info.get("truncated") and info.get("format") == "tape":
+        lines.append("data: the tape ends early (TRUNCATED): read up to its last complete line")
+    lines.extend(f"data: {note}" for note in info.get("notes", []))
+    return lines
+
+
 def _options(items: list[str]) -> dict[str, object]:
     from bot.sweep import _value
 
@@ -511,7 +533,10 @@ def _options(items: list[str]) -> dict[str, object]:
         key, sep, value = item.partition("=")
         if not sep:
             fail("backtest", ValueError(f"--option {item!r} is not KEY=VALUE"))
-        out[key] = json.loads(value) if value[:1] in "[{" else _value(value)
+        try:
+            out[key] = json.loads(value) if value[:1] in "[{" else _value(value)
+        except json.JSONDecodeError as exc:
+            fail("backtest", ValueError(f"--option {key}: not valid JSON ({exc.msg} at column {exc.colno})"))
     return out
 
 

@@ -342,6 +342,10 @@ def read_folder(folder: Path) -> tuple[Path, dict[str, Any]]:
     try:
         info = json.loads(manifest.read_text())
         books = folder / info["books"]
+    except json.JSONDecodeError as exc:
+        raise DownloadError(
+            f"{manifest}:{exc.lineno}:{exc.colno}: not a download manifest ({exc.msg})"
+        ) from None
     except (ValueError, KeyError, TypeError) as exc:
         raise DownloadError(f"{manifest}: not a download manifest ({exc})") from None
     options: dict[str, Any] = {}

@@ -41,9 +41,13 @@ def parse_sweep(items: list[str]) -> list[dict[str, Any]]:
     axes: list[tuple[str, list[Any]]] = []
     for item in items:
         key, sep, values = item.partition("=")
-        if not sep or not values:
-            raise ConfigError(f"--sweep {item!r}: expected key=v1,v2,...")
-        axes.append((key.strip(), [_value(v) for v in values.split(",") if v.strip()]))
+        key = key.strip()
+        listed = [_value(v) for v in values.split(",") if v.strip()]
+        if not sep or not key or not listed:
+            raise ConfigError(f"--sweep {item!r}: expected key=v1,v2,... with at least one value")
+        if key in (k for k, _ in axes):
+            raise ConfigError(f"--sweep {item!r}: {key} is swept twice; expected each key once")
+        axes.append((key, listed))
     return [
         dict(zip([k for k, _ in axes], combo, strict=True))
         for combo in itertools.product(*[v for _, v in axes])

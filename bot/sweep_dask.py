@@ -40,6 +40,8 @@ def run_on_dask(
                 client = Client(scheduler, timeout="10s")
             except (OSError, TimeoutError) as exc:
                 raise BotError(f"--scheduler {scheduler}: cannot reach the Dask scheduler ({exc})") from None
+            except ValueError as exc:  # not an address at all (dask parses it)
+                raise BotError(f"--scheduler {scheduler!r}: {exc}; expected tcp://HOST:PORT") from None
         else:
             cluster = LocalCluster(
                 n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None

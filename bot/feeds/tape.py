@@ -381,13 +381,15 @@ def _check_tape_file(path: Path, *, purpose: str = "read") -> bool:
     first, newline, _ = text.partition(b"\n")
     if not newline:
         raise DataError(f"{path}: no complete first line; {expected}")
+    col = None
     try:
         obj = orjson.loads(first)
-    except orjson.JSONDecodeError:
-        obj = None
+    except orjson.JSONDecodeError as exc:
+        obj, col = None, exc.colno
     if not isinstance(obj, dict) or obj.get("e") != "tape":
         shown = first[:60].decode("utf-8", "replace")
-        raise DataError(f"{path}: not a tape (first line {shown!r}); {expected}")
+        place = f"{path}:1:{col}" if col is not None else f"{path}:1"
+        raise DataError(f"{place}: not a tape (first line {shown!r}); {expected}")
     _check_version(path, obj)
     if purpose != "read" and not is_gzip:
         raise DataError(f"{path}: cannot {purpose} an uncompressed tape; {expected}")
@@ -406,7 +408,7 @@ def _head(path: Path) -> tuple[bool, bytes]:
 def _check_version(path: Path, header: dict[str, Any]) -> None:
     version = header.get("version")
     if not isinstance(version, int) or isinstance(version, bool) or version < 1:
-        raise DataError(f"{path}: tape header {header!r} has no valid version; expected a version number")
+        raise DataError(f"{path}:1: tape header {header!r} has no valid version; expected a version number")
     if version > TAPE_VERSION:
         raise DataError(
             f"{path}: tape version {version} is newer than this reader;"

@@ -40,7 +40,9 @@ import orjson
 from bot.fairvalue import FairValue, Window
 from bot.feeds.formats.values import parse_time
 from bot.feeds.tape import DataError
+from bot.feeds.where import at, json_error, utf8_error
 from bot.model import ONE, BookTick, MarketEvent, WindowOpened, WindowResolved
+from bot.safefile import printable
 
 TIME_NAMES = ("close_time", "timestamp", "ts", "time", "t", "date", "datetime", "open_time")
 VALUE_NAMES = ("value", "price", "close", "answer", "p", "c")
@@ -64,6 +66,7 @@ class Series:
     malformed_total: int = 0
     malformed: list[tuple[int, str]] = field(default_factory=list)
     time_column: str = ""
+    unit: str = "line"  # what malformed rows are numbered by: a CSV's lines, JSON points, Parquet rows
     value_column: str = ""
 
     def bad(self, row: int, reasons: list[str]) -> None:
@@ -124,7 +127,7 @@ def load_series(path: Path, name: str | None = None) -> Series:
     """Read a price series; DataError with a one-line reason when nothing usable is in it."""
     series = Series(path, name or path.name.split(".")[0])
     try:
-        lower = path.name.lower()
+        lower = path.name.lower().removesuffix(".gz")
         if lower.endswith(".parquet"):
             _parquet(path, series)
         elif lower.endswith(".json"):
@@ -134,11 +137,12 @@ def load_series(path: Path, name: str | None = None) -> Series:
     except OSError as exc:
         raise DataError(f"{path}: cannot read the underlying's series: {exc.strerror or exc}") from None
     if not series.ts:
-        first = f"; row {series.malformed[0][0]}: {series.malformed[0][1]}" if series.malformed else ""
-        raise DataError(
-            f"{path}: no usable price in the underlying's series ({series.rows_read} rows read,"
-            f" {series.malformed_total} malformed{first})"
-        )
+        tally = f"{series.rows_read} rows read, {series.malformed_total} malformed"
+        if not series.malformed:
+            raise DataError(f"{path}: no usable price in the underlying's series ({tally})")
+        row, reason = series.malformed[0]
+        where = at(path, reason, row) if series.unit == "line" else f"{path}: {series.unit} {row}: {reason}"
+        raise DataError(f"{where} (no usable price in the underlying's series: {tally})")
     return series
 
 
@@ -147,20 +151,32 @@ def _pick(header: list[str], names: tuple[str, ...], what: str, path: Path) -> i
     for name in names:
         if name in lowered:
             return lowered.index(name)
+    shown = printable(", ".join(header), 200)
+    reason = (
+        f"no {what} column in the underlying's series (columns {shown}); expected one of {', '.join(names)}"
+    )
     raise DataError(
-        f"{path}: line 1: no {what} column in the underlying's series (columns {', '.join(header)[:200]});"
-        f" expected one of {', '.join(names)}"
+        at(path, reason, 1) if path.name.lower().endswith((".csv", ".csv.gz")) else at(path, reason)
     )
 
 
-def _csv(path: Path, series: Series) -> None:
+def _bytes(path: Path) -> bytes:
+    """The file's bytes, gunzipped when it is gzip data."""
     raw = path.read_bytes()
-    if path.name.lower().endswith(".gz"):
+    if raw[:2] == b"\x1f\x8b":
         try:
             raw = gzip.decompress(raw)
         except (OSError, EOFError) as exc:
             raise DataError(f"{path}: not a readable gzip file ({exc})") from None
-    text = raw.decode("utf-8-sig", errors="replace")
+    return raw
+
+
+def _csv(path: Path, series: Series) -> None:
+    raw = _bytes(path)
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise utf8_error(path, "a price series (timestamp, value)") from None
     rows = csv.reader(io.StringIO(text))
     header = next(rows, None)
     if header is None:
@@ -208,9 +224,10 @@ def _kline_time(row: list[Any]) -> Any:
 
 def _json(path: Path, series: Series) -> None:
     try:
-        body = orjson.loads(path.read_bytes())
+        body = orjson.loads(_bytes(path))
     except orjson.JSONDecodeError as exc:
-        raise DataError(f"{path}: not JSON ({exc}); expected a price series") from None
+        raise json_error(path, exc, "a price series") from None
+    series.unit = "point"
     if isinstance(body, dict):
         for key in ("history", "prices", "data", "points"):
             if isinstance(body.get(key), list):
@@ -244,6 +261,7 @@ def _parquet(path: Path, series: Series) -> None:
         table = pq.read_table(path)
     except Exception as exc:  # pyarrow raises many types for a bad file
         raise DataError(f"{path}: not a readable Parquet file ({type(exc).__name__})") from None
+    series.unit = "row"
     header = table.column_names
     ti, vi = _pick(header, TIME_NAMES, "time", path), _pick(header, VALUE_NAMES, "value", path)
     series.time_column, series.value_column = header[ti], header[vi]

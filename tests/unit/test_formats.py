@@ -146,7 +146,7 @@ def test_csv_strict_stops_at_the_first_bad_row(tmp_path: Path) -> None:
     path = write(
         tmp_path / "s.csv", HEADER + f"{T0_S},a,0.5,0.6,1,1,{END_S},\n{T0_S},a,0.7,0.6,1,1,{END_S},\n"
     )
-    with pytest.raises(DataError, match=r"line 3: crossed book.*\(strict\)"):
+    with pytest.raises(DataError, match=r"s.csv:3: crossed book.*\(strict\)"):
         load(path, strict=True)
 
 
@@ -250,9 +250,9 @@ def test_csv_with_no_usable_rows(tmp_path: Path) -> None:
     with pytest.raises(DataError, match="no usable rows") as info:
         load(path)
     assert_one_line_error(info, path)
-    assert "line 2: crossed book" in str(info.value)
+    assert f"{path}:2: crossed book" in str(info.value)
     only_header = write(tmp_path / "header.csv", HEADER)
-    with pytest.raises(DataError, match="no usable rows"):
+    with pytest.raises(DataError, match="only a header line"):
         load(only_header)
 
 

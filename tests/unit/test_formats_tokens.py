@@ -117,7 +117,7 @@ def test_outcome_as_each_tokens_side_is_an_error_naming_the_column(tmp_path: Pat
 
 
 def test_outcome_of_no_known_form_is_an_error(tmp_path: Path) -> None:
-    with pytest.raises(DataError, match=r"line 2: column outcome: 'maybe' on token u1 of market m"):
+    with pytest.raises(DataError, match=r"\.csv:2:[0-9]+: column outcome: 'maybe' on token u1 of market m"):
         load(write(tmp_path / "t.csv", token_rows("maybe", "")))
 
 
@@ -126,7 +126,7 @@ def test_flags_in_rows_per_market_are_ambiguous(tmp_path: Path) -> None:
     with pytest.raises(DataError) as info:
         load(write(tmp_path / "m.csv", text), columns={"outcome": "result"})
     message = str(info.value)
-    assert "line 2: column result: '1' says whether a token won" in message
+    assert "m.csv:2:6: column result: '1' says whether a token won" in message
     assert "expected UP/DOWN (or Up/Down, Yes/No)" in message
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import gzip
 import io
+from bisect import bisect_right
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from operator import attrgetter, itemgetter
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import Any, BinaryIO, Final
 
 from bot.feeds.tape import DataError
+from bot.feeds.where import at
 from bot.model import (
     ONE,
     BookTick,
@@ -186,11 +188,26 @@ class _Collector:
         self.report = LoadReport(path=printable(str(path), 4096), format=fmt)
         self.fields = _MarketFields()
         self.naive_times = 0
+        self.positions: dict[str, int] = {}  # a CSV's column names (lower case) -> 1-based field
+        self.row_groups: list[int] = []  # a Parquet file's rows before each row group after the first
+
+    def located(self, row: int, reason: str, column: str | None = None) -> str:
+        """The one-line message for ``reason`` at a row (bot.feeds.where): ``FILE:LINE:COL``
+        for a text file (COL: the column's field); ``FILE: row R, column NAME`` for Parquet,
+        with ``(row group G)`` (from 0) when the file has more than one."""
+        unit = self.report.row_unit
+        if unit == "line":
+            return at(self.path, reason, row, self.positions.get(column.lower()) if column else None)
+        place = f"{unit} {row}"
+        if len(self.row_groups) > 0:
+            place += f" (row group {bisect_right(self.row_groups, row - 1)})"
+        place += f", column {column}" if column else ""
+        return f"{self.path}: {place}: {reason}"
 
     def bad(self, row: int, reason: str) -> None:
         report = self.report
         if self.strict:
-            raise DataError(f"{self.path}: {report.row_unit} {row}: {reason} (strict)")
+            raise DataError(self.located(row, f"{reason} (strict)"))
         report.malformed_total += 1
         if len(report.malformed) < MAX_MALFORMED:
             report.malformed.append((row, reason))
@@ -207,10 +224,7 @@ class _Collector:
             if self._assemble(acc, events):
                 report.markets.append(acc.market_id)
         if not any(type(event) is BookTick for event in events):
-            raise DataError(
-                f"{self.path}: no usable rows in {report.format} data: {self._tally()};"
-                " expected at least one valid book row"
-            )
+            raise DataError(self._nothing_usable())
         # Each market's events are in order (open, ticks, resolve), so a stable sort by time
         # alone keeps an open before its ticks and a resolve after them at equal times.
         events.sort(key=attrgetter("ts_ms"))
@@ -219,15 +233,24 @@ class _Collector:
         report.last_ts = events[-1].ts_ms
         return LoadedData(events, report)
 
-    def _tally(self) -> str:
+    def _nothing_usable(self) -> str:
+        """Why a file gave no book row: the first malformed row at its place, else a tally."""
         report = self.report
+        if not report.rows_read and not report.truncated:
+            what = {"csv": "only a header line", "parquet": "a table without rows"}.get(
+                report.format, "no rows"
+            )
+            return f"{self.path}: {what}; expected at least one book row"
         text = f"{report.rows_read} read, {report.malformed_total} malformed"
-        if report.malformed:
-            line, reason = report.malformed[0]
-            text += f" (first: {report.row_unit} {line}: {reason})"
         for reason, count in report.ignored.items():
             text += f", {count} ignored ({reason})"
-        return text
+        if report.truncated:
+            text += ", the file ends early"
+        expected = "expected at least one valid book row"
+        if report.malformed:
+            line, reason = min(report.malformed)
+            return self.located(line, f"{reason} (no usable rows in the file: {text}); {expected}")
+        return f"{self.path}: no usable rows in {report.format} data: {text}; {expected}"
 
     def _assemble(self, acc: _MarketAcc, out: list[MarketEvent]) -> bool:
         """Append the market's events to ``out`` in order; False if it has none."""

@@ -25,6 +25,7 @@ from bot.feeds.formats.values import (
     tick_of,
 )
 from bot.feeds.tape import DataError
+from bot.feeds.where import at, utf8_error
 from bot.model import (
     ONE,
     SPLIT,
@@ -118,16 +119,19 @@ def _load_csv(path: Path, col: _Collector, options: Mapping[str, Any]) -> dict[s
             try:
                 header = next(reader, None)
             except csv.Error as exc:
-                raise DataError(f"{path}: bad CSV header ({exc})") from None
+                raise DataError(at(path, f"bad CSV header ({exc})", 1)) from None
             if header is None:
                 raise DataError(f"{path}: empty file; expected a CSV header line")
+            col.positions = {name.strip().lower(): i for i, name in enumerate(header, start=1)}
             rows = start_rows(path, col, header, setup)
             rows.read(reader, markets)
     except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
+        if not report.rows_read:
+            raise DataError(f"{path}: not readable gzip data ({exc}); expected a gzip'd CSV") from None
         report.truncated = True
         report.notes.append(f"compressed CSV ends early ({exc}); rows up to there were used")
-    except UnicodeDecodeError as exc:
-        raise DataError(f"{path}: not UTF-8 text ({exc}); expected a CSV file") from None
+    except UnicodeDecodeError:
+        raise utf8_error(path, "a CSV file") from None
     return finish_rows(col, rows, markets, setup)
 
 
@@ -147,7 +151,9 @@ def _csv_index(
     for i, name in enumerate(found):
         key = name.lower()
         if key in positions:
-            raise DataError(f"{path}: {kind} column {name!r} appears twice; expected unique names")
+            raise DataError(
+                _header_at(path, kind, f"{kind} column {name!r} appears twice; expected unique names", i + 1)
+            )
         positions[key] = i
     index = {role: positions.get(names[role].lower()) for role in CSV_COLUMNS}
     per_token = index["token_id"] is not None
@@ -163,14 +169,27 @@ def _csv_index(
             if role != "outcome" and not (per_token and meta is not None):
                 required.append(role)
         elif index[role] is not None:
-            raise DataError(
-                f"{path}: {role} is given both as an option and as column"
-                f" {names[role]!r}; expected one of them"
+            raise _header_error(
+                path,
+                kind,
+                f"{role} is given both as an option and as column {names[role]!r}; expected one of them",
+                index[role],
             )
+    if index["token_outcome"] is not None and not per_token and names["token_id"] != "\0":
+        # both tokens' books in one market's rows would be read as one book: never guess
+        raise _header_error(
+            path,
+            kind,
+            f"column {names['token_outcome']!r} says rows are per token, but no column says which"
+            f" token; expected a column {names['token_id']!r} (or columns={{'token_id': ...}})",
+            index["token_outcome"],
+        )
     if meta is not None and not per_token:
-        raise DataError(
-            f"{path}: option metadata needs one row per token; expected a column"
-            f" {names['token_id']!r} (or columns={{'token_id': ...}})"
+        raise _header_error(
+            path,
+            kind,
+            f"option metadata needs one row per token; expected a column"
+            f" {names['token_id']!r} (or columns={{'token_id': ...}})",
         )
     required.sort(key=CSV_COLUMNS.index)
     missing = [names[role] for role in required if index[role] is None]
@@ -179,18 +198,33 @@ def _csv_index(
         if "market_id" in required and index["market_id"] is None and per_token:
             hint = "; or pass metadata=FILE (a Gamma export) saying which market each token is in"
         expected = ", ".join(names[role] for role in required)
-        raise DataError(
-            f"{path}: {kind} columns do not match: missing {', '.join(missing)};"
+        raise _header_error(
+            path,
+            kind,
+            f"{kind} columns do not match: missing {', '.join(missing)};"
             f" expected {expected} (optional: bid_size, ask_size, outcome, window_start,"
-            f" strike, underlying, token_id, token_outcome); found {', '.join(found) or 'nothing'}{hint}"
+            f" strike, underlying, token_id, token_outcome); found {', '.join(found) or 'nothing'}{hint}",
         )
     if per_token and index["token_outcome"] is None and meta is None:
-        raise DataError(
-            f"{path}: one row per token ({names['token_id']!r}) but nothing says which token is"
+        raise _header_error(
+            path,
+            kind,
+            f"one row per token ({names['token_id']!r}) but nothing says which token is"
             f" UP: expected a column {names['token_outcome']!r} (Up/Down or Yes/No) or"
-            " metadata=FILE (a Gamma export)"
+            " metadata=FILE (a Gamma export)",
         )
     return index
+
+
+def _header_error(path: Path, kind: str, reason: str, field: int | None = None) -> DataError:
+    """A problem with the column names: line 1 (and the field) of a CSV, the schema of Parquet."""
+    return DataError(_header_at(path, kind, reason, None if field is None else field + 1))
+
+
+def _header_at(path: Path, kind: str, reason: str, field: int | None) -> str:
+    if kind == "CSV":
+        return at(path, reason, 1, field)
+    return at(path, reason)
 
 
 # the row's tick, had-no-time-zone, window end, window start, strike, outcome (SPLIT: 50/50),
@@ -243,7 +277,7 @@ class _CsvRows:
             try:
                 parsed = self._parse(row)
             except AmbiguousValue as exc:
-                raise DataError(f"{col.path}: line {line}: {exc}") from None
+                raise DataError(col.located(line, str(exc), self.names["outcome"])) from None
             except ValueError as exc:
                 col.bad(line, str(exc))
                 continue
@@ -256,6 +290,10 @@ class _CsvRows:
         market_id = tick.market_id
         acc = markets.get(market_id)
         if acc is None:
+            if not market_id.isprintable():  # checked once per market: NUL or control bytes
+                key = "token_id" if self.tokens is not None else "market_id"
+                col.bad(line, f"{key} {market_id!r} has a control character; expected text")
+                return
             template = self.template
             acc = markets[market_id] = _MarketAcc(
                 market_id, window_end=template.window_end, outcome=template.outcome

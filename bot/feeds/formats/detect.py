@@ -15,23 +15,12 @@ from bot.safefile import FileRefused, open_regular
 def detect_format(path: Path | str) -> str:
     """'tape', 'polymarket', 'csv' or 'parquet', from the file's first bytes, else its extension."""
     path = Path(path)
-    try:
-        with open_regular(path) as f:
-            head = f.read(_SNIFF_BYTES)
-    except FileRefused as exc:
-        raise DataError(f"{path}: {exc}; expected a tape, a price history or a CSV") from None
-    except OSError as exc:
-        raise DataError(f"{path}: cannot read ({exc.strerror}); expected a data file") from None
-    if not head:
-        raise DataError(f"{path}: empty file; expected a tape, a price history or a CSV")
+    head = _head(path)
     if head.startswith(b"PAR1"):
         return "parquet"
     compressed = head.startswith(_GZIP_MAGIC)
     if compressed:
-        try:
-            head = zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(head, _SNIFF_BYTES)
-        except zlib.error:
-            head = b""
+        head = _gunzipped(path, head)
     text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
     first_line = text.split(b"\n", 1)[0].strip()
     if text.startswith(b"{"):
@@ -41,6 +30,8 @@ def detect_format(path: Path | str) -> str:
             first = None
         if isinstance(first, dict) and first.get("e") == "tape":
             return "tape"
+        if first is None and path.name.lower().endswith((".jsonl", ".jsonl.gz")):
+            return "tape"  # JSON lines whose first line does not parse: the tape reader says where
         return "polymarket"
     if text.startswith(b"["):
         return "polymarket"
@@ -55,3 +46,31 @@ def detect_format(path: Path | str) -> str:
         f"{path}: unknown format (starts with {what}); expected a tape (.jsonl.gz), a Polymarket"
         f" price history (.json), a CSV with a header line (.csv) or Parquet (.parquet), or pass fmt="
     )
+
+
+def _head(path: Path) -> bytes:
+    """The file's first bytes; DataError when it cannot be read or is empty."""
+    try:
+        with open_regular(path) as f:
+            head = f.read(_SNIFF_BYTES)
+    except FileRefused as exc:
+        raise DataError(f"{path}: {exc}; expected a tape, a price history or a CSV") from None
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read ({exc.strerror}); expected a data file") from None
+    if not head:
+        raise DataError(f"{path}: empty file; expected a tape, a price history or a CSV")
+    return head
+
+
+def _gunzipped(path: Path, head: bytes) -> bytes:
+    """The start of gzip data's content (empty if it does not inflate); gzip'd Parquet refused."""
+    try:
+        head = zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(head, _SNIFF_BYTES)
+    except zlib.error:
+        return b""
+    if head.startswith(b"PAR1"):
+        raise DataError(
+            f"{path}: gzip'd Parquet; expected the .parquet file itself (gunzip it: Parquet"
+            " compresses its own columns)"
+        )
+    return head

@@ -15,6 +15,7 @@ import orjson
 from bot.feeds.formats.core import _OPTIONS, MAX_SIDECAR_BYTES, _Collector, _MarketAcc, _open_text
 from bot.feeds.formats.values import _Options, _parse_time, book_from_price
 from bot.feeds.tape import DataError
+from bot.feeds.where import at, json_error, utf8_error
 from bot.model import (
     ONE,
     BookTick,
@@ -36,10 +37,29 @@ def _sidecar(path: Path) -> Path:
     return path.with_name(name + ".meta.json")
 
 
+def _read_history(path: Path, expected: str) -> list[Any]:
+    """The file's list of points; DataError at the line and column where it cannot be read."""
+    try:
+        with _open_text(path) as f:
+            raw = f.read()
+        data = orjson.loads(raw)
+    except UnicodeDecodeError:
+        raise utf8_error(path, "a Polymarket price history (JSON)") from None
+    except (OSError, EOFError, zlib.error) as exc:
+        raise DataError(f"{path}: cannot read ({exc}); expected {expected}") from None
+    except orjson.JSONDecodeError as exc:
+        raise json_error(path, exc, expected) from None
+    history = data.get("history") if isinstance(data, dict) else data
+    if not isinstance(history, list):
+        raise DataError(at(path, f'no list of points under "history"; expected {expected}', 1, 1))
+    return history
+
+
 def _load_polymarket(path: Path, col: _Collector, options: Mapping[str, Any]) -> dict[str, _MarketAcc]:  # noqa: C901 - one reader of the price-history layout, step by step
     report = col.report
     report.row_unit = "point"
     expected = 'a Polymarket price history {"history": [{"t": unix_s, "p": price}, ...]}'
+    history = _read_history(path, expected)  # a file that cannot be read says so first
     settings: dict[str, Any] = {}
     sidecar = _sidecar(path)
     if os.path.lexists(sidecar):  # a dangling link or a folder there is an error, not "no settings"
@@ -48,7 +68,7 @@ def _load_polymarket(path: Path, col: _Collector, options: Mapping[str, Any]) ->
         except FileRefused as exc:
             raise DataError(f"{sidecar}: {exc}; expected a JSON object of settings") from None
         except orjson.JSONDecodeError as exc:
-            raise DataError(f"{sidecar}: not valid JSON ({exc}); expected an object") from None
+            raise json_error(sidecar, exc, "a JSON object of settings") from None
         if not isinstance(meta, dict):
             raise DataError(f"{sidecar}: expected a JSON object of settings")
         allowed = _OPTIONS["polymarket"] - {"strict"}
@@ -85,18 +105,6 @@ def _load_polymarket(path: Path, col: _Collector, options: Mapping[str, Any]) ->
         f"{market_id}: {token_outcome.value} token, synthesized book with spread"
         f" {spread / ONE:g}, tick {tick / ONE:g}, size {size / ONE:g}"
     )
-
-    try:
-        with _open_text(path) as f:
-            raw = f.read()
-        data = orjson.loads(raw)
-    except (OSError, EOFError, zlib.error, UnicodeDecodeError) as exc:
-        raise DataError(f"{path}: cannot read ({exc}); expected {expected}") from None
-    except orjson.JSONDecodeError as exc:
-        raise DataError(f"{path}: not valid JSON ({exc}); expected {expected}") from None
-    history = data.get("history") if isinstance(data, dict) else data
-    if not isinstance(history, list):
-        raise DataError(f'{path}: no list of points under "history"; expected {expected}')
 
     down = token_outcome is Outcome.DOWN
     for number, point in enumerate(history, start=1):

@@ -31,6 +31,7 @@ import orjson
 from bot.feeds.formats.core import _MarketFields
 from bot.feeds.formats.values import MARKET_OUTCOMES, _outcome, _parse_time
 from bot.feeds.tape import DataError
+from bot.feeds.where import json_error
 from bot.markets.gamma import MissingTokens, event_markets, parse_market
 from bot.model import Outcome
 from bot.safefile import FileRefused, read_small
@@ -73,7 +74,7 @@ def load_metadata(data_path: Path, name: str | None) -> Metadata | None:
     except OSError as exc:
         raise DataError(f"{path}: cannot read metadata ({exc.strerror}); expected {what}") from None
     except orjson.JSONDecodeError as exc:
-        raise DataError(f"{path}: not valid JSON ({exc}); expected {what}") from None
+        raise json_error(path, exc, what) from None
     meta = Metadata(path, {}, [])
     if (
         isinstance(body, Mapping)

@@ -70,8 +70,11 @@ def _load_parquet(path: Path, col: _Collector, options: Mapping[str, Any]) -> di
         try:
             table = pq.ParquetFile(raw)
             header = list(table.schema_arrow.names)
+            sizes = [table.metadata.row_group(g).num_rows for g in range(table.metadata.num_row_groups)]
         except (pa.ArrowException, OSError) as exc:
             raise DataError(f"{path}: not a Parquet file ({exc}); {expected}") from None
+        if len(sizes) > 1:  # where a bad row is, for a message (core._Collector.located)
+            col.row_groups = [sum(sizes[: g + 1]) for g in range(len(sizes) - 1)]
         rows = start_rows(path, col, header, setup, "Parquet")
         used = sorted({header[i] for i in rows.index.values() if i is not None}, key=header.index)
         offset = 0
@@ -212,7 +215,8 @@ class _Batch:
             if pa.types.is_integer(kind):
                 whole = arr.cast(pa.int64()).fill_null(0).to_numpy(zero_copy_only=False)
                 return np.where(seconds, whole * 1000, whole)
-            return np.where(seconds, np.trunc(v * 1000), np.trunc(v)).astype(np.int64)
+            with np.errstate(invalid="ignore", over="ignore"):  # inf, nan: flagged above, not warned
+                return np.where(seconds, np.trunc(v * 1000), np.trunc(v)).astype(np.int64)
         out = np.zeros(self.n, dtype=np.int64)
         for i, value in enumerate(arr.to_pylist()):
             try:
@@ -241,11 +245,12 @@ class _Batch:
         kind = arr.type
         if pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_decimal(kind):
             v = arr.cast(pa.float64()).fill_null(np.nan).to_numpy(zero_copy_only=False)
-            scaled = v * ONE
-            whole = np.rint(scaled)
-            ok = np.isfinite(v) & (np.abs(scaled - whole) <= 1e-3)
-            self.bad |= ~ok
-            return np.where(ok, whole, 0).astype(np.int64)
+            with np.errstate(invalid="ignore", over="ignore"):  # inf, nan, 1e300: flagged, not warned
+                scaled = v * ONE
+                whole = np.rint(scaled)
+                ok = np.isfinite(v) & (np.abs(scaled - whole) <= 1e-3)
+                self.bad |= ~ok
+                return np.where(ok, whole, 0).astype(np.int64)
         out = np.zeros(self.n, dtype=np.int64)
         for i, value in enumerate(arr.to_pylist()):
             try:
@@ -280,9 +285,8 @@ class _Batch:
                 try:
                     cache[value] = parse(value)
                 except AmbiguousValue:
-                    raise DataError(
-                        f"{self.rows.col.path}: row {self.offset + i + 1}: {_why(parse, value)}"
-                    ) from None
+                    col = self.rows.col
+                    raise DataError(col.located(self.offset + i + 1, _why(parse, value))) from None
                 except (ValueError, TypeError):
                     cache[value] = _BAD
             got = cache[value]

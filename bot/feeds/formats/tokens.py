@@ -99,7 +99,6 @@ def pair_tokens(
 ) -> dict[str, _MarketAcc]:
     """The markets of the tokens' rows, each with the combined book of its two tokens
     (``combine``: how, from the tokens' rows; formats.columnar has one for arrays)."""
-    path = col.path
     pairs: dict[str, dict[Outcome, str]] = {}
     infos: dict[str, list[TokenMeta]] = {}
     for token, seen in tokens.items():
@@ -114,8 +113,11 @@ def pair_tokens(
         pair = pairs.setdefault(market, {})
         if side in pair:
             raise DataError(
-                f"{path}: line {seen.line}: tokens {pair[side]} and {token} are both {side.value}"
-                f" in market {market}; expected one UP and one DOWN token"
+                col.located(
+                    seen.line,
+                    f"tokens {pair[side]} and {token} are both {side.value}"
+                    f" in market {market}; expected one UP and one DOWN token",
+                )
             )
         pair[side] = token
         infos.setdefault(market, []).extend([info] if info is not None else [])
@@ -276,7 +278,6 @@ def _winner(
         if not text:
             continue
         upper = text.upper()
-        where = f"{col.path}: line {seen.line if seen else 0}: column {column}"
         if upper in UP_WORDS or upper in DOWN_WORDS:
             said[side] = Outcome.UP if upper in UP_WORDS else Outcome.DOWN
             words[side] = "word"
@@ -288,8 +289,12 @@ def _winner(
             words[side] = "token"
         else:
             raise DataError(
-                f"{where}: {text!r} on token {token} of market {market_id} is none of the forms;"
-                f" expected {OUTCOME_FORMS}"
+                col.located(
+                    seen.line if seen else 0,
+                    f"column {column}: {text!r} on token {token} of market {market_id} is none of the"
+                    f" forms; expected {OUTCOME_FORMS}",
+                    column,
+                )
             )
     if len(said) == 2 and said[Outcome.UP] is not said[Outcome.DOWN]:
         if words[Outcome.UP] == words[Outcome.DOWN] == "word":
