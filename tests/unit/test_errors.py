@@ -57,7 +57,7 @@ def test_the_walk_finds_the_errors_of_every_layer() -> None:
         "bot.config.ConfigError",
         "bot.runtime.AdjustError",
         "bot.safefile.FileRefused",
-        "bot.feeds.tape.DataError",
+        "bot.feeds.tape_file.DataError",
         "bot.venues.polymarket.wire_fields.ParseError",  # under bot/venues, a folder without __init__.py
         "bot.testing.clob_wire.ClobError",
         "bot.home.NotAHome",
@@ -74,7 +74,7 @@ def test_every_exception_class_under_bot_derives_from_bot_error(name: str) -> No
     ("name", "also"),
     [
         ("bot.runtime.AdjustError", ValueError),
-        ("bot.feeds.tape.DataError", ValueError),
+        ("bot.feeds.tape_file.DataError", ValueError),
         ("bot.feeds.formats.values.AmbiguousValue", ValueError),
         ("bot.schema_files.UnknownSchema", ValueError),
         ("bot.config.ConfigError", ValueError),
