@@ -36,6 +36,7 @@ ACTIVITY_TYPES = (
     "CONTROL_REJECTED",
     "RISK_REJECTED",
     "PRICE_FEED",
+    "BOOK_FEED",
     "ERROR",
 )
 
