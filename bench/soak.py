@@ -104,7 +104,7 @@ class Soak:
         self.gamma = GammaServer(
             series=[f"{c}-updown-5m" for c in COINS], clock=self.market_s, resolve_after_s=RESOLVE_AFTER_S
         )
-        self.clob = ClobServer(request_log_size=10)
+        self.clob = ClobServer(request_log_size=10, default_balance=100_000.0)
         self.ws = WsMarketServer(self.clob.exchange)
         self.user = WsUserServer(self.clob.exchange)
         self.prices = PriceServer(creds=self.clob.creds)
@@ -261,6 +261,11 @@ auto_redeem = true
 redeem_interval_s = 0.2
 rpc_url = "{self.chain.url}"
 venue_heartbeat = true
+[risk]
+# canary buys the favoured side and the seeded outcomes are coin flips: a losing streak or a
+# bad day would (rightly) stop entries until the next trading day, and every window must trade
+max_consecutive_losses = 100000
+daily_loss_limit_usd = 100000
 [exits]
 stop_loss_pct = 0
 take_profit_pct = 0
@@ -387,7 +392,15 @@ def figures(soak: Soak, home: Path, status: dict[str, Any]) -> dict[str, Any]:
         "redeemed_twice": len(redeemed_twice),
         "orders_refused": refused[:5],
         "orders_refused_n": len(refused),
-        "market_gaps": market_gaps,
+        "book_gaps": sum(1 for d in book_lines if d.startswith("book not trusted")),
+        "book_gaps_healed": sum(1 for d in book_lines if d.endswith("trusted again")),
+        "book_gap_causes": dict(
+            Counter(
+                d.split("(")[1].split(":")[0].split(")")[0]
+                for d in book_lines
+                if d.startswith("book not trusted")
+            )
+        ),
         "connections": connections,
     }
 
@@ -460,6 +473,7 @@ def main() -> None:
         == 0,
         "every_win_redeemed": result["redeemed"] == result["won"],
         "settled_once": not result["settled_twice"] and result["settled"] == result["traded"],
+        "every_gap_healed": result["book_gaps"] == result["book_gaps_healed"],
     }
     result["checks"] = checks
     print(json.dumps(result, indent=2))
