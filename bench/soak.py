@@ -75,6 +75,7 @@ COINS = ("btc", "eth")
 WINDOW_S = 300
 RESOLVE_AFTER_S = 30
 LATE_S = 240
+BOOK_ASKS = (0.57, 0.45, 0.571, 0.449)  # every ask the servers' books ever have
 SPARE = 12  # windows listed on the CLOB beyond the expected ones (a slow start shifts them)
 WS_SILENCE_S = 1.5  # wall seconds; a silent-socket fault lasts twice that
 KINDS = (
@@ -114,6 +115,7 @@ class Soak:
         self._actions: list[tuple[int, int, Callable[[], None]]] = []
         self._seq = 0
         self.injected: Counter[str] = Counter()
+        self.fault_log: list[tuple[int, str, str, int]] = []  # (market ms, kind, window, sockets on it)
         self.errors: list[str] = []
 
     # -- the market clock ----------------------------------------------------------------------
@@ -174,8 +176,9 @@ class Soak:
         self.ws.resolve(self.gamma.condition_id(slug), winner, (up, down))
 
     def schedule_faults(self) -> None:
+        kinds = [k for k in os.environ.get("SOAK_KINDS", ",".join(KINDS)).split(",") if k]
         for kind in KINDS:
-            for _ in range(FAULTS_PER_KIND):
+            for _ in range(FAULTS_PER_KIND if kind in kinds else 0):
                 coin, n = self.rng.choice(COINS), self.rng.randint(4, max(4, self.count))
                 slug = self.slug(coin, n)
                 begin_ms = (self.first_s + n * WINDOW_S) * 1000
@@ -187,15 +190,16 @@ class Soak:
 
         def run() -> None:
             self.injected[kind] += 1
+            self.fault_log.append((self.market_ms(), kind, slug, self.ws.subscribed(up)))
             if kind == "ws_drop":
                 self.ws.drop()
             elif kind == "ws_silent":
                 self.ws.silence(True)
                 threading.Timer(2 * WS_SILENCE_S, self.ws.silence, (False,)).start()
-            elif kind == "out_of_order":  # older than the book it follows, and never on the server
-                self.ws.price_change(
-                    up, "SELL", 0.50, 999, ts_ms=int(time.time() * 1000) - 60_000, book=False
-                )
+            elif kind == "out_of_order":  # older than the change before it, and never on the server
+                now = int(time.time() * 1000)
+                self.ws.price_change(up, "BUY", 0.55, 120, ts_ms=now)
+                self.ws.price_change(up, "SELL", 0.50, 999, ts_ms=now - 50, book=False)
             elif kind == "crossed_book":  # a bid above the ask, never on the server's book
                 self.ws.price_change(up, "BUY", 0.60, 50, book=False)
             elif kind == "tick_change":
@@ -343,6 +347,7 @@ def figures(soak: Soak, home: Path, status: dict[str, Any]) -> dict[str, Any]:
     exchange = soak.clob.exchange
     venue_orders = exchange.orders(key)
     per_market = Counter(o.get("market") for o in venue_orders)
+    off_book = [o for o in venue_orders if float(o["price"]) not in BOOK_ASKS]
     trades = [t for t in exchange._trades if t.order.owner == key and not t.failed]
     venue_fill_ids = [t.id for t in trades]
     won = set()
@@ -360,9 +365,7 @@ def figures(soak: Soak, home: Path, status: dict[str, Any]) -> dict[str, Any]:
         }
         for c in status.get("feed_connections") or []
     }
-    market_gaps = sum(
-        int(f.get("gaps") or 0) for f in (status.get("feeds") or {}).values() if isinstance(f, dict)
-    )
+    book_lines = [d for t, _m, d in rows if t == "BOOK_FEED"]
     leads = sorted(min(v) for v in subscribed.values())
     missed = sorted(expected - set(filled))
     return {
@@ -390,6 +393,7 @@ def figures(soak: Soak, home: Path, status: dict[str, Any]) -> dict[str, Any]:
         "won": len(won),
         "redeemed": len(won & redeemed),
         "redeemed_twice": len(redeemed_twice),
+        "orders_off_book": len(off_book),  # at a price only a bad delta showed (0.50, 0.60)
         "orders_refused": refused[:5],
         "orders_refused_n": len(refused),
         "book_gaps": sum(1 for d in book_lines if d.startswith("book not trusted")),
@@ -452,6 +456,12 @@ def main() -> None:
         "speed": SPEED,
         "seed": SEED,
         "faults_injected": dict(soak.injected),
+        # a book fault sent while the bot did not follow that book (it cannot be tested there)
+        "book_faults_unfollowed": sum(
+            1
+            for _, kind, _, on in soak.fault_log
+            if not on and kind in ("out_of_order", "crossed_book", "tick_change")
+        ),
         **figures(soak, home, status),
         "message_to_engine_ms": latency.get("message_to_engine_ms", latency),
         "target_p99_ms": 5,
@@ -467,6 +477,8 @@ def main() -> None:
         "none_missed": not result["missed"],
         "all_subscribed_60s_ahead": result["subscribed_60s_ahead"] == result["windows_expected"],
         "no_duplicate_order": result["duplicate_orders"] == 0,
+        "no_order_on_a_bad_book": result["orders_off_book"] == 0,
+        "no_order_refused": result["orders_refused_n"] == 0,
         "every_fill_booked_once": result["fills_missing"]
         == result["fills_unknown"]
         == result["fills_twice"]
