@@ -196,3 +196,26 @@ def test_a_minute_stale_gamma_neither_misses_nor_doubles_a_window(rig: Rig) -> N
     assert len(resolved) == len(set(resolved))
     assert min(rig.feed.leads_ms) >= 60_000
     assert len(rig.feed.leads_ms) == len(set(admitted)), "each window subscribed once"
+
+
+@pytest.mark.parametrize(("fault", "words"), [("malformed", "clobTokenIds"), ("no_tokens", "clobTokenIds")])
+def test_a_malformed_row_or_one_without_token_ids_is_skipped_once_never_guessed(
+    rig: Rig, fault: str, words: str
+) -> None:
+    rig.gamma.fault(rig.slug(1), fault)
+    news: list[Admitted | Notice] = []
+    events: list[MarketEvent] = []
+    for t in range(30, 700, 10):
+        events += rig.at(t)
+        news += rig.roller.engine_news()
+    skipped = [t for t in rig.notices(news) if t.startswith(f"{rig.slug(1)} skipped")]
+    assert len(skipped) == 1, rig.notices(news)
+    assert words in skipped[0], skipped
+    assert "\n" not in skipped[0]
+    assert rig.condition(1) not in [a.market.market_id for a in news if isinstance(a, Admitted)]
+    assert rig.condition(1) not in [e.market_id for e in events if isinstance(e, BookTick)], (
+        "no entry, no book"
+    )
+    assert rig.condition(2) in [a.market.market_id for a in news if isinstance(a, Admitted)], (
+        "the next one is"
+    )
