@@ -66,6 +66,7 @@ from bot.clock import MARKET_CLOCK_ENV
 from bot.layout import JOURNAL
 from bot.model import iso
 from bot.testing.chain_server import ChainServer
+from bot.testing.clob_hash import warm_up
 from bot.testing.clob_server import ClobServer
 from bot.testing.gamma_server import GammaServer
 from bot.testing.price_server import PriceServer
@@ -77,6 +78,8 @@ SPEED = float(os.environ.get("SOAK_SPEED", "100"))
 SEED = int(os.environ.get("SOAK_SEED", "7"))
 FAULTS_PER_KIND = int(os.environ.get("SOAK_FAULTS", str(max(2, round(HOURS / 4)))))
 LATENCY_N = int(os.environ.get("SOAK_LATENCY_N", "500"))
+# SOAK_PROFILE=FILE: the bot's main thread under cProfile (written when it stops)
+PROFILE = ["-m", "cProfile", "-o", os.environ["SOAK_PROFILE"]] if os.environ.get("SOAK_PROFILE") else []
 COINS = ("btc", "eth")
 WINDOW_S = 300
 RESOLVE_AFTER_S = 30
@@ -295,7 +298,7 @@ enabled = ["canary"]
         )
         env[MARKET_CLOCK_ENV] = f"{self.wall0}:{self.market0}:{SPEED}"
         return subprocess.Popen(
-            [sys.executable, "-m", "bot", "run", "--home", str(home), "--quiet", "--mode", "live"],
+            [sys.executable, *PROFILE, "-m", "bot", "run", "--home", str(home), "--quiet", "--mode", "live"],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             text=True,
@@ -419,6 +422,7 @@ def main() -> None:
     logging.disable(logging.WARNING)
     soak = Soak()
     soak.setup()
+    warm_up()  # the local CLOB's order-hash import, paid before the bot's first order
     for server in (soak.gamma, soak.clob, soak.ws, soak.user, soak.prices, soak.chain):
         server.start()
     home = Path(tempfile.mkdtemp(prefix="touchtrader-soak-"))
