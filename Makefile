@@ -45,6 +45,7 @@ bench: $(BENCH_STAMP)
 	$(BIN)/python bench/live_faults.py
 	$(BIN)/python bench/ws_feed.py
 	$(BIN)/python bench/rolling_windows.py
+	SOAK_HOURS=1 $(BIN)/python bench/soak.py
 	$(BIN)/python bench/backtest_throughput.py
 	$(BIN)/python bench/operator_commands.py
 	$(BIN)/python bench/journal_check.py

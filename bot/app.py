@@ -355,6 +355,8 @@ def _chores(
         recording.maybe_flush()
         for ts, market_id, text in getattr(market.feed, "notes", list)():  # fair value found or lost
             engine.activity.add(ts, "PRICE_FEED", market_id, text)
+        for ts, market_id, text in getattr(market.feed, "book_notes", list)():  # a book's gap and its healing
+            engine.activity.add(ts, "BOOK_FEED", market_id, text)
 
     return chores
 

@@ -31,6 +31,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import queue
+from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -58,6 +59,7 @@ class _Tracked:
     fresh_ms: int | None = None  # when the book was last known current
     source: str = "websocket"
     gaps: int = 0
+    gap_reason: str = ""  # the open gap's first reason, until a REST read ends it
     resyncs: int = 0
     last_resync_ms: int | None = None
     last_trade: int | None = None
@@ -97,6 +99,7 @@ class PolymarketStreamFeed:
         self.conn_gaps: dict[int, int] = {}
         self.conn_resync_ms: dict[int, int] = {}
         self.ignored = 0  # events for assets or markets the feed does not follow
+        self._notes: deque[tuple[int, str, str]] = deque()  # BOOK_FEED lines, for the engine's thread
         for market in markets:
             self.add_market(market)
 
@@ -127,6 +130,14 @@ class PolymarketStreamFeed:
     def close(self) -> None:
         for sock in self._sockets:
             sock.close()
+
+    def book_notes(self) -> list[tuple[int, str, str]]:
+        """(time, market id, text) for each gap opened or healed since the last call (the
+        engine's thread writes them as BOOK_FEED activity lines)."""
+        out = []
+        while self._notes:
+            out.append(self._notes.popleft())
+        return out
 
     @property
     def markets(self) -> list[Market]:
@@ -208,7 +219,11 @@ class PolymarketStreamFeed:
         if not tracked.needs_rest:
             tracked.gaps += 1
             tracked.needs_rest = True
+            tracked.gap_reason = reason
             log.warning("market %s: gap (%s), book re-read over REST", tracked.market.market_id, reason)
+            self._notes.append(
+                (self._clock(), tracked.market.market_id, f"book not trusted ({reason}): re-read over REST")
+            )
         tracked.book.distrust(reason)
 
     def _on_link(self, link: Link) -> None:
@@ -311,6 +326,11 @@ class PolymarketStreamFeed:
         tracked.last_resync_ms = self.conn_resync_ms[tracked.conn] = now_ms()
         if tracked.book.trusted:
             tracked.fresh_ms = tracked.last_resync_ms
+        if tracked.gap_reason:
+            healed = "trusted again" if tracked.book.trusted else f"still not trusted: {tracked.book.reason}"
+            text = f"book re-read over REST after the gap ({tracked.gap_reason}): {healed}"
+            self._notes.append((now, tracked.market.market_id, text))
+            tracked.gap_reason = ""
         self._rules(tracked, data, now, events)
 
     def _tick(self, tracked: _Tracked, events: list[MarketEvent]) -> None:

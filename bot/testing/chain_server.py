@@ -239,9 +239,11 @@ class ChainServer:
             raise RpcError(f"execution reverted: {exc}") from None
         if collateral.lower() != COLLATERAL.lower():
             raise RpcError("execution reverted: wrong collateral")
-        market = self.exchange.markets(None)["data"]
-        resolved = {m["condition_id"] for m in market if m["closed"]}
-        if condition not in resolved:
+        try:  # one market by id: the listing is paged (100 a page), a soak holds over a thousand
+            closed = bool(self.exchange.market_info(condition)["closed"])
+        except ClobError:
+            closed = False
+        if not closed:
             raise RpcError("execution reverted: condition not resolved")
         return condition
 

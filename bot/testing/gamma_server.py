@@ -26,7 +26,10 @@ Faults per window (`fault(slug, kind)`): ``malformed`` (clobTokenIds is not JSON
 ``no_tokens`` (no clobTokenIds), ``stale`` (answers as if cached: closed=false long after
 the end), ``twap30`` (a 30 s TWAP rule), ``binance`` (settles on a Binance candle, no
 cryptoMarketConfig), ``reversed`` (outcomes listed Down, Up), ``not_accepting``,
-``hidden`` (not listed). Server faults: `fail_next` (an HTTP status), `slow` (a delay).
+``hidden`` (not listed); `resolve_late(slug, seconds)` publishes that window's outcome
+`seconds` after the usual ``resolve_after_s`` (a late resolution). Server faults: `fail_next`
+(an HTTP status), `slow` (a delay), `cache_age(seconds)` (every answer is computed at the
+server's time minus `seconds`, as a CDN cache a minute stale would give; 0 turns it off).
 Events added with `add_event` (any shape, e.g. a non-crypto market) are served as given.
 
 By hand: ``python -m bot.testing.gamma_server --port 8081 --series btc-updown-5m``.
@@ -96,6 +99,8 @@ class GammaServer:
         self._frozen: float | None = None
         self._faults: dict[str, set[str]] = {}
         self._winners: dict[str, str] = {}
+        self._late: dict[str, float] = {}  # slug -> extra seconds before its outcome is published
+        self._cache_age_s = 0.0
         self._events: dict[str, dict[str, Any]] = {}  # added by hand, by slug
         self._fail: list[tuple[str, int, int]] = []  # (path prefix, status, remaining)
         self._slow: dict[str, float] = {}
@@ -172,6 +177,27 @@ class GammaServer:
         """ "Up", "Down", "Split" (0.5 each) or "Unreadable" (0.6 each: bad data)."""
         self._winners[slug] = outcome
 
+    def resolve_late(self, slug: str, seconds: float) -> None:
+        """Publish `slug`'s outcome `seconds` later than ``resolve_after_s`` (0: on time)."""
+        with self._lock:
+            self._late[slug] = seconds
+
+    def resolves_at(self, slug: str) -> float:
+        """When (the server's clock, Unix seconds) `slug`'s outcome is published."""
+        found = series_of_slug(slug)
+        if found is None:
+            raise KeyError(slug)
+        series, start = found
+        return start + series.length_s + self.resolve_after_s + self._late.get(slug, 0.0)
+
+    def winner(self, slug: str) -> str:
+        """ "Up", "Down" or "Split": the outcome `slug` resolves to."""
+        return self._winners.get(slug) or ("Up" if int(_hex(slug, "winner"), 16) % 2 == 0 else "Down")
+
+    def cache_age(self, seconds: float) -> None:
+        """Answer from a snapshot `seconds` old (every window computed at now - `seconds`)."""
+        self._cache_age_s = max(0.0, seconds)
+
     def fail_next(self, path: str, status: int = 503, count: int = 1) -> None:
         """The next `count` requests whose path starts with `path` answer `status`."""
         with self._lock:
@@ -208,7 +234,7 @@ class GammaServer:
         if found is None or found[0].name not in self.series or "hidden" in faults:
             return None
         series, start = found
-        now = self.now()
+        now = self.now() - self._cache_age_s
         if start % series.length_s or not now - self.history_s <= start <= now + self.listed_ahead_s:
             return None
         return self._generate(series, start, now, faults)
@@ -219,8 +245,8 @@ class GammaServer:
         lookback = 30 if "twap30" in faults else 60
         gamma_series = f"{series.coin}-up-or-down-{series.timeframe}"
         title = f"{name} Up or Down - {_iso(start)[:16].replace('T', ' ')}-{_iso(end)[11:16]} UTC"
-        resolved = now >= end + self.resolve_after_s and "stale" not in faults
-        winner = self._winners.get(slug) or ("Up" if int(_hex(slug, "winner"), 16) % 2 == 0 else "Down")
+        resolved = now >= end + self.resolve_after_s + self._late.get(slug, 0.0) and "stale" not in faults
+        winner = self.winner(slug)
         prices = (
             {"Up": ["1", "0"], "Down": ["0", "1"], "Split": ["0.5", "0.5"], "Unreadable": ["0.6", "0.6"]}[
                 winner
@@ -283,7 +309,7 @@ class GammaServer:
             "cryptoMarketConfigId": crypto["id"] if crypto else None,
         }
         if resolved:
-            market["closedTime"] = _iso(end + self.resolve_after_s)
+            market["closedTime"] = _iso(end + self.resolve_after_s + self._late.get(slug, 0.0))
         if "malformed" in faults:
             market["clobTokenIds"] = '["' + up + '", '  # cut short: not JSON
         if "no_tokens" in faults:

@@ -21,8 +21,10 @@ connection without a close frame; `silence(True)` stops all messages and PONGs (
 pings still answered: the socket looks open, as in the venue's silent stalls);
 `price_change(..., ts_ms=old)` sends a delta out of order; `price_change(..., book=False)`
 sends one the server's book never had (a missed message for the client's check);
-`send_raw(text)` sends anything (a garbled frame); a crossed book is just a `price_change`
-that crosses.
+`send_raw(text)` sends anything (a garbled frame); `out_of_order(token)` sends a change and
+then one 50 ms older that the server's book never had; `crossed(token)` a bid above the
+best ask that the server's book never had (REST stays uncrossed); a tick-size change is
+`tick_size_change` (the exchange's REST tick changes with it).
 """
 
 from __future__ import annotations
@@ -218,6 +220,19 @@ class WsMarketServer:
             clients = list(self._clients)
         for client in clients:
             self._try_send(client, text)
+
+    def out_of_order(self, token: str, price: float = 0.50, size: float = 999) -> None:
+        """A change at the best bid's level (kept), then a SELL at `price` stamped 50 ms
+        earlier that the server's book never had: a client that applies it shows a wrong ask."""
+        bid = self._top(token)[0]
+        now = self._now_ms()
+        self.price_change(token, "BUY", bid, self._book(token)["BUY"].get(bid, 1.0), ts_ms=now)
+        self.price_change(token, "SELL", price, size, ts_ms=now - 50, book=False)
+
+    def crossed(self, token: str, over: float = 0.03, size: float = 50) -> None:
+        """A BUY `over` above the best ask, never on the server's book (REST stays uncrossed)."""
+        ask = self._top(token)[1]
+        self.price_change(token, "BUY", round(ask + over, 6), size, book=False)
 
     def drop(self) -> None:
         """Cut every connection at the TCP level (no close frame)."""

@@ -282,3 +282,34 @@ def test_markets_are_subscribed_and_unsubscribed_and_sharded_by_200(
         eventually(lambda: all(bare.subscribed(m.token_ids[0]) == 1 for m in many if m.token_ids))
     finally:
         bare.stop()
+
+
+def test_each_gap_and_its_rest_re_read_are_noted_for_the_activity_feed(
+    clob: ClobServer, ws: WsMarketServer, make_feed: Callable[..., PolymarketStreamFeed]
+) -> None:
+    """A frame that does not parse, an out-of-order delta and a crossed book: each one
+    BOOK_FEED note naming it, then one for the REST read that ends the gap."""
+    pump = Pump(make_feed(ws.url))
+    ready(pump, ws)
+    assert pump.feed.book_notes() == []  # the first connect's read is not a gap
+    ws.send_raw("not json at all")
+    pump.until(lambda _: pump.feed.market_health(COND)["gaps"] == 1 and trusted(pump.feed))
+    later = now_ms() + 30_000  # after the REST read's time, however slow the machine
+    ws.price_change(UP, "BUY", 0.46, 5, ts_ms=later)
+    pump.until(lambda _: top(0.46, 5, 0.47, 100) in pump.ticks())
+    ws.price_change(UP, "BUY", 0.455, 5, ts_ms=later - 500, book=False)
+    pump.until(lambda _: pump.feed.market_health(COND)["gaps"] == 2 and trusted(pump.feed))
+    ws.price_change(UP, "BUY", 0.48, 10, ts_ms=later + 60_000, book=False)  # over the 0.47 ask
+    pump.until(lambda _: pump.feed.market_health(COND)["gaps"] == 3 and trusted(pump.feed))
+    notes = [(market_id, text) for _, market_id, text in pump.feed.book_notes()]
+    assert {m for m, _ in notes} == {COND}
+    texts = [t for _, t in notes]
+    assert len(texts) == 6, texts
+    for i, cause in enumerate(("did not parse", "out of order", "crossed")):
+        assert texts[2 * i].startswith("book not trusted ("), texts
+        assert cause in texts[2 * i], texts
+        assert texts[2 * i + 1].startswith("book re-read over REST after the gap ("), texts
+        assert texts[2 * i + 1].endswith("trusted again"), texts
+    assert all(bid < ask for bid, _, ask, _ in pump.ticks())
+    assert top(0.455, 5, 0.47, 100) not in pump.ticks()  # the stale delta never reached the engine
+    assert pump.feed.book_notes() == []  # each note is handed over once

@@ -199,3 +199,20 @@ def test_a_wallet_that_cannot_redeem_is_told_what_to_set() -> None:
         sender_for(PolymarketConfig(signature_type=1), KEY, {"POLYMARKET_BUILDER_PASSPHRASE": "x"})
     with pytest.raises(ConfigError, match="rpc_url is not set"):
         sender_for(PolymarketConfig(signature_type=0), KEY, {})
+
+
+def test_a_market_past_the_first_page_of_the_listing_is_redeemed(
+    exchange: Exchange, chain: ChainServer
+) -> None:
+    """The node looks the condition up by id: an exchange with more markets than one page of
+    its listing (a day of rolling windows) still redeems the last one."""
+    for n in range(exchange.page_size + 20):
+        exchange.add_market("0x" + f"{n:064x}", (f"9{n}1", f"9{n}2"))
+    late = "0x" + f"{exchange.page_size + 10:064x}"
+    exchange.set_position(OWNER, f"9{exchange.page_size + 10}1", 4)
+    exchange.resolve(late, f"9{exchange.page_size + 10}1")
+    redeemer = Redeemer(EoaSender(chain.url, KEY))
+    late_candidate = Candidate(late, neg_risk=False, payout_micros=4_000_000)
+    redeemer.step([late_candidate], 1_000)
+    assert [r.state for r in redeemer.step([late_candidate], 2_000)] == [State.REDEEMED]
+    assert exchange.position(OWNER, f"9{exchange.page_size + 10}1") == 0

@@ -176,3 +176,65 @@ def test_a_resolution_gamma_cannot_give_is_said_once_and_booked_when_it_can(rig:
     events = rig.at(640)
     resolved = [e for e in events if isinstance(e, WindowResolved)]
     assert [(e.market_id, e.outcome) for e in resolved] == [(rig.condition(1), Outcome.DOWN)]
+
+
+def test_a_late_resolution_keeps_the_window_until_gamma_publishes_it_then_resolves_once(rig: Rig) -> None:
+    rig.gamma.resolve_late(rig.slug(1), 240)  # published 250 s after the end instead of 10 s
+    rig.gamma.set_winner(rig.slug(1), "Up")
+    events: list[MarketEvent] = []
+    for t in range(30, 1200, 5):
+        events += rig.at(t)
+        if t < 850:  # not yet published: still followed, never resolved by a guess
+            assert rig.condition(1) in [m.market_id for m in rig.feed.markets] or t < 180, t
+            assert not [
+                e for e in events if isinstance(e, WindowResolved) and e.market_id == rig.condition(1)
+            ], t
+    resolved = [e for e in events if isinstance(e, WindowResolved) and e.market_id == rig.condition(1)]
+    assert [(e.outcome, e.ts_ms // 1000 - T0 >= 850) for e in resolved] == [(Outcome.UP, True)]
+    assert rig.condition(1) not in [m.market_id for m in rig.feed.markets], "dropped once resolved"
+
+
+def test_a_minute_stale_gamma_neither_misses_nor_doubles_a_window(rig: Rig) -> None:
+    """Gamma answers from a snapshot 60 s old, off and on (a resolved window reads unresolved
+    again): every window is admitted, subscribed, opened and resolved exactly once."""
+    events: list[MarketEvent] = []
+    news: list[Admitted | Notice] = []
+    for t in range(30, 1800, 5):
+        rig.gamma.cache_age(60 if (t // 40) % 2 else 0)
+        events += rig.at(t)
+        news += rig.roller.engine_news()
+    windows = [rig.condition(n) for n in (1, 2, 3, 4)]  # open and ended within the run
+    admitted = [a.market.market_id for a in news if isinstance(a, Admitted)]
+    opened = [e.market.market_id for e in events if isinstance(e, WindowOpened)]
+    resolved = [e.market_id for e in events if isinstance(e, WindowResolved)]
+    for cond in windows:
+        assert admitted.count(cond) == 1, (cond, admitted)
+        assert opened.count(cond) == 1, (cond, opened)
+        assert resolved.count(cond) == 1, (cond, resolved)
+    assert len(admitted) == len(set(admitted))
+    assert len(resolved) == len(set(resolved))
+    assert min(rig.feed.leads_ms) >= 60_000
+    assert len(rig.feed.leads_ms) == len(set(admitted)), "each window subscribed once"
+
+
+@pytest.mark.parametrize(("fault", "words"), [("malformed", "clobTokenIds"), ("no_tokens", "clobTokenIds")])
+def test_a_malformed_row_or_one_without_token_ids_is_skipped_once_never_guessed(
+    rig: Rig, fault: str, words: str
+) -> None:
+    rig.gamma.fault(rig.slug(1), fault)
+    news: list[Admitted | Notice] = []
+    events: list[MarketEvent] = []
+    for t in range(30, 700, 10):
+        events += rig.at(t)
+        news += rig.roller.engine_news()
+    skipped = [t for t in rig.notices(news) if t.startswith(f"{rig.slug(1)} skipped")]
+    assert len(skipped) == 1, rig.notices(news)
+    assert words in skipped[0], skipped
+    assert "\n" not in skipped[0]
+    assert rig.condition(1) not in [a.market.market_id for a in news if isinstance(a, Admitted)]
+    assert rig.condition(1) not in [e.market_id for e in events if isinstance(e, BookTick)], (
+        "no entry, no book"
+    )
+    assert rig.condition(2) in [a.market.market_id for a in news if isinstance(a, Admitted)], (
+        "the next one is"
+    )
