@@ -387,8 +387,9 @@ class OrderManager(OrderBooking):
         Nothing is asked while backing off; a busy venue (425) is logged once, not per poll."""
         if time.monotonic() < self.backoff_until:
             return
+        venue = self._venue_for(mode)
         try:
-            events = self._venue_for(mode).poll(now) if self.poller is None else self.poller.poll(now)
+            events = venue.poll(now) if self.poller is None else self.poller.poll(now)
             if events is None:  # read on the poller's thread: nothing new yet
                 return
         except VenueError as exc:
@@ -404,7 +405,6 @@ class OrderManager(OrderBooking):
             self._busy_since = 0.0
         if events:
             self.apply(events)
-        venue = self._venue_for(mode)
         if self.orders and tracks_order_status(venue):  # an UNKNOWN order found resting: it is OPEN
             for order in self.orders.values():
                 if (
