@@ -24,7 +24,7 @@ Everything heavy runs in child processes (this file re-invoked with a sub-comman
 parent stays small and each child's `ru_maxrss` is its own. Prints JSON.
 
     .venv/bin/python bench/backtest_throughput.py                    # the benchmark
-    .venv/bin/python bench/backtest_throughput.py profile [EVENTS]   # cProfile, ~200k events
+    TOP=25 .venv/bin/python bench/backtest_throughput.py profile [EVENTS]   # cProfile, ~200k events
 """
 
 from __future__ import annotations
