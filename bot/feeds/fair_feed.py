@@ -306,31 +306,12 @@ class FairValueFeed:
         out += [health() for health in self.more_connections]
         now = now_ms()
         for source, sock in self.sockets.items():
-            h = sock.health
-            out.append(
-                {
-                    "id": f"prices:{source}",
-                    "url": sock.url,
-                    "state": h.state,
-                    "assets": len(sock.symbols),
-                    "connected_since": iso(h.connected_since_ms) if h.connected_since_ms else None,
-                    "last_message": iso(h.last_message_ms) if h.last_message_ms else None,
-                    "message_age_s": round((now - h.last_message_ms) / 1000, 3)
-                    if h.last_message_ms
-                    else None,
-                    "messages": h.messages,
-                    "unparsed": h.unparsed,
-                    "reconnects": h.reconnects,
-                    "silent_closes": h.silent_closes,
-                    "gaps": h.gaps,
-                    "last_resync": None,
-                    "last_error": h.last_error or None,
-                    "last_price": iso(h.last_price_ms) if h.last_price_ms else None,
-                    "price_age_s": round((now - h.last_price_ms) / 1000, 3) if h.last_price_ms else None,
-                    "prices": h.prices,
-                    "dropped": h.dropped,
-                }
-            )
+            h = sock.health  # the common part (bot/feeds/ws_session.py), then the prices'
+            row = h.row(f"prices:{source}", sock.url, len(sock.symbols), h.gaps, None)
+            row["last_price"] = iso(h.last_price_ms) if h.last_price_ms else None
+            row["price_age_s"] = round((now - h.last_price_ms) / 1000, 3) if h.last_price_ms else None
+            row["prices"], row["dropped"] = h.prices, h.dropped
+            out.append(row)
         return out
 
     # -- internals ----------------------------------------------------------------------
