@@ -1,5 +1,5 @@
 """A local stand-in for the underlying's price streams, for tests and benchmarks, on 127.0.0.1
-(``websockets`` sync server, one thread per connection).
+(``websockets`` sync server, one thread per connection; the serving is bot/testing/ws_server.py).
 
 Two protocols on one port, told apart by the path (../shared/polymarket-realtime.md §4):
 

@@ -1,5 +1,5 @@
 """A local stand-in for Polymarket's CLOB market websocket (``/ws/market``), for tests and
-benchmarks, on 127.0.0.1 (``websockets`` sync server, one thread per connection).
+benchmarks, on 127.0.0.1 (bot/testing/ws_server.py: ``websockets`` sync server).
 
 It speaks the documented protocol (../shared/polymarket-realtime.md §2): the first frame
 ``{"type":"market","assets_ids":[...],"custom_feature_enabled":true}`` subscribes and gets a

@@ -1,5 +1,5 @@
 """A local stand-in for Polymarket's CLOB user websocket (``/ws/user``), wired to the local
-CLOB's exchange (bot/testing/clob_exchange.py), on 127.0.0.1 (``websockets`` sync server).
+CLOB's exchange (bot/testing/clob_exchange.py), on 127.0.0.1 (bot/testing/ws_server.py).
 
 The protocol (../shared/polymarket-realtime.md §3): the first frame
 ``{"auth":{"apiKey","secret","passphrase"},"type":"user","markets":[...]}`` signs in (the
