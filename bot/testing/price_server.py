@@ -1,5 +1,5 @@
 """A local stand-in for the underlying's price streams, for tests and benchmarks, on 127.0.0.1
-(``websockets`` sync server, one thread per connection).
+(``websockets`` sync server, one thread per connection; the serving is bot/testing/ws_server.py).
 
 Two protocols on one port, told apart by the path (../shared/polymarket-realtime.md §4):
 
@@ -30,11 +30,12 @@ from __future__ import annotations
 
 import contextlib
 import json
-import socket
 import threading
 import time
 from collections.abc import Callable
 from typing import Any
+
+from bot.testing.ws_server import WsClient, WsServer
 
 HISTORY_MS = 120_000
 
@@ -43,77 +44,41 @@ def _now_ms() -> int:
     return int(time.time() * 1000)
 
 
-class _Client:
+class _Client(WsClient):
     def __init__(self, conn: Any, kind: str) -> None:
-        self.conn = conn
+        super().__init__(conn)
         self.kind = kind  # polybolt | binance
         self.authed = False
         self.symbols: set[str] = set()
         self.seq = 0
-        self.lock = threading.Lock()
-
-    def send(self, text: str) -> None:
-        with self.lock:
-            self.conn.send(text)
 
 
-class PriceServer:
+class PriceServer(WsServer):
+    name = "price-server"
+
     def __init__(
         self, creds: tuple[str, str, str] | None = None, host: str = "127.0.0.1", port: int = 0
     ) -> None:
+        super().__init__(host, port)
         self.creds = creds
-        self._host, self._port = host, port
-        self._clients: list[_Client] = []
         self._history: dict[str, list[tuple[int, float]]] = {}
-        self._lock = threading.Lock()
-        self._silent = False
-        self._stop = threading.Event()
         self._tickers: list[threading.Thread] = []
-        self.received: list[Any] = []
-        self.connections = 0
         self.sent_at: dict[tuple[str, int], float] = {}  # (symbol, ts_ms) -> time.monotonic() (bench)
-        self._server: Any = None
-        self._thread: threading.Thread | None = None
 
-    # -- lifecycle ----------------------------------------------------------------------
-
-    def start(self) -> PriceServer:
-        from websockets.sync.server import serve
-
-        self._server = serve(self._handle, self._host, self._port, compression=None, ping_interval=None)
-        self._thread = threading.Thread(target=self._server.serve_forever, name="price-server", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
+    def _stopping(self) -> None:
         for ticker in self._tickers:
             ticker.join(2)
-        if self._server is not None:
-            self.drop()
-            self._server.shutdown()
-            if self._thread is not None:
-                self._thread.join(5)
-
-    def __enter__(self) -> PriceServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     @property
     def url(self) -> str:
-        host, port = self._server.socket.getsockname()[:2]
-        return f"ws://{host}:{port}/ws"
+        return self._url("/ws")
 
     @property
     def binance_url(self) -> str:
-        host, port = self._server.socket.getsockname()[:2]
-        return f"ws://{host}:{port}/binance"
+        return self._url("/binance")
 
     def subscribed(self, symbol: str) -> int:
-        with self._lock:
-            return sum(1 for c in self._clients if symbol in c.symbols)
+        return self._count(lambda c: symbol in c.symbols)
 
     # -- prices ---------------------------------------------------------------------------
 
@@ -161,11 +126,9 @@ class PriceServer:
                 "x": False,
             },
         }
-        with self._lock:
-            clients = [c for c in self._clients if c.kind == "binance" and symbol.lower() in c.symbols]
+        clients = self._clients_where(lambda c: c.kind == "binance" and symbol.lower() in c.symbols)
         if not self._silent:
-            for client in clients:
-                self._send(client, json.dumps(event))
+            self._broadcast(json.dumps(event), clients)
 
     def tick_every(self, symbol: str, interval_s: float, price: Callable[[], float]) -> None:
         """Publish `price()` every `interval_s` seconds until the server stops."""
@@ -178,32 +141,7 @@ class PriceServer:
         self._tickers.append(thread)
         thread.start()
 
-    # -- faults ---------------------------------------------------------------------------
-
-    def silence(self, on: bool) -> None:
-        self._silent = on
-
-    def drop(self) -> None:
-        """Cut every connection without a close frame (a dead link)."""
-        with self._lock:
-            clients = list(self._clients)
-        for client in clients:
-            sock = getattr(client.conn, "socket", None)
-            if sock is not None:
-                with contextlib.suppress(OSError):
-                    sock.shutdown(socket.SHUT_RDWR)
-
-    def send_raw(self, text: str) -> None:
-        with self._lock:
-            clients = list(self._clients)
-        for client in clients:
-            self._send(client, text)
-
     # -- connections ------------------------------------------------------------------------
-
-    def _send(self, client: _Client, text: str) -> None:
-        with contextlib.suppress(Exception):
-            client.send(text)
 
     def _envelope(self, client: _Client, payload: dict[str, Any], snapshot: bool) -> None:
         with client.lock:
@@ -220,31 +158,23 @@ class PriceServer:
             with contextlib.suppress(Exception):
                 client.conn.send(json.dumps(frame))
 
-    def _handle(self, conn: Any) -> None:
+    def _client(self, conn: Any) -> _Client:
         path = getattr(getattr(conn, "request", None), "path", "/ws") or "/ws"
-        client = _Client(conn, "binance" if path.startswith("/binance") else "polybolt")
-        with self._lock:
-            self._clients.append(client)
-            self.connections += 1
+        return _Client(conn, "binance" if path.startswith("/binance") else "polybolt")
+
+    def _on_frame(self, client: _Client, message: Any) -> bool:
         try:
-            for message in conn:
-                try:
-                    frame = json.loads(message)
-                except ValueError:
-                    continue
-                self.received.append(frame)
-                if self._silent:
-                    continue
-                if client.kind == "binance":
-                    self._binance(client, frame)
-                else:
-                    self._polybolt(client, frame)
-        except Exception:  # a dropped client ends its thread
-            pass
-        finally:
-            with self._lock:
-                if client in self._clients:
-                    self._clients.remove(client)
+            frame = json.loads(message)
+        except ValueError:
+            return True
+        self.received.append(frame)
+        if self._silent:
+            return True
+        if client.kind == "binance":
+            self._binance(client, frame)
+        else:
+            self._polybolt(client, frame)
+        return True
 
     def _polybolt(self, client: _Client, frame: Any) -> None:
         op = frame.get("op") if isinstance(frame, dict) else None

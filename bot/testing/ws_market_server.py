@@ -1,5 +1,5 @@
 """A local stand-in for Polymarket's CLOB market websocket (``/ws/market``), for tests and
-benchmarks, on 127.0.0.1 (``websockets`` sync server, one thread per connection).
+benchmarks, on 127.0.0.1 (bot/testing/ws_server.py: ``websockets`` sync server).
 
 It speaks the documented protocol (../shared/polymarket-realtime.md §2): the first frame
 ``{"type":"market","assets_ids":[...],"custom_feature_enabled":true}`` subscribes and gets a
@@ -29,15 +29,13 @@ best ask that the server's book never had (REST stays uncrossed); a tick-size ch
 
 from __future__ import annotations
 
-import contextlib
 import json
-import socket
-import threading
 import time
 from collections.abc import Iterable
 from typing import Any
 
 from bot.testing.clob_exchange import Exchange
+from bot.testing.ws_server import WsClient, WsServer
 
 Levels = Iterable[tuple[float, float]]
 
@@ -54,63 +52,29 @@ def _levels(items: Iterable[tuple[float, float]]) -> list[dict[str, str]]:
     return [{"price": _fmt(p), "size": _fmt(s)} for p, s in items]
 
 
-class _Client:
+class _Client(WsClient):
     def __init__(self, conn: Any) -> None:
-        self.conn = conn
+        super().__init__(conn)
         self.assets: set[str] = set()
-        self.lock = threading.Lock()
-
-    def send(self, text: str) -> None:
-        with self.lock:
-            self.conn.send(text)
 
 
-class WsMarketServer:
+class WsMarketServer(WsServer):
+    name = "ws-market"
+    forget_on_drop = True
+
     def __init__(self, exchange: Exchange | None = None, host: str = "127.0.0.1", port: int = 0) -> None:
+        super().__init__(host, port)
         self.exchange = exchange
-        self._host, self._port = host, port
         self._books: dict[str, dict[str, dict[float, float]]] = {}
         self._markets: dict[str, str] = {}  # token → condition id
-        self._clients: list[_Client] = []
-        self._lock = threading.Lock()
-        self._silent = False
-        self.received: list[Any] = []  # every frame received (PING as text), for assertions
-        self.connections = 0
-        self._server: Any = None
-        self._thread: threading.Thread | None = None
-
-    # -- lifecycle ----------------------------------------------------------------------
-
-    def start(self) -> WsMarketServer:
-        from websockets.sync.server import serve
-
-        self._server = serve(self._handle, self._host, self._port, compression=None, ping_interval=None)
-        self._thread = threading.Thread(target=self._server.serve_forever, name="ws-market", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self.drop()
-            self._server.shutdown()
-            if self._thread is not None:
-                self._thread.join(5)
-
-    def __enter__(self) -> WsMarketServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     @property
     def url(self) -> str:
-        host, port = self._server.socket.getsockname()[:2]
-        return f"ws://{host}:{port}/ws/market"
+        return self._url("/ws/market")
 
     def subscribed(self, asset_id: str) -> int:
         """How many connections follow `asset_id` now."""
-        with self._lock:
-            return sum(1 for c in self._clients if asset_id in c.assets)
+        return self._count(lambda c: asset_id in c.assets)
 
     # -- books and events -----------------------------------------------------------------
 
@@ -215,12 +179,6 @@ class WsMarketServer:
 
     # -- faults -------------------------------------------------------------------------
 
-    def send_raw(self, text: str) -> None:
-        with self._lock:
-            clients = list(self._clients)
-        for client in clients:
-            self._try_send(client, text)
-
     def out_of_order(self, token: str, price: float = 0.50, size: float = 999) -> None:
         """A change at the best bid's level (kept), then a SELL at `price` stamped 50 ms
         earlier that the server's book never had: a client that applies it shows a wrong ask."""
@@ -233,17 +191,6 @@ class WsMarketServer:
         """A BUY `over` above the best ask, never on the server's book (REST stays uncrossed)."""
         ask = self._top(token)[1]
         self.price_change(token, "BUY", round(ask + over, 6), size, book=False)
-
-    def drop(self) -> None:
-        """Cut every connection at the TCP level (no close frame)."""
-        with self._lock:
-            clients, self._clients = list(self._clients), []
-        for client in clients:
-            with contextlib.suppress(OSError):
-                client.conn.socket.shutdown(socket.SHUT_RDWR)
-
-    def silence(self, on: bool) -> None:
-        self._silent = on
 
     # -- internals ----------------------------------------------------------------------
 
@@ -295,54 +242,42 @@ class WsMarketServer:
         return message
 
     def _publish(self, token: str, message: dict[str, Any]) -> None:
-        text = json.dumps(message, separators=(",", ":"))
-        with self._lock:
-            clients = [c for c in self._clients if token in c.assets]
-        for client in clients:
-            self._try_send(client, text)
+        self._broadcast(
+            json.dumps(message, separators=(",", ":")), self._clients_where(lambda c: token in c.assets)
+        )
 
-    def _try_send(self, client: _Client, text: str) -> None:
-        if self._silent:
-            return
-        with contextlib.suppress(Exception):  # a closed connection: its handler cleans up
-            client.send(text)
+    def _send(self, client: Any, text: str) -> bool:
+        """Nothing goes out while silent (PONG and `send_raw` too)."""
+        return not self._silent and super()._send(client, text)
 
     def _subscribe(self, client: _Client, assets: list[str]) -> None:
         new = [a for a in assets if a not in client.assets]
         client.assets.update(new)
         dump = [self._book_message(a) for a in new if a in self._books or self.exchange is not None]
         if dump:
-            self._try_send(client, json.dumps(dump, separators=(",", ":")))
+            self._send(client, json.dumps(dump, separators=(",", ":")))
 
-    def _handle(self, conn: Any) -> None:
-        client = _Client(conn)
-        with self._lock:
-            self._clients.append(client)
-            self.connections += 1
+    def _client(self, conn: Any) -> _Client:
+        return _Client(conn)
+
+    def _on_frame(self, client: _Client, frame: Any) -> bool:
+        self.received.append(frame)
+        if frame == "PING":
+            self._send(client, "PONG")
+            return True
         try:
-            for frame in conn:
-                self.received.append(frame)
-                if frame == "PING":
-                    self._try_send(client, "PONG")
-                    continue
-                try:
-                    body = json.loads(frame)
-                except ValueError:
-                    self._try_send(client, json.dumps({"error": "invalid message"}))
-                    continue
-                assets = [str(a) for a in body.get("assets_ids") or []]
-                operation = body.get("operation")
-                if body.get("type") == "market" or operation == "subscribe":
-                    repeated = [a for a in assets if a in client.assets]
-                    if repeated and operation == "subscribe":
-                        self._try_send(client, json.dumps({"error": f"duplicate assets: {repeated}"}))
-                        continue
-                    self._subscribe(client, assets)
-                elif operation == "unsubscribe":
-                    client.assets.difference_update(assets)
-        except Exception:
-            pass  # the connection was cut (drop()) or closed by the client
-        finally:
-            with self._lock:
-                if client in self._clients:
-                    self._clients.remove(client)
+            body = json.loads(frame)
+        except ValueError:
+            self._send(client, json.dumps({"error": "invalid message"}))
+            return True
+        assets = [str(a) for a in body.get("assets_ids") or []]
+        operation = body.get("operation")
+        if body.get("type") == "market" or operation == "subscribe":
+            repeated = [a for a in assets if a in client.assets]
+            if repeated and operation == "subscribe":
+                self._send(client, json.dumps({"error": f"duplicate assets: {repeated}"}))
+                return True
+            self._subscribe(client, assets)
+        elif operation == "unsubscribe":
+            client.assets.difference_update(assets)
+        return True

@@ -1,5 +1,5 @@
 """A local stand-in for Polymarket's CLOB user websocket (``/ws/user``), wired to the local
-CLOB's exchange (bot/testing/clob_exchange.py), on 127.0.0.1 (``websockets`` sync server).
+CLOB's exchange (bot/testing/clob_exchange.py), on 127.0.0.1 (bot/testing/ws_server.py).
 
 The protocol (../shared/polymarket-realtime.md §3): the first frame
 ``{"auth":{"apiKey","secret","passphrase"},"type":"user","markets":[...]}`` signs in (the
@@ -17,30 +17,25 @@ new connection at once (an outage); `silence(True)` stops every push and PONG;
 
 from __future__ import annotations
 
-import contextlib
 import json
 import queue
-import socket
-import threading
 import time
 from typing import Any
 
 from bot.testing.clob_exchange import Exchange
+from bot.testing.ws_server import WsClient, WsServer
 
 
-class _Client:
+class _Client(WsClient):
     def __init__(self, conn: Any) -> None:
-        self.conn = conn
+        super().__init__(conn)
         self.owner = ""
         self.markets: set[str] = set()
-        self.lock = threading.Lock()
-
-    def send(self, text: str) -> None:
-        with self.lock:
-            self.conn.send(text)
 
 
-class WsUserServer:
+class WsUserServer(WsServer):
+    name = "ws-user"
+
     def __init__(
         self,
         exchange: Exchange,
@@ -49,85 +44,30 @@ class WsUserServer:
         port: int = 0,
     ) -> None:
         """`known_keys`: api key -> (secret, passphrase) accepted; None accepts any non-empty creds."""
+        super().__init__(host, port)
         self.exchange = exchange
         self.known_keys = known_keys
-        self._host, self._port = host, port
-        self._clients: list[_Client] = []
-        self._lock = threading.Lock()
-        self._silent = False
-        self._refusing = False
         self._pending: queue.SimpleQueue[tuple[float, str, str, str] | None] = queue.SimpleQueue()
-        self._stop = threading.Event()
         self.pushed: list[tuple[str, str]] = []  # (trade id, status) sent to at least one client
         self.missed: list[str] = []  # trade ids made while no client of their owner was connected
-        self.received: list[Any] = []
-        self.connections = 0
-        self._server: Any = None
-        self._threads: list[threading.Thread] = []
         exchange.trade_listeners.append(self._on_trade)
 
-    # -- lifecycle ----------------------------------------------------------------------
-
     def start(self) -> WsUserServer:
-        from websockets.sync.server import serve
-
-        self._server = serve(self._handle, self._host, self._port, compression=None, ping_interval=None)
-        for target, name in ((self._server.serve_forever, "ws-user"), (self._push_loop, "ws-user-push")):
-            thread = threading.Thread(target=target, name=name, daemon=True)
-            thread.start()
-            self._threads.append(thread)
+        super().start()
+        self._spawn(self._push_loop, "ws-user-push")
         return self
 
-    def stop(self) -> None:
-        self._stop.set()
+    def _stopping(self) -> None:
         self._pending.put(None)
         if self._on_trade in self.exchange.trade_listeners:
             self.exchange.trade_listeners.remove(self._on_trade)
-        if self._server is not None:
-            self.drop()
-            self._server.shutdown()
-        for thread in self._threads:
-            thread.join(5)
-
-    def __enter__(self) -> WsUserServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     @property
     def url(self) -> str:
-        host, port = self._server.socket.getsockname()[:2]
-        return f"ws://{host}:{port}/ws/user"
+        return self._url("/ws/user")
 
     def signed_in(self) -> int:
-        with self._lock:
-            return sum(1 for c in self._clients if c.owner)
-
-    # -- faults ---------------------------------------------------------------------------
-
-    def silence(self, on: bool) -> None:
-        self._silent = on
-
-    def refuse(self, on: bool) -> None:
-        """While on, every new connection is closed at once (an outage of the socket)."""
-        self._refusing = on
-
-    def drop(self) -> None:
-        with self._lock:
-            clients = list(self._clients)
-        for client in clients:
-            sock = getattr(client.conn, "socket", None)
-            if sock is not None:
-                with contextlib.suppress(OSError):
-                    sock.shutdown(socket.SHUT_RDWR)
-
-    def send_raw(self, text: str) -> None:
-        with self._lock:
-            clients = list(self._clients)
-        for client in clients:
-            with contextlib.suppress(Exception):
-                client.send(text)
+        return self._count(lambda c: bool(c.owner))
 
     # -- pushing trades ---------------------------------------------------------------------
 
@@ -155,8 +95,7 @@ class WsUserServer:
 
     def _push(self, owner: str, trade_id: str, status: str) -> bool:
         rows = self.exchange.trades(owner, {"id": trade_id}).get("data") or []
-        with self._lock:
-            clients = [c for c in self._clients if c.owner == owner]
+        clients = self._clients_where(lambda c: c.owner == owner)
         if not rows:
             return False
         if not clients or self._silent:
@@ -169,51 +108,38 @@ class WsUserServer:
         for client in clients:
             if client.markets and row.get("market") not in client.markets:
                 continue
-            with contextlib.suppress(Exception):
-                client.send(json.dumps(row))
-                sent = True
+            sent = self._send(client, json.dumps(row)) or sent
         if sent:
             self.pushed.append((trade_id, status))
         return sent
 
     # -- connections ------------------------------------------------------------------------
 
-    def _handle(self, conn: Any) -> None:
-        if self._refusing:
-            conn.close(1013, "try again later")
-            return
-        client = _Client(conn)
-        with self._lock:
-            self._clients.append(client)
-            self.connections += 1
+    def _client(self, conn: Any) -> _Client:
+        return _Client(conn)
+
+    def _on_frame(self, client: _Client, message: Any) -> bool:
+        self.received.append("PING" if message == "PING" else "(frame)")
+        if self._silent:
+            return True
+        if message == "PING":
+            client.send("PONG")
+            return True
         try:
-            for message in conn:
-                self.received.append("PING" if message == "PING" else "(frame)")
-                if self._silent:
-                    continue
-                if message == "PING":
-                    client.send("PONG")
-                    continue
-                try:
-                    frame = json.loads(message)
-                except ValueError:
-                    continue
-                if not client.owner:
-                    if not self._sign_in(client, frame):
-                        conn.close(4001, "auth")
-                        return
-                elif isinstance(frame, dict) and frame.get("operation") in ("subscribe", "unsubscribe"):
-                    markets = set(frame.get("markets") or [])
-                    if frame["operation"] == "subscribe":
-                        client.markets |= markets
-                    else:
-                        client.markets -= markets
-        except Exception:  # a dropped client ends its thread
-            pass
-        finally:
-            with self._lock:
-                if client in self._clients:
-                    self._clients.remove(client)
+            frame = json.loads(message)
+        except ValueError:
+            return True
+        if not client.owner:
+            if not self._sign_in(client, frame):
+                client.conn.close(4001, "auth")
+                return False
+        elif isinstance(frame, dict) and frame.get("operation") in ("subscribe", "unsubscribe"):
+            markets = set(frame.get("markets") or [])
+            if frame["operation"] == "subscribe":
+                client.markets |= markets
+            else:
+                client.markets -= markets
+        return True
 
     def _sign_in(self, client: _Client, frame: Any) -> bool:
         if not isinstance(frame, dict) or frame.get("type") != "user":
