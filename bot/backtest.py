@@ -188,12 +188,19 @@ def open_source(
 
 def _open_data(path: Path, fmt: str | None, options: dict[str, Any] | None, stream: bool) -> Source:
     from bot.feeds import formats, tape
+    from bot.feeds.formats.streaming import STREAM_MIN_BYTES, stream_csv
 
     try:
         detected = fmt or formats.detect_format(path)
         if detected == "tape" and not options and stream:
             reader = tape.read_tape(path, inputs=True)
             return Source(path, "tape", reader, None, tape_reader=reader)
+        if detected == "csv" and stream and path.stat().st_size >= STREAM_MIN_BYTES:
+            streamed = stream_csv(path, **(options or {}))  # None: not in time order
+            if streamed is not None:
+                report = streamed.report.to_dict()
+                events = streamed.events(lambda final: report.update(final.to_dict()))
+                return Source(path, "csv", events, None, report)
         data = formats.load(path, fmt=detected, **(options or {}))
     except formats.DataError as exc:
         raise BacktestError(str(exc)) from None
