@@ -199,7 +199,7 @@ def _open_data(path: Path, fmt: str | None, options: dict[str, Any] | None, stre
             streamed = stream_csv(path, **(options or {}))  # None: not in time order
             if streamed is not None:
                 report = streamed.report.to_dict()
-                events = streamed.events(lambda final: report.update(final.to_dict()))
+                events = streamed.replays(lambda final: report.update(final.to_dict()))
                 return Source(path, "csv", events, None, report)
         data = formats.load(path, fmt=detected, **(options or {}))
     except formats.DataError as exc:
@@ -390,7 +390,8 @@ def _baselines(
 
     out: dict[str, Any] = {}
     for name in BASELINES:
-        again = source if source.total is not None else open_source(data, fmt, options, underlying)
+        # a streamed tape is read again; a loaded file's events and a streamed CSV's are replayed
+        again = source if source.tape_reader is None else open_source(data, fmt, options, underlying)
         params = {name: config.strategies.params[name]} if name in config.strategies.params else {}
         cfg = replace(config, strategies=replace(config.strategies, enabled=(name,), params=params, exits={}))
         s = run_backtest(data, cfg, folder / name, source=again, sigma=sigma).summary

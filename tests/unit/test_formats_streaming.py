@@ -171,7 +171,9 @@ def test_a_streamed_backtest_writes_the_same_files(tmp_path: Path, monkeypatch: 
             monkeypatch.setattr(streaming, "STREAM_MIN_BYTES", 0)
             monkeypatch.setattr(streaming, "stream_csv", spy)
         out = tmp_path / mode / "results"
-        result = backtest.run_backtest(path, load_config(None), out, options={"columns": TOKEN_COLUMNS})
+        result = backtest.run_backtest(
+            path, load_config(None), out, options={"columns": TOKEN_COLUMNS}, baselines=True
+        )
         assert (result.summary["data"]["rows_read"], result.summary["trades"]) != (0, 0)
         outputs[mode] = {
             p.relative_to(out): p.read_bytes()
@@ -181,6 +183,7 @@ def test_a_streamed_backtest_writes_the_same_files(tmp_path: Path, monkeypatch: 
     assert len(streams) == 1
     assert streams[0] is not None
     assert streams[0].peak_buffered > 0  # read by events(): the backtest took the stream
+    assert any(str(name).startswith("baselines") for name in outputs["streamed"])  # replayed
     assert outputs["loaded"].keys() == outputs["streamed"].keys()
     for name, content in outputs["loaded"].items():
         assert outputs["streamed"][name] == content, name

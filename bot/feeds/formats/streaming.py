@@ -190,6 +190,7 @@ class StreamedCsv:
     token_of: dict[str, tuple[int, bool]] | None  # rows per token: token -> (market, is UP)
     note_at: int  # where the note on books that disagree goes in report.notes
     peak_buffered: int = 0  # the most rows held at once by `events()` (a test's check)
+    complete: bool = False  # `events()` has ended once: the report is complete
 
     def events(self, done: Callable[[LoadReport], None] | None = None) -> Iterator[MarketEvent]:
         """The events in ``load``'s order; `done(report)` once the report is complete."""
@@ -219,15 +220,29 @@ class StreamedCsv:
                     continue  # nothing accepted in this chunk: nothing new is complete
                 yield from merge.release(now)
         report = self.report
-        report.books_disagree = merge.disagree
-        if merge.disagree:
+        if not self.complete and merge.disagree:
             report.notes.insert(
                 self.note_at,
                 f"{merge.disagree} row(s) where the two tokens' books disagree (crossed"
                 " complements: UP ask + DOWN ask < 1 or UP bid + DOWN bid > 1); the row's own book was used",
             )
+        report.books_disagree = merge.disagree
+        self.complete = True
         if done is not None:
             done(report)
+
+    def replays(self, done: Callable[[LoadReport], None] | None = None) -> Replays:
+        """The events, read again each time they are iterated (a backtest's baselines)."""
+        return Replays(self, done)
+
+
+@dataclass(slots=True)
+class Replays:
+    streamed: StreamedCsv
+    done: Callable[[LoadReport], None] | None
+
+    def __iter__(self) -> Iterator[MarketEvent]:
+        return self.streamed.events(self.done)
 
 
 _Held = tuple[int, int, int, int, MarketEvent]  # (time, market order, 0/1/2, seq, event)
