@@ -6,12 +6,14 @@
 1. A first pass reads and checks every row exactly as ``load`` does (``formats.csvfile``,
    ``formats.tokens``, ``_Collector``), but keeps of each market (per token: each token)
    only its count of rows and its first and last book; it gives the report, the markets
-   (in order), their ``WindowOpened`` and ``WindowResolved``.
-2. ``events()`` reads the file again and yields the events as the rows come: the rows
-   accepted in the first pass are accepted again (the same code), paired per market as
-   ``formats.tokens`` does (both tokens' rows at one time give one tick), and merged with
-   the opens and resolutions by time, then market order, then open/tick/resolution, the
-   order ``load``'s stable sort gives. Only rows of the current time are held.
+   (in order), their ``WindowOpened`` and ``WindowResolved``. The rows it accepts are
+   written, packed (53 bytes each), to a temporary file, the spill.
+2. ``events()`` reads the spill (not the CSV: parsing is the cost) and yields the events as
+   the rows come, paired per market as ``formats.tokens`` does (both tokens' rows at one
+   time give one tick), merged with the opens and resolutions by time, then market order,
+   then open/tick/resolution: the order ``load``'s stable sort gives. Only a chunk of rows
+   and the rows of the current time are held. It may be called again (a backtest's
+   baselines replay the same events).
 
 The report's ``books_disagree`` (and its note) is known once the events have all been
 read: ``events()`` completes the report when it ends.
@@ -26,19 +28,21 @@ from __future__ import annotations
 import csv
 import gzip
 import heapq
+import struct
+import tempfile
 import zlib
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from operator import itemgetter
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from bot.feeds.formats.core import _OPTIONS, LoadReport, _Collector, _MarketAcc, _open_text
 from bot.feeds.formats.csvfile import Settings, _CsvRows, finish_rows, settings, start_rows
 from bot.feeds.formats.tokens import TokenSeen, pair_tokens
 from bot.feeds.tape import DataError
 from bot.feeds.where import at, utf8_error
-from bot.model import ONE, BookTick, MarketEvent, Outcome, WindowOpened, WindowResolved, iso
+from bot.model import ONE, BookTick, MarketEvent, Outcome, WindowOpened, WindowResolved
 
 CHUNK_ROWS = 4096  # rows read between two hand-overs of events
 # a backtest streams a CSV this long or longer (a shorter one is read whole: one pass, faster)
@@ -49,18 +53,28 @@ class _Fallback(Exception):
     """The file cannot be streamed (see the module doc): load and sort it instead."""
 
 
+# an accepted row on the spill: time, key (market or token), bid, bid size, ask, ask size,
+# underlying, has-underlying
+_ROW = struct.Struct("<qiqqqqd?")
+
+
 @dataclass(slots=True)
 class _Order:
+    """The first pass's accepted rows: in time order so far, and spilled to a file."""
+
+    spill: BinaryIO
     last: int = -(1 << 62)  # the time of the last accepted row
+    keys: list[str] = field(default_factory=list)  # market (per token: token) ids
 
 
 class _Tail:
     """A market's (or token's) accepted rows in the first pass: counted, not kept."""
 
-    __slots__ = ("count", "first", "last", "order", "silent")
+    __slots__ = ("count", "first", "key", "last", "order", "silent")
 
-    def __init__(self, order: _Order | None) -> None:
+    def __init__(self, order: _Order | None, key: int = 0) -> None:
         self.order = order
+        self.key = key
         self.count = 0
         self.first: BookTick | None = None
         self.last: BookTick | None = None
@@ -72,6 +86,19 @@ class _Tail:
             if tick.ts_ms < order.last:
                 raise _Fallback
             order.last = tick.ts_ms
+            under = tick.underlying
+            order.spill.write(
+                _ROW.pack(
+                    tick.ts_ms,
+                    self.key,
+                    tick.bid,
+                    tick.bid_size,
+                    tick.ask,
+                    tick.ask_size,
+                    0.0 if under is None else under,
+                    under is not None,
+                )
+            )
         if self.first is None:
             self.first = tick
         self.last = tick
@@ -100,31 +127,10 @@ class _TailMarkets(dict[str, _MarketAcc]):
         self.order = order
 
     def __setitem__(self, key: str, acc: _MarketAcc) -> None:
-        acc.ticks = _Tail(self.order)  # type: ignore[assignment]
+        keys = self.order.keys
+        acc.ticks = _Tail(self.order, len(keys))  # type: ignore[assignment]
+        keys.append(key)
         super().__setitem__(key, acc)
-
-
-class _PipeMarkets(dict[str, _MarketAcc]):
-    """Markets (per token: tokens) whose accepted rows go to `out`, in file order."""
-
-    def __init__(self, out: list[tuple[str, BookTick]]) -> None:
-        super().__init__()
-        self.out = out
-
-    def __setitem__(self, key: str, acc: _MarketAcc) -> None:
-        acc.ticks = _Pipe(key, self.out)  # type: ignore[assignment]
-        super().__setitem__(key, acc)
-
-
-class _Pipe:
-    __slots__ = ("key", "out")
-
-    def __init__(self, key: str, out: list[tuple[str, BookTick]]) -> None:
-        self.key = key
-        self.out = out
-
-    def append(self, tick: BookTick) -> None:
-        self.out.append((self.key, tick))
 
 
 def _count_combine(col: _Collector, acc: _MarketAcc, up: _MarketAcc | None, down: _MarketAcc | None) -> None:
@@ -142,28 +148,6 @@ def _count_combine(col: _Collector, acc: _MarketAcc, up: _MarketAcc | None, down
         if tail.last is None or part.last.ts_ms > tail.last.ts_ms:
             tail.last = part.last
     acc.ticks = tail  # type: ignore[assignment]
-
-
-class _Chunk:
-    """At most `left` rows of a csv reader, then a stop (the reader goes on next time)."""
-
-    def __init__(self, reader: Any) -> None:
-        self.reader = reader
-        self.line_num = 0
-        self.left = 0
-        self.done = False
-
-    def __next__(self) -> list[str]:
-        if self.left <= 0:
-            raise StopIteration
-        self.left -= 1
-        try:
-            return next(self.reader)
-        except StopIteration:
-            self.done = True
-            raise
-        finally:
-            self.line_num = self.reader.line_num
 
 
 @dataclass(slots=True)
@@ -189,35 +173,32 @@ class StreamedCsv:
     order: dict[str, int]  # market id -> its order
     token_of: dict[str, tuple[int, bool]] | None  # rows per token: token -> (market, is UP)
     note_at: int  # where the note on books that disagree goes in report.notes
+    spill: BinaryIO  # the accepted rows, as the first pass found them (a temporary file)
+    keys: list[str]  # a spilled row's key -> market (per token: token) id
     peak_buffered: int = 0  # the most rows held at once by `events()` (a test's check)
     complete: bool = False  # `events()` has ended once: the report is complete
 
     def events(self, done: Callable[[LoadReport], None] | None = None) -> Iterator[MarketEvent]:
         """The events in ``load``'s order; `done(report)` once the report is complete."""
-        path = self.path
-        col = _Collector(path, "csv", False)
-        setup = settings(path, col, self.options)
-        accepted: list[tuple[str, BookTick]] = []
-        markets = _PipeMarkets(accepted)
         merge = _Merge(self)
-        with _open_text(path) as f:
-            reader = csv.reader(f, delimiter=setup.delimiter, strict=True)
-            header = next(reader)
-            col.positions = {name.strip().lower(): i for i, name in enumerate(header, start=1)}
-            rows = start_rows(path, col, header, setup)
-            chunk = _Chunk(reader)
-            while not chunk.done:
-                chunk.left = CHUNK_ROWS
-                try:
-                    rows.read(chunk, markets)
-                except (EOFError, zlib.error, gzip.BadGzipFile):
-                    chunk.done = True  # the first pass noted the file ends early
-                now = merge.take(accepted)
-                accepted.clear()
-                if chunk.done:
-                    now = None  # everything is complete
-                elif now is None:
-                    continue  # nothing accepted in this chunk: nothing new is complete
+        keys = self.keys
+        spill = self.spill
+        spill.seek(0)
+        size = _ROW.size * CHUNK_ROWS
+        while True:
+            block = spill.read(size)
+            accepted = [
+                (
+                    keys[key],
+                    BookTick(ts, keys[key], bid, bid_size, ask, ask_size, None, under if has else None),
+                )
+                for ts, key, bid, bid_size, ask, ask_size, under, has in _ROW.iter_unpack(block)
+            ]
+            now = merge.take(accepted)
+            if len(block) < size:
+                yield from merge.release(None)  # everything is complete
+                break
+            if now is not None:
                 yield from merge.release(now)
         report = self.report
         if not self.complete and merge.disagree:
@@ -389,7 +370,9 @@ def _first_pass(path: Path, options: Mapping[str, Any]) -> StreamedCsv:
     col = _Collector(path, "csv", bool(strict))
     report = col.report
     setup = settings(path, col, options)
-    markets = _TailMarkets(_Order())
+    spill = tempfile.TemporaryFile()  # noqa: SIM115 - kept open by the StreamedCsv, closed with it
+    order = _Order(spill)
+    markets = _TailMarkets(order)
     rows: _CsvRows | None = None
     try:
         with _open_text(path) as f:
@@ -415,7 +398,8 @@ def _first_pass(path: Path, options: Mapping[str, Any]) -> StreamedCsv:
         token_of = _token_sides(rows.tokens, setup)
     paired = _pair(col, rows, markets, setup)
     note_at = len(report.notes)
-    return _plan(path, options, col, paired, token_of, note_at)
+    spill.flush()
+    return _plan(path, options, col, paired, token_of, note_at, order)
 
 
 def _pair(
@@ -456,6 +440,7 @@ def _plan(
     markets: dict[str, _MarketAcc],
     token_sides: dict[str, tuple[str, bool]] | None,
     note_at: int,
+    spilled: _Order,
 ) -> StreamedCsv:
     """``_Collector.finish`` without the rows: the report, the opens and the resolutions."""
     report = col.report
@@ -499,11 +484,6 @@ def _plan(
         token_of = {
             token: (order[market], up) for token, (market, up) in token_sides.items() if market in order
         }
-    return StreamedCsv(path, dict(options), report, opens, resolves, order, token_of, note_at)
-
-
-def describe(streamed: StreamedCsv) -> str:
-    """One line: what is streamed (for a log)."""
-    report = streamed.report
-    first = iso(report.first_ts) if report.first_ts is not None else "-"
-    return f"{report.path}: streamed, {len(report.markets)} market(s) from {first}"
+    return StreamedCsv(
+        path, dict(options), report, opens, resolves, order, token_of, note_at, spilled.spill, spilled.keys
+    )
