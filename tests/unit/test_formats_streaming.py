@@ -79,6 +79,9 @@ def same_as_load(path: Path, **options: object) -> int:
     assert events == loaded.events
     assert finished == [streamed.report]
     assert streamed.report.to_dict() == loaded.report.to_dict()
+    assert streamed.recorded is not None
+    assert list(streamed.events()) == loaded.events  # replayed from the record
+    assert streamed.report.to_dict() == loaded.report.to_dict()  # its notes not added twice
     return streamed.peak_buffered
 
 

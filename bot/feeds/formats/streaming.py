@@ -56,6 +56,9 @@ class _Fallback(Exception):
 # an accepted row on the spill: time, key (market or token), bid, bid size, ask, ask size,
 # underlying, has-underlying
 _ROW = struct.Struct("<qiqqqqd?")
+# an event as handed over: open/tick/resolution (0/1/2), time, market order, then a tick's
+# bid, bid size, ask, ask size, underlying, has-underlying
+_EVENT = struct.Struct("<bqiqqqqd?")
 
 
 @dataclass(slots=True)
@@ -177,15 +180,37 @@ class StreamedCsv:
     keys: list[str]  # a spilled row's key -> market (per token: token) id
     peak_buffered: int = 0  # the most rows held at once by `events()` (a test's check)
     complete: bool = False  # `events()` has ended once: the report is complete
+    recorded: BinaryIO | None = None  # the events of the first complete reading, packed
+    disagree: int = 0  # rows whose two tokens' books disagree (known once read)
 
     def events(self, done: Callable[[LoadReport], None] | None = None) -> Iterator[MarketEvent]:
         """The events in ``load``'s order; `done(report)` once the report is complete."""
+        if self.recorded is not None:
+            yield from self._replay(self.recorded)
+        else:
+            yield from self._merged()
+        report = self.report
+        if not self.complete and self.disagree:
+            report.notes.insert(
+                self.note_at,
+                f"{self.disagree} row(s) where the two tokens' books disagree (crossed"
+                " complements: UP ask + DOWN ask < 1 or UP bid + DOWN bid > 1); the row's own book was used",
+            )
+        report.books_disagree = self.disagree
+        self.complete = True
+        if done is not None:
+            done(report)
+
+    def _merged(self) -> Iterator[MarketEvent]:
+        """The events from the spilled rows, paired and merged; recorded as they go."""
         merge = _Merge(self)
         keys = self.keys
         spill = self.spill
         spill.seek(0)
+        record = tempfile.TemporaryFile()  # noqa: SIM115 - kept by the StreamedCsv once complete
         size = _ROW.size * CHUNK_ROWS
-        while True:
+        done = False
+        while not done:
             block = spill.read(size)
             accepted = [
                 (
@@ -195,22 +220,38 @@ class StreamedCsv:
                 for ts, key, bid, bid_size, ask, ask_size, under, has in _ROW.iter_unpack(block)
             ]
             now = merge.take(accepted)
-            if len(block) < size:
-                yield from merge.release(None)  # everything is complete
-                break
-            if now is not None:
-                yield from merge.release(now)
-        report = self.report
-        if not self.complete and merge.disagree:
-            report.notes.insert(
-                self.note_at,
-                f"{merge.disagree} row(s) where the two tokens' books disagree (crossed"
-                " complements: UP ask + DOWN ask < 1 or UP bid + DOWN bid > 1); the row's own book was used",
-            )
-        report.books_disagree = merge.disagree
-        self.complete = True
-        if done is not None:
-            done(report)
+            done = len(block) < size
+            if now is None and not done:
+                continue
+            for ts, index, kind, _, event in merge.release(None if done else now):
+                if kind == 1:
+                    tick: BookTick = event  # type: ignore[assignment]
+                    under = tick.underlying
+                    has = under is not None
+                    packed = (tick.bid, tick.bid_size, tick.ask, tick.ask_size, under if has else 0.0, has)
+                    record.write(_EVENT.pack(kind, ts, index, *packed))
+                else:
+                    record.write(_EVENT.pack(kind, ts, index, 0, 0, 0, 0, 0.0, False))
+                yield event
+        record.flush()
+        self.disagree = merge.disagree
+        self.recorded = record
+
+    def _replay(self, record: BinaryIO) -> Iterator[MarketEvent]:
+        """The events again, from the record of a first complete reading."""
+        names = list(self.order)
+        opens = {index: event for _, index, event in self.opens}
+        resolves = {index: event for _, index, event in self.resolves}
+        record.seek(0)
+        size = _EVENT.size * CHUNK_ROWS
+        while block := record.read(size):
+            for kind, ts, index, bid, bid_size, ask, ask_size, under, has in _EVENT.iter_unpack(block):
+                if kind == 1:
+                    yield BookTick(
+                        ts, names[index], bid, bid_size, ask, ask_size, None, under if has else None
+                    )
+                else:
+                    yield (opens if kind == 0 else resolves)[index]
 
     def replays(self, done: Callable[[LoadReport], None] | None = None) -> Replays:
         """The events, read again each time they are iterated (a backtest's baselines)."""
@@ -266,7 +307,7 @@ class _Merge:
             pair.group.append((tick, is_up))
         return accepted[-1][1].ts_ms if accepted else None
 
-    def release(self, now: int | None) -> Iterator[MarketEvent]:
+    def release(self, now: int | None) -> Iterator[_Held]:
         """Every event before `now` (None: every event left), in order."""
         held = self.held
         if self.pairing is not None:
@@ -291,12 +332,10 @@ class _Merge:
             out.append((ts, index, 2, 0, event))
             self.next_resolve = next(self.resolves, None)
         if not out:
-            for item in ready:
-                yield item[4]
+            yield from ready
             return
         out.sort(key=_KEY)
-        for item in heapq.merge(out, ready, key=_KEY):
-            yield item[4]
+        yield from heapq.merge(out, ready, key=_KEY)
 
 
 def _flush(pair: _Pairing, held: list[_Held]) -> int:
