@@ -398,18 +398,21 @@ def stream_csv(path: Path | str, **options: Any) -> StreamedCsv | None:
     strict = options.get("strict", False)
     if not isinstance(strict, bool):
         raise DataError(f"{path}: option strict={strict!r}: expected True or False")
+    spill = tempfile.TemporaryFile()  # noqa: SIM115 - kept open by the StreamedCsv, closed with it
     try:
-        return _first_pass(path, options)
-    except _Fallback:
-        return None
+        return _first_pass(path, options, spill)
+    except BaseException as exc:
+        spill.close()  # not streamed: its rows on disk are let go now
+        if isinstance(exc, _Fallback):
+            return None
+        raise
 
 
-def _first_pass(path: Path, options: Mapping[str, Any]) -> StreamedCsv:
+def _first_pass(path: Path, options: Mapping[str, Any], spill: BinaryIO) -> StreamedCsv:
     strict = options.get("strict", False)
     col = _Collector(path, "csv", bool(strict))
     report = col.report
     setup = settings(path, col, options)
-    spill = tempfile.TemporaryFile()  # noqa: SIM115 - kept open by the StreamedCsv, closed with it
     order = _Order(spill)
     markets = _TailMarkets(order)
     rows: _CsvRows | None = None
