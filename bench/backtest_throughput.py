@@ -24,7 +24,7 @@ Everything heavy runs in child processes (this file re-invoked with a sub-comman
 parent stays small and each child's `ru_maxrss` is its own. Prints JSON.
 
     .venv/bin/python bench/backtest_throughput.py                    # the benchmark
-    .venv/bin/python bench/backtest_throughput.py profile [EVENTS]   # cProfile, ~200k events
+    TOP=25 .venv/bin/python bench/backtest_throughput.py profile [EVENTS]   # cProfile, ~200k events
 """
 
 from __future__ import annotations
@@ -431,8 +431,8 @@ def child_profile(events: int) -> None:
         shutil.rmtree(out, ignore_errors=True)
     print(f"{result.events:,} events, {result.events_per_s:,.0f} events/s under cProfile")
     stats = pstats.Stats(profiler, stream=sys.stdout).strip_dirs()
-    stats.sort_stats("cumulative").print_stats(25)
-    stats.sort_stats("tottime").print_stats(25)
+    stats.sort_stats("cumulative").print_stats(int(os.environ.get("TOP", "25")))
+    stats.sort_stats("tottime").print_stats(int(os.environ.get("TOP", "25")))
 
 
 # ---------------------------------------------------------------------------

@@ -357,6 +357,8 @@ def _chores(
             engine.activity.add(ts, "PRICE_FEED", market_id, text)
         for ts, market_id, text in getattr(market.feed, "book_notes", list)():  # a book's gap and its healing
             engine.activity.add(ts, "BOOK_FEED", market_id, text)
+        for ts, market_id, text in getattr(market.feed, "refused_resolutions", list)():  # winner unknown
+            engine.activity.add(ts, "MARKET_RESOLVED", market_id, text, error=True)
 
     return chores
 

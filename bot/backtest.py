@@ -296,6 +296,12 @@ def run_backtest(
     if first_ts is None:  # before anything is written: the same --out can be used again
         raise BacktestError(_nothing_usable(data, source))
     paths = prepare_home(out)
+    # before this process opens its journal or starts a thread: they may be forked from here
+    others = (
+        Baselines(data, config, out / "baselines", source, fmt, options, underlying, sigma)
+        if baselines
+        else None
+    )
     journal = Journal(paths.journal)
     started = time.perf_counter()
     try:
@@ -353,10 +359,8 @@ def run_backtest(
         summary["markets"] = per_market(trades, inputs.names)
         summary["settings"] = settings_digest(config, summary["data"])
         summary["config"] = config.to_dict()
-        if baselines:
-            summary["baselines"] = _baselines(
-                data, config, out / "baselines", source, fmt, options, underlying, sigma
-            )
+        if others is not None:
+            summary["baselines"] = others.figures()
         files = write_results(out, summary, equity, trades, f"Backtest: {printable(data.name)}")
         timing = {
             "seconds": round(seconds, 3),
@@ -369,34 +373,119 @@ def run_backtest(
         files["timing"] = out / "timing.json"
     finally:
         journal.close()
+        if others is not None:
+            others.close()
     return BacktestResult(out, summary, files, feed.stats.events, seconds)
 
 
-def _baselines(
+class Baselines:
+    """Each baseline strategy through the same engine on the same data (a streamed tape is
+    read again), in folder/NAME. With more than one core, they run in processes forked as
+    the strategy's own run starts, on the data already loaded (shared, not parsed again, not
+    copied), beside it; with one core (or threads already running, which a fork would not
+    carry), one after the other when asked for. Same runs, same files either way."""
+
+    def __init__(
+        self,
+        data: Path,
+        config: Config,
+        folder: Path,
+        source: Source,
+        fmt: str | None,
+        options: dict[str, Any] | None,
+        underlying: Path | None,
+        sigma: float | None,
+    ) -> None:
+        from concurrent.futures import Future, ProcessPoolExecutor
+
+        from bot.strategies.baselines import BASELINES
+
+        self.jobs = {
+            name: (
+                data,
+                _baseline_config(config, name),
+                folder / name,
+                source,
+                fmt,
+                options,
+                underlying,
+                sigma,
+            )
+            for name in BASELINES
+        }
+        self.pool: ProcessPoolExecutor | None = None
+        self.futures: dict[str, Future[dict[str, Any]]] = {}
+        workers = min(_spare_workers(), len(self.jobs))
+        if workers:
+            import multiprocessing
+
+            # forked: the children find the jobs (and the loaded data) in their copy of memory
+            self.pool = ProcessPoolExecutor(
+                workers,
+                mp_context=multiprocessing.get_context("fork"),
+                initializer=_take_jobs,
+                initargs=(self.jobs,),
+            )
+            self.futures = {name: self.pool.submit(_forked_baseline, name) for name in self.jobs}
+
+    def figures(self) -> dict[str, Any]:
+        """Each baseline's headline figures, in BASELINES' order, once all have run."""
+        try:
+            if self.pool is None:
+                return {name: _one_baseline(*job) for name, job in self.jobs.items()}
+            return {name: future.result() for name, future in self.futures.items()}
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(cancel_futures=True)
+            self.pool = None
+
+
+def _spare_workers() -> int:
+    """Processes for the baselines beside the strategy's run: the usable cores, when more
+    than one and this process can fork safely (one thread, a POSIX system); else 0."""
+    import multiprocessing
+    import threading
+
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    if cores < 2 or threading.active_count() > 1 or "fork" not in multiprocessing.get_all_start_methods():
+        return 0
+    return cores
+
+
+def _baseline_config(config: Config, name: str) -> Config:
+    from dataclasses import replace
+
+    params = {name: config.strategies.params[name]} if name in config.strategies.params else {}
+    return replace(config, strategies=replace(config.strategies, enabled=(name,), params=params, exits={}))
+
+
+def _one_baseline(
     data: Path,
-    config: Config,
-    folder: Path,
+    cfg: Config,
+    out: Path,
     source: Source,
     fmt: str | None,
     options: dict[str, Any] | None,
     underlying: Path | None,
     sigma: float | None,
 ) -> dict[str, Any]:
-    """Each baseline strategy through the same engine on the same data (a streamed tape is
-    read again), in folder/NAME; their headline figures."""
-    from dataclasses import replace
+    again = source if source.total is not None else open_source(data, fmt, options, underlying)
+    s = run_backtest(data, cfg, out, source=again, sigma=sigma).summary
+    return {k: s[k] for k in BASELINE_FIGURES}
 
-    from bot.strategies.baselines import BASELINES
 
-    out: dict[str, Any] = {}
-    for name in BASELINES:
-        # a streamed tape is read again; a loaded file's events and a streamed CSV's are replayed
-        again = source if source.tape_reader is None else open_source(data, fmt, options, underlying)
-        params = {name: config.strategies.params[name]} if name in config.strategies.params else {}
-        cfg = replace(config, strategies=replace(config.strategies, enabled=(name,), params=params, exits={}))
-        s = run_backtest(data, cfg, folder / name, source=again, sigma=sigma).summary
-        out[name] = {k: s[k] for k in BASELINE_FIGURES}
-    return out
+_JOBS: dict[str, Any] = {}  # a forked baseline process's jobs (`Baselines`), set as it starts
+
+
+def _take_jobs(jobs: dict[str, Any]) -> None:
+    _JOBS.update(jobs)
+
+
+def _forked_baseline(name: str) -> dict[str, Any]:
+    return _one_baseline(*_JOBS[name])
 
 
 BASELINE_FIGURES = ("trades", "net_pnl", "gross_pnl", "fees", "win_rate", "max_drawdown")

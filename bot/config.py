@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 import tomllib
 import types
 import typing
@@ -236,10 +237,36 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: {what}") from None
     try:
         return tomllib.loads(raw.decode("utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    except UnicodeDecodeError as exc:
+        line, col = _place(raw, exc.start)
+        reason = f"not UTF-8 text (byte 0x{raw[exc.start]:02x})"
+        raise ConfigError(f"{path}:{line}:{col}: not valid TOML: {reason}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(_toml_error(path, raw, str(exc))) from None
     except RecursionError:
         raise ConfigError(f"{path}: not usable TOML: nested too deep") from None
+
+
+_TOML_PLACE = re.compile(r"^(.*) \((?:at line (\d+), column (\d+)|at end of document)\)$", re.DOTALL)
+
+
+def _toml_error(path: Path, raw: bytes, text: str) -> str:
+    """tomllib's "Invalid value (at line 1, column 6)" as the house `FILE:1:6: reason`."""
+    found = _TOML_PLACE.match(text)
+    if found is None:
+        return f"{path}: not valid TOML: {text}"
+    reason, line, col = found.groups()
+    if line is None:  # at end of document: the place after the last character
+        at_end = _place(raw, len(raw))
+        line, col = str(at_end[0]), str(at_end[1])
+    return f"{path}:{line}:{col}: not valid TOML: {reason}"
+
+
+def _place(raw: bytes, offset: int) -> tuple[int, int]:
+    """(line, character column), from 1, of the byte at `offset` of UTF-8 text."""
+    before = raw[:offset]
+    start = before.rfind(b"\n") + 1
+    return before.count(b"\n") + 1, len(before[start:].decode("utf-8", "replace")) + 1
 
 
 def _check_depth(data: Any, key: str) -> None:

@@ -86,6 +86,7 @@ def markets(watched: dict[str, Market]) -> list[dict[str, Any]]:
             "window_start": iso(m.window_start_ms),
             "window_end": iso(m.window_end_ms),
             "window_end_epoch_s": epoch_s(m.window_end_ms),
+            "strike": m.strike,
         }
         for m in rows
     ]

@@ -181,7 +181,8 @@ def check_config(home: Path) -> list[Finding]:
         config = load_config(path if path.is_file() else None)
         build_strategies(config.strategies.enabled, config.strategies.params)
     except (ConfigError, ImportError, ValueError, TypeError) as exc:
-        return [Finding(FAIL, "config", f"{path}: {exc}", "fix the key named; `bot run` would exit 2")]
+        said = str(exc) if str(exc).startswith(str(path)) else f"{path}: {exc}"  # the path once
+        return [Finding(FAIL, "config", said, "fix the key named; `bot run` would exit 2")]
     where = str(path) if path.is_file() else "no bot.toml: every setting at its default"
     if config.polymarket.series:  # which coins and timeframes exist: as `bot run` checks them
         from bot.markets.series import DiscoveryError, parse_series_list

@@ -29,6 +29,7 @@ import logging
 import queue
 import time
 from collections.abc import Callable
+from types import MappingProxyType
 from typing import Any
 
 from bot import exits, state, storage
@@ -65,6 +66,7 @@ from bot.runtime import CurrentLimits
 from bot.scorecard import Scorecard
 from bot.statefiles import FileWriter
 from bot.strategies import Strategy, WindowState
+from bot.strategies.base import NOTHING_HELD
 from bot.supervisor import Supervisor
 
 log = logging.getLogger("bot")
@@ -395,29 +397,26 @@ class Engine:
         market_id = tick.market_id
         market = self.markets[market_id]
         positions = self.portfolio.positions
-        holding: dict[Outcome, int] = {}
+        holding = NOTHING_HELD
         if positions:
-            for outcome in OUTCOMES:
-                if (p := positions.get((market_id, outcome))) is not None:
-                    holding[outcome] = p.shares
+            held = {o: p.shares for o in OUTCOMES if (p := positions.get((market_id, o))) is not None}
+            if held:
+                holding = MappingProxyType(held)
         orders = self.orders
-        open_orders = orders.open_in(market_id) if orders.orders else 0
-        entries = orders.entries
         now = tick.ts_ms
-        left = (market.window_end_ms - now) / 1000
-        forecasts = self.forecasts.live(market_id) if self.forecasts else ()
+        # one read-only view of the window per tick, shown to each strategy with its own entries
+        window = WindowState.shared(
+            market,
+            tick,
+            now,
+            holding,
+            orders.open_in(market_id) if orders.orders else 0,
+            (market.window_end_ms - now) / 1000,
+            self.forecasts.live(market_id) if self.forecasts.waiting else (),
+        )
+        entries = orders.entries
         for strategy in self.strategies:
-            window = WindowState(
-                market,
-                tick,
-                now,
-                holding,
-                open_orders,
-                entries.get((market_id, strategy.name), 0),
-                left,
-                forecasts,
-            )
-            signal = strategy.evaluate(window)
+            signal = strategy.evaluate(window.for_strategy(entries.get((market_id, strategy.name), 0)))
             if signal is not None:
                 result = orders.execute(signal, self.mode, tick)
                 self.last_signal = (signal, result)  # shown in status.json (bot/state.py)

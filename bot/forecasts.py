@@ -46,6 +46,8 @@ class Forecasts:
     def __init__(self, wall_ms: Callable[[], int]) -> None:
         self.wall_ms = wall_ms
         self._by_market: dict[str, list[Forecast]] = {}
+        # the same dict, truthy while any market has a forecast: read on every tick, no call
+        self.waiting: dict[str, list[Forecast]] = self._by_market
 
     def __bool__(self) -> bool:
         return bool(self._by_market)

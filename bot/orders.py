@@ -130,6 +130,8 @@ class OrderManager(OrderBooking):
         self.exit_min_notional = exit_min_notional
         self.cannot_exit: dict[tuple[str, Outcome], str] = {}  # why the last exit try failed
         self._last_refusal = ""
+        self._blocked = Decision()  # the refusal while entries are stopped (`check`)
+        self._refused = (Decision(), Execution(False))  # the last refusal's answer (`_skipped`)
         # LIVE: the venue's news is read on a thread of its own (bot/venues/polymarket/poll.py)
         self.poller: NewsSource | None = None
 
@@ -220,8 +222,10 @@ class OrderManager(OrderBooking):
     def check(self, signal: Signal, venue: Venue) -> Decision:
         """Every gate an entry passes before it may reach the venue (bot/risk.py)."""
         blocked = self.entry_block()
-        if blocked:
-            return Decision(reason=blocked, limit="trading_state")
+        if blocked:  # while a limit holds, every tick's proposal ends here: one Decision for it
+            if blocked != self._blocked.reason:
+                self._blocked = Decision(reason=blocked, limit="trading_state")
+            return self._blocked
         if self.controls_dir is not None:
             found = controls.quick_check(self.controls_dir)
             if found is not None:
@@ -383,8 +387,9 @@ class OrderManager(OrderBooking):
         Nothing is asked while backing off; a busy venue (425) is logged once, not per poll."""
         if time.monotonic() < self.backoff_until:
             return
+        venue = self._venue_for(mode)
         try:
-            events = self._venue_for(mode).poll(now) if self.poller is None else self.poller.poll(now)
+            events = venue.poll(now) if self.poller is None else self.poller.poll(now)
             if events is None:  # read on the poller's thread: nothing new yet
                 return
         except VenueError as exc:
@@ -400,7 +405,6 @@ class OrderManager(OrderBooking):
             self._busy_since = 0.0
         if events:
             self.apply(events)
-        venue = self._venue_for(mode)
         if self.orders and tracks_order_status(venue):  # an UNKNOWN order found resting: it is OPEN
             for order in self.orders.values():
                 if (
@@ -461,7 +465,11 @@ class OrderManager(OrderBooking):
         return order
 
     def _skipped(self, signal: Signal, decision: Decision) -> Execution:
-        reason = f"{decision.reason} [{decision.limit}]"
+        last, answer = self._refused
+        if decision is not last:  # the same refusal as the last one (a limit holds): its answer
+            answer = Execution(False, f"{decision.reason} [{decision.limit}]")
+            self._refused = (decision, answer)
+        reason = answer.reason
         # A strategy repeats its signal every tick while a gate holds; record each change only.
         key = (signal.strategy, signal.market_id, signal.outcome)
         if self._last_skip.get(key) != reason:
@@ -471,7 +479,7 @@ class OrderManager(OrderBooking):
             self._record_signal(signal, False, reason, None)
             if self.on_skip is not None:
                 self.on_skip(signal.strategy, reason)
-        return Execution(False, reason)
+        return answer
 
     def _record_signal(self, signal: Signal, executed: bool, skip_reason: str, order_id: str | None) -> None:
         tick = self._tick if self._tick is not None and self._tick.market_id == signal.market_id else None

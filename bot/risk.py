@@ -162,6 +162,9 @@ class SessionLimits:
         self.day_offset_ms = cfg.trading_day_start_hour_utc * 3_600_000
         self.max_consecutive = cfg.max_consecutive_losses
         self.reset_ms = 0  # the last operator RESET
+        # (the closed list, period start, how many of it are counted, their P&L, the streak):
+        # the list only grows until the portfolio replaces it (a new day, a restart)
+        self._counted: tuple[list[tuple[int, Position]], int, int, Micros, int] | None = None
 
     def day_start(self, now_ms: int) -> int:
         return (now_ms - self.day_offset_ms) // DAY_MS * DAY_MS + self.day_offset_ms
@@ -169,13 +172,17 @@ class SessionLimits:
     def view(self, closed: list[tuple[int, Position]], now_ms: int, max_session_loss: Micros) -> SessionView:
         start = max(self.day_start(now_ms), self.reset_ms)
         next_day = self.day_start(now_ms) + DAY_MS
-        pnl = 0
-        streak = 0
-        for ts, position in closed:
+        counted = self._counted  # a closed position's P&L is final: count each one once
+        if counted is not None and counted[0] is closed and counted[1] == start and counted[2] <= len(closed):
+            done, pnl, streak = counted[2], counted[3], counted[4]
+        else:
+            done = pnl = streak = 0
+        for ts, position in closed[done:]:
             if ts < start:
                 continue
             pnl += position.realized
             streak = streak + 1 if position.realized < 0 else 0
+        self._counted = (closed, start, len(closed), pnl, streak)
         loss = max(0, -pnl)
         block = ""
         resume = f"entries resume at the next trading day ({iso(next_day)}) or after RESET"

@@ -24,7 +24,7 @@ from bot import breaker, controls, layout, runtime, safefile
 from bot.controls import Control
 from bot.errors import Reaction, VenueError, reaction
 from bot.model import ONE, Intent, Position, TradingState, iso, to_float, usd
-from bot.risk import SessionLimits, SessionView
+from bot.risk import DAY_MS, SessionLimits, SessionView
 from bot.venues.base import reports_failed_fills
 
 if TYPE_CHECKING:
@@ -94,8 +94,9 @@ class Supervisor:
         self.last_control: dict[str, Any] | None = None
         self._seen: set[tuple[str, tuple[int, int, int]]] = set()
         self.recheck_at = 0.0  # when to scan controls/ again for a file still being written
-        self._session_key: tuple[int, int, int, int] | None = None
+        self._session_key: tuple[int, int, int] | None = None
         self._session_cache: SessionView | None = None
+        self._session_day = (0, 0)  # the trading day the cached view is of: [start, next)
         # the order manager asks before every entry and reports venue errors here; the
         # portfolio reports each closed position (the scorecard's auto-disable)
         orders.entry_block = self.entry_block
@@ -155,9 +156,12 @@ class Supervisor:
         closed = self.portfolio.closed_today
         now = self.market_time.event_ms
         loss_limit = self.limits.value.max_session_loss
-        key = (len(closed), self.session.day_start(now), self.session.reset_ms, loss_limit)
-        if key != self._session_key or self._session_cache is None:
+        key = (len(closed), self.session.reset_ms, loss_limit)
+        first, after = self._session_day  # the view depends on `now` only through its day
+        if key != self._session_key or not first <= now < after or self._session_cache is None:
             self._session_key = key
+            first = self.session.day_start(now)
+            self._session_day = (first, first + DAY_MS)
             self._session_cache = self.session.view(closed, now, loss_limit)
         return self._session_cache
 

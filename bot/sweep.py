@@ -8,7 +8,9 @@ the results folder (run-001, ...) and writes sweep.json, ranked by `--rank-by`:
     drawdown   max drawdown, smallest first
     win_rate   share of winning trades, highest first
 
-Ties go to the lower run number; a run without the figure (no trades) ranks last. A run
+Ties go to the lower run number; a run without the figure ranks last. A run without trades
+has none of net P&L, Sharpe and win rate: `null` in sweep.json (its summary.json still says
+`net_pnl` 0.0), so it ranks below a run that traded and lost. A run
 that a limit cut short (entries stopped until the end of the data) is flagged with the
 limit in `cut_short`. The data (and the underlying's series) is parsed ONCE and shared by
 every run: in this process for a serial sweep, handed once to each worker process (or to
@@ -97,7 +99,7 @@ def run_job(job: Job, source: Source | None = None) -> tuple[dict[str, Any], dic
     row = {
         "run": job.out.name,
         "settings": job.settings,
-        "net_pnl": s["net_pnl"],
+        "net_pnl": s["net_pnl"] if s["trades"] else None,  # no trades: no figure (module doc)
         "trades": s["trades"],
         "win_rate": s["win_rate"],
         "sharpe": s["sharpe"],
@@ -119,7 +121,7 @@ def rank_key(rank_by: str) -> Callable[[dict[str, Any]], tuple[Any, ...]]:
         if rank_by == "drawdown":
             return (r["trades"] == 0, r["max_drawdown"], r["run"])
         field = {"net": "net_pnl", "sharpe": "sharpe", "win_rate": "win_rate"}[rank_by]
-        value = r[field]
+        value = None if r["trades"] == 0 else r[field]
         return (value is None, -(value or 0), r["run"])
 
     return key
@@ -216,6 +218,7 @@ def sweep_table(rows: list[dict[str, Any]]) -> Iterator[str]:
     )
     yield head + "  settings"
     for r in rows:
+        net = "-" if r["net_pnl"] is None else f"{r['net_pnl']:.2f}"
         rate = "-" if r["win_rate"] is None else f"{r['win_rate']:.1%}"
         sharpe = "-" if r["sharpe"] is None else f"{r['sharpe']:.2f}"
         settings = " ".join(f"{k}={v}" for k, v in r["settings"].items())
@@ -223,7 +226,7 @@ def sweep_table(rows: list[dict[str, Any]]) -> Iterator[str]:
         if r["idle_strategies"]:
             flag += f"  NOT FIRING: {', '.join(r['idle_strategies'])}"
         yield (
-            f"{r['rank']:>4}  {r['run']:<8} {r['net_pnl']:>10.2f} {r['trades']:>6} {rate:>8} {sharpe:>7}"
+            f"{r['rank']:>4}  {r['run']:<8} {net:>10} {r['trades']:>6} {rate:>8} {sharpe:>7}"
             f" {r['max_drawdown']:>9.2f}  {settings}{flag}"
         )
 

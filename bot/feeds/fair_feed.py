@@ -24,7 +24,10 @@ bot that joined later does not guess: that window has no fair value, with the re
 Gamma publishes the official price to beat (``eventMetadata.priceToBeat``, after the window's
 end on Polymarket; the roller reads it: `official_strike`), it replaces the feed's strike, and
 a PRICE_FEED line gives both values and the difference (in price and in basis points).
-status.json's ``strike_source`` says which one is in use (``feed`` or ``gamma``).
+status.json's ``strike_source`` says which one is in use (``feed`` or ``gamma``). The
+engine's own record of the market carries the strike in force too: a ``WindowOpened`` with
+``Market.strike`` set follows each new strike (and a re-sent ``WindowOpened`` keeps it), so
+MARKET_RESOLVED, status.json's ``markets`` and the tape name it.
 
 No fair value is never silent: `reason(market_id)` says why (no price yet, the feed silent
 for more than `stale_s`, no strike, the start unknown), status.json shows it per market, and
@@ -135,6 +138,7 @@ class FairValueFeed:
         self._described = False
         self._official: dict[str, float] = {}  # Gamma's strikes for windows not watched yet
         self._restruck: set[str] = set()  # markets whose strike changed since the last batch
+        self._struck: set[str] = set()  # a strike the engine's record may lack
 
     # -- threads ------------------------------------------------------------------------
 
@@ -188,12 +192,16 @@ class FairValueFeed:
     def next_batch(self) -> list[MarketEvent]:
         events = self.inner.next_batch() if self.inner.peek_ms() is not None else []
         now = self._clock()  # after the inner feed stamped its events: a re-issue is never older
-        for event in events:
+        for i, event in enumerate(events):
             if isinstance(event, WindowOpened):
-                self._watch(event.market)
+                market = self._watch(event.market)
+                if market is not event.market:  # the strike in force, for the engine's record
+                    events[i] = WindowOpened(event.ts_ms, market)
             elif isinstance(event, WindowResolved):
                 self._forget(event.market_id)
         moved = self._take_prices()
+        if self._struck:
+            self._tell_strikes(now, events)
         ticked = set()
         for event in events:
             if type(event) is BookTick and event.market_id in self._watched:
@@ -298,48 +306,34 @@ class FairValueFeed:
         out += [health() for health in self.more_connections]
         now = now_ms()
         for source, sock in self.sockets.items():
-            h = sock.health
-            out.append(
-                {
-                    "id": f"prices:{source}",
-                    "url": sock.url,
-                    "state": h.state,
-                    "assets": len(sock.symbols),
-                    "connected_since": iso(h.connected_since_ms) if h.connected_since_ms else None,
-                    "last_message": iso(h.last_message_ms) if h.last_message_ms else None,
-                    "message_age_s": round((now - h.last_message_ms) / 1000, 3)
-                    if h.last_message_ms
-                    else None,
-                    "messages": h.messages,
-                    "unparsed": h.unparsed,
-                    "reconnects": h.reconnects,
-                    "silent_closes": h.silent_closes,
-                    "gaps": h.gaps,
-                    "last_resync": None,
-                    "last_error": h.last_error or None,
-                    "last_price": iso(h.last_price_ms) if h.last_price_ms else None,
-                    "price_age_s": round((now - h.last_price_ms) / 1000, 3) if h.last_price_ms else None,
-                    "prices": h.prices,
-                    "dropped": h.dropped,
-                }
-            )
+            h = sock.health  # the common part (bot/feeds/ws_session.py), then the prices'
+            row = h.row(f"prices:{source}", sock.url, len(sock.symbols), h.gaps, None)
+            row["last_price"] = iso(h.last_price_ms) if h.last_price_ms else None
+            row["price_age_s"] = round((now - h.last_price_ms) / 1000, 3) if h.last_price_ms else None
+            row["prices"], row["dropped"] = h.prices, h.dropped
+            out.append(row)
         return out
 
     # -- internals ----------------------------------------------------------------------
 
-    def _watch(self, market: Market) -> None:
+    def _watch(self, market: Market) -> Market:
+        """Watch a market the inner feed opened; the market as the engine should record it."""
         known = self._watched.get(market.market_id)
         slug = self._slugs.get(market.market_id, "")
         underlying = underlying_of(market, slug)
         if underlying is None:
-            return
+            return market
         start = start_of(market, underlying, slug)
         window = Window(market.market_id, underlying.key, start, market.window_end_ms)
         if known is not None:  # new rules (tick, size) or the official strike: keep what was learnt
-            known.market, known.window = market, window
-            if market.strike and market.strike != self.fair.strike(market.market_id):
+            taken = self.fair.strike(market.market_id)
+            if market.strike and market.strike != taken:
                 self.official_strike(market.market_id, market.strike)
-            return
+            elif not market.strike and taken is not None:
+                market = dataclasses.replace(market, strike=taken)
+            known.market, known.window = market, window
+            self._struck.discard(market.market_id)
+            return market
         watched = self._watched[market.market_id] = _Watched(market, underlying, window)
         self._socket(underlying.source).add(underlying.symbol)
         official = self._official.pop(market.market_id, None)
@@ -352,6 +346,17 @@ class FairValueFeed:
             watched.dead = "window start unknown: no strike (name the market by its slug or series)"
         watched.reason = self._why(watched)
         self._note(market.market_id, watched.reason)
+        return market
+
+    def _tell_strikes(self, now: int, events: list[MarketEvent]) -> None:
+        """A new strike (the feed's, then Gamma's) reaches the engine's record of the market."""
+        for market_id in self._struck:
+            watched = self._watched.get(market_id)
+            strike = self.fair.strike(market_id)
+            if watched is not None and strike is not None and watched.market.strike != strike:
+                watched.market = dataclasses.replace(watched.market, strike=strike)
+                events.append(WindowOpened(now, watched.market))
+        self._struck.clear()
 
     def _forget(self, market_id: str) -> None:
         if self._watched.pop(market_id, None) is not None:
@@ -406,6 +411,7 @@ class FairValueFeed:
 
     def _set_strike(self, window: Window, strike: float, how: str) -> None:
         self.fair.watch(window, strike)
+        self._struck.add(window.market_id)
         self._record(
             StrikeInput(
                 self._clock(),

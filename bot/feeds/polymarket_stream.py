@@ -9,7 +9,11 @@ one; the DOWN book mirrors it) on a `MarketSocket` holding at most 200 assets, k
   book's ``tick_size``/``min_order_size`` changes the rules (as the REST feed does);
 - a `BookTick` of the UP token whenever its trusted top of book changes;
 - `WindowResolved` on ``market_resolved`` or, as a backstop, when the REST market row says
-  closed with a winner (read at the window end and every few seconds after).
+  closed with a winner (read at the window end and every few seconds after). A
+  ``market_resolved`` whose winner is unknown (no winning token and no 50/50, or a token
+  that is neither of the market's) is never booked: the market stays followed until the REST
+  row names a winner, and `refused_resolutions()` hands the engine one MARKET_RESOLVED line
+  (an error) per market naming it and what was wrong.
 
 Gaps. A reconnect, a socket closed for silence, a frame that does not parse, a change older
 than the last one, a change whose best bid/ask disagree with the book, or a crossed book
@@ -100,6 +104,8 @@ class PolymarketStreamFeed:
         self.conn_resync_ms: dict[int, int] = {}
         self.ignored = 0  # events for assets or markets the feed does not follow
         self._notes: deque[tuple[int, str, str]] = deque()  # BOOK_FEED lines, for the engine's thread
+        self._refused: set[str] = set()  # markets whose market_resolved named no known winner
+        self._refusals: deque[tuple[int, str, str]] = deque(maxlen=200)  # for the engine thread
         for market in markets:
             self.add_market(market)
 
@@ -280,7 +286,8 @@ class PolymarketStreamFeed:
         elif isinstance(event, wsw.MarketResolved):
             tracked = self._tracked.get(event.market)
             if tracked is not None:
-                self._resolve(tracked, None if event.split else event.winning_asset_id, now, events)
+                winner = None if event.split else event.winning_asset_id
+                self._resolve(tracked, winner, now, events, event.winning_outcome)
         elif isinstance(event, wsw.Unknown):
             log.info("market socket: unknown event_type %r ignored", event.event_type)
             self.ignored += 1
@@ -358,16 +365,14 @@ class PolymarketStreamFeed:
         if status.closed and status.winner_token is not None:
             self._resolve(tracked, status.winner_token, now, events)
 
-    def _resolve(self, tracked: _Tracked, winner: str | None, now: int, events: list[MarketEvent]) -> None:
+    def _resolve(
+        self, tracked: _Tracked, winner: str | None, now: int, events: list[MarketEvent], said: str = ""
+    ) -> None:
         """`winner`: the winning token, or None for a 50/50 split (each token pays 0.5)."""
         market = tracked.market
         assert market.token_ids is not None
         if winner is not None and winner not in market.token_ids:
-            log.error(
-                "market %s: resolved to token %r, neither of its tokens: not booked, position kept",
-                market.market_id,
-                winner,
-            )
+            self._refuse(market, winner, said, now)
             return
         if tracked.resolved:
             return
@@ -378,3 +383,27 @@ class PolymarketStreamFeed:
             return
         outcome = Outcome.UP if winner == market.token_ids[0] else Outcome.DOWN
         events.append(WindowResolved(now, market.market_id, outcome))
+
+    def _refuse(self, market: Market, winner: str, said: str, now: int) -> None:
+        """A market_resolved with no known winner: bot.log each time, the engine told once."""
+        what = f"winning token {winner!r}, neither of its tokens" if winner else "no winning token"
+        if said:
+            what += (
+                f" (winning_outcome {said!r}, not a 50/50)" if not winner else f" (winning_outcome {said!r})"
+            )
+        text = (
+            f"{market.name}: the market websocket says it resolved, with {what}: not booked on a guess,"
+            " any position kept; the market's REST row is read until it names the winner"
+        )
+        log.error("market %s: %s", market.market_id, text)
+        if market.market_id not in self._refused:
+            self._refused.add(market.market_id)
+            self._refusals.append((now, market.market_id, text))
+
+    def refused_resolutions(self) -> list[tuple[int, str, str]]:
+        """(time, market id, text) of each market whose market_resolved was refused since the
+        last call (any thread: the engine's chores take them for the activity feed)."""
+        out: list[tuple[int, str, str]] = []
+        while self._refusals:
+            out.append(self._refusals.popleft())
+        return out

@@ -15,7 +15,7 @@ applies to (bot/feeds/tape_inputs.py).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from contextlib import suppress
 from dataclasses import dataclass, field
 
@@ -47,22 +47,28 @@ class ReplayFeed:
     ) -> None:
         self.on_batch = on_batch
         self.stats = ReplayStats()
-        self._events = self._checked(events)
-        self._next: MarketEvent | None = next(self._events, None)
+        self._events = iter(events)
+        self._read = 0  # events taken from the source, dropped ones included
+        self._last_ts = -1  # the time of the last event kept
+        self._next: MarketEvent | None = None
+        for event in self._events:
+            self._read += 1
+            if self._usable(event):
+                self._next = event
+                self._last_ts = event.ts_ms
+                break
 
-    def _checked(self, events: Iterable[MarketEvent]) -> Iterator[MarketEvent]:
-        """The events the engine may see; the others are counted with their position."""
-        last_ts = -1
-        for index, event in enumerate(events, start=1):
-            ts = event.ts_ms
-            if ts < last_ts:
-                self.stats.drop(index, f"time goes backwards ({ts} after {last_ts})")
-            elif type(event) is BookTick and not 0 < event.bid < event.ask < ONE:
-                bad = f"bad book for {event.market_id}: bid {event.bid / ONE} ask {event.ask / ONE}"
-                self.stats.drop(index, bad)
-            else:
-                last_ts = ts
-                yield event
+    def _usable(self, event: MarketEvent) -> bool:
+        """The engine may see it; if not, it is counted with its position."""
+        ts, last_ts = event.ts_ms, self._last_ts
+        if ts < last_ts:
+            self.stats.drop(self._read, f"time goes backwards ({ts} after {last_ts})")
+            return False
+        if type(event) is BookTick and not 0 < event.bid < event.ask < ONE:
+            bad = f"bad book for {event.market_id}: bid {event.bid / ONE} ask {event.ask / ONE}"
+            self.stats.drop(self._read, bad)
+            return False
+        return True
 
     def peek_ms(self) -> int | None:
         return None if self._next is None else self._next.ts_ms
@@ -77,11 +83,21 @@ class ReplayFeed:
         batch = [first]
         ts = first.ts_ms
         self._next = None
+        # `_usable`, inline for the events that pass it: this loop runs once per event
+        read, last_ts, book_tick = self._read, self._last_ts, BookTick
         for event in self._events:
-            if event.ts_ms != ts:
+            read += 1
+            event_ts = event.ts_ms
+            if event_ts < last_ts or (type(event) is book_tick and not 0 < event.bid < event.ask < ONE):
+                self._read, self._last_ts = read, last_ts
+                self._usable(event)  # counts it
+                continue
+            last_ts = event_ts
+            if event_ts != ts:
                 self._next = event
                 break
             batch.append(event)
+        self._read, self._last_ts = read, last_ts
         self.stats.events += len(batch)
         return batch
 

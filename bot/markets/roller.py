@@ -18,6 +18,9 @@ look (`turn`):
       once) goes to the feed thread, which emits `WindowResolved` and drops the book
     5 Gamma failing (5xx, timeout): one DISCOVERY error line when the outage starts and one
       when it answers again; known windows keep their verdicts meanwhile
+    6 a window the restart holds that Gamma does not list: one DISCOVERY error line (its
+      position is kept for reconciliation), then looked for again after a back-off that
+      doubles from `MISSING_RETRY_MS` to `MISSING_RETRY_MAX_MS`, not at every look
 
 Nothing here touches trading state: results travel through two queues, drained by the feed
 thread (`feed_changes`) and by the engine thread (`engine_news`), and `wake` (the engine's
@@ -44,6 +47,8 @@ from bot.venues.polymarket.wire import MarketInfo, ParseError
 log = logging.getLogger("bot")
 
 ERRORS_KEPT = 10  # the last errors shown in status.json
+MISSING_RETRY_MS = 60_000  # a held window Gamma does not list: looked for again after this,
+MISSING_RETRY_MAX_MS = 3_600_000  # doubled at each miss up to this (market time)
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,6 +159,8 @@ class Roller:
         self._told: set[str] = set()  # keys whose refusal was said
         self._adopted: set[str] = set()  # condition ids the journal holds open (a restart)
         self._adopted_starts: set[int] = set()  # their window starts (Unix seconds)
+        self._held_at: dict[int, set[str]] = {}  # window start (s) -> the condition ids held there
+        self._missing: dict[int, tuple[int, int]] = {}  # start (s) -> (look again at, back-off), ms
         self._unreadable_told: set[str] = set()  # windows whose unreadable resolution was said
         self._outage: tuple[int, str] | None = None  # (since, first error) while Gamma fails
         self._errors: deque[dict[str, str]] = deque(maxlen=ERRORS_KEPT)
@@ -195,8 +202,12 @@ class Roller:
         lead, even ended, so their books are read and their resolution is booked. `starts_s`:
         their window starts, looked up on Gamma however long ago they were (a bot down for
         hours still finds the window it holds)."""
+        starts = list(starts_s)
         self._adopted.update(condition_ids)
-        self._adopted_starts.update(starts_s)
+        self._adopted_starts.update(starts)
+        if len(starts) == len(condition_ids):
+            for condition, start in zip(condition_ids, starts, strict=True):
+                self._held_at.setdefault(start, set()).add(condition)
 
     # -- one look --------------------------------------------------------------------------------
 
@@ -204,12 +215,18 @@ class Roller:
         began = time.perf_counter()
         now = self._clock()
         # each series a lead plus one of its windows ahead: the next window is always known
-        also = self._adopted_starts if self._adopted else ()
+        also = (
+            [s for s in self._adopted_starts if self._missing.get(s, (0, 0))[0] <= now]
+            if self._adopted
+            else []
+        )
         views = self.discovery.upcoming(now, self.lead_ms, back=1 if self._adopted else 0, ahead=1, also=also)
         errors = list(self.discovery.errors)
         for view in views:
             if view.key not in self.admitted:
                 self._consider(view, now)
+        if also and self._held_at:
+            self._not_listed(views, also, now)
         for view in [*views, *self.discovery.pending(now)]:
             self._official(view, now)
         for done in self.discovery.resolutions(now):
@@ -265,6 +282,28 @@ class Roller:
             Admitted(view.key, market, info, now, view.explicit, taken_back=True),
             "taken back after the restart",
         )
+
+    def _not_listed(self, views: list[DiscoveredMarket], looked: list[int], now: int) -> None:
+        """Held windows (a restart) Gamma does not list: said once, then looked for less often."""
+        for start in looked:
+            held = self._held_at.get(start, set()) & self._adopted  # not taken back yet
+            there = [v for v in views if v.start_ms == start * 1000]
+            if not held or any(v.gamma is not None and v.gamma.condition_id in held for v in there):
+                self._missing.pop(start, None)
+                continue
+            missing = [v.key for v in there if v.status is Status.NOT_LISTED]
+            if not missing:
+                continue  # not looked up (another grid), or Gamma failing: said elsewhere
+            told = start in self._missing
+            wait = min(2 * self._missing[start][1], MISSING_RETRY_MAX_MS) if told else MISSING_RETRY_MS
+            self._missing[start] = (now + wait, wait)
+            if not told:
+                text = (
+                    f"{' or '.join(missing)}: the window held at the restart ({', '.join(sorted(held))})"
+                    " is not listed on Gamma: its position is kept for reconciliation; looked for"
+                    f" again in {wait / 1000:.0f} s, then less and less often"
+                )
+                self._say(Notice(now, sorted(held)[0], text, True))
 
     def _admit(self, admitted: Admitted, how: str = "") -> None:
         now, market, key = admitted.admitted_ms, admitted.market, admitted.key

@@ -193,6 +193,9 @@ class PaperVenue:
 
     def on_market(self, event: MarketEvent) -> list[VenueEvent]:
         if type(event) is BookTick:
+            if not self.orders:  # most ticks of a backtest: the book, and nothing to fill
+                self.ticks[event.market_id] = event
+                return []
             return self._on_tick(event)
         if isinstance(event, WindowOpened):
             self.markets[event.market.market_id] = event.market

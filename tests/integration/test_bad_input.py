@@ -296,7 +296,13 @@ CASES: dict[str, Case] = {
         "backtest", "@good.csv", "--option", "tick=abc", file="good.csv", reasons=("tick='abc'",)
     ),
     "settings TOML": case(
-        "backtest", "@good.csv", "--config", "@bad.toml", file="bad.toml", reasons=("TOML", "line 1")
+        "backtest",
+        "@good.csv",
+        "--config",
+        "@bad.toml",
+        file="bad.toml",
+        place=f":1:{len('[risk') + 1}",
+        reasons=("not valid TOML", "Expected ']'"),
     ),
     "sweep without values": case(
         "backtest",

@@ -54,6 +54,24 @@ def test_a_bad_config_fails_and_names_the_key(tmp_path: Path) -> None:
     assert "unknown timeframe '7m'" in find(findings, "config", "FAIL")[0]["detail"]
 
 
+def test_a_toml_syntax_error_is_file_line_col_in_run_config_and_doctor(tmp_path: Path) -> None:
+    path = tmp_path / "bot.toml"
+    path.write_text("[risk]\nmax_position_usd = = 1\n")
+    said = f"{path}:2:{len('max_position_usd = ') + 1}: not valid TOML: Invalid value"
+    for command in ("run", "config"):
+        out = subprocess.run(
+            [sys.executable, "-m", "bot", command, "--home", str(tmp_path)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert out.returncode == 2, (command, out.stderr)
+        assert out.stderr == f"bot {command}: {said}\n", command
+    code, findings = doctor(tmp_path)
+    assert code == 1
+    assert find(findings, "config", "FAIL")[0]["detail"] == said  # the path once
+
+
 def test_controls_permissions_and_a_dead_bot_are_reported_with_fixes(tmp_path: Path) -> None:
     for name in ("state", "controls", "logs"):
         (tmp_path / name).mkdir()

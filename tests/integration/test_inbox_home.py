@@ -96,7 +96,8 @@ def test_a_flood_of_60_is_answered_in_full_in_order_at_most_20_per_look_and_none
     looks = [len(list(group)) for _, group in groupby(received for _, received, _ in rows)]
     assert max(looks) <= inbox.PER_CYCLE, looks  # one look reads at most 20; the rest waited
     assert len(looks) >= 60 // inbox.PER_CYCLE, looks
-    assert bot.trading_state()["inbox"]["accepted"] == 60
+    # the state files are rewritten after the answers are moved: wait for the last look's write
+    eventually(lambda: bot.trading_state()["inbox"]["accepted"] == 60, TIMEOUT_S)
 
 
 def test_a_new_home_gets_the_inbox_readme(tmp_path: Path, bots: list[BotProcess]) -> None:

@@ -5,6 +5,7 @@ shows the feed's health per market and per connection."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import subprocess
 import sys
@@ -15,7 +16,7 @@ import pytest
 
 from bot.testing.clob_server import ClobServer
 from bot.testing.ws_market_server import WsMarketServer
-from tests.support import BotProcess, eventually
+from tests.support import BotProcess, activity, eventually
 
 CONDITION = "0x" + "ab" * 32
 UP, DOWN = "111", "222"
@@ -99,5 +100,41 @@ def test_dry_run_trades_on_the_websocket_book(
         eventually(lambda: bot.status()["feed_connections"][0]["reconnects"] >= 1, timeout=20)
         eventually(lambda: bot.status()["feeds"][CONDITION]["gaps"] >= 1, timeout=20)
         eventually(lambda: bot.status()["feeds"][CONDITION]["book"] == "trusted", timeout=20)
+    finally:
+        bot.stop()
+
+
+def test_a_resolution_with_an_unknown_winner_is_an_activity_line_and_never_booked(
+    tmp_path: Path, servers: tuple[ClobServer, WsMarketServer]
+) -> None:
+    clob, ws = servers
+    bot = DryRunBot(tmp_path, clob, ws).start()
+    try:
+        bot.wait_ready(timeout=30)
+        eventually(lambda: ws.subscribed(UP) == 1, timeout=20)
+        eventually(lambda: bot.trading_state()["active_positions"], timeout=20)
+        bad = {
+            "event_type": "market_resolved",
+            "market": CONDITION,
+            "winning_asset_id": "9999",
+            "timestamp": "1",
+        }
+        ws.send_raw(json.dumps(bad))
+
+        def refused() -> list[dict[str, object]]:
+            return [a for a in activity(tmp_path) if a["type"] == "MARKET_RESOLVED"]
+
+        [line] = eventually(refused, timeout=20)
+        assert line["market"] == CONDITION
+        assert line["error"] is True
+        details = str(line["details"])
+        assert details.startswith("Will BTC be up?: the market websocket says it resolved")
+        assert "winning token '9999', neither of its tokens" in details
+        assert "not booked on a guess" in details
+        # the position is kept and the market still followed: the socket's book still arrives
+        assert bot.trading_state()["active_positions"]
+        ws.last_trade(UP, 0.44, 5)
+        eventually(lambda: bot.status()["feeds"][CONDITION]["last_trade"] == 0.44, timeout=20)
+        assert len(refused()) == 1
     finally:
         bot.stop()

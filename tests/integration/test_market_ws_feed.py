@@ -149,6 +149,18 @@ def test_a_fifty_fifty_resolution_over_the_socket_resolves_without_a_winner(
     ws.last_trade(UP, 0.46, 5)
     pump.until(lambda _: pump.feed.market_health(COND)["last_trade"] == 0.46)
     assert not [e for e in pump.events if isinstance(e, WindowResolved)]
+    [(_, market_id, text)] = pump.feed.refused_resolutions()  # the engine is told, once
+    assert market_id == COND
+    assert text.startswith(
+        f"{market().name}: the market websocket says it resolved, with winning token '9999'"
+    )
+    assert "not booked on a guess" in text
+    unknown = {**bad, "winning_asset_id": "", "winning_outcome": "Up"}  # names no token, not a 50/50
+    ws.send_raw(json.dumps(unknown))
+    ws.last_trade(UP, 0.44, 5)
+    pump.until(lambda _: pump.feed.market_health(COND)["last_trade"] == 0.44)
+    assert not [e for e in pump.events if isinstance(e, WindowResolved)]
+    assert pump.feed.refused_resolutions() == []  # bot.log has each; the activity feed one line
     ws.resolve(COND, None, (UP, DOWN))
     resolved = pump.until(lambda ev: [e for e in ev if isinstance(e, WindowResolved)])
     assert [(r.market_id, r.outcome) for r in resolved] == [(COND, None)]

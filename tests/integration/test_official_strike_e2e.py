@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -148,10 +149,22 @@ def test_the_feeds_strike_gives_way_to_gammas_price_to_beat(tmp_path: Path, serv
             under = underlying()
             return under if under and under["strike_source"] == "gamma" else None
 
+        def strike_in(status: dict[str, Any], source: str) -> object:
+            """The engine's record (status.json `markets`) beside the fair-value feed's, written together."""
+            under = ((status.get("feeds") or {}).get(window) or {}).get("underlying") or {}
+            if under.get("strike_source") != source:
+                return None
+            [row] = [m for m in status["markets"] if m["market_id"] == window]
+            return (row["strike"],)
+
+        # the feed's strike reaches the engine's record of the market as soon as it is taken
+        assert eventually(lambda: strike_in(bot.status(), "feed"), timeout=90) == (FEED_PRICE,)
         under = eventually(official, timeout=90)
         assert under["strike"] == OFFICIAL
         assert under["strike_from"] == "metadata"
-        assert_valid("status", bot.status())
+        status = bot.status()
+        assert_valid("status", status)
+        assert strike_in(status, "gamma") == (OFFICIAL,)  # then Gamma's replaces it there too
 
         def replaced() -> list[dict[str, object]]:
             said = [a for a in activity(tmp_path) if a["type"] == "PRICE_FEED" and a["market"] == window]
@@ -162,6 +175,12 @@ def test_the_feeds_strike_gives_way_to_gammas_price_to_beat(tmp_path: Path, serv
         text = str(line["details"])
         assert "price to beat 100012.5 replaces 100000 from the feed (first price)" in text
         assert "difference +12.5 (+1.25 bps)" in text
+
+        def resolved() -> list[dict[str, object]]:
+            return [a for a in activity(tmp_path) if a["type"] == "MARKET_RESOLVED" and a["market"] == window]
+
+        [line] = eventually(resolved, timeout=120)
+        assert f"(strike {OFFICIAL}," in str(line["details"]), line  # not "strike ?"
     finally:
         bot.stop()
     # the tape has both strikes, in the order they were taken, for the replay

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from bot.feeds.tape import TapeReader
+from bot.feeds.ws_session import SocketHealth
 from bot.model import BookTick
 from bot.testing.clob_server import ClobServer
 from bot.testing.price_server import PriceServer
@@ -131,6 +132,10 @@ def test_edge_trades_on_the_fair_value_of_the_underlying(
         assert conn["state"] == "connected"
         assert conn["unparsed"] == 0
         assert conn["prices"] >= 2
+        # every socket's common row (bot/feeds/ws_session.py), then the price-specific fields
+        common = list(SocketHealth().row(0, "", 0, 0, None))
+        assert list(conn)[: len(common)] == common
+        assert list(conn)[len(common) :] == ["last_price", "price_age_s", "prices", "dropped"]
         lines = [a for a in activity(tmp_path) if a["type"] == "PRICE_FEED"]
         assert any("fair value live" in a["details"] for a in lines), lines
         # the tape carries the model's output and its input, so the session replays

@@ -238,3 +238,36 @@ def test_a_malformed_row_or_one_without_token_ids_is_skipped_once_never_guessed(
     assert rig.condition(2) in [a.market.market_id for a in news if isinstance(a, Admitted)], (
         "the next one is"
     )
+
+
+def test_a_held_window_gamma_does_not_list_is_said_once_and_looked_for_less_often(rig: Rig) -> None:
+    held = rig.slug(-10)  # a window the journal holds from before a restart, long ended
+    condition = rig.condition(-10)
+    rig.gamma.fault(held, "hidden")
+    rig.roller.adopt([condition], [T0 - 3000])
+
+    def looks() -> int:
+        return sum(1 for r in rig.gamma.requests if held in r)
+
+    rig.at(30)
+    news = rig.roller.engine_news()
+    [said] = [n for n in news if isinstance(n, Notice) and "not listed on Gamma" in n.text]
+    assert said.market == condition
+    assert said.error
+    assert said.text.startswith(f"{held}: the window held at the restart ({condition})")
+    assert "its position is kept for reconciliation" in said.text
+    first = looks()
+    assert first >= 1
+    for s in range(31, 80, 7):  # within the back-off: not looked for, not said again
+        rig.at(s)
+    assert looks() == first
+    assert not [n for n in rig.notices(rig.roller.engine_news()) if "not listed" in n]
+    rig.at(30 + 61)  # the back-off has passed: looked for once more, still silent
+    assert looks() == first + 1
+    assert not [n for n in rig.notices(rig.roller.engine_news()) if "not listed" in n]
+    rig.at(30 + 61 + 60)  # the next back-off is twice as long
+    assert looks() == first + 1
+    rig.gamma.clear_faults(held)  # Gamma lists it again: taken back at the next look for it
+    rig.at(30 + 61 + 121)
+    news = rig.notices(rig.roller.engine_news())
+    assert any(t.startswith(f"{held} taken back after the restart") for t in news), news

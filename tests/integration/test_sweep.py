@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from bot.config import load_config
-from bot.sweep import parse_sweep, run_sweep
+from bot.sweep import parse_sweep, run_sweep, sweep_table
 from tests.research_data import write_research_data
 
 # the README's own example
@@ -40,7 +40,8 @@ def test_the_readme_sweep_gives_different_runs_ranked_with_progress(tmp_path: Pa
     assert len(runs) == 4
     outcomes = {(r["net_pnl"], r["trades"]) for r in runs}
     assert len(outcomes) > 1, runs  # the settings change what happens
-    assert [r["net_pnl"] for r in runs] == sorted((r["net_pnl"] for r in runs), reverse=True)
+    traded = [r["net_pnl"] for r in runs if r["trades"]]
+    assert [r["net_pnl"] for r in runs[: len(traded)]] == sorted(traded, reverse=True)
     assert all("events_per_s" not in r for r in runs)
     timing = json.loads((tmp_path / "s" / "sweep-timing.json").read_text())
     assert len(timing["runs"]) == 4
@@ -62,6 +63,22 @@ def test_rank_by(tmp_path: Path, rank_by: str) -> None:
     assert [r["rank"] for r in rows] == [1, 2, 3, 4]
     with pytest.raises(Exception, match="--rank-by"):
         run_sweep(books, None, {}, parse_sweep(README_SWEEP), tmp_path / "x", workers=1, rank_by="luck")
+
+
+def test_a_run_without_trades_has_no_figures_and_ranks_below_a_losing_run(tmp_path: Path) -> None:
+    books, _ = write_research_data(tmp_path, windows=8)
+    # a $2 cap buys nothing here; a 1 % stop loss makes the traded run lose
+    grid = parse_sweep(["risk.max_position_usd=2,5", "exits.stop_loss_pct=1,50"])
+    for rank_by in ("net", "sharpe", "win_rate", "drawdown"):
+        rows = run_sweep(books, None, {}, grid, tmp_path / rank_by, workers=1, rank_by=rank_by)
+        idle = [r for r in rows if r["trades"] == 0]
+        assert idle, rows  # the grid holds a run without trades
+        assert rows[-len(idle) :] == idle, rank_by
+        assert {(r["net_pnl"], r["win_rate"], r["sharpe"]) for r in idle} == {(None, None, None)}
+    losing = [r for r in rows if r["trades"] and r["net_pnl"] < 0]
+    assert losing, rows  # a run that traded and lost, which must rank above the idle ones
+    table = "\n".join(sweep_table(rows))
+    assert table.count(" - ") >= len(idle), table
 
 
 def test_a_run_cut_short_by_a_limit_is_flagged(tmp_path: Path) -> None:

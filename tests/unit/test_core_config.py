@@ -170,18 +170,34 @@ def test_start_prices_length_mismatch(tmp_path: Path, text: str) -> None:
     assert "market.instruments" in message
 
 
-@pytest.mark.parametrize("text", ["speed = ", "[market\nseed = 1", "a = 1\na = 2", 'x = "unterminated'])
-def test_malformed_toml(tmp_path: Path, text: str) -> None:
+UNTERMINATED = 'x = "unterminated'
+
+
+@pytest.mark.parametrize(
+    ("text", "place", "reason"),
+    [
+        ("speed = ", f"1:{len('speed = ') + 1}", "Invalid value"),  # at the end of the file
+        ("speed = = 1", f"1:{len('speed = ') + 1}", "Invalid value"),
+        ("[market\nseed = 1", f"1:{len('[market') + 1}", "Expected ']'"),
+        ("a = 1\na = 2", f"2:{len('a = 2') + 1}", "Cannot overwrite a value"),
+        (UNTERMINATED, f"1:{len(UNTERMINATED) + 1}", "Unterminated string"),  # at the end
+        ("# é\n\nspeed = = 1", f"3:{len('speed = ') + 1}", "Invalid value"),
+    ],
+)
+def test_malformed_toml_says_file_line_col(tmp_path: Path, text: str, place: str, reason: str) -> None:
+    """The house `FILE:LINE:COL: reason` of every loader (bot/feeds/where.py), on one line."""
     message = config_error(tmp_path, text)
-    assert str(tmp_path / "bot.toml") in message
-    assert "not valid TOML" in message
+    assert message.startswith(f"{tmp_path / 'bot.toml'}:{place}: not valid TOML: {reason}")
+    assert "(at " not in message  # tomllib's own place is not repeated
 
 
-def test_non_utf8_file_is_a_config_error(tmp_path: Path) -> None:
+def test_non_utf8_file_is_a_config_error_at_its_byte(tmp_path: Path) -> None:
     path = tmp_path / "bot.toml"
-    path.write_bytes(b'wallet = "\xff\xfe"\n')
-    with pytest.raises(ConfigError, match="not valid TOML"):
+    path.write_bytes("# é\n".encode() + b'wallet = "\xff\xfe"\n')  # a 2-byte character before
+    with pytest.raises(ConfigError) as info:
         load_config(path)
+    col = len('wallet = "') + 1
+    assert str(info.value) == f"{path}:2:{col}: not valid TOML: not UTF-8 text (byte 0xff)"
 
 
 def test_missing_file(tmp_path: Path) -> None:

@@ -310,3 +310,22 @@ def test_session_limits_block_after_losses_and_reset_clears() -> None:
     assert view.daily_loss_remaining == 0
     limits.reset_ms = T0 + 5
     assert limits.view([(T0, loss), (T0 + 1, loss)], T0 + 6, ONE).block == ""
+
+
+def test_session_limits_count_a_growing_list_as_a_fresh_count_would() -> None:
+    """The view counts each closed position once as the day's list grows; a RESET, a new
+    day or a new list is counted again from the start."""
+    limits = SessionLimits(RiskConfig(max_consecutive_losses=3, trading_day_start_hour_utc=6))
+    closed: list[tuple[int, Position]] = []
+    for i, realized in enumerate((-ONE, 2 * ONE, -ONE, -ONE, -3 * ONE, ONE, -ONE)):
+        p = position(0.5)
+        p.realized = realized
+        closed.append((T0 + i, p))
+        for reset in (0, T0 + 2):
+            limits.reset_ms = reset
+            fresh = SessionLimits(RiskConfig(max_consecutive_losses=3, trading_day_start_hour_utc=6))
+            fresh.reset_ms = reset
+            assert limits.view(closed, T0 + 10, 4 * ONE) == fresh.view(closed, T0 + 10, 4 * ONE)
+    limits.reset_ms = 0
+    assert limits.view(closed[:2], T0 + 10, 4 * ONE).daily_loss == 0  # another list: counted afresh
+    assert limits.view(closed, T0 + 10, 4 * ONE).daily_loss == 4 * ONE

@@ -70,7 +70,11 @@ def test_the_strike_is_the_first_price_near_the_start_and_ticks_carry_p_up() -> 
     assert feed.reason("0xm") == "no BTC (polybolt btcusd) price yet"
     delivers["polybolt"]([pw.PricePoint("btcusd", START + 1_000, 100.0, snapshot=True)])
     delivers["polybolt"]([pw.PricePoint("btcusd", now_ms(), 101.0)])
-    [again] = feed.next_batch()  # the price moved P(UP): the last book again, with it
+    # the engine's record of the market gets the strike taken; the price moved P(UP): the last
+    # book again, with it
+    [opened, again] = feed.next_batch()
+    assert isinstance(opened, WindowOpened)
+    assert opened.market.strike == 100.0
     assert isinstance(again, BookTick)
     assert again.underlying == 101.0
     assert again.fair_forecast is not None
@@ -139,6 +143,9 @@ def test_the_official_strike_replaces_the_one_taken_from_the_feed() -> None:
     feed.next_batch()
     assert feed.fair.strike("0xm") == 100.25
     assert feed.market_health("0xm")["underlying"]["strike_from"] == "metadata"
+    inner.pending = [WindowOpened(now_ms(), _market())]  # re-sent (new rules) without a strike
+    [resent] = [e for e in feed.next_batch() if isinstance(e, WindowOpened)]
+    assert resent.market.strike == 100.25  # the engine's record keeps the strike in force
 
 
 def test_gammas_price_to_beat_replaces_the_feeds_strike_with_the_difference_said() -> None:
@@ -151,7 +158,10 @@ def test_gammas_price_to_beat_replaces_the_feeds_strike_with_the_difference_said
     feed.notes()
     feed.drain_inputs()
     feed.official_strike("0xm", 100.25)
-    [tick] = feed.next_batch()  # the new strike moves P(UP): the last book again, with it
+    # the engine's record gets Gamma's strike; it moves P(UP): the last book again, with it
+    [opened, tick] = feed.next_batch()
+    assert isinstance(opened, WindowOpened)
+    assert opened.market.strike == 100.25
     assert isinstance(tick, BookTick)
     assert isinstance(tick.fair_info, Priced)
     assert tick.fair_info.quote.strike == 100.25

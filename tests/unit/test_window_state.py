@@ -1,0 +1,77 @@
+"""The window a strategy sees: one per tick, read-only, each strategy with its own entries;
+and the baselines beside a backtest, in processes or one after the other, the same files."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+
+from bot import backtest
+from bot.config import load_config
+from bot.model import ONE, BookTick, Market, Outcome
+from bot.strategies import WindowState
+from tests.research_data import write_research_data
+
+NOW = 1_800_000_060_000
+MARKET = Market(
+    market_id="BTC-1",
+    instrument="BTC",
+    name="BTC up or down",
+    window_start_ms=NOW - 60_000,
+    window_end_ms=NOW + 240_000,
+    strike=97_000.0,
+    tick=10_000,
+    min_size=5 * ONE,
+)
+BOOK = BookTick(NOW, "BTC-1", 490_000, 100 * ONE, 500_000, 100 * ONE)
+
+
+def test_a_strategy_cannot_change_what_the_next_one_sees() -> None:
+    window = WindowState.shared(MARKET, BOOK, NOW, {}, 0, 240.0, ())
+    with pytest.raises(AttributeError, match="read-only"):
+        window.book = BookTick(NOW, "BTC-1", 10_000, ONE, 990_000, ONE)  # type: ignore[misc]
+    with pytest.raises(AttributeError, match="read-only"):
+        del window.seconds_left
+    assert window.for_strategy(2).entries == 2
+    assert window.for_strategy(0).entries == 0
+    assert window.book is BOOK
+    assert window.seconds_left == 240.0
+
+
+def test_a_window_built_by_hand_is_read_only_and_so_is_what_it_holds() -> None:
+    held = {Outcome.UP: 5 * ONE}
+    window = WindowState(MARKET, BOOK, NOW, held, 1, 1, 240.0)
+    assert window.holding == {Outcome.UP: 5 * ONE}
+    assert window.forecasts == ()
+    with pytest.raises(TypeError):
+        window.holding[Outcome.DOWN] = ONE  # type: ignore[index]
+    with pytest.raises(AttributeError, match="read-only"):
+        window.entries = 0  # type: ignore[misc]
+    held[Outcome.UP] = 0  # the caller's dict was copied
+    assert window.holding[Outcome.UP] == 5 * ONE
+    assert "entries=1" in repr(window)
+
+
+def _digests(folder: Path) -> dict[str, str]:
+    return {
+        str(f.relative_to(folder)): hashlib.sha256(f.read_bytes()).hexdigest()
+        for f in sorted(folder.rglob("*"))
+        if f.is_file() and f.name != "timing.json" and not f.name.startswith("bot.db")
+    }
+
+
+def test_baselines_in_processes_write_the_same_files_as_one_after_the_other(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    books, _ = write_research_data(tmp_path, windows=3)
+    config = load_config(None, {})
+    monkeypatch.setattr(backtest, "_spare_workers", lambda: 0)
+    backtest.run_backtest(books, config, tmp_path / "serial", baselines=True)
+    monkeypatch.setattr(backtest, "_spare_workers", lambda: 2)
+    forked = backtest.run_backtest(books, config, tmp_path / "forked", baselines=True)
+    assert set(forked.summary["baselines"]) == {"favourite", "hold_up", "hold_down"}
+    serial, parallel = _digests(tmp_path / "serial"), _digests(tmp_path / "forked")
+    assert any(name.startswith("baselines/hold_up/") for name in parallel)
+    assert serial == parallel
