@@ -472,7 +472,8 @@ def _one_baseline(
     underlying: Path | None,
     sigma: float | None,
 ) -> dict[str, Any]:
-    again = source if source.total is not None else open_source(data, fmt, options, underlying)
+    # a streamed tape is read again; a loaded file's events and a streamed CSV's are replayed
+    again = source if source.tape_reader is None else open_source(data, fmt, options, underlying)
     s = run_backtest(data, cfg, out, source=again, sigma=sigma).summary
     return {k: s[k] for k in BASELINE_FIGURES}
 

@@ -28,6 +28,7 @@ from __future__ import annotations
 import csv
 import gzip
 import heapq
+import os
 import struct
 import tempfile
 import zlib
@@ -205,13 +206,15 @@ class StreamedCsv:
         """The events from the spilled rows, paired and merged; recorded as they go."""
         merge = _Merge(self)
         keys = self.keys
-        spill = self.spill
-        spill.seek(0)
+        spill = self.spill.fileno()
+        offset = 0
         record = tempfile.TemporaryFile()  # noqa: SIM115 - kept by the StreamedCsv once complete
         size = _ROW.size * CHUNK_ROWS
         done = False
         while not done:
-            block = spill.read(size)
+            # pread: a forked baseline shares the file's offset with its parent and siblings
+            block = os.pread(spill, size, offset)
+            offset += len(block)
             accepted = [
                 (
                     keys[key],
@@ -242,9 +245,11 @@ class StreamedCsv:
         names = list(self.order)
         opens = {index: event for _, index, event in self.opens}
         resolves = {index: event for _, index, event in self.resolves}
-        record.seek(0)
+        fd = record.fileno()
         size = _EVENT.size * CHUNK_ROWS
-        while block := record.read(size):
+        offset = 0
+        while block := os.pread(fd, size, offset):
+            offset += len(block)
             for kind, ts, index, bid, bid_size, ask, ask_size, under, has in _EVENT.iter_unpack(block):
                 if kind == 1:
                     yield BookTick(
