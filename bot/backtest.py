@@ -188,12 +188,19 @@ def open_source(
 
 def _open_data(path: Path, fmt: str | None, options: dict[str, Any] | None, stream: bool) -> Source:
     from bot.feeds import formats, tape
+    from bot.feeds.formats.streaming import STREAM_MIN_BYTES, stream_csv
 
     try:
         detected = fmt or formats.detect_format(path)
         if detected == "tape" and not options and stream:
             reader = tape.read_tape(path, inputs=True)
             return Source(path, "tape", reader, None, tape_reader=reader)
+        if detected == "csv" and stream and path.stat().st_size >= STREAM_MIN_BYTES:
+            streamed = stream_csv(path, **(options or {}))  # None: not in time order
+            if streamed is not None:
+                report = streamed.report.to_dict()
+                events = streamed.replays(lambda final: report.update(final.to_dict()))
+                return Source(path, "csv", events, None, report)
         data = formats.load(path, fmt=detected, **(options or {}))
     except formats.DataError as exc:
         raise BacktestError(str(exc)) from None
@@ -465,7 +472,8 @@ def _one_baseline(
     underlying: Path | None,
     sigma: float | None,
 ) -> dict[str, Any]:
-    again = source if source.total is not None else open_source(data, fmt, options, underlying)
+    # a streamed tape is read again; a loaded file's events and a streamed CSV's are replayed
+    again = source if source.tape_reader is None else open_source(data, fmt, options, underlying)
     s = run_backtest(data, cfg, out, source=again, sigma=sigma).summary
     return {k: s[k] for k in BASELINE_FIGURES}
 

@@ -92,6 +92,8 @@ all its prices are on (``report.ticks``). Fees: the metadata's fee schedule; els
 options ``fee_rate_ppm``/``fee_exponent`` (``fee_rate_ppm=0`` for none); else Polymarket's
 crypto schedule, 0.07 x shares x p(1-p) (``report.fees`` says which, per market). Other
 options: ``delimiter`` (default ","), ``instrument``, ``min_size``, ``metadata``, ``strict``.
+``bot backtest`` streams a CSV of 16 MiB or more whose rows are in time order
+(``formats.streaming``: the same events and report, memory flat with the file's length).
 
 ``parquet`` -- the same rows as ``csv`` in a Parquet table, ``*.parquet`` (the public
 Polymarket datasets are Parquet), read column by column (``formats.parquet``; clean tables
