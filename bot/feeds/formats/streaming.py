@@ -38,6 +38,7 @@ from operator import itemgetter
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from bot.errors import BotError
 from bot.feeds.formats.core import _OPTIONS, LoadReport, _Collector, _MarketAcc, _open_text
 from bot.feeds.formats.csvfile import Settings, _CsvRows, finish_rows, settings, start_rows
 from bot.feeds.formats.tokens import TokenSeen, pair_tokens
@@ -50,8 +51,10 @@ CHUNK_ROWS = 4096  # rows read between two hand-overs of events
 STREAM_MIN_BYTES = 16 << 20
 
 
-class _Fallback(Exception):
-    """The file cannot be streamed (see the module doc): load and sort it instead."""
+class _Fallback(BotError):
+    """The file cannot be streamed (see the module doc): load and sort it instead. Raised and
+    caught inside this module only (`stream_csv` answers None); in the error tree like every
+    exception under bot/, so if one ever escaped, `reaction()` would still answer for it."""
 
 
 # an accepted row on the spill: time, key (market or token), bid, bid size, ask, ask size,
