@@ -109,9 +109,18 @@ def finish_rows(
 
 
 def _load_csv(path: Path, col: _Collector, options: Mapping[str, Any]) -> dict[str, _MarketAcc]:
-    report = col.report
     setup = settings(path, col, options)
     markets: dict[str, _MarketAcc] = {}
+    rows = read_rows(path, col, setup, markets)
+    return finish_rows(col, rows, markets, setup)
+
+
+def read_rows(
+    path: Path, col: _Collector, setup: Settings, markets: dict[str, _MarketAcc]
+) -> _CsvRows | None:
+    """Read the CSV's rows into ``markets`` (a dict of markets, or the streaming loader's
+    first pass); the rows' reader, or None when the file ended before its header's rows."""
+    report = col.report
     rows: _CsvRows | None = None
     try:
         with _open_text(path) as f:
@@ -132,7 +141,7 @@ def _load_csv(path: Path, col: _Collector, options: Mapping[str, Any]) -> dict[s
         report.notes.append(f"compressed CSV ends early ({exc}); rows up to there were used")
     except UnicodeDecodeError:
         raise utf8_error(path, "a CSV file") from None
-    return finish_rows(col, rows, markets, setup)
+    return rows
 
 
 def _csv_index(

@@ -25,13 +25,10 @@ None: load it with ``load`` (read whole and sorted), as before.
 
 from __future__ import annotations
 
-import csv
-import gzip
 import heapq
 import os
 import struct
 import tempfile
-import zlib
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from operator import itemgetter
@@ -39,12 +36,11 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from bot.errors import BotError
-from bot.feeds.formats.core import _OPTIONS, LoadReport, _Collector, _MarketAcc, _open_text
-from bot.feeds.formats.csvfile import Settings, _CsvRows, finish_rows, settings, start_rows
-from bot.feeds.formats.tokens import TokenSeen, pair_tokens
+from bot.feeds.formats.core import _OPTIONS, LoadReport, _Collector, _MarketAcc
+from bot.feeds.formats.csvfile import Settings, _CsvRows, finish_rows, read_rows, settings
+from bot.feeds.formats.tokens import TokenSeen, _best, _up_view, pair_tokens
 from bot.feeds.tape import DataError
-from bot.feeds.where import at, utf8_error
-from bot.model import ONE, BookTick, MarketEvent, Outcome, WindowOpened, WindowResolved
+from bot.model import BookTick, MarketEvent, Outcome, WindowOpened, WindowResolved
 
 CHUNK_ROWS = 4096  # rows read between two hand-overs of events
 # a backtest streams a CSV this long or longer (a shorter one is read whole: one pass, faster)
@@ -372,29 +368,6 @@ def _flush(pair: _Pairing, held: list[_Held]) -> int:
     return disagree
 
 
-def _up_view(tick: BookTick, is_up: bool) -> tuple[int, int, int, int]:
-    if is_up:
-        return tick.bid, tick.bid_size, tick.ask, tick.ask_size
-    return ONE - tick.ask, tick.ask_size, ONE - tick.bid, tick.bid_size
-
-
-def _best(up: BookTick, down: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
-    d_bid, d_bid_size, d_ask, d_ask_size = down
-    if up.bid > d_bid:
-        bid, bid_size = up.bid, up.bid_size
-    elif up.bid < d_bid:
-        bid, bid_size = d_bid, d_bid_size
-    else:
-        bid, bid_size = up.bid, up.bid_size + d_bid_size
-    if up.ask < d_ask:
-        ask, ask_size = up.ask, up.ask_size
-    elif up.ask > d_ask:
-        ask, ask_size = d_ask, d_ask_size
-    else:
-        ask, ask_size = up.ask, up.ask_size + d_ask_size
-    return bid, bid_size, ask, ask_size
-
-
 def stream_csv(path: Path | str, **options: Any) -> StreamedCsv | None:
     """The first pass over a CSV (see the module doc); None if it must be loaded whole.
     DataError as ``load`` raises it."""
@@ -423,26 +396,7 @@ def _first_pass(path: Path, options: Mapping[str, Any], spill: BinaryIO) -> Stre
     setup = settings(path, col, options)
     order = _Order(spill)
     markets = _TailMarkets(order)
-    rows: _CsvRows | None = None
-    try:
-        with _open_text(path) as f:
-            reader = csv.reader(f, delimiter=setup.delimiter, strict=True)
-            try:
-                header = next(reader, None)
-            except csv.Error as exc:
-                raise DataError(at(path, f"bad CSV header ({exc})", 1)) from None
-            if header is None:
-                raise DataError(f"{path}: empty file; expected a CSV header line")
-            col.positions = {name.strip().lower(): i for i, name in enumerate(header, start=1)}
-            rows = start_rows(path, col, header, setup)
-            rows.read(reader, markets)
-    except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
-        if not report.rows_read:
-            raise DataError(f"{path}: not readable gzip data ({exc}); expected a gzip'd CSV") from None
-        report.truncated = True
-        report.notes.append(f"compressed CSV ends early ({exc}); rows up to there were used")
-    except UnicodeDecodeError:
-        raise utf8_error(path, "a CSV file") from None
+    rows = read_rows(path, col, setup, markets)
     token_of = None
     if rows is not None and rows.tokens is not None:
         token_of = _token_sides(rows.tokens, setup)
