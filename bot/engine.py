@@ -73,6 +73,7 @@ log = logging.getLogger("bot")
 
 DECIDE_EVERY_MS = 1_000  # realtime venues: decide at least this often per market
 START_INBOX_S = 0.2  # inbox/ is first read this long after the start: the first batch opens the markets
+BACKTEST_COMMIT_ROWS = 5_000  # a backtest commits at least this often (rows kept for a retry)
 OUTCOMES = (Outcome.UP, Outcome.DOWN)  # an enum member costs a lookup each time it is named
 
 
@@ -160,6 +161,10 @@ class Engine:
         self._prices_moved = False
         self._checked_at = -1  # activity.added when the invariants were last checked
         self._written_at = -1  # ... and when the state files were last written
+        # A backtest (no one reads its journal while it runs) commits with its state files,
+        # or every BACKTEST_COMMIT_ROWS rows, not at every step: each step's rows and its
+        # clock mark are written as before. The journal's rows when the mark was last set:
+        self._clock_marked = -1
         self._file_failures = 0
         self.alerts: Alerts | None = None  # told each status.json written (bot/notify.py)
 
@@ -349,11 +354,16 @@ class Engine:
             self._checked_at = added
             self.supervisor.check_invariants()
         changed = self.activity.added != self._written_at
-        self.commit()
-        if (changed and self.write_every_change) or (
+        write = (changed and self.write_every_change) or (
             (changed or self._prices_moved)
             and time.monotonic() - self._last_state_write >= self.state_refresh_s
-        ):
+        )
+        if write or self.write_every_change or self.journal.pending >= BACKTEST_COMMIT_ROWS:
+            self.commit()
+        elif self.journal.pending not in (0, self._clock_marked):  # a backtest: committed later
+            self.journal.set_meta(f"clock_ms:{self.mode.value}", str(now))
+            self._clock_marked = self.journal.pending
+        if write:
             self.write_state()
 
     def _exits(self, tick: BookTick) -> None:
@@ -459,8 +469,10 @@ class Engine:
         while self.guard.may_write():
             try:
                 if self.journal.conn.in_transaction:
-                    self.journal.set_meta(f"clock_ms:{self.mode.value}", str(self.market_time.event_ms))
+                    if self.journal.pending != self._clock_marked:  # rows since the step's mark
+                        self.journal.set_meta(f"clock_ms:{self.mode.value}", str(self.market_time.event_ms))
                     self.journal.commit()
+                    self._clock_marked = -1
                 self.activity.flush()
                 return
             except (StorageError, OSError) as exc:
