@@ -34,7 +34,7 @@ from typing import Any
 
 from bot import exits, state, storage
 from bot.activity import Activity
-from bot.clock import DATA, STOP, WAKE, Clock, Inbox, MarketTime
+from bot.clock import DATA, STOP, WAKE, Clock, Inbox, MarketTime, SimulatedClock
 from bot.errors import StorageError
 from bot.exits import ExitPolicy, Lifecycle
 from bot.feeds import Feed, health
@@ -199,6 +199,7 @@ class Engine:
             self.inbox.queue,
         )
         market_time, monotonic = self.market_time, time.monotonic
+        replay = isinstance(clock, SimulatedClock)  # the backtest's clock: jumps to each event
         while self._running:
             due = feed.peek_ms()
             if due is None:
@@ -206,12 +207,7 @@ class Engine:
                 break
             if self.decide_every_ms:
                 due = min(due, self._next_decision_ms)
-            wake_at = self._next_heartbeat
-            if supervisor.recheck_at:
-                wake_at = min(wake_at, supervisor.recheck_at)
-            if intake is not None and intake.recheck_at:
-                wake_at = min(wake_at, intake.recheck_at)
-            word = clock.wait(due, inbox, max(0.0, wake_at - monotonic()))
+            word = clock.wait(due, inbox, 0.0 if replay else self._wait_s())  # a replay never waits
             if word is not None and word != DATA:
                 self._handle(word)
             elif supervisor.recheck_at and monotonic() >= supervisor.recheck_at:
@@ -221,7 +217,7 @@ class Engine:
                 self._handle(WAKE)  # the rest of a flood, or a file that was still being written
             elif self.decide_every_ms:
                 self._realtime_turn()
-            elif clock.now_ms() >= due:
+            elif replay or clock.now_ms() >= due:
                 for event in feed.next_batch():
                     self.step(event)
                 self.orders.poll(self.mode, market_time.event_ms)
@@ -229,6 +225,15 @@ class Engine:
             if monotonic() >= self._next_heartbeat:
                 self.heartbeat()
         return self.exit_reason
+
+    def _wait_s(self) -> float:
+        """How long the loop may wait for the next event: until the next chore is due."""
+        wake_at = self._next_heartbeat
+        if self.supervisor.recheck_at:
+            wake_at = min(wake_at, self.supervisor.recheck_at)
+        if self.intake is not None and self.intake.recheck_at:
+            wake_at = min(wake_at, self.intake.recheck_at)
+        return max(0.0, wake_at - time.monotonic())
 
     def _realtime_turn(self) -> None:
         """DRY_RUN and LIVE: what the feed has read, then the timer's decisions, then the
@@ -306,7 +311,18 @@ class Engine:
                 return
             self.portfolio.marks[event.market_id] = event
             self._prices_moved = True
-        elif isinstance(event, WindowOpened):
+            # 2 the venue reports fills, which are booked; 3-5 as `_decide`, inline (every tick)
+            reports = self.venue.on_market(event)
+            if reports:
+                self.orders.apply(reports)
+            if self.portfolio.positions:
+                self._exits(event)
+            if self.supervisor.flattening:
+                self.supervisor.continue_flatten(event.ts_ms)
+            if event.ts_ms >= self.live_from_ms:
+                self._evaluate(event)
+            return
+        if isinstance(event, WindowOpened):
             known = self.markets.get(event.market.market_id)
             if known is not None:
                 if known == event.market:
@@ -324,14 +340,11 @@ class Engine:
         reports = self.venue.on_market(event)
         if reports:
             self.orders.apply(reports)
-        if type(event) is not BookTick:
-            if type(event) is WindowResolved and self.portfolio.positions:
-                # LIVE: what the venue pays only on redemption (bot/resolution.py)
-                settle_left_behind(
-                    event, resolved, self.portfolio, self.orders.apply, self.journal, self.activity, self.mode
-                )
-            return
-        self._decide(event)
+        if type(event) is WindowResolved and self.portfolio.positions:
+            # LIVE: what the venue pays only on redemption (bot/resolution.py)
+            settle_left_behind(
+                event, resolved, self.portfolio, self.orders.apply, self.journal, self.activity, self.mode
+            )
 
     def _decide(self, event: BookTick) -> None:
         # 3 exits: one decision per position; a flatten sells what is left
@@ -426,7 +439,8 @@ class Engine:
         )
         entries = orders.entries
         for strategy in self.strategies:
-            signal = strategy.evaluate(window.for_strategy(entries.get((market_id, strategy.name), 0)))
+            n = entries.get((market_id, strategy.name), 0)
+            signal = strategy.evaluate(window if n == window.entries else window.for_strategy(n))
             if signal is not None:
                 result = orders.execute(signal, self.mode, tick)
                 self.last_signal = (signal, result)  # shown in status.json (bot/state.py)
