@@ -68,12 +68,14 @@ from bot.statefiles import FileWriter
 from bot.strategies import Strategy, WindowState
 from bot.strategies.base import NOTHING_HELD
 from bot.supervisor import Supervisor
+from bot.venues.paper import PaperVenue
 
 log = logging.getLogger("bot")
 
 DECIDE_EVERY_MS = 1_000  # realtime venues: decide at least this often per market
 START_INBOX_S = 0.2  # inbox/ is first read this long after the start: the first batch opens the markets
 BACKTEST_COMMIT_ROWS = 5_000  # a backtest commits at least this often (rows kept for a retry)
+INF = float("inf")
 OUTCOMES = (Outcome.UP, Outcome.DOWN)  # an enum member costs a lookup each time it is named
 
 
@@ -134,6 +136,8 @@ class Engine:
         self.scorecard = scorecard
         self.exit_policies = exit_policies
         self.strategies = strategies
+        # each with its `acts_within_s` (bot/strategies/base.py): not asked earlier in a window
+        self._asked = [(s, float(getattr(s, "acts_within_s", INF))) for s in strategies]
         self.markets = markets
         self.market_names = market_names  # every market seen, for the state files' names
         self.wallet = wallet
@@ -200,6 +204,8 @@ class Engine:
         )
         market_time, monotonic = self.market_time, time.monotonic
         replay = isinstance(clock, SimulatedClock)  # the backtest's clock: jumps to each event
+        # a backtest's paper venue has no news to poll while nothing rests there
+        paper = self.venue if replay and isinstance(self.venue, PaperVenue) else None
         while self._running:
             due = feed.peek_ms()
             if due is None:
@@ -220,7 +226,8 @@ class Engine:
             elif replay or clock.now_ms() >= due:
                 for event in feed.next_batch():
                     self.step(event)
-                self.orders.poll(self.mode, market_time.event_ms)
+                if paper is None or paper.orders or self.orders.orders:
+                    self.orders.poll(self.mode, market_time.event_ms)
                 self.end_step()
             if monotonic() >= self._next_heartbeat:
                 self.heartbeat()
@@ -228,12 +235,8 @@ class Engine:
 
     def _wait_s(self) -> float:
         """How long the loop may wait for the next event: until the next chore is due."""
-        wake_at = self._next_heartbeat
-        if self.supervisor.recheck_at:
-            wake_at = min(wake_at, self.supervisor.recheck_at)
-        if self.intake is not None and self.intake.recheck_at:
-            wake_at = min(wake_at, self.intake.recheck_at)
-        return max(0.0, wake_at - time.monotonic())
+        chores = (self.supervisor.recheck_at, self.intake.recheck_at if self.intake is not None else 0.0)
+        return max(0.0, min(self._next_heartbeat, *(t for t in chores if t)) - time.monotonic())
 
     def _realtime_turn(self) -> None:
         """DRY_RUN and LIVE: what the feed has read, then the timer's decisions, then the
@@ -311,16 +314,10 @@ class Engine:
                 return
             self.portfolio.marks[event.market_id] = event
             self._prices_moved = True
-            # 2 the venue reports fills, which are booked; 3-5 as `_decide`, inline (every tick)
-            reports = self.venue.on_market(event)
+            reports = self.venue.on_market(event)  # 2 the venue reports fills, which are booked
             if reports:
                 self.orders.apply(reports)
-            if self.portfolio.positions:
-                self._exits(event)
-            if self.supervisor.flattening:
-                self.supervisor.continue_flatten(event.ts_ms)
-            if event.ts_ms >= self.live_from_ms:
-                self._evaluate(event)
+            self._decide(event)
             return
         if isinstance(event, WindowOpened):
             known = self.markets.get(event.market.market_id)
@@ -427,6 +424,7 @@ class Engine:
                 holding = MappingProxyType(held)
         orders = self.orders
         now = tick.ts_ms
+        seconds_left = (market.window_end_ms - now) / 1000
         # one read-only view of the window per tick, shown to each strategy with its own entries
         window = WindowState.shared(
             market,
@@ -434,11 +432,13 @@ class Engine:
             now,
             holding,
             orders.open_in(market_id) if orders.orders else 0,
-            (market.window_end_ms - now) / 1000,
+            seconds_left,
             self.forecasts.live(market_id) if self.forecasts.waiting else (),
         )
         entries = orders.entries
-        for strategy in self.strategies:
+        for strategy, acts_within_s in self._asked:
+            if seconds_left > acts_within_s:  # it proposes nothing this early in a window
+                continue
             n = entries.get((market_id, strategy.name), 0)
             signal = strategy.evaluate(window if n == window.entries else window.for_strategy(n))
             if signal is not None:

@@ -113,6 +113,10 @@ class WindowState(_Fields):
 
 
 class Strategy(Protocol):
+    """`evaluate` is asked on every book tick of every market. Optional: `acts_within_s`, a
+    number: the strategy proposes nothing while more seconds than that are left in a window,
+    so the engine does not ask it then (`canary`: its `seconds_before_end`)."""
+
     name: str
 
     def evaluate(self, window: WindowState) -> Signal | None: ...

@@ -45,6 +45,7 @@ class Favourite:
 
     def __init__(self, params: Params | None = None) -> None:
         self.params = params or Favourite.Params()
+        self.acts_within_s = self.params.seconds_before_end  # the engine does not ask it earlier
 
     def evaluate(self, window: WindowState) -> Signal | None:
         if window.entries or not 0 < window.seconds_left <= self.params.seconds_before_end:

@@ -28,6 +28,7 @@ class Canary:
     def __init__(self, params: Params | None = None) -> None:
         self.params = params or Canary.Params()
         self.seconds_before_end = self.params.seconds_before_end
+        self.acts_within_s = self.seconds_before_end  # the engine does not ask it earlier
 
     def evaluate(self, window: WindowState) -> Signal | None:
         if window.entries or not 0 < window.seconds_left <= self.seconds_before_end:
