@@ -236,7 +236,7 @@ class Engine:
     def _wait_s(self) -> float:
         """How long the loop may wait for the next event: until the next chore is due."""
         chores = (self.supervisor.recheck_at, self.intake.recheck_at if self.intake is not None else 0.0)
-        return max(0.0, min(self._next_heartbeat, *(t for t in chores if t)) - time.monotonic())
+        return max(0.0, min([self._next_heartbeat, *(t for t in chores if t)]) - time.monotonic())
 
     def _realtime_turn(self) -> None:
         """DRY_RUN and LIVE: what the feed has read, then the timer's decisions, then the
@@ -368,9 +368,9 @@ class Engine:
             (changed or self._prices_moved)
             and time.monotonic() - self._last_state_write >= self.state_refresh_s
         )
-        if write or self.write_every_change or self.journal.pending >= BACKTEST_COMMIT_ROWS:
+        if write or self.write_every_change or (pending := self.journal.pending) >= BACKTEST_COMMIT_ROWS:
             self.commit()
-        elif self.journal.pending not in (0, self._clock_marked):  # a backtest: committed later
+        elif pending not in (0, self._clock_marked):  # a backtest: committed later
             self.journal.set_meta(f"clock_ms:{self.mode.value}", str(now))
             self._clock_marked = self.journal.pending
         if write:

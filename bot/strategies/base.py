@@ -5,9 +5,9 @@ Custom strategies import these (also as `from bot.strategies import ...`).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from types import MappingProxyType
-from typing import NoReturn, Protocol
+from typing import ClassVar, NoReturn, Protocol
 
 from bot.forecasts import Forecast
 from bot.model import BookTick, Market, Micros, Outcome, Signal
@@ -16,7 +16,8 @@ NOTHING_HELD: Mapping[Outcome, Micros] = MappingProxyType({})
 
 
 class _Fields:
-    """WindowState's fields, writable: what the engine fills in (`WindowState.shared`)."""
+    """WindowState's fields, writable: what the engine fills in (`WindowState.shared`); the
+    result is a WindowState (its class is swapped once the fields are set)."""
 
     __slots__ = ("market", "book", "now_ms", "holding", "open_orders", "entries", "seconds_left", "forecasts")  # noqa: RUF023 - the order of __init__
 
@@ -38,18 +39,18 @@ class _Fields:
         now_ms: int,
         holding: Mapping[Outcome, Micros],
         open_orders: int,
-        entries: int,
         seconds_left: float,
-        forecasts: tuple[Forecast, ...] = (),
+        forecasts: tuple[Forecast, ...],
     ) -> None:
         self.market = market
         self.book = book
         self.now_ms = now_ms
         self.holding = holding
         self.open_orders = open_orders
-        self.entries = entries
+        self.entries = 0
         self.seconds_left = seconds_left
         self.forecasts = forecasts
+        self.__class__ = WindowState  # the same slots, now read-only: ~30 ns, not a copy
 
 
 _set_entries = _Fields.__dict__["entries"].__set__  # the slot's own setter, past __setattr__
@@ -80,20 +81,9 @@ class WindowState(_Fields):
         for name, value in zip(_Fields.__slots__, values, strict=True):
             object.__setattr__(self, name, value)
 
-    @staticmethod
-    def shared(
-        market: Market,
-        book: BookTick,
-        now_ms: int,
-        holding: Mapping[Outcome, Micros],
-        open_orders: int,
-        seconds_left: float,
-        forecasts: tuple[Forecast, ...],
-    ) -> WindowState:
-        """The engine's: one per tick, for every strategy (`holding` read-only already)."""
-        window = _Fields(market, book, now_ms, holding, open_orders, 0, seconds_left, forecasts)
-        window.__class__ = WindowState  # the same slots, now read-only: ~30 ns, not a copy
-        return window  # type: ignore[return-value]
+    # The engine's: one per tick, for every strategy (`holding` read-only already), made by
+    # `_Fields` in one call: (market, book, now_ms, holding, open_orders, seconds_left, forecasts)
+    shared: ClassVar[Callable[..., WindowState]]
 
     def for_strategy(self, entries: int) -> WindowState:
         """This window with a strategy's own count of entries (set only when it differs)."""
@@ -110,6 +100,9 @@ class WindowState(_Fields):
     def __repr__(self) -> str:
         fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in _Fields.__slots__)
         return f"WindowState({fields})"
+
+
+WindowState.shared = _Fields  # type: ignore[assignment]
 
 
 class Strategy(Protocol):
