@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
+from typing import Any, ClassVar
 
 import pytest
 
@@ -75,3 +76,52 @@ def test_baselines_in_processes_write_the_same_files_as_one_after_the_other(
     serial, parallel = _digests(tmp_path / "serial"), _digests(tmp_path / "forked")
     assert any(name.startswith("baselines/hold_up/") for name in parallel)
     assert serial == parallel
+
+
+class LateWatcher:
+    """Records the seconds left at each tick it is asked; says it acts only in the last 30 s."""
+
+    name = "late_watcher"
+    acts_within_s = 30.0
+    seen: ClassVar[list[float]] = []
+
+    def evaluate(self, window: WindowState) -> None:
+        LateWatcher.seen.append(window.seconds_left)
+
+
+class EveryTick(LateWatcher):
+    name = "every_tick"
+    acts_within_s = float("inf")
+
+
+def test_a_strategy_is_not_asked_before_its_acts_within_s_and_canary_trades_the_same(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    books, _ = write_research_data(tmp_path, windows=3)
+    here = f"{__name__}:"
+    LateWatcher.seen = []
+    config = load_config(None, {"strategies.enabled": [here + "EveryTick"]})
+    backtest.run_backtest(books, config, tmp_path / "all")
+    every = list(LateWatcher.seen)
+    LateWatcher.seen = []
+    config = load_config(None, {"strategies.enabled": [here + "LateWatcher"]})
+    backtest.run_backtest(books, config, tmp_path / "late")
+    assert LateWatcher.seen == [s for s in every if s <= 30.0]  # the same ticks, in order, none earlier
+    assert 0 < len(LateWatcher.seen) < len(every)
+    # canary says it acts within its seconds_before_end: asked only then, the same files as
+    # when asked at every tick
+    config = load_config(None, {"strategies.enabled": ["canary"]})
+    assert backtest.run_backtest(books, config, tmp_path / "canary").summary["trades"] > 0
+    build = backtest.build_strategies
+
+    def always(*args: Any) -> list[Any]:
+        strategies = build(*args)
+        assert strategies[0].acts_within_s == 60.0  # type: ignore[attr-defined]
+        strategies[0].acts_within_s = float("inf")  # type: ignore[attr-defined]
+        return strategies
+
+    monkeypatch.setattr(backtest, "build_strategies", always)
+    backtest.run_backtest(books, config, tmp_path / "canary_always")
+    asked = _digests(tmp_path / "canary")
+    assert any(name == "trades.csv" for name in asked)
+    assert asked == _digests(tmp_path / "canary_always")
