@@ -54,7 +54,6 @@ from bot.model import (
     Signal,
     WindowOpened,
     WindowResolved,
-    book_for,
     resolution_name,
 )
 from bot.notify import Alerts
@@ -76,7 +75,8 @@ DECIDE_EVERY_MS = 1_000  # realtime venues: decide at least this often per marke
 START_INBOX_S = 0.2  # inbox/ is first read this long after the start: the first batch opens the markets
 BACKTEST_COMMIT_ROWS = 5_000  # a backtest commits at least this often (rows kept for a retry)
 INF = float("inf")
-OUTCOMES = (Outcome.UP, Outcome.DOWN)  # an enum member costs a lookup each time it is named
+UP, DOWN = Outcome.UP, Outcome.DOWN  # an enum member costs a lookup each time it is named
+OUTCOMES = (UP, DOWN)
 
 
 class Engine:
@@ -382,7 +382,7 @@ class Engine:
             position = self.portfolio.positions.get((tick.market_id, outcome))
             if position is None:
                 continue
-            bid = book_for(tick, outcome)[0]
+            bid = tick.bid if outcome is UP else ONE - tick.ask  # book_for(tick, outcome)[0]
             if position.state in exits.OPEN_STATES:
                 if bid > position.peak:
                     position.peak = bid

@@ -65,4 +65,7 @@ class Edge:
         fair_up = window.book.fair_forecast
         if fair_up is None or window.entries or window.seconds_left < self.min_seconds_left:
             return None
+        book = window.book  # neither side's edge reaches min_edge: buy_the_edge's None, without the call
+        if fair_up - book.ask < self.min_edge and book.bid - fair_up < self.min_edge:
+            return None
         return buy_the_edge(window, fair_up, self.min_edge, self.name, self.params.ttl_s, "fair")
