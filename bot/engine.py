@@ -438,10 +438,13 @@ class Engine:
         return market
 
     def _market_changed(self, known: Market, event: WindowOpened) -> None:
-        """The venue changed a market's trading rules (tick, minimum size): the engine, the
-        risk gates and the strategies use the new ones from this event on."""
+        """The venue changed a market's trading rules (tick, minimum size), or a new strike is
+        in force: the engine, the risk gates and the strategies use the new ones from this
+        event on."""
         market = event.market
         self.markets[market.market_id] = market
+        if market.strike != known.strike and market.strike is not None:
+            self._strike_set(market.market_id, market.strike, event.ts_ms)
         changes = [
             f"{name} {getattr(known, field) / ONE:g} -> {getattr(market, field) / ONE:g}"
             for name, field in (("tick", "tick"), ("minimum size", "min_size"))
@@ -450,6 +453,13 @@ class Engine:
         if changes:
             detail = "market rules: " + ", ".join(changes)
             self.activity.add(event.ts_ms, "MARKET_CHANGED", market.market_id, detail)
+
+    def _strike_set(self, market_id: str, strike: float, now: int) -> None:
+        """A new strike in force (the price feed's at the window's start, then Gamma's price
+        to beat; bot/feeds/fair_feed.py): the journal's markets row follows the record, with
+        where the strike came from (`feed`, `gamma`; None where the feed does not say)."""
+        source = health.strike_source(self.feed, market_id)
+        self.journal.market_strike(market_id, strike, source, now)
 
     # -- journal and files ------------------------------------------------------------
 

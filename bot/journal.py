@@ -255,6 +255,13 @@ class Journal:
             ),
         )
 
+    def market_strike(self, market_id: str, strike: float, source: str | None, ts_ms: int) -> None:
+        """A new strike in force (the feed's, then Gamma's): the row follows the engine's record."""
+        self._w(
+            "UPDATE markets SET strike=?, strike_source=?, strike_ms=? WHERE market_id=?",
+            (strike, source, ts_ms, market_id),
+        )
+
     def market_resolved(self, market_id: str, outcome: Outcome | None, ts_ms: int) -> None:
         self._w(
             "UPDATE markets SET winning_outcome=?, resolved_ms=? WHERE market_id=?",

@@ -3,7 +3,8 @@ backtest input formats (formats/) and replay/recording (replay.py).
 
 Every feed offers the engine the same two calls (`Feed`). What only the live feeds report
 for status.json or the order gate is a small protocol each (`ReportsBookAge`,
-`ReportsDropped`, `ReportsMarketHealth`, `ReportsConnections`, `ReportsDiscovery`), asked
+`ReportsDropped`, `ReportsMarketHealth`, `ReportsConnections`, `ReportsDiscovery`,
+`ReportsStrikeSource`), asked
 with `reports_book_age(feed)` and the like. Those look the method up by name rather than
 with `isinstance`: the feed the engine holds is a stack of wrappers (the recording, the fair
 value, the rolling windows, the background reader) that hand unknown names to the feed
@@ -39,6 +40,12 @@ class ReportsDropped(Protocol):
     def dropped(self, market_id: str) -> str | None: ...
 
 
+class ReportsStrikeSource(Protocol):
+    """The fair-value feed: where a market's strike in force came from (`feed`, `gamma`)."""
+
+    def strike_source(self, market_id: str) -> str | None: ...
+
+
 class ReportsMarketHealth(Protocol):
     """The websocket feed: per market, where its book comes from, gaps, re-syncs..."""
 
@@ -67,6 +74,10 @@ def reports_book_age(feed: object) -> TypeGuard[ReportsBookAge]:
 
 def reports_dropped(feed: object) -> TypeGuard[ReportsDropped]:
     return _offers(feed, "dropped")
+
+
+def reports_strike_source(feed: object) -> TypeGuard[ReportsStrikeSource]:
+    return _offers(feed, "strike_source")
 
 
 def reports_market_health(feed: object) -> TypeGuard[ReportsMarketHealth]:

@@ -4,12 +4,20 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from pathlib import Path
 
+from bot import __version__
+from bot.app import prepare_home
+from bot.clock import SimulatedClock
+from bot.config import Config
 from bot.fairvalue import FairValue, Priced, StrikeInput
 from bot.feeds import price_wire as pw
 from bot.feeds.fair_feed import FairValueFeed, underlying_of
 from bot.feeds.price_socket import PriceSocket
-from bot.model import BookTick, Market, MarketEvent, WindowOpened, now_ms
+from bot.journal import Journal
+from bot.model import BookTick, Market, MarketEvent, Mode, WindowOpened, now_ms
+from bot.venues.paper import PaperVenue
+from bot.wiring import build_engine
 
 START = now_ms() - 10_000
 
@@ -185,3 +193,56 @@ def test_a_price_to_beat_before_the_window_opens_is_its_strike() -> None:
     feed.next_batch()
     assert feed.fair.strike("0xm") == 99.5
     assert feed.market_health("0xm")["underlying"]["strike_source"] == "gamma"
+
+
+def test_a_new_strike_is_recorded_by_the_engine_and_in_the_journals_markets_row(tmp_path: Path) -> None:
+    """The feed's strike, then Gamma's price to beat: each reaches the engine's record of the
+    market and the journal's markets row with its source, and a restart takes the one in force."""
+    feed, inner, delivers = _feed()
+    paths = prepare_home(tmp_path)
+    journal = Journal(paths.state / "bot.db")
+    journal.start_session(Mode.PAPER, __version__, 0, {}, START)
+    engine = build_engine(
+        config=Config(),
+        paths=paths,
+        journal=journal,
+        venue=PaperVenue(Mode.PAPER),
+        feed=feed,
+        clock=SimulatedClock(START),
+        strategies=[],
+        restored=journal.restore(Mode.PAPER),
+        start_ms=START,
+        wallet="PAPER",
+    )
+
+    def batch() -> None:
+        for event in feed.next_batch():
+            engine.step(event)
+        engine.commit()
+
+    def row() -> tuple[object, ...]:
+        sql = "SELECT strike, strike_source, strike_ms IS NOT NULL FROM markets WHERE market_id='0xm'"
+        return tuple(journal.conn.execute(sql).fetchone())
+
+    try:
+        inner.pending = [WindowOpened(now_ms(), _market()), _tick()]
+        batch()
+        assert row() == (None, None, 0)  # no strike yet
+        delivers["polybolt"]([pw.PricePoint("btcusd", START + 1_000, 100.0)])
+        batch()
+        assert engine.markets["0xm"].strike == 100.0
+        assert row() == (100.0, "feed", 1)
+        feed.official_strike("0xm", 100.25)
+        batch()
+        assert engine.markets["0xm"].strike == 100.25
+        assert row() == (100.25, "gamma", 1)
+        inner.pending = [WindowOpened(now_ms(), _market())]  # new rules, re-sent without a strike
+        batch()
+        assert row() == (100.25, "gamma", 1)
+        [market] = journal.restore(Mode.PAPER).markets
+        assert market.strike == 100.25
+        changed = [a for a in engine.activity.recent if a["type"] == "MARKET_CHANGED"]
+        assert changed == []  # a strike is not a change of the market's rules
+    finally:
+        engine.activity.close()
+        journal.close()
