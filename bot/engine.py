@@ -25,6 +25,7 @@ off (their feeds tick every market each market second), so their results do not 
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import queue
 import time
@@ -442,9 +443,13 @@ class Engine:
         in force: the engine, the risk gates and the strategies use the new ones from this
         event on."""
         market = event.market
-        self.markets[market.market_id] = market
-        if market.strike != known.strike and market.strike is not None:
+        if market.strike is None and known.strike is not None:
+            # a window taken back after a restart, opened again by a feed that has no strike
+            # for it (its start is past): the one in force stays
+            market = dataclasses.replace(market, strike=known.strike)
+        elif market.strike != known.strike and market.strike is not None:
             self._strike_set(market.market_id, market.strike, event.ts_ms)
+        self.markets[market.market_id] = market
         changes = [
             f"{name} {getattr(known, field) / ONE:g} -> {getattr(market, field) / ONE:g}"
             for name, field in (("tick", "tick"), ("minimum size", "min_size"))
