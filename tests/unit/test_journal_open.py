@@ -17,7 +17,11 @@ def test_a_new_journal_opens_while_a_profiler_holds_every_frame(tmp_path: Path) 
     """A frame kept by a profiler keeps its locals, cursors included. A cursor whose
     `PRAGMA journal_mode=wal` was never read to its end counts in SQLite as a write in
     progress, and every COMMIT on the connection then fails with "cannot commit transaction -
-    SQL statements in progress" (the Dask sweep's one failure under load)."""
+    SQL statements in progress" (the Dask sweep's one failure under load). A Dask worker's
+    profiler holds its task thread's frames while it reads their source files (linecache): the
+    read lets the task run on, out of sqlite-utils' `execute`, into the journal's first COMMIT.
+    Sampled that way, 6 of 2,689 new journals failed before the fix; this test holds every
+    frame, so it fails every time without the fix."""
     held: list[FrameType] = []
 
     def sample(frame: FrameType, event: str, arg: Any) -> None:
