@@ -25,7 +25,6 @@ off (their feeds tick every market each market second), so their results do not 
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import queue
 import time
@@ -68,6 +67,7 @@ from bot.scorecard import Scorecard
 from bot.statefiles import FileWriter
 from bot.strategies import Strategy, WindowState
 from bot.strategies.base import NOTHING_HELD
+from bot.strikes import strike_in_force
 from bot.supervisor import Supervisor
 
 log = logging.getLogger("bot")
@@ -439,16 +439,9 @@ class Engine:
         return market
 
     def _market_changed(self, known: Market, event: WindowOpened) -> None:
-        """The venue changed a market's trading rules (tick, minimum size), or a new strike is
-        in force: the engine, the risk gates and the strategies use the new ones from this
-        event on."""
-        market = event.market
-        if market.strike is None and known.strike is not None:
-            # a window taken back after a restart, opened again by a feed that has no strike
-            # for it (its start is past): the one in force stays
-            market = dataclasses.replace(market, strike=known.strike)
-        elif market.strike != known.strike and market.strike is not None:
-            self._strike_set(market.market_id, market.strike, event.ts_ms)
+        """The venue changed a market's rules (tick, minimum size), or a new strike is in force
+        (bot/strikes.py): the engine, the risk gates and the strategies use them from here on."""
+        market = strike_in_force(known, event.market, self.journal, self.feed, event.ts_ms)
         self.markets[market.market_id] = market
         changes = [
             f"{name} {getattr(known, field) / ONE:g} -> {getattr(market, field) / ONE:g}"
@@ -458,13 +451,6 @@ class Engine:
         if changes:
             detail = "market rules: " + ", ".join(changes)
             self.activity.add(event.ts_ms, "MARKET_CHANGED", market.market_id, detail)
-
-    def _strike_set(self, market_id: str, strike: float, now: int) -> None:
-        """A new strike in force (the price feed's at the window's start, then Gamma's price
-        to beat; bot/feeds/fair_feed.py): the journal's markets row follows the record, with
-        where the strike came from (`feed`, `gamma`; None where the feed does not say)."""
-        source = health.strike_source(self.feed, market_id)
-        self.journal.market_strike(market_id, strike, source, now)
 
     # -- journal and files ------------------------------------------------------------
 

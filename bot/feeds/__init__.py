@@ -2,14 +2,13 @@
 backtest input formats (formats/) and replay/recording (replay.py).
 
 Every feed offers the engine the same two calls (`Feed`). What only the live feeds report
-for status.json or the order gate is a small protocol each (`ReportsBookAge`,
-`ReportsDropped`, `ReportsMarketHealth`, `ReportsConnections`, `ReportsDiscovery`,
-`ReportsStrikeSource`), asked
-with `reports_book_age(feed)` and the like. Those look the method up by name rather than
-with `isinstance`: the feed the engine holds is a stack of wrappers (the recording, the fair
-value, the rolling windows, the background reader) that hand unknown names to the feed
-inside through ``__getattr__``, and since Python 3.12 `isinstance` against a protocol no
-longer sees such names."""
+for status.json, the order gate or the journal is a small protocol each (`ReportsBookAge`,
+`ReportsDropped`, `ReportsStrikeSource`, `ReportsMarketHealth`, `ReportsConnections`,
+`ReportsDiscovery`), asked with `reports_book_age(feed)` and the like. Those look the
+method up by name rather than with `isinstance`: the feed the engine holds is a stack of
+wrappers (the recording, the fair value, the rolling windows, the background reader) that
+hand unknown names to the feed inside through ``__getattr__``, and since Python 3.12
+`isinstance` against a protocol no longer sees such names."""
 
 from __future__ import annotations
 

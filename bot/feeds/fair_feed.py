@@ -28,7 +28,7 @@ status.json's ``strike_source`` says which one is in use (``feed`` or ``gamma``)
 engine's own record of the market carries the strike in force too: a ``WindowOpened`` with
 ``Market.strike`` set follows each new strike (and a re-sent ``WindowOpened`` keeps it), so
 MARKET_RESOLVED, status.json's ``markets`` and the tape name it; the engine takes a new strike
-as a strike update (`Engine._strike_set`): the journal's markets row gets it with its source
+as a strike update (bot/strikes.py): the journal's markets row gets it with its source
 (`strike_source`), which it asks this feed for.
 
 No fair value is never silent: `reason(market_id)` says why (no price yet, the feed silent

@@ -7,13 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.feeds import (
-    reports_book_age,
-    reports_connections,
-    reports_discovery,
-    reports_market_health,
-    reports_strike_source,
-)
+from bot.feeds import reports_book_age, reports_connections, reports_discovery, reports_market_health
 from bot.model import Market, iso
 
 
@@ -41,8 +35,3 @@ def connections(feed: object) -> list[dict[str, Any]] | None:
 def discovery(feed: object) -> dict[str, Any] | None:
     """`[polymarket] series`: the roller's view (bot/markets/roller.py); None without one."""
     return feed.discovery_status() if reports_discovery(feed) else None
-
-
-def strike_source(feed: object, market_id: str) -> str | None:
-    """Where the market's strike in force came from (`feed`, `gamma`); None: not said."""
-    return feed.strike_source(market_id) if reports_strike_source(feed) else None
