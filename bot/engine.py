@@ -66,6 +66,7 @@ from bot.scorecard import Scorecard
 from bot.statefiles import FileWriter
 from bot.strategies import Strategy, WindowState
 from bot.strategies.base import NOTHING_HELD
+from bot.strikes import strike_in_force
 from bot.supervisor import Supervisor
 from bot.venues.paper import PaperVenue
 
@@ -462,9 +463,9 @@ class Engine:
         return market
 
     def _market_changed(self, known: Market, event: WindowOpened) -> None:
-        """The venue changed a market's trading rules (tick, minimum size): the engine, the
-        risk gates and the strategies use the new ones from this event on."""
-        market = event.market
+        """The venue changed a market's rules (tick, minimum size), or a new strike is in force
+        (bot/strikes.py): the engine, the risk gates and the strategies use them from here on."""
+        market = strike_in_force(known, event.market, self.journal, self.feed, event.ts_ms)
         self.markets[market.market_id] = market
         changes = [
             f"{name} {getattr(known, field) / ONE:g} -> {getattr(market, field) / ONE:g}"

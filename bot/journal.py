@@ -55,7 +55,10 @@ class Journal:
         self.conn = conn
         try:
             if not memory:
-                self.db.enable_wal()
+                # read to its end, not by sqlite-utils' enable_wal(): to SQLite an unfinished
+                # `PRAGMA journal_mode` is a write in progress, and while anything keeps its
+                # cursor alive (a profiler holding the frame) every COMMIT here fails
+                conn.execute("PRAGMA journal_mode=wal").fetchall()
             # NORMAL in WAL mode survives any process crash; FULL also survives power loss.
             conn.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
             # nothing reaches the disk before the commit, so a full disk fails the commit only
@@ -153,17 +156,8 @@ class Journal:
 
     # -- redemptions (bot/redemption/job.py) --------------------------------------------
 
-    REDEMPTION_COLUMNS = (
-        "condition_id",
-        "state",
-        "sender",
-        "tx_id",
-        "reason",
-        "attempts",
-        "payout_micros",
-        "next_try_ms",
-        "updated_ms",
-    )
+    REDEMPTION_COLUMNS: tuple[str, ...] = ("condition_id", "state", "sender", "tx_id", "reason")
+    REDEMPTION_COLUMNS = (*REDEMPTION_COLUMNS, "attempts", "payout_micros", "next_try_ms", "updated_ms")
 
     def save_redemption(self, row: dict[str, Any]) -> None:
         values = tuple(row[c] for c in self.REDEMPTION_COLUMNS)
@@ -259,6 +253,13 @@ class Journal:
                 m.min_size,
                 m.fee_rate_ppm,
             ),
+        )
+
+    def market_strike(self, market_id: str, strike: float, source: str | None, ts_ms: int) -> None:
+        """A new strike in force (the feed's, then Gamma's): the row follows the engine's record."""
+        self._w(
+            "UPDATE markets SET strike=?, strike_source=?, strike_ms=? WHERE market_id=?",
+            (strike, source, ts_ms, market_id),
         )
 
     def market_resolved(self, market_id: str, outcome: Outcome | None, ts_ms: int) -> None:

@@ -93,6 +93,7 @@ class OrderManager(OrderBooking):
         on_venue_error: Callable[[VenueError, int], None] | None = None,
         on_skip: Callable[[str, str], None] | None = None,
         feed_age_ms: Callable[[str, int], int | None] | None = None,
+        feed_dropped: Callable[[str], str | None] | None = None,
         stale_feed_ms: int = 10_000,
         exit_min_notional: Micros | None = None,
     ) -> None:
@@ -116,6 +117,7 @@ class OrderManager(OrderBooking):
         self.backoff_until = 0.0  # monotonic time before which nothing is sent to the venue
         self._backoff_s = 0.0
         self.feed_age_ms = feed_age_ms  # live feeds only
+        self.feed_dropped = feed_dropped  # the rolling feed: why it no longer follows a market
         self._tick: BookTick | None = None  # the book of the signal being executed
         self.stale_feed_ms = stale_feed_ms
         self._done: dict[str, Order] = {}  # recently closed, for late fills
@@ -232,7 +234,7 @@ class OrderManager(OrderBooking):
                 return Decision(reason=f"control file {found.value} present", limit="controls")
         market = self.markets.get(signal.market_id)
         if market is None:
-            return Decision(reason=f"unknown market {signal.market_id}", limit="market")
+            return self._not_open(signal.market_id)
         wait = self.backoff_until - time.monotonic()
         if wait > 0:
             return Decision(reason=f"the venue failed; next try in {wait:.1f} s", limit="venue_backoff")
@@ -245,8 +247,7 @@ class OrderManager(OrderBooking):
         if self.feed_age_ms is not None:
             age = self.feed_age_ms(market.market_id, signal.ts_ms)
             if age is None or age > self.stale_feed_ms:
-                shown = "never" if age is None else f"{age / 1000:.1f} s ago"
-                return Decision(reason=f"market data is stale (last book {shown})", limit="stale_feed")
+                return self._no_fresh_book(market.market_id, age)
         locked = 0
         market_locked = 0
         token_locked = 0
@@ -275,6 +276,25 @@ class OrderManager(OrderBooking):
             position_cost=token_locked + (held.cost + held.fees if held is not None else 0),
         )
         return self.risk.check_entry(signal, market, signal.ts_ms, exposure)
+
+    def _not_open(self, market_id: str) -> Decision:
+        """A market the engine does not hold: resolved (the journal says how), or never seen."""
+        won = self.journal.winning_outcome(market_id)
+        if won:
+            return Decision(reason=f"market {market_id} has resolved ({won}): no more orders", limit="market")
+        return Decision(reason=f"unknown market {market_id}: this bot has not seen it open", limit="market")
+
+    def _no_fresh_book(self, market_id: str, age: int | None) -> Decision:
+        """No book to judge an entry by: the feed dropped the market (it resolved, and the
+        engine has not been told yet), has not read its book yet, or its book is old (feed down)."""
+        dropped = self.feed_dropped(market_id) if self.feed_dropped is not None else None
+        if dropped:
+            return Decision(reason=f"market no longer followed: {dropped}", limit="market_dropped")
+        if age is None:
+            return Decision(reason="no book read yet for this market", limit="stale_feed")
+        limit_s = self.stale_feed_ms / 1000
+        reason = f"market data is stale (last book {age / 1000:.1f} s ago, limit {limit_s:g} s)"
+        return Decision(reason=reason, limit="stale_feed")
 
     def why_held(self, position: Position) -> str:
         """Why no order can sell this position now ("" when one can be tried)."""

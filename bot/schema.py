@@ -248,4 +248,13 @@ def _v4(db: sqlite_utils.Database) -> None:
         db.table("inbox").create_index(["file", "digest"])
 
 
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4]
+def _v5(db: sqlite_utils.Database) -> None:
+    """The strike in force: where it came from (`feed`, `gamma`) and when it was set."""
+    markets = db.table("markets")
+    have = set(markets.columns_dict)
+    for name, kind in (("strike_source", str), ("strike_ms", int)):
+        if name not in have:
+            markets.add_column(name, kind)
+
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4, _v5]

@@ -20,7 +20,7 @@ from bot.clock import Clock, Inbox, MarketTime
 from bot.config import Config, ConfigError
 from bot.engine import Engine
 from bot.exits import policies
-from bot.feeds import Feed
+from bot.feeds import Feed, reports_dropped
 from bot.feeds.replay import RecordingFeed
 from bot.feeds.tape import TapeWriter
 from bot.forecasts import Forecasts
@@ -127,6 +127,7 @@ def build_engine(
         on_settled=portfolio.settled,
         on_skip=scorecard.skipped,
         feed_age_ms=_feed_age(feed) if stale_feed_s is not None else None,
+        feed_dropped=feed.dropped if reports_dropped(feed) else None,
         stale_feed_ms=round((stale_feed_s or 10.0) * 1000),
         exit_min_notional=exit_min_notional,
     )

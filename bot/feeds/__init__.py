@@ -2,12 +2,13 @@
 backtest input formats (formats/) and replay/recording (replay.py).
 
 Every feed offers the engine the same two calls (`Feed`). What only the live feeds report
-for status.json is a small protocol each (`ReportsBookAge`, `ReportsMarketHealth`,
-`ReportsConnections`, `ReportsDiscovery`), asked with `reports_book_age(feed)` and the like.
-Those look the method up by name rather than with `isinstance`: the feed the engine holds is
-a stack of wrappers (the recording, the fair value, the rolling windows, the background
-reader) that hand unknown names to the feed inside through ``__getattr__``, and since
-Python 3.12 `isinstance` against a protocol no longer sees such names."""
+for status.json, the order gate or the journal is a small protocol each (`ReportsBookAge`,
+`ReportsDropped`, `ReportsStrikeSource`, `ReportsMarketHealth`, `ReportsConnections`,
+`ReportsDiscovery`), asked with `reports_book_age(feed)` and the like. Those look the
+method up by name rather than with `isinstance`: the feed the engine holds is a stack of
+wrappers (the recording, the fair value, the rolling windows, the background reader) that
+hand unknown names to the feed inside through ``__getattr__``, and since Python 3.12
+`isinstance` against a protocol no longer sees such names."""
 
 from __future__ import annotations
 
@@ -30,6 +31,18 @@ class ReportsBookAge(Protocol):
     """A live feed: when it last read each market's book."""
 
     def last_update_ms(self, market_id: str) -> int | None: ...
+
+
+class ReportsDropped(Protocol):
+    """The rolling feed: why and when it stopped following a market (None: it has not)."""
+
+    def dropped(self, market_id: str) -> str | None: ...
+
+
+class ReportsStrikeSource(Protocol):
+    """The fair-value feed: where a market's strike in force came from (`feed`, `gamma`)."""
+
+    def strike_source(self, market_id: str) -> str | None: ...
 
 
 class ReportsMarketHealth(Protocol):
@@ -56,6 +69,14 @@ def _offers(feed: object, method: str) -> bool:
 
 def reports_book_age(feed: object) -> TypeGuard[ReportsBookAge]:
     return _offers(feed, "last_update_ms")
+
+
+def reports_dropped(feed: object) -> TypeGuard[ReportsDropped]:
+    return _offers(feed, "dropped")
+
+
+def reports_strike_source(feed: object) -> TypeGuard[ReportsStrikeSource]:
+    return _offers(feed, "strike_source")
 
 
 def reports_market_health(feed: object) -> TypeGuard[ReportsMarketHealth]:

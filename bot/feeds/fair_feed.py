@@ -27,7 +27,9 @@ a PRICE_FEED line gives both values and the difference (in price and in basis po
 status.json's ``strike_source`` says which one is in use (``feed`` or ``gamma``). The
 engine's own record of the market carries the strike in force too: a ``WindowOpened`` with
 ``Market.strike`` set follows each new strike (and a re-sent ``WindowOpened`` keeps it), so
-MARKET_RESOLVED, status.json's ``markets`` and the tape name it.
+MARKET_RESOLVED, status.json's ``markets`` and the tape name it; the engine takes a new strike
+as a strike update (bot/strikes.py): the journal's markets row gets it with its source
+(`strike_source`), which it asks this feed for.
 
 No fair value is never silent: `reason(market_id)` says why (no price yet, the feed silent
 for more than `stale_s`, no strike, the start unknown), status.json shows it per market, and
@@ -265,6 +267,11 @@ class FairValueFeed:
     def reason(self, market_id: str) -> str | None:
         watched = self._watched.get(market_id)
         return watched.reason if watched else None
+
+    def strike_source(self, market_id: str) -> str | None:
+        """`feed` or `gamma`: where the strike in force came from (None: no strike yet)."""
+        watched = self._watched.get(market_id)
+        return strike_source(watched.strike_from) if watched else None
 
     def drain_inputs(self) -> list[ModelLine]:
         """The model's inputs (prices, strikes) taken since the last call, in the order the

@@ -287,7 +287,7 @@ class PolymarketStreamFeed:
             tracked = self._tracked.get(event.market)
             if tracked is not None:
                 winner = None if event.split else event.winning_asset_id
-                self._resolve(tracked, winner, now, events, event.winning_outcome)
+                self._resolve(tracked, winner, now, events, event.winning_outcome, event.winner_field)
         elif isinstance(event, wsw.Unknown):
             log.info("market socket: unknown event_type %r ignored", event.event_type)
             self.ignored += 1
@@ -366,13 +366,20 @@ class PolymarketStreamFeed:
             self._resolve(tracked, status.winner_token, now, events)
 
     def _resolve(
-        self, tracked: _Tracked, winner: str | None, now: int, events: list[MarketEvent], said: str = ""
+        self,
+        tracked: _Tracked,
+        winner: str | None,
+        now: int,
+        events: list[MarketEvent],
+        said: str = "",
+        named: bool = True,
     ) -> None:
-        """`winner`: the winning token, or None for a 50/50 split (each token pays 0.5)."""
+        """`winner`: the winning token, or None for a 50/50 split (each token pays 0.5);
+        `named`: False when a market_resolved had no winning_asset_id field at all."""
         market = tracked.market
         assert market.token_ids is not None
         if winner is not None and winner not in market.token_ids:
-            self._refuse(market, winner, said, now)
+            self._refuse(market, winner, said, now, named)
             return
         if tracked.resolved:
             return
@@ -384,9 +391,11 @@ class PolymarketStreamFeed:
         outcome = Outcome.UP if winner == market.token_ids[0] else Outcome.DOWN
         events.append(WindowResolved(now, market.market_id, outcome))
 
-    def _refuse(self, market: Market, winner: str, said: str, now: int) -> None:
+    def _refuse(self, market: Market, winner: str, said: str, now: int, named: bool = True) -> None:
         """A market_resolved with no known winner: bot.log each time, the engine told once."""
         what = f"winning token {winner!r}, neither of its tokens" if winner else "no winning token"
+        if not named:
+            what += " (no winning_asset_id field)"
         if said:
             what += (
                 f" (winning_outcome {said!r}, not a 50/50)" if not winner else f" (winning_outcome {said!r})"

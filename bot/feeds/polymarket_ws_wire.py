@@ -17,7 +17,8 @@ the text ``PONG`` answers our ``PING``.
   A 50/50 resolution (each token pays 0.5) has no documented shape (UNVERIFIED): it is
   recognised only when ``winning_outcome`` says so ("50-50", "50/50" or "split") and
   ``winning_asset_id`` names no token (`MarketResolved.split`); anything else with an empty
-  ``winning_asset_id`` is refused by the feed, never guessed.
+  or missing ``winning_asset_id`` is refused by the feed, never guessed (a missing one is
+  not a parse error: the message is about one market, not about the books on its socket).
 - ``new_market``: ``market``/``condition_id``, ``clob_token_ids[]``/``assets_ids[]``,
   ``outcomes[]``, ``order_price_min_tick_size``, ``timestamp``.
 
@@ -100,6 +101,7 @@ class MarketResolved:
     winning_asset_id: str  # "" when the message names no winning token
     ts_ms: int
     winning_outcome: str = ""
+    winner_field: bool = True  # False: the message had no winning_asset_id at all
 
     @property
     def split(self) -> bool:
@@ -266,13 +268,12 @@ def _market_resolved(data: Any) -> MarketResolved:
     where = "market_resolved"
     said = text(data.get("winning_outcome") or "", f"{where}.winning_outcome", allow_empty=True)
     winner = data.get("winning_asset_id")
-    if winner is None and said.lower() not in SPLIT_WORDS:  # only a split names no token
-        field_of(data, "winning_asset_id", where)
     return MarketResolved(
         market=text(field_of(data, "market", where), f"{where}.market"),
         winning_asset_id=text(winner or "", f"{where}.winning_asset_id", allow_empty=True),
         ts_ms=_ts(data, where),
         winning_outcome=said,
+        winner_field="winning_asset_id" in data,
     )
 
 

@@ -13,7 +13,9 @@ around the REST poller or the market websocket (`inner`, which has `add_market` 
   seen, so the engine, the tape and the strategies see the window only while it is open; its
   book is fresh the moment it opens.
 - `Resolved`: Gamma's result (UP, DOWN, or None for a 50/50 split) becomes `WindowResolved`
-  (unless the CLOB said it first) and the book is dropped (`inner.remove_market`).
+  (unless the CLOB said it first) and the book is dropped (`inner.remove_market`). Why and
+  when is kept (`dropped`, for the last `DROPS_KEPT` windows): an entry the engine proposes
+  before the resolution reaches it is refused as "no longer followed", not as a stale book.
 
 `RollerSide(books, roller, register, clock)` is what the engine calls (on its thread): before each
 batch it registers every admitted window with the venue (`register`: the market's
@@ -32,9 +34,20 @@ from collections.abc import Callable
 from typing import Any
 
 from bot.markets.roller import Admitted, Notice, Official, Resolved, Roller
-from bot.model import BookTick, Market, MarketEvent, WindowOpened, WindowResolved, now_ms
+from bot.model import (
+    BookTick,
+    Market,
+    MarketEvent,
+    Outcome,
+    WindowOpened,
+    WindowResolved,
+    iso,
+    now_ms,
+    resolution_name,
+)
 
 IDLE_MS = 250  # how soon an idle rolling feed looks again for windows to open or subscribe
+DROPS_KEPT = 1_000  # why a window was dropped, kept for this many of the newest
 
 
 class RollingFeed:
@@ -55,6 +68,7 @@ class RollingFeed:
         self._held: dict[str, WindowOpened] = {}  # opened by the inner feed, before the start
         self._last: dict[str, BookTick] = {}  # the last book of a held window
         self._done: set[str] = set()  # resolved (by the CLOB or by Gamma)
+        self._dropped: dict[str, str] = {}  # market id -> why and when its book was dropped
         self.opened = 0  # windows released for trading (tests and the bench)
 
     # -- the feed interface (feed thread) ---------------------------------------------------
@@ -91,6 +105,11 @@ class RollingFeed:
     def __getattr__(self, name: str) -> object:  # last_update_ms, market_health...: the inner feed's
         return getattr(self.inner, name)
 
+    def dropped(self, market_id: str) -> str | None:
+        """Why and when this feed stopped following the market; None while it follows it
+        (or never did). Read on the engine's thread: one dict look-up."""
+        return self._dropped.get(market_id)
+
     # -- internals ---------------------------------------------------------------------------
 
     def _admit(self, admitted: Admitted) -> None:
@@ -117,7 +136,7 @@ class RollingFeed:
             return
         events.append(event)
         if isinstance(event, WindowResolved):
-            self._drop(market_id)
+            self._drop(market_id, now, event.outcome, "the CLOB")
 
     def _resolve(self, change: Resolved, now: int, events: list[MarketEvent]) -> None:
         waiting = self._waiting.pop(change.market_id, None)
@@ -130,9 +149,15 @@ class RollingFeed:
             return  # never subscribed: the engine never saw it
         if change.market_id not in self._held:  # outcome None: resolved 50/50 (SPLIT)
             events.append(WindowResolved(now, change.market_id, change.outcome))
-        self._drop(change.market_id)
+        self._drop(change.market_id, now, change.outcome, "Gamma")
 
-    def _drop(self, market_id: str) -> None:
+    def _drop(self, market_id: str, now: int, outcome: Outcome | None, source: str) -> None:
+        if market_id not in self._done:
+            self._dropped[market_id] = (
+                f"resolved {resolution_name(outcome)} on {source}, dropped at {iso(now)}"
+            )
+            if len(self._dropped) > DROPS_KEPT:
+                del self._dropped[next(iter(self._dropped))]
         self._done.add(market_id)
         self._held.pop(market_id, None)
         self._last.pop(market_id, None)

@@ -325,3 +325,27 @@ def test_each_gap_and_its_rest_re_read_are_noted_for_the_activity_feed(
     assert all(bid < ask for bid, _, ask, _ in pump.ticks())
     assert top(0.455, 5, 0.47, 100) not in pump.ticks()  # the stale delta never reached the engine
     assert pump.feed.book_notes() == []  # each note is handed over once
+
+
+def test_a_resolution_without_a_winner_field_is_said_once_and_resolved_from_the_rest_row(
+    clob: ClobServer, ws: WsMarketServer, make_feed: Callable[..., PolymarketStreamFeed]
+) -> None:
+    pump = Pump(make_feed(ws.url, status_interval_s=0.2))
+    ready(pump, ws)
+    missing = {"event_type": "market_resolved", "market": COND, "winning_outcome": "Up", "timestamp": "1"}
+    ws.send_raw(json.dumps(missing))
+    ws.send_raw(json.dumps(missing))  # said again: the operator is told once
+    ws.last_trade(UP, 0.46, 5)
+    pump.until(lambda _: pump.feed.market_health(COND)["last_trade"] == 0.46)
+    assert not [e for e in pump.events if isinstance(e, WindowResolved)]  # never booked on a guess
+    [(_, market_id, text)] = pump.feed.refused_resolutions()
+    assert market_id == COND
+    assert "resolved, with no winning token (no winning_asset_id field) (winning_outcome 'Up'" in text
+    assert "the market's REST row is read until it names the winner" in text
+    health = pump.feed.market_health(COND)
+    assert health["gaps"] == 0, "a resolution message is not a gap in the books"
+    assert health["book"] == "trusted"
+    clob.resolve(COND, DOWN)
+    resolved = pump.until(lambda ev: [e for e in ev if isinstance(e, WindowResolved)])
+    assert [(r.market_id, r.outcome) for r in resolved] == [(COND, Outcome.DOWN)]
+    assert pump.feed.refused_resolutions() == []

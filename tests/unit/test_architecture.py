@@ -62,6 +62,7 @@ LAYERS: dict[str, int] = {
     "orders.py": 2,
     "booking.py": 2,
     "resolution.py": 2,
+    "strikes.py": 2,
     "orphans.py": 2,
     "breaker.py": 2,
     "supervisor.py": 2,

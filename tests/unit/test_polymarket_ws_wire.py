@@ -201,7 +201,7 @@ def test_frames_are_an_object_a_list_or_pong() -> None:
         (BOOK.replace('".48"', '"1.48"'), "book.bids[0].price"),
         (BOOK.replace('"timestamp": "123456789000",', ""), "book.timestamp"),
         (TICK.replace('"0.001"', '"0.003"'), "tick_size_change.new_tick_size"),
-        (RESOLVED.replace('"winning_asset_id"', '"winner"'), "market_resolved.winning_asset_id"),
+        (RESOLVED.replace('"market"', '"mkt"'), "market_resolved.market"),
     ],
 )
 def test_a_bad_message_names_the_field(frame: str, field: str) -> None:
@@ -319,5 +319,8 @@ def test_a_winner_message_is_never_a_split_and_an_empty_winner_without_the_word_
     blank = one(_resolved_with(winning_asset_id="", winning_outcome="Yes"))
     assert isinstance(blank, wsw.MarketResolved)
     assert not blank.split  # the feed refuses it: neither token, not a split
-    with pytest.raises(ParseError, match=r"market_resolved\.winning_asset_id"):
-        one(_resolved_with(winning_asset_id=None))
+    missing = one(_resolved_with(winning_asset_id=None))  # no field at all: the same, said as such
+    assert isinstance(missing, wsw.MarketResolved)
+    assert not missing.split
+    assert missing.winning_asset_id == ""
+    assert not missing.winner_field

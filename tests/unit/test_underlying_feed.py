@@ -4,12 +4,20 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from pathlib import Path
 
+from bot import __version__
+from bot.app import prepare_home
+from bot.clock import SimulatedClock
+from bot.config import Config
 from bot.fairvalue import FairValue, Priced, StrikeInput
 from bot.feeds import price_wire as pw
 from bot.feeds.fair_feed import FairValueFeed, underlying_of
 from bot.feeds.price_socket import PriceSocket
-from bot.model import BookTick, Market, MarketEvent, WindowOpened, now_ms
+from bot.journal import Journal
+from bot.model import BookTick, Market, MarketEvent, Mode, WindowOpened, now_ms
+from bot.venues.paper import PaperVenue
+from bot.wiring import build_engine
 
 START = now_ms() - 10_000
 
@@ -185,3 +193,89 @@ def test_a_price_to_beat_before_the_window_opens_is_its_strike() -> None:
     feed.next_batch()
     assert feed.fair.strike("0xm") == 99.5
     assert feed.market_health("0xm")["underlying"]["strike_source"] == "gamma"
+
+
+class Session:
+    """A bot session on `home`: a fresh fair-value feed, the engine built as `bot run` builds
+    it, on the journal's file (a second Session on the same home is a restart)."""
+
+    def __init__(self, home: Path) -> None:
+        self.feed, self.inner, self.delivers = _feed()
+        paths = prepare_home(home)
+        self.journal = Journal(paths.state / "bot.db")
+        restored = self.journal.restore(Mode.PAPER)
+        self.journal.start_session(Mode.PAPER, __version__, 0, {}, START)
+        self.engine = build_engine(
+            config=Config(),
+            paths=paths,
+            journal=self.journal,
+            venue=PaperVenue(Mode.PAPER),
+            feed=self.feed,
+            clock=SimulatedClock(START),
+            strategies=[],
+            restored=restored,
+            start_ms=START,
+            wallet="PAPER",
+        )
+
+    def batch(self, *events: MarketEvent) -> None:
+        self.inner.pending = list(events)
+        for event in self.feed.next_batch():
+            self.engine.step(event)
+        self.engine.commit()
+
+    def row(self) -> tuple[object, ...]:
+        sql = "SELECT strike, strike_source, strike_ms IS NOT NULL FROM markets WHERE market_id='0xm'"
+        return tuple(self.journal.conn.execute(sql).fetchone())
+
+    def close(self) -> None:
+        self.engine.activity.close()
+        self.journal.close()
+
+
+def test_a_new_strike_is_recorded_by_the_engine_and_in_the_journals_markets_row(tmp_path: Path) -> None:
+    """The feed's strike, then Gamma's price to beat: each reaches the engine's record of the
+    market and the journal's markets row with its source, and a restart takes the one in force."""
+    bot = Session(tmp_path)
+    try:
+        bot.batch(WindowOpened(now_ms(), _market()), _tick())
+        assert bot.row() == (None, None, 0)  # no strike yet
+        bot.delivers["polybolt"]([pw.PricePoint("btcusd", START + 1_000, 100.0)])
+        bot.batch()
+        assert bot.engine.markets["0xm"].strike == 100.0
+        assert bot.row() == (100.0, "feed", 1)
+        bot.feed.official_strike("0xm", 100.25)
+        bot.batch()
+        assert bot.engine.markets["0xm"].strike == 100.25
+        assert bot.row() == (100.25, "gamma", 1)
+        bot.batch(WindowOpened(now_ms(), _market()))  # new rules, re-sent without a strike
+        assert bot.row() == (100.25, "gamma", 1)
+        [market] = bot.journal.restore(Mode.PAPER).markets
+        assert market.strike == 100.25
+        changed = [a for a in bot.engine.activity.recent if a["type"] == "MARKET_CHANGED"]
+        assert changed == []  # a strike is not a change of the market's rules
+    finally:
+        bot.close()
+
+
+def test_a_window_taken_back_after_a_restart_keeps_its_strike_in_force(tmp_path: Path) -> None:
+    """After a restart the feed opens the window again without a strike (the price at its
+    start is long past): the engine's record and the journal's row keep the one in force."""
+    first = Session(tmp_path)
+    try:
+        first.batch(WindowOpened(now_ms(), _market()), _tick())
+        first.feed.official_strike("0xm", 100.25)
+        first.batch()
+        assert first.row() == (100.25, "gamma", 1)
+    finally:
+        first.close()
+    again = Session(tmp_path)
+    try:
+        assert again.engine.markets["0xm"].strike == 100.25  # restored from the journal's row
+        again.batch(WindowOpened(now_ms(), _market()), _tick())  # the window taken back
+        assert again.engine.markets["0xm"].strike == 100.25
+        assert again.row() == (100.25, "gamma", 1)
+        [row] = [m for m in again.engine.snapshot(for_status=True).markets.values() if m.market_id == "0xm"]
+        assert row.strike == 100.25  # what status.json's markets[] shows
+    finally:
+        again.close()
