@@ -3,7 +3,9 @@ and report as ``load``, read with a bounded buffer (bot.feeds.formats.streaming)
 
 from __future__ import annotations
 
+import json
 import random
+import re
 from pathlib import Path
 
 import pytest
@@ -163,16 +165,16 @@ def test_a_streamed_backtest_writes_the_same_files(tmp_path: Path, monkeypatch: 
     path.write_text(per_token_rows(4 * WINDOW_S))
     outputs = {}
     streams = []
-    real = streaming.stream_csv
+    real = streaming.stream_file
 
-    def spy(path: Path, **options: object) -> streaming.StreamedCsv | None:
-        streams.append(real(path, **options))
+    def spy(path: Path, fmt: str, **options: object) -> streaming.StreamedCsv | str:
+        streams.append(real(path, fmt, **options))
         return streams[-1]
 
     for mode in ("loaded", "streamed"):
         if mode == "streamed":
             monkeypatch.setattr(streaming, "STREAM_MIN_BYTES", 0)
-            monkeypatch.setattr(streaming, "stream_csv", spy)
+            monkeypatch.setattr(streaming, "stream_file", spy)
         out = tmp_path / mode / "results"
         result = backtest.run_backtest(
             path, load_config(None), out, options={"columns": TOKEN_COLUMNS}, baselines=True
@@ -184,9 +186,19 @@ def test_a_streamed_backtest_writes_the_same_files(tmp_path: Path, monkeypatch: 
             if p.is_file() and p.name != "timing.json"
         }
     assert len(streams) == 1
-    assert streams[0] is not None
+    assert isinstance(streams[0], streaming.StreamedCsv)
     assert streams[0].peak_buffered > 0  # read by events(): the backtest took the stream
     assert any(str(name).startswith("baselines") for name in outputs["streamed"])  # replayed
     assert outputs["loaded"].keys() == outputs["streamed"].keys()
+    summary = json.loads(outputs["streamed"][Path("summary.json")])
+    assert summary["data"]["loading"]["streamed"] is True
+    assert json.loads(outputs["loaded"][Path("summary.json")])["data"]["loading"]["streamed"] is False
     for name, content in outputs["loaded"].items():
-        assert outputs["streamed"][name] == content, name
+        # byte for byte but the line saying how the file was read
+        assert without_loading(outputs["streamed"][name]) == without_loading(content), name
+
+
+def without_loading(content: bytes) -> bytes:
+    """A backtest's file without what says whether the data was streamed."""
+    content = re.sub(rb'\n *"loading": \{[^}]*\},?', b"", content)
+    return re.sub(rb"<tr><td>Loading</td>.*?</tr>\n?", b"", content)
