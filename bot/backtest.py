@@ -242,9 +242,10 @@ def _stream(path: Path, fmt: str, options: dict[str, Any], stream: bool, thresho
     streamed = stream_file(path, fmt, **options)
     if isinstance(streamed, str):
         return None, f"{whole}: {streamed}"
+    over = f"as long as a CSV over {mib}" if fmt == "parquet" else f"over {mib}"
     return (
         streamed,
-        f"streamed in two passes, memory flat with the file's length (the file is over {mib}, in time order)",
+        f"streamed in two passes, memory flat with the file's length (the file is {over}, in time order)",
     )
 
 

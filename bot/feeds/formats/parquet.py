@@ -97,12 +97,12 @@ def read_parquet_rows(
         rows = start_rows(path, col, header, setup, "Parquet")
         used = sorted({header[i] for i in rows.index.values() if i is not None}, key=header.index)
         offset = 0
+        # text keys read as Parquet stores them, dictionary-encoded: no string per row
+        keys = [header[i] for r in _KEYS if (i := rows.index[r]) is not None]
+        schema = table.schema_arrow
+        keys = [k for k in keys if pa.types.is_string(schema.field(k).type)]
         if whole and rows.tokens is not None and table.metadata.num_rows:
             try:
-                # text keys read as Parquet stores them, dictionary-encoded: no string per row
-                keys = [header[i] for r in _KEYS if (i := rows.index[r]) is not None]
-                schema = table.schema_arrow
-                keys = [k for k in keys if pa.types.is_string(schema.field(k).type)]
                 raw.seek(0)
                 read = pq.read_table(raw, columns=used, read_dictionary=keys)
                 read = read.combine_chunks().to_batches()[0]
@@ -114,7 +114,11 @@ def read_parquet_rows(
                     col.report.rows_read += read.num_rows
                     return rows, fast
         try:
-            for batch in table.iter_batches(batch_size=batch_rows, columns=used):
+            raw.seek(0)
+            # a row group's columns are read as its batches are asked for (its pages, not the
+            # whole file); the keys as dictionaries, as above
+            table = pq.ParquetFile(raw, read_dictionary=keys, buffer_size=1 << 20)
+            for batch in table.iter_batches(batch_size=batch_rows, columns=used, use_threads=False):
                 _Batch(rows, header, batch, offset, np, pa).load(markets)
                 offset += batch.num_rows
         except (pa.ArrowException, OSError) as exc:
@@ -283,6 +287,9 @@ class _Batch:
     def texts(self, arr: Any) -> list[str] | None:
         if arr is None:
             return None
+        if self.pa.types.is_dictionary(arr.type):  # each distinct text made once
+            values = ["" if v is None else str(v).strip() for v in arr.dictionary.to_pylist()]
+            return ["" if i is None else values[i] for i in arr.indices.to_pylist()]
         return ["" if v is None else str(v).strip() for v in arr.to_pylist()]
 
     def floats(self, role: str) -> list[float | None]:
