@@ -31,8 +31,7 @@ from typing import Any, BinaryIO
 
 from bot.errors import BotError
 from bot.feeds.formats.core import LoadReport
-from bot.feeds.formats.tokens import _best, _up_view
-from bot.model import BookTick, MarketEvent
+from bot.model import ONE, BookTick, MarketEvent
 
 CHUNK_ROWS = 4096  # rows read between two hand-overs of events
 # an accepted row on the spill: time, key (market or token), bid, bid size, ask, ask size,
@@ -58,9 +57,9 @@ class _Pairing:
 
     market_id: str
     index: int
-    last: dict[bool, BookTick] = field(default_factory=dict)
+    last: dict[bool, tuple[Any, ...]] = field(default_factory=dict)  # each token's last row
     group_ts: int | None = None
-    group: list[tuple[BookTick, bool]] = field(default_factory=list)
+    group: list[tuple[tuple[Any, ...], bool]] = field(default_factory=list)  # rows at one time
 
 
 @dataclass(slots=True)
@@ -143,7 +142,6 @@ class StreamedCsv:
     def _paired(self) -> Iterator[bytes]:
         """The events, packed, a block at a time: the spill's rows paired and merged."""
         merge = _Merge(self)
-        keys = self.keys
         spill = self.spill.fileno()
         offset = 0
         size = ROW.size * CHUNK_ROWS
@@ -153,27 +151,16 @@ class StreamedCsv:
             # pread: a forked baseline shares the file's offset with its parent and siblings
             block = os.pread(spill, size, offset)
             offset += len(block)
-            accepted = [
-                (
-                    keys[key],
-                    BookTick(ts, keys[key], bid, bid_size, ask, ask_size, None, under if has else None),
-                )
-                for ts, key, bid, bid_size, ask, ask_size, under, has in ROW.iter_unpack(block)
-            ]
-            now = merge.take(accepted)
+            now = merge.take(ROW.iter_unpack(block))
             done = len(block) < size
             if now is None and not done:
                 continue
-            out = []
-            for ts, index, kind, _, event in merge.release(None if done else now):
-                if kind == 1:
-                    tick: BookTick = event  # type: ignore[assignment]
-                    under = tick.underlying
-                    has = under is not None
-                    book = (tick.bid, tick.bid_size, tick.ask, tick.ask_size)
-                    out.append(pack(1, ts, index, *book, under if has else 0.0, has))
-                else:
-                    out.append(pack(kind, ts, index, 0, 0, 0, 0, 0.0, False))
+            out = [
+                pack(kind, ts, index, *payload)
+                if kind == 1
+                else pack(kind, ts, index, 0, 0, 0, 0, 0.0, False)
+                for ts, index, kind, _, payload in merge.release(None if done else now)
+            ]
             self.disagree = merge.disagree
             if out:
                 yield b"".join(out)
@@ -242,8 +229,12 @@ class Replays:
         return self.streamed.events(self.done)
 
 
-_Held = tuple[int, int, int, int, MarketEvent]  # (time, market order, 0/1/2, seq, event)
+# (time, market order, 0/1/2, seq, what): a tick's (bid, bid size, ask, ask size,
+# underlying, has-underlying), or an open or resolution
+_Held = tuple[int, int, int, int, Any]
 _KEY = itemgetter(0, 1, 2, 3)
+# a spilled row: time, key, bid, bid size, ask, ask size, underlying, has-underlying
+_Row = tuple[int, int, int, int, int, int, float, bool]
 
 
 class _Merge:
@@ -251,11 +242,16 @@ class _Merge:
 
     def __init__(self, streamed: StreamedCsv) -> None:
         self.streamed = streamed
-        self.order = streamed.order
-        self.token_of = streamed.token_of
-        self.pairing: dict[int, _Pairing] | None = None
-        if self.token_of is not None:
-            self.pairing = {index: _Pairing(market_id, index) for market_id, index in self.order.items()}
+        order = streamed.order
+        token_of = streamed.token_of
+        self.pairing: list[_Pairing] | None = None
+        # a spilled row's key -> its market's order (per token: and whether it is the UP token)
+        self.index_of: list[Any]
+        if token_of is None:
+            self.index_of = [order.get(key) for key in streamed.keys]
+        else:
+            self.pairing = [_Pairing(market_id, index) for market_id, index in order.items()]
+            self.index_of = [token_of.get(key) for key in streamed.keys]
         self.held: list[_Held] = []  # ticks not yet handed over
         self.seq = 0
         self.opens = iter(streamed.opens)
@@ -264,32 +260,39 @@ class _Merge:
         self.next_resolve = next(self.resolves, None)
         self.disagree = 0
 
-    def take(self, accepted: list[tuple[str, BookTick]]) -> int | None:
-        """Hold the rows accepted (per token: pair them); the time of the last, if any."""
+    def take(self, rows: Iterator[_Row]) -> int | None:
+        """Hold the rows (per token: pair them); the time of the last, if any."""
         held = self.held
         pairing = self.pairing
-        for key, tick in accepted:
-            self.seq += 1
-            if pairing is None:
-                held.append((tick.ts_ms, self.order[key], 1, self.seq, tick))
-                continue
-            assert self.token_of is not None
-            index, is_up = self.token_of[key]
+        index_of = self.index_of
+        last: int | None = None
+        if pairing is None:
+            seq = self.seq
+            for ts, key, bid, bid_size, ask, ask_size, under, has in rows:
+                seq += 1
+                held.append((ts, index_of[key], 1, seq, (bid, bid_size, ask, ask_size, under, has)))
+                last = ts
+            self.seq = seq
+            return last
+        for row in rows:
+            ts = row[0]
+            index, is_up = index_of[row[1]]
             pair = pairing[index]
-            if pair.group_ts is not None and pair.group_ts != tick.ts_ms:
+            if pair.group_ts is not None and pair.group_ts != ts:
                 self.disagree += _flush(pair, held)
-            pair.group_ts = tick.ts_ms
-            pair.group.append((tick, is_up))
-        return accepted[-1][1].ts_ms if accepted else None
+            pair.group_ts = ts
+            pair.group.append((row, is_up))
+            last = ts
+        return last
 
     def release(self, now: int | None) -> Iterator[_Held]:
         """Every event before `now` (None: every event left), in order."""
         held = self.held
         if self.pairing is not None:
-            for pair in self.pairing.values():
+            for pair in self.pairing:
                 if pair.group_ts is not None and (now is None or pair.group_ts < now):
                     self.disagree += _flush(pair, held)
-        buffered = len(held) + (sum(len(p.group) for p in self.pairing.values()) if self.pairing else 0)
+        buffered = len(held) + (sum(len(p.group) for p in self.pairing) if self.pairing else 0)
         self.streamed.peak_buffered = max(self.streamed.peak_buffered, buffered)
         held.sort(key=_KEY)
         cut = len(held)
@@ -315,25 +318,44 @@ class _Merge:
 
 def _flush(pair: _Pairing, held: list[_Held]) -> int:
     """The market's tick after its rows at one time (UP rows first, as ``heapq.merge`` of the
-    UP then DOWN rows gives); 1 if the two books disagreed."""
+    UP then DOWN rows gives; the books combined as ``tokens._combine`` does); 1 if the two
+    books disagreed."""
     group = pair.group
-    ordered = [row for row in group if row[1]] + [row for row in group if not row[1]]
     last = pair.last
-    for tick, is_up in ordered:
-        last[is_up] = tick
-    tick, is_up = ordered[-1]
-    own = _up_view(tick, is_up)
-    disagree = 0
-    if len(last) < 2:
-        book = own
+    if len(group) == 1:
+        row, is_up = group[0]
+        last[is_up] = row
     else:
-        book = _best(last[True], _up_view(last[False], False))
-        if book[0] >= book[2]:
-            disagree = 1
-            book = own
-    bid, bid_size, ask, ask_size = book
-    out = BookTick(tick.ts_ms, pair.market_id, bid, bid_size, ask, ask_size, None, tick.underlying)
-    held.append((tick.ts_ms, pair.index, 1, 0, out))
+        ordered = [g for g in group if g[1]] + [g for g in group if not g[1]]
+        for row, is_up in ordered:
+            last[is_up] = row
+        row, is_up = ordered[-1]
+    ts, _, bid, bid_size, ask, ask_size, under, has = row
+    if not is_up:  # the DOWN token's book seen from UP
+        bid, bid_size, ask, ask_size = ONE - ask, ask_size, ONE - bid, bid_size
+    disagree = 0
+    if len(last) == 2:
+        up, down = last[True], last[False]
+        # the UP book's and the DOWN book's (seen from UP) best prices, sizes added when equal
+        u_bid, u_bid_size, u_ask, u_ask_size = up[2], up[3], up[4], up[5]
+        d_bid, d_bid_size, d_ask, d_ask_size = ONE - down[4], down[5], ONE - down[2], down[3]
+        if u_bid > d_bid:
+            b, bs = u_bid, u_bid_size
+        elif u_bid < d_bid:
+            b, bs = d_bid, d_bid_size
+        else:
+            b, bs = u_bid, u_bid_size + d_bid_size
+        if u_ask < d_ask:
+            a, as_ = u_ask, u_ask_size
+        elif u_ask > d_ask:
+            a, as_ = d_ask, d_ask_size
+        else:
+            a, as_ = u_ask, u_ask_size + d_ask_size
+        if b >= a:
+            disagree = 1  # crossed complements: the row's own book
+        else:
+            bid, bid_size, ask, ask_size = b, bs, a, as_
+    held.append((ts, pair.index, 1, 0, (bid, bid_size, ask, ask_size, under, has)))
     group.clear()
     pair.group_ts = None
     return disagree
