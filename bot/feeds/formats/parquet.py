@@ -284,6 +284,13 @@ class _Batch:
                 self.bad[i] = True
         return out
 
+    def values(self, arr: Any) -> list[Any]:
+        """The column as Python values (a dictionary's: each distinct value made once)."""
+        if self.pa.types.is_dictionary(arr.type):
+            values = arr.dictionary.to_pylist()
+            return [None if i is None else values[i] for i in arr.indices.to_pylist()]
+        return arr.to_pylist()
+
     def texts(self, arr: Any) -> list[str] | None:
         if arr is None:
             return None
@@ -300,10 +307,9 @@ class _Batch:
 
     def mapped(self, role: str, parse: Callable[[Any], Any]) -> list[Any]:
         """Each value parsed once per distinct value; a bad one flags its rows."""
-        arr = self.column(role)
         cache: dict[Any, Any] = {}
         out: list[Any] = []
-        for i, value in enumerate(arr.to_pylist()):
+        for i, value in enumerate(self.values(self.column(role))):
             if value is None or (isinstance(value, str) and not value.strip()):
                 out.append(None)
                 continue
