@@ -22,6 +22,7 @@ written once under bench/out/load_formats/ (git-ignored). The columns are mapped
 
     .venv/bin/python bench/real_file.py                      # RUNS=3 ROWS=1000000
     SIZES=250000,1000000 RUNS=1 .venv/bin/python bench/real_file.py
+    TREE=/work/main .venv/bin/python bench/real_file.py      # another tree's `bot`, same files
 """
 
 from __future__ import annotations
@@ -48,6 +49,11 @@ ROWS = int(os.environ.get("ROWS", "1000000"))
 RUNS = int(os.environ.get("RUNS", "3"))
 SIZES = [int(s) for s in os.environ.get("SIZES", "250000,500000,1000000,2000000").split(",") if s]
 TARGET_S = 10.0
+# the source tree whose `bot` runs (its .venv's python), to compare branches: default this one
+TREE = Path(os.environ.get("TREE", str(ROOT)))
+PYTHON = (
+    str(TREE / ".venv" / "bin" / "python") if (TREE / ".venv" / "bin" / "python").exists() else sys.executable
+)
 
 
 def files(rows: int) -> dict[str, Path]:
@@ -80,14 +86,14 @@ def run(path: Path, *extra: str) -> dict[str, Any]:
     """`bot backtest PATH` in a fresh process: wall seconds, peak RSS, what it found."""
     out = Path(tempfile.mkdtemp(prefix="real-", dir=OUT)) / "results"
     log = out.with_name("output.txt")
-    command = [sys.executable, "-m", "bot", "backtest", str(path), "--out", str(out), "--quiet"]
+    command = [PYTHON, "-m", "bot", "backtest", str(path), "--out", str(out), "--quiet"]
     if not path.name.endswith(".jsonl.gz"):
         command += ["--option", f"columns={json.dumps(COLUMNS)}"]
     command += extra
     try:
         with open(log, "wb") as fh:
             started = time.perf_counter()
-            proc = subprocess.Popen(command, cwd=ROOT, stdout=fh, stderr=subprocess.STDOUT)
+            proc = subprocess.Popen(command, cwd=TREE, stdout=fh, stderr=subprocess.STDOUT)
             _, status, usage = os.wait4(proc.pid, 0)
             seconds = time.perf_counter() - started
             proc.returncode = os.waitstatus_to_exitcode(status)
@@ -159,6 +165,7 @@ def main() -> None:
     result = {
         "benchmark": "real_file",
         "rows": ROWS,
+        "tree": str(TREE),
         "command": "python -m bot backtest FILE --out DIR --quiet --option columns=...",
         "wall": wall_times(paths) if RUNS else {},
         "memory_by_rows": (by_rows := memory(SIZES)),
