@@ -454,6 +454,7 @@ class Baselines:
             )
             for name in BASELINES
         }
+        self.source = source
         self.pool: ProcessPoolExecutor | None = None
         self.futures: dict[str, Future[dict[str, Any]]] = {}
         workers = min(_spare_workers(), len(self.jobs))
@@ -471,6 +472,7 @@ class Baselines:
 
     def figures(self) -> dict[str, Any]:
         """Each baseline's headline figures, in BASELINES' order, once all have run."""
+        self._let_go()
         try:
             if self.pool is None:
                 return {name: _one_baseline(*job) for name, job in self.jobs.items()}
@@ -478,7 +480,15 @@ class Baselines:
         finally:
             self.close()
 
+    def _let_go(self) -> None:
+        """A streamed file's events are read by the strategy's run and followed by the forked
+        baselines: if that run ended before the data did, they read the rest themselves."""
+        abandon = getattr(self.source.events, "abandon", None)
+        if abandon is not None:
+            abandon()
+
     def close(self) -> None:
+        self._let_go()
         if self.pool is not None:
             self.pool.shutdown(cancel_futures=True)
             self.pool = None

@@ -29,10 +29,10 @@ from operator import itemgetter
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from bot.errors import BotError
 from bot.feeds.formats.core import LoadReport
 from bot.model import ONE, BookTick, MarketEvent
 
+_Unpack = Callable[[bytes], Iterator[MarketEvent]]
 CHUNK_ROWS = 4096  # rows read between two hand-overs of events
 # an accepted row on the spill: time, key (market or token), bid, bid size, ask, ask size,
 # underlying, has-underlying
@@ -44,11 +44,6 @@ _EVENT = struct.Struct("<bqiqqqqd?")
 _SHARED = struct.Struct("<qqq")
 _IDLE, _WRITING, _DONE, _ABANDONED = 0, 1, 2, 3
 FOLLOW_WAIT_S = 0.002  # a reader that caught up with the writer looks again after this
-
-
-class StreamAbandoned(BotError):
-    """The process pairing a streamed file's rows stopped before its events were all read,
-    so a forked reader following its record cannot go on."""
 
 
 @dataclass(slots=True)
@@ -165,7 +160,7 @@ class StreamedCsv:
             if out:
                 yield b"".join(out)
 
-    def _unpacker(self) -> Callable[[bytes], Iterator[MarketEvent]]:
+    def _unpacker(self) -> _Unpack:
         """Packed events -> events (the markets' names, opens and resolutions looked up)."""
         names = list(self.order)
         opens = {index: event for _, index, event in self.opens}
@@ -192,7 +187,8 @@ class StreamedCsv:
             yield from unpack(block)
 
     def _follow(self) -> Iterator[MarketEvent]:
-        """The events from the record another process is writing, as far as it is written."""
+        """The events from the record another process is writing, as far as it is written;
+        if that reading stops before the end, the rest paired here."""
         fd = self.record.fileno()
         size = _EVENT.size * CHUNK_ROWS
         parent = os.getppid()
@@ -208,12 +204,30 @@ class StreamedCsv:
             if state == _DONE:
                 break
             if state != _WRITING or os.getppid() != parent:
-                why = "the reading that pairs its rows stopped before their end"
-                raise StreamAbandoned(f"{self.path}: {why}")
+                yield from self._pair_after(offset, unpack)  # no record kept: read again, paired
+                return
             time.sleep(FOLLOW_WAIT_S)
         self.disagree = disagree
         self.followed += 1
         self.recorded = self.record
+
+    def _pair_after(
+        self, skip: int, unpack: Callable[[bytes], Iterator[MarketEvent]]
+    ) -> Iterator[MarketEvent]:
+        """The events after the first `skip` bytes of the record, paired here."""
+        for block in self._paired():
+            if skip >= len(block):
+                skip -= len(block)
+                continue
+            yield from unpack(block[skip:])
+            skip = 0
+
+    def abandon(self) -> None:
+        """The reading that writes the record will not go on (its backtest stopped before the
+        end of the data, or failed): the processes following it pair the rest themselves."""
+        written, state, disagree = self._state()
+        if os.getpid() == self.owner and state == _WRITING:
+            self._publish(written, _ABANDONED, disagree)
 
     def replays(self, done: Callable[[LoadReport], None] | None = None) -> Replays:
         """The events, read again each time they are iterated (a backtest's baselines)."""
@@ -227,6 +241,9 @@ class Replays:
 
     def __iter__(self) -> Iterator[MarketEvent]:
         return self.streamed.events(self.done)
+
+    def abandon(self) -> None:
+        self.streamed.abandon()
 
 
 # (time, market order, 0/1/2, seq, what): a tick's (bid, bid size, ask, ask size,

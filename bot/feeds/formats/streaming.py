@@ -1,26 +1,26 @@
-"""A CSV in time order, streamed: memory flat with the file's length (issue 13).
+"""A CSV or Parquet file in time order, streamed: memory flat with its length (issue 13).
 
-``stream_csv(path, **options)`` gives the same events, in the same order, and the same
-``LoadReport`` as ``load(path, fmt="csv", **options)``, without holding the rows:
+``stream_file(path, fmt, **options)`` (``stream_csv(path, **options)`` for a CSV) gives
+the same events, in the same order, and the same ``LoadReport`` as ``load(path, fmt=fmt,
+**options)``, without holding the rows:
 
-1. A first pass reads and checks every row exactly as ``load`` does (``formats.csvfile``,
-   ``formats.tokens``, ``_Collector``), but keeps of each market (per token: each token)
-   only its count of rows and its first and last book; it gives the report, the markets
-   (in order), their ``WindowOpened`` and ``WindowResolved``. The rows it accepts are
-   written, packed (53 bytes each), to a temporary file, the spill.
-2. ``events()`` reads the spill (not the CSV: parsing is the cost) and yields the events as
-   the rows come, paired per market as ``formats.tokens`` does (both tokens' rows at one
-   time give one tick), merged with the opens and resolutions by time, then market order,
-   then open/tick/resolution: the order ``load``'s stable sort gives. Only a chunk of rows
-   and the rows of the current time are held. It may be called again (a backtest's
-   baselines replay the same events).
+1. A first pass reads and checks every row exactly as ``load`` does (``formats.csvfile``;
+   Parquet: ``formats.parquet``'s row path, a batch of rows at a time, never its whole-table
+   columnar path; ``formats.tokens``, ``_Collector``), but keeps of each market (per token:
+   each token) only its count of rows and its first and last book; it gives the report,
+   the markets (in order), their ``WindowOpened`` and ``WindowResolved``. The rows it
+   accepts are written, packed (53 bytes each), to a temporary file, the spill.
+2. ``events()`` (``formats.stream_events``) reads the spill (not the file: parsing is the
+   cost), pairs and merges the rows into events in ``load``'s order, and records them for
+   the readings after it (a backtest's baselines).
 
 The report's ``books_disagree`` (and its note) is known once the events have all been
 read: ``events()`` completes the report when it ends.
 
 A file whose accepted rows are not in time order, or that would need rows cut after a
-market's window end or resolution, or rows of tokens the metadata does not know, gives
-None: load it with ``load`` (read whole and sorted), as before.
+market's window end or resolution, or rows of tokens the metadata does not know, is not
+streamed: ``stream_file`` says why (a clause for the summary), ``stream_csv`` gives None;
+load it with ``load`` (read whole and sorted), as before.
 """
 
 from __future__ import annotations
