@@ -237,7 +237,8 @@ def _stream(path: Path, fmt: str, options: dict[str, Any], stream: bool, thresho
     size = stream_size(path, fmt)
     if size < threshold:
         rows = f"{size // PARQUET_ROW_BYTES:,} rows, as long as a CSV of " if fmt == "parquet" else ""
-        under = f"the file ({rows}{size / (1 << 20):.1f} MiB) is under the streaming threshold of {mib}"
+        length = f"{size / (1 << 20):.1f} MiB" if size >= 1 << 20 else f"{size / 1024:.1f} KiB"
+        under = f"the file ({rows}{length}) is under the streaming threshold of {mib}"
         return None, f"{whole}: {under} (--option stream_min_mb=N)"
     streamed = stream_file(path, fmt, **options)
     if isinstance(streamed, str):
