@@ -13,13 +13,16 @@ written once under bench/out/load_formats/ (git-ignored). The columns are mapped
    default strategies, then the three baselines on the same data) and once with
    `--skip-baselines` (the backtest alone). The process is not pinned: it is the command a
    person runs.
-2. Memory: the peak RSS (`ru_maxrss` of the child, from wait4) of the same command with
-   `--skip-baselines` for files of SIZES rows (default 250000,500000,1000000), one run each;
-   and for the bot's own tape of as many events (the simulated market of
-   bench/backtest_throughput.py, default strategies), which is streamed.
+2. Memory: the peak RSS (`ru_maxrss` of the child, from wait4), wall and CPU time of the
+   same command for files of SIZES rows (default 250000,500000,1000000,2000000), CSV and
+   Parquet, by default and with `--skip-baselines`, one run each; and for the bot's own tape
+   of as many events (the simulated market of bench/backtest_throughput.py, default
+   strategies, `--skip-baselines`), which is streamed. Each run also says whether the file
+   was streamed (summary.json `data.loading`). `table` is the same as rows of text.
 
     .venv/bin/python bench/real_file.py                      # RUNS=3 ROWS=1000000
-    SIZES=250000,500000,1000000,2000000 .venv/bin/python bench/real_file.py
+    SIZES=250000,1000000 RUNS=1 .venv/bin/python bench/real_file.py
+    TREE=/work/main .venv/bin/python bench/real_file.py      # another tree's `bot`, same files
 """
 
 from __future__ import annotations
@@ -44,8 +47,13 @@ from bench.load_formats import COLUMNS, OUT  # noqa: E402
 
 ROWS = int(os.environ.get("ROWS", "1000000"))
 RUNS = int(os.environ.get("RUNS", "3"))
-SIZES = [int(s) for s in os.environ.get("SIZES", "250000,500000,1000000").split(",") if s]
+SIZES = [int(s) for s in os.environ.get("SIZES", "250000,500000,1000000,2000000").split(",") if s]
 TARGET_S = 10.0
+# the source tree whose `bot` runs (its .venv's python), to compare branches: default this one
+TREE = Path(os.environ.get("TREE", str(ROOT)))
+PYTHON = (
+    str(TREE / ".venv" / "bin" / "python") if (TREE / ".venv" / "bin" / "python").exists() else sys.executable
+)
 
 
 def files(rows: int) -> dict[str, Path]:
@@ -78,14 +86,14 @@ def run(path: Path, *extra: str) -> dict[str, Any]:
     """`bot backtest PATH` in a fresh process: wall seconds, peak RSS, what it found."""
     out = Path(tempfile.mkdtemp(prefix="real-", dir=OUT)) / "results"
     log = out.with_name("output.txt")
-    command = [sys.executable, "-m", "bot", "backtest", str(path), "--out", str(out), "--quiet"]
+    command = [PYTHON, "-m", "bot", "backtest", str(path), "--out", str(out), "--quiet"]
     if not path.name.endswith(".jsonl.gz"):
         command += ["--option", f"columns={json.dumps(COLUMNS)}"]
     command += extra
     try:
         with open(log, "wb") as fh:
             started = time.perf_counter()
-            proc = subprocess.Popen(command, cwd=ROOT, stdout=fh, stderr=subprocess.STDOUT)
+            proc = subprocess.Popen(command, cwd=TREE, stdout=fh, stderr=subprocess.STDOUT)
             _, status, usage = os.wait4(proc.pid, 0)
             seconds = time.perf_counter() - started
             proc.returncode = os.waitstatus_to_exitcode(status)
@@ -102,6 +110,7 @@ def run(path: Path, *extra: str) -> dict[str, Any]:
             "engine_events_per_s": timing["events_per_s"],
             "trades": summary["trades"],
             "net_pnl": summary["net_pnl"],
+            "streamed": summary["data"].get("loading", {}).get("streamed"),
         }
     finally:
         shutil.rmtree(out.parent, ignore_errors=True)
@@ -125,14 +134,28 @@ def wall_times(paths: dict[str, Path]) -> dict[str, Any]:
 
 
 def memory(sizes: list[int]) -> dict[str, Any]:
-    """Peak RSS by length: the CSV and Parquet files (loaded, then sorted in memory) and the
-    bot's own tape (streamed) of the same number of rows (events)."""
+    """Peak RSS, wall and CPU by length: the CSV and Parquet files (streamed when in time
+    order and long enough), by default and with `--skip-baselines`, and the bot's own tape
+    (streamed) of the same number of rows (events)."""
     result: dict[str, Any] = {}
     for rows in sizes:
-        for fmt, path in {**files(rows), "tape": tape(rows)}.items():
-            r = run(path, "--skip-baselines")
-            result.setdefault(fmt, []).append({"rows": rows, **r})
+        for fmt, path in files(rows).items():
+            for label, extra in (("default", ()), ("skip_baselines", ("--skip-baselines",))):
+                r = run(path, *extra)
+                result.setdefault(f"{fmt}_{label}", []).append({"rows": rows, **r})
+        r = run(tape(rows), "--skip-baselines")
+        result.setdefault("tape_skip_baselines", []).append({"rows": rows, **r})
     return result
+
+
+def table(by_rows: dict[str, Any]) -> list[str]:
+    """One line per run: what, rows, wall s, CPU s, peak MB, streamed."""
+    return [
+        f"{what:<22} {r['rows']:>9,} rows {r['seconds']:>7.2f} s wall {r['cpu_s']:>7.2f} s CPU"
+        f" {r['peak_rss_mb']:>7.1f} MB streamed={r['streamed']}"
+        for what, runs in by_rows.items()
+        for r in runs
+    ]
 
 
 def main() -> None:
@@ -142,9 +165,11 @@ def main() -> None:
     result = {
         "benchmark": "real_file",
         "rows": ROWS,
+        "tree": str(TREE),
         "command": "python -m bot backtest FILE --out DIR --quiet --option columns=...",
-        "wall": wall_times(paths),
-        "memory_by_rows": memory(SIZES),
+        "wall": wall_times(paths) if RUNS else {},
+        "memory_by_rows": (by_rows := memory(SIZES)),
+        "table": table(by_rows),
         "total_s": round(time.perf_counter() - started, 1),
         "machine": machine(),
     }

@@ -75,6 +75,7 @@ class Source:
     tape_reader: Any = None
     fees: dict[str, int] = field(default_factory=dict)  # a streamed tape's, as recorded
     series: Series | None = None  # the underlying's prices, when given or found beside
+    loading: dict[str, Any] = field(default_factory=dict)  # streamed or read whole, and why
 
 
 @dataclass
@@ -188,24 +189,65 @@ def open_source(
 
 def _open_data(path: Path, fmt: str | None, options: dict[str, Any] | None, stream: bool) -> Source:
     from bot.feeds import formats, tape
-    from bot.feeds.formats.streaming import STREAM_MIN_BYTES, stream_csv
 
+    options = dict(options or {})
     try:
+        threshold = _stream_threshold(path, options.pop("stream_min_mb", None))
         detected = fmt or formats.detect_format(path)
         if detected == "tape" and not options and stream:
             reader = tape.read_tape(path, inputs=True)
-            return Source(path, "tape", reader, None, tape_reader=reader)
-        if detected == "csv" and stream and path.stat().st_size >= STREAM_MIN_BYTES:
-            streamed = stream_csv(path, **(options or {}))  # None: not in time order
-            if streamed is not None:
-                report = streamed.report.to_dict()
-                events = streamed.replays(lambda final: report.update(final.to_dict()))
-                return Source(path, "csv", events, None, report)
-        data = formats.load(path, fmt=detected, **(options or {}))
+            loading = {"streamed": True, "reason": "the bot's own tape, read as the replay goes"}
+            return Source(path, "tape", reader, None, tape_reader=reader, loading=loading)
+        streamed, why = _stream(path, detected, options, stream, threshold)
+        if streamed is not None:
+            report = streamed.report.to_dict()
+            events = streamed.replays(lambda final: report.update(final.to_dict()))
+            loading = {"streamed": True, "reason": why}
+            return Source(path, detected, events, None, report, loading=loading)
+        data = formats.load(path, fmt=detected, **options)
     except formats.DataError as exc:
         raise BacktestError(str(exc)) from None
     report = data.report.to_dict()
-    return Source(path, data.report.format, data.events, len(data.events), report)
+    loading = {"streamed": False, "reason": why}
+    return Source(path, data.report.format, data.events, len(data.events), report, loading=loading)
+
+
+def _stream_threshold(path: Path, value: Any) -> int:
+    """`--option stream_min_mb=N` in bytes (default STREAM_MIN_BYTES)."""
+    from bot.feeds.formats.streaming import STREAM_MIN_BYTES
+
+    if value is None:
+        return STREAM_MIN_BYTES
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1 << 40:
+        raise BacktestError(f"{path}: option stream_min_mb={value!r}: expected a number of MiB, 0 or more")
+    return int(value * (1 << 20))
+
+
+def _stream(path: Path, fmt: str, options: dict[str, Any], stream: bool, threshold: int) -> tuple[Any, str]:
+    """The file streamed (``formats.streaming``) and how, or None and why it is read whole."""
+    from bot.feeds.formats.streaming import PARQUET_ROW_BYTES, STREAMED_FORMATS, stream_file, stream_size
+
+    mib = f"{threshold / (1 << 20):g} MiB"
+    whole = "read whole and sorted in memory"
+    if not stream:
+        return None, f"{whole}, once, and shared by every run of the sweep"
+    if fmt not in STREAMED_FORMATS:
+        name = {"tape": "a tape with data options", "polymarket": "a price history (JSON)"}.get(fmt, fmt)
+        return None, f"{whole}: {name} is not streamed (only CSV and Parquet files in time order are)"
+    size = stream_size(path, fmt)
+    if size < threshold:
+        rows = f"{size // PARQUET_ROW_BYTES:,} rows, as long as a CSV of " if fmt == "parquet" else ""
+        length = f"{size / (1 << 20):.1f} MiB" if size >= 1 << 20 else f"{size / 1024:.1f} KiB"
+        under = f"the file ({rows}{length}) is under the streaming threshold of {mib}"
+        return None, f"{whole}: {under} (--option stream_min_mb=N)"
+    streamed = stream_file(path, fmt, **options)
+    if isinstance(streamed, str):
+        return None, f"{whole}: {streamed}"
+    over = f"as long as a CSV over {mib}" if fmt == "parquet" else f"over {mib}"
+    return (
+        streamed,
+        f"streamed in two passes, memory flat with the file's length (the file is {over}, in time order)",
+    )
 
 
 class Progress:
@@ -413,6 +455,7 @@ class Baselines:
             )
             for name in BASELINES
         }
+        self.source = source
         self.pool: ProcessPoolExecutor | None = None
         self.futures: dict[str, Future[dict[str, Any]]] = {}
         workers = min(_spare_workers(), len(self.jobs))
@@ -430,6 +473,7 @@ class Baselines:
 
     def figures(self) -> dict[str, Any]:
         """Each baseline's headline figures, in BASELINES' order, once all have run."""
+        self._let_go()
         try:
             if self.pool is None:
                 return {name: _one_baseline(*job) for name, job in self.jobs.items()}
@@ -437,7 +481,15 @@ class Baselines:
         finally:
             self.close()
 
+    def _let_go(self) -> None:
+        """A streamed file's events are read by the strategy's run and followed by the forked
+        baselines: if that run ended before the data did, they read the rest themselves."""
+        abandon = getattr(self.source.events, "abandon", None)
+        if abandon is not None:
+            abandon()
+
     def close(self) -> None:
+        self._let_go()
         if self.pool is not None:
             self.pool.shutdown(cancel_futures=True)
             self.pool = None

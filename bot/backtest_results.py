@@ -83,6 +83,8 @@ def data_summary(source: Any, feed: ReplayFeed) -> dict[str, Any]:
             row_unit="line",
             truncated=reader.truncated,
         )
+    if source.loading:  # streamed (memory flat with the file's length) or read whole, and why
+        info["loading"] = dict(source.loading)
     return info
 
 

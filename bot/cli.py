@@ -522,6 +522,9 @@ def _data_lines(info: dict[str, Any]) -> list[str]:
     if info.get("truncated") and info.get("format") == "tape":
         lines.append("data: the tape ends early (TRUNCATED): read up to its last complete line")
     lines.extend(f"data: {note}" for note in info.get("notes", []))
+    loading = info.get("loading")
+    if loading and not loading["streamed"]:  # memory grows with the file's length: say why
+        lines.append(f"data: {loading['reason']}")
     return lines
 
 

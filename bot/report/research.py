@@ -65,6 +65,8 @@ def _data_card(summary: Mapping[str, Any]) -> str:
         ["Truncated tape", "yes: read up to the last complete line" if d.get("truncated") else "no"],
         ["Books that disagree", str(d.get("books_disagree", 0))],
     ]
+    if d.get("loading"):
+        rows.append(["Loading", esc(d["loading"]["reason"])])
     u = d.get("underlying")
     if u:
         ticks = u.get("ticks", {})

@@ -3,13 +3,19 @@ and report as ``load``, read with a bounded buffer (bot.feeds.formats.streaming)
 
 from __future__ import annotations
 
+import hashlib
+import json
+import multiprocessing
 import random
+import re
+from concurrent.futures import Future, ProcessPoolExecutor
 from pathlib import Path
 
 import pytest
 
 from bot.feeds.formats import DataError, load
-from bot.feeds.formats.streaming import CHUNK_ROWS, stream_csv
+from bot.feeds.formats.streaming import CHUNK_ROWS, StreamedCsv, stream_csv
+from tests.support import eventually
 
 T0_S = 1_785_881_100  # 2026-08-04T22:05:00Z
 WINDOW_S = 300
@@ -163,16 +169,16 @@ def test_a_streamed_backtest_writes_the_same_files(tmp_path: Path, monkeypatch: 
     path.write_text(per_token_rows(4 * WINDOW_S))
     outputs = {}
     streams = []
-    real = streaming.stream_csv
+    real = streaming.stream_file
 
-    def spy(path: Path, **options: object) -> streaming.StreamedCsv | None:
-        streams.append(real(path, **options))
+    def spy(path: Path, fmt: str, **options: object) -> streaming.StreamedCsv | str:
+        streams.append(real(path, fmt, **options))
         return streams[-1]
 
     for mode in ("loaded", "streamed"):
         if mode == "streamed":
             monkeypatch.setattr(streaming, "STREAM_MIN_BYTES", 0)
-            monkeypatch.setattr(streaming, "stream_csv", spy)
+            monkeypatch.setattr(streaming, "stream_file", spy)
         out = tmp_path / mode / "results"
         result = backtest.run_backtest(
             path, load_config(None), out, options={"columns": TOKEN_COLUMNS}, baselines=True
@@ -184,9 +190,80 @@ def test_a_streamed_backtest_writes_the_same_files(tmp_path: Path, monkeypatch: 
             if p.is_file() and p.name != "timing.json"
         }
     assert len(streams) == 1
-    assert streams[0] is not None
+    assert isinstance(streams[0], streaming.StreamedCsv)
     assert streams[0].peak_buffered > 0  # read by events(): the backtest took the stream
     assert any(str(name).startswith("baselines") for name in outputs["streamed"])  # replayed
     assert outputs["loaded"].keys() == outputs["streamed"].keys()
+    summary = json.loads(outputs["streamed"][Path("summary.json")])
+    assert summary["data"]["loading"]["streamed"] is True
+    assert json.loads(outputs["loaded"][Path("summary.json")])["data"]["loading"]["streamed"] is False
     for name, content in outputs["loaded"].items():
-        assert outputs["streamed"][name] == content, name
+        # byte for byte but the line saying how the file was read
+        assert without_loading(outputs["streamed"][name]) == without_loading(content), name
+
+
+def without_loading(content: bytes) -> bytes:
+    """A backtest's file without what says whether the data was streamed."""
+    content = re.sub(rb'\n *"loading": \{[^}]*\},?', b"", content)
+    return re.sub(rb"<tr><td>Loading</td>.*?</tr>\n?", b"", content)
+
+
+_FORKED: list[StreamedCsv] = []  # what a forked reader finds in its copy of memory
+Reading = tuple[str, int, int]
+
+
+def _forked_reading(started: str) -> Reading:
+    """In a forked process: the events' digest, how many, and whether they were followed;
+    the file `started` written once the first event is read."""
+    streamed = _FORKED[0]
+    events: list[object] = []
+    for event in streamed.events():
+        if not events:
+            Path(started).write_text("reading")
+        events.append(event)
+    return hashlib.sha256(repr(events).encode()).hexdigest(), len(events), streamed.followed
+
+
+def _fork_readers(streamed: StreamedCsv, folder: Path) -> tuple[ProcessPoolExecutor, list[Future[Reading]]]:
+    """Two processes forked from this one, each reading the events; once both have begun."""
+    _FORKED[:] = [streamed]
+    pool = ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("fork"))
+    flags = [folder / f"started-{i}" for i in range(2)]
+    futures = [pool.submit(_forked_reading, str(flag)) for flag in flags]
+    eventually(lambda: all(flag.exists() for flag in flags), timeout=300)
+    return pool, futures
+
+
+def test_forked_readers_follow_the_first_reading_instead_of_pairing_again(tmp_path: Path) -> None:
+    path = tmp_path / "tokens.csv"
+    path.write_text(per_token_rows(3 * WINDOW_S * 10))
+    loaded = load(path, columns=TOKEN_COLUMNS).events
+    streamed = stream_csv(path, columns=TOKEN_COLUMNS)
+    assert streamed is not None
+    reading = streamed.events()
+    first = [next(reading)]  # the reading has begun, as a backtest's has when it forks
+    pool, futures = _fork_readers(streamed, tmp_path)
+    with pool:
+        first.extend(reading)
+        results = [future.result(timeout=300) for future in futures]
+    assert first == loaded
+    digest = hashlib.sha256(repr(loaded).encode()).hexdigest()
+    assert results == [(digest, len(loaded), 1), (digest, len(loaded), 1)]  # followed, not paired
+
+
+def test_forked_readers_pair_the_rest_when_the_first_reading_stops(tmp_path: Path) -> None:
+    path = tmp_path / "tokens.csv"
+    path.write_text(per_token_rows(3 * WINDOW_S * 10))
+    loaded = load(path, columns=TOKEN_COLUMNS).events
+    streamed = stream_csv(path, columns=TOKEN_COLUMNS)
+    assert streamed is not None
+    reading = streamed.events()
+    taken = [next(reading) for _ in range(len(loaded) // 3)]  # a run that stops a third of the way
+    pool, futures = _fork_readers(streamed, tmp_path)
+    with pool:
+        streamed.replays().abandon()
+        results = [future.result(timeout=300) for future in futures]
+    assert taken == loaded[: len(taken)]
+    digest = hashlib.sha256(repr(loaded).encode()).hexdigest()
+    assert results == [(digest, len(loaded), 0), (digest, len(loaded), 0)]  # all, paired themselves
+    assert list(streamed.events()) == loaded  # and this process reads them whole again

@@ -24,7 +24,7 @@ from typing import Any, Final
 from bot.feeds.checks import MAX_SIZE
 from bot.feeds.formats.columnar import fast_tokens
 from bot.feeds.formats.core import _Collector, _MarketAcc
-from bot.feeds.formats.csvfile import _CsvRows, finish_rows, settings, start_rows
+from bot.feeds.formats.csvfile import Settings, _CsvRows, finish_rows, settings, start_rows
 from bot.feeds.formats.values import (
     _MAX_MS,
     _MAX_S,
@@ -57,15 +57,34 @@ def _require(path: Path) -> tuple[Any, Any, Any]:
 
 
 def _load_parquet(path: Path, col: _Collector, options: Mapping[str, Any]) -> dict[str, _MarketAcc]:
-    pa, pq, np = _require(path)
     setup = settings(path, col, options)
+    markets: dict[str, _MarketAcc] = {}
+    rows, combined = read_parquet_rows(path, col, setup, markets)
+    if combined is not None:
+        return finish_rows(col, None, combined, setup)
+    return finish_rows(col, rows, markets, setup)
+
+
+def read_parquet_rows(
+    path: Path,
+    col: _Collector,
+    setup: Settings,
+    markets: dict[str, _MarketAcc],
+    *,
+    whole: bool = True,
+    batch_rows: int = BATCH_ROWS,
+) -> tuple[_CsvRows, dict[str, _MarketAcc] | None]:
+    """Read the table's rows into ``markets`` (a dict of markets, or the streaming loader's
+    first pass), a batch of `batch_rows` at a time; the rows' reader. With `whole`, rows per
+    token may instead be read as one table and combined column by column (faster, and all in
+    memory): then the markets combined are given too, and ``markets`` stays empty."""
+    pa, pq, np = _require(path)
     col.report.row_unit = "row"
     expected = "expected a Parquet table of top-of-book rows"
     try:
         raw = open_regular(path)
     except FileRefused as exc:
         raise DataError(f"{path}: {exc}; {expected}") from None
-    markets: dict[str, _MarketAcc] = {}
     with raw:
         try:
             table = pq.ParquetFile(raw)
@@ -78,24 +97,28 @@ def _load_parquet(path: Path, col: _Collector, options: Mapping[str, Any]) -> di
         rows = start_rows(path, col, header, setup, "Parquet")
         used = sorted({header[i] for i in rows.index.values() if i is not None}, key=header.index)
         offset = 0
-        if rows.tokens is not None and table.metadata.num_rows:
+        # text keys read as Parquet stores them, dictionary-encoded: no string per row
+        keys = [header[i] for r in _KEYS if (i := rows.index[r]) is not None]
+        schema = table.schema_arrow
+        keys = [k for k in keys if pa.types.is_string(schema.field(k).type)]
+        if whole and rows.tokens is not None and table.metadata.num_rows:
             try:
-                # text keys read as Parquet stores them, dictionary-encoded: no string per row
-                keys = [header[i] for r in _KEYS if (i := rows.index[r]) is not None]
-                schema = table.schema_arrow
-                keys = [k for k in keys if pa.types.is_string(schema.field(k).type)]
                 raw.seek(0)
-                whole = pq.read_table(raw, columns=used, read_dictionary=keys)
-                whole = whole.combine_chunks().to_batches()[0]
+                read = pq.read_table(raw, columns=used, read_dictionary=keys)
+                read = read.combine_chunks().to_batches()[0]
             except (pa.ArrowException, OSError):
-                whole = None  # the batches below say how far the file can be read
-            if whole is not None:
-                fast = fast_tokens(rows, _Batch(rows, header, whole, 0, np, pa), setup)
+                read = None  # the batches below say how far the file can be read
+            if read is not None:
+                fast = fast_tokens(rows, _Batch(rows, header, read, 0, np, pa), setup)
                 if fast is not None:
-                    col.report.rows_read += whole.num_rows
-                    return finish_rows(col, None, fast, setup)
+                    col.report.rows_read += read.num_rows
+                    return rows, fast
         try:
-            for batch in table.iter_batches(batch_size=BATCH_ROWS, columns=used):
+            raw.seek(0)
+            # a row group's columns are read as its batches are asked for (its pages, not the
+            # whole file); the keys as dictionaries, as above
+            table = pq.ParquetFile(raw, read_dictionary=keys, buffer_size=1 << 20)
+            for batch in table.iter_batches(batch_size=batch_rows, columns=used, use_threads=False):
                 _Batch(rows, header, batch, offset, np, pa).load(markets)
                 offset += batch.num_rows
         except (pa.ArrowException, OSError) as exc:
@@ -103,7 +126,7 @@ def _load_parquet(path: Path, col: _Collector, options: Mapping[str, Any]) -> di
             col.report.notes.append(
                 f"Parquet file unreadable after row {offset} ({exc}); rows up to there were used"
             )
-    return finish_rows(col, rows, markets, setup)
+    return rows, None
 
 
 class _Batch:
@@ -261,9 +284,19 @@ class _Batch:
                 self.bad[i] = True
         return out
 
+    def values(self, arr: Any) -> list[Any]:
+        """The column as Python values (a dictionary's: each distinct value made once)."""
+        if self.pa.types.is_dictionary(arr.type):
+            values = arr.dictionary.to_pylist()
+            return [None if i is None else values[i] for i in arr.indices.to_pylist()]
+        return arr.to_pylist()
+
     def texts(self, arr: Any) -> list[str] | None:
         if arr is None:
             return None
+        if self.pa.types.is_dictionary(arr.type):  # each distinct text made once
+            values = ["" if v is None else str(v).strip() for v in arr.dictionary.to_pylist()]
+            return ["" if i is None else values[i] for i in arr.indices.to_pylist()]
         return ["" if v is None else str(v).strip() for v in arr.to_pylist()]
 
     def floats(self, role: str) -> list[float | None]:
@@ -274,10 +307,9 @@ class _Batch:
 
     def mapped(self, role: str, parse: Callable[[Any], Any]) -> list[Any]:
         """Each value parsed once per distinct value; a bad one flags its rows."""
-        arr = self.column(role)
         cache: dict[Any, Any] = {}
         out: list[Any] = []
-        for i, value in enumerate(arr.to_pylist()):
+        for i, value in enumerate(self.values(self.column(role))):
             if value is None or (isinstance(value, str) and not value.strip()):
                 out.append(None)
                 continue

@@ -1,64 +1,80 @@
-"""A CSV in time order, streamed: memory flat with the file's length (issue 13).
+"""A CSV or Parquet file in time order, streamed: memory flat with its length (issue 13).
 
-``stream_csv(path, **options)`` gives the same events, in the same order, and the same
-``LoadReport`` as ``load(path, fmt="csv", **options)``, without holding the rows:
+``stream_file(path, fmt, **options)`` (``stream_csv(path, **options)`` for a CSV) gives
+the same events, in the same order, and the same ``LoadReport`` as ``load(path, fmt=fmt,
+**options)``, without holding the rows:
 
-1. A first pass reads and checks every row exactly as ``load`` does (``formats.csvfile``,
-   ``formats.tokens``, ``_Collector``), but keeps of each market (per token: each token)
-   only its count of rows and its first and last book; it gives the report, the markets
-   (in order), their ``WindowOpened`` and ``WindowResolved``. The rows it accepts are
-   written, packed (53 bytes each), to a temporary file, the spill.
-2. ``events()`` reads the spill (not the CSV: parsing is the cost) and yields the events as
-   the rows come, paired per market as ``formats.tokens`` does (both tokens' rows at one
-   time give one tick), merged with the opens and resolutions by time, then market order,
-   then open/tick/resolution: the order ``load``'s stable sort gives. Only a chunk of rows
-   and the rows of the current time are held. It may be called again (a backtest's
-   baselines replay the same events).
+1. A first pass reads and checks every row exactly as ``load`` does (``formats.csvfile``;
+   Parquet: ``formats.parquet``'s row path, a batch of rows at a time, never its whole-table
+   columnar path; ``formats.tokens``, ``_Collector``), but keeps of each market (per token:
+   each token) only its count of rows and its first and last book; it gives the report,
+   the markets (in order), their ``WindowOpened`` and ``WindowResolved``. The rows it
+   accepts are written, packed (53 bytes each), to a temporary file, the spill.
+2. ``events()`` (``formats.stream_events``) reads the spill (not the file: parsing is the
+   cost), pairs and merges the rows into events in ``load``'s order, and records them for
+   the readings after it (a backtest's baselines).
 
 The report's ``books_disagree`` (and its note) is known once the events have all been
 read: ``events()`` completes the report when it ends.
 
 A file whose accepted rows are not in time order, or that would need rows cut after a
-market's window end or resolution, or rows of tokens the metadata does not know, gives
-None: load it with ``load`` (read whole and sorted), as before.
+market's window end or resolution, or rows of tokens the metadata does not know, is not
+streamed: ``stream_file`` says why (a clause for the summary), ``stream_csv`` gives None;
+load it with ``load`` (read whole and sorted), as before.
 """
 
 from __future__ import annotations
 
-import heapq
-import os
-import struct
 import tempfile
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from operator import itemgetter
 from pathlib import Path
 from typing import Any, BinaryIO
 
 from bot.errors import BotError
-from bot.feeds.formats.core import _OPTIONS, LoadReport, _Collector, _MarketAcc
+from bot.feeds.formats.core import _OPTIONS, _Collector, _MarketAcc
 from bot.feeds.formats.csvfile import Settings, _CsvRows, finish_rows, read_rows, settings
-from bot.feeds.formats.tokens import TokenSeen, _best, _up_view, pair_tokens
+from bot.feeds.formats.stream_events import CHUNK_ROWS, ROW, StreamedCsv
+from bot.feeds.formats.tokens import TokenSeen, pair_tokens
 from bot.feeds.tape import DataError
-from bot.model import BookTick, MarketEvent, Outcome, WindowOpened, WindowResolved
+from bot.model import BookTick, MarketEvent, Outcome, WindowOpened, WindowResolved, iso
 
-CHUNK_ROWS = 4096  # rows read between two hand-overs of events
-# a backtest streams a CSV this long or longer (a shorter one is read whole: one pass, faster)
+__all__ = ["CHUNK_ROWS", "STREAMED_FORMATS", "STREAM_MIN_BYTES", "StreamedCsv", "stream_csv", "stream_file"]
+
+# a backtest streams a file this long or longer (a shorter one is read whole: one pass,
+# faster); `bot backtest --option stream_min_mb=N` sets it for one run
 STREAM_MIN_BYTES = 16 << 20
+STREAMED_FORMATS = ("csv", "parquet")
+PARQUET_BATCH_ROWS = 1 << 16  # rows of a Parquet file converted at a time while streaming
+# a Parquet file's length, for the threshold, is its rows times this: a CSV row of these
+# columns (Parquet compresses ~20x, its bytes say little of what loading it takes)
+PARQUET_ROW_BYTES = 200
+
+
+def stream_size(path: Path, fmt: str) -> int:
+    """The file's length against STREAM_MIN_BYTES: a CSV's bytes; a Parquet file's rows
+    times PARQUET_ROW_BYTES (0 when its footer cannot be read: loading it says why)."""
+    if fmt != "parquet":
+        return path.stat().st_size
+    try:
+        import pyarrow.parquet as pq
+
+        from bot.safefile import open_regular  # never blocks on a FIFO
+
+        with open_regular(path) as raw:
+            return int(pq.ParquetFile(raw).metadata.num_rows) * PARQUET_ROW_BYTES
+    except Exception:  # no pyarrow, not Parquet, not a file: `load` gives the one-line reason
+        return 0
+
+
+_CUT = "some markets' rows must be cut at their window end or resolution, which needs them whole"
 
 
 class _Fallback(BotError):
     """The file cannot be streamed (see the module doc): load and sort it instead. Raised and
     caught inside this module only (`stream_csv` answers None); in the error tree like every
     exception under bot/, so if one ever escaped, `reaction()` would still answer for it."""
-
-
-# an accepted row on the spill: time, key (market or token), bid, bid size, ask, ask size,
-# underlying, has-underlying
-_ROW = struct.Struct("<qiqqqqd?")
-# an event as handed over: open/tick/resolution (0/1/2), time, market order, then a tick's
-# bid, bid size, ask, ask size, underlying, has-underlying
-_EVENT = struct.Struct("<bqiqqqqd?")
 
 
 @dataclass(slots=True)
@@ -87,11 +103,12 @@ class _Tail:
         order = self.order
         if order is not None:
             if tick.ts_ms < order.last:
-                raise _Fallback
+                at, before = iso(tick.ts_ms), iso(order.last)
+                raise _Fallback(f"its rows are not in time order (a row at {at} after one at {before})")
             order.last = tick.ts_ms
             under = tick.underlying
             order.spill.write(
-                _ROW.pack(
+                ROW.pack(
                     tick.ts_ms,
                     self.key,
                     tick.bid,
@@ -113,13 +130,13 @@ class _Tail:
     def __getitem__(self, i: int) -> BookTick:
         tick = self.first if i == 0 else self.last if i == -1 else None
         if tick is None:
-            raise _Fallback if self.count else IndexError(i)
+            raise _Fallback(_CUT) if self.count else IndexError(i)
         return tick
 
     def __iter__(self) -> Iterator[BookTick]:
         if self.silent:
             return iter(())
-        raise _Fallback  # the rows themselves are needed (cut at a time): not streamable
+        raise _Fallback(_CUT)  # the rows themselves are needed (cut at a time): not streamable
 
 
 class _TailMarkets(dict[str, _MarketAcc]):
@@ -153,250 +170,49 @@ def _count_combine(col: _Collector, acc: _MarketAcc, up: _MarketAcc | None, down
     acc.ticks = tail  # type: ignore[assignment]
 
 
-@dataclass(slots=True)
-class _Pairing:
-    """A market's two tokens' rows merged as they come (as ``tokens._combine``)."""
-
-    market_id: str
-    index: int
-    last: dict[bool, BookTick] = field(default_factory=dict)
-    group_ts: int | None = None
-    group: list[tuple[BookTick, bool]] = field(default_factory=list)
-
-
-@dataclass(slots=True)
-class StreamedCsv:
-    """A CSV's report (complete once `events()` has ended) and its events, read again."""
-
-    path: Path
-    options: Mapping[str, Any]
-    report: LoadReport
-    opens: list[tuple[int, int, MarketEvent]]  # (time, market order, event), sorted
-    resolves: list[tuple[int, int, MarketEvent]]
-    order: dict[str, int]  # market id -> its order
-    token_of: dict[str, tuple[int, bool]] | None  # rows per token: token -> (market, is UP)
-    note_at: int  # where the note on books that disagree goes in report.notes
-    spill: BinaryIO  # the accepted rows, as the first pass found them (a temporary file)
-    keys: list[str]  # a spilled row's key -> market (per token: token) id
-    peak_buffered: int = 0  # the most rows held at once by `events()` (a test's check)
-    complete: bool = False  # `events()` has ended once: the report is complete
-    recorded: BinaryIO | None = None  # the events of the first complete reading, packed
-    disagree: int = 0  # rows whose two tokens' books disagree (known once read)
-
-    def events(self, done: Callable[[LoadReport], None] | None = None) -> Iterator[MarketEvent]:
-        """The events in ``load``'s order; `done(report)` once the report is complete."""
-        if self.recorded is not None:
-            yield from self._replay(self.recorded)
-        else:
-            yield from self._merged()
-        report = self.report
-        if not self.complete and self.disagree:
-            report.notes.insert(
-                self.note_at,
-                f"{self.disagree} row(s) where the two tokens' books disagree (crossed"
-                " complements: UP ask + DOWN ask < 1 or UP bid + DOWN bid > 1); the row's own book was used",
-            )
-        report.books_disagree = self.disagree
-        self.complete = True
-        if done is not None:
-            done(report)
-
-    def _merged(self) -> Iterator[MarketEvent]:
-        """The events from the spilled rows, paired and merged; recorded as they go."""
-        merge = _Merge(self)
-        keys = self.keys
-        spill = self.spill.fileno()
-        offset = 0
-        record = tempfile.TemporaryFile()  # noqa: SIM115 - kept by the StreamedCsv once complete
-        size = _ROW.size * CHUNK_ROWS
-        done = False
-        while not done:
-            # pread: a forked baseline shares the file's offset with its parent and siblings
-            block = os.pread(spill, size, offset)
-            offset += len(block)
-            accepted = [
-                (
-                    keys[key],
-                    BookTick(ts, keys[key], bid, bid_size, ask, ask_size, None, under if has else None),
-                )
-                for ts, key, bid, bid_size, ask, ask_size, under, has in _ROW.iter_unpack(block)
-            ]
-            now = merge.take(accepted)
-            done = len(block) < size
-            if now is None and not done:
-                continue
-            for ts, index, kind, _, event in merge.release(None if done else now):
-                if kind == 1:
-                    tick: BookTick = event  # type: ignore[assignment]
-                    under = tick.underlying
-                    has = under is not None
-                    packed = (tick.bid, tick.bid_size, tick.ask, tick.ask_size, under if has else 0.0, has)
-                    record.write(_EVENT.pack(kind, ts, index, *packed))
-                else:
-                    record.write(_EVENT.pack(kind, ts, index, 0, 0, 0, 0, 0.0, False))
-                yield event
-        record.flush()
-        self.disagree = merge.disagree
-        self.recorded = record
-
-    def _replay(self, record: BinaryIO) -> Iterator[MarketEvent]:
-        """The events again, from the record of a first complete reading."""
-        names = list(self.order)
-        opens = {index: event for _, index, event in self.opens}
-        resolves = {index: event for _, index, event in self.resolves}
-        fd = record.fileno()
-        size = _EVENT.size * CHUNK_ROWS
-        offset = 0
-        while block := os.pread(fd, size, offset):
-            offset += len(block)
-            for kind, ts, index, bid, bid_size, ask, ask_size, under, has in _EVENT.iter_unpack(block):
-                if kind == 1:
-                    yield BookTick(
-                        ts, names[index], bid, bid_size, ask, ask_size, None, under if has else None
-                    )
-                else:
-                    yield (opens if kind == 0 else resolves)[index]
-
-    def replays(self, done: Callable[[LoadReport], None] | None = None) -> Replays:
-        """The events, read again each time they are iterated (a backtest's baselines)."""
-        return Replays(self, done)
-
-
-@dataclass(slots=True)
-class Replays:
-    streamed: StreamedCsv
-    done: Callable[[LoadReport], None] | None
-
-    def __iter__(self) -> Iterator[MarketEvent]:
-        return self.streamed.events(self.done)
-
-
-_Held = tuple[int, int, int, int, MarketEvent]  # (time, market order, 0/1/2, seq, event)
-_KEY = itemgetter(0, 1, 2, 3)
-
-
-class _Merge:
-    """The second pass's rows, paired per market, merged with the opens and resolutions."""
-
-    def __init__(self, streamed: StreamedCsv) -> None:
-        self.streamed = streamed
-        self.order = streamed.order
-        self.token_of = streamed.token_of
-        self.pairing: dict[int, _Pairing] | None = None
-        if self.token_of is not None:
-            self.pairing = {index: _Pairing(market_id, index) for market_id, index in self.order.items()}
-        self.held: list[_Held] = []  # ticks not yet handed over
-        self.seq = 0
-        self.opens = iter(streamed.opens)
-        self.resolves = iter(streamed.resolves)
-        self.next_open = next(self.opens, None)
-        self.next_resolve = next(self.resolves, None)
-        self.disagree = 0
-
-    def take(self, accepted: list[tuple[str, BookTick]]) -> int | None:
-        """Hold the rows accepted (per token: pair them); the time of the last, if any."""
-        held = self.held
-        pairing = self.pairing
-        for key, tick in accepted:
-            self.seq += 1
-            if pairing is None:
-                held.append((tick.ts_ms, self.order[key], 1, self.seq, tick))
-                continue
-            assert self.token_of is not None
-            index, is_up = self.token_of[key]
-            pair = pairing[index]
-            if pair.group_ts is not None and pair.group_ts != tick.ts_ms:
-                self.disagree += _flush(pair, held)
-            pair.group_ts = tick.ts_ms
-            pair.group.append((tick, is_up))
-        return accepted[-1][1].ts_ms if accepted else None
-
-    def release(self, now: int | None) -> Iterator[_Held]:
-        """Every event before `now` (None: every event left), in order."""
-        held = self.held
-        if self.pairing is not None:
-            for pair in self.pairing.values():
-                if pair.group_ts is not None and (now is None or pair.group_ts < now):
-                    self.disagree += _flush(pair, held)
-        buffered = len(held) + (sum(len(p.group) for p in self.pairing.values()) if self.pairing else 0)
-        self.streamed.peak_buffered = max(self.streamed.peak_buffered, buffered)
-        held.sort(key=_KEY)
-        cut = len(held)
-        if now is not None:
-            cut = next((i for i, item in enumerate(held) if item[0] >= now), len(held))
-        ready = held[:cut]
-        del held[:cut]
-        out: list[_Held] = []
-        while self.next_open is not None and (now is None or self.next_open[0] < now):
-            ts, index, event = self.next_open
-            out.append((ts, index, 0, 0, event))
-            self.next_open = next(self.opens, None)
-        while self.next_resolve is not None and (now is None or self.next_resolve[0] < now):
-            ts, index, event = self.next_resolve
-            out.append((ts, index, 2, 0, event))
-            self.next_resolve = next(self.resolves, None)
-        if not out:
-            yield from ready
-            return
-        out.sort(key=_KEY)
-        yield from heapq.merge(out, ready, key=_KEY)
-
-
-def _flush(pair: _Pairing, held: list[_Held]) -> int:
-    """The market's tick after its rows at one time (UP rows first, as ``heapq.merge`` of the
-    UP then DOWN rows gives); 1 if the two books disagreed."""
-    group = pair.group
-    ordered = [row for row in group if row[1]] + [row for row in group if not row[1]]
-    last = pair.last
-    for tick, is_up in ordered:
-        last[is_up] = tick
-    tick, is_up = ordered[-1]
-    own = _up_view(tick, is_up)
-    disagree = 0
-    if len(last) < 2:
-        book = own
-    else:
-        book = _best(last[True], _up_view(last[False], False))
-        if book[0] >= book[2]:
-            disagree = 1
-            book = own
-    bid, bid_size, ask, ask_size = book
-    out = BookTick(tick.ts_ms, pair.market_id, bid, bid_size, ask, ask_size, None, tick.underlying)
-    held.append((tick.ts_ms, pair.index, 1, 0, out))
-    group.clear()
-    pair.group_ts = None
-    return disagree
-
-
 def stream_csv(path: Path | str, **options: Any) -> StreamedCsv | None:
     """The first pass over a CSV (see the module doc); None if it must be loaded whole.
     DataError as ``load`` raises it."""
+    streamed = stream_file(path, "csv", **options)
+    return streamed if isinstance(streamed, StreamedCsv) else None
+
+
+def stream_file(path: Path | str, fmt: str, **options: Any) -> StreamedCsv | str:
+    """The first pass over a CSV or Parquet file (see the module doc); if it must be loaded
+    whole instead, why (a clause: "its rows are not in time order ..."). DataError as
+    ``load`` raises it."""
     path = Path(path)
-    unknown = sorted(set(options) - _OPTIONS["csv"])
+    unknown = sorted(set(options) - _OPTIONS[fmt])
     if unknown:
-        allowed = ", ".join(sorted(_OPTIONS["csv"]))
-        raise DataError(f"{path}: unknown option(s) {', '.join(unknown)} for csv; expected {allowed}")
+        allowed = ", ".join(sorted(_OPTIONS[fmt]))
+        raise DataError(f"{path}: unknown option(s) {', '.join(unknown)} for {fmt}; expected {allowed}")
     strict = options.get("strict", False)
     if not isinstance(strict, bool):
         raise DataError(f"{path}: option strict={strict!r}: expected True or False")
     spill = tempfile.TemporaryFile()  # noqa: SIM115 - kept open by the StreamedCsv, closed with it
     try:
-        return _first_pass(path, options, spill)
+        return _first_pass(path, fmt, options, spill)
     except BaseException as exc:
         spill.close()  # not streamed: its rows on disk are let go now
         if isinstance(exc, _Fallback):
-            return None
+            return str(exc)
         raise
 
 
-def _first_pass(path: Path, options: Mapping[str, Any], spill: BinaryIO) -> StreamedCsv:
+def _first_pass(path: Path, fmt: str, options: Mapping[str, Any], spill: BinaryIO) -> StreamedCsv:
     strict = options.get("strict", False)
-    col = _Collector(path, "csv", bool(strict))
+    col = _Collector(path, fmt, bool(strict))
     report = col.report
     setup = settings(path, col, options)
     order = _Order(spill)
     markets = _TailMarkets(order)
-    rows = read_rows(path, col, setup, markets)
+    rows: _CsvRows | None
+    if fmt == "parquet":
+        from bot.feeds.formats.parquet import read_parquet_rows
+
+        rows, _ = read_parquet_rows(path, col, setup, markets, whole=False, batch_rows=PARQUET_BATCH_ROWS)
+    else:
+        rows = read_rows(path, col, setup, markets)
     token_of = None
     if rows is not None and rows.tokens is not None:
         token_of = _token_sides(rows.tokens, setup)
@@ -461,7 +277,7 @@ def _plan(
             assert acc.window_end is not None
             resolution = WindowResolved(acc.window_end, acc.market_id, acc.outcome)
         if resolution is not None and tail.count and tail[-1].ts_ms > resolution.ts_ms:
-            raise _Fallback  # rows after the resolution would be cut
+            raise _Fallback(_CUT)  # rows after the resolution would be cut
         tail.silent = True
         out: list[MarketEvent] = []
         if not col._assemble(acc, out):
