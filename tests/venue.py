@@ -8,7 +8,7 @@ with the environment the mode needs.
         venue.write_home(tmp_path, polymarket={"poll_interval_s": 60})
         bot = venue.bot(tmp_path, "live").start()
 
-`write_home` writes the common bot.toml (below) with the test's overrides merged in: a table
+`write_home` writes the common bot.toml (`LiveVenue.config`) with the test's overrides merged in: a table
 merges into the table, a value replaces the value, None removes the key."""
 
 from __future__ import annotations

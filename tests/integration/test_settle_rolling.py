@@ -121,6 +121,18 @@ def held(home: Path, market_id: str) -> list[tuple[str, int]]:
     return [(str(o), int(s)) for o, s in rows]
 
 
+def killed_holding(bot: VenueBot, market_id: str) -> list[tuple[str, int]]:
+    """Start the bot, SIGKILL it once it holds the market: what the journal holds then."""
+    bot.start()
+    try:
+        bot.wait_ready(timeout=30)
+        eventually(lambda: held(bot.home, market_id), timeout=60)
+    finally:
+        bot.kill()
+        bot.stop()
+    return held(bot.home, market_id)
+
+
 def test_a_window_held_through_a_kill_is_taken_back_settled_once_and_redeemed_once(
     tmp_path: Path,
     market: LiveVenue,
@@ -131,14 +143,7 @@ def test_a_window_held_through_a_kill_is_taken_back_settled_once_and_redeemed_on
     position against the venue, books the resolution once and redeems it once."""
     m = market
     w = m.condition(1)
-    bot = live_bot(tmp_path, m, chain).start()
-    try:
-        bot.wait_ready(timeout=30)
-        eventually(lambda: held(tmp_path, w), timeout=60)
-    finally:
-        bot.kill()
-        bot.stop()
-    ((side, shares),) = held(tmp_path, w)
+    ((side, shares),) = killed_holding(live_bot(tmp_path, m, chain), w)
     up, down = m.gamma.token_ids(m.slug(1))
     m.gamma.set_winner(m.slug(1), "Up" if side == "UP" else "Down")  # the held side wins
     eventually(lambda: m.clock.now_ms() >= (m.clock.first_s + 3 * 300) * 1000, timeout=60)  # window 3 is open
@@ -186,14 +191,7 @@ def test_a_window_still_open_after_a_kill_is_traded_again_its_stop_works(
         "exits": {"canary": {"stop_loss_pct": 20}},
     }
     bot = live_bot(tmp_path, m, chain, strategies=early)  # the canary buys as soon as window 1 opens
-    bot.start()
-    try:
-        bot.wait_ready(timeout=30)
-        eventually(lambda: held(tmp_path, w), timeout=60)
-    finally:
-        bot.kill()
-        bot.stop()
-    ((side, shares),) = held(tmp_path, w)
+    ((side, shares),) = killed_holding(bot, w)
     assert m.clock.now_ms() < (m.clock.first_s + 2 * 300) * 1000, "window 1 is still open"
     token = up if side == "UP" else down
     again = live_bot(tmp_path, m, chain, strategies=early).start()
