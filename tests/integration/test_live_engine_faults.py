@@ -26,6 +26,7 @@ THIRD_UP, THIRD_DOWN = "555", "666"
 
 
 def open_venue(end_in_s: float = 1800, second_market: bool = False) -> LiveVenue:
+    """The local CLOB with the BTC market (and an ETH one) ending in `end_in_s`; the test stops it."""
     venue = LiveVenue.start()
     venue.add_market(end_in_s=end_in_s)
     if second_market:
