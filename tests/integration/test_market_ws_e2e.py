@@ -5,7 +5,6 @@ shows the feed's health per market and per connection."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,12 +12,7 @@ import pytest
 from tests.support import activity, eventually
 from tests.venue import CONDITION, UP, LiveVenue, VenueBot
 
-
-@pytest.fixture
-def venue() -> Iterator[LiveVenue]:
-    with LiveVenue.start(market_ws=True) as local:
-        local.add_market()
-        yield local
+pytestmark = pytest.mark.venue(market_ws=True)  # the conftest's venue, with its market websocket
 
 
 def dry_run_bot(home: Path, venue: LiveVenue) -> VenueBot:

@@ -6,7 +6,6 @@ long (60 s), so a fill booked within the deadlines below came by the socket or t
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,12 +15,7 @@ from tests.schema_check import assert_valid
 from tests.support import eventually
 from tests.venue import UP, LiveVenue, VenueBot
 
-
-@pytest.fixture
-def venue() -> Iterator[LiveVenue]:
-    with LiveVenue.start(user_ws=True) as local:
-        local.add_market()
-        yield local
+pytestmark = pytest.mark.venue(user_ws=True)  # the conftest's venue, with its user websocket
 
 
 def live_bot(home: Path, venue: LiveVenue) -> VenueBot:
