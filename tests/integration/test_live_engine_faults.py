@@ -35,15 +35,21 @@ def open_venue(end_in_s: float = 1800, second_market: bool = False) -> LiveVenue
 
 
 def live_home(
-    home: Path, venue: LiveVenue, at: str = "ask", markets: tuple[str, ...] = (), **overrides: Any
+    home: Path,
+    venue: LiveVenue,
+    at: str = "ask",
+    markets: tuple[str, ...] = (),
+    polymarket: dict[str, Any] | None = None,
+    **overrides: Any,
 ) -> None:
     """bot.toml with the venue heartbeat on: BuyOnce at the ask (or the bid) of the venue's
-    markets, unless `markets` and `overrides` say otherwise."""
-    polymarket: dict[str, Any] = {"venue_heartbeat": True}
+    markets, unless `markets`, `polymarket` (more [polymarket] settings) and `overrides` say
+    otherwise."""
+    settings: dict[str, Any] = {"venue_heartbeat": True, **(polymarket or {})}
     if markets:
-        polymarket["markets"] = list(markets)
+        settings["markets"] = list(markets)
     overrides.setdefault("strategies", {"params": {"buy_once": {"at": at}}})
-    venue.write_home(home, polymarket=polymarket, **overrides)
+    venue.write_home(home, polymarket=settings, **overrides)
 
 
 def start(home: Path, venue: LiveVenue, **settings: Any) -> VenueBot:
