@@ -58,10 +58,13 @@ def read_json(path: Path) -> Any:
 class BotProcess:
     """`bot run` in a temporary home, driven only through its files."""
 
-    def __init__(self, home: Path, config: str = FAST_CONFIG, *extra: str) -> None:
+    def __init__(self, home: Path, config: str | None = FAST_CONFIG, *extra: str) -> None:
+        """`config`: the bot.toml to write (None: the home has one); `extra`: more arguments."""
         self.home = home
-        (home / "bot.toml").write_text(config)
+        if config is not None:
+            (home / "bot.toml").write_text(config)
         self.extra = list(extra)
+        self.env: dict[str, str] = {}  # added to the bot's environment
         self.proc: subprocess.Popen[str] | None = None
 
     def start(self) -> BotProcess:
@@ -70,7 +73,7 @@ class BotProcess:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            env=child_env(self.env),
         )
         return self
 
@@ -123,6 +126,13 @@ class BotProcess:
             for stream in (self.proc.stdout, self.proc.stderr):
                 if stream is not None:
                     stream.close()
+
+
+def child_env(extra: dict[str, str]) -> dict[str, str]:
+    """The tests' environment without any POLYMARKET_ variable (a developer's real keys never
+    reach a test's bot), with `extra`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("POLYMARKET_")}
+    return {**env, **extra, "PYTHONUNBUFFERED": "1"}
 
 
 def activity(home: Path) -> list[dict[str, Any]]:

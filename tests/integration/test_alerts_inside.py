@@ -42,17 +42,6 @@ class AlertedBot(BotProcess):
         super().__init__(home, FAST_CONFIG + ALERTS.format(**settings))
         self.env = env
 
-    def start(self) -> AlertedBot:
-        env = {**os.environ, "PYTHONUNBUFFERED": "1", **self.env}
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "bot", "run", "--home", str(self.home), "--quiet"],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=env,
-        )
-        return self
-
 
 @pytest.fixture
 def hooks() -> Iterator[WebhookServer]:

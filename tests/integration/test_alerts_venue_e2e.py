@@ -6,7 +6,6 @@ when an order's answer is lost, TRADE_FAILED when a booked trade fails on chain.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import time
 from collections.abc import Iterator
@@ -15,34 +14,14 @@ from typing import Any
 
 import pytest
 
-from bot.testing.clob_server import ClobServer
 from bot.testing.webhook_server import Post, WebhookServer
-from tests.integration.test_live_e2e import CONDITION, DOWN, UP, LiveBot
 from tests.schema_check import assert_valid
 from tests.support import eventually
+from tests.venue import CONDITION, LiveVenue, VenueBot
 
-BUY_ONCE = """
-[exits]
-stop_loss_pct = 0
-take_profit_pct = 0
-[strategies]
-enabled = ["tests.live_strategies:BuyOnce"]
-[strategies.params.buy_once]
-at = "ask"
-"""
+BUY_ONCE = {"params": {"buy_once": {"at": "ask"}}}
 TIMEOUT_S = 60.0  # a loaded 2-core machine: generous
 STALE_S = 1.0
-
-
-@pytest.fixture
-def server() -> Iterator[ClobServer]:
-    srv = ClobServer().start()
-    end = (dt.datetime.now(dt.UTC) + dt.timedelta(minutes=30)).strftime("%Y-%m-%dT%H:%M:%SZ")
-    srv.add_market(CONDITION, (UP, DOWN), end_date_iso=end, question="Will BTC be up?")
-    srv.set_book(UP, bids=[(0.45, 100)], asks=[(0.47, 100)])
-    srv.set_book(DOWN, bids=[(0.53, 100)], asks=[(0.55, 100)])
-    yield srv
-    srv.stop()
 
 
 @pytest.fixture
@@ -51,30 +30,15 @@ def hooks() -> Iterator[WebhookServer]:
         yield server
 
 
-def alerted_config(server: ClobServer, events: str, body: str = "") -> str:
-    return f"""
-heartbeat_s = 0.2
-state_refresh_s = 0.2
-[polymarket]
-host = "{server.url}"
-markets = ["{CONDITION}"]
-poll_interval_s = 0.2
-stale_feed_s = {STALE_S}
-prices = false
-user_channel = false
-[alerts]
-events = {events}
-backoff_s = 0.1
-timeout_s = 5.0
-json.url_env = "TT_TEST_JSON"
-{body}
-"""
-
-
-def start(home: Path, server: ClobServer, hooks: WebhookServer, mode: str, toml: str) -> LiveBot:
-    bot = LiveBot(home, server, mode)
+def start(
+    home: Path, venue: LiveVenue, hooks: WebhookServer, mode: str, events: list[str], **overrides: Any
+) -> VenueBot:
+    """The venue's market, book reads stale after STALE_S, `events` posted to hooks' /json."""
+    alerts = {"events": events, "backoff_s": 0.1, "timeout_s": 5.0, "json": {"url_env": "TT_TEST_JSON"}}
+    polymarket = {"stale_feed_s": STALE_S, "prices": False, "user_channel": False}
+    venue.write_home(home, heartbeat_s=0.2, polymarket=polymarket, alerts=alerts, **overrides)
+    bot = venue.bot(home, mode)
     bot.env["TT_TEST_JSON"] = hooks.url("/json")
-    (home / "bot.toml").write_text(toml)
     return bot.start()
 
 
@@ -83,10 +47,10 @@ def alerts_of(posts: list[Post], event: str) -> list[dict[str, Any]]:
 
 
 def test_a_book_the_venue_stops_serving_is_one_feed_stale_alert(
-    tmp_path: Path, server: ClobServer, hooks: WebhookServer
+    tmp_path: Path, venue: LiveVenue, hooks: WebhookServer
 ) -> None:
-    toml = alerted_config(server, '["FEED_STALE"]', "[strategies]\nenabled = []\n")
-    bot = start(tmp_path, server, hooks, "dry-run", toml)
+    no_strategy = {"exits": None, "strategies": {"enabled": []}}
+    bot = start(tmp_path, venue, hooks, "dry-run", ["FEED_STALE"], **no_strategy)
     try:
         bot.wait_ready(TIMEOUT_S)
 
@@ -97,7 +61,7 @@ def test_a_book_the_venue_stops_serving_is_one_feed_stale_alert(
         eventually(fresh, TIMEOUT_S)
         assert alerts_of(hooks.received(), "FEED_STALE") == []  # a fresh book: nothing to say
 
-        server.outage(120, status=500, path="/book")  # the venue stops answering book reads
+        venue.clob.outage(120, status=500, path="/book")  # the venue stops answering book reads
         posts = hooks.wait_for(lambda posts: bool(alerts_of(posts, "FEED_STALE")), TIMEOUT_S)
         (alert,) = alerts_of(posts, "FEED_STALE")
         assert alert["market"] == CONDITION
@@ -116,17 +80,17 @@ def test_a_book_the_venue_stops_serving_is_one_feed_stale_alert(
         rows = [r for r in _records(tmp_path) if r["event"] == "FEED_STALE"]
         assert [(r["destination"], r["delivered"]) for r in rows] == [("json", True)]
 
-        server.clear_faults()  # the venue answers again: the book is fresh once more
+        venue.clob.clear_faults()  # the venue answers again: the book is fresh once more
         eventually(fresh, TIMEOUT_S)
     finally:
         bot.stop()
 
 
 def test_an_order_whose_answer_is_lost_is_an_order_unknown_alert(
-    tmp_path: Path, server: ClobServer, hooks: WebhookServer
+    tmp_path: Path, venue: LiveVenue, hooks: WebhookServer
 ) -> None:
-    server.lose_next_response("POST", "/order", status=0)  # the order lands; its answer is lost
-    bot = start(tmp_path, server, hooks, "live", alerted_config(server, '["ORDER_UNKNOWN"]', BUY_ONCE))
+    venue.clob.lose_next_response("POST", "/order", status=0)  # the order lands; its answer is lost
+    bot = start(tmp_path, venue, hooks, "live", ["ORDER_UNKNOWN"], strategies=BUY_ONCE)
     try:
         bot.wait_ready(TIMEOUT_S)
         posts = hooks.wait_for(lambda posts: bool(alerts_of(posts, "ORDER_UNKNOWN")), TIMEOUT_S)
@@ -141,7 +105,7 @@ def test_an_order_whose_answer_is_lost_is_an_order_unknown_alert(
         state = eventually(lambda: (s := bot.trading_state())["active_positions"] and s, TIMEOUT_S)
         (position,) = state["active_positions"]
         assert (position["side"], position["shares"]) == ("UP", 10.0)
-        assert [r for r in server.requests if r.method == "POST" and r.path == "/order"][1:] == []
+        assert [r for r in venue.clob.requests if r.method == "POST" and r.path == "/order"][1:] == []
         filled = [a for a in state["recent_activity"] if a["type"] == "ORDER_FILLED"]
         assert [order_id in a["details"] for a in filled] == [True]
         eventually(
@@ -152,15 +116,14 @@ def test_an_order_whose_answer_is_lost_is_an_order_unknown_alert(
 
 
 def test_a_fill_whose_trade_fails_on_chain_is_a_trade_failed_alert_and_a_halted_one(
-    tmp_path: Path, server: ClobServer, hooks: WebhookServer
+    tmp_path: Path, venue: LiveVenue, hooks: WebhookServer
 ) -> None:
-    toml = alerted_config(server, '["TRADE_FAILED", "HALTED"]', BUY_ONCE)
-    bot = start(tmp_path, server, hooks, "live", toml)
+    bot = start(tmp_path, venue, hooks, "live", ["TRADE_FAILED", "HALTED"], strategies=BUY_ONCE)
     try:
         bot.wait_ready(TIMEOUT_S)
         eventually(lambda: bot.trading_state()["active_positions"], TIMEOUT_S)
         assert hooks.received() == []  # a fill booked: nothing to say yet
-        [trade_id] = server.fail_trades()
+        [trade_id] = venue.clob.fail_trades()
         posts = hooks.wait_for(
             lambda posts: bool(alerts_of(posts, "TRADE_FAILED") and alerts_of(posts, "HALTED")), TIMEOUT_S
         )

@@ -21,6 +21,7 @@ import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -138,81 +139,87 @@ def case(*argv: str, file: str, place: str = "", reasons: tuple[str, ...] = (), 
     return Case(argv, file, place, reasons, after)
 
 
-UNDER = ("backtest", "@good.csv", "--underlying")
-CASES: dict[str, Case] = {
+# how a bad FILE is given ({} is FILE)
+AS_DATA = ("backtest", "@{}")
+AS_UNDERLYING = ("backtest", "@good.csv", "--underlying", "@{}")  # beside good data
+AS_METADATA = ("backtest", "@tok.csv", "--option", "metadata={}")  # a Gamma export for per-token data
+# the line says "FILE{place}: ..." with each reason: (how FILE is given, FILE, place, *reasons)
+FILE_CASES: dict[str, tuple[Any, ...]] = {
     # folders and files that are not data
-    "missing file": case("backtest", "@nope.csv", file="nope.csv", reasons=("no such file",)),
-    "empty folder": case("backtest", "@emptydir", file="emptydir", reasons=("download.json",)),
-    "empty file": case("backtest", "@empty.csv", file="empty.csv", reasons=("empty file",)),
-    "binary file": case("backtest", "@binary.dat", file="binary.dat", reasons=("unknown format",)),
-    "binary .csv": case(
-        "backtest", "@binary.csv", file="binary.csv", place=":1:5", reasons=("not UTF-8", "0xff")
-    ),
-    "header only": case("backtest", "@header.csv", file="header.csv", reasons=("only a header line",)),
-    "latin-1 CSV": case(
-        "backtest", "@latin1.csv", file="latin1.csv", place=":5:13", reasons=("not UTF-8", "0xe9")
-    ),
-    "UTF-16 CSV": case("backtest", "@utf16.csv", file="utf16.csv", place=":1:1", reasons=("not UTF-8",)),
-    "corrupt gzip": case("backtest", "@gzbad.csv.gz", file="gzbad.csv.gz", reasons=("gzip",)),
-    "gzip'd latin-1": case(
-        "backtest", "@gzlatin.csv.gz", file="gzlatin.csv.gz", place=":5:13", reasons=("not UTF-8",)
-    ),
+    "missing file": (AS_DATA, "nope.csv", "", "no such file"),
+    "empty folder": (AS_DATA, "emptydir", "", "download.json"),
+    "empty file": (AS_DATA, "empty.csv", "", "empty file"),
+    "binary file": (AS_DATA, "binary.dat", "", "unknown format"),
+    "binary .csv": (AS_DATA, "binary.csv", ":1:5", "not UTF-8", "0xff"),
+    "header only": (AS_DATA, "header.csv", "", "only a header line"),
+    "latin-1 CSV": (AS_DATA, "latin1.csv", ":5:13", "not UTF-8", "0xe9"),
+    "UTF-16 CSV": (AS_DATA, "utf16.csv", ":1:1", "not UTF-8"),
+    "corrupt gzip": (AS_DATA, "gzbad.csv.gz", "", "gzip"),
+    "gzip'd latin-1": (AS_DATA, "gzlatin.csv.gz", ":5:13", "not UTF-8"),
     # CSV rows and columns
-    "no usable row, every reason": case(
-        "backtest",
-        "@allbad.csv",
-        file="allbad.csv",
-        place=":2",
-        reasons=("best_bid 'abc'", "best_ask 1.5", "5 malformed"),
+    "no usable row, every reason": (
+        AS_DATA,
+        "allbad.csv",
+        ":2",
+        "best_bid 'abc'",
+        "best_ask 1.5",
+        "5 malformed",
     ),
-    "wrong columns": case(
-        "backtest",
-        "@columns.csv",
-        file="columns.csv",
-        place=":1",
-        reasons=("missing timestamp", "found when, what"),
+    "wrong columns": (AS_DATA, "columns.csv", ":1", "missing timestamp", "found when, what"),
+    "column twice": (AS_DATA, "dup.csv", ":1:7", "'best_bid' appears twice"),
+    "1/0 outcome per market": (AS_DATA, "flag.csv", ":2:6", "column outcome", "expected UP/DOWN"),
+    "unknown outcome": (AS_DATA, "maybe.csv", ":2", "'maybe'", "UP/DOWN"),
+    "unbalanced quote": (AS_DATA, "quote.csv", ":2", "bad CSV"),
+    "NUL in a market id": (AS_DATA, "nul.csv", ":2", "control character"),
+    "field count": (AS_DATA, "fields.csv", ":2", "expected 6 fields"),
+    "two UP tokens": (AS_DATA, "bothup.csv", ":3", "both UP"),
+    "per-token outcome of no form": (
+        AS_DATA,
+        "verdict.csv",
+        ":2:8",
+        "column outcome",
+        "'perhaps'",
+        "expected",
     ),
-    "column twice": case(
-        "backtest", "@dup.csv", file="dup.csv", place=":1:7", reasons=("'best_bid' appears twice",)
+    "a side column without token ids": (
+        AS_DATA,
+        "sides.csv",
+        ":1:3",
+        "'token_outcome'",
+        "expected a column 'token_id'",
     ),
-    "1/0 outcome per market": case(
-        "backtest", "@flag.csv", file="flag.csv", place=":2:6", reasons=("column outcome", "expected UP/DOWN")
-    ),
-    "unknown outcome": case(
-        "backtest", "@maybe.csv", file="maybe.csv", place=":2", reasons=("'maybe'", "UP/DOWN")
-    ),
-    "unbalanced quote": case("backtest", "@quote.csv", file="quote.csv", place=":2", reasons=("bad CSV",)),
-    "NUL in a market id": case(
-        "backtest", "@nul.csv", file="nul.csv", place=":2", reasons=("control character",)
-    ),
-    "field count": case(
-        "backtest", "@fields.csv", file="fields.csv", place=":2", reasons=("expected 6 fields",)
-    ),
-    "two UP tokens": case("backtest", "@bothup.csv", file="bothup.csv", place=":3", reasons=("both UP",)),
-    "per-token outcome of no form": case(
-        "backtest",
-        "@verdict.csv",
-        file="verdict.csv",
-        place=":2:8",
-        reasons=("column outcome", "'perhaps'", "expected"),
-    ),
-    "a side column without token ids": case(
-        "backtest",
-        "@sides.csv",
-        file="sides.csv",
-        place=":1:3",
-        reasons=("'token_outcome'", "expected a column 'token_id'"),
-    ),
-    "per-token without a side": case(
-        "backtest", "@noside.csv", file="noside.csv", place=":1", reasons=("which token is UP",)
-    ),
+    "per-token without a side": (AS_DATA, "noside.csv", ":1", "which token is UP"),
     # price histories (JSON)
-    "JSON syntax": case(
-        "backtest", "@syntax.json", file="syntax.json", place=":1:33", reasons=("not valid JSON",)
-    ),
-    "JSON without history": case(
-        "backtest", "@nohistory.json", file="nohistory.json", place=":1:1", reasons=("history",)
-    ),
+    "JSON syntax": (AS_DATA, "syntax.json", ":1:33", "not valid JSON"),
+    "JSON without history": (AS_DATA, "nohistory.json", ":1:1", "history"),
+    # tapes
+    "tape first line": (AS_DATA, "tape.jsonl.gz", ":1:13", "not a tape"),
+    "tape version": (AS_DATA, "tape-version.jsonl", ":1", "version"),
+    "tape without a usable line": (AS_DATA, "tape-lines.jsonl.gz", ":2", "missing key", "2 malformed"),
+    # Parquet (the `data` extra)
+    "Parquet junk": (AS_DATA, "junk.parquet", "", "not a Parquet file"),
+    "Parquet columns": (AS_DATA, "columns.parquet", "", "missing timestamp"),
+    "Parquet rows all bad": (AS_DATA, "bad.parquet", ": row 1", "best_bid 'abc'", "2 malformed"),
+    "Parquet 1/0 outcome": (AS_DATA, "flag.parquet", ": row 1", "column outcome", "UP/DOWN"),
+    "Parquet row group": (AS_DATA, "groups.parquet", ": row 6 (row group 2)", "column outcome"),
+    "Parquet inf and nan (no numpy warning)": (AS_DATA, "inf.parquet", ": row 1", "timestamp", "best_bid"),
+    "gzip'd Parquet": (AS_DATA, "zipped.parquet.gz", "", "gzip'd Parquet"),
+    "Parquet without rows": (AS_DATA, "empty.parquet", "", "without rows"),
+    # the underlying
+    "underlying missing": (AS_UNDERLYING, "nounder.csv", "", "no such file"),
+    "underlying a folder": (AS_UNDERLYING, "emptydir", "", "is a directory"),
+    "underlying columns": (AS_UNDERLYING, "under-cols.csv", ":1", "no time column"),
+    "underlying all bad": (AS_UNDERLYING, "under-bad.csv", ":2", "'x'", "'y'", "no usable price"),
+    "underlying latin-1": (AS_UNDERLYING, "under-latin.csv", ":2:13", "not UTF-8"),
+    "underlying JSON": (AS_UNDERLYING, "under.json", ":1:2", "not valid JSON"),
+    "underlying gzip cut short": (AS_UNDERLYING, "under-cut.csv.gz", "", "not a readable gzip file"),
+    # metadata
+    "metadata missing": (AS_METADATA, "nometa.json", "", "no such file"),
+    "metadata syntax": (AS_METADATA, "meta-syntax.json", ":2:3", "not valid JSON"),
+    "metadata without tokens": (AS_METADATA, "meta-empty.json", "", "no market"),
+    "metadata a folder": (AS_METADATA, "emptydir", "", "directory"),
+}
+OTHERS: dict[str, Case] = {
     "JSON points all bad": case(
         "backtest",
         "@points.json",
@@ -226,67 +233,6 @@ CASES: dict[str, Case] = {
     ),
     "sidecar syntax": case(
         "backtest", "@side.json", file="side.meta.json", place=":1:2", reasons=("not valid JSON",)
-    ),
-    # metadata (a Gamma export)
-    "metadata missing": case(
-        "backtest",
-        "@tok.csv",
-        "--option",
-        "metadata=nometa.json",
-        file="nometa.json",
-        reasons=("no such file",),
-    ),
-    "metadata syntax": case(
-        "backtest",
-        "@tok.csv",
-        "--option",
-        "metadata=meta-syntax.json",
-        file="meta-syntax.json",
-        place=":2:3",
-        reasons=("not valid JSON",),
-    ),
-    "metadata without tokens": case(
-        "backtest",
-        "@tok.csv",
-        "--option",
-        "metadata=meta-empty.json",
-        file="meta-empty.json",
-        reasons=("no market",),
-    ),
-    "metadata a folder": case(
-        "backtest", "@tok.csv", "--option", "metadata=emptydir", file="emptydir", reasons=("directory",)
-    ),
-    # the underlying
-    "underlying missing": case(*UNDER, "@nounder.csv", file="nounder.csv", reasons=("no such file",)),
-    "underlying a folder": case(*UNDER, "@emptydir", file="emptydir", reasons=("is a directory",)),
-    "underlying columns": case(
-        *UNDER, "@under-cols.csv", file="under-cols.csv", place=":1", reasons=("no time column",)
-    ),
-    "underlying all bad": case(
-        *UNDER, "@under-bad.csv", file="under-bad.csv", place=":2", reasons=("'x'", "'y'", "no usable price")
-    ),
-    "underlying latin-1": case(
-        *UNDER, "@under-latin.csv", file="under-latin.csv", place=":2:13", reasons=("not UTF-8",)
-    ),
-    "underlying JSON": case(
-        *UNDER, "@under.json", file="under.json", place=":1:2", reasons=("not valid JSON",)
-    ),
-    "underlying gzip cut short": case(
-        *UNDER, "@under-cut.csv.gz", file="under-cut.csv.gz", reasons=("not a readable gzip file",)
-    ),
-    # tapes
-    "tape first line": case(
-        "backtest", "@tape.jsonl.gz", file="tape.jsonl.gz", place=":1:13", reasons=("not a tape",)
-    ),
-    "tape version": case(
-        "backtest", "@tape-version.jsonl", file="tape-version.jsonl", place=":1", reasons=("version",)
-    ),
-    "tape without a usable line": case(
-        "backtest",
-        "@tape-lines.jsonl.gz",
-        file="tape-lines.jsonl.gz",
-        place=":2",
-        reasons=("missing key", "2 malformed"),
     ),
     # options, settings, sweep grids, download folders
     "option JSON": case(
@@ -362,41 +308,13 @@ CASES: dict[str, Case] = {
     "compare outside a home": case(
         "compare", "1", "--home", "@emptydir", file="emptydir", reasons=("not a bot home",), after=" "
     ),
-    # Parquet (the `data` extra)
-    "Parquet junk": case("backtest", "@junk.parquet", file="junk.parquet", reasons=("not a Parquet file",)),
-    "Parquet columns": case(
-        "backtest", "@columns.parquet", file="columns.parquet", reasons=("missing timestamp",)
-    ),
-    "Parquet rows all bad": case(
-        "backtest",
-        "@bad.parquet",
-        file="bad.parquet",
-        place=": row 1",
-        reasons=("best_bid 'abc'", "2 malformed"),
-    ),
-    "Parquet 1/0 outcome": case(
-        "backtest",
-        "@flag.parquet",
-        file="flag.parquet",
-        place=": row 1",
-        reasons=("column outcome", "UP/DOWN"),
-    ),
-    "Parquet row group": case(
-        "backtest",
-        "@groups.parquet",
-        file="groups.parquet",
-        place=": row 6 (row group 2)",
-        reasons=("column outcome",),
-    ),
-    "Parquet inf and nan (no numpy warning)": case(
-        "backtest", "@inf.parquet", file="inf.parquet", place=": row 1", reasons=("timestamp", "best_bid")
-    ),
-    "gzip'd Parquet": case(
-        "backtest", "@zipped.parquet.gz", file="zipped.parquet.gz", reasons=("gzip'd Parquet",)
-    ),
-    "Parquet without rows": case(
-        "backtest", "@empty.parquet", file="empty.parquet", reasons=("without rows",)
-    ),
+}
+CASES: dict[str, Case] = {
+    **{
+        name: case(*(arg.format(f) for arg in how), file=f, place=p, reasons=tuple(r))
+        for name, (how, f, p, *r) in FILE_CASES.items()
+    },
+    **OTHERS,
 }
 SPAWNED = {
     "missing file",

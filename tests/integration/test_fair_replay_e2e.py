@@ -7,7 +7,6 @@ stream records a tape with the model's inputs (prices, strikes);
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time
@@ -19,91 +18,29 @@ import pytest
 
 from bot.fairvalue import MODEL, PriceInput, StrikeInput
 from bot.feeds.tape import TapeReader
-from bot.testing.clob_server import ClobServer
-from bot.testing.price_server import PriceServer
-from bot.testing.ws_market_server import WsMarketServer
 from tests.schema_check import assert_valid
-from tests.support import BotProcess, eventually
+from tests.support import eventually
+from tests.venue import LiveVenue
 
 BTC, ETH = "0x" + "b1" * 32, "0x" + "e7" * 32
 TOKENS = {BTC: ("411", "422"), ETH: ("511", "522")}
-CREDS = ("price-key", "cHJpY2Utc2VjcmV0", "price-pass")
 STRIKES = {"btcusd": 100_000.0, "ethusd": 4_000.0}
 # what a decision is: these fields of a signal line must be the same in the replay
 DECIDED = ("ts_ms", "strategy", "market_id", "outcome", "action", "price_micros", "edge_micros")
 DECIDED += ("executed", "skip_reason", "p_up", "p_up_micros", "fair_value", "fair_value_reason")
 
 
-def _iso(seconds: int) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds))
-
-
 @pytest.fixture
-def servers() -> Iterator[tuple[ClobServer, PriceServer, WsMarketServer]]:
+def venue() -> Iterator[LiveVenue]:
     start = int(time.time()) - 20  # the windows opened 20 s ago; the stream's history has it
-    clob = ClobServer().start()
-    ws = WsMarketServer(clob.exchange).start()
-    for (market, (up, down)), coin in zip(TOKENS.items(), ("btc", "eth"), strict=True):
-        clob.add_market(
-            market,
-            (up, down),
-            end_date_iso=_iso(start + 300),
-            question=f"{coin.upper()} Up or Down?",
-            slug=f"{coin}-updown-5m-{start}",
-        )
-        for book in (clob, ws):
-            book.set_book(up, bids=[(0.45, 100)], asks=[(0.47, 100)])
-            book.set_book(down, bids=[(0.53, 100)], asks=[(0.55, 100)])
-    prices = PriceServer(creds=CREDS).start()
-    for symbol, strike in STRIKES.items():
-        prices.publish(symbol, strike, ts_ms=start * 1000 + 1_000)  # the price at the windows' start
-    yield clob, prices, ws
-    prices.stop()
-    ws.stop()
-    clob.stop()
-
-
-class PricedBot(BotProcess):
-    def __init__(self, home: Path, clob: ClobServer, prices: PriceServer, socket: str) -> None:
-        config = f"""
-heartbeat_s = 0.3
-state_refresh_s = 0.2
-[polymarket]
-host = "{clob.url}"
-markets = ["{BTC}", "{ETH}"]
-poll_interval_s = 0.2
-{socket}
-price_ws_url = "{prices.url}"
-price_silence_s = 30
-[risk]
-max_total_exposure_usd = 6
-[exits]
-stop_loss_pct = 0
-take_profit_pct = 0
-[strategies]
-enabled = ["edge"]
-[strategies.params.edge]
-min_edge = 0.15
-min_seconds_left = 5
-"""
-        super().__init__(home, config, "--mode", "dry-run")
-
-    def start(self) -> PricedBot:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("POLYMARKET_")}
-        env.update(
-            POLYMARKET_API_KEY=CREDS[0],
-            POLYMARKET_API_SECRET=CREDS[1],
-            POLYMARKET_API_PASSPHRASE=CREDS[2],
-            PYTHONUNBUFFERED="1",
-        )
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "bot", "run", "--home", str(self.home), "--quiet", *self.extra],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=env,
-        )
-        return self
+    with LiveVenue.start(market_ws=True, prices=True) as local:
+        for (market, tokens), coin in zip(TOKENS.items(), ("btc", "eth"), strict=True):
+            local.add_window(market, tokens, coin, start)
+        for symbol, strike in STRIKES.items():
+            local.prices.publish(
+                symbol, strike, ts_ms=start * 1000 + 1_000
+            )  # the price at the windows' start
+        yield local
 
 
 def _signals(path: Path) -> list[dict[str, Any]]:
@@ -113,13 +50,13 @@ def _signals(path: Path) -> list[dict[str, Any]]:
 
 
 @pytest.mark.parametrize("feed", ["rest", "websocket"])
-def test_a_dry_run_sessions_fair_value_replays_exactly(
-    tmp_path: Path, servers: tuple[ClobServer, PriceServer, WsMarketServer], feed: str
-) -> None:
-    clob, prices, ws = servers
-    socket = f'market_feed = "websocket"\nmarket_ws_url = "{ws.url}"' if feed == "websocket" else ""
+def test_a_dry_run_sessions_fair_value_replays_exactly(tmp_path: Path, venue: LiveVenue, feed: str) -> None:
+    prices = venue.prices
     home = tmp_path / "home"
-    home.mkdir()
+    polymarket = {"price_silence_s": 30, **({"market_feed": "websocket"} if feed == "websocket" else {})}
+    edge = {"enabled": ["edge"], "params": {"edge": {"min_edge": 0.15, "min_seconds_left": 5}}}
+    risk = {"max_total_exposure_usd": 6}
+    venue.write_home(home, heartbeat_s=0.3, polymarket=polymarket, risk=risk, strategies=edge)
     levels = dict(STRIKES)  # where each ticker's price is
     published = {symbol: 0 for symbol in STRIKES}
 
@@ -129,7 +66,7 @@ def test_a_dry_run_sessions_fair_value_replays_exactly(
 
     for symbol in STRIKES:
         prices.tick_every(symbol, 0.1, lambda symbol=symbol: price(symbol))
-    bot = PricedBot(home, clob, prices, socket).start()
+    bot = venue.bot(home, "dry-run", wallet=False).start()
     signals = home / "logs" / "signals.jsonl"
     try:
         bot.wait_ready(timeout=30)

@@ -3,74 +3,23 @@ server on 127.0.0.1, driven through files; the real py-clob-client-v2 signs the 
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import os
 import signal
 import sqlite3
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
 from bot.testing.clob_server import ClobServer
-from tests.support import BotProcess, activity, eventually, read_json
-
-KEY = "0x" + "11" * 32  # a throwaway test key, the canary the secret scan looks for
-CONDITION = "0x" + "ab" * 32
-UP, DOWN = "111", "222"
+from tests.support import activity, eventually, read_json
+from tests.venue import CONDITION, KEY, UP, LiveVenue, VenueBot
 
 
-@pytest.fixture
-def server() -> Iterator[ClobServer]:
-    srv = ClobServer().start()
-    end = (dt.datetime.now(dt.UTC) + dt.timedelta(minutes=30)).strftime("%Y-%m-%dT%H:%M:%SZ")
-    srv.add_market(CONDITION, (UP, DOWN), end_date_iso=end, question="Will BTC be up?")
-    srv.set_book(UP, bids=[(0.45, 100)], asks=[(0.47, 100)])
-    srv.set_book(DOWN, bids=[(0.53, 100)], asks=[(0.55, 100)])
-    yield srv
-    srv.stop()
-
-
-def config(server: ClobServer, at: str = "ask") -> str:
-    return f"""
-heartbeat_s = 0.5
-state_refresh_s = 0.2
-[polymarket]
-host = "{server.url}"
-markets = ["{CONDITION}"]
-poll_interval_s = 0.2
-[exits]
-stop_loss_pct = 0
-take_profit_pct = 0
-[strategies]
-enabled = ["tests.live_strategies:BuyOnce"]
-[strategies.params.buy_once]
-at = "{at}"
-"""
-
-
-class LiveBot(BotProcess):
-    def __init__(self, home: Path, server: ClobServer, mode: str, at: str = "ask", key: str | None = KEY):
-        super().__init__(home, config(server, at), "--mode", mode)
-        api_key, secret, passphrase = server.creds
-        self.secrets = [KEY.removeprefix("0x"), secret, passphrase]
-        self.env = {"POLYMARKET_API_KEY": api_key, "POLYMARKET_API_SECRET": secret}
-        self.env["POLYMARKET_API_PASSPHRASE"] = passphrase
-        if key is not None:
-            self.env["POLYMARKET_PRIVATE_KEY"] = key
-
-    def start(self) -> LiveBot:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "bot", "run", "--home", str(self.home), "--quiet", *self.extra],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env={**os.environ, **self.env, "PYTHONUNBUFFERED": "1"},
-        )
-        return self
+def live_bot(home: Path, venue: LiveVenue, mode: str, at: str = "ask", key: str = KEY) -> VenueBot:
+    """BuyOnce at the ask (or the bid) of the venue's one market."""
+    venue.write_home(home, strategies={"params": {"buy_once": {"at": at}}})
+    return venue.bot(home, mode, key=key)
 
 
 def posts(server: ClobServer, path: str, method: str = "POST") -> int:
@@ -92,8 +41,8 @@ def assert_no_secret_in(home: Path, secrets: list[str], *texts: str) -> None:
             assert secret not in text
 
 
-def test_live_order_fills_then_flatten_uses_cancel_all(tmp_path: Path, server: ClobServer) -> None:
-    bot = LiveBot(tmp_path, server, "live").start()
+def test_live_order_fills_then_flatten_uses_cancel_all(tmp_path: Path, venue: LiveVenue) -> None:
+    bot = live_bot(tmp_path, venue, "live").start()
     try:
         status = bot.wait_ready(timeout=30)
         assert status["mode"] == "LIVE"
@@ -104,13 +53,13 @@ def test_live_order_fills_then_flatten_uses_cancel_all(tmp_path: Path, server: C
         assert position["entry_price"] == 0.47
         assert state["balance"]["wallet"].startswith("0x")
         assert "..." in state["balance"]["wallet"]
-        assert posts(server, "/order") == 1
+        assert posts(venue.clob, "/order") == 1
         assert read_json(tmp_path / "state" / "reconciliation.json")["status"] == "OK"
         eventually(lambda: bot.status()["feeds"][CONDITION]["age_s"] is not None)
         bot.touch("FLATTEN")
         eventually(lambda: not (tmp_path / "controls" / "FLATTEN").exists(), timeout=20)
         state = eventually(lambda: (s := bot.trading_state())["active_positions"] == [] and s)
-        assert posts(server, "/cancel-all", "DELETE") >= 1
+        assert posts(venue.clob, "/cancel-all", "DELETE") >= 1
         assert state["stats"]["total_open_orders"] == 0
         exits = [a for a in activity(tmp_path) if a["type"] == "POSITION_EXIT"]
         assert exits
@@ -121,14 +70,14 @@ def test_live_order_fills_then_flatten_uses_cancel_all(tmp_path: Path, server: C
     assert_no_secret_in(tmp_path, bot.secrets, out or "", err or "")
 
 
-def test_live_resting_order_partial_fill_then_emergency_stop(tmp_path: Path, server: ClobServer) -> None:
-    bot = LiveBot(tmp_path, server, "live", at="bid").start()
+def test_live_resting_order_partial_fill_then_emergency_stop(tmp_path: Path, venue: LiveVenue) -> None:
+    bot = live_bot(tmp_path, venue, "live", at="bid").start()
     try:
         bot.wait_ready(timeout=30)
         order = eventually(lambda: (o := bot.trading_state()["open_orders"]) and o[0], timeout=20)
         assert order["price"] == 0.45
         assert order["status"] == "OPEN"
-        server.cross(UP, 0.45, 4)  # another trader sells 4 shares into our bid
+        venue.clob.cross(UP, 0.45, 4)  # another trader sells 4 shares into our bid
         order = eventually(
             lambda: (o := bot.trading_state()["open_orders"]) and o[0]["filled_shares"] == 4 and o[0],
             timeout=20,
@@ -139,14 +88,14 @@ def test_live_resting_order_partial_fill_then_emergency_stop(tmp_path: Path, ser
         final = bot.status()
         assert final["is_alive"] is False
         assert final["risk"]["emergency_stop"] is True
-        assert posts(server, "/cancel-all", "DELETE") >= 1
-        assert [o for o in server.exchange.orders(live_only=True)] == []
+        assert posts(venue.clob, "/cancel-all", "DELETE") >= 1
+        assert [o for o in venue.clob.exchange.orders(live_only=True)] == []
     finally:
         bot.stop()
 
 
-def test_dry_run_logs_the_payload_and_never_posts(tmp_path: Path, server: ClobServer) -> None:
-    bot = LiveBot(tmp_path, server, "dry-run").start()
+def test_dry_run_logs_the_payload_and_never_posts(tmp_path: Path, venue: LiveVenue) -> None:
+    bot = live_bot(tmp_path, venue, "dry-run").start()
     try:
         bot.wait_ready(timeout=30)
         state = eventually(lambda: (s := bot.trading_state())["active_positions"] and s, timeout=20)
@@ -156,7 +105,7 @@ def test_dry_run_logs_the_payload_and_never_posts(tmp_path: Path, server: ClobSe
         assert record["request"]["path"] == "/order"
         assert record["signed"] is True
         assert record["book"]["up"]["ask"] == 0.47
-        assert posts(server, "/order") == 0
+        assert posts(venue.clob, "/order") == 0
     finally:
         bot.stop()
     conn = sqlite3.connect(tmp_path / "state" / "bot.db")
@@ -166,9 +115,9 @@ def test_dry_run_logs_the_payload_and_never_posts(tmp_path: Path, server: ClobSe
 
 
 def test_restart_with_an_order_the_journal_lacks_halts_with_a_report(
-    tmp_path: Path, server: ClobServer
+    tmp_path: Path, venue: LiveVenue
 ) -> None:
-    bot = LiveBot(tmp_path, server, "live", at="bid").start()
+    bot = live_bot(tmp_path, venue, "live", at="bid").start()
     try:
         bot.wait_ready(timeout=30)
         eventually(lambda: bot.trading_state()["open_orders"], timeout=20)
@@ -176,10 +125,10 @@ def test_restart_with_an_order_the_journal_lacks_halts_with_a_report(
         bot.stop()
     from py_clob_client_v2 import ApiCreds, ClobClient, OrderArgs, PartialCreateOrderOptions
 
-    client = ClobClient(server.url, 137, key=KEY, creds=ApiCreds(*server.creds))
+    client = ClobClient(venue.clob.url, 137, key=KEY, creds=ApiCreds(*venue.clob.creds))
     opts = PartialCreateOrderOptions(tick_size="0.01", neg_risk=False)
     client.create_and_post_order(OrderArgs(token_id=UP, price=0.40, size=5, side="BUY"), opts)
-    again = LiveBot(tmp_path, server, "live", at="bid").start()
+    again = live_bot(tmp_path, venue, "live", at="bid").start()
     try:
         status = again.wait_ready(timeout=30)
         assert status["trading_state"] == "HALTED"
@@ -191,15 +140,15 @@ def test_restart_with_an_order_the_journal_lacks_halts_with_a_report(
         again.stop()
 
 
-def test_restart_books_a_fill_that_happened_while_down(tmp_path: Path, server: ClobServer) -> None:
-    bot = LiveBot(tmp_path, server, "live", at="bid").start()
+def test_restart_books_a_fill_that_happened_while_down(tmp_path: Path, venue: LiveVenue) -> None:
+    bot = live_bot(tmp_path, venue, "live", at="bid").start()
     try:
         bot.wait_ready(timeout=30)
         eventually(lambda: bot.trading_state()["open_orders"], timeout=20)
     finally:
         bot.kill(signal.SIGKILL)
-    server.cross(UP, 0.45, 10)  # filled while the bot is down
-    again = LiveBot(tmp_path, server, "live", at="bid").start()
+    venue.clob.cross(UP, 0.45, 10)  # filled while the bot is down
+    again = live_bot(tmp_path, venue, "live", at="bid").start()
     try:
         status = again.wait_ready(timeout=30)
         assert status["trading_state"] == "ACTIVE"
@@ -212,8 +161,8 @@ def test_restart_books_a_fill_that_happened_while_down(tmp_path: Path, server: C
         again.stop()
 
 
-def test_bad_key_and_unknown_market_fail_before_trading(tmp_path: Path, server: ClobServer) -> None:
-    bad = LiveBot(tmp_path, server, "live", key="0xnot-a-key-5ecret")
+def test_bad_key_and_unknown_market_fail_before_trading(tmp_path: Path, venue: LiveVenue) -> None:
+    bad = live_bot(tmp_path, venue, "live", key="0xnot-a-key-5ecret")
     bad.start()
     assert bad.wait_exit(timeout=30) == 2
     _, err = bad.proc.communicate() if bad.proc else ("", "")
@@ -221,8 +170,8 @@ def test_bad_key_and_unknown_market_fail_before_trading(tmp_path: Path, server: 
     assert "5ecret" not in err
     assert len(err.strip().splitlines()) == 1
     other = tmp_path / "other"
-    other.mkdir()
-    (other / "bot.toml").write_text(config(server).replace(CONDITION, "0x" + "cd" * 32))
+    buy_at_ask = {"params": {"buy_once": {"at": "ask"}}}
+    venue.write_home(other, polymarket={"markets": ["0x" + "cd" * 32]}, strategies=buy_at_ask)
     run = subprocess.run(
         [sys.executable, "-m", "bot", "run", "--home", str(other), "--mode", "live", "--quiet"],
         env={**os.environ, "POLYMARKET_PRIVATE_KEY": KEY},
@@ -235,12 +184,12 @@ def test_bad_key_and_unknown_market_fail_before_trading(tmp_path: Path, server: 
     assert not (other / "state" / "status.json").exists()
 
 
-def test_a_booked_fill_whose_trade_fails_on_chain_halts_the_bot(tmp_path: Path, server: ClobServer) -> None:
-    bot = LiveBot(tmp_path, server, "live").start()
+def test_a_booked_fill_whose_trade_fails_on_chain_halts_the_bot(tmp_path: Path, venue: LiveVenue) -> None:
+    bot = live_bot(tmp_path, venue, "live").start()
     try:
         bot.wait_ready(timeout=30)
         eventually(lambda: bot.trading_state()["active_positions"], timeout=20)
-        [trade_id] = server.fail_trades()
+        [trade_id] = venue.clob.fail_trades()
         status = eventually(lambda: (s := bot.status())["trading_state"] == "HALTED" and s, timeout=20)
         assert "FAILED on chain" in status["reason"]
         assert trade_id in status["reason"]

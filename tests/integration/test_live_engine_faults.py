@@ -9,14 +9,15 @@ import datetime as dt
 import itertools
 import json
 import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from bot.testing.clob_server import ClobServer
-from tests.integration.test_live_e2e import CONDITION, DOWN, UP, LiveBot, posts
+from tests.integration.test_live_e2e import posts
 from tests.support import activity, eventually, read_json
+from tests.venue import CONDITION, DOWN, UP, LiveVenue, VenueBot, end_in
 
 OTHER = "0x" + "cd" * 32
 OTHER_UP, OTHER_DOWN = "333", "444"
@@ -24,58 +25,36 @@ THIRD = "0x" + "ef" * 32
 THIRD_UP, THIRD_DOWN = "555", "666"
 
 
-def _end(seconds: float) -> str:
-    return (dt.datetime.now(dt.UTC) + dt.timedelta(seconds=seconds)).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def make_server(end_in_s: float = 1800, second_market: bool = False) -> ClobServer:
-    srv = ClobServer().start()
-    srv.add_market(CONDITION, (UP, DOWN), end_date_iso=_end(end_in_s), question="Will BTC be up?")
-    srv.set_book(UP, bids=[(0.45, 100)], asks=[(0.47, 100)])
-    srv.set_book(DOWN, bids=[(0.53, 100)], asks=[(0.55, 100)])
+def open_venue(end_in_s: float = 1800, second_market: bool = False) -> LiveVenue:
+    """The local CLOB with the BTC market (and an ETH one) ending in `end_in_s`; the test stops it."""
+    venue = LiveVenue.start()
+    venue.add_market(end_in_s=end_in_s)
     if second_market:
-        srv.add_market(OTHER, (OTHER_UP, OTHER_DOWN), end_date_iso=_end(end_in_s), question="ETH up?")
-        srv.set_book(OTHER_UP, bids=[(0.45, 100)], asks=[(0.47, 100)])
-        srv.set_book(OTHER_DOWN, bids=[(0.53, 100)], asks=[(0.55, 100)])
-    return srv
+        venue.add_market(OTHER, (OTHER_UP, OTHER_DOWN), end_in_s=end_in_s, question="ETH up?")
+    return venue
 
 
-@pytest.fixture
-def server() -> Iterator[ClobServer]:
-    srv = make_server()
-    yield srv
-    srv.stop()
+def live_home(
+    home: Path,
+    venue: LiveVenue,
+    at: str = "ask",
+    markets: tuple[str, ...] = (),
+    polymarket: dict[str, Any] | None = None,
+    **overrides: Any,
+) -> None:
+    """bot.toml with the venue heartbeat on: BuyOnce at the ask (or the bid) of the venue's
+    markets, unless `markets`, `polymarket` (more [polymarket] settings) and `overrides` say
+    otherwise."""
+    settings: dict[str, Any] = {"venue_heartbeat": True, **(polymarket or {})}
+    if markets:
+        settings["markets"] = list(markets)
+    overrides.setdefault("strategies", {"params": {"buy_once": {"at": at}}})
+    venue.write_home(home, polymarket=settings, **overrides)
 
 
-def live_config(server: ClobServer, body: str, markets: tuple[str, ...] = (CONDITION,)) -> str:
-    listed = ", ".join(f'"{m}"' for m in markets)
-    return f"""
-heartbeat_s = 0.5
-state_refresh_s = 0.2
-[polymarket]
-host = "{server.url}"
-markets = [{listed}]
-poll_interval_s = 0.2
-venue_heartbeat = true
-{body}
-"""
-
-
-def start(home: Path, server: ClobServer, toml: str) -> LiveBot:
-    bot = LiveBot(home, server, "live")
-    (home / "bot.toml").write_text(toml)
-    return bot.start()
-
-
-BUY_ONCE = """
-[exits]
-stop_loss_pct = 0
-take_profit_pct = 0
-[strategies]
-enabled = ["tests.live_strategies:BuyOnce"]
-[strategies.params.buy_once]
-at = "{at}"
-"""
+def start(home: Path, venue: LiveVenue, **settings: Any) -> VenueBot:
+    live_home(home, venue, **settings)
+    return venue.bot(home, "live").start()
 
 
 def books_match_venue(home: Path, server: ClobServer, tokens: dict[str, tuple[str, str]]) -> None:
@@ -115,23 +94,22 @@ def entry_posts(server: ClobServer) -> int:
 
 
 def test_a_loss_counts_at_resolution_and_a_win_once_redeemed(tmp_path: Path) -> None:
-    server = make_server(end_in_s=20, second_market=True)
-    server.add_market(THIRD, (THIRD_UP, THIRD_DOWN), end_date_iso=_end(1800), question="SOL up?")
-    server.set_book(THIRD_UP, bids=[(0.45, 100)], asks=[(0.47, 100)])
+    venue = open_venue(end_in_s=20, second_market=True)
+    venue.clob.add_market(THIRD, (THIRD_UP, THIRD_DOWN), end_date_iso=end_in(1800), question="SOL up?")
+    venue.clob.set_book(THIRD_UP, bids=[(0.45, 100)], asks=[(0.47, 100)])
     markets = (CONDITION, OTHER, THIRD)
-    toml = live_config(server, BUY_ONCE.format(at="ask") + "[risk]\ndaily_loss_limit_usd = 4\n", markets)
     tokens = {
         DOWN: (CONDITION, "DOWN"),
         OTHER_UP: (OTHER, "UP"),
         OTHER_DOWN: (OTHER, "DOWN"),
         THIRD_UP: (THIRD, "UP"),
     }
-    bot = start(tmp_path, server, toml)
+    bot = start(tmp_path, venue, markets=markets, risk={"daily_loss_limit_usd": 4})
     try:
         bot.wait_ready(timeout=30)
         eventually(lambda: len(bot.trading_state()["active_positions"]) == 3, timeout=20)
-        server.resolve(CONDITION, DOWN)  # our UP lost: worth 0
-        server.resolve(OTHER, OTHER_UP)  # our UP won: $10 once redeemed
+        venue.clob.resolve(CONDITION, DOWN)  # our UP lost: worth 0
+        venue.clob.resolve(OTHER, OTHER_UP)  # our UP won: $10 once redeemed
         risk = eventually(lambda: (r := bot.status()["risk"])["daily_loss"] and r, timeout=40)
         assert risk["daily_loss"] == 4.7
         assert risk["consecutive_losses"] == 1
@@ -148,65 +126,63 @@ def test_a_loss_counts_at_resolution_and_a_win_once_redeemed(tmp_path: Path) -> 
         assert any("LOST" in d and "net P&L -$4.70" in d for d in details)
         assert any("$10.00 awaiting redemption" in d for d in details)
         # the venue still holds the losing tokens (redeeming them pays 0): the books closed them at 0
-        books_match_venue(tmp_path, server, tokens)
-        assert server.position(UP) == 10
+        books_match_venue(tmp_path, venue.clob, tokens)
+        assert venue.clob.position(UP) == 10
         # redeemed by hand: the winning tokens burnt, $10 of collateral paid
-        server.set_position(OTHER_UP, 0)
-        server.set_balance(server.balance() + 10)
+        venue.clob.set_position(OTHER_UP, 0)
+        venue.clob.set_balance(venue.clob.balance() + 10)
         eventually(lambda: len(bot.trading_state()["active_positions"]) == 1, timeout=20)
         risk = eventually(lambda: (r := bot.status()["risk"])["can_trade"] and r, timeout=20)
         assert risk["daily_loss"] == 0
         assert risk["consecutive_losses"] == 0
         details = [a["details"] for a in activity(tmp_path) if a["type"] == "POSITION_EXIT"]
         assert any("WON" in d and "net P&L $5.30" in d for d in details)
-        assert entry_posts(server) == 3
-        books_match_venue(tmp_path, server, tokens)
+        assert entry_posts(venue.clob) == 3
+        books_match_venue(tmp_path, venue.clob, tokens)
     finally:
         bot.stop()
-        server.stop()
+        venue.stop()
 
 
 # -- case 4: every exit path ends flat, or names what it could not sell ---------------------
 
 
-def test_a_remainder_under_five_shares_is_sold_with_a_market_order(
-    tmp_path: Path, server: ClobServer
-) -> None:
-    server.duplicate_trades(3)  # the venue lists each of the next trades twice
-    bot = start(tmp_path, server, live_config(server, BUY_ONCE.format(at="ask")))
+def test_a_remainder_under_five_shares_is_sold_with_a_market_order(tmp_path: Path, venue: LiveVenue) -> None:
+    venue.clob.duplicate_trades(3)  # the venue lists each of the next trades twice
+    bot = start(tmp_path, venue, at="ask")
     try:
         bot.wait_ready(timeout=30)
         eventually(lambda: bot.trading_state()["active_positions"], timeout=20)
-        server.set_book(UP, bids=[(0.45, 7)], asks=[(0.47, 100)])  # only 7 of our 10 find a buyer
+        venue.clob.set_book(UP, bids=[(0.45, 7)], asks=[(0.47, 100)])  # only 7 of our 10 find a buyer
         bot.touch("FLATTEN")
         eventually(lambda: (p := bot.trading_state()["active_positions"]) and p[0]["shares"] == 3, timeout=20)
-        server.set_book(UP, bids=[(0.45, 100)], asks=[(0.47, 100)])
+        venue.clob.set_book(UP, bids=[(0.45, 100)], asks=[(0.47, 100)])
         eventually(lambda: not (tmp_path / "controls" / "FLATTEN").exists(), timeout=20)
         eventually(lambda: bot.trading_state()["active_positions"] == [])
         sells = [
             r.body["order"]
-            for r in server.requests
+            for r in venue.clob.requests
             if r.path == "/order" and r.body["order"]["side"] == "SELL"
         ]
         assert [int(s["makerAmount"]) for s in sells] == [10_000_000, 3_000_000]
-        assert entry_posts(server) == 1
-        books_match_venue(tmp_path, server, {UP: (CONDITION, "UP"), DOWN: (CONDITION, "DOWN")})
-        assert server.position(UP) == 0
+        assert entry_posts(venue.clob) == 1
+        books_match_venue(tmp_path, venue.clob, {UP: (CONDITION, "UP"), DOWN: (CONDITION, "DOWN")})
+        assert venue.clob.position(UP) == 0
     finally:
         bot.stop()
 
 
 def test_dust_is_named_by_flatten_and_emergency_stop_which_never_hang(
-    tmp_path: Path, server: ClobServer
+    tmp_path: Path, venue: LiveVenue
 ) -> None:
-    bot = start(tmp_path, server, live_config(server, BUY_ONCE.format(at="ask")))
+    bot = start(tmp_path, venue, at="ask")
     try:
         bot.wait_ready(timeout=30)
         eventually(lambda: bot.trading_state()["active_positions"], timeout=20)
-        server.set_book(UP, bids=[(0.45, 7)], asks=[(0.47, 100)])
+        venue.clob.set_book(UP, bids=[(0.45, 7)], asks=[(0.47, 100)])
         bot.touch("FLATTEN")
         eventually(lambda: (p := bot.trading_state()["active_positions"]) and p[0]["shares"] == 3, timeout=20)
-        server.set_book(UP, bids=[(0.30, 100)], asks=[(0.47, 100)])  # 3 shares: $0.90 < $1
+        venue.clob.set_book(UP, bids=[(0.30, 100)], asks=[(0.47, 100)])  # 3 shares: $0.90 < $1
         eventually(lambda: not (tmp_path / "controls" / "FLATTEN").exists(), timeout=20)
         dust = eventually(
             lambda: (p := bot.trading_state()["active_positions"]) and p[0]["lifecycle"] == "DUST" and p[0]
@@ -223,9 +199,9 @@ def test_dust_is_named_by_flatten_and_emergency_stop_which_never_hang(
         stop = [a for a in activity(tmp_path) if a["type"] == "CONTROL_APPLIED"][-1]
         assert "1 still held" in stop["details"]
         assert "UP 3 shares (worth $0.90): dust" in stop["details"]
-        assert entry_posts(server) == 1
-        books_match_venue(tmp_path, server, {UP: (CONDITION, "UP"), DOWN: (CONDITION, "DOWN")})
-        assert server.position(UP) == 3
+        assert entry_posts(venue.clob) == 1
+        books_match_venue(tmp_path, venue.clob, {UP: (CONDITION, "UP"), DOWN: (CONDITION, "DOWN")})
+        assert venue.clob.position(UP) == 3
     finally:
         bot.stop()
 
@@ -234,79 +210,79 @@ def test_dust_is_named_by_flatten_and_emergency_stop_which_never_hang(
 
 
 def test_slow_book_reads_stall_neither_the_venue_heartbeat_nor_pause(tmp_path: Path) -> None:
-    server = make_server(second_market=True)  # two books: one poll reads both, 12 s when slow
-    bot = start(tmp_path, server, live_config(server, BUY_ONCE.format(at="bid"), (CONDITION, OTHER)))
+    venue = open_venue(second_market=True)  # two books: one poll reads both, 12 s when slow
+    bot = start(tmp_path, venue, at="bid")
     try:
         bot.wait_ready(timeout=30)
         eventually(lambda: len(bot.trading_state()["open_orders"]) == 2, timeout=20)
-        server.delay_next("GET", "/book", 6.0, count=1_000_000)  # every book read now takes 6 s
-        slow_from = server.requests[-1].at
-        eventually(lambda: server.requests[-1].at - slow_from > 25, timeout=40, interval=0.5)
-        beats = [r.at for r in server.requests if r.path == "/v1/heartbeats" and r.at >= slow_from]
+        venue.clob.delay_next("GET", "/book", 6.0, count=1_000_000)  # every book read now takes 6 s
+        slow_from = venue.clob.requests[-1].at
+        eventually(lambda: venue.clob.requests[-1].at - slow_from > 25, timeout=40, interval=0.5)
+        beats = [r.at for r in venue.clob.requests if r.path == "/v1/heartbeats" and r.at >= slow_from]
         gaps = [b - a for a, b in itertools.pairwise(beats)]
         assert len(beats) >= 5, gaps
         assert max(gaps) < 10, gaps  # the venue's dead-man limit is ~10 s
-        assert len(server.exchange.orders(live_only=True)) == 2  # the dead-man switch never fired
+        assert len(venue.clob.exchange.orders(live_only=True)) == 2  # the dead-man switch never fired
         for _ in range(3):  # PAUSE and resume while the books crawl: a poll takes 12 s
             bot.touch("PAUSE")
             eventually(lambda: bot.status()["trading_state"] == "PAUSED", timeout=3)
             (tmp_path / "controls" / "PAUSE").unlink()
             eventually(lambda: bot.status()["trading_state"] == "ACTIVE", timeout=3)
-        assert server.exchange.orders(live_only=True) == []  # the first PAUSE cancelled both entries
+        assert venue.clob.exchange.orders(live_only=True) == []  # the first PAUSE cancelled both entries
         cancelled = [a["details"] for a in activity(tmp_path) if a["type"] == "ORDER_CANCELLED"]
         assert len(cancelled) == 2
         assert all("PAUSE" in c for c in cancelled)
-        assert entry_posts(server) == 2
+        assert entry_posts(venue.clob) == 2
         tokens = {UP: (CONDITION, "UP"), DOWN: (CONDITION, "DOWN"), OTHER_UP: (OTHER, "UP")}
-        books_match_venue(tmp_path, server, tokens)
+        books_match_venue(tmp_path, venue.clob, tokens)
     finally:
         bot.stop()
-        server.stop()
+        venue.stop()
 
 
 def test_slow_order_and_trade_reads_stall_neither_controls_nor_the_heartbeat(tmp_path: Path) -> None:
     """The order and trade poll (GET /data/orders, /data/trades) is read on its own thread:
     with both taking 6 s, PAUSE is applied at once, the heartbeat keeps time, a fill is
     still booked once, and EMERGENCY_STOP sells and stops."""
-    server = make_server(second_market=True)
-    bot = start(tmp_path, server, live_config(server, BUY_ONCE.format(at="bid"), (CONDITION, OTHER)))
+    venue = open_venue(second_market=True)
+    bot = start(tmp_path, venue, at="bid")
     try:
         bot.wait_ready(timeout=30)
         eventually(lambda: len(bot.trading_state()["open_orders"]) == 2, timeout=20)
         for path in ("/data/orders", "/data/trades"):
-            server.delay_next("GET", path, 6.0, count=1_000_000)  # one poll now reads for 12 s
-        slow_from = server.requests[-1].at
-        server.cross(UP, 0.45, 4)  # 4 of our 10 UP fill at the venue
+            venue.clob.delay_next("GET", path, 6.0, count=1_000_000)  # one poll now reads for 12 s
+        slow_from = venue.clob.requests[-1].at
+        venue.clob.cross(UP, 0.45, 4)  # 4 of our 10 UP fill at the venue
         for _ in range(3):  # PAUSE and resume while a poll is in flight
             bot.touch("PAUSE")
             eventually(lambda: bot.status()["trading_state"] == "PAUSED", timeout=3)
             (tmp_path / "controls" / "PAUSE").unlink()
             eventually(lambda: bot.status()["trading_state"] == "ACTIVE", timeout=3)
-        assert server.exchange.orders(live_only=True) == []  # the first PAUSE cancelled both
+        assert venue.clob.exchange.orders(live_only=True) == []  # the first PAUSE cancelled both
         filled = eventually(
             lambda: [a for a in activity(tmp_path) if a["type"] == "ORDER_FILLED"], timeout=40, interval=0.5
         )
         assert "BUY 4 UP @ 0.45" in filled[0]["details"]
-        eventually(lambda: server.requests[-1].at - slow_from > 20, timeout=40, interval=0.5)
-        beats = [r.at for r in server.requests if r.path == "/v1/heartbeats" and r.at >= slow_from]
+        eventually(lambda: venue.clob.requests[-1].at - slow_from > 20, timeout=40, interval=0.5)
+        beats = [r.at for r in venue.clob.requests if r.path == "/v1/heartbeats" and r.at >= slow_from]
         gaps = [b - a for a, b in itertools.pairwise(beats)]
         assert len(beats) >= 5, gaps
         assert max(gaps) < 10, gaps  # the venue's dead-man limit is ~10 s
-        slow_reads = [r for r in server.requests if r.path in ("/data/orders", "/data/trades")]
+        slow_reads = [r for r in venue.clob.requests if r.path in ("/data/orders", "/data/trades")]
         assert len(slow_reads) >= 2
         bot.touch("EMERGENCY_STOP")  # sells the 4 shares; the sale's fills are read at once
         assert bot.wait_exit(timeout=30) == 0
         stop = [a for a in activity(tmp_path) if a["type"] == "CONTROL_APPLIED"][-1]
         assert "EMERGENCY_STOP" in stop["details"]
         assert "1 of 1 positions sold" in stop["details"]
-        assert entry_posts(server) == 2
+        assert entry_posts(venue.clob) == 2
         assert len([a for a in activity(tmp_path) if a["type"] == "ORDER_FILLED"]) == 2
         tokens = {UP: (CONDITION, "UP"), DOWN: (CONDITION, "DOWN"), OTHER_UP: (OTHER, "UP")}
-        books_match_venue(tmp_path, server, tokens)
-        assert server.position(UP) == 0
+        books_match_venue(tmp_path, venue.clob, tokens)
+        assert venue.clob.position(UP) == 0
     finally:
         bot.stop()
-        server.stop()
+        venue.stop()
 
 
 # -- case 8: a tick change reaches the engine from the book, before any refusal -------------
@@ -314,17 +290,16 @@ def test_slow_order_and_trade_reads_stall_neither_controls_nor_the_heartbeat(tmp
 
 @pytest.mark.parametrize("mode", ["live", "dry-run"])
 def test_a_tick_change_in_the_book_reaches_the_risk_gates_and_strategies(
-    tmp_path: Path, server: ClobServer, mode: str
+    tmp_path: Path, venue: LiveVenue, mode: str
 ) -> None:
     (tmp_path / "controls").mkdir()
     (tmp_path / "controls" / "PAUSE").touch()  # no entry until the tick has changed
-    bot = LiveBot(tmp_path, server, mode)
-    (tmp_path / "bot.toml").write_text(live_config(server, BUY_ONCE.format(at="bid")))
-    bot.start()
+    live_home(tmp_path, venue, at="bid")
+    bot = venue.bot(tmp_path, mode).start()
     try:
         bot.wait_ready(timeout=30)
-        server.exchange.set_tick(UP, 0.001)
-        server.set_book(UP, bids=[(0.453, 100)], asks=[(0.457, 100)])
+        venue.clob.exchange.set_tick(UP, 0.001)
+        venue.clob.set_book(UP, bids=[(0.453, 100)], asks=[(0.457, 100)])
         eventually(lambda: any("tick 0.01 -> 0.001" in a["details"] for a in activity(tmp_path)), timeout=20)
         (tmp_path / "controls" / "PAUSE").unlink()
         order = eventually(lambda: (o := bot.trading_state()["open_orders"]) and o[0], timeout=20)
@@ -332,15 +307,15 @@ def test_a_tick_change_in_the_book_reaches_the_risk_gates_and_strategies(
         kinds = {a["type"] for a in activity(tmp_path)}
         assert "RISK_REJECTED" not in kinds
         assert "ORDER_REJECTED" not in kinds
-        assert posts(server, "/tick-size", "GET") == 0  # nothing was refused for its tick
+        assert posts(venue.clob, "/tick-size", "GET") == 0  # nothing was refused for its tick
         if mode == "live":
-            assert posts(server, "/order") == 1
-            books_match_venue(tmp_path, server, {UP: (CONDITION, "UP"), DOWN: (CONDITION, "DOWN")})
+            assert posts(venue.clob, "/order") == 1
+            books_match_venue(tmp_path, venue.clob, {UP: (CONDITION, "UP"), DOWN: (CONDITION, "DOWN")})
         else:  # signed with the new tick: 10 shares at 0.453
             [line] = (tmp_path / "logs" / "dry_run_orders.jsonl").read_text().splitlines()
             signed = json.loads(line)["request"]["body"]["order"]
             assert (signed["makerAmount"], signed["takerAmount"]) == ("4530000", "10000000")
-            assert posts(server, "/order") == 0
+            assert posts(venue.clob, "/order") == 0
     finally:
         bot.stop()
 
@@ -349,18 +324,9 @@ def test_a_tick_change_in_the_book_reaches_the_risk_gates_and_strategies(
 
 
 def test_a_quiet_book_still_gets_the_last_minute_entry_and_the_exit_before_end(tmp_path: Path) -> None:
-    server = make_server(end_in_s=25)  # the books never change after this
-    body = """
-[exits]
-stop_loss_pct = 0
-take_profit_pct = 0
-exit_before_end_s = 4
-[strategies]
-enabled = ["canary"]
-[strategies.params.canary]
-seconds_before_end = 8
-"""
-    bot = start(tmp_path, server, live_config(server, body))
+    venue = open_venue(end_in_s=25)  # the books never change after this
+    canary = {"enabled": ["canary"], "params": {"canary": {"seconds_before_end": 8}}}
+    bot = start(tmp_path, venue, exits={"exit_before_end_s": 4}, strategies=canary)
     try:
         bot.wait_ready(timeout=30)
         exits = eventually(
@@ -376,23 +342,23 @@ seconds_before_end = 8
         assert "BUY 5 DOWN @ 0.55" in placed[0]["details"]
         assert "[canary]" in placed[0]["details"]
         assert "SELL 5 DOWN @ 0.53" in placed[1]["details"]
-        assert entry_posts(server) == 1
-        books_match_venue(tmp_path, server, {UP: (CONDITION, "UP"), DOWN: (CONDITION, "DOWN")})
-        assert server.position(DOWN) == 0
+        assert entry_posts(venue.clob) == 1
+        books_match_venue(tmp_path, venue.clob, {UP: (CONDITION, "UP"), DOWN: (CONDITION, "DOWN")})
+        assert venue.clob.position(DOWN) == 0
     finally:
         bot.stop()
-        server.stop()
+        venue.stop()
 
 
 # -- activity timestamps follow the events they describe ----------------------------------
 
 
-def test_activity_timestamps_never_go_back(tmp_path: Path, server: ClobServer) -> None:
-    bot = start(tmp_path, server, live_config(server, BUY_ONCE.format(at="bid")))
+def test_activity_timestamps_never_go_back(tmp_path: Path, venue: LiveVenue) -> None:
+    bot = start(tmp_path, venue, at="bid")
     try:
         bot.wait_ready(timeout=30)
         eventually(lambda: bot.trading_state()["open_orders"], timeout=20)
-        server.cross(UP, 0.45, 4)
+        venue.clob.cross(UP, 0.45, 4)
         eventually(lambda: any(a["type"] == "ORDER_FILLED" for a in activity(tmp_path)), timeout=20)
         bot.touch("EMERGENCY_STOP")
         assert bot.wait_exit(timeout=30) == 0
@@ -402,5 +368,5 @@ def test_activity_timestamps_never_go_back(tmp_path: Path, server: ClobServer) -
     assert times == sorted(times)
     kinds = [a["type"] for a in activity(tmp_path)]
     assert kinds.index("ORDER_PLACED") < kinds.index("ORDER_FILLED") < kinds.index("ORDER_CANCELLED")
-    books_match_venue(tmp_path, server, {UP: (CONDITION, "UP"), DOWN: (CONDITION, "DOWN")})
+    books_match_venue(tmp_path, venue.clob, {UP: (CONDITION, "UP"), DOWN: (CONDITION, "DOWN")})
     assert read_json(tmp_path / "state" / "status.json")["is_alive"] is False

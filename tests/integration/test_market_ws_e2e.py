@@ -4,73 +4,26 @@ shows the feed's health per market and per connection."""
 
 from __future__ import annotations
 
-import datetime as dt
 import json
-import os
-import subprocess
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from bot.testing.clob_server import ClobServer
-from bot.testing.ws_market_server import WsMarketServer
-from tests.support import BotProcess, activity, eventually
+from tests.support import activity, eventually
+from tests.venue import CONDITION, UP, LiveVenue, VenueBot
 
-CONDITION = "0x" + "ab" * 32
-UP, DOWN = "111", "222"
+pytestmark = pytest.mark.venue(market_ws=True)  # the conftest's venue, with its market websocket
 
 
-@pytest.fixture
-def servers() -> Iterator[tuple[ClobServer, WsMarketServer]]:
-    clob = ClobServer().start()
-    end = (dt.datetime.now(dt.UTC) + dt.timedelta(minutes=30)).strftime("%Y-%m-%dT%H:%M:%SZ")
-    clob.add_market(CONDITION, (UP, DOWN), end_date_iso=end, question="Will BTC be up?")
-    ws = WsMarketServer(clob.exchange).start()
-    ws.set_book(UP, bids=[(0.45, 100)], asks=[(0.47, 100)])
-    ws.set_book(DOWN, bids=[(0.53, 100)], asks=[(0.55, 100)])
-    yield clob, ws
-    ws.stop()
-    clob.stop()
+def dry_run_bot(home: Path, venue: LiveVenue) -> VenueBot:
+    """DRY_RUN on the market websocket's book, no wallet: BuyOnce."""
+    venue.write_home(home, polymarket={"market_feed": "websocket"})
+    return venue.bot(home, "dry-run", wallet=False)
 
 
-class DryRunBot(BotProcess):
-    def __init__(self, home: Path, clob: ClobServer, ws: WsMarketServer) -> None:
-        config = f"""
-heartbeat_s = 0.5
-state_refresh_s = 0.2
-[polymarket]
-host = "{clob.url}"
-markets = ["{CONDITION}"]
-poll_interval_s = 0.2
-market_feed = "websocket"
-market_ws_url = "{ws.url}"
-[exits]
-stop_loss_pct = 0
-take_profit_pct = 0
-[strategies]
-enabled = ["tests.live_strategies:BuyOnce"]
-"""
-        super().__init__(home, config, "--mode", "dry-run")
-
-    def start(self) -> DryRunBot:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("POLYMARKET_")}
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "bot", "run", "--home", str(self.home), "--quiet", *self.extra],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env={**env, "PYTHONUNBUFFERED": "1"},
-        )
-        return self
-
-
-def test_dry_run_trades_on_the_websocket_book(
-    tmp_path: Path, servers: tuple[ClobServer, WsMarketServer]
-) -> None:
-    clob, ws = servers
-    bot = DryRunBot(tmp_path, clob, ws).start()
+def test_dry_run_trades_on_the_websocket_book(tmp_path: Path, venue: LiveVenue) -> None:
+    ws = venue.market_ws
+    bot = dry_run_bot(tmp_path, venue).start()
     try:
         assert bot.wait_ready(timeout=30)["mode"] == "DRY_RUN"
         eventually(lambda: ws.subscribed(UP) == 1, timeout=20)
@@ -105,10 +58,10 @@ def test_dry_run_trades_on_the_websocket_book(
 
 
 def test_a_resolution_with_an_unknown_winner_is_an_activity_line_and_never_booked(
-    tmp_path: Path, servers: tuple[ClobServer, WsMarketServer]
+    tmp_path: Path, venue: LiveVenue
 ) -> None:
-    clob, ws = servers
-    bot = DryRunBot(tmp_path, clob, ws).start()
+    ws = venue.market_ws
+    bot = dry_run_bot(tmp_path, venue).start()
     try:
         bot.wait_ready(timeout=30)
         eventually(lambda: ws.subscribed(UP) == 1, timeout=20)

@@ -5,97 +5,43 @@ edge does not fire on the book it would have bought while the price is missing."
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from bot.feeds.tape import TapeReader
 from bot.feeds.ws_session import SocketHealth
 from bot.model import BookTick
-from bot.testing.clob_server import ClobServer
-from bot.testing.price_server import PriceServer
 from tests.schema_check import assert_valid
-from tests.support import BotProcess, activity, eventually
+from tests.support import activity, eventually
+from tests.venue import LiveVenue, VenueBot
 
 CONDITION = "0x" + "cd" * 32
 UP, DOWN = "311", "322"
-CREDS = ("price-key", "cHJpY2Utc2VjcmV0", "price-pass")
 STRIKE = 100_000.0
 
 
-def _iso(seconds: int) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds))
-
-
 @pytest.fixture
-def servers() -> Iterator[tuple[ClobServer, PriceServer, int]]:
+def venue() -> Iterator[LiveVenue]:
     start = int(time.time()) - 20  # the window opened 20 s ago; the bot joins late, history has it
-    clob = ClobServer().start()
-    clob.add_market(
-        CONDITION,
-        (UP, DOWN),
-        end_date_iso=_iso(start + 300),
-        question="Bitcoin Up or Down?",
-        slug=f"btc-updown-5m-{start}",
-    )
-    clob.set_book(UP, bids=[(0.45, 100)], asks=[(0.47, 100)])
-    clob.set_book(DOWN, bids=[(0.53, 100)], asks=[(0.55, 100)])
-    prices = PriceServer(creds=CREDS).start()
-    prices.publish("btcusd", STRIKE, ts_ms=start * 1000 + 1_000)  # the price at the window's start
-    yield clob, prices, start
-    prices.stop()
-    clob.stop()
+    with LiveVenue.start(prices=True) as local:
+        local.add_window(CONDITION, (UP, DOWN), "btc", start)
+        local.prices.publish("btcusd", STRIKE, ts_ms=start * 1000 + 1_000)  # the price at the window's start
+        yield local
 
 
-class PricedBot(BotProcess):
-    def __init__(self, home: Path, clob: ClobServer, prices: PriceServer) -> None:
-        config = f"""
-heartbeat_s = 0.3
-state_refresh_s = 0.2
-[polymarket]
-host = "{clob.url}"
-markets = ["{CONDITION}"]
-poll_interval_s = 0.2
-price_ws_url = "{prices.url}"
-price_silence_s = 1.5
-[exits]
-stop_loss_pct = 0
-take_profit_pct = 0
-[strategies]
-enabled = ["edge"]
-[strategies.params.edge]
-min_edge = 0.05
-min_seconds_left = 5
-"""
-        super().__init__(home, config, "--mode", "dry-run")
+def priced_bot(home: Path, venue: LiveVenue) -> VenueBot:
+    """DRY_RUN, no wallet: edge on the fair value from the price stream, silent after 1.5 s."""
+    edge = {"enabled": ["edge"], "params": {"edge": {"min_edge": 0.05, "min_seconds_left": 5}}}
+    venue.write_home(home, heartbeat_s=0.3, polymarket={"price_silence_s": 1.5}, strategies=edge)
+    return venue.bot(home, "dry-run", wallet=False)
 
-    def start(self) -> PricedBot:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("POLYMARKET_")}
-        env.update(
-            POLYMARKET_API_KEY=CREDS[0],
-            POLYMARKET_API_SECRET=CREDS[1],
-            POLYMARKET_API_PASSPHRASE=CREDS[2],
-            PYTHONUNBUFFERED="1",
-        )
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "bot", "run", "--home", str(self.home), "--quiet", *self.extra],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=env,
-        )
-        return self
 
-    def underlying(self) -> dict:
-        return self.status()["feeds"][CONDITION]["underlying"]
-
-    def price_connection(self) -> dict:
-        return next(c for c in self.status()["feed_connections"] if c["id"] == "prices:polybolt")
+def underlying(bot: VenueBot) -> dict[str, Any]:
+    return bot.status()["feeds"][CONDITION]["underlying"]
 
 
 def _books(home: Path) -> list[BookTick]:
@@ -105,15 +51,13 @@ def _books(home: Path) -> list[BookTick]:
     return [e for e in TapeReader(tapes[-1]) if isinstance(e, BookTick)]
 
 
-def test_edge_trades_on_the_fair_value_of_the_underlying(
-    tmp_path: Path, servers: tuple[ClobServer, PriceServer, int]
-) -> None:
-    clob, prices, _start = servers
-    bot = PricedBot(tmp_path, clob, prices).start()
+def test_edge_trades_on_the_fair_value_of_the_underlying(tmp_path: Path, venue: LiveVenue) -> None:
+    prices = venue.prices
+    bot = priced_bot(tmp_path, venue).start()
     try:
         assert bot.wait_ready(timeout=30)["mode"] == "DRY_RUN"
         eventually(lambda: prices.subscribed("btcusd") == 1, timeout=20)
-        under = eventually(lambda: (u := bot.underlying())["strike"] and u, timeout=20)
+        under = eventually(lambda: (u := underlying(bot))["strike"] and u, timeout=20)
         assert under["strike"] == STRIKE
         assert under["strike_from"] == "first price"
         assert under["source"] == "polybolt"
@@ -124,11 +68,11 @@ def test_edge_trades_on_the_fair_value_of_the_underlying(
         position = state["active_positions"][0]
         assert position["side"] == "UP"
         assert position["entry_price"] == 0.47
-        under = eventually(lambda: (u := bot.underlying())["price"] == STRIKE + 500 and u, timeout=20)
+        under = eventually(lambda: (u := underlying(bot))["price"] == STRIKE + 500 and u, timeout=20)
         assert under["reason"] is None
         assert under["fair_value"] > 0.9
         assert_valid("status", bot.status())
-        conn = bot.price_connection()
+        conn = bot.connection("prices:polybolt")
         assert conn["state"] == "connected"
         assert conn["unparsed"] == 0
         assert conn["prices"] >= 2
@@ -148,19 +92,17 @@ def test_edge_trades_on_the_fair_value_of_the_underlying(
         bot.stop()
 
 
-def test_a_silent_price_feed_stops_edge_with_a_reason(
-    tmp_path: Path, servers: tuple[ClobServer, PriceServer, int]
-) -> None:
-    clob, prices, _start = servers
+def test_a_silent_price_feed_stops_edge_with_a_reason(tmp_path: Path, venue: LiveVenue) -> None:
+    clob, prices = venue.clob, venue.prices
     prices.tick_every("btcusd", 0.2, lambda: STRIKE)  # at the strike: P(UP) 0.5, no edge at 0.47
-    bot = PricedBot(tmp_path, clob, prices).start()
+    bot = priced_bot(tmp_path, venue).start()
     try:
         bot.wait_ready(timeout=30)
-        eventually(lambda: bot.underlying()["fair_value"] is not None, timeout=20)
+        eventually(lambda: underlying(bot)["fair_value"] is not None, timeout=20)
         prices.silence(True)
-        under = eventually(lambda: "silent" in ((u := bot.underlying())["reason"] or "") and u, timeout=20)
+        under = eventually(lambda: "silent" in ((u := underlying(bot))["reason"] or "") and u, timeout=20)
         assert under["fair_value"] is None
-        eventually(lambda: bot.price_connection()["silent_closes"] >= 1, timeout=20)
+        eventually(lambda: bot.connection("prices:polybolt")["silent_closes"] >= 1, timeout=20)
         assert_valid("status", bot.status())
         # a book that the last fair value (0.5) would buy: edge must not, the price is missing
         clob.set_book(UP, bids=[(0.38, 100)], asks=[(0.40, 100)])
@@ -173,6 +115,6 @@ def test_a_silent_price_feed_stops_edge_with_a_reason(
         prices.silence(False)
         state = eventually(lambda: (s := bot.trading_state())["active_positions"] and s, timeout=30)
         assert state["active_positions"][0]["entry_price"] == 0.40
-        eventually(lambda: bot.underlying()["reason"] is None, timeout=20)
+        eventually(lambda: underlying(bot)["reason"] is None, timeout=20)
     finally:
         bot.stop()

@@ -10,29 +10,24 @@ import sys
 from pathlib import Path
 
 from bot.testing.chain_server import ChainServer
-from bot.testing.clob_server import ClobServer
-from tests.integration.test_live_e2e import CONDITION, KEY, UP
 from tests.integration.test_live_engine_faults import (
-    BUY_ONCE,
     THIRD,
     THIRD_DOWN,
     THIRD_UP,
-    _end,
-    live_config,
-    make_server,
+    live_home,
+    open_venue,
     start,
 )
 from tests.support import activity, eventually
+from tests.venue import CONDITION, KEY, UP, LiveVenue
 
 
-def two_markets() -> ClobServer:
+def two_markets() -> LiveVenue:
     """CONDITION ends in 15 s (the bot looks for its resolution once the window ends); THIRD
     stays open, which keeps the bot running after CONDITION resolves."""
-    server = make_server(end_in_s=15)
-    server.add_market(THIRD, (THIRD_UP, THIRD_DOWN), end_date_iso=_end(1800), question="SOL up?")
-    server.set_book(THIRD_UP, bids=[(0.45, 100)], asks=[(0.47, 100)])
-    server.set_book(THIRD_DOWN, bids=[(0.53, 100)], asks=[(0.55, 100)])
-    return server
+    venue = open_venue(end_in_s=15)
+    venue.add_market(THIRD, (THIRD_UP, THIRD_DOWN), question="SOL up?")
+    return venue
 
 
 def closed_as_won(home: Path) -> bool:
@@ -50,12 +45,10 @@ def redeem(home: Path, env: dict[str, str], *extra: str) -> subprocess.Completed
 
 
 def test_bot_redeem_redeems_a_stopped_bots_win_and_the_next_start_books_it(tmp_path: Path) -> None:
-    server = two_markets()
+    venue = two_markets()
+    server = venue.clob
     chain = ChainServer(server.exchange, owner_of=lambda address: server.api_key).start()
-    toml = live_config(server, BUY_ONCE.format(at="ask"), (CONDITION, THIRD)).replace(
-        "[polymarket]\n", f'[polymarket]\nrpc_url = "{chain.url}"\n', 1
-    )
-    bot = start(tmp_path, server, toml)
+    bot = start(tmp_path, venue, polymarket={"rpc_url": chain.url})
     try:
         bot.wait_ready(timeout=30)
         eventually(lambda: bot.trading_state()["active_positions"], timeout=20)
@@ -87,36 +80,35 @@ def test_bot_redeem_redeems_a_stopped_bots_win_and_the_next_start_books_it(tmp_p
         assert len(chain.transactions) == 1
         assert KEY.removeprefix("0x") not in done.stdout + done.stderr
         # the resolved market is closed: the next start trades the open one only
-        bot = start(tmp_path, server, toml.replace(f'"{CONDITION}", ', ""))
+        bot = start(tmp_path, venue, markets=(THIRD,), polymarket={"rpc_url": chain.url})
         bot.wait_ready(timeout=30)
         eventually(lambda: len(bot.trading_state()["active_positions"]) == 1, timeout=20)
         assert closed_as_won(tmp_path)
     finally:
         bot.stop()
         chain.stop()
-        server.stop()
+        venue.stop()
 
 
 def test_an_eoa_without_rpc_url_is_told_what_to_set(tmp_path: Path) -> None:
-    server = make_server()
+    venue = open_venue()
     try:
-        (tmp_path / "bot.toml").write_text(live_config(server, ""))
+        live_home(tmp_path, venue, exits=None, strategies=None)
         result = redeem(tmp_path, {"POLYMARKET_PRIVATE_KEY": KEY})
         assert result.returncode == 2
         assert "rpc_url is not set" in result.stderr
         assert "Traceback" not in result.stderr
     finally:
-        server.stop()
+        venue.stop()
 
 
 def test_auto_redeem_redeems_a_win_while_the_bot_runs(tmp_path: Path) -> None:
-    server = two_markets()
+    venue = two_markets()
+    server = venue.clob
     chain = ChainServer(server.exchange, owner_of=lambda address: server.api_key, receipt_after=1).start()
-    settings = f'[polymarket]\nauto_redeem = true\nredeem_interval_s = 0.2\nrpc_url = "{chain.url}"\n'
-    toml = live_config(server, BUY_ONCE.format(at="ask"), (CONDITION, THIRD)).replace(
-        "[polymarket]\n", settings, 1
+    bot = start(
+        tmp_path, venue, polymarket={"auto_redeem": True, "redeem_interval_s": 0.2, "rpc_url": chain.url}
     )
-    bot = start(tmp_path, server, toml)
     try:
         bot.wait_ready(timeout=30)
         eventually(lambda: len(bot.trading_state()["active_positions"]) == 2, timeout=20)
@@ -133,18 +125,18 @@ def test_auto_redeem_redeems_a_win_while_the_bot_runs(tmp_path: Path) -> None:
     finally:
         bot.stop()
         chain.stop()
-        server.stop()
+        venue.stop()
 
 
 def test_auto_redeem_with_a_wallet_that_cannot_redeem_stops_the_start(tmp_path: Path) -> None:
-    server = make_server()
+    venue = open_venue()
     try:
-        toml = live_config(server, "auto_redeem = true\nsignature_type = 2\n")
-        bot = start(tmp_path, server, toml)
+        redeem_on_a_safe = {"auto_redeem": True, "signature_type": 2}
+        bot = start(tmp_path, venue, polymarket=redeem_on_a_safe, exits=None, strategies=None)
         code = bot.proc.wait(timeout=60)
         err = bot.proc.stderr.read() if bot.proc.stderr else ""
         assert code == 2, err
         assert "POLYMARKET_BUILDER_API_KEY" in err
         assert "Traceback" not in err
     finally:
-        server.stop()
+        venue.stop()

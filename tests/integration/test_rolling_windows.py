@@ -7,111 +7,48 @@ dropped; a Gamma outage is survived; a window with other rules is skipped with t
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from bot.clock import MARKET_CLOCK_ENV
 from bot.model import iso
 from bot.startup import JOURNAL_NAME
-from bot.testing.clob_server import ClobServer
-from bot.testing.gamma_server import GammaServer
 from bot.testing.ws_market_server import WsMarketServer
 from tests.schema_check import assert_valid
-from tests.support import BotProcess, activity, eventually
+from tests.support import activity, eventually
+from tests.venue import WINDOW_S, LiveVenue, MarketClock, VenueBot
 
 SPEED = 40.0  # a 5-minute window passes in 7.5 s
-WINDOW_S = 300
 SERIES = "btc-updown-5m"
 
 
-@dataclass
-class Market:
-    """The shared clock, the two servers, and the window grid."""
-
-    env: str
-    now_ms: Callable[[], int]
-    first_s: int  # start of the window open when the bot starts (opened a market minute before)
-    gamma: GammaServer
-    clob: ClobServer
-
-    def slug(self, n: int) -> str:
-        return f"{SERIES}-{self.first_s + n * WINDOW_S}"
-
-    def condition(self, n: int) -> str:
-        return self.gamma.condition_id(self.slug(n))
-
-
 @pytest.fixture
-def market() -> Iterator[Market]:
-    wall0 = int(time.time() * 1000)
-    grid = WINDOW_S * 1000
-    market0 = wall0 // grid * grid + 60_000  # a window opened a market minute ago
-
-    def now_ms() -> int:
-        return market0 + round((time.time() * 1000 - wall0) * SPEED)
-
-    gamma = GammaServer(series=[SERIES], clock=lambda: now_ms() / 1000, resolve_after_s=5).start()
-    clob = ClobServer().start()
-    first = (market0 - 60_000) // 1000
-    m = Market(f"{wall0}:{market0}:{SPEED}", now_ms, first, gamma, clob)
-    for n in range(10):  # the CLOB lists the windows Gamma will announce, with a book favouring UP
-        up, down = gamma.token_ids(m.slug(n))
-        end = iso((first + (n + 1) * WINDOW_S) * 1000).replace(".000", "")
-        clob.add_market(m.condition(n), (up, down), end_date_iso=end, question=m.slug(n), fee_rate=0.07)
-        clob.set_book(up, bids=[(0.55, 100)], asks=[(0.57, 100)])
-        clob.set_book(down, bids=[(0.43, 100)], asks=[(0.45, 100)])
-    gamma.fault(m.slug(4), "twap30")  # the fourth window after start settles on another rule
-    yield m
-    gamma.stop()
-    clob.stop()
+def market() -> Iterator[LiveVenue]:
+    """Gamma lists the series' windows on a market clock that starts a minute into one; the
+    CLOB lists the first ten, with a book favouring UP."""
+    clock = MarketClock.into_window(SPEED, seconds_in=60)
+    with LiveVenue.start(series=SERIES, clock=clock) as m:
+        m.list_windows(10, up=(0.55, 0.57), fee_rate=0.07)
+        m.gamma.fault(m.slug(4), "twap30")  # the fourth window after start settles on another rule
+        yield m
 
 
-def config(m: Market, feed: str = "rest", ws_url: str = "") -> str:
-    socket = f'market_ws_url = "{ws_url}"' if ws_url else ""
-    return f"""
-heartbeat_s = 0.5
-state_refresh_s = 0.2
-[polymarket]
-host = "{m.clob.url}"
-gamma_host = "{m.gamma.url}"
-series = ["{SERIES}"]
-market_feed = "{feed}"
-{socket}
-poll_interval_s = 0.2
-discovery_poll_s = 0.2
-resolve_poll_s = 5
-[exits]
-stop_loss_pct = 0
-take_profit_pct = 0
-[strategies]
-enabled = ["canary"]
-"""
+def rolling_home(home: Path, m: LiveVenue, polymarket: dict[str, Any] | None = None, **overrides: Any) -> str:
+    """canary on each window of the series; `polymarket`: more [polymarket] settings."""
+    settings = {"market_feed": "rest", "discovery_poll_s": 0.2, "resolve_poll_s": 5, **(polymarket or {})}
+    overrides["strategies"] = {"enabled": ["canary"], **overrides.get("strategies", {})}
+    return m.write_home(home, polymarket=settings, **overrides)
 
 
-class RollingBot(BotProcess):
-    def __init__(self, home: Path, m: Market, text: str = "", mode: str = "dry-run") -> None:
-        super().__init__(home, text or config(m), "--mode", mode)
-        self.clock_env = m.env
-        self.secrets: dict[str, str] = {}
-
-    def start(self) -> RollingBot:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("POLYMARKET_")}
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "bot", "run", "--home", str(self.home), "--quiet", *self.extra],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env={**env, **self.secrets, MARKET_CLOCK_ENV: self.clock_env, "PYTHONUNBUFFERED": "1"},
-        )
-        return self
+def rolling_bot(home: Path, m: LiveVenue, mode: str = "dry-run", **polymarket: Any) -> VenueBot:
+    """`bot run` on the rolling windows: DRY_RUN without a wallet, LIVE with one."""
+    rolling_home(home, m, polymarket)
+    return m.bot(home, mode, wallet=mode == "live")
 
 
 def lines(home: Path, kind: str) -> list[dict[str, object]]:
@@ -126,9 +63,9 @@ def on(home: Path, kind: str, market_id: str) -> list[dict[str, object]]:
     return [a for a in lines(home, kind) if a["market"] == market_id]
 
 
-def test_dry_run_rolls_through_windows(tmp_path: Path, market: Market) -> None:
+def test_dry_run_rolls_through_windows(tmp_path: Path, market: LiveVenue) -> None:
     m = market
-    bot = RollingBot(tmp_path, m).start()
+    bot = rolling_bot(tmp_path, m).start()
     try:
         status = bot.wait_ready(timeout=30)
         assert status["discovery"]["series"] == [SERIES]
@@ -155,7 +92,11 @@ def test_dry_run_rolls_through_windows(tmp_path: Path, market: Market) -> None:
         assert len(subscribed) == 1, f"window {n}: {checked} {subscribed}"
         lead_s = float(str(subscribed[0]["details"]).split(" subscribed ")[1].split(" s before")[0])
         assert lead_s >= 60, f"window {n} subscribed only {lead_s} s ahead"
-        assert checked[0]["timestamp"] <= subscribed[0]["timestamp"] < iso((m.first_s + n * WINDOW_S) * 1000)
+        assert (
+            checked[0]["timestamp"]
+            <= subscribed[0]["timestamp"]
+            < iso((m.clock.first_s + n * WINDOW_S) * 1000)
+        )
         assert on(tmp_path, "ORDER_FILLED", m.condition(n)), f"canary traded window {n}"
         resolved = said(tmp_path, "DISCOVERY", m.slug(n), "resolved", "dropped")
         assert len(resolved) == 1
@@ -181,18 +122,18 @@ def test_dry_run_rolls_through_windows(tmp_path: Path, market: Market) -> None:
     assert "DISCOVERY" in kinds
 
 
-def test_restart_takes_back_the_window_it_holds(tmp_path: Path, market: Market) -> None:
+def test_restart_takes_back_the_window_it_holds(tmp_path: Path, market: LiveVenue) -> None:
     """Stopped while holding a window: the next start (same home, same series) is not refused,
     takes the window back, books its resolution, and goes on with the next windows."""
     m = market
-    bot = RollingBot(tmp_path, m).start()
+    bot = rolling_bot(tmp_path, m).start()
     try:
         bot.wait_ready(timeout=30)
         eventually(lambda: on(tmp_path, "ORDER_FILLED", m.condition(1)), timeout=60)
     finally:
         bot.stop()
     assert not on(tmp_path, "MARKET_RESOLVED", m.condition(1))
-    again = RollingBot(tmp_path, m).start()
+    again = rolling_bot(tmp_path, m).start()
     try:
         again.wait_ready(timeout=30)
         eventually(lambda: said(tmp_path, "DISCOVERY", m.slug(1), "taken back after the restart"), timeout=30)
@@ -209,16 +150,16 @@ def test_restart_takes_back_the_window_it_holds(tmp_path: Path, market: Market) 
 
 
 def test_the_market_websocket_subscribes_ahead_and_unsubscribes_resolved_windows(
-    tmp_path: Path, market: Market
+    tmp_path: Path, market: LiveVenue
 ) -> None:
     m = market
     ws = WsMarketServer(m.clob.exchange).start()
     up = m.gamma.token_ids(m.slug(1))[0]
-    bot = RollingBot(tmp_path, m, config(m, "websocket", ws.url)).start()
+    bot = rolling_bot(tmp_path, m, market_feed="websocket", market_ws_url=ws.url).start()
     try:
         bot.wait_ready(timeout=30)
         eventually(lambda: ws.subscribed(up) == 1, timeout=30)
-        assert m.now_ms() < (m.first_s + WINDOW_S) * 1000, "on the socket before the window opens"
+        assert m.clock.now_ms() < (m.clock.first_s + WINDOW_S) * 1000, "on the socket before the window opens"
         eventually(lambda: on(tmp_path, "ORDER_FILLED", m.condition(1)), timeout=60)
         eventually(lambda: on(tmp_path, "MARKET_RESOLVED", m.condition(1)), timeout=60)
         eventually(lambda: ws.subscribed(up) == 0, timeout=30)
@@ -246,19 +187,11 @@ def test_an_unknown_series_stops_the_start_with_exit_2(tmp_path: Path) -> None:
     assert "timeframe" in message[0], out.stderr
 
 
-def test_live_rolls_through_windows_against_the_clob_server(tmp_path: Path, market: Market) -> None:
+def test_live_rolls_through_windows_against_the_clob_server(tmp_path: Path, market: LiveVenue) -> None:
     """LIVE: each rolled window is registered with the venue (orders signed and posted for it),
     its trades are read back, and its resolution settles the position."""
     m = market
-    bot = RollingBot(tmp_path, m, mode="live")
-    api_key, secret, passphrase = m.clob.creds
-    bot.secrets = {
-        "POLYMARKET_PRIVATE_KEY": "0x" + "11" * 32,
-        "POLYMARKET_API_KEY": api_key,
-        "POLYMARKET_API_SECRET": secret,
-        "POLYMARKET_API_PASSPHRASE": passphrase,
-    }
-    bot.start()
+    bot = rolling_bot(tmp_path, m, "live").start()
     try:
         bot.wait_ready(timeout=30)
         for n in (1, 2):

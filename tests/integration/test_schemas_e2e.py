@@ -18,11 +18,10 @@ from typing import Any
 import pytest
 
 import bot
-from bot.testing.clob_server import ClobServer
-from tests.integration.test_live_e2e import CONDITION, UP, LiveBot
-from tests.integration.test_live_e2e import server as server  # the one-market venue fixture
+from tests.integration.test_live_e2e import live_bot
 from tests.schema_check import assert_valid
 from tests.support import FAST_CONFIG, BotProcess, eventually, read_json
+from tests.venue import CONDITION, UP, LiveVenue
 
 FILES = ("status", "trading_state", "trades_today")
 # losing streaks must not stop entries before every kind of row has been seen
@@ -189,17 +188,17 @@ def test_documented_jq_reads_the_timestamps(tmp_path: Path) -> None:
     assert left == pytest.approx(soonest - status["market_time_epoch_s"], abs=0.001)
 
 
-def test_dry_run_and_live_files_match_their_schemas(tmp_path: Path, server: ClobServer) -> None:
+def test_dry_run_and_live_files_match_their_schemas(tmp_path: Path, venue: LiveVenue) -> None:
     """DRY_RUN against the local CLOB server: a resting order, then a position, and the feeds;
     then LIVE in the same home: the reconciliation report."""
     dry = tmp_path / "dry"
     dry.mkdir()
-    proc = LiveBot(dry, server, "dry-run", at="bid").start()
+    proc = live_bot(dry, venue, "dry-run", at="bid").start()
     try:
         proc.wait_ready(timeout=30)
         files = eventually(lambda: (f := snapshot(dry / "state"))["trading_state"]["open_orders"] and f, 20)
         assert files["trading_state"]["mode"] == "DRY_RUN"
-        server.set_book(UP, bids=[(0.40, 100)], asks=[(0.44, 100)])  # the ask crosses the resting bid
+        venue.clob.set_book(UP, bids=[(0.40, 100)], asks=[(0.44, 100)])  # the ask crosses the resting bid
         files = eventually(
             lambda: (f := snapshot(dry / "state"))["trading_state"]["active_positions"] and f, 20
         )
@@ -211,7 +210,7 @@ def test_dry_run_and_live_files_match_their_schemas(tmp_path: Path, server: Clob
 
     live = tmp_path / "live"
     live.mkdir()
-    proc = LiveBot(live, server, "live").start()
+    proc = live_bot(live, venue, "live").start()
     try:
         proc.wait_ready(timeout=30)
         report = read_json(live / "state" / "reconciliation.json")

@@ -10,21 +10,18 @@ market clock 40 times the wall clock (the fixture of test_rolling_windows.py):
 from __future__ import annotations
 
 import sqlite3
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from bot.model import iso
 from bot.startup import JOURNAL_NAME
 from bot.testing.chain_server import ChainServer
-from bot.testing.clob_server import ClobServer
-from bot.testing.gamma_server import GammaServer
-from tests.integration.test_rolling_windows import SERIES, Market, RollingBot, config, lines, on
+from tests.integration.test_rolling_windows import SERIES, lines, on, rolling_home
 from tests.integration.test_rolling_windows import market as market
 from tests.support import eventually, read_json
+from tests.venue import LiveVenue, MarketClock, VenueBot
 
 MICRO = 1_000_000
 
@@ -33,24 +30,17 @@ MICRO = 1_000_000
 def chain(request: pytest.FixtureRequest) -> Iterator[ChainServer]:
     """The local Polygon node on the test's market (`market` or `slow_market`)."""
     name = "slow_market" if "slow_market" in request.fixturenames else "market"
-    m: Market = request.getfixturevalue(name)
+    m: LiveVenue = request.getfixturevalue(name)
     server = ChainServer(m.clob.exchange, owner_of=lambda address: m.clob.api_key, receipt_after=1)
     with server:
         yield server
 
 
-def live_bot(home: Path, m: Market, chain: ChainServer) -> RollingBot:
-    redeem = f'auto_redeem = true\nredeem_interval_s = 0.2\nrpc_url = "{chain.url}"\n'
-    text = config(m).replace("[polymarket]\n", "[polymarket]\n" + redeem, 1)
-    bot = RollingBot(home, m, text, mode="live")
-    api_key, secret, passphrase = m.clob.creds
-    bot.secrets = {
-        "POLYMARKET_PRIVATE_KEY": "0x" + "11" * 32,
-        "POLYMARKET_API_KEY": api_key,
-        "POLYMARKET_API_SECRET": secret,
-        "POLYMARKET_API_PASSPHRASE": passphrase,
-    }
-    return bot
+def live_bot(home: Path, m: LiveVenue, chain: ChainServer, **overrides: Any) -> VenueBot:
+    """LIVE on the rolling windows, redeeming won positions on the local node."""
+    redeem = {"auto_redeem": True, "redeem_interval_s": 0.2, "rpc_url": chain.url}
+    rolling_home(home, m, redeem, **overrides)
+    return m.bot(home, "live")
 
 
 def trades(home: Path, market_id: str) -> list[dict[str, Any]]:
@@ -80,7 +70,7 @@ def bought(home: Path, market_id: str) -> tuple[int, int, int]:
 
 def test_a_window_resolved_fifty_fifty_pays_half_a_share_once(
     tmp_path: Path,
-    market: Market,
+    market: LiveVenue,
     chain: ChainServer,
 ) -> None:
     m = market
@@ -131,9 +121,21 @@ def held(home: Path, market_id: str) -> list[tuple[str, int]]:
     return [(str(o), int(s)) for o, s in rows]
 
 
+def killed_holding(bot: VenueBot, market_id: str) -> list[tuple[str, int]]:
+    """Start the bot, SIGKILL it once it holds the market: what the journal holds then."""
+    bot.start()
+    try:
+        bot.wait_ready(timeout=30)
+        eventually(lambda: held(bot.home, market_id), timeout=60)
+    finally:
+        bot.kill()
+        bot.stop()
+    return held(bot.home, market_id)
+
+
 def test_a_window_held_through_a_kill_is_taken_back_settled_once_and_redeemed_once(
     tmp_path: Path,
-    market: Market,
+    market: LiveVenue,
     chain: ChainServer,
 ) -> None:
     """Killed (SIGKILL) holding window 1; down until window 1 resolved and window 3 opened
@@ -141,17 +143,10 @@ def test_a_window_held_through_a_kill_is_taken_back_settled_once_and_redeemed_on
     position against the venue, books the resolution once and redeems it once."""
     m = market
     w = m.condition(1)
-    bot = live_bot(tmp_path, m, chain).start()
-    try:
-        bot.wait_ready(timeout=30)
-        eventually(lambda: held(tmp_path, w), timeout=60)
-    finally:
-        bot.kill()
-        bot.stop()
-    ((side, shares),) = held(tmp_path, w)
+    ((side, shares),) = killed_holding(live_bot(tmp_path, m, chain), w)
     up, down = m.gamma.token_ids(m.slug(1))
     m.gamma.set_winner(m.slug(1), "Up" if side == "UP" else "Down")  # the held side wins
-    eventually(lambda: m.now_ms() >= (m.first_s + 3 * 300) * 1000, timeout=60)  # window 3 is open
+    eventually(lambda: m.clock.now_ms() >= (m.clock.first_s + 3 * 300) * 1000, timeout=60)  # window 3 is open
     m.clob.resolve(w, up if side == "UP" else down)
     assert m.clob.position(up if side == "UP" else down) * MICRO == shares
     again = live_bot(tmp_path, m, chain).start()
@@ -174,55 +169,32 @@ def test_a_window_held_through_a_kill_is_taken_back_settled_once_and_redeemed_on
 
 
 @pytest.fixture
-def slow_market() -> Iterator[Market]:
+def slow_market() -> Iterator[LiveVenue]:
     """The rolling fixture at 10× (a window lasts 30 s of wall time): time for a kill and a
     restart inside one window."""
-    speed, wall0 = 10.0, int(time.time() * 1000)
-    market0 = wall0 // 300_000 * 300_000 + 120_000  # window 1 opens three market minutes after start
-
-    def now_ms() -> int:
-        return market0 + round((time.time() * 1000 - wall0) * speed)
-
-    gamma = GammaServer(series=[SERIES], clock=lambda: now_ms() / 1000, resolve_after_s=5).start()
-    clob = ClobServer().start()
-    m = Market(f"{wall0}:{market0}:{speed}", now_ms, (market0 - 120_000) // 1000, gamma, clob)
-    for n in range(4):
-        up, down = gamma.token_ids(m.slug(n))
-        end = iso((m.first_s + (n + 1) * 300) * 1000).replace(".000", "")
-        clob.add_market(m.condition(n), (up, down), end_date_iso=end, question=m.slug(n), fee_rate=0.07)
-        clob.set_book(up, bids=[(0.55, 100)], asks=[(0.57, 100)])
-        clob.set_book(down, bids=[(0.43, 100)], asks=[(0.45, 100)])
-    yield m
-    gamma.stop()
-    clob.stop()
+    clock = MarketClock.into_window(10.0, seconds_in=120)  # window 1 opens three market minutes after start
+    with LiveVenue.start(series=SERIES, clock=clock) as m:
+        m.list_windows(4, up=(0.55, 0.57), fee_rate=0.07)
+        yield m
 
 
 def test_a_window_still_open_after_a_kill_is_traded_again_its_stop_works(
-    tmp_path: Path, slow_market: Market, chain: ChainServer
+    tmp_path: Path, slow_market: LiveVenue, chain: ChainServer
 ) -> None:
     """Killed holding window 1 while it is open; the next start takes it back, subscribes its
     book again and its stop-loss sells the position when the bid falls below the stop."""
     m = slow_market
     w = m.condition(1)
     up, down = m.gamma.token_ids(m.slug(1))
-    bot = live_bot(tmp_path, m, chain)
-    early = (tmp_path / "bot.toml").read_text()  # the canary buys as soon as window 1 opens
-    early += "[strategies.params.canary]\nseconds_before_end = 290\nttl_s = 5\n"
-    early += "[strategies.exits.canary]\nstop_loss_pct = 20\n"
-    (tmp_path / "bot.toml").write_text(early)
-    bot.start()
-    try:
-        bot.wait_ready(timeout=30)
-        eventually(lambda: held(tmp_path, w), timeout=60)
-    finally:
-        bot.kill()
-        bot.stop()
-    ((side, shares),) = held(tmp_path, w)
-    assert m.now_ms() < (m.first_s + 2 * 300) * 1000, "window 1 is still open"
+    early = {
+        "params": {"canary": {"seconds_before_end": 290, "ttl_s": 5}},
+        "exits": {"canary": {"stop_loss_pct": 20}},
+    }
+    bot = live_bot(tmp_path, m, chain, strategies=early)  # the canary buys as soon as window 1 opens
+    ((side, shares),) = killed_holding(bot, w)
+    assert m.clock.now_ms() < (m.clock.first_s + 2 * 300) * 1000, "window 1 is still open"
     token = up if side == "UP" else down
-    again = RollingBot(tmp_path, m, early, mode="live")
-    again.secrets = bot.secrets
-    again.start()
+    again = live_bot(tmp_path, m, chain, strategies=early).start()
     try:
         again.wait_ready(timeout=30)
         eventually(
@@ -246,7 +218,7 @@ def test_a_window_still_open_after_a_kill_is_traded_again_its_stop_works(
 
 
 def test_a_restart_holding_a_won_window_compares_the_won_side_not_the_lost_one(
-    tmp_path: Path, market: Market, chain: ChainServer
+    tmp_path: Path, market: LiveVenue, chain: ChainServer
 ) -> None:
     """Restarted while a won position awaits redemption: its market is compared with the venue
     (the won tokens match), and the losing tokens the wallet keeps until redemption are no
@@ -255,11 +227,8 @@ def test_a_restart_holding_a_won_window_compares_the_won_side_not_the_lost_one(
     w = m.condition(1)
     up, down = m.gamma.token_ids(m.slug(1))
     m.gamma.set_winner(m.slug(1), "Up")  # the canary buys the side the book favours: UP
-    text = config(m)
-    bot = RollingBot(tmp_path, m, text, mode="live")
-    bot.secrets = live_bot(tmp_path, m, chain).secrets
-    (tmp_path / "bot.toml").write_text(text)
-    bot.start()
+    rolling_home(tmp_path, m)  # no redemption: the won position waits
+    bot = m.bot(tmp_path, "live").start()
     try:
         bot.wait_ready(timeout=30)
         eventually(
@@ -272,9 +241,7 @@ def test_a_restart_holding_a_won_window_compares_the_won_side_not_the_lost_one(
     assert side == "UP"
     m.clob.resolve(w, up)
     m.clob.set_position(down, 3)  # worthless tokens of the losing side, still in the wallet
-    again = RollingBot(tmp_path, m, text, mode="live")
-    again.secrets = bot.secrets
-    again.start()
+    again = m.bot(tmp_path, "live").start()
     try:
         again.wait_ready(timeout=30)
         checked = [a for a in on(tmp_path, "BALANCE_CHECK", w) if "held at the restart" in str(a["details"])]
@@ -285,9 +252,7 @@ def test_a_restart_holding_a_won_window_compares_the_won_side_not_the_lost_one(
         m.clob.set_position(up, shares / MICRO - 1)  # now the won side differs: still seen
     finally:
         again.stop()
-    third = RollingBot(tmp_path, m, text, mode="live")
-    third.secrets = bot.secrets
-    third.start()
+    third = m.bot(tmp_path, "live").start()
     try:
         third.wait_ready(timeout=30)
         reconciliation = read_json(tmp_path / "state" / "reconciliation.json")

@@ -5,83 +5,25 @@ long (60 s), so a fill booked within the deadlines below came by the socket or t
 
 from __future__ import annotations
 
-import datetime as dt
-import os
 import sqlite3
-import subprocess
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from bot.testing.clob_server import ClobServer
-from bot.testing.ws_user_server import WsUserServer
 from tests.schema_check import assert_valid
-from tests.support import BotProcess, eventually
+from tests.support import eventually
+from tests.venue import UP, LiveVenue, VenueBot
 
-KEY = "0x" + "22" * 32
-CONDITION = "0x" + "ef" * 32
-UP, DOWN = "411", "422"
-
-
-@pytest.fixture
-def servers() -> Iterator[tuple[ClobServer, WsUserServer]]:
-    clob = ClobServer().start()
-    end = (dt.datetime.now(dt.UTC) + dt.timedelta(minutes=30)).strftime("%Y-%m-%dT%H:%M:%SZ")
-    clob.add_market(CONDITION, (UP, DOWN), end_date_iso=end, question="Will BTC be up?")
-    clob.set_book(UP, bids=[(0.45, 100)], asks=[(0.47, 100)])
-    clob.set_book(DOWN, bids=[(0.53, 100)], asks=[(0.55, 100)])
-    api_key, secret, passphrase = clob.creds
-    user = WsUserServer(clob.exchange, known_keys={api_key: (secret, passphrase)}).start()
-    yield clob, user
-    user.stop()
-    clob.stop()
+pytestmark = pytest.mark.venue(user_ws=True)  # the conftest's venue, with its user websocket
 
 
-class LiveBot(BotProcess):
-    def __init__(self, home: Path, clob: ClobServer, user: WsUserServer) -> None:
-        config = f"""
-heartbeat_s = 0.3
-state_refresh_s = 0.2
-[polymarket]
-host = "{clob.url}"
-markets = ["{CONDITION}"]
-poll_interval_s = 60
-user_ws_url = "{user.url}"
-ws_silence_s = 5
-[exits]
-stop_loss_pct = 0
-take_profit_pct = 0
-[strategies]
-enabled = ["tests.live_strategies:BuyOnce"]
-[strategies.params.buy_once]
-at = "bid"
-shares = 10
-"""
-        super().__init__(home, config, "--mode", "live")
-        api_key, secret, passphrase = clob.creds
-        self.env = {
-            "POLYMARKET_PRIVATE_KEY": KEY,
-            "POLYMARKET_API_KEY": api_key,
-            "POLYMARKET_API_SECRET": secret,
-            "POLYMARKET_API_PASSPHRASE": passphrase,
-        }
-        self.secrets = [KEY.removeprefix("0x"), secret, passphrase]
-
-    def start(self) -> LiveBot:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("POLYMARKET_")}
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "bot", "run", "--home", str(self.home), "--quiet", *self.extra],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env={**env, **self.env, "PYTHONUNBUFFERED": "1"},
-        )
-        return self
-
-    def user_connection(self) -> dict:
-        return next(c for c in self.status()["feed_connections"] if c["id"] == "user")
+def live_bot(home: Path, venue: LiveVenue) -> VenueBot:
+    """LIVE with a slow REST poll: BuyOnce rests 10 shares at the bid."""
+    polymarket = {"poll_interval_s": 60, "ws_silence_s": 5}
+    buy_once = {"params": {"buy_once": {"at": "bid", "shares": 10}}}
+    venue.write_home(home, heartbeat_s=0.3, polymarket=polymarket, strategies=buy_once)
+    return venue.bot(home, "live")
 
 
 def journal_fills(home: Path) -> list[str]:
@@ -98,10 +40,10 @@ def venue_trades(clob: ClobServer) -> list[str]:
 
 
 def test_fills_come_by_the_socket_and_a_dropped_socket_is_healed_over_rest(
-    tmp_path: Path, servers: tuple[ClobServer, WsUserServer]
+    tmp_path: Path, venue: LiveVenue
 ) -> None:
-    clob, user = servers
-    bot = LiveBot(tmp_path, clob, user).start()
+    clob, user = venue.clob, venue.user_ws
+    bot = live_bot(tmp_path, venue).start()
     try:
         bot.wait_ready(timeout=30)
         eventually(lambda: user.signed_in() == 1, timeout=20)
@@ -131,7 +73,7 @@ def test_fills_come_by_the_socket_and_a_dropped_socket_is_healed_over_rest(
             timeout=20,
         )
         assert journal_fills(tmp_path) == sorted([first, second])
-        conn = eventually(lambda: (c := bot.user_connection())["reconnects"] >= 1 and c, timeout=10)
+        conn = eventually(lambda: (c := bot.connection("user"))["reconnects"] >= 1 and c, timeout=10)
         assert conn["state"] == "connected"
         assert conn["last_resync"] is not None
         assert_valid("status", bot.status())
