@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from bot.testing.chain_server import ChainServer
 from tests.integration.test_live_engine_faults import (
@@ -118,8 +119,13 @@ def test_auto_redeem_redeems_a_win_while_the_bot_runs(tmp_path: Path) -> None:
         assert server.position(UP) == 0
         assert server.balance() == before + 10
         assert len(chain.transactions) == 1
-        lines = [a for a in activity(tmp_path) if a["type"] == "REDEMPTION"]
-        assert [a["state"] for a in lines][-1] == "REDEEMED", lines
+
+        # the activity feed is its own file: its REDEEMED line may land after the state file
+        def redemptions() -> list[dict[str, Any]]:
+            return [a for a in activity(tmp_path) if a["type"] == "REDEMPTION"]
+
+        eventually(lambda: [a["state"] for a in redemptions()][-1:] == ["REDEEMED"], timeout=30)
+        lines = redemptions()
         assert any("transaction 0x" in a["details"] for a in lines)
         assert closed_as_won(tmp_path)
     finally:
