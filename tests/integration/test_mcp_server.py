@@ -66,7 +66,7 @@ async def test_lists_its_tools_and_resources_and_reads_status(bot: BotProcess) -
         assert status["pid"] == bot.pid
         assert status["mode"] == "PAPER"
         assert status["trading_state"] == "ACTIVE"
-        assert status["can_trade"] is True
+        assert status["can_trade"] is True, status["why_not"]
         assert status["why_not"] == []
         assert await call(client, "why_not_trading") == {"can_trade": True, "reasons": []}
         uris = {str(r.uri) for r in (await client.list_resources()).resources}
