@@ -24,9 +24,12 @@ install: $(STAMP)
 run: $(STAMP)
 	$(BIN)/bot run --home . --mode paper --speed 10
 
-## Lint, type-check and run the whole test suite.
+## Lint, type-check and run the whole test suite. `make test WORKERS=2` runs it on two pytest-xdist
+## workers, a module's tests on one worker (loadscope: several modules share one bot): about half
+## the wall time, but not yet the default: under a CPU hog it failed tests (docs/testing.md).
+WORKERS ?= 0
 test: $(STAMP) lint typecheck
-	$(BIN)/pytest
+	$(BIN)/pytest $(if $(filter 0,$(WORKERS)),,-n $(WORKERS) --dist loadscope)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -59,7 +59,8 @@ def test_over_the_cap_is_refused_at_once_and_a_correction_is_applied(tmp_path: P
             )
             assert limits["caps"]["max_position_usd"] == 8
         assert _last(bot)["result"] == "APPLIED"
-        assert bot.status()["limits"]["max_position_usd"]["value"] == 4
+        # status.json is written on its own beat, after trading_state.json: wait for it
+        eventually(lambda: bot.status()["limits"]["max_position_usd"]["value"] == 4, timeout=15)
     finally:
         bot.stop()
 

@@ -16,7 +16,7 @@ import pytest
 from mcp.client.session import ClientSession
 from mcp.client.stdio import StdioServerParameters, stdio_client
 
-from tests.support import BotProcess, eventually, read_json
+from tests.support import FAST_CONFIG, BotProcess, eventually, read_json
 
 pytestmark = pytest.mark.anyio
 
@@ -56,6 +56,10 @@ async def refused(client: ClientSession, tool: str, **arguments: Any) -> str:
 
 
 async def test_lists_its_tools_and_resources_and_reads_status(bot: BotProcess) -> None:
+    # 30-second windows at 40x: on a busy machine the MCP server starts after five losing
+    # trades in a row, and the default session limits would block entries (can_trade false)
+    limits = "\n[risk]\nmax_consecutive_losses = 1000\ndaily_loss_limit_usd = 1000\n"
+    (bot.home / "bot.toml").write_text(FAST_CONFIG + limits)
     bot.start().wait_ready()
     async with session(bot.home) as client:
         tools = {t.name: t for t in (await client.list_tools()).tools}
@@ -66,7 +70,7 @@ async def test_lists_its_tools_and_resources_and_reads_status(bot: BotProcess) -
         assert status["pid"] == bot.pid
         assert status["mode"] == "PAPER"
         assert status["trading_state"] == "ACTIVE"
-        assert status["can_trade"] is True
+        assert status["can_trade"] is True, status["why_not"]
         assert status["why_not"] == []
         assert await call(client, "why_not_trading") == {"can_trade": True, "reasons": []}
         uris = {str(r.uri) for r in (await client.list_resources()).resources}

@@ -1,5 +1,5 @@
 """Settlement of rolling windows, LIVE against the local Gamma, CLOB and Polygon servers on a
-market clock 40 times the wall clock (the fixture of test_rolling_windows.py):
+market clock 20 times the wall clock (the fixture of test_rolling_windows.py):
 
 - a window Gamma resolves 50/50 (outcomePrices ["0.5","0.5"]) settles every position in it at
   0.5 a share, is redeemed once on chain for exactly that, and closes as SPLIT;
