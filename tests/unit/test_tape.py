@@ -269,6 +269,36 @@ def test_garbage_after_a_complete_tape_stops_reading_cleanly(tmp_path: Path) -> 
     assert "corrupt" in reader.problem
 
 
+def test_zlib_ng_and_zlib_read_damaged_tapes_alike(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The reader inflates with zlib-ng when installed (faster), else zlib: the same events,
+    the same truncation and the same problem text for cut, corrupted and padded tapes."""
+    import zlib
+
+    from bot.feeds import tape_file
+
+    zlib_ng = pytest.importorskip("zlib_ng.zlib_ng")
+    full = tmp_path / "full.jsonl.gz"
+    write_tape(full, sample_events(200), flush_every=7)
+    data = full.read_bytes()
+    damaged = [data, data + b"\x00" * 64, data + data, data[: len(data) // 2]]
+    damaged += [data[:i] + bytes([data[i] ^ 0x5A]) + data[i + 1 :] for i in range(40, len(data), 97)]
+    path = tmp_path / "d.jsonl.gz"
+    outcomes = set()
+    for content in damaged:
+        path.write_bytes(content)
+        seen = []
+        for lib in (zlib, zlib_ng):
+            monkeypatch.setattr(tape_file, "_inflate_lib", lib)
+            try:
+                reader = read_tape(path)
+                seen.append((list(reader), reader.truncated, reader.problem, reader.malformed_total))
+            except DataError as exc:  # the header's member itself damaged
+                seen.append(([], True, str(exc), 0))
+        assert seen[0] == seen[1]
+        outcomes.add(seen[0][2])
+    assert len(outcomes) > 3  # clean, ends early and several kinds of corrupt data were met
+
+
 def test_writer_killed_for_real_leaves_a_readable_tape(tmp_path: Path) -> None:
     path = tmp_path / "killed.jsonl.gz"
     child = f"""
