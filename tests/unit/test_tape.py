@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import os
 import signal
@@ -79,6 +80,21 @@ def test_round_trip_gives_equal_events(tmp_path: Path) -> None:
     assert reader.malformed_total == 0
     assert reader.lines == len(events) + 1
     assert [h["source"] for h in reader.headers] == ["test"]
+
+
+def test_read_book_ticks_have_every_field_as_the_constructor_sets_it(tmp_path: Path) -> None:
+    """The reader builds a BookTick without calling its __init__ (for speed): every field,
+    fair_info (not compared by ==) included, must be what BookTick(...) gives."""
+    path = tmp_path / "tape.jsonl.gz"
+    events = sample_events(20)
+    write_tape(path, events)
+    got = [e for e in read_tape(path) if type(e) is BookTick]
+    want = [e for e in events if type(e) is BookTick]
+    names = [f.name for f in dataclasses.fields(BookTick)]
+    assert "fair_info" in names
+    assert len(got) == len(want) == 20
+    for a, b in zip(got, want, strict=True):
+        assert [getattr(a, n) for n in names] == [getattr(b, n) for n in names]
 
 
 def test_lines_have_the_documented_shape(tmp_path: Path) -> None:
