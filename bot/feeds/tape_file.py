@@ -9,12 +9,22 @@ import os
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
+from types import ModuleType
 from typing import IO, Any, Final
 
 import orjson
 
 from bot.errors import BotError
 from bot.safefile import FileRefused, open_regular
+
+_inflate_lib: ModuleType = zlib
+try:  # zlib-ng (the `fast` extra) inflates a tape ~2x faster, with zlib's messages
+    from zlib_ng import zlib_ng
+
+    _inflate_lib = zlib_ng
+except ImportError:  # pragma: no cover - the standard library's zlib
+    pass
+_INFLATE_ERRORS: Final = (zlib.error, _inflate_lib.error)
 
 _GZIP_MAGIC: Final = b"\x1f\x8b"
 _GZIP_WBITS: Final = 16 + zlib.MAX_WBITS  # a gzip header and trailer around deflate data
@@ -88,7 +98,8 @@ class Stream:
             while chunk := read(_READ_CHUNK):
                 yield chunk
             return
-        d = zlib.decompressobj(_GZIP_WBITS)
+        decompressobj = _inflate_lib.decompressobj
+        d = decompressobj(_GZIP_WBITS)
         started = False  # the current member has been given input
         members = 0
         while raw := read(_READ_CHUNK):
@@ -96,7 +107,7 @@ class Stream:
             while data:
                 try:
                     out = d.decompress(data)
-                except zlib.error as exc:
+                except _INFLATE_ERRORS as exc:
                     self.truncated = True
                     where = "after" if not started else "in"
                     self.problem = f"corrupt gzip data {where} member {members + 1} ({exc})"
@@ -107,7 +118,7 @@ class Stream:
                 if d.eof:
                     members += 1
                     data = d.unused_data
-                    d = zlib.decompressobj(_GZIP_WBITS)
+                    d = decompressobj(_GZIP_WBITS)
                     started = False
                 else:
                     data = b""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import os
 import signal
@@ -79,6 +80,21 @@ def test_round_trip_gives_equal_events(tmp_path: Path) -> None:
     assert reader.malformed_total == 0
     assert reader.lines == len(events) + 1
     assert [h["source"] for h in reader.headers] == ["test"]
+
+
+def test_read_book_ticks_have_every_field_as_the_constructor_sets_it(tmp_path: Path) -> None:
+    """The reader builds a BookTick without calling its __init__ (for speed): every field,
+    fair_info (not compared by ==) included, must be what BookTick(...) gives."""
+    path = tmp_path / "tape.jsonl.gz"
+    events = sample_events(20)
+    write_tape(path, events)
+    got = [e for e in read_tape(path) if type(e) is BookTick]
+    want = [e for e in events if type(e) is BookTick]
+    names = [f.name for f in dataclasses.fields(BookTick)]
+    assert "fair_info" in names
+    assert len(got) == len(want) == 20
+    for a, b in zip(got, want, strict=True):
+        assert [getattr(a, n) for n in names] == [getattr(b, n) for n in names]
 
 
 def test_lines_have_the_documented_shape(tmp_path: Path) -> None:
@@ -267,6 +283,36 @@ def test_garbage_after_a_complete_tape_stops_reading_cleanly(tmp_path: Path) -> 
     assert list(reader) == events
     assert reader.truncated
     assert "corrupt" in reader.problem
+
+
+def test_zlib_ng_and_zlib_read_damaged_tapes_alike(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The reader inflates with zlib-ng when installed (faster), else zlib: the same events,
+    the same truncation and the same problem text for cut, corrupted and padded tapes."""
+    import zlib
+
+    from bot.feeds import tape_file
+
+    zlib_ng = pytest.importorskip("zlib_ng.zlib_ng")
+    full = tmp_path / "full.jsonl.gz"
+    write_tape(full, sample_events(200), flush_every=7)
+    data = full.read_bytes()
+    damaged = [data, data + b"\x00" * 64, data + data, data[: len(data) // 2]]
+    damaged += [data[:i] + bytes([data[i] ^ 0x5A]) + data[i + 1 :] for i in range(40, len(data), 97)]
+    path = tmp_path / "d.jsonl.gz"
+    outcomes = set()
+    for content in damaged:
+        path.write_bytes(content)
+        seen = []
+        for lib in (zlib, zlib_ng):
+            monkeypatch.setattr(tape_file, "_inflate_lib", lib)
+            try:
+                reader = read_tape(path)
+                seen.append((list(reader), reader.truncated, reader.problem, reader.malformed_total))
+            except DataError as exc:  # the header's member itself damaged
+                seen.append(([], True, str(exc), 0))
+        assert seen[0] == seen[1]
+        outcomes.add(seen[0][2])
+    assert len(outcomes) > 3  # clean, ends early and several kinds of corrupt data were met
 
 
 def test_writer_killed_for_real_leaves_a_readable_tape(tmp_path: Path) -> None:
