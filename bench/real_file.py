@@ -22,7 +22,7 @@ written once under bench/out/load_formats/ (git-ignored). The columns are mapped
 
     .venv/bin/python bench/real_file.py                      # RUNS=3 ROWS=1000000
     SIZES=250000,1000000 RUNS=1 .venv/bin/python bench/real_file.py
-    TREE=/work/main .venv/bin/python bench/real_file.py      # another tree's `bot`, same files
+    TREE=../other-checkout .venv/bin/python bench/real_file.py      # another tree's `bot`, same files
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ The files: the rows per token of bench/load_formats.py (ROWS rows, default 100,0
 16 MiB as CSV, so streamed; as Parquet) with the 3 baselines and without, and the bot's own
 simulated tape of bench/backtest_throughput.py (EVENTS events, default 50,000).
 
-    OTHER=/work/main .venv/bin/python bench/same_outputs.py      # prints JSON; exit 1 if any differs
+    OTHER=../other-checkout .venv/bin/python bench/same_outputs.py      # prints JSON; exit 1 if any differs
 """
 
 from __future__ import annotations
@@ -36,7 +36,9 @@ from bench.load_formats import COLUMNS, OUT  # noqa: E402
 
 ROWS = int(os.environ.get("ROWS", "100000"))
 EVENTS = int(os.environ.get("EVENTS", "50000"))
-OTHER = Path(os.environ.get("OTHER", "/work/main"))
+if not os.environ.get("OTHER"):
+    sys.exit("bench/same_outputs.py: set OTHER to the other source tree to compare with (OTHER=../main)")
+OTHER = Path(os.environ["OTHER"])
 
 
 def _python(tree: Path) -> str:
