@@ -8,6 +8,10 @@ with where it came from (`strike_source`: `feed` or `gamma`, as the fair-value f
 None where the feed does not say) and when (`strike_ms`), so a restart takes back the strike
 in force. A `WindowOpened` without a strike (new rules, or a window taken back after a
 restart by a feed whose price at the window's start is long past) never erases one.
+
+After a restart the fair-value feed is told the strikes in force too (`restored_strikes`):
+the price at a window's start is long past, so without them it would price nothing in that
+window until Gamma publishes the price to beat.
 """
 
 from __future__ import annotations
@@ -17,6 +21,17 @@ import dataclasses
 from bot.feeds import reports_strike_source
 from bot.journal import Journal
 from bot.model import Market
+
+
+def restored_strikes(journal: Journal, markets: list[Market]) -> dict[str, tuple[float, str | None]]:
+    """market id -> (strike, source) of the restored markets that have one."""
+    struck = {m.market_id: m.strike for m in markets if m.strike is not None}
+    if not struck:
+        return {}
+    marks = ",".join("?" * len(struck))
+    sql = f"SELECT market_id, strike_source FROM markets WHERE market_id IN ({marks})"
+    sources = dict(journal.conn.execute(sql, tuple(struck)).fetchall())
+    return {market_id: (strike, sources.get(market_id)) for market_id, strike in struck.items()}
 
 
 def strike_in_force(known: Market, market: Market, journal: Journal, feed: object, ts_ms: int) -> Market:

@@ -40,6 +40,7 @@ from bot.startup import HomeLock
 from bot.statefiles import FileWriter
 from bot.storage import Reserve
 from bot.strategies import Strategy
+from bot.strikes import restored_strikes
 from bot.supervisor import Supervisor
 from bot.venues.base import Venue
 
@@ -110,6 +111,9 @@ def build_engine(
     portfolio = Portfolio(journal, mode, lambda name: exit_policies.get(name) or exit_policies[""])
     portfolio.restore(restored.cash, restored.positions, session.day_start(start_ms))
     markets = {m.market_id: m for m in restored.markets}
+    restore_strikes = getattr(feed, "restore_strikes", None)  # the fair-value feed (bot/feeds/fair_feed.py)
+    if callable(restore_strikes):
+        restore_strikes(restored_strikes(journal, restored.markets))
     market_names = {m.market_id: m.name for m in restored.markets}
     scorecard = Scorecard([s.name for s in strategies])
     scorecard.restore(journal, mode)

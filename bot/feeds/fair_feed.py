@@ -100,7 +100,7 @@ class _Watched:
     market: Market
     underlying: Underlying
     window: Window
-    strike_from: str = ""  # "metadata" (Gamma's), "candle open", "first price"
+    strike_from: str = ""  # "metadata" (Gamma's), "candle open", "first price", "restored" (journal)
     reason: str | None = "no price yet"
     last_tick: BookTick | None = None
     dead: str = ""  # a reason that no price can cure (no strike for this window)
@@ -139,6 +139,7 @@ class FairValueFeed:
         self._inputs: list[ModelLine] = []  # the model's inputs since the last `drain_inputs`: the tape's
         self._described = False
         self._official: dict[str, float] = {}  # Gamma's strikes for windows not watched yet
+        self._restored: dict[str, tuple[float, str | None]] = {}  # the journal's, after a restart
         self._restruck: set[str] = set()  # markets whose strike changed since the last batch
         self._struck: set[str] = set()  # a strike the engine's record may lack
 
@@ -262,6 +263,11 @@ class FairValueFeed:
         self._notes.append((self._clock(), market_id, text))
         log.info("market %s: %s", market_id, text)
 
+    def restore_strikes(self, strikes: dict[str, tuple[float, str | None]]) -> None:
+        """After a restart: the strike in force of each window the journal holds, (strike,
+        source) by market id, taken when the window is opened again (bot/strikes.py)."""
+        self._restored.update(strikes)
+
     # -- what status.json and the activity feed show ---------------------------------------
 
     def reason(self, market_id: str) -> str | None:
@@ -346,7 +352,14 @@ class FairValueFeed:
         official = self._official.pop(market.market_id, None)
         if official is not None and not market.strike:
             market = watched.market = dataclasses.replace(market, strike=official)
-        if market.strike:
+        restored = self._restored.pop(market.market_id, None)
+        if restored is not None and not market.strike:  # the price at its start is long past
+            strike, source = restored
+            how = "metadata" if source == "gamma" else "restored"
+            market = watched.market = dataclasses.replace(market, strike=strike)
+            self._set_strike(window, strike, how)
+            watched.strike_from = how
+        elif market.strike:
             self._set_strike(window, market.strike, "metadata")
             watched.strike_from = "metadata"
         elif start <= 0:

@@ -277,5 +277,39 @@ def test_a_window_taken_back_after_a_restart_keeps_its_strike_in_force(tmp_path:
         assert again.row() == (100.25, "gamma", 1)
         [row] = [m for m in again.engine.snapshot(for_status=True).markets.values() if m.market_id == "0xm"]
         assert row.strike == 100.25  # what status.json's markets[] shows
+        # the fair-value feed prices the window with it, before Gamma says anything again
+        assert again.feed.fair.strike("0xm") == 100.25
+        assert again.feed.market_health("0xm")["underlying"]["strike_source"] == "gamma"
+        again.delivers["polybolt"]([pw.PricePoint("btcusd", now_ms(), 100.5)])
+        again.inner.pending = [_tick()]
+        [tick] = again.feed.next_batch()
+        assert isinstance(tick, BookTick)
+        assert tick.fair_forecast is not None
+        assert tick.fair_forecast > 500_000  # above the strike
+        assert again.feed.reason("0xm") is None
+    finally:
+        again.close()
+
+
+def test_a_strike_the_feed_took_is_restored_and_gammas_replaces_it_after_the_restart(tmp_path: Path) -> None:
+    first = Session(tmp_path)
+    try:
+        first.batch(WindowOpened(now_ms(), _market()), _tick())
+        first.delivers["polybolt"]([pw.PricePoint("btcusd", START + 1_000, 100.0)])
+        first.batch()
+        assert first.row() == (100.0, "feed", 1)
+    finally:
+        first.close()
+    again = Session(tmp_path)
+    try:
+        again.batch(WindowOpened(now_ms(), _market()), _tick())
+        assert again.feed.fair.strike("0xm") == 100.0
+        assert again.feed.market_health("0xm")["underlying"]["strike_source"] == "feed"
+        assert again.row() == (100.0, "feed", 1)  # not journaled again: the same strike
+        again.feed.official_strike("0xm", 100.25)
+        again.batch()
+        assert again.row() == (100.25, "gamma", 1)
+        [text] = [t for _, m, t in again.feed.notes() if "price to beat" in t]
+        assert "replaces 100 from the feed (restored)" in text
     finally:
         again.close()
