@@ -13,8 +13,6 @@ from hypothesis import strategies as st
 
 from bot.feeds import tape
 
-pytest.importorskip("msgspec")
-
 HEADER = b'{"e":"tape","version":1,"created":"2026-12-03T00:00:00.000Z","source":"test"}\n'
 BOOK = {"e": "book", "ts": 1_800_000_000_000, "m": "M1", "b": 400_000, "bs": 5_000_000}
 BOOK |= {"a": 410_000, "as": 7_000_000, "f": 405_000, "u": 97_000.5}
@@ -54,8 +52,8 @@ def lines(draw: Any) -> bytes:
             obj.pop(key, None)
         else:
             obj[key] = draw(ODD)
-    if draw(st.booleans()):
-        obj["extra"] = draw(ODD)
+    if draw(st.booleans()):  # a key no line has, or BookTick's field that no line may set
+        obj[draw(st.sampled_from(["extra", "fair_info"]))] = draw(ODD)
     items = list(obj.items())
     if draw(st.booleans()):
         items.reverse()
