@@ -212,6 +212,8 @@ class BookTick(msgspec.Struct, tag_field="e", tag="book", gc=False):
     Read-only by convention, not frozen. A msgspec Struct, so that the tape reader decodes a
     book line straight into it (the JSON names and the ranges of a valid line are declared
     here; the reader checks bid < ask); built and compared like the dataclass it was.
+    ``gc=False``: the garbage collector does not track it (a million per backtest), which is
+    safe because nothing it holds (numbers, a str, a ``Priced``) can refer back to it.
     """
 
     ts_ms: _Ts = msgspec.field(name="ts")

@@ -431,14 +431,14 @@ class TapeReader(Iterator[MarketEvent]):
             objs, errors = self._objects(head, data, end, line_no)
             for obj in objs:
                 line_no += 1
+                if type(obj) is book_tick:  # msgspec's, its types and ranges already checked
+                    if obj.bid < obj.ask:
+                        self.line_no = line_no
+                        yield obj
+                    else:
+                        self._bad(line_no, event_problem(obj) or "bad book")
+                    continue
                 if type(obj) is not dict:
-                    if type(obj) is book_tick:  # msgspec's, its types and ranges already checked
-                        if obj.bid < obj.ask:
-                            self.line_no = line_no
-                            yield obj
-                        else:
-                            self._bad(line_no, event_problem(obj) or "bad book")
-                        continue
                     if type(obj) in fast_other:  # msgspec's open or resolve line: as orjson reads it
                         obj = _fast_dict(obj)
                 if obj is None:
