@@ -438,9 +438,8 @@ class TapeReader(Iterator[MarketEvent]):
                     else:
                         self._bad(line_no, event_problem(obj) or "bad book")
                     continue
-                if type(obj) is not dict:
-                    if type(obj) in fast_other:  # msgspec's open or resolve line: as orjson reads it
-                        obj = _fast_dict(obj)
+                if type(obj) in fast_other:  # msgspec's open or resolve line: as orjson reads it
+                    obj = _fast_dict(obj)
                 if obj is None:
                     self._bad(line_no, errors.get(line_no, "null"))
                     continue
