@@ -1,14 +1,14 @@
-"""Reading a tape, per event (issue 13): `for e in read_tape(path)` alone, and the whole
-backtest with `edge` alone (bench/backtest_throughput.py's `child_ours`), in CPU time on one
-core, on the 1M-event tape of bench/backtest_throughput.py (made by it; EVENTS to pick
-another of its tapes).
+"""Reading a tape, per event (issue 13): `for e in read_tape(path)` alone (case `read`), and
+the whole backtest as bench/backtest_throughput.py's `child_ours` runs it with `edge` alone
+(`edge`) or the default strategies (`default`), in CPU time on one core, on the 1M-event
+tape of bench/backtest_throughput.py (made by it; EVENTS to pick another of its tapes).
 
 With OTHER set to another source tree (its own .venv), the two trees run alternately,
 RUNS pairs (default 3), each run a fresh process pinned to one core, and the medians are
 compared; without OTHER, this tree alone:
 
     OTHER=../main .venv/bin/python bench/tape_read.py     # prints JSON
-    CASES=read .venv/bin/python bench/tape_read.py        # the read alone
+    CASES="read edge default" .venv/bin/python bench/tape_read.py   # default: read edge
 """
 
 from __future__ import annotations
@@ -41,7 +41,8 @@ if case == "read":
 else:
     from bot.backtest import run_backtest
     from bot.config import load_config
-    config = load_config(None, {"market.seed": 7, "strategies.enabled": ["edge"]})
+    strategies = {"strategies.enabled": ["edge"]} if case == "edge" else {}
+    config = load_config(None, {"market.seed": 7, **strategies})
     with tempfile.TemporaryDirectory() as out:
         started = time.process_time()
         events = run_backtest(tape, config, Path(out) / "run").events
