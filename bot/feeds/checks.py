@@ -7,10 +7,8 @@ book: bid 600000 >= ask 500000"), for the malformed-line report.
 
 from __future__ import annotations
 
-from bot.model import ONE, BookTick, MarketEvent, WindowOpened
+from bot.model import MAX_SIZE, MAX_TS, ONE, BookTick, MarketEvent, WindowOpened
 
-MAX_TS = 2**53  # ms: far beyond any date, and every sum of times stays inside SQLite's 64 bits
-MAX_SIZE = 10**15  # micro-shares: a billion shares on one side of a book
 MAX_FEE_PPM = 10**6  # a fee rate of at most 100 %
 MAX_FEE_EXPONENT = 100
 

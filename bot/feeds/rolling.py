@@ -28,10 +28,11 @@ series configured there is always a next window. status.json's `discovery` block
 
 from __future__ import annotations
 
-import dataclasses
 from collections import deque
 from collections.abc import Callable
 from typing import Any
+
+import msgspec
 
 from bot.markets.roller import Admitted, Notice, Official, Resolved, Roller
 from bot.model import (
@@ -99,7 +100,7 @@ class RollingFeed:
             events.append(WindowOpened(now, held.market))
             last = self._last.pop(market_id, None)
             if last is not None:
-                events.append(dataclasses.replace(last, ts_ms=now))
+                events.append(msgspec.structs.replace(last, ts_ms=now))
         return events
 
     def __getattr__(self, name: str) -> object:  # last_update_ms, market_health...: the inner feed's

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import pickle
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal, localcontext
 
+import msgspec
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -210,3 +212,23 @@ def test_iso_matches_exact_datetime_arithmetic(ts_ms: int) -> None:
     assert text == expected
     assert len(text) == 24
     assert text.endswith("Z")
+
+
+def test_book_tick_builds_compares_copies_and_pickles_like_the_dataclass_it_was() -> None:
+    """BookTick is a msgspec Struct (the tape reader decodes into it): positional and keyword
+    construction, == ignoring fair_info, unhashable, copies and pickles with every field."""
+    tick = BookTick(1, "m", 420_000, 11 * ONE, 450_000, 22 * ONE, 430_000, 97_000.5, fair_info="why")
+    same = BookTick(ts_ms=1, market_id="m", bid=420_000, bid_size=11 * ONE, ask=450_000, ask_size=22 * ONE)
+    same.fair_forecast, same.underlying = 430_000, 97_000.5
+    assert tick == same  # fair_info is not compared
+    assert tick != msgspec.structs.replace(tick, bid=410_000)
+    assert tick != (1, "m")
+    with pytest.raises(TypeError):
+        hash(tick)
+    moved = msgspec.structs.replace(tick, ts_ms=2)
+    assert (moved.ts_ms, moved.fair_info, tick.ts_ms) == (2, "why", 1)
+    back = pickle.loads(pickle.dumps(tick))
+    assert back == tick
+    assert (back.fair_info, type(back)) == ("why", BookTick)
+    assert BookTick(1, "m", 1, 2, 3, 4).fair_forecast is None
+    assert repr(BookTick(1, "m", 1, 2, 3, 4)).startswith("BookTick(ts_ms=1, market_id='m', bid=1,")

@@ -13,8 +13,6 @@ from hypothesis import strategies as st
 
 from bot.feeds import tape
 
-pytest.importorskip("msgspec")
-
 HEADER = b'{"e":"tape","version":1,"created":"2026-12-03T00:00:00.000Z","source":"test"}\n'
 BOOK = {"e": "book", "ts": 1_800_000_000_000, "m": "M1", "b": 400_000, "bs": 5_000_000}
 BOOK |= {"a": 410_000, "as": 7_000_000, "f": 405_000, "u": 97_000.5}
@@ -54,8 +52,8 @@ def lines(draw: Any) -> bytes:
             obj.pop(key, None)
         else:
             obj[key] = draw(ODD)
-    if draw(st.booleans()):
-        obj["extra"] = draw(ODD)
+    if draw(st.booleans()):  # a key no line has, or BookTick's field that no line may set
+        obj[draw(st.sampled_from(["extra", "fair_info"]))] = draw(ODD)
     items = list(obj.items())
     if draw(st.booleans()):
         items.reverse()
@@ -106,3 +104,34 @@ def test_a_clean_chunk_takes_the_fast_path(tmp_path: Path, monkeypatch: pytest.M
     fast, slow = read_both(path, monkeypatch)
     assert fast == slow
     assert len(events) == len(fast[0]) == 2 * (len(PAD) // len(FILLER)) + 1
+
+
+@pytest.mark.parametrize(
+    ("tail", "bad"),
+    [
+        (FILLER[:-1] + b"," + FILLER, "not JSON"),  # two lines' worth on one line: never two events
+        (b"\n" + FILLER, "empty line"),
+        (b" \n" + FILLER, "empty line"),
+        (b'{"e":"open","ts":1,"market":' + orjson.dumps(MARKET | {"name": "x" * 400_000}) + b"}\n", ""),
+        (FILLER, ""),
+    ],
+)
+def test_lines_across_reads_keep_their_numbers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tail: bytes, bad: str
+) -> None:
+    """A chunk's lines are framed into one JSON array from the bytes of two reads: a line cut
+    by a read, a line longer than a read, a line holding two values, a blank line, a last line
+    without a newline: both paths give the same events, lines and line numbers."""
+    path = tmp_path / "t.jsonl"
+    path.write_bytes(HEADER + PAD + tail + PAD + tail + FILLER[:-1])
+    fast, slow = read_both(path, monkeypatch)
+    assert fast == slow
+    events, malformed, total, lines, line_no = fast
+    pad = len(PAD) // len(FILLER)
+    assert lines == line_no == 1 + 2 * pad + 2 * tail.count(b"\n") + 1
+    if bad:
+        assert [n for n, _ in malformed] == [2 + pad, 2 + 2 * pad + tail.count(b"\n")]
+        assert all(why.startswith(bad) for _, why in malformed)
+    else:
+        assert total == 0
+    assert len(events) == lines - 1 - total
