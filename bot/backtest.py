@@ -322,11 +322,16 @@ def run_backtest(
     last_sample = [-EQUITY_EVERY_MS]
     balance = to_micros(round(config.paper.starting_balance, 6))
     drawdown = TickDrawdown(balance)
+    fed = [-1]  # the equity last given to `drawdown`: the same again would change nothing
 
     def on_batch(ts_ms: int) -> None:
         if engine is None:
             return
-        drawdown.update(ts_ms, equity_now(engine.portfolio))
+        portfolio = engine.portfolio
+        now = equity_now(portfolio) if portfolio.positions else portfolio.cash
+        if now != fed[0]:
+            fed[0] = now
+            drawdown.update(ts_ms, now)
         if ts_ms - last_sample[0] >= EQUITY_EVERY_MS:
             last_sample[0] = ts_ms
             _sample(engine, ts_ms, equity, exposure)

@@ -30,19 +30,19 @@ import queue
 import time
 from collections.abc import Callable
 from types import MappingProxyType
-from typing import Any
 
 from bot import exits, state, storage
 from bot.activity import Activity
 from bot.clock import DATA, STOP, WAKE, Clock, Inbox, MarketTime, SimulatedClock
+from bot.engine_files import StateFiles
 from bot.errors import StorageError
 from bot.exits import ExitPolicy, Lifecycle
-from bot.feeds import Feed, health
+from bot.feeds import Feed
 from bot.forecasts import Forecasts
 from bot.guard import HomeGuard
 from bot.intake import Intake
 from bot.journal import Journal
-from bot.layout import STATUS, TRADES_TODAY, TRADING_STATE, Paths
+from bot.layout import Paths
 from bot.model import (
     ONE,
     BookTick,
@@ -80,9 +80,11 @@ UP, DOWN = Outcome.UP, Outcome.DOWN  # an enum member costs a lookup each time i
 OUTCOMES = (UP, DOWN)
 
 
-class Engine:
+class Engine(StateFiles):
     """The loop and the step. Its parts are built and connected by bot/wiring.py; the
     engine moves the market time, the marks and the markets, and asks its parts to act."""
+
+    quiet_ticks = True  # a backtest's quiet book ticks take the short way (`_replay_batch`)
 
     def __init__(
         self,
@@ -207,6 +209,11 @@ class Engine:
         replay = isinstance(clock, SimulatedClock)  # the backtest's clock: jumps to each event
         # a backtest's paper venue has no news to poll while nothing rests there
         paper = self.venue if replay and isinstance(self.venue, PaperVenue) else None
+        quiet = (
+            paper
+            if paper is not None and self.quiet_ticks and type(paper).on_market is PaperVenue.on_market
+            else None
+        )
         while self._running:
             due = feed.peek_ms()
             if due is None:
@@ -225,8 +232,11 @@ class Engine:
             elif self.decide_every_ms:
                 self._realtime_turn()
             elif replay or clock.now_ms() >= due:
-                for event in feed.next_batch():
-                    self.step(event)
+                if quiet is not None:
+                    self._replay_batch(feed.next_batch(), quiet)
+                else:
+                    for event in feed.next_batch():
+                        self.step(event)
                 if paper is None or paper.orders or self.orders.orders:
                     self.orders.poll(self.mode, market_time.event_ms)
                 self.end_step()
@@ -344,6 +354,32 @@ class Engine:
                 event, resolved, self.portfolio, self.orders.apply, self.journal, self.activity, self.mode
             )
 
+    def _replay_batch(self, batch: list[MarketEvent], paper: PaperVenue) -> None:
+        """A backtest's batch: `step` for each event, but a quiet book tick takes the short way
+        (marks, then the strategies). Quiet: its market is open, nothing rests at the paper
+        venue, no position in the market, no flatten, live. Then `step` would do only this:
+        the venue with no order just keeps the book (`PaperVenue.on_market`), `_exits` finds
+        no position in the market, and there is no flatten to continue. The same files either
+        way (tests/unit/test_quiet_ticks.py, with `quiet_ticks` off)."""
+        markets, marks, positions = self.markets, self.portfolio.marks, self.portfolio.positions
+        books, supervisor, market_time = paper.ticks, self.supervisor, self.market_time
+        for event in batch:
+            if (
+                type(event) is BookTick
+                and not paper.orders
+                and (market_id := event.market_id) in markets
+                and not (positions and ((market_id, UP) in positions or (market_id, DOWN) in positions))
+                and not supervisor.flattening
+                and event.ts_ms >= self.live_from_ms
+            ):
+                market_time.event_ms = event.ts_ms
+                marks[market_id] = event
+                self._prices_moved = True
+                books[market_id] = event
+                self._evaluate(event)
+            else:
+                self.step(event)
+
     def _decide(self, event: BookTick) -> None:
         # 3 exits: one decision per position; a flatten sells what is left
         if self.portfolio.positions:
@@ -437,10 +473,12 @@ class Engine:
             self.forecasts.live(market_id) if self.forecasts.waiting else (),
         )
         entries = orders.entries
+        # no entry of any strategy in this window yet (orders.window_entries is their sum)
+        placed = orders.window_entries.get(market_id, 0)
         for strategy, acts_within_s in self._asked:
             if seconds_left > acts_within_s:  # it proposes nothing this early in a window
                 continue
-            n = entries.get((market_id, strategy.name), 0)
+            n = entries.get((market_id, strategy.name), 0) if placed else 0
             signal = strategy.evaluate(window if n == window.entries else window.for_strategy(n))
             if signal is not None:
                 result = orders.execute(signal, self.mode, tick)
@@ -512,80 +550,6 @@ class Engine:
         self.commit()
         self._answer_inbox()
         self.write_state(heartbeat=True)
-
-    def snapshot(self, *, for_status: bool) -> state.Snapshot:
-        """What the state files show now (bot/state.py); `for_status` adds what only
-        status.json shows (the risk view, the feeds' health)."""
-        supervisor = self.supervisor
-        wall = self.clock.wall_ms()
-        return state.Snapshot(
-            wall_ms=wall,
-            market_ms=self.clock.now_ms(),
-            mode=self.mode,
-            trading_state=supervisor.trading_state,
-            state_reason=supervisor.state_reason,
-            wallet=self.wallet,
-            pid=self.pid,
-            speed=self.speed,
-            heartbeat_s=self.heartbeat_s,
-            day_start_ms=self.day_start_ms,
-            portfolio=self.portfolio,
-            open_orders=self.orders.open_orders(),
-            activity=self.activity,
-            journal=self.journal,
-            scorecard=self.scorecard,
-            markets=self.markets,
-            market_names=self.market_names,
-            controls=supervisor.control_status(),
-            limits=self.limits.value,
-            risk=self.risk,
-            max_consecutive_losses=supervisor.session.max_consecutive,
-            views=self.views,
-            last_signal=self.last_signal,
-            inbox=self.intake.view() if self.intake is not None else None,
-            risk_view=supervisor.risk_view() if for_status else None,
-            feeds=health.books(self.feed, self.markets, wall) if for_status else None,
-            feed_connections=health.connections(self.feed) if for_status else None,
-            discovery=health.discovery(self.feed) if for_status else None,
-        )
-
-    def write_state(self, heartbeat: bool = False) -> None:
-        """The three files from one snapshot: status.json's copies (balance, positions) are
-        never older than trading_state.json. `heartbeat`: the heartbeat's write (or one
-        that stands for it), after which the next heartbeat is due in `heartbeat_s`."""
-        folder = self.paths.state
-        now = time.monotonic()
-        snap = self.snapshot(for_status=True)
-        self.files.put(folder / TRADING_STATE, state.trading_state(snap))
-        self.files.put(folder / TRADES_TODAY, state.trades_today(snap))
-        self.files.put(folder / STATUS, self._status(state.status(snap)))
-        self.files.status_written = now
-        self._written_at = self.activity.added
-        self._prices_moved = False
-        self._last_state_write = now
-        if heartbeat:
-            self._next_heartbeat = now + self.heartbeat_s
-
-    def _status(self, doc: dict[str, Any], final: bool = False) -> dict[str, Any]:
-        """status.json, with what the alerts saw in it and how their delivery goes. The last
-        one waits (a bounded time) for the alerts still queued, so it counts their fate."""
-        if self.alerts is not None:
-            self.alerts.observe(doc)
-            if final:
-                self.alerts.final(doc)
-            doc["alerts"] = self.alerts.stats()
-        return doc
-
-    def write_final(self, reason: str) -> None:
-        """The last word: every file written, and on disk when this returns."""
-        folder = self.paths.state
-        snap = self.snapshot(for_status=True)
-        self.files.put(folder / TRADING_STATE, state.trading_state(snap))
-        self.files.put(folder / TRADES_TODAY, state.trades_today(snap))
-        self.files.put(
-            folder / STATUS, self._status(state.status(snap, alive=False, reason=reason), final=True)
-        )
-        self.files.close()
 
 
 def _said(winner: Outcome | None) -> str:

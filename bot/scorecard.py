@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from collections import Counter, deque
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from bot.journal import Journal
@@ -20,6 +21,7 @@ from bot.model import Mode, to_float
 _FIGURES = re.compile(r"[^\s(]*\d[^\s)]*")
 
 
+@lru_cache(maxsize=4096)  # a limit that holds gives the same reason in market after market
 def reason_key(reason: str) -> str:
     """Group skip reasons that differ only in their figures: the part before ';', numbers as N."""
     return _FIGURES.sub("N", reason.split(";")[0])[:120]

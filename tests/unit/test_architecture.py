@@ -79,6 +79,7 @@ LAYERS: dict[str, int] = {
     "webhooks.py": 3,
     # 4 the engine and what runs it
     "engine.py": 4,
+    "engine_files.py": 4,
     "wiring.py": 4,
     "app.py": 4,
     "backtest.py": 4,
