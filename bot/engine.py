@@ -66,7 +66,7 @@ from bot.scorecard import Scorecard
 from bot.statefiles import FileWriter
 from bot.strategies import Strategy, WindowState
 from bot.strategies.base import NOTHING_HELD
-from bot.strikes import strike_in_force
+from bot.strikes import market_first_seen, strike_in_force
 from bot.supervisor import Supervisor
 from bot.venues.paper import PaperVenue
 
@@ -339,7 +339,7 @@ class Engine(StateFiles):
             else:
                 self.markets[event.market.market_id] = event.market
                 self.market_names[event.market.market_id] = event.market.name
-                self.journal.market_opened(event.market)
+                market_first_seen(event.market, self.journal, self.feed, event.ts_ms)
         elif isinstance(event, WindowResolved):
             if event.market_id not in self.markets:
                 return

@@ -34,6 +34,15 @@ def restored_strikes(journal: Journal, markets: list[Market]) -> dict[str, tuple
     return {market_id: (strike, sources.get(market_id)) for market_id, strike in struck.items()}
 
 
+def market_first_seen(market: Market, journal: Journal, feed: object, ts_ms: int) -> None:
+    """A market the engine did not hold: its journal row, and the strike it opens with (if
+    any) with its source and time, as a later strike update would record them."""
+    journal.market_opened(market)
+    if market.strike is not None:
+        source = feed.strike_source(market.market_id) if reports_strike_source(feed) else None
+        journal.market_strike(market.market_id, market.strike, source, ts_ms)
+
+
 def strike_in_force(known: Market, market: Market, journal: Journal, feed: object, ts_ms: int) -> Market:
     """The record for `market` (re-sent) where `known` was held; a new strike is journaled."""
     if market.strike is None:

@@ -313,3 +313,13 @@ def test_a_strike_the_feed_took_is_restored_and_gammas_replaces_it_after_the_res
         assert "replaces 100 from the feed (restored)" in text
     finally:
         again.close()
+
+
+def test_a_market_that_opens_with_its_strike_has_its_source_in_the_journal(tmp_path: Path) -> None:
+    bot = Session(tmp_path)
+    try:
+        bot.batch(WindowOpened(now_ms(), _market(strike=100.5)), _tick())
+        assert bot.engine.markets["0xm"].strike == 100.5
+        assert bot.row() == (100.5, "gamma", 1)  # Gamma's price to beat, with its time
+    finally:
+        bot.close()
