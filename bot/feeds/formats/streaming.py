@@ -34,7 +34,8 @@ from typing import Any, BinaryIO
 
 from bot.errors import BotError
 from bot.feeds.formats.core import _OPTIONS, _Collector, _MarketAcc
-from bot.feeds.formats.csvfile import Settings, _CsvRows, finish_rows, read_rows, settings
+from bot.feeds.formats.csvarrow import read_csv_rows
+from bot.feeds.formats.csvfile import Settings, _CsvRows, finish_rows, settings
 from bot.feeds.formats.stream_events import CHUNK_ROWS, ROW, StreamedCsv
 from bot.feeds.formats.tokens import TokenSeen, pair_tokens
 from bot.feeds.tape import DataError
@@ -212,7 +213,7 @@ def _first_pass(path: Path, fmt: str, options: Mapping[str, Any], spill: BinaryI
 
         rows, _ = read_parquet_rows(path, col, setup, markets, whole=False, batch_rows=PARQUET_BATCH_ROWS)
     else:
-        rows = read_rows(path, col, setup, markets)
+        rows = read_csv_rows(path, col, setup, markets)
     token_of = None
     if rows is not None and rows.tokens is not None:
         token_of = _token_sides(rows.tokens, setup)
