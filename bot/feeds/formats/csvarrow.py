@@ -86,20 +86,20 @@ def read_csv_rows(
     """``csvfile.read_rows``, by this reader when it is installed and the file is for it."""
     if wanted(setup):
         try:
-            rows = _read_arrow(path, col, setup, markets)
+            read = read_arrow(path, col, setup, markets)
         except UnicodeDecodeError:  # in the Python reader's part
             raise utf8_error(path, "a CSV file") from None
-        if rows is not None:
-            return rows
+        if read is not None:
+            return read[0]
     return read_rows(path, col, setup, markets)
 
 
-def _read_arrow(
+def read_arrow(
     path: Path, col: _Collector, setup: Settings, markets: dict[str, _MarketAcc]
-) -> _CsvRows | None:
-    """The rows read into ``markets``; None when the file is not for this reader (gzip'd,
-    an odd header, not a regular file): nothing was read, and the Python reader reads it all
-    and gives any error."""
+) -> tuple[_CsvRows, int | None] | None:
+    """The rows read into ``markets``, and the line from which the Python reader read them
+    (None: none); None when the file is not for this reader (gzip'd, an odd header, not a
+    regular file): nothing was read, and the Python reader reads it all and gives any error."""
     try:
         raw = open_regular(path)
     except FileRefused:
@@ -116,16 +116,18 @@ def _read_arrow(
         header = next(csv.reader(io.StringIO(line.decode(), newline=""), delimiter=setup.delimiter))
         col.positions = {name.strip().lower(): i for i, name in enumerate(header, start=1)}
         rows = start_rows(path, col, header, setup)
-        _Reader(raw, rows, setup.delimiter).read(first, end + 1, markets)
-    return rows
+        reader = _Reader(raw, rows, setup.delimiter)
+        reader.read(first, end + 1, markets)
+    return rows, reader.python_from
 
 
 def _plain(block: bytes) -> bool:
-    """Every row of the block is one line: ASCII, no quote, NUL or lone CR (a blank line is
-    a ragged row to pyarrow, which refuses it)."""
-    if not block.isascii() or b'"' in block or b"\0" in block:
+    """Every row of the block is one line: ASCII, no quote, NUL, blank line or lone CR."""
+    if not block.isascii() or b'"' in block or b"\0" in block or block.startswith((b"\n", b"\r\n")):
         return False
-    return b"\r" not in block or block.count(b"\r") == block.count(b"\r\n")
+    if b"\r" in block:
+        return block.count(b"\r") == block.count(b"\r\n") and b"\n\r\n" not in block
+    return b"\n\n" not in block
 
 
 class _Shifted:
@@ -152,6 +154,7 @@ class _Reader:
         self.pc = importlib.import_module("pyarrow.compute")
         self.pacsv = importlib.import_module("pyarrow.csv")
         self.np = importlib.import_module("numpy")
+        self.python_from: int | None = None  # the line the Python reader took over at
         used = sorted({i for i in rows.index.values() if i is not None})
         names = [f"c{i}" for i in range(rows.width)]
         pacsv = self.pacsv
@@ -184,6 +187,7 @@ class _Reader:
             count = block.count(b"\n") + (not block.endswith(b"\n"))
             table = self.parse(block, count)
             if table is None:  # not plain: the Python reader from this block on
+                self.python_from = lines + 1
                 raw.seek(offset)
                 text = io.TextIOWrapper(raw, encoding="utf-8", newline="")
                 reader = csv.reader(text, delimiter=self.delimiter, strict=True)

@@ -1,0 +1,171 @@
+"""A CSV read by pyarrow a block at a time (bot.feeds.formats.csvarrow): the same events,
+report, malformed rows (line numbers and reasons) and errors as the Python reader, on clean
+files and on files it must hand back to the Python reader part-way."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bot.feeds.formats import DataError, csvarrow, load
+from bot.feeds.formats.core import _Collector, _MarketAcc
+from bot.feeds.formats.csvfile import settings
+from bot.feeds.formats.streaming import StreamedCsv, stream_csv
+from tests.unit.test_formats_streaming import TOKEN_COLUMNS, per_market_rows, per_token_rows
+
+pytest.importorskip("pyarrow")
+
+
+def both(monkeypatch: pytest.MonkeyPatch, path: Path, **options: object) -> tuple[object, object]:
+    """load() by pyarrow, then by the Python reader (TOUCHTRADER_CSV_READER=python)."""
+    fast = load(path, fmt="csv", **options)
+    with monkeypatch.context() as m:
+        m.setenv(csvarrow.ENV, "python")
+        slow = load(path, fmt="csv", **options)
+    return fast, slow
+
+
+def python_from(path: Path, **options: object) -> int | None:
+    """The line the Python reader took over at (None: pyarrow read every row); asserts that
+    the file was for the pyarrow reader at all."""
+    col = _Collector(path, "csv", False)
+    markets: dict[str, _MarketAcc] = {}
+    got = csvarrow.read_arrow(path, col, settings(path, col, options), markets)
+    assert got is not None
+    return got[1]
+
+
+def test_a_clean_file_gives_the_same_events_and_report(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name, text, options in (
+        ("markets.csv", per_market_rows(1500), {}),
+        ("tokens.csv", per_token_rows(1500), {"columns": TOKEN_COLUMNS}),
+    ):
+        path = tmp_path / name
+        path.write_text(text)
+        assert python_from(path, **options) is None
+        fast, slow = both(monkeypatch, path, **options)
+        assert fast.events == slow.events  # type: ignore[attr-defined]
+        assert fast.report == slow.report  # type: ignore[attr-defined]
+        if name == "markets.csv":  # crossed books, by line; naive ISO times, counted
+            assert fast.report.malformed  # type: ignore[attr-defined]
+        assert fast.report.notes == slow.report.notes  # type: ignore[attr-defined]
+
+
+def test_many_blocks_and_bad_values_keep_their_line_numbers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Small blocks, and values each failing in its own way: every reason and line is the
+    Python reader's, and the good rows around them are the same events."""
+    lines = per_token_rows(900).splitlines(keepends=True)
+    broken = {
+        40: "1785881119000,m0,01,Up,0.5x,0.52,5,6,1785881400,\n",  # not a number
+        41: "1785881119000,m0,01,Up,0.53,0.52,5,6,1785881400,\n",  # crossed
+        42: "1785881119000,m0,01,Up,0.505,0.52,-5,6,1785881400,\n",  # off tick, negative size
+        43: "2026-08-04T22:05:19,m0,01,Up,0.50,0.52,5,6,1785881400,\n",  # naive ISO time
+        44: "1785881119000,,01,Up,0.50,0.52,5,6,,\n",  # no market, no window end
+        45: "99,m0,01,Up,0.50,0.52,5,6,1785881400,\n",  # time out of range
+        46: "1785881119000,m0,01,Sideways,0.50,0.52,5,6,1785881400,\n",  # not a side
+        47: "1785881119000,m0, ,Up,0.50,0.52,5,6,1785881400,\n",  # empty token
+        48: "1785881119000,m0,02,Up,0.50,0.52,5,6,1785881400,\n",  # token's side differs
+        400: "1785881000000,m0,01,Up,0.50,0.52,5,6,1785881400,\n",  # time goes backwards
+    }
+    for i, line in broken.items():
+        lines[i] = line
+    path = tmp_path / "bad.csv"
+    path.write_text("".join(lines))
+    monkeypatch.setattr(csvarrow, "BLOCK_BYTES", 4096)
+    assert python_from(path, columns=TOKEN_COLUMNS) is None
+    fast, slow = both(monkeypatch, path, columns=TOKEN_COLUMNS)
+    assert fast.events == slow.events  # type: ignore[attr-defined]
+    assert fast.report == slow.report  # type: ignore[attr-defined]
+    reasons = dict(fast.report.malformed)  # type: ignore[attr-defined]
+    assert {i + 1 for i in broken} - {44} <= set(reasons)  # 44: a naive time is good, counted
+    assert "best_bid '0.5x' is not a number" in reasons[41]
+    assert "time goes backwards" in reasons[401]
+
+
+@pytest.mark.parametrize(
+    ("anomaly", "why"),
+    [
+        ('1785881300,a1,"0.50",0.51,10,20,1785881400,\n', "a quoted field"),
+        ("\n", "a blank line"),
+        ("1785881300,a1,0.50,0.51,10\n", "a ragged row"),
+        ("1785881300,a1,0.50,0.51,10,20,1785881400,\u00e9\n", "a non-ASCII character"),
+    ],
+)
+def test_a_block_that_is_not_one_row_per_line_goes_to_the_python_reader(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, anomaly: str, why: str
+) -> None:
+    lines = per_market_rows(600).splitlines(keepends=True)
+    at = 1200  # well after the first blocks
+    lines.insert(at, anomaly)
+    path = tmp_path / "odd.csv"
+    path.write_text("".join(lines))
+    monkeypatch.setattr(csvarrow, "BLOCK_BYTES", 4096)
+    taken = python_from(path)
+    assert taken is not None, why
+    assert 1 < taken <= at + 1, why
+    fast, slow = both(monkeypatch, path)
+    assert fast.events == slow.events, why  # type: ignore[attr-defined]
+    assert fast.report == slow.report, why  # type: ignore[attr-defined]
+
+
+def test_a_crlf_file_is_read_by_pyarrow(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "crlf.csv"
+    path.write_bytes(per_market_rows(400).replace("\n", "\r\n").encode())
+    assert python_from(path) is None
+    fast, slow = both(monkeypatch, path)
+    assert fast.events == slow.events  # type: ignore[attr-defined]
+    assert fast.report == slow.report  # type: ignore[attr-defined]
+
+
+def test_errors_are_the_python_readers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A file refused whole gets the same one-line error (file, line, column, reason)."""
+    good = per_market_rows(400).splitlines(keepends=True)
+    cases = {
+        "ambiguous.csv": (
+            "".join([*good[:300], "1785881300,a1,0.50,0.51,10,20,1785881400,1\n", *good[300:]]),
+            {},
+        ),
+        "strict.csv": (
+            "".join([*good[:300], "1785881300,a1,0.50,0.50,10,20,1785881400,\n", *good[300:]]),
+            {"strict": True},
+        ),
+        "latin1.csv": (None, {}),
+    }
+    for name, (text, options) in cases.items():
+        path = tmp_path / name
+        if text is None:
+            data = "".join(good).encode()
+            cut = len("".join(good[:350]).encode())
+            path.write_bytes(data[:cut] + b"1785881300,a\xe91,0.50,0.51,10,20,1785881400,\n" + data[cut:])
+        else:
+            path.write_text(text)
+        messages = []
+        for reader in ("", "python"):
+            with monkeypatch.context() as m:
+                m.setattr(csvarrow, "BLOCK_BYTES", 4096)
+                m.setenv(csvarrow.ENV, reader)
+                with pytest.raises(DataError) as caught:
+                    load(path, fmt="csv", **options)
+            messages.append(str(caught.value))
+        assert messages[0] == messages[1], name
+        assert messages[0].startswith(f"{path}:"), name
+
+
+def test_a_streamed_file_gives_the_same_events_from_both_readers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "tokens.csv"
+    path.write_text(per_token_rows(1200))
+    monkeypatch.setattr(csvarrow, "BLOCK_BYTES", 8192)
+    runs = []
+    for reader in ("", "python"):
+        monkeypatch.setenv(csvarrow.ENV, reader)
+        streamed = stream_csv(path, columns=TOKEN_COLUMNS)
+        assert isinstance(streamed, StreamedCsv)
+        runs.append((list(streamed.events()), streamed.report))
+    assert runs[0] == runs[1]
