@@ -11,7 +11,7 @@ import pytest
 from bot.feeds.formats import DataError, csvarrow, load
 from bot.feeds.formats.core import _Collector, _MarketAcc
 from bot.feeds.formats.csvfile import settings
-from bot.feeds.formats.streaming import StreamedCsv, stream_csv
+from bot.feeds.formats.streaming import StreamedCsv, stream_csv, stream_file
 from tests.unit.test_formats_streaming import TOKEN_COLUMNS, per_market_rows, per_token_rows
 
 pytest.importorskip("pyarrow")
@@ -54,37 +54,47 @@ def test_a_clean_file_gives_the_same_events_and_report(
         assert fast.report.notes == slow.report.notes  # type: ignore[attr-defined]
 
 
+BROKEN = {
+    40: "1785881119000,m0,01,Up,0.5x,0.52,5,6,1785881400,\n",  # not a number
+    41: "1785881119000,m0,01,Up,0.53,0.52,5,6,1785881400,\n",  # crossed
+    42: "1785881119000,m0,01,Up,0.505,0.52,-5,6,1785881400,\n",  # off tick, negative size
+    43: "2026-08-04T22:05:19,m0,01,Up,0.50,0.52,5,6,1785881400,\n",  # naive ISO time: good
+    44: "1785881119000,,01,Up,0.50,0.52,5,6,,\n",  # no market, no window end
+    45: "99,m0,01,Up,0.50,0.52,5,6,1785881400,\n",  # time out of range
+    46: "1785881119000,m0,01,Sideways,0.50,0.52,5,6,1785881400,\n",  # not a side
+    47: "1785881119000,m0, ,Up,0.50,0.52,5,6,1785881400,\n",  # empty token
+    48: "1785881119000,m0,02,Up,0.50,0.52,5,6,1785881400,\n",  # token's side differs
+    400: "1785881000000,m0,01,Up,0.50,0.52,5,6,1785881400,\n",  # time goes backwards
+}
+MARKET_DIFFERS = 1200  # in a block of good rows: its token's market differs
+
+
+def broken_tokens() -> str:
+    lines = per_token_rows(900).splitlines(keepends=True)
+    for i, line in BROKEN.items():
+        lines[i] = line
+    fields = lines[MARKET_DIFFERS].split(",")
+    lines[MARKET_DIFFERS] = ",".join([fields[0], "m99", *fields[2:]])
+    return "".join(lines)
+
+
 def test_many_blocks_and_bad_values_keep_their_line_numbers(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Small blocks, and values each failing in its own way: every reason and line is the
     Python reader's, and the good rows around them are the same events."""
-    lines = per_token_rows(900).splitlines(keepends=True)
-    broken = {
-        40: "1785881119000,m0,01,Up,0.5x,0.52,5,6,1785881400,\n",  # not a number
-        41: "1785881119000,m0,01,Up,0.53,0.52,5,6,1785881400,\n",  # crossed
-        42: "1785881119000,m0,01,Up,0.505,0.52,-5,6,1785881400,\n",  # off tick, negative size
-        43: "2026-08-04T22:05:19,m0,01,Up,0.50,0.52,5,6,1785881400,\n",  # naive ISO time
-        44: "1785881119000,,01,Up,0.50,0.52,5,6,,\n",  # no market, no window end
-        45: "99,m0,01,Up,0.50,0.52,5,6,1785881400,\n",  # time out of range
-        46: "1785881119000,m0,01,Sideways,0.50,0.52,5,6,1785881400,\n",  # not a side
-        47: "1785881119000,m0, ,Up,0.50,0.52,5,6,1785881400,\n",  # empty token
-        48: "1785881119000,m0,02,Up,0.50,0.52,5,6,1785881400,\n",  # token's side differs
-        400: "1785881000000,m0,01,Up,0.50,0.52,5,6,1785881400,\n",  # time goes backwards
-    }
-    for i, line in broken.items():
-        lines[i] = line
     path = tmp_path / "bad.csv"
-    path.write_text("".join(lines))
+    path.write_text(broken_tokens())
     monkeypatch.setattr(csvarrow, "BLOCK_BYTES", 4096)
     assert python_from(path, columns=TOKEN_COLUMNS) is None
     fast, slow = both(monkeypatch, path, columns=TOKEN_COLUMNS)
     assert fast.events == slow.events  # type: ignore[attr-defined]
     assert fast.report == slow.report  # type: ignore[attr-defined]
     reasons = dict(fast.report.malformed)  # type: ignore[attr-defined]
-    assert {i + 1 for i in broken} - {44} <= set(reasons)  # 44: a naive time is good, counted
+    assert {i + 1 for i in BROKEN} - {44} <= set(reasons)  # 44: a naive time is good, counted
     assert "best_bid '0.5x' is not a number" in reasons[41]
     assert "time goes backwards" in reasons[401]
+    assert "differs from" in reasons[MARKET_DIFFERS + 1]
 
 
 @pytest.mark.parametrize(
@@ -156,16 +166,55 @@ def test_errors_are_the_python_readers(tmp_path: Path, monkeypatch: pytest.Monke
         assert messages[0].startswith(f"{path}:"), name
 
 
+def early_ends(text: str) -> str:
+    """Market a's windows end 10 s early: its last rows are after the end (ignored)."""
+    out = []
+    for line in text.splitlines(keepends=True):
+        fields = line.split(",")
+        if fields[1].startswith("a") and fields[6].isdigit():
+            fields[6] = str(int(fields[6]) - 10)
+        out.append(",".join(fields))
+    return "".join(out)
+
+
+@pytest.mark.parametrize(
+    ("text", "options", "cut"),
+    [
+        (per_token_rows(1200), {"columns": TOKEN_COLUMNS}, False),
+        (broken_tokens(), {"columns": TOKEN_COLUMNS}, False),  # blocks not taken at once
+        (per_market_rows(900), {}, False),  # crossed books and naive times: some blocks row by row
+        (early_ends(per_market_rows(900)), {}, True),  # rows after the window end, counted
+    ],
+)
 def test_a_streamed_file_gives_the_same_events_from_both_readers(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, text: str, options: dict[str, object], cut: bool
 ) -> None:
-    path = tmp_path / "tokens.csv"
-    path.write_text(per_token_rows(1200))
+    """Streamed, pyarrow's clean blocks are accepted at once (streaming._TailMarkets.take):
+    the same events, report and spilled rows as the Python reader's row by row."""
+    path = tmp_path / "rows.csv"
+    path.write_text(text)
     monkeypatch.setattr(csvarrow, "BLOCK_BYTES", 8192)
     runs = []
     for reader in ("", "python"):
         monkeypatch.setenv(csvarrow.ENV, reader)
-        streamed = stream_csv(path, columns=TOKEN_COLUMNS)
+        streamed = stream_csv(path, **options)
         assert isinstance(streamed, StreamedCsv)
         runs.append((list(streamed.events()), streamed.report))
     assert runs[0] == runs[1]
+    assert bool(runs[0][1].ignored) is cut
+
+
+def test_a_streamed_file_out_of_time_order_is_loaded_whole_by_both(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lines = per_market_rows(600).splitlines(keepends=True)
+    lines[900], lines[1500] = lines[1500], lines[900]
+    path = tmp_path / "late.csv"
+    path.write_text("".join(lines))
+    monkeypatch.setattr(csvarrow, "BLOCK_BYTES", 4096)
+    why = []
+    for reader in ("", "python"):
+        monkeypatch.setenv(csvarrow.ENV, reader)
+        why.append(stream_file(path, "csv"))
+    assert isinstance(why[0], str)
+    assert why[0] == why[1]

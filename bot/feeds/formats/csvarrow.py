@@ -27,6 +27,7 @@ import importlib
 import io
 import os
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from functools import partial
 from itertools import repeat
 from pathlib import Path
@@ -59,6 +60,33 @@ _DIGITS: Final = r"^[0-9]{1,17}$"
 _DECIMAL: Final = r"^(?:[0-9]{1,9}(?:\.[0-9]{0,6})?|\.[0-9]{1,6})$"
 
 
+@dataclass(slots=True)
+class Bulk:
+    """A block's rows that all parsed, as arrays (numpy), for a ``BulkAccept``: key (market,
+    per token: token) of row i is ``keys[key_codes[i]]``; `end` the window end (None: no
+    such column), `extra` per token ``extras[extra_codes[i]]``; no window_start, strike or
+    per-market outcome value in any row."""
+
+    first_line: int
+    ts: Any
+    keys: list[str]
+    key_codes: Any
+    bid: Any
+    bid_size: Any
+    ask: Any
+    ask_size: Any
+    under: list[float | None] | None
+    naive: list[bool] | None
+    end: Any
+    extras: list[Any] | None
+    extra_codes: Any
+
+
+# accepts a block's rows at once as `_CsvRows.accept` would one by one, or answers False
+# having changed nothing (then they are accepted one by one)
+BulkAccept = Callable[[_CsvRows, Bulk], bool]
+
+
 def wanted(setup: Settings) -> bool:
     """This reader can be tried: pyarrow is installed, not turned off, the delimiter plain."""
     if os.environ.get(ENV, "").strip().lower() == "python":
@@ -81,12 +109,17 @@ def load_csv(path: Path, col: _Collector, options: Mapping[str, Any]) -> dict[st
 
 
 def read_csv_rows(
-    path: Path, col: _Collector, setup: Settings, markets: dict[str, _MarketAcc]
+    path: Path,
+    col: _Collector,
+    setup: Settings,
+    markets: dict[str, _MarketAcc],
+    bulk: BulkAccept | None = None,
 ) -> _CsvRows | None:
-    """``csvfile.read_rows``, by this reader when it is installed and the file is for it."""
+    """``csvfile.read_rows``, by this reader when it is installed and the file is for it
+    (`bulk`: how a block's clean rows may be accepted at once)."""
     if wanted(setup):
         try:
-            read = read_arrow(path, col, setup, markets)
+            read = read_arrow(path, col, setup, markets, bulk)
         except UnicodeDecodeError:  # in the Python reader's part
             raise utf8_error(path, "a CSV file") from None
         if read is not None:
@@ -95,7 +128,11 @@ def read_csv_rows(
 
 
 def read_arrow(
-    path: Path, col: _Collector, setup: Settings, markets: dict[str, _MarketAcc]
+    path: Path,
+    col: _Collector,
+    setup: Settings,
+    markets: dict[str, _MarketAcc],
+    bulk: BulkAccept | None = None,
 ) -> tuple[_CsvRows, int | None] | None:
     """The rows read into ``markets``, and the line from which the Python reader read them
     (None: none); None when the file is not for this reader (gzip'd, an odd header, not a
@@ -116,7 +153,7 @@ def read_arrow(
         header = next(csv.reader(io.StringIO(line.decode(), newline=""), delimiter=setup.delimiter))
         col.positions = {name.strip().lower(): i for i, name in enumerate(header, start=1)}
         rows = start_rows(path, col, header, setup)
-        reader = _Reader(raw, rows, setup.delimiter)
+        reader = _Reader(raw, rows, setup.delimiter, bulk)
         reader.read(first, end + 1, markets)
     return rows, reader.python_from
 
@@ -146,8 +183,9 @@ class _Shifted:
 
 
 class _Reader:
-    def __init__(self, raw: Any, rows: _CsvRows, delimiter: str) -> None:
+    def __init__(self, raw: Any, rows: _CsvRows, delimiter: str, bulk: BulkAccept | None) -> None:
         self.raw = raw
+        self.bulk = bulk
         self.rows = rows
         self.delimiter = delimiter
         self.pa = importlib.import_module("pyarrow")
@@ -258,9 +296,12 @@ class _Block:
             micros = np.frombuffer(exact.buffers()[1], dtype=np.int64)[start : start + 2 * self.n : 2]
             self.slow |= (micros > high) | (micros % tick != 0)
             return micros
+        return self.integers(role, parse)
+
+    def integers(self, role: str, parse: Callable[[str], int]) -> Any:
+        """Each distinct text through `parse` (int64; 0 where it fails: the row is flagged)."""
         values, codes = self.mapped(role, parse)
-        table = np.array([0 if v is _BAD else v for v in values], dtype=np.int64)
-        return table[codes]
+        return self.np.array([0 if v is _BAD else v for v in values], dtype=self.np.int64)[codes]
 
     def times(self) -> tuple[Any, list[bool] | None]:
         """The rows' times (epoch ms, int64) and had-no-time-zone (None: all False)."""
@@ -299,39 +340,52 @@ class _Block:
         key = "token_id" if rows.tokens is not None else "market_id"
         if rows.index[key] is None:
             assert rows.const_market is not None
-            keys: list[Any] = [rows.const_market] * n
+            key_values, key_codes = [rows.const_market], np.zeros(n, dtype=np.int64)
         else:
-            keys = self.objects(key, _key)
-        nothing = [None] * n
+            key_values, key_codes = self.mapped(key, _key)
         under = self.optional("underlying", lambda t: _float(t, "underlying") if t.strip() else None)
-        end = self.optional("window_end", _end)
+        end = None
+        if rows.index["window_end"] is not None:
+            end = self.integers("window_end", _end)
         start = self.optional("window_start", lambda t: _parse_time(t)[0] if t.strip() else None)
         strike = self.optional("strike", lambda t: _float(t, "strike") if t.strip() else None)
         outcome: list[Any] | None = None
-        extra: list[Any] | None = None
+        extras: tuple[list[Any], Any] | None = None
         if rows.tokens is not None:
-            extra = self.token_columns()
+            extras = self.token_columns()
         elif rows.index["outcome"] is not None:
             name = rows.names["outcome"]
             outcome = self.optional("outcome", lambda t: SPLIT if is_split(t) else _outcome(t, name))
+        if (
+            self.reader.bulk is not None
+            and not self.slow.any()
+            and all(v is None or v.count(None) == n for v in (start, strike, outcome))
+        ):
+            books = (bid, sizes[0], ask, sizes[1])
+            got = Bulk(self.first_line, ts, key_values, key_codes, *books, under, naive, end, None, None)
+            if extras is not None:
+                got.extras, got.extra_codes = extras
+            if self.reader.bulk(rows, got):
+                return
+        nothing = [None] * n
         slow = self.slow.tolist()
         first = self.first_line
         accept = rows.accept
         for i, (t, k, b, bs, a, as_, u, z, e, s, st, o, x) in enumerate(
             zip(
                 ts.tolist(),
-                keys,
+                _objects(np, key_values)[key_codes].tolist(),
                 bid.tolist(),
                 sizes[0].tolist(),
                 ask.tolist(),
                 sizes[1].tolist(),
                 under or nothing,
                 naive or repeat(False, n),
-                end or nothing,
+                nothing if end is None else end.tolist(),
                 start or nothing,
                 strike or nothing,
                 outcome or nothing,
-                extra or nothing,
+                nothing if extras is None else _objects(np, extras[0])[extras[1]].tolist(),
                 strict=True,
             )
         ):
@@ -340,9 +394,9 @@ class _Block:
             else:
                 accept(first + i, (BookTick(t, k, b, bs, a, as_, None, u), z, e, s, st, o, x), markets)
 
-    def token_columns(self) -> list[Any]:
-        """(market key, token side, outcome text) per row, as ``tokens.token_columns``: one
-        tuple per distinct combination."""
+    def token_columns(self) -> tuple[list[Any], Any]:
+        """(market key, token side, outcome text), as ``tokens.token_columns``: each distinct
+        combination once, and each row's code into them."""
         np = self.np
         parsers: dict[str, Callable[[str], Any]] = {
             "market_id": lambda t: t.strip() or None,
@@ -366,7 +420,7 @@ class _Block:
                 u, k = divmod(u, len(values))
                 combo.append(values[k])
             combos.append(tuple(reversed(combo)))
-        return _objects(np, combos)[inverse].tolist()  # type: ignore[no-any-return,unused-ignore]
+        return combos, inverse
 
     def reparse(self, i: int, markets: dict[str, _MarketAcc]) -> None:
         """Row i through the Python row parser: its reasons, or its values."""
