@@ -17,6 +17,12 @@ from tests.unit.test_formats_streaming import TOKEN_COLUMNS, per_market_rows, pe
 pytest.importorskip("pyarrow")
 
 
+@pytest.fixture(autouse=True)
+def short_files_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These files are short: read them with pyarrow all the same."""
+    monkeypatch.setattr(csvarrow, "MIN_BYTES", 0)
+
+
 def both(monkeypatch: pytest.MonkeyPatch, path: Path, **options: object) -> tuple[object, object]:
     """load() by pyarrow, then by the Python reader (TOUCHTRADER_CSV_READER=python)."""
     fast = load(path, fmt="csv", **options)

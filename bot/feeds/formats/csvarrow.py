@@ -17,7 +17,8 @@ A block is read this way only if a row is exactly a line: ASCII text with no quo
 blank line or lone carriage return, as many rows as lines (pyarrow refuses ragged rows).
 From the first block that is not, the rest of the file goes through the Python reader, from
 that block's first line, with its line numbers; a gzip'd file, a header that is not plain,
-or ``TOUCHTRADER_CSV_READER=python`` in the environment use the Python reader throughout.
+a file under MIN_BYTES (importing pyarrow costs more than it saves there) or
+``TOUCHTRADER_CSV_READER=python`` in the environment use the Python reader throughout.
 """
 
 from __future__ import annotations
@@ -53,6 +54,7 @@ from bot.model import ONE, SPLIT, BookTick
 from bot.safefile import FileRefused, open_regular
 
 BLOCK_BYTES: Final = 8 << 20
+MIN_BYTES: Final = 1 << 20
 ENV: Final = "TOUCHTRADER_CSV_READER"  # "python": never this reader (comparisons, a bug)
 _BOM: Final = b"\xef\xbb\xbf"
 _BAD: Final = object()
@@ -87,10 +89,16 @@ class Bulk:
 BulkAccept = Callable[[_CsvRows, Bulk], bool]
 
 
-def wanted(setup: Settings) -> bool:
-    """This reader can be tried: pyarrow is installed, not turned off, the delimiter plain."""
+def wanted(path: Path, setup: Settings) -> bool:
+    """This reader can be tried: pyarrow is installed, not turned off, the delimiter plain,
+    the file MIN_BYTES or longer (importing pyarrow costs more than a short file's parse)."""
     if os.environ.get(ENV, "").strip().lower() == "python":
         return False
+    try:
+        if path.stat().st_size < MIN_BYTES:
+            return False
+    except OSError:
+        return False  # the Python reader says what is wrong with it
     if setup.delimiter in '"\r\n\0':
         return False
     try:
@@ -117,7 +125,7 @@ def read_csv_rows(
 ) -> _CsvRows | None:
     """``csvfile.read_rows``, by this reader when it is installed and the file is for it
     (`bulk`: how a block's clean rows may be accepted at once)."""
-    if wanted(setup):
+    if wanted(path, setup):
         try:
             read = read_arrow(path, col, setup, markets, bulk)
         except UnicodeDecodeError:  # in the Python reader's part
