@@ -58,8 +58,12 @@ MIN_BYTES: Final = 1 << 20
 ENV: Final = "TOUCHTRADER_CSV_READER"  # "python": never this reader (comparisons, a bug)
 _BOM: Final = b"\xef\xbb\xbf"
 _BAD: Final = object()
-_DIGITS: Final = r"^[0-9]{1,17}$"
-_DECIMAL: Final = r"^(?:[0-9]{1,9}(?:\.[0-9]{0,6})?|\.[0-9]{1,6})$"
+
+# unix times: digits only, read as integers
+_DIGITS: Final = b"0123456789"
+# prices and sizes: digits and a point, read as Arrow decimals (6 places), which refuse "",
+# ".", "1.2.3", more than 6 decimals and 13 whole digits or more (then: the Python parser's)
+_DECIMAL: Final = b"0123456789."
 
 
 @dataclass(slots=True)
@@ -167,12 +171,37 @@ def read_arrow(
 
 
 def _plain(block: bytes) -> bool:
-    """Every row of the block is one line: ASCII, no quote, NUL, blank line or lone CR."""
-    if not block.isascii() or b'"' in block or b"\0" in block or block.startswith((b"\n", b"\r\n")):
+    """Every row of the block is one line: ASCII, no quote, NUL or lone CR (blank lines:
+    `_blank_line`, looked for only when a row has no time)."""
+    if not block.isascii() or b'"' in block or b"\0" in block:
         return False
-    if b"\r" in block:
-        return block.count(b"\r") == block.count(b"\r\n") and b"\n\r\n" not in block
-    return b"\n\n" not in block
+    return b"\r" not in block or block.count(b"\r") == block.count(b"\r\n")
+
+
+def _blank_line(block: bytes) -> bool:
+    return block.startswith((b"\n", b"\r\n")) or b"\n\n" in block or b"\n\r\n" in block
+
+
+def _table(np: Any, chars: bytes) -> Any:
+    """A 256-entry bool table: which bytes are `chars`."""
+    table = np.zeros(256, dtype=bool)
+    table[list(chars)] = True
+    return table
+
+
+def _lengths(np: Any, arr: Any) -> Any:
+    """The lengths of a string array's values (from its offsets)."""
+    offsets = np.frombuffer(arr.buffers()[1], dtype=np.int32)[arr.offset : arr.offset + len(arr) + 1]
+    return np.diff(offsets)
+
+
+def _only(np: Any, arr: Any, allowed: Any) -> bool:
+    """Every byte of a string array's values is one of `allowed` (a 256-entry bool table)."""
+    offsets = np.frombuffer(arr.buffers()[1], dtype=np.int32)[arr.offset : arr.offset + len(arr) + 1]
+    if offsets[-1] == offsets[0]:
+        return True
+    data = np.frombuffer(arr.buffers()[2], dtype=np.uint8)[offsets[0] : offsets[-1]]
+    return bool(allowed[data].all())
 
 
 class _Shifted:
@@ -197,10 +226,10 @@ class _Reader:
         self.rows = rows
         self.delimiter = delimiter
         self.pa = importlib.import_module("pyarrow")
-        self.pc = importlib.import_module("pyarrow.compute")
         self.pacsv = importlib.import_module("pyarrow.csv")
         self.np = importlib.import_module("numpy")
         self.python_from: int | None = None  # the line the Python reader took over at
+        self.digits, self.decimal = (_table(self.np, chars) for chars in (_DIGITS, _DECIMAL))
         used = sorted({i for i in rows.index.values() if i is not None})
         names = [f"c{i}" for i in range(rows.width)]
         pacsv = self.pacsv
@@ -247,11 +276,18 @@ class _Reader:
     def parse(self, block: bytes, count: int) -> Any:
         if not _plain(block):
             return None
+        pa = self.pa
         try:
-            table = self.pacsv.read_csv(io.BytesIO(block), *self.options)
-        except self.pa.ArrowException:
+            table = self.pacsv.read_csv(pa.BufferReader(block), *self.options)
+        except pa.ArrowException:
             return None
-        return table if table.num_rows == count else None
+        if table.num_rows != count:
+            return None
+        # pyarrow reads a blank line as a row of empty values, where the Python reader skips it
+        times = table.column(f"c{self.rows.index['timestamp']}")
+        if any(bool((_lengths(self.np, chunk) == 0).any()) for chunk in times.chunks) and _blank_line(block):
+            return None
+        return table
 
 
 class _Block:
@@ -268,7 +304,10 @@ class _Block:
 
     def column(self, role: str) -> Any:
         i = self.rows.index[role]
-        return None if i is None else self.table.column(f"c{i}").combine_chunks()
+        if i is None:
+            return None
+        column = self.table.column(f"c{i}")
+        return column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
 
     def mapped(self, role: str, parse: Callable[[str], Any]) -> tuple[list[Any], Any]:
         """The column's distinct texts parsed once each, and each row's code into them; a
@@ -296,14 +335,18 @@ class _Block:
         as Arrow decimals, whose unscaled integers are the micros (no float anywhere);
         otherwise each distinct text through `parse`. Above `high` or off `tick`: the row
         parser's."""
-        np, pa, pc = self.np, self.reader.pa, self.reader.pc
+        np, pa = self.np, self.reader.pa
         arr = self.column(role)
-        if pc.all(pc.match_substring_regex(arr, _DECIMAL)).as_py():
-            exact = arr.cast(pa.decimal128(18, 6))
-            start = exact.offset * 2
-            micros = np.frombuffer(exact.buffers()[1], dtype=np.int64)[start : start + 2 * self.n : 2]
-            self.slow |= (micros > high) | (micros % tick != 0)
-            return micros
+        if arr.null_count == 0 and _only(np, arr, self.reader.decimal):
+            try:
+                exact = arr.cast(pa.decimal128(18, 6))
+            except pa.ArrowException:  # "1.2.3", more than 6 decimals, 13 digits or more
+                exact = None
+            if exact is not None and exact.null_count == 0:
+                start = exact.offset * 2
+                micros = np.frombuffer(exact.buffers()[1], dtype=np.int64)[start : start + 2 * self.n : 2]
+                self.slow |= (micros > high) | (micros % tick != 0)
+                return micros
         return self.integers(role, parse)
 
     def integers(self, role: str, parse: Callable[[str], int]) -> Any:
@@ -313,9 +356,14 @@ class _Block:
 
     def times(self) -> tuple[Any, list[bool] | None]:
         """The rows' times (epoch ms, int64) and had-no-time-zone (None: all False)."""
-        np, pc = self.np, self.reader.pc
+        np = self.np
         arr = self.column("timestamp")
-        if pc.all(pc.match_substring_regex(arr, _DIGITS)).as_py():
+        lengths = _lengths(np, arr)
+        if (
+            arr.null_count == 0
+            and bool(((lengths >= 1) & (lengths <= 17)).all())
+            and _only(np, arr, self.reader.digits)
+        ):
             v = arr.cast(self.reader.pa.int64()).to_numpy()
             seconds = (v >= _MIN_S) & (v < _MAX_S)
             self.slow |= ~(seconds | ((v >= _MIN_MS) & (v < _MAX_MS)))
