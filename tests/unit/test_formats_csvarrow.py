@@ -224,3 +224,25 @@ def test_a_streamed_file_out_of_time_order_is_loaded_whole_by_both(
         why.append(stream_file(path, "csv"))
     assert isinstance(why[0], str)
     assert why[0] == why[1]
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["5.", ".5", "0.50", "0005.50", "0.1234567", "0.5000000", "1.2.3", ".", "1e-1", "+0.5", "12345678901234"],
+)
+def test_odd_numbers_are_read_as_the_python_reader_reads_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    """A size or a price in an odd form, in a block of plain ones: the same micros, or the same
+    reason, as the Python reader's (Arrow's decimals are used only where they are exact)."""
+    lines = per_market_rows(300).splitlines(keepends=True)
+    for i in (100, 101):
+        fields = lines[i].split(",")
+        fields[4 if i == 100 else 2] = value  # a bid size; a bid
+        lines[i] = ",".join(fields)
+    path = tmp_path / "odd.csv"
+    path.write_text("".join(lines))
+    assert python_from(path) is None
+    fast, slow = both(monkeypatch, path)
+    assert fast.events == slow.events  # type: ignore[attr-defined]
+    assert fast.report == slow.report  # type: ignore[attr-defined]
