@@ -355,7 +355,9 @@ def _first_pass(path: Path, fmt: str, options: Mapping[str, Any], spill: BinaryI
     if fmt == "parquet":
         from bot.feeds.formats.parquet import read_parquet_rows
 
-        rows, _ = read_parquet_rows(path, col, setup, markets, whole=False, batch_rows=PARQUET_BATCH_ROWS)
+        rows, _ = read_parquet_rows(
+            path, col, setup, markets, whole=False, batch_rows=PARQUET_BATCH_ROWS, bulk=markets.take
+        )
     else:
         rows = read_csv_rows(path, col, setup, markets, markets.take)
     token_of = None
