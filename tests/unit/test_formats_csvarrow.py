@@ -246,3 +246,36 @@ def test_odd_numbers_are_read_as_the_python_reader_reads_them(
     fast, slow = both(monkeypatch, path)
     assert fast.events == slow.events  # type: ignore[attr-defined]
     assert fast.report == slow.report  # type: ignore[attr-defined]
+
+
+def test_a_backtest_writes_the_same_files_from_both_readers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`bot backtest`'s whole output (the strategies and the three baselines, streamed) is
+    byte for byte the same whichever reader parsed the CSV."""
+    from bot import backtest
+    from bot.config import load_config
+    from bot.feeds.formats import streaming
+
+    path = tmp_path / "tokens.csv"
+    path.write_text(per_token_rows(1200))
+    monkeypatch.setattr(streaming, "STREAM_MIN_BYTES", 0)
+    monkeypatch.setattr(csvarrow, "BLOCK_BYTES", 8192)
+    outputs = []
+    for reader in ("", "python"):
+        monkeypatch.setenv(csvarrow.ENV, reader)
+        out = tmp_path / (reader or "pyarrow") / "results"
+        result = backtest.run_backtest(
+            path, load_config(None), out, options={"columns": TOKEN_COLUMNS}, baselines=True
+        )
+        assert result.summary["data"]["loading"]["streamed"] is True
+        assert result.summary["trades"] > 0
+        outputs.append(
+            {
+                p.relative_to(out): p.read_bytes()
+                for p in sorted(out.rglob("*"))
+                if p.is_file() and p.name != "timing.json"
+            }
+        )
+    assert any(str(name).startswith("baselines") for name in outputs[0])
+    assert outputs[0] == outputs[1]
