@@ -331,10 +331,10 @@ class _Block:
         return _objects(self.np, values)[codes].tolist()  # type: ignore[no-any-return,unused-ignore]
 
     def amounts(self, role: str, parse: Callable[[str], int], high: int, tick: int = 1) -> Any:
-        """Micros: plain decimals (at most 9 digits, a point, 6 digits) of a whole block read
-        as Arrow decimals, whose unscaled integers are the micros (no float anywhere);
-        otherwise each distinct text through `parse`. Above `high` or off `tick`: the row
-        parser's."""
+        """Micros: a block's column made only of digits and points read as Arrow decimals of 6
+        places, whose unscaled integers are the micros (no float anywhere; Arrow refuses what
+        the decimals cannot hold exactly); otherwise each distinct text through `parse`. Above
+        `high` or off `tick`: the row parser's."""
         np, pa = self.np, self.reader.pa
         arr = self.column(role)
         if arr.null_count == 0 and _only(np, arr, self.reader.decimal):
