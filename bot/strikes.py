@@ -19,19 +19,16 @@ from __future__ import annotations
 import dataclasses
 
 from bot.feeds import reports_strike_source
-from bot.journal import Journal
+from bot.journal import Journal, Restored
 from bot.model import Market
 
 
-def restored_strikes(journal: Journal, markets: list[Market]) -> dict[str, tuple[float, str | None]]:
+def restored_strikes(restored: Restored) -> dict[str, tuple[float, str | None]]:
     """market id -> (strike, source) of the restored markets that have one."""
-    struck = {m.market_id: m.strike for m in markets if m.strike is not None}
-    if not struck:
-        return {}
-    marks = ",".join("?" * len(struck))
-    sql = f"SELECT market_id, strike_source FROM markets WHERE market_id IN ({marks})"
-    sources = dict(journal.conn.execute(sql, tuple(struck)).fetchall())
-    return {market_id: (strike, sources.get(market_id)) for market_id, strike in struck.items()}
+    sources = restored.strike_sources
+    return {
+        m.market_id: (m.strike, sources.get(m.market_id)) for m in restored.markets if m.strike is not None
+    }
 
 
 def market_first_seen(market: Market, journal: Journal, feed: object, ts_ms: int) -> None:

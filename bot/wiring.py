@@ -113,7 +113,7 @@ def build_engine(
     markets = {m.market_id: m for m in restored.markets}
     restore_strikes = getattr(feed, "restore_strikes", None)  # the fair-value feed (bot/feeds/fair_feed.py)
     if callable(restore_strikes):
-        restore_strikes(restored_strikes(journal, restored.markets))
+        restore_strikes(restored_strikes(restored))
     market_names = {m.market_id: m.name for m in restored.markets}
     scorecard = Scorecard([s.name for s in strategies])
     scorecard.restore(journal, mode)

@@ -36,6 +36,7 @@ LAYERS: dict[str, int] = {
     "config_polymarket.py": 1,
     "schema.py": 1,
     "journal.py": 1,
+    "journal_restore.py": 1,
     "queries.py": 1,
     "statefiles.py": 1,
     "storage.py": 1,
