@@ -294,7 +294,7 @@ class OrderManager(OrderBooking):
             return Decision(reason="no book read yet for this market", limit="stale_feed")
         limit_s = self.stale_feed_ms / 1000
         reason = f"market data is stale (last book {age / 1000:.1f} s ago, limit {limit_s:g} s)"
-        return Decision(reason=reason, limit="stale_feed")
+        return Decision(reason=reason, limit="stale_feed", repeats_as="market data is stale")
 
     def why_held(self, position: Position) -> str:
         """Why no order can sell this position now ("" when one can be tried)."""
@@ -492,8 +492,9 @@ class OrderManager(OrderBooking):
         reason = answer.reason
         # A strategy repeats its signal every tick while a gate holds; record each change only.
         key = (signal.strategy, signal.market_id, signal.outcome)
-        if self._last_skip.get(key) != reason:
-            self._last_skip[key] = reason
+        seen = decision.repeats_as or reason
+        if self._last_skip.get(key) != seen:
+            self._last_skip[key] = seen
             if decision.limit not in ("trading_state", "controls", "market", "venue"):
                 self.activity.emit(signal.ts_ms, RiskRejected(signal, decision.reason, decision.limit))
             self._record_signal(signal, False, reason, None)

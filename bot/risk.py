@@ -35,6 +35,9 @@ class Decision:
     size: Micros = 0
     reason: str = ""  # empty when the entry may go ahead
     limit: str = ""  # the setting that stopped it
+    # what makes a refusal new for the records (signals.jsonl, RISK_REJECTED), when not its
+    # whole reason: a stale book's age changes on every tick, the refusal does not
+    repeats_as: str = ""
 
     @property
     def ok(self) -> bool:

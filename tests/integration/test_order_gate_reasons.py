@@ -151,6 +151,29 @@ def test_an_old_book_is_stale_with_its_age_and_the_limit(gate_for: Callable[...,
     assert line["limit"] == STALE_LIMIT  # a stale feed is alerted (FEED_STALE)
 
 
+def test_a_book_that_goes_on_ageing_is_one_refusal_in_the_records_not_one_per_tick(
+    gate_for: Callable[..., Gate],
+) -> None:
+    """Every answer says the age now; the records (signals.jsonl, RISK_REJECTED) say it once,
+    until the refusal changes (here: the book is lost, then read again and stale)."""
+    ages = iter([12_500, 13_500, 14_500, None, 11_000])
+    gate = gate_for(lambda m, now: next(ages))
+    answers = [gate.enter("M1", T0 + i * 1_000).reason for i in range(3)]
+    assert answers == [
+        f"market data is stale (last book {s} s ago, limit 10 s) [{STALE_LIMIT}]"
+        for s in ("12.5", "13.5", "14.5")
+    ]
+    assert len(gate.rejected()) == 1
+    assert [s["skip_reason"] for s in gate.written("signals")] == answers[:1]
+    gate.enter("M1", T0 + 3_000)  # no book any more: another refusal
+    gate.enter("M1", T0 + 4_000)  # stale again: a new refusal after the other one
+    assert [r["details"].split(": ", 1)[1] for r in gate.rejected()] == [
+        "market data is stale (last book 12.5 s ago, limit 10 s)",
+        "no book read yet for this market",
+        "market data is stale (last book 11.0 s ago, limit 10 s)",
+    ]
+
+
 def test_a_fresh_book_passes_the_gate(gate_for: Callable[..., Gate]) -> None:
     gate = gate_for(lambda m, now: 1_000, lambda m: None)
     assert gate.enter("M1").executed
