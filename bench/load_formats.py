@@ -8,7 +8,10 @@ columns timestamp (unix ms), market, asset_id (77-digit token ids), side (Up/Dow
 best_bid, best_ask, bid_size, ask_size, window_end, winner (1/0 per token). Written once
 under bench/out/load_formats/ (git-ignored). Each run is its own process pinned to one CPU
 and times `load()` from the file to the sorted events (parsing, validation, pairing the
-tokens, building events); RUNS runs per format (default 5), medians reported.
+tokens, building events); RUNS runs per format (default 5), medians reported, of wall and
+CPU time. `first_pass_*`: what a backtest of a file of 16 MiB or more does before its first
+event (``formats.streaming.stream_file``: every row parsed, validated and checked across
+rows, the accepted rows spilled), in its own pinned process too.
 
     .venv/bin/python bench/load_formats.py
 """
@@ -105,9 +108,9 @@ def child(path: str) -> dict[str, Any]:
         os.sched_setaffinity(0, {max(os.sched_getaffinity(0))})
     from bot.feeds.formats import load
 
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     data = load(path, columns=COLUMNS)
-    seconds = time.perf_counter() - started
+    seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
     report = data.report
     return {
         "rows": report.rows_read,
@@ -116,26 +119,51 @@ def child(path: str) -> dict[str, Any]:
         "markets": len(report.markets),
         "events": len(data.events),
         "seconds": seconds,
+        "cpu_seconds": cpu,
     }
+
+
+def first_pass(path: str) -> dict[str, Any]:
+    """What a backtest of a long file does first: every row parsed and validated, the checks
+    across rows, the accepted rows spilled (formats.streaming's first pass), no events yet."""
+    if hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {max(os.sched_getaffinity(0))})
+    from bot.feeds.formats.streaming import stream_file
+
+    fmt = "parquet" if path.endswith(".parquet") else "csv"
+    started, cpu = time.perf_counter(), time.process_time()
+    streamed = stream_file(path, fmt, columns=COLUMNS)
+    seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
+    assert not isinstance(streamed, str), streamed
+    return {"rows": streamed.report.rows_read, "seconds": seconds, "cpu_seconds": cpu}
 
 
 def main() -> None:
     csv_path, pq_path = generate(ROWS)
     result: dict[str, Any] = {"machine": machine(), "rows": ROWS, "runs": RUNS}
     for name, path in (("csv", csv_path), ("parquet", pq_path)):
-        runs = []
+        runs, passes = [], []
         for _ in range(RUNS):
-            out = subprocess.run(
-                [sys.executable, __file__, "child", str(path)], capture_output=True, text=True, check=True
-            )
-            runs.append(json.loads(out.stdout))
+            for mode, into in (("child", runs), ("first-pass", passes)):
+                out = subprocess.run(
+                    [sys.executable, __file__, mode, str(path)], capture_output=True, text=True, check=True
+                )
+                into.append(json.loads(out.stdout))
         seconds = [r["seconds"] for r in runs]
         rates = [r["rows"] / r["seconds"] for r in runs]
         result[name] = {
             "file_mb": round(path.stat().st_size / 1e6, 1),
             "rows_per_s_median": round(statistics.median(rates)),
             "rows_per_s_all": [round(r) for r in rates],
+            "rows_per_s_cpu_median": round(statistics.median(r["rows"] / r["cpu_seconds"] for r in runs)),
             "seconds_median": round(statistics.median(seconds), 3),
+            "cpu_seconds_median": round(statistics.median(r["cpu_seconds"] for r in runs), 3),
+            # streamed (a backtest of a file of 16 MiB or more): the first pass alone
+            "first_pass_rows_per_s_cpu_median": round(
+                statistics.median(r["rows"] / r["cpu_seconds"] for r in passes)
+            ),
+            "first_pass_cpu_seconds_median": round(statistics.median(r["cpu_seconds"] for r in passes), 3),
+            "first_pass_seconds_median": round(statistics.median(r["seconds"] for r in passes), 3),
             "markets": runs[0]["markets"],
             "events": runs[0]["events"],
             "malformed": runs[0]["malformed"],
@@ -148,5 +176,7 @@ def main() -> None:
 if __name__ == "__main__":
     if len(sys.argv) > 2 and sys.argv[1] == "child":
         print(json.dumps(child(sys.argv[2])))
+    elif len(sys.argv) > 2 and sys.argv[1] == "first-pass":
+        print(json.dumps(first_pass(sys.argv[2])))
     else:
         main()

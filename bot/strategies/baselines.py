@@ -14,9 +14,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from bot.model import ONE, Action, Outcome, Signal, book_for
+from bot.model import ONE, Action, OrderType, Outcome, Signal, book_for
 from bot.strategies.base import WindowState
 
+GTC = OrderType.GTC
 HOLD: dict[str, float] = {"stop_loss_pct": 0.0, "take_profit_pct": 0.0, "trailing_pct": 0.0}
 
 
@@ -68,11 +69,31 @@ class _Hold:
 
     def __init__(self, params: Params | None = None) -> None:
         self.params = params or _Hold.Params()
+        self.reason = f"hold {self.side.value} from the open"
 
     def evaluate(self, window: WindowState) -> Signal | None:
+        # asked on every tick of a window until it enters: while a limit refuses the entry,
+        # that is every tick, so this is _buy with nothing made twice
         if window.entries or window.seconds_left <= 0:
             return None
-        return _buy(window, self.name, self.side, f"hold {self.side.value} from the open", self.params.ttl_s)
+        book = window.book
+        side = self.side
+        ask = book.ask if side is Outcome.UP else ONE - book.bid
+        market_id = window.market.market_id
+        return Signal(
+            window.now_ms,
+            self.name,
+            market_id,
+            side,
+            Action.BUY,
+            ask,
+            0,
+            0.0,
+            self.reason,
+            None,
+            GTC,
+            self.params.ttl_s,
+        )
 
 
 class HoldUp(_Hold):

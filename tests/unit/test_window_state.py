@@ -128,6 +128,22 @@ def test_a_strategy_is_not_asked_before_its_acts_within_s_and_canary_trades_the_
     assert asked == _digests(tmp_path / "canary_always")
 
 
+def test_the_hold_baselines_propose_what_buying_at_the_ask_proposes() -> None:
+    """`hold_up`/`hold_down` build their signal inline (asked on every tick while a limit
+    refuses): the same signal as the shared `_buy`, and nothing once entered or ended."""
+    from bot.strategies.baselines import HoldDown, HoldUp, _buy
+
+    window = WindowState.shared(MARKET, BOOK, NOW, {}, 0, 240.0, ())
+    for strategy, side in ((HoldUp(HoldUp.Params(ttl_s=7)), Outcome.UP), (HoldDown(), Outcome.DOWN)):
+        expected = _buy(
+            window, strategy.name, side, f"hold {side.value} from the open", strategy.params.ttl_s
+        )
+        assert strategy.evaluate(window) == expected
+        assert strategy.evaluate(window.for_strategy(1)) is None
+        window.for_strategy(0)
+    assert HoldUp().evaluate(WindowState.shared(MARKET, BOOK, NOW, {}, 0, 0.0, ())) is None
+
+
 def test_a_custom_strategy_building_its_signal_with_keywords_trades_in_a_backtest(tmp_path: Path) -> None:
     """A strategy of one's own (`module:Class`, as the README says) builds `Signal(...)` with
     keywords: it trades, and its reason reaches signals.jsonl."""

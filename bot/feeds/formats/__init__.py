@@ -117,7 +117,7 @@ from bot.feeds.formats.core import (
     LoadReport,
     _Collector,
 )
-from bot.feeds.formats.csvfile import _load_csv
+from bot.feeds.formats.csvarrow import load_csv
 from bot.feeds.formats.detect import detect_format
 from bot.feeds.formats.history import _load_polymarket
 from bot.feeds.formats.parquet import _load_parquet
@@ -175,7 +175,7 @@ def load(path: Path | str, *, fmt: str | None = None, **options: Any) -> LoadedD
         elif fmt == "parquet":
             markets = _load_parquet(path, col, options)
         else:
-            markets = _load_csv(path, col, options)
+            markets = load_csv(path, col, options)
         return col.finish(markets)
     finally:
         if gc_was_enabled:

@@ -108,13 +108,6 @@ def finish_rows(
     return markets
 
 
-def _load_csv(path: Path, col: _Collector, options: Mapping[str, Any]) -> dict[str, _MarketAcc]:
-    setup = settings(path, col, options)
-    markets: dict[str, _MarketAcc] = {}
-    rows = read_rows(path, col, setup, markets)
-    return finish_rows(col, rows, markets, setup)
-
-
 def read_rows(
     path: Path, col: _Collector, setup: Settings, markets: dict[str, _MarketAcc]
 ) -> _CsvRows | None:
@@ -242,7 +235,8 @@ _Parsed = tuple[BookTick, bool, int | None, int | None, float | None, Outcome | 
 
 
 class _LineReader(Protocol):
-    line_num: int
+    @property
+    def line_num(self) -> int: ...
 
     def __next__(self) -> list[str]: ...
 
@@ -283,14 +277,18 @@ class _CsvRows:
             if len(row) != self.width:
                 col.bad(line, f"expected {self.width} fields, found {len(row)}")
                 continue
-            try:
-                parsed = self._parse(row)
-            except AmbiguousValue as exc:
-                raise DataError(col.located(line, str(exc), self.names["outcome"])) from None
-            except ValueError as exc:
-                col.bad(line, str(exc))
-                continue
-            self.accept(line, parsed, markets)
+            self.parse_line(line, row, markets)
+
+    def parse_line(self, line: int, row: list[str], markets: dict[str, _MarketAcc]) -> None:
+        """A row of the right width at `line`: parsed, then accepted or counted malformed."""
+        try:
+            parsed = self._parse(row)
+        except AmbiguousValue as exc:
+            raise DataError(self.col.located(line, str(exc), self.names["outcome"])) from None
+        except ValueError as exc:
+            self.col.bad(line, str(exc))
+            return
+        self.accept(line, parsed, markets)
 
     def accept(self, line: int, parsed: _Parsed, markets: dict[str, _MarketAcc]) -> None:
         """Add a parsed row to its market (per token: its token) after the checks across rows."""

@@ -24,6 +24,7 @@ from typing import Any, Final
 from bot.feeds.checks import MAX_SIZE
 from bot.feeds.formats.columnar import fast_tokens
 from bot.feeds.formats.core import _Collector, _MarketAcc
+from bot.feeds.formats.csvarrow import Bulk, BulkAccept
 from bot.feeds.formats.csvfile import Settings, _CsvRows, finish_rows, settings, start_rows
 from bot.feeds.formats.values import (
     _MAX_MS,
@@ -73,11 +74,13 @@ def read_parquet_rows(
     *,
     whole: bool = True,
     batch_rows: int = BATCH_ROWS,
+    bulk: BulkAccept | None = None,
 ) -> tuple[_CsvRows, dict[str, _MarketAcc] | None]:
     """Read the table's rows into ``markets`` (a dict of markets, or the streaming loader's
     first pass), a batch of `batch_rows` at a time; the rows' reader. With `whole`, rows per
     token may instead be read as one table and combined column by column (faster, and all in
-    memory): then the markets combined are given too, and ``markets`` stays empty."""
+    memory): then the markets combined are given too, and ``markets`` stays empty. `bulk`: how
+    a batch's good rows may be accepted at once (the streaming first pass)."""
     pa, pq, np = _require(path)
     col.report.row_unit = "row"
     expected = "expected a Parquet table of top-of-book rows"
@@ -119,7 +122,7 @@ def read_parquet_rows(
             # whole file); the keys as dictionaries, as above
             table = pq.ParquetFile(raw, read_dictionary=keys, buffer_size=1 << 20)
             for batch in table.iter_batches(batch_size=batch_rows, columns=used, use_threads=False):
-                _Batch(rows, header, batch, offset, np, pa).load(markets)
+                _Batch(rows, header, batch, offset, np, pa, bulk).load(markets)
                 offset += batch.num_rows
         except (pa.ArrowException, OSError) as exc:
             col.report.truncated = True
@@ -132,8 +135,18 @@ def read_parquet_rows(
 class _Batch:
     """One record batch: columns converted with numpy, bad rows found, good rows added."""
 
-    def __init__(self, rows: _CsvRows, header: list[str], batch: Any, offset: int, np: Any, pa: Any) -> None:
+    def __init__(
+        self,
+        rows: _CsvRows,
+        header: list[str],
+        batch: Any,
+        offset: int,
+        np: Any,
+        pa: Any,
+        bulk: BulkAccept | None = None,
+    ) -> None:
         self.rows = rows
+        self.bulk = bulk
         self.header = header
         self.batch = batch
         self.offset = offset
@@ -170,6 +183,15 @@ class _Batch:
             extra = self.token_columns()
         elif self.column("outcome") is not None:
             outcome = self.mapped("outcome", lambda v: _outcome(v, rows.names["outcome"]))
+        bulk = self.bulk
+        if (
+            bulk is not None
+            and not self.bad.any()
+            and all(v.count(None) == self.n for v in (start, strike, outcome))
+        ):
+            got = self.bulked(ts, keys, bid, sizes, ask, under, end, extra)
+            if got is not None and bulk(rows, got):
+                return
         bad = self.bad.tolist()
         first = self.offset + 1
         for i, (t, b, bs, a, as_, k) in enumerate(
@@ -194,6 +216,46 @@ class _Batch:
                 strike[i],
             )
             rows.accept(first + i, (*parsed, outcome[i], extra[i]), markets)
+
+    def bulked(
+        self,
+        ts: Any,
+        keys: list[str],
+        bid: Any,
+        sizes: list[Any],
+        ask: Any,
+        under: list[Any],
+        end: list[Any],
+        extra: list[Any],
+    ) -> Bulk | None:
+        """The batch's rows, all good, for a ``csvarrow.BulkAccept``; None if a window end is missing."""
+        np = self.np
+        if end.count(None) not in (0, self.n):
+            return None
+        key_values: dict[str, int] = {}
+        key_codes = np.fromiter((key_values.setdefault(k, len(key_values)) for k in keys), np.int64, self.n)
+        got = Bulk(
+            self.offset + 1,
+            ts,
+            list(key_values),
+            key_codes,
+            bid,
+            sizes[0],
+            ask,
+            sizes[1],
+            None if under.count(None) == self.n else under,
+            None if not any(self.naive) else self.naive,
+            None if end[0] is None else np.array(end, dtype=np.int64),
+            None,
+            None,
+        )
+        if self.rows.tokens is not None:
+            extras: dict[Any, int] = {}
+            got.extra_codes = np.fromiter(
+                (extras.setdefault(x, len(extras)) for x in extra), np.int64, self.n
+            )
+            got.extras = list(extras)
+        return got
 
     def books(self) -> tuple[Any, Any, Any, Any, Any]:
         """(time ms, bid, bid size, ask, ask size) arrays, the price and size rules checked."""

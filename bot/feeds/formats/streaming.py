@@ -27,16 +27,17 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from operator import itemgetter
 from pathlib import Path
 from typing import Any, BinaryIO
 
 from bot.errors import BotError
 from bot.feeds.formats.core import _OPTIONS, _Collector, _MarketAcc
-from bot.feeds.formats.csvfile import Settings, _CsvRows, finish_rows, read_rows, settings
+from bot.feeds.formats.csvarrow import Bulk, read_csv_rows
+from bot.feeds.formats.csvfile import Settings, _CsvRows, finish_rows, settings
 from bot.feeds.formats.stream_events import CHUNK_ROWS, ROW, StreamedCsv
-from bot.feeds.formats.tokens import TokenSeen, pair_tokens
+from bot.feeds.formats.tokens import TokenSeen, note_token, pair_tokens
 from bot.feeds.tape import DataError
 from bot.model import BookTick, MarketEvent, Outcome, WindowOpened, WindowResolved, iso
 
@@ -152,6 +153,150 @@ class _TailMarkets(dict[str, _MarketAcc]):
         keys.append(key)
         super().__setitem__(key, acc)
 
+    def take(self, rows: _CsvRows, got: Bulk) -> bool:  # noqa: C901 - _CsvRows.accept over a block, step by step
+        """A block's clean rows accepted at once (a ``csvarrow.BulkAccept``): when they are in
+        time order from the last row accepted, of printable keys, each key with one window
+        end and token values that agree; else False, nothing changed."""
+        import numpy as np
+
+        order = self.order
+        ts, codes, n = got.ts, got.key_codes, len(got.ts)
+        if ts[0] < order.last or (n > 1 and bool((ts[1:] < ts[:-1]).any())):
+            return False  # out of order: row by row, to say where
+        keys = got.keys
+        present = np.bincount(codes, minlength=len(keys)) > 0
+        first_row = np.full(len(keys), n, dtype=np.int64)
+        np.minimum.at(first_row, codes, np.arange(n))
+        ends: list[int | None] = [rows.template.window_end] * len(keys)
+        if got.end is not None:
+            low = np.full(len(keys), 1 << 62, dtype=np.int64)
+            high = np.zeros(len(keys), dtype=np.int64)
+            np.minimum.at(low, codes, got.end)
+            np.maximum.at(high, codes, got.end)
+            if bool((present & (low != high)).any()):
+                return False
+            ends = [int(v) for v in low.tolist()]
+        used = [k for k in np.argsort(first_row, kind="stable").tolist() if present[k]]
+        tokens = rows.tokens
+        notes: list[tuple[int, int]] = []  # (key, extra) pairs in the order they first show
+        if tokens is not None:
+            assert got.extras is not None
+            pairs = codes * len(got.extras) + got.extra_codes
+            unique, at = np.unique(pairs, return_index=True)
+            notes = [divmod(int(p), len(got.extras)) for p in unique[np.argsort(at, kind="stable")].tolist()]
+            trial: dict[str, TokenSeen] = {}
+            for k, x in notes:
+                token = keys[k]
+                if token not in trial:
+                    seen = tokens.get(token)
+                    if seen is None:
+                        market, side, verdict = got.extras[x]
+                        trial[token] = TokenSeen(market, side, verdict, 0)
+                        continue
+                    trial[token] = replace(seen)
+                if note_token(trial, token, got.extras[x], 0):
+                    return False
+        for k in used:
+            acc = self.get(keys[k])
+            if acc is None:
+                if not keys[k].isprintable():
+                    return False
+            elif got.end is not None and acc.window_end is not None and acc.window_end != ends[k]:
+                return False
+        # every row passes: the same steps as accept, a key at a time
+        first_line = got.first_line
+        for k, x in notes:
+            note_token(tokens, keys[k], got.extras[x], first_line + int(first_row[k]))  # type: ignore[arg-type,index]
+        template = rows.template
+        cut = np.zeros(n, dtype=bool)
+        for k in used:
+            key = keys[k]
+            acc = self.get(key)
+            if acc is None:
+                acc = self[key] = _MarketAcc(key, window_end=template.window_end, outcome=template.outcome)
+            if got.end is not None:
+                acc.window_end = ends[k]
+            if acc.window_end is not None:
+                cut |= (codes == k) & (ts >= acc.window_end)
+        col = rows.col
+        if cut.any():
+            col.report.ignored["row at or after window end"] = col.report.ignored.get(
+                "row at or after window end", 0
+            ) + int(cut.sum())
+        kept = np.flatnonzero(~cut)
+        if got.naive is not None:
+            col.naive_times += sum(got.naive[i] for i in kept.tolist())
+        if not len(kept):
+            return True
+        spill_keys = np.array(
+            [self[key].ticks.key if present[k] else 0 for k, key in enumerate(keys)],  # type: ignore[attr-defined]
+            dtype=np.int32,
+        )
+        under = got.under
+        table = np.zeros(len(kept), dtype=_ROW_DTYPE)
+        kc = codes[kept]
+        table["ts"] = ts[kept]
+        table["key"] = spill_keys[kc]
+        table["bid"] = got.bid[kept]
+        table["bid_size"] = got.bid_size[kept]
+        table["ask"] = got.ask[kept]
+        table["ask_size"] = got.ask_size[kept]
+        if under is not None:
+            values = [under[i] for i in kept.tolist()]
+            table["under"] = [0.0 if v is None else v for v in values]
+            table["has_under"] = [v is not None for v in values]
+        order.spill.write(table.tobytes())
+        order.last = int(ts[kept[-1]])
+        counts = np.bincount(kc, minlength=len(keys))
+        last_row = np.full(len(keys), -1, dtype=np.int64)
+        np.maximum.at(last_row, kc, kept)
+        first_kept = np.full(len(keys), n, dtype=np.int64)
+        np.minimum.at(first_kept, kc, kept)
+        fine = np.minimum(_tick_of(np, got.bid[kept]), _tick_of(np, got.ask[kept]))
+        finest = np.full(len(keys), 10_000, dtype=np.int64)
+        np.minimum.at(finest, kc, fine)
+        for k in np.flatnonzero(counts).tolist():
+            acc = self[keys[k]]
+            tail: _Tail = acc.ticks  # type: ignore[assignment]
+            if tail.first is None:
+                tail.first = _tick(got, int(first_kept[k]), keys[k])
+            tail.last = _tick(got, int(last_row[k]), keys[k])
+            tail.count += int(counts[k])
+            acc.last_ts = tail.last.ts_ms
+            acc.tick_seen = min(acc.tick_seen, int(finest[k]))
+        return True
+
+
+_ROW_DTYPE = [
+    ("ts", "<i8"),
+    ("key", "<i4"),
+    ("bid", "<i8"),
+    ("bid_size", "<i8"),
+    ("ask", "<i8"),
+    ("ask_size", "<i8"),
+    ("under", "<f8"),
+    ("has_under", "?"),
+]  # ROW's layout (struct "<qiqqqqd?": packed, little-endian)
+
+
+def _tick_of(np: Any, prices: Any) -> Any:
+    """values.tick_of for an array (0 off every tick cannot be: the prices passed _price)."""
+    return np.where(prices % 10_000 == 0, 10_000, np.where(prices % 1_000 == 0, 1_000, 100))
+
+
+def _tick(got: Bulk, i: int, key: str) -> BookTick:
+    under = None if got.under is None else got.under[i]
+    return BookTick(
+        int(got.ts[i]),
+        key,
+        int(got.bid[i]),
+        int(got.bid_size[i]),
+        int(got.ask[i]),
+        int(got.ask_size[i]),
+        None,
+        under,
+    )
+
 
 def _count_combine(col: _Collector, acc: _MarketAcc, up: _MarketAcc | None, down: _MarketAcc | None) -> None:
     """The first pass's stand-in for ``tokens._combine``: the market's rows, counted."""
@@ -210,9 +355,11 @@ def _first_pass(path: Path, fmt: str, options: Mapping[str, Any], spill: BinaryI
     if fmt == "parquet":
         from bot.feeds.formats.parquet import read_parquet_rows
 
-        rows, _ = read_parquet_rows(path, col, setup, markets, whole=False, batch_rows=PARQUET_BATCH_ROWS)
+        rows, _ = read_parquet_rows(
+            path, col, setup, markets, whole=False, batch_rows=PARQUET_BATCH_ROWS, bulk=markets.take
+        )
     else:
-        rows = read_rows(path, col, setup, markets)
+        rows = read_csv_rows(path, col, setup, markets, markets.take)
     token_of = None
     if rows is not None and rows.tokens is not None:
         token_of = _token_sides(rows.tokens, setup)

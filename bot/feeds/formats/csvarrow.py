@@ -1,0 +1,509 @@
+"""A CSV's rows read by pyarrow a block at a time (issue 13: loading is not the bottleneck).
+
+When pyarrow (the optional extra ``data``) is installed, ``read_csv_rows`` (``load`` and the
+streaming first pass) reads an uncompressed CSV here: the file is read in blocks of BLOCK_BYTES cut at a
+line end (memory stays flat), each block parsed by ``pyarrow.csv`` with every column as
+text. The values are then checked and converted by the Python path's own functions
+(``formats.values``: ``_price``, ``_size``, ``_parse_time``, ...), once per distinct text of
+a column instead of once per row (unix times, the one column that rarely repeats, are
+converted with integer arithmetic when every one of a block's is plain digits). Nothing is
+read as a float, so a price is the same number of micros either way. A row with any value
+that fails (or a crossed book) goes whole to the Python row parser, which gives its reasons;
+every row, good or bad, then meets the checks across rows (``_CsvRows.accept``) in file
+order. The events, the report, the malformed rows and their line numbers are the Python
+path's (tests compare them).
+
+A block is read this way only if a row is exactly a line: ASCII text with no quote, NUL,
+blank line or lone carriage return, as many rows as lines (pyarrow refuses ragged rows).
+From the first block that is not, the rest of the file goes through the Python reader, from
+that block's first line, with its line numbers; a gzip'd file, a header that is not plain,
+a file under MIN_BYTES (importing pyarrow costs more than it saves there) or
+``TOUCHTRADER_CSV_READER=python`` in the environment use the Python reader throughout.
+"""
+
+from __future__ import annotations
+
+import csv
+import importlib
+import io
+import os
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from functools import partial
+from itertools import repeat
+from pathlib import Path
+from typing import Any, Final
+
+from bot.feeds.checks import MAX_SIZE
+from bot.feeds.formats.core import _GZIP_MAGIC, _Collector, _MarketAcc
+from bot.feeds.formats.csvfile import Settings, _CsvRows, finish_rows, read_rows, settings, start_rows
+from bot.feeds.formats.values import (
+    _MAX_MS,
+    _MAX_S,
+    _MIN_MS,
+    _MIN_S,
+    _float,
+    _outcome,
+    _parse_time,
+    _price,
+    _size,
+    is_split,
+)
+from bot.feeds.where import utf8_error
+from bot.model import ONE, SPLIT, BookTick
+from bot.safefile import FileRefused, open_regular
+
+BLOCK_BYTES: Final = 2 << 20  # 8 MiB: 1.2x the CPU and +85 MB peak (1M-row CSV)
+MIN_BYTES: Final = 1 << 20
+ENV: Final = "TOUCHTRADER_CSV_READER"  # "python": never this reader (comparisons, a bug)
+_BOM: Final = b"\xef\xbb\xbf"
+_BAD: Final = object()
+
+# unix times: digits only, read as integers
+_DIGITS: Final = b"0123456789"
+# prices and sizes: digits and a point, read as Arrow decimals (6 places), which refuse "",
+# ".", "1.2.3", more than 6 decimals and 13 whole digits or more (then: the Python parser's)
+_DECIMAL: Final = b"0123456789."
+
+
+@dataclass(slots=True)
+class Bulk:
+    """A block's rows that all parsed, as arrays (numpy), for a ``BulkAccept``: key (market,
+    per token: token) of row i is ``keys[key_codes[i]]``; `end` the window end (None: no
+    such column), `extra` per token ``extras[extra_codes[i]]``; no window_start, strike or
+    per-market outcome value in any row."""
+
+    first_line: int
+    ts: Any
+    keys: list[str]
+    key_codes: Any
+    bid: Any
+    bid_size: Any
+    ask: Any
+    ask_size: Any
+    under: list[float | None] | None
+    naive: list[bool] | None
+    end: Any
+    extras: list[Any] | None
+    extra_codes: Any
+
+
+# accepts a block's rows at once as `_CsvRows.accept` would one by one, or answers False
+# having changed nothing (then they are accepted one by one)
+BulkAccept = Callable[[_CsvRows, Bulk], bool]
+
+
+def wanted(path: Path, setup: Settings) -> bool:
+    """This reader can be tried: pyarrow is installed, not turned off, the delimiter plain,
+    the file MIN_BYTES or longer (importing pyarrow costs more than a short file's parse)."""
+    if os.environ.get(ENV, "").strip().lower() == "python":
+        return False
+    try:
+        if path.stat().st_size < MIN_BYTES:
+            return False
+    except OSError:
+        return False  # the Python reader says what is wrong with it
+    if setup.delimiter in '"\r\n\0':
+        return False
+    try:
+        importlib.import_module("pyarrow.csv")
+    except ImportError:
+        return False
+    return True
+
+
+def load_csv(path: Path, col: _Collector, options: Mapping[str, Any]) -> dict[str, _MarketAcc]:
+    """The markets of a CSV (``formats.load``), read by this reader when it can."""
+    setup = settings(path, col, options)
+    markets: dict[str, _MarketAcc] = {}
+    rows = read_csv_rows(path, col, setup, markets)
+    return finish_rows(col, rows, markets, setup)
+
+
+def read_csv_rows(
+    path: Path,
+    col: _Collector,
+    setup: Settings,
+    markets: dict[str, _MarketAcc],
+    bulk: BulkAccept | None = None,
+) -> _CsvRows | None:
+    """``csvfile.read_rows``, by this reader when it is installed and the file is for it
+    (`bulk`: how a block's clean rows may be accepted at once)."""
+    if wanted(path, setup):
+        try:
+            read = read_arrow(path, col, setup, markets, bulk)
+        except UnicodeDecodeError:  # in the Python reader's part
+            raise utf8_error(path, "a CSV file") from None
+        if read is not None:
+            return read[0]
+    return read_rows(path, col, setup, markets)
+
+
+def read_arrow(
+    path: Path,
+    col: _Collector,
+    setup: Settings,
+    markets: dict[str, _MarketAcc],
+    bulk: BulkAccept | None = None,
+) -> tuple[_CsvRows, int | None] | None:
+    """The rows read into ``markets``, and the line from which the Python reader read them
+    (None: none); None when the file is not for this reader (gzip'd, an odd header, not a
+    regular file): nothing was read, and the Python reader reads it all and gives any error."""
+    try:
+        raw = open_regular(path)
+    except FileRefused:
+        return None
+    with raw:
+        first = raw.read(BLOCK_BYTES)
+        if first.startswith(_GZIP_MAGIC):
+            return None
+        start = len(_BOM) if first.startswith(_BOM) else 0
+        end = first.find(b"\n", start)
+        line = first[start : end + 1]
+        if end < 0 or not _plain(line) or not line.strip():
+            return None
+        header = next(csv.reader(io.StringIO(line.decode(), newline=""), delimiter=setup.delimiter))
+        col.positions = {name.strip().lower(): i for i, name in enumerate(header, start=1)}
+        rows = start_rows(path, col, header, setup)
+        reader = _Reader(raw, rows, setup.delimiter, bulk)
+        reader.read(first, end + 1, markets)
+    return rows, reader.python_from
+
+
+def _plain(block: bytes) -> bool:
+    """Every row of the block is one line: ASCII, no quote, NUL or lone CR (blank lines:
+    `_blank_line`, looked for only when a row has no time)."""
+    if not block.isascii() or b'"' in block or b"\0" in block:
+        return False
+    return b"\r" not in block or block.count(b"\r") == block.count(b"\r\n")
+
+
+def _blank_line(block: bytes) -> bool:
+    return block.startswith((b"\n", b"\r\n")) or b"\n\n" in block or b"\n\r\n" in block
+
+
+def _table(np: Any, chars: bytes) -> Any:
+    """A 256-entry bool table: which bytes are `chars`."""
+    table = np.zeros(256, dtype=bool)
+    table[list(chars)] = True
+    return table
+
+
+def _lengths(np: Any, arr: Any) -> Any:
+    """The lengths of a string array's values (from its offsets)."""
+    offsets = np.frombuffer(arr.buffers()[1], dtype=np.int32)[arr.offset : arr.offset + len(arr) + 1]
+    return np.diff(offsets)
+
+
+def _only(np: Any, arr: Any, allowed: Any) -> bool:
+    """Every byte of a string array's values is one of `allowed` (a 256-entry bool table)."""
+    offsets = np.frombuffer(arr.buffers()[1], dtype=np.int32)[arr.offset : arr.offset + len(arr) + 1]
+    if offsets[-1] == offsets[0]:
+        return True
+    data = np.frombuffer(arr.buffers()[2], dtype=np.uint8)[offsets[0] : offsets[-1]]
+    return bool(allowed[data].all())
+
+
+class _Shifted:
+    """A csv reader whose line numbers start after the lines already read."""
+
+    def __init__(self, reader: Iterator[list[str]], before: int) -> None:
+        self.reader = reader
+        self.before = before
+
+    @property
+    def line_num(self) -> int:
+        return self.reader.line_num + self.before  # type: ignore[attr-defined]
+
+    def __next__(self) -> list[str]:
+        return next(self.reader)
+
+
+class _Reader:
+    def __init__(self, raw: Any, rows: _CsvRows, delimiter: str, bulk: BulkAccept | None) -> None:
+        self.raw = raw
+        self.bulk = bulk
+        self.rows = rows
+        self.delimiter = delimiter
+        self.pa = importlib.import_module("pyarrow")
+        self.pacsv = importlib.import_module("pyarrow.csv")
+        self.np = importlib.import_module("numpy")
+        self.python_from: int | None = None  # the line the Python reader took over at
+        self.digits, self.decimal = (_table(self.np, chars) for chars in (_DIGITS, _DECIMAL))
+        used = sorted({i for i in rows.index.values() if i is not None})
+        names = [f"c{i}" for i in range(rows.width)]
+        pacsv = self.pacsv
+        self.options = (
+            pacsv.ReadOptions(column_names=names, use_threads=False, block_size=BLOCK_BYTES + (1 << 20)),
+            pacsv.ParseOptions(delimiter=delimiter, quote_char=False, ignore_empty_lines=False),
+            pacsv.ConvertOptions(
+                include_columns=[names[i] for i in used],
+                column_types={names[i]: self.pa.string() for i in used},
+                strings_can_be_null=False,
+                quoted_strings_can_be_null=False,
+            ),
+        )
+
+    def read(self, first: bytes, offset: int, markets: dict[str, _MarketAcc]) -> None:
+        """Blocks from byte `offset` of `first` (the file's first read) to the end of the file."""
+        raw = self.raw
+        pending = first[offset:]
+        lines = 1  # the header's
+        at_end = len(first) < BLOCK_BYTES
+        while pending or not at_end:
+            if not at_end:
+                more = raw.read(BLOCK_BYTES)
+                at_end = not more
+                pending += more
+            cut = len(pending) if at_end else pending.rfind(b"\n") + 1
+            if cut == 0:  # a line longer than a block: read more
+                continue
+            block, pending = pending[:cut], pending[cut:]
+            count = block.count(b"\n") + (not block.endswith(b"\n"))
+            table = self.parse(block, count)
+            if table is None:  # not plain: the Python reader from this block on
+                self.python_from = lines + 1
+                raw.seek(offset)
+                text = io.TextIOWrapper(raw, encoding="utf-8", newline="")
+                reader = csv.reader(text, delimiter=self.delimiter, strict=True)
+                self.rows.read(_Shifted(reader, lines), markets)
+                text.detach()
+                return
+            _Block(self, table, lines + 1).load(markets)
+            lines += count
+            offset += len(block)
+
+    def parse(self, block: bytes, count: int) -> Any:
+        if not _plain(block):
+            return None
+        pa = self.pa
+        try:
+            table = self.pacsv.read_csv(pa.BufferReader(block), *self.options)
+        except pa.ArrowException:
+            return None
+        if table.num_rows != count:
+            return None
+        # pyarrow reads a blank line as a row of empty values, where the Python reader skips it
+        times = table.column(f"c{self.rows.index['timestamp']}")
+        if any(bool((_lengths(self.np, chunk) == 0).any()) for chunk in times.chunks) and _blank_line(block):
+            return None
+        return table
+
+
+class _Block:
+    """One block's rows: each column's values converted, the rows that fail re-parsed."""
+
+    def __init__(self, reader: _Reader, table: Any, first_line: int) -> None:
+        self.reader = reader
+        self.rows = reader.rows
+        self.np = reader.np
+        self.table = table
+        self.first_line = first_line
+        self.n = table.num_rows
+        self.slow = self.np.zeros(self.n, dtype=bool)
+
+    def column(self, role: str) -> Any:
+        i = self.rows.index[role]
+        if i is None:
+            return None
+        column = self.table.column(f"c{i}")
+        return column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
+
+    def mapped(self, role: str, parse: Callable[[str], Any]) -> tuple[list[Any], Any]:
+        """The column's distinct texts parsed once each, and each row's code into them; a
+        text that fails (_BAD) flags its rows for the row parser."""
+        np = self.np
+        encoded = self.column(role).dictionary_encode()
+        values = []
+        for text in encoded.dictionary.to_pylist():
+            try:
+                values.append(parse(text))
+            except ValueError:  # AmbiguousValue too: the row parser raises it at its line
+                values.append(_BAD)
+        codes = encoded.indices.to_numpy(zero_copy_only=False)
+        bad = np.array([v is _BAD for v in values], dtype=bool)
+        if bad.any():
+            self.slow |= bad[codes]
+        return values, codes
+
+    def objects(self, role: str, parse: Callable[[str], Any]) -> list[Any]:
+        values, codes = self.mapped(role, parse)
+        return _objects(self.np, values)[codes].tolist()  # type: ignore[no-any-return,unused-ignore]
+
+    def amounts(self, role: str, parse: Callable[[str], int], high: int, tick: int = 1) -> Any:
+        """Micros: a block's column made only of digits and points read as Arrow decimals of 6
+        places, whose unscaled integers are the micros (no float anywhere; Arrow refuses what
+        the decimals cannot hold exactly); otherwise each distinct text through `parse`. Above
+        `high` or off `tick`: the row parser's."""
+        np, pa = self.np, self.reader.pa
+        arr = self.column(role)
+        if arr.null_count == 0 and _only(np, arr, self.reader.decimal):
+            try:
+                exact = arr.cast(pa.decimal128(18, 6))
+            except pa.ArrowException:  # "1.2.3", more than 6 decimals, 13 digits or more
+                exact = None
+            if exact is not None and exact.null_count == 0:
+                start = exact.offset * 2
+                micros = np.frombuffer(exact.buffers()[1], dtype=np.int64)[start : start + 2 * self.n : 2]
+                self.slow |= (micros > high) | (micros % tick != 0)
+                return micros
+        return self.integers(role, parse)
+
+    def integers(self, role: str, parse: Callable[[str], int]) -> Any:
+        """Each distinct text through `parse` (int64; 0 where it fails: the row is flagged)."""
+        values, codes = self.mapped(role, parse)
+        return self.np.array([0 if v is _BAD else v for v in values], dtype=self.np.int64)[codes]
+
+    def times(self) -> tuple[Any, list[bool] | None]:
+        """The rows' times (epoch ms, int64) and had-no-time-zone (None: all False)."""
+        np = self.np
+        arr = self.column("timestamp")
+        lengths = _lengths(np, arr)
+        if (
+            arr.null_count == 0
+            and bool(((lengths >= 1) & (lengths <= 17)).all())
+            and _only(np, arr, self.reader.digits)
+        ):
+            v = arr.cast(self.reader.pa.int64()).to_numpy()
+            seconds = (v >= _MIN_S) & (v < _MAX_S)
+            self.slow |= ~(seconds | ((v >= _MIN_MS) & (v < _MAX_MS)))
+            return np.where(seconds, v * 1000, v), None
+        values, codes = self.mapped("timestamp", _parse_time)
+        got = [(0, False) if v is _BAD else v for v in values]
+        ms = np.array([t for t, _ in got], dtype=np.int64)
+        naive = np.array([z for _, z in got], dtype=bool)
+        return ms[codes], naive[codes].tolist()
+
+    def optional(self, role: str, parse: Callable[[str], Any]) -> list[Any] | None:
+        return None if self.rows.index[role] is None else self.objects(role, parse)
+
+    def load(self, markets: dict[str, _MarketAcc]) -> None:
+        rows = self.rows
+        np = self.np
+        n = self.n
+        rows.col.report.rows_read += n
+        tick = rows.tick
+        ts, naive = self.times()
+        bid = self.amounts("best_bid", partial(_price, name="best_bid", tick=tick), ONE, tick or 100)
+        ask = self.amounts("best_ask", partial(_price, name="best_ask", tick=tick), ONE, tick or 100)
+        self.slow |= bid >= ask
+        sizes = []
+        for role in ("bid_size", "ask_size"):
+            if rows.index[role] is None:
+                sizes.append(np.full(n, rows.size_default, dtype=np.int64))
+            else:
+                sizes.append(self.amounts(role, partial(_size, name=role), MAX_SIZE))
+        key = "token_id" if rows.tokens is not None else "market_id"
+        if rows.index[key] is None:
+            assert rows.const_market is not None
+            key_values, key_codes = [rows.const_market], np.zeros(n, dtype=np.int64)
+        else:
+            key_values, key_codes = self.mapped(key, _key)
+        under = self.optional("underlying", lambda t: _float(t, "underlying") if t.strip() else None)
+        end = None
+        if rows.index["window_end"] is not None:
+            end = self.integers("window_end", _end)
+        start = self.optional("window_start", lambda t: _parse_time(t)[0] if t.strip() else None)
+        strike = self.optional("strike", lambda t: _float(t, "strike") if t.strip() else None)
+        outcome: list[Any] | None = None
+        extras: tuple[list[Any], Any] | None = None
+        if rows.tokens is not None:
+            extras = self.token_columns()
+        elif rows.index["outcome"] is not None:
+            name = rows.names["outcome"]
+            outcome = self.optional("outcome", lambda t: SPLIT if is_split(t) else _outcome(t, name))
+        if (
+            self.reader.bulk is not None
+            and not self.slow.any()
+            and all(v is None or v.count(None) == n for v in (start, strike, outcome))
+        ):
+            books = (bid, sizes[0], ask, sizes[1])
+            got = Bulk(self.first_line, ts, key_values, key_codes, *books, under, naive, end, None, None)
+            if extras is not None:
+                got.extras, got.extra_codes = extras
+            if self.reader.bulk(rows, got):
+                return
+        nothing = [None] * n
+        slow = self.slow.tolist()
+        first = self.first_line
+        accept = rows.accept
+        for i, (t, k, b, bs, a, as_, u, z, e, s, st, o, x) in enumerate(
+            zip(
+                ts.tolist(),
+                _objects(np, key_values)[key_codes].tolist(),
+                bid.tolist(),
+                sizes[0].tolist(),
+                ask.tolist(),
+                sizes[1].tolist(),
+                under or nothing,
+                naive or repeat(False, n),
+                nothing if end is None else end.tolist(),
+                start or nothing,
+                strike or nothing,
+                outcome or nothing,
+                nothing if extras is None else _objects(np, extras[0])[extras[1]].tolist(),
+                strict=True,
+            )
+        ):
+            if slow[i]:
+                self.reparse(i, markets)
+            else:
+                accept(first + i, (BookTick(t, k, b, bs, a, as_, None, u), z, e, s, st, o, x), markets)
+
+    def token_columns(self) -> tuple[list[Any], Any]:
+        """(market key, token side, outcome text), as ``tokens.token_columns``: each distinct
+        combination once, and each row's code into them."""
+        np = self.np
+        parsers: dict[str, Callable[[str], Any]] = {
+            "market_id": lambda t: t.strip() or None,
+            "token_outcome": partial(_outcome, column=self.rows.names["token_outcome"]),
+            "outcome": str.strip,
+        }
+        parts: list[list[Any]] = []
+        code = np.zeros(self.n, dtype=np.int64)
+        for role, parse in parsers.items():
+            if self.rows.index[role] is None:
+                values, codes = [None if role != "outcome" else ""], np.zeros(self.n, dtype=np.int64)
+            else:
+                values, codes = self.mapped(role, parse)
+            code = code * len(values) + codes
+            parts.append(values)
+        used, inverse = np.unique(code, return_inverse=True)
+        combos = []
+        for u in used.tolist():
+            combo = []
+            for values in reversed(parts):
+                u, k = divmod(u, len(values))
+                combo.append(values[k])
+            combos.append(tuple(reversed(combo)))
+        return combos, inverse
+
+    def reparse(self, i: int, markets: dict[str, _MarketAcc]) -> None:
+        """Row i through the Python row parser: its reasons, or its values."""
+        rows = self.rows
+        text = [""] * rows.width
+        for position in rows.index.values():
+            if position is not None:
+                text[position] = self.table.column(f"c{position}")[i].as_py()
+        rows.parse_line(self.first_line + i, text, markets)
+
+
+def _objects(np: Any, values: list[Any]) -> Any:
+    """A numpy array of these Python objects (tuples stay whole)."""
+    table = np.empty(len(values), dtype=object)
+    for i, value in enumerate(values):
+        table[i] = value
+    return table
+
+
+def _key(text: str) -> str:
+    key = text.strip()
+    if not key:
+        raise ValueError
+    return key
+
+
+def _end(text: str) -> int:
+    if not text.strip():
+        raise ValueError
+    return _parse_time(text)[0]
