@@ -14,22 +14,21 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from bot.model import ONE, Action, OrderType, Outcome, Signal, book_for
+from bot.model import ONE, Action, Outcome, Signal
 from bot.strategies.base import WindowState
 
-GTC = OrderType.GTC
 HOLD: dict[str, float] = {"stop_loss_pct": 0.0, "take_profit_pct": 0.0, "trailing_pct": 0.0}
 
 
 def _buy(window: WindowState, name: str, outcome: Outcome, reason: str, ttl_s: int) -> Signal:
-    ask = book_for(window.book, outcome)[2]
+    book = window.book  # book_for(book, outcome)'s ask, inline: the hold baselines ask on every tick
     return Signal(
         ts_ms=window.now_ms,
         strategy=name,
         market_id=window.market.market_id,
         outcome=outcome,
         action=Action.BUY,
-        price=ask,
+        price=book.ask if outcome is Outcome.UP else ONE - book.bid,
         reason=reason,
         ttl_s=ttl_s,
     )
@@ -72,28 +71,10 @@ class _Hold:
         self.reason = f"hold {self.side.value} from the open"
 
     def evaluate(self, window: WindowState) -> Signal | None:
-        # asked on every tick of a window until it enters: while a limit refuses the entry,
-        # that is every tick, so this is _buy with nothing made twice
+        # asked on every tick of a window until it enters (every tick while a limit refuses it)
         if window.entries or window.seconds_left <= 0:
             return None
-        book = window.book
-        side = self.side
-        ask = book.ask if side is Outcome.UP else ONE - book.bid
-        market_id = window.market.market_id
-        return Signal(
-            window.now_ms,
-            self.name,
-            market_id,
-            side,
-            Action.BUY,
-            ask,
-            0,
-            0.0,
-            self.reason,
-            None,
-            GTC,
-            self.params.ttl_s,
-        )
+        return _buy(window, self.name, self.side, self.reason, self.params.ttl_s)
 
 
 class HoldUp(_Hold):
