@@ -64,6 +64,19 @@ _DIGITS: Final = b"0123456789"
 # prices and sizes: digits and a point, read as Arrow decimals (6 places), which refuse "",
 # ".", "1.2.3", more than 6 decimals and 13 whole digits or more (then: the Python parser's)
 _DECIMAL: Final = b"0123456789."
+# the roles parsed once per distinct text of a block (`_Block.mapped`): read as dictionaries
+_CODED: Final = frozenset(
+    (
+        "market_id",
+        "token_id",
+        "token_outcome",
+        "outcome",
+        "window_end",
+        "window_start",
+        "strike",
+        "underlying",
+    )
+)
 
 
 @dataclass(slots=True)
@@ -182,26 +195,20 @@ def _blank_line(block: bytes) -> bool:
     return block.startswith((b"\n", b"\r\n")) or b"\n\n" in block or b"\n\r\n" in block
 
 
-def _table(np: Any, chars: bytes) -> Any:
-    """A 256-entry bool table: which bytes are `chars`."""
-    table = np.zeros(256, dtype=bool)
-    table[list(chars)] = True
-    return table
-
-
 def _lengths(np: Any, arr: Any) -> Any:
     """The lengths of a string array's values (from its offsets)."""
     offsets = np.frombuffer(arr.buffers()[1], dtype=np.int32)[arr.offset : arr.offset + len(arr) + 1]
     return np.diff(offsets)
 
 
-def _only(np: Any, arr: Any, allowed: Any) -> bool:
-    """Every byte of a string array's values is one of `allowed` (a 256-entry bool table)."""
+def _only(np: Any, arr: Any, allowed: bytes) -> bool:
+    """Every byte of a string array's values is one of `allowed`."""
     offsets = np.frombuffer(arr.buffers()[1], dtype=np.int32)[arr.offset : arr.offset + len(arr) + 1]
-    if offsets[-1] == offsets[0]:
+    low, high = int(offsets[0]), int(offsets[-1])
+    if high == low:
         return True
-    data = np.frombuffer(arr.buffers()[2], dtype=np.uint8)[offsets[0] : offsets[-1]]
-    return bool(allowed[data].all())
+    data = bytes(memoryview(arr.buffers()[2])[low:high])
+    return data.isdigit() if allowed == _DIGITS else not data.translate(None, allowed)
 
 
 class _Shifted:
@@ -229,16 +236,20 @@ class _Reader:
         self.pacsv = importlib.import_module("pyarrow.csv")
         self.np = importlib.import_module("numpy")
         self.python_from: int | None = None  # the line the Python reader took over at
-        self.digits, self.decimal = (_table(self.np, chars) for chars in (_DIGITS, _DECIMAL))
         used = sorted({i for i in rows.index.values() if i is not None})
         names = [f"c{i}" for i in range(rows.width)]
-        pacsv = self.pacsv
+        pacsv, pa = self.pacsv, self.pa
+        # the columns read once per distinct text (`_Block.mapped`) come as dictionaries:
+        # no string per row, no encoding after
+        coded = {i for role, i in rows.index.items() if i is not None and role in _CODED}
+        coded -= {i for role, i in rows.index.items() if i is not None and role not in _CODED}
+        dictionary = pa.dictionary(pa.int32(), pa.string())
         self.options = (
             pacsv.ReadOptions(column_names=names, use_threads=False, block_size=BLOCK_BYTES + (1 << 20)),
             pacsv.ParseOptions(delimiter=delimiter, quote_char=False, ignore_empty_lines=False),
             pacsv.ConvertOptions(
                 include_columns=[names[i] for i in used],
-                column_types={names[i]: self.pa.string() for i in used},
+                column_types={names[i]: dictionary if i in coded else pa.string() for i in used},
                 strings_can_be_null=False,
                 quoted_strings_can_be_null=False,
             ),
@@ -247,19 +258,11 @@ class _Reader:
     def read(self, first: bytes, offset: int, markets: dict[str, _MarketAcc]) -> None:
         """Blocks from byte `offset` of `first` (the file's first read) to the end of the file."""
         raw = self.raw
-        pending = first[offset:]
+        np = self.np
         lines = 1  # the header's
-        at_end = len(first) < BLOCK_BYTES
-        while pending or not at_end:
-            if not at_end:
-                more = raw.read(BLOCK_BYTES)
-                at_end = not more
-                pending += more
-            cut = len(pending) if at_end else pending.rfind(b"\n") + 1
-            if cut == 0:  # a line longer than a block: read more
-                continue
-            block, pending = pending[:cut], pending[cut:]
-            count = block.count(b"\n") + (not block.endswith(b"\n"))
+        for block in _blocks(raw, first[offset:], len(first) < BLOCK_BYTES):
+            newlines = int(np.count_nonzero(np.frombuffer(block, dtype=np.uint8) == 10))
+            count = newlines + (not block.endswith(b"\n"))
             table = self.parse(block, count)
             if table is None:  # not plain: the Python reader from this block on
                 self.python_from = lines + 1
@@ -290,6 +293,26 @@ class _Reader:
         return table
 
 
+def _blocks(raw: Any, pending: bytes, at_end: bool) -> Iterator[bytes]:
+    """The file's text from `pending` on (then `raw`'s) in blocks of whole lines (the last
+    may lack its line end), about BLOCK_BYTES each, each byte copied once."""
+    cut = 0 if at_end else pending.rfind(b"\n") + 1
+    if cut:
+        yield pending[:cut]
+        pending = pending[cut:]
+    while not at_end:
+        more = raw.read(BLOCK_BYTES)
+        at_end = not more
+        cut = more.rfind(b"\n") + 1
+        if cut == 0:  # a line longer than a block (or the end): read more
+            pending += more
+            continue
+        yield b"".join((pending, memoryview(more)[:cut]))
+        pending = more[cut:]
+    if pending:
+        yield pending
+
+
 class _Block:
     """One block's rows: each column's values converted, the rows that fail re-parsed."""
 
@@ -313,7 +336,9 @@ class _Block:
         """The column's distinct texts parsed once each, and each row's code into them; a
         text that fails (_BAD) flags its rows for the row parser."""
         np = self.np
-        encoded = self.column(role).dictionary_encode()
+        encoded = self.column(role)
+        if not self.reader.pa.types.is_dictionary(encoded.type):
+            encoded = encoded.dictionary_encode()
         values = []
         for text in encoded.dictionary.to_pylist():
             try:
@@ -337,7 +362,7 @@ class _Block:
         `high` or off `tick`: the row parser's."""
         np, pa = self.np, self.reader.pa
         arr = self.column(role)
-        if arr.null_count == 0 and _only(np, arr, self.reader.decimal):
+        if arr.null_count == 0 and _only(np, arr, _DECIMAL):
             try:
                 exact = arr.cast(pa.decimal128(18, 6))
             except pa.ArrowException:  # "1.2.3", more than 6 decimals, 13 digits or more
@@ -359,11 +384,7 @@ class _Block:
         np = self.np
         arr = self.column("timestamp")
         lengths = _lengths(np, arr)
-        if (
-            arr.null_count == 0
-            and bool(((lengths >= 1) & (lengths <= 17)).all())
-            and _only(np, arr, self.reader.digits)
-        ):
+        if arr.null_count == 0 and bool(((lengths >= 1) & (lengths <= 17)).all()) and _only(np, arr, _DIGITS):
             v = arr.cast(self.reader.pa.int64()).to_numpy()
             seconds = (v >= _MIN_S) & (v < _MAX_S)
             self.slow |= ~(seconds | ((v >= _MIN_MS) & (v < _MAX_MS)))
