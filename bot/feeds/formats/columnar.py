@@ -22,33 +22,121 @@ from bot.model import ONE, BookTick, Outcome
 CHUNK = 65_536  # events turned into Python objects at a time
 
 
-def fast_tokens(rows: _CsvRows, batch: Any, setup: Settings) -> dict[str, _MarketAcc] | None:  # noqa: C901 - one pass per batch, kept inline for speed (issue 13 loading target)
+def fast_tokens(rows: _CsvRows, batch: Any, setup: Settings) -> dict[str, _MarketAcc] | None:
     """The markets of a whole table (one `parquet._Batch`), or None when it does not qualify."""
     np, pa = batch.np, batch.pa
-    col: _Collector = rows.col
     if rows.tokens is None or batch.column("window_start") is not None or batch.column("strike") is not None:
         return None
-    ts, bid, bid_size, ask, ask_size = batch.books()
+    books = batch.books()
     for role in ("timestamp", "best_bid", "best_ask"):
         if batch.column(role).type == pa.string() or batch.column(role).type == pa.large_string():
             return None  # text: naive times and exact decimals are the row path's business
     if batch.bad.any():
         return None
-    n = batch.n
     codes, token_names = _codes(batch.column("token_id"), np, pa)
     if codes is None or any(not t for t in token_names):
         return None
-    first = np.full(len(token_names), n, dtype=np.int64)
-    np.minimum.at(first, codes, np.arange(n))
-    per_token: dict[str, list[Any]] = {}
-    for role in ("market_id", "token_outcome", "outcome"):
+    per_role: dict[str, tuple[Any, list[Any]] | None] = {}
+    for role in _ROLES:
         arr = batch.column(role)
         if arr is None:
-            per_token[role] = [None] * len(token_names)
+            per_role[role] = None
             continue
         values, names = _codes(arr, np, pa)
         if values is None:
             return None
+        per_role[role] = (values, names)
+    end_arr = batch.column("window_end")
+    ends = None
+    if end_arr is not None:
+        ends = batch.times(end_arr, True)
+        if batch.bad.any():
+            return None
+    under = batch.floats("underlying")
+    if batch.bad.any():
+        return None
+    return _whole(rows, setup, np, (codes, token_names, per_role, ends, under, 1), books, parse_sides=True)
+
+
+def whole_tokens(rows: _CsvRows, blocks: list[Any], setup: Settings) -> dict[str, _MarketAcc] | None:
+    """The markets of a CSV's rows per token, all clean, read as the blocks (each a
+    ``csvarrow.Bulk``, in file order, one row per line from line `first_line` of the first),
+    or None when they do not qualify (as `fast_tokens`)."""
+    import numpy as np
+
+    tokens: dict[str, int] = {}
+    combos: dict[Any, int] = {}
+    codes = np.concatenate(
+        [
+            np.array([tokens.setdefault(k, len(tokens)) for k in b.keys], dtype=np.int64)[b.key_codes]
+            for b in blocks
+        ]
+    )
+    extra = np.concatenate(
+        [
+            np.array([combos.setdefault(x, len(combos)) for x in b.extras], dtype=np.int64)[b.extra_codes]
+            for b in blocks
+        ]
+    )
+    token_names = list(tokens)
+    if not all(t.isprintable() for t in token_names):
+        return None  # the row path names the row
+    per_role: dict[str, tuple[Any, list[Any]] | None] = {}
+    for role, part in zip(_ROLES, zip(*combos, strict=True) if combos else ((), (), ()), strict=True):
+        if rows.index[role] is None:
+            per_role[role] = None
+            continue
+        names: dict[Any, int] = {}
+        coded = [
+            -1 if value is None or value == "" else names.setdefault(value, len(names)) for value in part
+        ]
+        per_role[role] = (np.array(coded, dtype=np.int64)[extra], list(names))
+    ends = None
+    if blocks[0].end is not None:
+        ends = np.concatenate([b.end for b in blocks])
+    under: list[Any] = []
+    for b in blocks:
+        under += b.under or [None] * len(b.ts)
+    books = tuple(np.concatenate([getattr(b, name) for b in blocks]) for name in _BOOKS)
+    return _whole(
+        rows,
+        setup,
+        np,
+        (codes, token_names, per_role, ends, under, blocks[0].first_line),
+        books,
+        parse_sides=False,
+    )
+
+
+_ROLES = ("market_id", "token_outcome", "outcome")
+_BOOKS = ("ts", "bid", "bid_size", "ask", "ask_size")
+
+
+def _whole(
+    rows: _CsvRows,
+    setup: Settings,
+    np: Any,
+    table: tuple[Any, ...],
+    books: tuple[Any, ...],
+    parse_sides: bool,
+) -> dict[str, _MarketAcc] | None:
+    """The checks across rows and the pairing, on arrays: `table` is (token code of each
+    row, the tokens, per role of _ROLES (None: no such column) each row's code (-1: blank)
+    and the values, window end of each row (None: no column), underlying of each row, line
+    or row number of row 0); `books` (time, bid, bid size, ask, ask size)."""
+    codes, token_names, per_role, ends, under, first_line = table
+    ts, bid, ask = books[0], books[1], books[3]
+    col: _Collector = rows.col
+    n = len(ts)
+    first = np.full(len(token_names), n, dtype=np.int64)
+    np.minimum.at(first, codes, np.arange(n))
+    per_token: dict[str, list[Any]] = {}
+    for role in _ROLES:
+        got = per_role[role]
+        if got is None:
+            per_token[role] = [None] * len(token_names)
+            continue
+        values, names = got
         values = np.where(values < 0, -1, values)
         blank = np.array([not v for v in names] + [True])[values]  # -1 (null) is blank too
         values = np.where(blank, -1, values)
@@ -62,17 +150,18 @@ def fast_tokens(rows: _CsvRows, batch: Any, setup: Settings) -> dict[str, _Marke
         if role != "outcome" and (values < 0).any():
             return None
         per_token[role] = [names[h] if h >= 0 else None for h in high.tolist()]
-    end_arr = batch.column("window_end")
-    ends = None
-    if end_arr is not None:
-        ends = batch.times(end_arr, True)
-        if batch.bad.any() or (ends != ends[first[codes]]).any():
-            return None
+    if ends is not None and (ends != ends[first[codes]]).any():
+        return None
     order = np.argsort(codes, kind="stable")
     if ((np.diff(ts[order]) < 0) & (np.diff(codes[order]) == 0)).any():
         return None  # time goes backwards for a token
+    # the finest tick of a token's rows before its window end (the rows the row path keeps)
+    if ends is not None:
+        kept = ts < ends
+    else:
+        kept = np.full(n, True) if setup.const_end is None else ts < setup.const_end
     tick_seen = np.full(len(token_names), 10_000, dtype=np.int64)
-    np.minimum.at(tick_seen, codes, np.minimum(_tick_of(bid, np), _tick_of(ask, np)))
+    np.minimum.at(tick_seen, codes[kept], np.minimum(_tick_of(bid[kept], np), _tick_of(ask[kept], np)))
 
     tokens: dict[str, TokenSeen] = {}
     by_token: dict[str, _MarketAcc] = {}
@@ -82,12 +171,14 @@ def fast_tokens(rows: _CsvRows, batch: Any, setup: Settings) -> dict[str, _Marke
     market_of = np.zeros(len(token_names), dtype=np.int64)
     down_of = np.zeros(len(token_names), dtype=np.int8)
     for k, token in enumerate(token_names):
-        try:
-            side = _outcome(per_token["token_outcome"][k], side_col)
-        except ValueError:
-            return None
+        side = per_token["token_outcome"][k]
+        if parse_sides:
+            try:
+                side = _outcome(side, side_col)
+            except ValueError:
+                return None
         seen = tokens[token] = TokenSeen(
-            per_token["market_id"][k], side, per_token["outcome"][k] or "", int(first[k]) + 1
+            per_token["market_id"][k], side, per_token["outcome"][k] or "", int(first[k]) + first_line
         )
         info = meta.tokens.get(token) if meta is not None else None
         if (info is None and (seen.market is None or seen.side is None)) or (
@@ -101,13 +192,8 @@ def fast_tokens(rows: _CsvRows, batch: Any, setup: Settings) -> dict[str, _Marke
         if ends is not None:
             acc.window_end = int(ends[first[k]])
         acc.tick_seen = int(tick_seen[k])
-    under = batch.floats("underlying")
-    if batch.bad.any():
-        return None
     rows.tokens = tokens
-    combined = _Combined(
-        np, market_codes, market_of[codes], down_of[codes], (ts, bid, bid_size, ask, ask_size), under
-    )
+    combined = _Combined(np, market_codes, market_of[codes], down_of[codes], books, under)
     return pair_tokens(
         col, by_token, tokens, meta, rows.names["outcome"], setup.const_outcome, combined.market
     )

@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from bot.feeds.checks import MAX_SIZE
+from bot.feeds.formats.columnar import whole_tokens
 from bot.feeds.formats.core import _GZIP_MAGIC, _Collector, _MarketAcc
 from bot.feeds.formats.csvfile import Settings, _CsvRows, finish_rows, read_rows, settings, start_rows
 from bot.feeds.formats.values import (
@@ -129,7 +130,15 @@ def load_csv(path: Path, col: _Collector, options: Mapping[str, Any]) -> dict[st
     """The markets of a CSV (``formats.load``), read by this reader when it can."""
     setup = settings(path, col, options)
     markets: dict[str, _MarketAcc] = {}
-    rows = read_csv_rows(path, col, setup, markets)
+    whole: list[Bulk] = []
+    rows = read_csv_rows(path, col, setup, markets, whole=whole)
+    if whole:  # every row clean, per token: checked and paired on whole arrays if it can be
+        assert rows is not None
+        combined = whole_tokens(rows, whole, setup)
+        if combined is not None:
+            return finish_rows(col, None, combined, setup)
+        for got in whole:  # else as any other rows
+            accept_rows(rows, got, markets)
     return finish_rows(col, rows, markets, setup)
 
 
@@ -139,12 +148,13 @@ def read_csv_rows(
     setup: Settings,
     markets: dict[str, _MarketAcc],
     bulk: BulkAccept | None = None,
+    whole: list[Bulk] | None = None,
 ) -> _CsvRows | None:
     """``csvfile.read_rows``, by this reader when it is installed and the file is for it
-    (`bulk`: how a block's clean rows may be accepted at once)."""
+    (`bulk`: how a block's clean rows may be accepted at once; `whole`: see `read_arrow`)."""
     if wanted(path, setup):
         try:
-            read = read_arrow(path, col, setup, markets, bulk)
+            read = read_arrow(path, col, setup, markets, bulk, whole)
         except UnicodeDecodeError:  # in the Python reader's part
             raise utf8_error(path, "a CSV file") from None
         if read is not None:
@@ -158,10 +168,14 @@ def read_arrow(
     setup: Settings,
     markets: dict[str, _MarketAcc],
     bulk: BulkAccept | None = None,
+    whole: list[Bulk] | None = None,
 ) -> tuple[_CsvRows, int | None] | None:
     """The rows read into ``markets``, and the line from which the Python reader read them
     (None: none); None when the file is not for this reader (gzip'd, an odd header, not a
-    regular file): nothing was read, and the Python reader reads it all and gives any error."""
+    regular file): nothing was read, and the Python reader reads it all and gives any error.
+    `whole` (rows per token, no window_start or strike column): where every block's rows
+    are kept, not accepted, while all are clean (if one is not, the ones before it are
+    accepted and `whole` is left empty)."""
     try:
         raw = open_regular(path)
     except FileRefused:
@@ -178,7 +192,9 @@ def read_arrow(
         header = next(csv.reader(io.StringIO(line.decode(), newline=""), delimiter=setup.delimiter))
         col.positions = {name.strip().lower(): i for i, name in enumerate(header, start=1)}
         rows = start_rows(path, col, header, setup)
-        reader = _Reader(raw, rows, setup.delimiter, bulk)
+        keep = whole is not None and rows.tokens is not None and bulk is None
+        keep = keep and rows.index["window_start"] is None and rows.index["strike"] is None
+        reader = _Reader(raw, rows, setup.delimiter, bulk, whole if keep else None)
         reader.read(first, end + 1, markets)
     return rows, reader.python_from
 
@@ -227,9 +243,13 @@ class _Shifted:
 
 
 class _Reader:
-    def __init__(self, raw: Any, rows: _CsvRows, delimiter: str, bulk: BulkAccept | None) -> None:
+    def __init__(
+        self, raw: Any, rows: _CsvRows, delimiter: str, bulk: BulkAccept | None, whole: list[Bulk] | None
+    ) -> None:
         self.raw = raw
         self.bulk = bulk
+        # the clean blocks read so far, kept whole while every block is (see `load_csv`)
+        self.whole = whole
         self.rows = rows
         self.delimiter = delimiter
         self.pa = importlib.import_module("pyarrow")
@@ -255,6 +275,15 @@ class _Reader:
             ),
         )
 
+    def flush(self, markets: dict[str, _MarketAcc]) -> None:
+        """The blocks kept whole, accepted row by row: a block (or the rest of the file) is
+        not clean, so neither is the whole file."""
+        if self.whole is not None:
+            for got in self.whole:
+                accept_rows(self.rows, got, markets)
+            self.whole.clear()
+            self.whole = None
+
     def read(self, first: bytes, offset: int, markets: dict[str, _MarketAcc]) -> None:
         """Blocks from byte `offset` of `first` (the file's first read) to the end of the file."""
         raw = self.raw
@@ -265,6 +294,7 @@ class _Reader:
             count = newlines + (not block.endswith(b"\n"))
             table = self.parse(block, count)
             if table is None:  # not plain: the Python reader from this block on
+                self.flush(markets)
                 self.python_from = lines + 1
                 raw.seek(offset)
                 text = io.TextIOWrapper(raw, encoding="utf-8", newline="")
@@ -433,8 +463,9 @@ class _Block:
         elif rows.index["outcome"] is not None:
             name = rows.names["outcome"]
             outcome = self.optional("outcome", lambda t: SPLIT if is_split(t) else _outcome(t, name))
+        reader = self.reader
         if (
-            self.reader.bulk is not None
+            (reader.bulk is not None or reader.whole is not None)
             and not self.slow.any()
             and all(v is None or v.count(None) == n for v in (start, strike, outcome))
         ):
@@ -442,8 +473,12 @@ class _Block:
             got = Bulk(self.first_line, ts, key_values, key_codes, *books, under, naive, end, None, None)
             if extras is not None:
                 got.extras, got.extra_codes = extras
-            if self.reader.bulk(rows, got):
+            if reader.whole is not None and naive is None:
+                reader.whole.append(got)  # accepted when the file is read (see `load_csv`)
                 return
+            if reader.bulk is not None and reader.bulk(rows, got):
+                return
+        reader.flush(markets)
         nothing = [None] * n
         slow = self.slow.tolist()
         first = self.first_line
@@ -507,6 +542,31 @@ class _Block:
             if position is not None:
                 text[position] = self.table.column(f"c{position}")[i].as_py()
         rows.parse_line(self.first_line + i, text, markets)
+
+
+def accept_rows(rows: _CsvRows, got: Bulk, markets: dict[str, _MarketAcc]) -> None:
+    """A block's clean rows (no window_start, strike or per-market outcome), accepted one by one."""
+    np = importlib.import_module("numpy")
+    n = len(got.ts)
+    nothing = [None] * n
+    first = got.first_line
+    accept = rows.accept
+    for i, (t, k, b, bs, a, as_, u, z, e, x) in enumerate(
+        zip(
+            got.ts.tolist(),
+            _objects(np, got.keys)[got.key_codes].tolist(),
+            got.bid.tolist(),
+            got.bid_size.tolist(),
+            got.ask.tolist(),
+            got.ask_size.tolist(),
+            got.under or nothing,
+            got.naive or repeat(False, n),
+            nothing if got.end is None else got.end.tolist(),
+            nothing if got.extras is None else _objects(np, got.extras)[got.extra_codes].tolist(),
+            strict=True,
+        )
+    ):
+        accept(first + i, (BookTick(t, k, b, bs, a, as_, None, u), z, e, None, None, None, x), markets)
 
 
 def _objects(np: Any, values: list[Any]) -> Any:
