@@ -11,12 +11,13 @@ which finds and explains every problem; both give the same events (tests compare
 
 from __future__ import annotations
 
-from typing import Any
+from itertools import repeat
+from typing import Any, Final
 
 from bot.feeds.formats.core import _Collector, _MarketAcc
 from bot.feeds.formats.csvfile import Settings, _CsvRows
 from bot.feeds.formats.tokens import TokenSeen, pair_tokens
-from bot.feeds.formats.values import _outcome
+from bot.feeds.formats.values import _outcome, tick_of
 from bot.model import ONE, BookTick, Outcome
 
 CHUNK = 65_536  # events turned into Python objects at a time
@@ -222,7 +223,13 @@ def _codes(arr: Any, np: Any, pa: Any) -> tuple[Any, list[str]]:
 
 
 def _tick_of(prices: Any, np: Any) -> Any:
-    return np.where(prices % 10_000 == 0, 10_000, np.where(prices % 1_000 == 0, 1_000, 100))
+    """values.tick_of for an array of prices in [0, ONE] on 0.0001 or coarser."""
+    if not _TICKS:
+        _TICKS.append(np.array([tick_of(p * 100) for p in range(ONE // 100 + 1)], dtype=np.int64))
+    return _TICKS[0][prices // 100]
+
+
+_TICKS: Final[list[Any]] = []  # tick_of(100 * i) at i (made on first use: numpy is optional)
 
 
 class _Combined:
@@ -284,14 +291,13 @@ class _Combined:
             np.where(use, c_as, own_as),
             rows_e,
         )
-        self.ticks = []
+        self.ticks: list[BookTick] = []
+        no_under = not any(u is not None for u in under)
         for lo in range(0, len(rows_e), CHUNK):  # Python ints for a chunk at a time: less memory
-            self.ticks += [
-                BookTick(tt, mid, b, bs, a, as_, None, under[i])
-                for tt, mid, b, bs, a, as_, i in zip(
-                    *(c[lo : lo + CHUNK].tolist() for c in columns), strict=True
-                )
-            ]
+            parts = [c[lo : lo + CHUNK].tolist() for c in columns]
+            rows_at = parts.pop()
+            unders = repeat(None) if no_under else [under[i] for i in rows_at]
+            self.ticks += map(BookTick, *parts, repeat(None), unders)
 
     def market(
         self, col: _Collector, acc: _MarketAcc, up: _MarketAcc | None, down: _MarketAcc | None

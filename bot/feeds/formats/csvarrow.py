@@ -65,6 +65,7 @@ _DIGITS: Final = b"0123456789"
 # prices and sizes: digits and a point, read as Arrow decimals (6 places), which refuse "",
 # ".", "1.2.3", more than 6 decimals and 13 whole digits or more (then: the Python parser's)
 _DECIMAL: Final = b"0123456789."
+_SHORT: Final = 7  # see _short_micros
 # the roles parsed once per distinct text of a block (`_Block.mapped`): read as dictionaries
 _CODED: Final = frozenset(
     (
@@ -323,6 +324,21 @@ class _Reader:
         return table
 
 
+def _short_micros(np: Any, pa: Any, arr: Any) -> Any:
+    """The micros of a string array of digits and points whose every text is _SHORT
+    characters or fewer, or None. Such a text is a decimal N / 10**k with N < 10**7 and
+    k <= 6: its double is within 2**-53 of it relatively, times 10**6 within 0.003 of the
+    whole number of micros, which rounding gives exactly. Arrow refuses ".", "" and two
+    points, as the Python parser does."""
+    if len(arr) == 0 or int(_lengths(np, arr).max()) > _SHORT:
+        return None
+    try:
+        doubles = arr.cast(pa.float64()).to_numpy()
+    except pa.ArrowException:
+        return None
+    return np.rint(doubles * 1e6).astype(np.int64)
+
+
 def _blocks(raw: Any, pending: bytes, at_end: bool) -> Iterator[bytes]:
     """The file's text from `pending` on (then `raw`'s) in blocks of whole lines (the last
     may lack its line end), about BLOCK_BYTES each, each byte copied once."""
@@ -387,12 +403,17 @@ class _Block:
 
     def amounts(self, role: str, parse: Callable[[str], int], high: int, tick: int = 1) -> Any:
         """Micros: a block's column made only of digits and points read as Arrow decimals of 6
-        places, whose unscaled integers are the micros (no float anywhere; Arrow refuses what
-        the decimals cannot hold exactly); otherwise each distinct text through `parse`. Above
-        `high` or off `tick`: the row parser's."""
+        places, whose unscaled integers are the micros (Arrow refuses what the decimals cannot
+        hold exactly); otherwise each distinct text through `parse`. Above `high` or off `tick`:
+        the row parser's. Texts of at most _SHORT characters are read faster through doubles,
+        exactly all the same (see `_short_micros`)."""
         np, pa = self.np, self.reader.pa
         arr = self.column(role)
         if arr.null_count == 0 and _only(np, arr, _DECIMAL):
+            micros = _short_micros(np, pa, arr)
+            if micros is not None:
+                self.slow |= (micros > high) | (micros % tick != 0)
+                return micros
             try:
                 exact = arr.cast(pa.decimal128(18, 6))
             except pa.ArrowException:  # "1.2.3", more than 6 decimals, 13 digits or more
