@@ -1,4 +1,5 @@
-"""The fast path for clean Parquet tables of rows per token: checks and pairing with numpy.
+"""The fast path for clean tables of rows per token (Parquet, or a CSV read by pyarrow):
+checks and pairing with numpy.
 
 A table qualifies when every check a row could fail passes for all rows at once (times,
 prices, sizes, keys; each token's rows in time order with one market, side, window end and

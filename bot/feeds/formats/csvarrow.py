@@ -3,15 +3,17 @@
 When pyarrow (the optional extra ``data``) is installed, ``read_csv_rows`` (``load`` and the
 streaming first pass) reads an uncompressed CSV here: the file is read in blocks of BLOCK_BYTES cut at a
 line end (memory stays flat), each block parsed by ``pyarrow.csv`` with every column as
-text. The values are then checked and converted by the Python path's own functions
-(``formats.values``: ``_price``, ``_size``, ``_parse_time``, ...), once per distinct text of
-a column instead of once per row (unix times, the one column that rarely repeats, are
-converted with integer arithmetic when every one of a block's is plain digits). Nothing is
-read as a float, so a price is the same number of micros either way. A row with any value
-that fails (or a crossed book) goes whole to the Python row parser, which gives its reasons;
-every row, good or bad, then meets the checks across rows (``_CsvRows.accept``) in file
-order. The events, the report, the malformed rows and their line numbers are the Python
-path's (tests compare them).
+text (the columns read once per distinct text as dictionaries). The values are then checked
+and converted by the Python path's own functions (``formats.values``: ``_price``, ``_size``,
+``_parse_time``, ...), once per distinct text of a column instead of once per row; unix
+times (digits only) as integers, prices and sizes (digits and a point) by Arrow casts that
+are exact (``csvblocks.short_micros``; else decimals of 6 places), so a price is the same
+number of micros either way. A row with any value that fails (or a crossed book) goes whole
+to the Python row parser, which gives its reasons; every row, good or bad, then meets the
+checks across rows (``_CsvRows.accept``) in file order. For ``load``, a file of rows per
+token whose every block is clean is checked and paired on whole arrays instead
+(``columnar.whole_tokens``, Parquet's fast path), or else row by row. The events, the
+report, the malformed rows and their line numbers are the Python path's (tests compare them).
 
 A block is read this way only if a row is exactly a line: ASCII text with no quote, NUL,
 blank line or lone carriage return, as many rows as lines (pyarrow refuses ragged rows).
@@ -27,7 +29,7 @@ import csv
 import importlib
 import io
 import os
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import partial
 from itertools import repeat
@@ -37,6 +39,17 @@ from typing import Any, Final
 from bot.feeds.checks import MAX_SIZE
 from bot.feeds.formats.columnar import whole_tokens
 from bot.feeds.formats.core import _GZIP_MAGIC, _Collector, _MarketAcc
+from bot.feeds.formats.csvblocks import (
+    DECIMAL,
+    DIGITS,
+    Shifted,
+    blank_line,
+    blocks,
+    only,
+    plain,
+    short_micros,
+    text_lengths,
+)
 from bot.feeds.formats.csvfile import Settings, _CsvRows, finish_rows, read_rows, settings, start_rows
 from bot.feeds.formats.values import (
     _MAX_MS,
@@ -60,12 +73,6 @@ ENV: Final = "TOUCHTRADER_CSV_READER"  # "python": never this reader (comparison
 _BOM: Final = b"\xef\xbb\xbf"
 _BAD: Final = object()
 
-# unix times: digits only, read as integers
-_DIGITS: Final = b"0123456789"
-# prices and sizes: digits and a point, read as Arrow decimals (6 places), which refuse "",
-# ".", "1.2.3", more than 6 decimals and 13 whole digits or more (then: the Python parser's)
-_DECIMAL: Final = b"0123456789."
-_SHORT: Final = 7  # see _short_micros
 # the roles parsed once per distinct text of a block (`_Block.mapped`): read as dictionaries
 _CODED: Final = frozenset(
     (
@@ -188,7 +195,7 @@ def read_arrow(
         start = len(_BOM) if first.startswith(_BOM) else 0
         end = first.find(b"\n", start)
         line = first[start : end + 1]
-        if end < 0 or not _plain(line) or not line.strip():
+        if end < 0 or not plain(line) or not line.strip():
             return None
         header = next(csv.reader(io.StringIO(line.decode(), newline=""), delimiter=setup.delimiter))
         col.positions = {name.strip().lower(): i for i, name in enumerate(header, start=1)}
@@ -198,49 +205,6 @@ def read_arrow(
         reader = _Reader(raw, rows, setup.delimiter, bulk, whole if keep else None)
         reader.read(first, end + 1, markets)
     return rows, reader.python_from
-
-
-def _plain(block: bytes) -> bool:
-    """Every row of the block is one line: ASCII, no quote, NUL or lone CR (blank lines:
-    `_blank_line`, looked for only when a row has no time)."""
-    if not block.isascii() or b'"' in block or b"\0" in block:
-        return False
-    return b"\r" not in block or block.count(b"\r") == block.count(b"\r\n")
-
-
-def _blank_line(block: bytes) -> bool:
-    return block.startswith((b"\n", b"\r\n")) or b"\n\n" in block or b"\n\r\n" in block
-
-
-def _lengths(np: Any, arr: Any) -> Any:
-    """The lengths of a string array's values (from its offsets)."""
-    offsets = np.frombuffer(arr.buffers()[1], dtype=np.int32)[arr.offset : arr.offset + len(arr) + 1]
-    return np.diff(offsets)
-
-
-def _only(np: Any, arr: Any, allowed: bytes) -> bool:
-    """Every byte of a string array's values is one of `allowed`."""
-    offsets = np.frombuffer(arr.buffers()[1], dtype=np.int32)[arr.offset : arr.offset + len(arr) + 1]
-    low, high = int(offsets[0]), int(offsets[-1])
-    if high == low:
-        return True
-    data = bytes(memoryview(arr.buffers()[2])[low:high])
-    return data.isdigit() if allowed == _DIGITS else not data.translate(None, allowed)
-
-
-class _Shifted:
-    """A csv reader whose line numbers start after the lines already read."""
-
-    def __init__(self, reader: Iterator[list[str]], before: int) -> None:
-        self.reader = reader
-        self.before = before
-
-    @property
-    def line_num(self) -> int:
-        return self.reader.line_num + self.before  # type: ignore[attr-defined]
-
-    def __next__(self) -> list[str]:
-        return next(self.reader)
 
 
 class _Reader:
@@ -290,7 +254,7 @@ class _Reader:
         raw = self.raw
         np = self.np
         lines = 1  # the header's
-        for block in _blocks(raw, first[offset:], len(first) < BLOCK_BYTES):
+        for block in blocks(raw, first[offset:], len(first) < BLOCK_BYTES, BLOCK_BYTES):
             newlines = int(np.count_nonzero(np.frombuffer(block, dtype=np.uint8) == 10))
             count = newlines + (not block.endswith(b"\n"))
             table = self.parse(block, count)
@@ -300,7 +264,7 @@ class _Reader:
                 raw.seek(offset)
                 text = io.TextIOWrapper(raw, encoding="utf-8", newline="")
                 reader = csv.reader(text, delimiter=self.delimiter, strict=True)
-                self.rows.read(_Shifted(reader, lines), markets)
+                self.rows.read(Shifted(reader, lines), markets)
                 text.detach()
                 return
             _Block(self, table, lines + 1).load(markets)
@@ -308,7 +272,7 @@ class _Reader:
             offset += len(block)
 
     def parse(self, block: bytes, count: int) -> Any:
-        if not _plain(block):
+        if not plain(block):
             return None
         pa = self.pa
         try:
@@ -319,44 +283,10 @@ class _Reader:
             return None
         # pyarrow reads a blank line as a row of empty values, where the Python reader skips it
         times = table.column(f"c{self.rows.index['timestamp']}")
-        if any(bool((_lengths(self.np, chunk) == 0).any()) for chunk in times.chunks) and _blank_line(block):
+        empty = any(bool((text_lengths(self.np, chunk) == 0).any()) for chunk in times.chunks)
+        if empty and blank_line(block):
             return None
         return table
-
-
-def _short_micros(np: Any, pa: Any, arr: Any) -> Any:
-    """The micros of a string array of digits and points whose every text is _SHORT
-    characters or fewer, or None. Such a text is a decimal N / 10**k with N < 10**7 and
-    k <= 6: its double is within 2**-53 of it relatively, times 10**6 within 0.003 of the
-    whole number of micros, which rounding gives exactly. Arrow refuses ".", "" and two
-    points, as the Python parser does."""
-    if len(arr) == 0 or int(_lengths(np, arr).max()) > _SHORT:
-        return None
-    try:
-        doubles = arr.cast(pa.float64()).to_numpy()
-    except pa.ArrowException:
-        return None
-    return np.rint(doubles * 1e6).astype(np.int64)
-
-
-def _blocks(raw: Any, pending: bytes, at_end: bool) -> Iterator[bytes]:
-    """The file's text from `pending` on (then `raw`'s) in blocks of whole lines (the last
-    may lack its line end), about BLOCK_BYTES each, each byte copied once."""
-    cut = 0 if at_end else pending.rfind(b"\n") + 1
-    if cut:
-        yield pending[:cut]
-        pending = pending[cut:]
-    while not at_end:
-        more = raw.read(BLOCK_BYTES)
-        at_end = not more
-        cut = more.rfind(b"\n") + 1
-        if cut == 0:  # a line longer than a block (or the end): read more
-            pending += more
-            continue
-        yield b"".join((pending, memoryview(more)[:cut]))
-        pending = more[cut:]
-    if pending:
-        yield pending
 
 
 class _Block:
@@ -405,12 +335,12 @@ class _Block:
         """Micros: a block's column made only of digits and points read as Arrow decimals of 6
         places, whose unscaled integers are the micros (Arrow refuses what the decimals cannot
         hold exactly); otherwise each distinct text through `parse`. Above `high` or off `tick`:
-        the row parser's. Texts of at most _SHORT characters are read faster through doubles,
-        exactly all the same (see `_short_micros`)."""
+        the row parser's. Texts of at most SHORT characters are read faster through doubles,
+        exactly all the same (see `short_micros`)."""
         np, pa = self.np, self.reader.pa
         arr = self.column(role)
-        if arr.null_count == 0 and _only(np, arr, _DECIMAL):
-            micros = _short_micros(np, pa, arr)
+        if arr.null_count == 0 and only(np, arr, DECIMAL):
+            micros = short_micros(np, pa, arr)
             if micros is not None:
                 self.slow |= (micros > high) | (micros % tick != 0)
                 return micros
@@ -434,8 +364,8 @@ class _Block:
         """The rows' times (epoch ms, int64) and had-no-time-zone (None: all False)."""
         np = self.np
         arr = self.column("timestamp")
-        lengths = _lengths(np, arr)
-        if arr.null_count == 0 and bool(((lengths >= 1) & (lengths <= 17)).all()) and _only(np, arr, _DIGITS):
+        lengths = text_lengths(np, arr)
+        if arr.null_count == 0 and bool(((lengths >= 1) & (lengths <= 17)).all()) and only(np, arr, DIGITS):
             v = arr.cast(self.reader.pa.int64()).to_numpy()
             seconds = (v >= _MIN_S) & (v < _MAX_S)
             self.slow |= ~(seconds | ((v >= _MIN_MS) & (v < _MAX_MS)))

@@ -1,0 +1,93 @@
+"""A CSV's bytes and text columns for the pyarrow reader (``formats.csvarrow``): the file in
+blocks of whole lines, whether a block is one row per line, and the checks and exact
+conversions of a column's texts that pyarrow's own would not make the Python parser's."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any, Final
+
+# unix times: digits only, read as integers
+DIGITS: Final = b"0123456789"
+# prices and sizes: digits and a point, read as Arrow decimals (6 places), which refuse "",
+# ".", "1.2.3", more than 6 decimals and 13 whole digits or more (then: the Python parser's)
+DECIMAL: Final = b"0123456789."
+SHORT: Final = 7  # see short_micros
+
+
+def plain(block: bytes) -> bool:
+    """Every row of the block is one line: ASCII, no quote, NUL or lone CR (blank lines:
+    `blank_line`, looked for only when a row has no time)."""
+    if not block.isascii() or b'"' in block or b"\0" in block:
+        return False
+    return b"\r" not in block or block.count(b"\r") == block.count(b"\r\n")
+
+
+def blank_line(block: bytes) -> bool:
+    return block.startswith((b"\n", b"\r\n")) or b"\n\n" in block or b"\n\r\n" in block
+
+
+def text_lengths(np: Any, arr: Any) -> Any:
+    """The lengths of a string array's values (from its offsets)."""
+    offsets = np.frombuffer(arr.buffers()[1], dtype=np.int32)[arr.offset : arr.offset + len(arr) + 1]
+    return np.diff(offsets)
+
+
+def only(np: Any, arr: Any, allowed: bytes) -> bool:
+    """Every byte of a string array's values is one of `allowed`."""
+    offsets = np.frombuffer(arr.buffers()[1], dtype=np.int32)[arr.offset : arr.offset + len(arr) + 1]
+    low, high = int(offsets[0]), int(offsets[-1])
+    if high == low:
+        return True
+    data = bytes(memoryview(arr.buffers()[2])[low:high])
+    return data.isdigit() if allowed == DIGITS else not data.translate(None, allowed)
+
+
+class Shifted:
+    """A csv reader whose line numbers start after the lines already read."""
+
+    def __init__(self, reader: Iterator[list[str]], before: int) -> None:
+        self.reader = reader
+        self.before = before
+
+    @property
+    def line_num(self) -> int:
+        return self.reader.line_num + self.before  # type: ignore[attr-defined]
+
+    def __next__(self) -> list[str]:
+        return next(self.reader)
+
+
+def short_micros(np: Any, pa: Any, arr: Any) -> Any:
+    """The micros of a string array of digits and points whose every text is SHORT
+    characters or fewer, or None. Such a text is a decimal N / 10**k with N < 10**7 and
+    k <= 6: its double is within 2**-53 of it relatively, times 10**6 within 0.003 of the
+    whole number of micros, which rounding gives exactly. Arrow refuses ".", "" and two
+    points, as the Python parser does."""
+    if len(arr) == 0 or int(text_lengths(np, arr).max()) > SHORT:
+        return None
+    try:
+        doubles = arr.cast(pa.float64()).to_numpy()
+    except pa.ArrowException:
+        return None
+    return np.rint(doubles * 1e6).astype(np.int64)
+
+
+def blocks(raw: Any, pending: bytes, at_end: bool, size: int) -> Iterator[bytes]:
+    """The file's text from `pending` on (then `raw`'s) in blocks of whole lines (the last
+    may lack its line end), about `size` bytes each, each byte copied once."""
+    cut = 0 if at_end else pending.rfind(b"\n") + 1
+    if cut:
+        yield pending[:cut]
+        pending = pending[cut:]
+    while not at_end:
+        more = raw.read(size)
+        at_end = not more
+        cut = more.rfind(b"\n") + 1
+        if cut == 0:  # a line longer than a block (or the end): read more
+            pending += more
+            continue
+        yield b"".join((pending, memoryview(more)[:cut]))
+        pending = more[cut:]
+    if pending:
+        yield pending
