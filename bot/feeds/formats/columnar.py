@@ -163,7 +163,8 @@ def _whole(
     else:
         kept = np.full(n, True) if setup.const_end is None else ts < setup.const_end
     tick_seen = np.full(len(token_names), 10_000, dtype=np.int64)
-    np.minimum.at(tick_seen, codes[kept], np.minimum(_tick_of(bid[kept], np), _tick_of(ask[kept], np)))
+    fine = np.minimum(tick_of_prices(bid[kept], np), tick_of_prices(ask[kept], np))
+    np.minimum.at(tick_seen, codes[kept], fine)
 
     tokens: dict[str, TokenSeen] = {}
     by_token: dict[str, _MarketAcc] = {}
@@ -223,7 +224,7 @@ def _codes(arr: Any, np: Any, pa: Any) -> tuple[Any, list[str]]:
     return codes, names
 
 
-def _tick_of(prices: Any, np: Any) -> Any:
+def tick_of_prices(prices: Any, np: Any) -> Any:
     """values.tick_of for an array of prices in [0, ONE] on 0.0001 or coarser."""
     if not _TICKS:
         _TICKS.append(np.array([tick_of(p * 100) for p in range(ONE // 100 + 1)], dtype=np.int64))

@@ -28,6 +28,7 @@ from __future__ import annotations
 import csv
 import importlib
 import io
+import math
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -252,12 +253,9 @@ class _Reader:
     def read(self, first: bytes, offset: int, markets: dict[str, _MarketAcc]) -> None:
         """Blocks from byte `offset` of `first` (the file's first read) to the end of the file."""
         raw = self.raw
-        np = self.np
         lines = 1  # the header's
         for block in blocks(raw, first[offset:], len(first) < BLOCK_BYTES, BLOCK_BYTES):
-            newlines = int(np.count_nonzero(np.frombuffer(block, dtype=np.uint8) == 10))
-            count = newlines + (not block.endswith(b"\n"))
-            table = self.parse(block, count)
+            table = self.parse(block)
             if table is None:  # not plain: the Python reader from this block on
                 self.flush(markets)
                 self.python_from = lines + 1
@@ -268,18 +266,19 @@ class _Reader:
                 text.detach()
                 return
             _Block(self, table, lines + 1).load(markets)
-            lines += count
+            lines += table.num_rows
             offset += len(block)
 
-    def parse(self, block: bytes, count: int) -> Any:
+    def parse(self, block: bytes) -> Any:
+        """The block's table, a row per line (pyarrow's rows are its lines when it is plain:
+        every line ends at a LF or CRLF, and a line of other than as many fields as the
+        header is refused), or None."""
         if not plain(block):
             return None
         pa = self.pa
         try:
             table = self.pacsv.read_csv(pa.BufferReader(block), *self.options)
         except pa.ArrowException:
-            return None
-        if table.num_rows != count:
             return None
         # pyarrow reads a blank line as a row of empty values, where the Python reader skips it
         times = table.column(f"c{self.rows.index['timestamp']}")
@@ -475,7 +474,11 @@ class _Block:
                 values, codes = self.mapped(role, parse)
             code = code * len(values) + codes
             parts.append(values)
-        used, inverse = np.unique(code, return_inverse=True)
+        if math.prod(len(values) for values in parts) <= 4 * self.n + 64:
+            present = np.bincount(code, minlength=1) > 0  # the combinations that show
+            used, inverse = np.flatnonzero(present), (np.cumsum(present) - 1)[code]
+        else:
+            used, inverse = np.unique(code, return_inverse=True)
         combos = []
         for u in used.tolist():
             combo = []

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from bot.errors import BotError
+from bot.feeds.formats.columnar import tick_of_prices
 from bot.feeds.formats.core import _OPTIONS, _Collector, _MarketAcc
 from bot.feeds.formats.csvarrow import Bulk, read_csv_rows
 from bot.feeds.formats.csvfile import Settings, _CsvRows, finish_rows, settings
@@ -69,6 +70,7 @@ def stream_size(path: Path, fmt: str) -> int:
         return 0
 
 
+_NEVER = 1 << 62  # a time after every row's
 _CUT = "some markets' rows must be cut at their window end or resolution, which needs them whole"
 
 
@@ -182,8 +184,10 @@ class _TailMarkets(dict[str, _MarketAcc]):
         if tokens is not None:
             assert got.extras is not None
             pairs = codes * len(got.extras) + got.extra_codes
-            unique, at = np.unique(pairs, return_index=True)
-            notes = [divmod(int(p), len(got.extras)) for p in unique[np.argsort(at, kind="stable")].tolist()]
+            at = np.full(len(keys) * len(got.extras), n, dtype=np.int64)
+            np.minimum.at(at, pairs, np.arange(n))  # each pair's first row
+            shown = np.flatnonzero(at < n)
+            notes = [divmod(p, len(got.extras)) for p in shown[np.argsort(at[shown], kind="stable")].tolist()]
             trial: dict[str, TokenSeen] = {}
             for k, x in notes:
                 token = keys[k]
@@ -208,7 +212,7 @@ class _TailMarkets(dict[str, _MarketAcc]):
         for k, x in notes:
             note_token(tokens, keys[k], got.extras[x], first_line + int(first_row[k]))  # type: ignore[arg-type,index]
         template = rows.template
-        cut = np.zeros(n, dtype=bool)
+        end_of = np.full(len(keys), _NEVER, dtype=np.int64)  # a key's window end (or never)
         for k in used:
             key = keys[k]
             acc = self.get(key)
@@ -217,7 +221,8 @@ class _TailMarkets(dict[str, _MarketAcc]):
             if got.end is not None:
                 acc.window_end = ends[k]
             if acc.window_end is not None:
-                cut |= (codes == k) & (ts >= acc.window_end)
+                end_of[k] = acc.window_end
+        cut = ts >= end_of[codes]
         col = rows.col
         if cut.any():
             col.report.ignored["row at or after window end"] = col.report.ignored.get(
@@ -252,7 +257,7 @@ class _TailMarkets(dict[str, _MarketAcc]):
         np.maximum.at(last_row, kc, kept)
         first_kept = np.full(len(keys), n, dtype=np.int64)
         np.minimum.at(first_kept, kc, kept)
-        fine = np.minimum(_tick_of(np, got.bid[kept]), _tick_of(np, got.ask[kept]))
+        fine = np.minimum(tick_of_prices(got.bid[kept], np), tick_of_prices(got.ask[kept], np))
         finest = np.full(len(keys), 10_000, dtype=np.int64)
         np.minimum.at(finest, kc, fine)
         for k in np.flatnonzero(counts).tolist():
@@ -277,11 +282,6 @@ _ROW_DTYPE = [
     ("under", "<f8"),
     ("has_under", "?"),
 ]  # ROW's layout (struct "<qiqqqqd?": packed, little-endian)
-
-
-def _tick_of(np: Any, prices: Any) -> Any:
-    """values.tick_of for an array (0 off every tick cannot be: the prices passed _price)."""
-    return np.where(prices % 10_000 == 0, 10_000, np.where(prices % 1_000 == 0, 1_000, 100))
 
 
 def _tick(got: Bulk, i: int, key: str) -> BookTick:
