@@ -30,7 +30,7 @@ import importlib
 import io
 import math
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import partial
 from itertools import repeat
@@ -46,9 +46,12 @@ from bot.feeds.formats.csvblocks import (
     Shifted,
     blank_line,
     blocks,
+    mapped,
     only,
     plain,
+    plain_span,
     short_micros,
+    spans,
     text_lengths,
 )
 from bot.feeds.formats.csvfile import Settings, _CsvRows, finish_rows, read_rows, settings, start_rows
@@ -254,8 +257,19 @@ class _Reader:
         """Blocks from byte `offset` of `first` (the file's first read) to the end of the file."""
         raw = self.raw
         lines = 1  # the header's
-        for block in blocks(raw, first[offset:], len(first) < BLOCK_BYTES, BLOCK_BYTES):
-            table = self.parse(block)
+        view = mapped(raw) if len(first) >= BLOCK_BYTES else None  # else: read whole already
+        parts: Iterator[tuple[Any, bool]]
+        if view is not None:
+            parts = (
+                (memoryview(view)[s:e], plain_span(self.np, view, s, e))
+                for s, e in spans(view, offset, BLOCK_BYTES)
+            )
+        else:
+            parts = (
+                (b, plain(b)) for b in blocks(raw, first[offset:], len(first) < BLOCK_BYTES, BLOCK_BYTES)
+            )
+        for block, is_plain in parts:
+            table = self.parse(block) if is_plain else None
             if table is None:  # not plain: the Python reader from this block on
                 self.flush(markets)
                 self.python_from = lines + 1
@@ -269,12 +283,10 @@ class _Reader:
             lines += table.num_rows
             offset += len(block)
 
-    def parse(self, block: bytes) -> Any:
-        """The block's table, a row per line (pyarrow's rows are its lines when it is plain:
-        every line ends at a LF or CRLF, and a line of other than as many fields as the
-        header is refused), or None."""
-        if not plain(block):
-            return None
+    def parse(self, block: Any) -> Any:
+        """The block's table (a plain block, bytes or a view of them), a row per line
+        (pyarrow's rows are its lines when it is plain: every line ends at a LF or CRLF, and
+        a line of other than as many fields as the header is refused), or None."""
         pa = self.pa
         try:
             table = self.pacsv.read_csv(pa.BufferReader(block), *self.options)
@@ -283,7 +295,7 @@ class _Reader:
         # pyarrow reads a blank line as a row of empty values, where the Python reader skips it
         times = table.column(f"c{self.rows.index['timestamp']}")
         empty = any(bool((text_lengths(self.np, chunk) == 0).any()) for chunk in times.chunks)
-        if empty and blank_line(block):
+        if empty and blank_line(bytes(block)):
             return None
         return table
 
