@@ -57,7 +57,10 @@ def fast_tokens(rows: _CsvRows, batch: Any, setup: Settings) -> dict[str, _Marke
     under = batch.floats("underlying")
     if batch.bad.any():
         return None
-    return _whole(rows, setup, np, (codes, token_names, per_role, ends, under, 1), books, parse_sides=True)
+    first = np.full(len(token_names), len(codes), dtype=np.int64)
+    np.minimum.at(first, codes, np.arange(len(codes)))
+    table = (codes, token_names, first, codes, per_role, ends, under, 1)
+    return _whole(rows, setup, np, table, books, parse_sides=True)
 
 
 def whole_tokens(rows: _CsvRows, blocks: list[Any], setup: Settings) -> dict[str, _MarketAcc] | None:
@@ -68,19 +71,26 @@ def whole_tokens(rows: _CsvRows, blocks: list[Any], setup: Settings) -> dict[str
 
     tokens: dict[str, int] = {}
     combos: dict[Any, int] = {}
-    codes = np.concatenate(
-        [
-            np.array([tokens.setdefault(k, len(tokens)) for k in b.keys], dtype=np.int64)[b.key_codes]
-            for b in blocks
-        ]
-    )
-    extra = np.concatenate(
-        [
-            np.array([combos.setdefault(x, len(combos)) for x in b.extras], dtype=np.int64)[b.extra_codes]
-            for b in blocks
-        ]
-    )
+    codes, pair_tokens_, pair_combos, pair_firsts = [], [], [], []
+    offset = 0
+    for b in blocks:  # per block: its rows' tokens, and each (token, combination) once
+        token_of = np.array([tokens.setdefault(k, len(tokens)) for k in b.keys], dtype=np.int64)
+        combo_of = np.array([combos.setdefault(x, len(combos)) for x in b.extras], dtype=np.int64)
+        codes.append(token_of[b.key_codes])
+        n = len(b.key_codes)
+        pairs = b.key_codes * len(b.extras) + b.extra_codes
+        at = np.full(len(b.keys) * len(b.extras), n, dtype=np.int64)
+        np.minimum.at(at, pairs, np.arange(n))
+        shown = np.flatnonzero(at < n)
+        pair_tokens_.append(token_of[shown // len(b.extras)])
+        pair_combos.append(combo_of[shown % len(b.extras)])
+        pair_firsts.append(at[shown] + offset)
+        offset += n
+    row_tokens = np.concatenate(codes)
+    role_codes, extra = np.concatenate(pair_tokens_), np.concatenate(pair_combos)
     token_names = list(tokens)
+    first = np.full(len(token_names), offset, dtype=np.int64)
+    np.minimum.at(first, role_codes, np.concatenate(pair_firsts))
     if not all(t.isprintable() for t in token_names):
         return None  # the row path names the row
     per_role: dict[str, tuple[Any, list[Any]] | None] = {}
@@ -104,7 +114,7 @@ def whole_tokens(rows: _CsvRows, blocks: list[Any], setup: Settings) -> dict[str
         rows,
         setup,
         np,
-        (codes, token_names, per_role, ends, under, blocks[0].first_line),
+        (row_tokens, token_names, first, role_codes, per_role, ends, under, blocks[0].first_line),
         books,
         parse_sides=False,
     )
@@ -123,15 +133,15 @@ def _whole(
     parse_sides: bool,
 ) -> dict[str, _MarketAcc] | None:
     """The checks across rows and the pairing, on arrays: `table` is (token code of each
-    row, the tokens, per role of _ROLES (None: no such column) each row's code (-1: blank)
-    and the values, window end of each row (None: no column), underlying of each row, line
-    or row number of row 0); `books` (time, bid, bid size, ask, ask size)."""
-    codes, token_names, per_role, ends, under, first_line = table
+    row, the tokens, each token's first row, the token of each entry of the roles' arrays
+    (each row's, or fewer entries standing for them), per role of _ROLES (None: no such
+    column) each entry's code (-1: blank) and the values, window end of each row (None: no
+    column), underlying of each row, line or row number of row 0); `books` (time, bid, bid
+    size, ask, ask size)."""
+    codes, token_names, first, role_codes, per_role, ends, under, first_line = table
     ts, bid, ask = books[0], books[1], books[3]
     col: _Collector = rows.col
     n = len(ts)
-    first = np.full(len(token_names), n, dtype=np.int64)
-    np.minimum.at(first, codes, np.arange(n))
     per_token: dict[str, list[Any]] = {}
     for role in _ROLES:
         got = per_role[role]
@@ -143,9 +153,9 @@ def _whole(
         blank = np.array([not v for v in names] + [True])[values]  # -1 (null) is blank too
         values = np.where(blank, -1, values)
         high = np.full(len(token_names), -1, dtype=np.int64)
-        np.maximum.at(high, codes, values)
+        np.maximum.at(high, role_codes, values)
         low = np.full(len(token_names), 1 << 40, dtype=np.int64)
-        np.minimum.at(low, codes, np.where(values < 0, 1 << 40, values))
+        np.minimum.at(low, role_codes, np.where(values < 0, 1 << 40, values))
         has = high >= 0
         if (has & (low != high)).any():
             return None  # a token's rows disagree: the row path says where
@@ -252,10 +262,11 @@ class _Combined:
         n = len(ts)
         self.np = np
         self.codes = market_codes
-        order = np.lexsort((np.arange(n), down, ts, market))
-        m, t, side = market[order], ts[order], down[order]
         positions = np.arange(n)
-        start = np.searchsorted(m, m)  # each row's market's first position
+        order = np.lexsort((positions, down, ts, market))
+        m, t, side = market[order], ts[order], down[order]
+        self.rows_at = np.searchsorted(m, np.arange(len(market_codes) + 1))
+        start = self.rows_at[m]  # each row's market's first position
         last_up = np.maximum.accumulate(np.where(side == 0, positions, -1))
         last_down = np.maximum.accumulate(np.where(side == 1, positions, -1))
         last_up = np.where(last_up >= start, last_up, -1)
@@ -282,7 +293,6 @@ class _Combined:
         m_e = m[emit]
         names = np.array(list(market_codes), dtype=object)
         self.t_rows, self.t_emit = t, t[emit]
-        self.rows_at = np.searchsorted(m, np.arange(len(market_codes) + 1))
         self.emit_at = np.searchsorted(m_e, np.arange(len(market_codes) + 1))
         columns = (
             self.t_emit,
@@ -294,7 +304,7 @@ class _Combined:
             rows_e,
         )
         self.ticks: list[BookTick] = []
-        no_under = not any(u is not None for u in under)
+        no_under = under.count(None) == len(under)
         for lo in range(0, len(rows_e), CHUNK):  # Python ints for a chunk at a time: less memory
             parts = [c[lo : lo + CHUNK].tolist() for c in columns]
             rows_at = parts.pop()
