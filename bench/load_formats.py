@@ -170,6 +170,11 @@ def main() -> None:
         }
     result["parquet"]["target_rows_per_s"] = TARGET_PARQUET_ROWS_PER_S
     result["parquet"]["meets_target"] = result["parquet"]["rows_per_s_median"] >= TARGET_PARQUET_ROWS_PER_S
+    target = TARGET_PARQUET_ROWS_PER_S  # issue 13: >= 1,000,000 rows/s on one core, in CPU time too
+    for name in ("csv", "parquet"):
+        got = result[name]
+        got["meets_target_cpu"] = got["rows_per_s_cpu_median"] >= target
+        got["first_pass_meets_target_cpu"] = got["first_pass_rows_per_s_cpu_median"] >= target
     print(json.dumps(result, indent=2))
 
 
