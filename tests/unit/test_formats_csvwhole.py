@@ -164,7 +164,21 @@ def test_rows_after_the_window_end_do_not_set_the_tick(
 
 @pytest.mark.parametrize(
     "value",
-    ["5.", ".5", "0.50", "0005.50", "1234567", "0.1234567", "0.5000000", "1.2.3", ".", "1e-1", "+0.5", " 7"],
+    [
+        "5.",
+        ".5",
+        "0.50",
+        "0005.50",
+        "1234567",
+        "0.1234567",
+        "0.5000000",
+        "1.2.3",
+        ".",
+        "1e-1",
+        "+0.5",
+        " 7",
+        "1e999999999",
+    ],
 )
 def test_odd_numbers_are_read_as_the_python_reader_reads_them(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, value: str

@@ -18,9 +18,12 @@ report, the malformed rows and their line numbers are the Python path's (tests c
 A block is read this way only if a row is exactly a line: ASCII text with no quote, NUL,
 blank line or lone carriage return, as many rows as lines (pyarrow refuses ragged rows).
 From the first block that is not, the rest of the file goes through the Python reader, from
-that block's first line, with its line numbers; a gzip'd file, a header that is not plain,
-a file under MIN_BYTES (importing pyarrow costs more than it saves there) or
-``TOUCHTRADER_CSV_READER=python`` in the environment use the Python reader throughout.
+that block's first line, with its line numbers; a header that is not plain, a file under
+MIN_BYTES (importing pyarrow costs more than it saves there) or
+``TOUCHTRADER_CSV_READER=python`` in the environment use the Python reader throughout. A
+gzip'd file is decompressed as the Python reader does it (``csvblocks.Gunzipped``), so a
+file cut short gives out at the same byte: the rows before it are used, and the report
+says the file ends early (nothing before it: the same one-line error).
 """
 
 from __future__ import annotations
@@ -43,6 +46,8 @@ from bot.feeds.formats.core import _GZIP_MAGIC, _Collector, _MarketAcc
 from bot.feeds.formats.csvblocks import (
     DECIMAL,
     DIGITS,
+    GZIP_ERRORS,
+    Gunzipped,
     Shifted,
     blank_line,
     blocks,
@@ -67,6 +72,7 @@ from bot.feeds.formats.values import (
     _size,
     is_split,
 )
+from bot.feeds.tape import DataError
 from bot.feeds.where import utf8_error
 from bot.model import ONE, SPLIT, BookTick
 from bot.safefile import FileRefused, open_regular
@@ -183,8 +189,8 @@ def read_arrow(
     whole: list[Bulk] | None = None,
 ) -> tuple[_CsvRows, int | None] | None:
     """The rows read into ``markets``, and the line from which the Python reader read them
-    (None: none); None when the file is not for this reader (gzip'd, an odd header, not a
-    regular file): nothing was read, and the Python reader reads it all and gives any error.
+    (None: none); None when the file is not for this reader (an odd header, not a regular
+    file): nothing was read, and the Python reader reads it all and gives any error.
     `whole` (rows per token, no window_start or strike column): where every block's rows
     are kept, not accepted, while all are clean (if one is not, the ones before it are
     accepted and `whole` is left empty)."""
@@ -193,9 +199,10 @@ def read_arrow(
     except FileRefused:
         return None
     with raw:
-        first = raw.read(BLOCK_BYTES)
-        if first.startswith(_GZIP_MAGIC):
-            return None
+        compressed = raw.read(2) == _GZIP_MAGIC
+        raw.seek(0)
+        source = Gunzipped(raw) if compressed else raw
+        first = source.read(BLOCK_BYTES)
         start = len(_BOM) if first.startswith(_BOM) else 0
         end = first.find(b"\n", start)
         line = first[start : end + 1]
@@ -206,8 +213,14 @@ def read_arrow(
         rows = start_rows(path, col, header, setup)
         keep = whole is not None and rows.tokens is not None and bulk is None
         keep = keep and rows.index["window_start"] is None and rows.index["strike"] is None
-        reader = _Reader(raw, rows, setup.delimiter, bulk, whole if keep else None)
+        reader = _Reader(source, rows, setup.delimiter, bulk, whole if keep else None)
         reader.read(first, end + 1, markets)
+        failed = getattr(source, "failed", None)
+        if failed is not None:  # as the Python reader (csvfile.read_rows) says it
+            if not col.report.rows_read:
+                raise DataError(f"{path}: not readable gzip data ({failed}); expected a gzip'd CSV")
+            col.report.truncated = True
+            col.report.notes.append(f"compressed CSV ends early ({failed}); rows up to there were used")
     return rows, reader.python_from
 
 
@@ -273,10 +286,16 @@ class _Reader:
             if table is None:  # not plain: the Python reader from this block on
                 self.flush(markets)
                 self.python_from = lines + 1
-                raw.seek(offset)
-                text = io.TextIOWrapper(raw, encoding="utf-8", newline="")
+                stream = raw.gz if isinstance(raw, Gunzipped) else raw
+                stream.seek(offset)
+                text = io.TextIOWrapper(stream, encoding="utf-8", newline="")
                 reader = csv.reader(text, delimiter=self.delimiter, strict=True)
-                self.rows.read(Shifted(reader, lines), markets)
+                try:
+                    self.rows.read(Shifted(reader, lines), markets)
+                except GZIP_ERRORS as exc:
+                    if not isinstance(raw, Gunzipped):
+                        raise
+                    raw.failed = exc  # the file gives out here: said when it is read
                 text.detach()
                 return
             _Block(self, table, lines + 1).load(markets)

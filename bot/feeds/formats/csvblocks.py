@@ -4,9 +4,11 @@ conversions of a column's texts that pyarrow's own would not make the Python par
 
 from __future__ import annotations
 
+import gzip
 import mmap
+import zlib
 from collections.abc import Iterator
-from typing import Any, Final
+from typing import Any, BinaryIO, Final
 
 # unix times: digits only, read as integers
 DIGITS: Final = b"0123456789"
@@ -14,6 +16,9 @@ DIGITS: Final = b"0123456789"
 # ".", "1.2.3", more than 6 decimals and 13 whole digits or more (then: the Python parser's)
 DECIMAL: Final = b"0123456789."
 SHORT: Final = 7  # see short_micros
+# how the Python reader's text layer reads a gzip'd file (io.TextIOWrapper: read1 of 8 KiB)
+TEXT_CHUNK: Final = 8192
+GZIP_ERRORS: Final = (EOFError, zlib.error, gzip.BadGzipFile)
 
 
 def plain(block: bytes) -> bool:
@@ -90,7 +95,7 @@ def blocks(raw: Any, pending: bytes, at_end: bool, size: int) -> Iterator[bytes]
             continue
         yield b"".join((pending, memoryview(more)[:cut]))
         pending = more[cut:]
-    if pending:
+    if pending and getattr(raw, "failed", None) is None:  # a cut file's last line is cut too
         yield pending
 
 
@@ -123,3 +128,28 @@ def plain_span(np: Any, view: mmap.mmap, start: int, end: int) -> bool:
     if int(np.frombuffer(view, dtype=np.uint8, count=end - start, offset=start).max(initial=0)) >= 128:
         return False
     return view.find(b"\r", start, end) < 0 or plain(view[start:end])
+
+
+class Gunzipped:
+    """A gzip'd file's text, decompressed as the Python reader's text layer does it (read1
+    of TEXT_CHUNK bytes at a time), so a truncated or damaged file gives out at the same
+    byte; then `failed` is the error, and what was read before it is the data."""
+
+    def __init__(self, raw: BinaryIO) -> None:
+        self.gz = gzip.GzipFile(fileobj=raw, mode="rb")
+        self.failed: BaseException | None = None
+
+    def read(self, size: int) -> bytes:
+        parts: list[bytes] = []
+        got = 0
+        if self.failed is None:
+            try:
+                while got < size:
+                    chunk = self.gz.read1(TEXT_CHUNK)
+                    if not chunk:
+                        break
+                    parts.append(chunk)
+                    got += len(chunk)
+            except GZIP_ERRORS as exc:
+                self.failed = exc
+        return b"".join(parts)

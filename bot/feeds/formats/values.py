@@ -123,7 +123,10 @@ def _micros(text: str) -> Micros:
     if len(frac) <= 6 and s.isascii() and (whole + frac).isdigit():
         value = int(whole or "0") * ONE + int(frac.ljust(6, "0"))
     else:
-        value = to_micros(s)  # signs, exponents, too many decimals; raises ValueError
+        try:
+            value = to_micros(s)  # signs, exponents, too many decimals; raises ValueError
+        except ArithmeticError:  # decimal.Overflow: an exponent past Decimal's range
+            raise ValueError(f"not a number: {s!r}") from None
     if len(_micros_seen) >= SEEN_MAX:
         _micros_seen.clear()
     _micros_seen[text] = value
