@@ -141,7 +141,6 @@ def _whole(
     codes, token_names, first, role_codes, per_role, ends, under, first_line = table
     ts, bid, ask = books[0], books[1], books[3]
     col: _Collector = rows.col
-    n = len(ts)
     per_token: dict[str, list[Any]] = {}
     for role in _ROLES:
         got = per_role[role]
@@ -168,13 +167,16 @@ def _whole(
     if ((np.diff(ts[order]) < 0) & (np.diff(codes[order]) == 0)).any():
         return None  # time goes backwards for a token
     # the finest tick of a token's rows before its window end (the rows the row path keeps)
-    if ends is not None:
-        kept = ts < ends
-    else:
-        kept = np.full(n, True) if setup.const_end is None else ts < setup.const_end
+    end = ends if ends is not None else setup.const_end
+    kept = None if end is None else ts < end
+    if kept is not None and kept.all():
+        kept = None  # every row is kept: no copies
     tick_seen = np.full(len(token_names), 10_000, dtype=np.int64)
-    fine = np.minimum(tick_of_prices(bid[kept], np), tick_of_prices(ask[kept], np))
-    np.minimum.at(tick_seen, codes[kept], fine)
+    if kept is None:
+        np.minimum.at(tick_seen, codes, np.minimum(tick_of_prices(bid, np), tick_of_prices(ask, np)))
+    else:
+        fine = np.minimum(tick_of_prices(bid[kept], np), tick_of_prices(ask[kept], np))
+        np.minimum.at(tick_seen, codes[kept], fine)
 
     tokens: dict[str, TokenSeen] = {}
     by_token: dict[str, _MarketAcc] = {}
