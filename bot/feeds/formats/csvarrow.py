@@ -372,8 +372,7 @@ class _Block:
         if arr.null_count == 0 and only(np, arr, DECIMAL):
             micros = short_micros(np, pa, arr)
             if micros is not None:
-                self.slow |= (micros > high) | (micros % tick != 0)
-                return micros
+                return self.flag(micros, high, tick)
             try:
                 exact = arr.cast(pa.decimal128(18, 6))
             except pa.ArrowException:  # "1.2.3", more than 6 decimals, 13 digits or more
@@ -381,9 +380,16 @@ class _Block:
             if exact is not None and exact.null_count == 0:
                 start = exact.offset * 2
                 micros = np.frombuffer(exact.buffers()[1], dtype=np.int64)[start : start + 2 * self.n : 2]
-                self.slow |= (micros > high) | (micros % tick != 0)
-                return micros
+                return self.flag(micros, high, tick)
         return self.integers(role, parse)
+
+    def flag(self, micros: Any, high: int, tick: int) -> Any:
+        """The rows above `high` or off `tick` flagged for the row parser; `micros`."""
+        if int(micros.max(initial=0)) > high:
+            self.slow |= micros > high
+        if tick != 1:
+            self.slow |= micros % tick != 0
+        return micros
 
     def integers(self, role: str, parse: Callable[[str], int]) -> Any:
         """Each distinct text through `parse` (int64; 0 where it fails: the row is flagged)."""
@@ -395,8 +401,13 @@ class _Block:
         np = self.np
         arr = self.column("timestamp")
         lengths = text_lengths(np, arr)
-        if arr.null_count == 0 and bool(((lengths >= 1) & (lengths <= 17)).all()) and only(np, arr, DIGITS):
+        if arr.null_count == 0 and lengths.min() >= 1 and lengths.max() <= 17 and only(np, arr, DIGITS):
             v = arr.cast(self.reader.pa.int64()).to_numpy()
+            low, high = int(v.min()), int(v.max())
+            if low >= _MIN_MS and high < _MAX_MS:  # all milliseconds (or all seconds): one step
+                return v, None
+            if low >= _MIN_S and high < _MAX_S:
+                return v * 1000, None
             seconds = (v >= _MIN_S) & (v < _MAX_S)
             self.slow |= ~(seconds | ((v >= _MIN_MS) & (v < _MAX_MS)))
             return np.where(seconds, v * 1000, v), None
