@@ -268,12 +268,11 @@ class _Combined:
         order = np.lexsort((positions, down, ts, market))
         m, t, side = market[order], ts[order], down[order]
         self.rows_at = np.searchsorted(m, np.arange(len(market_codes) + 1))
-        start = self.rows_at[m]  # each row's market's first position
-        last_up = np.maximum.accumulate(np.where(side == 0, positions, -1))
-        last_down = np.maximum.accumulate(np.where(side == 1, positions, -1))
-        last_up = np.where(last_up >= start, last_up, -1)
-        last_down = np.where(last_down >= start, last_down, -1)
+        last_up = np.maximum.accumulate(np.where(side, -1, positions))
+        last_down = np.maximum.accumulate(np.where(side, positions, -1))
         emit = np.append((t[1:] != t[:-1]) | (m[1:] != m[:-1]), True)
+        m_e = m[emit]
+        start = self.rows_at[m_e]  # each emitted row's market's first position
         rows_e = order[emit]
         is_up = side[emit] == 0
         own_bid = np.where(is_up, bid[rows_e], ONE - ask[rows_e])
@@ -281,6 +280,7 @@ class _Combined:
         own_ask = np.where(is_up, ask[rows_e], ONE - bid[rows_e])
         own_as = np.where(is_up, ask_size[rows_e], bid_size[rows_e])
         lu, ld = last_up[emit], last_down[emit]
+        lu, ld = np.where(lu >= start, lu, -1), np.where(ld >= start, ld, -1)  # in the market
         both = (lu >= 0) & (ld >= 0)
         u = order[np.maximum(lu, 0)]
         d = order[np.maximum(ld, 0)]
@@ -292,7 +292,6 @@ class _Combined:
         crossed = both & (c_bid >= c_ask)
         use = both & ~crossed
         self.crossed = np.concatenate(([0], np.cumsum(crossed)))
-        m_e = m[emit]
         names = np.array(list(market_codes), dtype=object)
         self.t_rows, self.t_emit = t, t[emit]
         self.emit_at = np.searchsorted(m_e, np.arange(len(market_codes) + 1))
