@@ -275,20 +275,22 @@ class _Combined:
         start = self.rows_at[m_e]  # each emitted row's market's first position
         rows_e = order[emit]
         is_up = side[emit] == 0
-        own_bid = np.where(is_up, bid[rows_e], ONE - ask[rows_e])
-        own_bs = np.where(is_up, bid_size[rows_e], ask_size[rows_e])
-        own_ask = np.where(is_up, ask[rows_e], ONE - bid[rows_e])
-        own_as = np.where(is_up, ask_size[rows_e], bid_size[rows_e])
+        e_bid, e_bs, e_ask, e_as = bid[rows_e], bid_size[rows_e], ask[rows_e], ask_size[rows_e]
+        own_bid = np.where(is_up, e_bid, ONE - e_ask)
+        own_bs = np.where(is_up, e_bs, e_as)
+        own_ask = np.where(is_up, e_ask, ONE - e_bid)
+        own_as = np.where(is_up, e_as, e_bs)
         lu, ld = last_up[emit], last_down[emit]
         lu, ld = np.where(lu >= start, lu, -1), np.where(ld >= start, ld, -1)  # in the market
         both = (lu >= 0) & (ld >= 0)
         u = order[np.maximum(lu, 0)]
         d = order[np.maximum(ld, 0)]
         d_bid, d_bs, d_ask, d_as = ONE - ask[d], ask_size[d], ONE - bid[d], bid_size[d]
-        c_bid = np.maximum(bid[u], d_bid)
-        c_bs = np.where(bid[u] > d_bid, bid_size[u], np.where(bid[u] < d_bid, d_bs, bid_size[u] + d_bs))
-        c_ask = np.minimum(ask[u], d_ask)
-        c_as = np.where(ask[u] < d_ask, ask_size[u], np.where(ask[u] > d_ask, d_as, ask_size[u] + d_as))
+        u_bid, u_bs, u_ask, u_as = bid[u], bid_size[u], ask[u], ask_size[u]
+        c_bid = np.maximum(u_bid, d_bid)
+        c_bs = np.where(u_bid > d_bid, u_bs, np.where(u_bid < d_bid, d_bs, u_bs + d_bs))
+        c_ask = np.minimum(u_ask, d_ask)
+        c_as = np.where(u_ask < d_ask, u_as, np.where(u_ask > d_ask, d_as, u_as + d_as))
         crossed = both & (c_bid >= c_ask)
         use = both & ~crossed
         self.crossed = np.concatenate(([0], np.cumsum(crossed)))
