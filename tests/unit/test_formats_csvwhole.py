@@ -215,3 +215,25 @@ def test_two_up_tokens_in_a_market_is_the_same_error(tmp_path: Path, monkeypatch
     assert messages[0] == messages[1]
     assert messages[0].startswith(f"{path}:")
     assert "both UP" in messages[0]
+
+
+def test_rows_out_of_time_order_across_tokens_are_still_paired_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, whole: list[bool]
+) -> None:
+    """A row of one token before an earlier row of another: each token's rows are still in
+    time order, so the file is paired on whole arrays, as the row path pairs it."""
+    lines = lines_of(900)
+    at = next(
+        i
+        for i in range(1000, len(lines) - 1)
+        if lines[i].split(",")[2] != lines[i + 1].split(",")[2]
+        and lines[i].split(",")[0] != lines[i + 1].split(",")[0]
+        and lines[i].split(",")[1] == lines[i + 1].split(",")[1]
+    )
+    lines[at], lines[at + 1] = lines[at + 1], lines[at]
+    path = tmp_path / "tokens.csv"
+    path.write_text("".join(lines))
+    fast, slow = both(monkeypatch, path)
+    assert whole == [True]
+    assert fast.events == slow.events
+    assert fast.report == slow.report

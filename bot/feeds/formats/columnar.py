@@ -163,9 +163,10 @@ def _whole(
         per_token[role] = [names[h] if h >= 0 else None for h in high.tolist()]
     if ends is not None and (ends != ends[first[codes]]).any():
         return None
-    order = np.argsort(codes, kind="stable")
-    if ((np.diff(ts[order]) < 0) & (np.diff(codes[order]) == 0)).any():
-        return None  # time goes backwards for a token
+    if bool((ts[1:] < ts[:-1]).any()):  # not all in time order: is each token's?
+        order = np.argsort(codes, kind="stable")
+        if ((np.diff(ts[order]) < 0) & (np.diff(codes[order]) == 0)).any():
+            return None  # time goes backwards for a token
     # the finest tick of a token's rows before its window end (the rows the row path keeps)
     end = ends if ends is not None else setup.const_end
     kept = None if end is None else ts < end
