@@ -383,6 +383,28 @@ class _Block:
                 return self.flag(micros, high, tick)
         return self.integers(role, parse)
 
+    def short_amounts(self) -> list[Any] | None:
+        """The prices and sizes (bid, ask, bid size, ask size) read by one cast when all four
+        columns are there and every text is short digits and points (see `amounts`), or None."""
+        np, pa = self.np, self.reader.pa
+        roles = ("best_bid", "best_ask", "bid_size", "ask_size")
+        if any(self.rows.index[role] is None for role in roles):
+            return None
+        arrays = [self.column(role) for role in roles]
+        if any(arr.null_count for arr in arrays):
+            return None
+        joined = pa.concat_arrays(arrays)
+        if not only(np, joined, DECIMAL):
+            return None
+        micros = short_micros(np, pa, joined)
+        if micros is None:
+            return None
+        n, tick = self.n, self.rows.tick or 100
+        parts = [micros[i * n : (i + 1) * n] for i in range(4)]
+        for i, part in enumerate(parts):
+            self.flag(part, ONE if i < 2 else MAX_SIZE, tick if i < 2 else 1)
+        return parts
+
     def flag(self, micros: Any, high: int, tick: int) -> Any:
         """The rows above `high` or off `tick` flagged for the row parser; `micros`."""
         if int(micros.max(initial=0)) > high:
@@ -427,15 +449,19 @@ class _Block:
         rows.col.report.rows_read += n
         tick = rows.tick
         ts, naive = self.times()
-        bid = self.amounts("best_bid", partial(_price, name="best_bid", tick=tick), ONE, tick or 100)
-        ask = self.amounts("best_ask", partial(_price, name="best_ask", tick=tick), ONE, tick or 100)
+        together = self.short_amounts()
+        if together is not None:
+            bid, ask, *sizes = together
+        else:
+            bid = self.amounts("best_bid", partial(_price, name="best_bid", tick=tick), ONE, tick or 100)
+            ask = self.amounts("best_ask", partial(_price, name="best_ask", tick=tick), ONE, tick or 100)
+            sizes = [
+                np.full(n, rows.size_default, dtype=np.int64)
+                if rows.index[role] is None
+                else self.amounts(role, partial(_size, name=role), MAX_SIZE)
+                for role in ("bid_size", "ask_size")
+            ]
         self.slow |= bid >= ask
-        sizes = []
-        for role in ("bid_size", "ask_size"):
-            if rows.index[role] is None:
-                sizes.append(np.full(n, rows.size_default, dtype=np.int64))
-            else:
-                sizes.append(self.amounts(role, partial(_size, name=role), MAX_SIZE))
         key = "token_id" if rows.tokens is not None else "market_id"
         if rows.index[key] is None:
             assert rows.const_market is not None
