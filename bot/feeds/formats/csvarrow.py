@@ -49,9 +49,11 @@ from bot.feeds.formats.csvblocks import (
     GZIP_ERRORS,
     Gunzipped,
     Shifted,
+    accept_rows,
     blank_line,
     blocks,
     mapped,
+    objects,
     only,
     plain,
     plain_span,
@@ -359,7 +361,7 @@ class _Block:
 
     def objects(self, role: str, parse: Callable[[str], Any]) -> list[Any]:
         values, codes = self.mapped(role, parse)
-        return _objects(self.np, values)[codes].tolist()  # type: ignore[no-any-return,unused-ignore]
+        return objects(self.np, values)[codes].tolist()  # type: ignore[no-any-return,unused-ignore]
 
     def amounts(self, role: str, parse: Callable[[str], int], high: int, tick: int = 1) -> Any:
         """Micros: a block's column made only of digits and points read as Arrow decimals of 6
@@ -504,7 +506,7 @@ class _Block:
         for i, (t, k, b, bs, a, as_, u, z, e, s, st, o, x) in enumerate(
             zip(
                 ts.tolist(),
-                _objects(np, key_values)[key_codes].tolist(),
+                objects(np, key_values)[key_codes].tolist(),
                 bid.tolist(),
                 sizes[0].tolist(),
                 ask.tolist(),
@@ -515,7 +517,7 @@ class _Block:
                 start or nothing,
                 strike or nothing,
                 outcome or nothing,
-                nothing if extras is None else _objects(np, extras[0])[extras[1]].tolist(),
+                nothing if extras is None else objects(np, extras[0])[extras[1]].tolist(),
                 strict=True,
             )
         ):
@@ -564,39 +566,6 @@ class _Block:
             if position is not None:
                 text[position] = self.table.column(f"c{position}")[i].as_py()
         rows.parse_line(self.first_line + i, text, markets)
-
-
-def accept_rows(rows: _CsvRows, got: Bulk, markets: dict[str, _MarketAcc]) -> None:
-    """A block's clean rows (no window_start, strike or per-market outcome), accepted one by one."""
-    np = importlib.import_module("numpy")
-    n = len(got.ts)
-    nothing = [None] * n
-    first = got.first_line
-    accept = rows.accept
-    for i, (t, k, b, bs, a, as_, u, z, e, x) in enumerate(
-        zip(
-            got.ts.tolist(),
-            _objects(np, got.keys)[got.key_codes].tolist(),
-            got.bid.tolist(),
-            got.bid_size.tolist(),
-            got.ask.tolist(),
-            got.ask_size.tolist(),
-            got.under or nothing,
-            got.naive or repeat(False, n),
-            nothing if got.end is None else got.end.tolist(),
-            nothing if got.extras is None else _objects(np, got.extras)[got.extra_codes].tolist(),
-            strict=True,
-        )
-    ):
-        accept(first + i, (BookTick(t, k, b, bs, a, as_, None, u), z, e, None, None, None, x), markets)
-
-
-def _objects(np: Any, values: list[Any]) -> Any:
-    """A numpy array of these Python objects (tuples stay whole)."""
-    table = np.empty(len(values), dtype=object)
-    for i, value in enumerate(values):
-        table[i] = value
-    return table
 
 
 def _key(text: str) -> str:

@@ -1,6 +1,7 @@
 """A CSV's bytes and text columns for the pyarrow reader (``formats.csvarrow``): the file in
 blocks of whole lines, whether a block is one row per line, and the checks and exact
-conversions of a column's texts that pyarrow's own would not make the Python parser's."""
+conversions of a column's texts that pyarrow's own would not make the Python parser's, and a
+block's clean rows accepted one by one."""
 
 from __future__ import annotations
 
@@ -8,7 +9,12 @@ import gzip
 import mmap
 import zlib
 from collections.abc import Iterator
+from itertools import repeat
 from typing import Any, BinaryIO, Final
+
+from bot.feeds.formats.core import _MarketAcc
+from bot.feeds.formats.csvfile import _CsvRows
+from bot.model import BookTick
 
 # unix times: digits only, read as integers
 DIGITS: Final = b"0123456789"
@@ -153,3 +159,38 @@ class Gunzipped:
             except GZIP_ERRORS as exc:
                 self.failed = exc
         return b"".join(parts)
+
+
+def accept_rows(rows: _CsvRows, got: Any, markets: dict[str, _MarketAcc]) -> None:
+    """A block's clean rows (a ``csvarrow.Bulk``: no window_start, strike or per-market
+    outcome), accepted one by one."""
+    import numpy as np
+
+    n = len(got.ts)
+    nothing = [None] * n
+    first = got.first_line
+    accept = rows.accept
+    for i, (t, k, b, bs, a, as_, u, z, e, x) in enumerate(
+        zip(
+            got.ts.tolist(),
+            objects(np, got.keys)[got.key_codes].tolist(),
+            got.bid.tolist(),
+            got.bid_size.tolist(),
+            got.ask.tolist(),
+            got.ask_size.tolist(),
+            got.under or nothing,
+            got.naive or repeat(False, n),
+            nothing if got.end is None else got.end.tolist(),
+            nothing if got.extras is None else objects(np, got.extras)[got.extra_codes].tolist(),
+            strict=True,
+        )
+    ):
+        accept(first + i, (BookTick(t, k, b, bs, a, as_, None, u), z, e, None, None, None, x), markets)
+
+
+def objects(np: Any, values: list[Any]) -> Any:
+    """A numpy array of these Python objects (tuples stay whole)."""
+    table = np.empty(len(values), dtype=object)
+    for i, value in enumerate(values):
+        table[i] = value
+    return table
