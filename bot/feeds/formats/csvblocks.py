@@ -116,8 +116,10 @@ def mapped(raw: Any) -> mmap.mmap | None:
 
 def spans(view: mmap.mmap, start: int, size: int) -> Iterator[tuple[int, int]]:
     """(start, end) of the mapped file's blocks of whole lines from byte `start`, about
-    `size` bytes each (the last may lack its line end)."""
+    `size` bytes each (the last may lack its line end). A block read, its pages leave this
+    process's memory (the file keeps them): memory stays flat with the file's length."""
     n = len(view)
+    released = 0
     while start < n:
         end = n if start + size >= n else view.rfind(b"\n", start, start + size) + 1
         if end <= start:  # a line longer than a block
@@ -125,6 +127,10 @@ def spans(view: mmap.mmap, start: int, size: int) -> Iterator[tuple[int, int]]:
             end = n if found < 0 else found + 1
         yield start, end
         start = end
+        upto = end - end % mmap.PAGESIZE
+        if upto > released and hasattr(mmap, "MADV_DONTNEED"):
+            view.madvise(mmap.MADV_DONTNEED, released, upto - released)
+            released = upto
 
 
 def plain_span(np: Any, view: mmap.mmap, start: int, end: int) -> bool:
