@@ -6,7 +6,6 @@ block's clean rows accepted one by one."""
 from __future__ import annotations
 
 import gzip
-import mmap
 import zlib
 from collections.abc import Iterator
 from itertools import repeat
@@ -103,43 +102,6 @@ def blocks(raw: Any, pending: bytes, at_end: bool, size: int) -> Iterator[bytes]
         pending = more[cut:]
     if pending and getattr(raw, "failed", None) is None:  # a cut file's last line is cut too
         yield pending
-
-
-def mapped(raw: Any) -> mmap.mmap | None:
-    """The file mapped into memory (read in place: no copy to parse it), or None (empty,
-    or not a file that maps)."""
-    try:
-        return mmap.mmap(raw.fileno(), 0, access=mmap.ACCESS_READ)
-    except (OSError, ValueError, AttributeError):
-        return None
-
-
-def spans(view: mmap.mmap, start: int, size: int) -> Iterator[tuple[int, int]]:
-    """(start, end) of the mapped file's blocks of whole lines from byte `start`, about
-    `size` bytes each (the last may lack its line end). A block read, its pages leave this
-    process's memory (the file keeps them): memory stays flat with the file's length."""
-    n = len(view)
-    released = 0
-    while start < n:
-        end = n if start + size >= n else view.rfind(b"\n", start, start + size) + 1
-        if end <= start:  # a line longer than a block
-            found = view.find(b"\n", start + size)
-            end = n if found < 0 else found + 1
-        yield start, end
-        start = end
-        upto = end - end % mmap.PAGESIZE
-        if upto > released and hasattr(mmap, "MADV_DONTNEED"):
-            view.madvise(mmap.MADV_DONTNEED, released, upto - released)
-            released = upto
-
-
-def plain_span(np: Any, view: mmap.mmap, start: int, end: int) -> bool:
-    """`plain` for bytes start to end of the mapped file, read in place."""
-    if view.find(b'"', start, end) >= 0 or view.find(b"\0", start, end) >= 0:
-        return False
-    if int(np.frombuffer(view, dtype=np.uint8, count=end - start, offset=start).max(initial=0)) >= 128:
-        return False
-    return view.find(b"\r", start, end) < 0 or plain(view[start:end])
 
 
 class Gunzipped:
