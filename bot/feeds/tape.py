@@ -117,6 +117,10 @@ class _Resolve(msgspec.Struct, tag_field="e", tag="resolve", gc=False):
 _FAST_DECODE: Any = msgspec.json.Decoder(list[BookTick | _Open | _Resolve]).decode
 _FAST_OTHER: Final = (_Open, _Resolve)
 _FAST_ERRORS: Final = (msgspec.DecodeError, msgspec.ValidationError)
+# decoded this much at a time (a 256 KiB read of a gzip tape inflates to ~1.2 MB): the
+# events of one piece stay in the CPU's cache for the passes after the decode (backtests of
+# the 1M-event tape ~2 % faster; smaller pieces were slower)
+_DECODE_BYTES: Final = 1 << 18
 _FAST_TRIES: Final = 8  # chunks msgspec may refuse (headers, input lines) before orjson alone
 
 
@@ -376,7 +380,7 @@ class TapeReader(Iterator[MarketEvent]):
     def _bodies(self) -> Iterator[tuple[bytes, bytes, int]]:
         """The file's complete lines, many at a time: ``(head, data, end)`` for the lines
         ``head + data[:end]`` (no final newline; ``head``, the start of a line the previous
-        read cut, holds none). Split so that nothing is copied but the JSON array."""
+        read cut, holds none), at most ``_DECODE_BYTES`` of the file's bytes at a time."""
         try:
             f = open_regular(self.path)
         except FileRefused as exc:  # swapped since it was checked
@@ -384,13 +388,15 @@ class TapeReader(Iterator[MarketEvent]):
         with f:
             stream = Stream(f, gzip=self._gzip)
             pending = b""
-            for chunk in stream.chunks():
-                end = chunk.rfind(b"\n")
-                if end < 0:
-                    pending += chunk
-                    continue
-                yield pending, chunk, end
-                pending = chunk[end + 1 :]
+            for inflated in stream.chunks():
+                for at in range(0, len(inflated), _DECODE_BYTES):
+                    chunk = inflated[at : at + _DECODE_BYTES] if len(inflated) > _DECODE_BYTES else inflated
+                    end = chunk.rfind(b"\n")
+                    if end < 0:
+                        pending += chunk
+                        continue
+                    yield pending, chunk, end
+                    pending = chunk[end + 1 :]
             if pending and not stream.truncated:
                 yield b"", pending, len(pending)  # a last line without a newline
             # in a truncated tape, a partial line after the last flush is dropped

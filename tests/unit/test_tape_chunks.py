@@ -127,3 +127,21 @@ def test_a_later_newer_header_stops_after_the_events_before_it(tmp_path: Path) -
 def _every_event(reader: TapeReader) -> Any:
     for chunk in reader.chunks():
         yield from chunk
+
+
+@pytest.mark.parametrize("piece", [tape._DECODE_BYTES, 1000, 37])
+def test_pieces_of_any_size_cut_lines_anywhere_and_lose_none(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, piece: int
+) -> None:
+    monkeypatch.setattr(tape, "_DECODE_BYTES", piece)
+    path = tmp_path / "t.jsonl.gz"
+    written = [
+        BookTick(10 + i, f"m{i % 7}", 400_000, i, 410_000 + i, 1, i % 1000, i / 3) for i in range(30_000)
+    ]
+    with TapeWriter(path) as writer:
+        for event in written:
+            writer.write(event)
+    reader = TapeReader(path)
+    assert [e for chunk in reader.chunks() for e in chunk] == written
+    assert (reader.lines, reader.malformed_total) == (len(written) + 1, 0)
+    assert list(TapeReader(path)) == written
