@@ -22,8 +22,7 @@ import os
 import stat
 import sys
 import time
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -41,17 +40,17 @@ from bot.backtest_audit import (
     unsettled,
 )
 from bot.backtest_results import closed_trades, data_summary, settings_digest, trade_sharpe, write_results
+from bot.backtest_source import Inputs, Source, event_lists, idle_strategies
 from bot.clock import SimulatedClock
 from bot.config import Config
 from bot.engine import Engine
 from bot.errors import BotError
-from bot.feeds.fair_replay import FairReplay
 from bot.feeds.replay import ReplayFeed
 from bot.feeds.tape import DataError
-from bot.feeds.underlying import DEFAULT_SIGMA, PricingStats, Series, find_beside, load_series, priced
+from bot.feeds.underlying import DEFAULT_SIGMA, find_beside, load_series
 from bot.journal import Journal, Restored
 from bot.metrics import EquityPoint, summarize
-from bot.model import BookTick, Market, MarketEvent, Mode, WindowOpened, WindowResolved, to_micros
+from bot.model import Mode, to_micros
 from bot.safefile import kind, printable
 from bot.strategies import build_strategies
 from bot.wiring import build_engine
@@ -61,97 +60,6 @@ EQUITY_EVERY_MS = 60_000
 
 class BacktestError(BotError):
     """The backtest cannot run; the message says what was expected."""
-
-
-@dataclass
-class Source:
-    """Where the events come from, and what loading them found."""
-
-    path: Path
-    format: str
-    events: Iterable[MarketEvent]
-    total: int | None  # known for loaded files; None while streaming a tape
-    report: dict[str, Any] = field(default_factory=dict)
-    tape_reader: Any = None
-    fees: dict[str, int] = field(default_factory=dict)  # a streamed tape's, as recorded
-    series: Series | None = None  # the underlying's prices, when given or found beside
-    loading: dict[str, Any] = field(default_factory=dict)  # streamed or read whole, and why
-
-
-@dataclass
-class Inputs:
-    """What the book ticks carried, for the strategies that need it."""
-
-    ticks: int = 0
-    forecasts: int = 0
-    pricing: PricingStats = field(default_factory=PricingStats)
-    names: dict[str, str] = field(default_factory=dict)  # market id -> its full name
-
-
-def _with_inputs(source: Source, inputs: Inputs, sigma: float | None) -> Iterator[MarketEvent]:
-    """The source's events, priced by its underlying if it has one, counting forecasts. A live
-    session's tape carries its fair-value model's inputs: they are replayed beside the books
-    (bot/feeds/fair_replay.py), so the signals carry the session's P(UP) and inputs."""
-    events: Iterable[MarketEvent] = source.events
-    if source.series is not None:
-        events = priced(events, source.series, inputs.pricing, sigma=sigma or DEFAULT_SIGMA)
-    ticks = forecasts = 0
-    names = inputs.names
-    # the reader's input lines before the next event (the same list, cleared as taken)
-    recorded = source.tape_reader.inputs if source.tape_reader is not None else None
-    replay: FairReplay | None = None
-    # a streamed tape's fee schedules are counted as its markets open (files count theirs
-    # when loaded); here, not in a generator of its own: this loop runs once per event
-    fees = source.fees if source.tape_reader is not None else None
-    try:
-        for event in events:
-            if recorded:
-                replay = replay or FairReplay()
-                replay.take(recorded)
-                recorded.clear()
-            kind = type(event)
-            if kind is BookTick:
-                ticks += 1
-                if replay is not None:
-                    replay.price(event)  # type: ignore[arg-type]
-                if event.fair_forecast is not None:  # type: ignore[union-attr]
-                    forecasts += 1
-            elif kind is WindowOpened:
-                market = event.market  # type: ignore[union-attr]
-                names[market.market_id] = market.name or market.market_id
-                if fees is not None:
-                    _note_fees(market, fees)
-            elif replay is not None and kind is WindowResolved:
-                replay.forget(event.market_id)  # type: ignore[union-attr]
-            yield event
-    finally:
-        inputs.ticks, inputs.forecasts = ticks, forecasts
-
-
-# what a strategy reads from the book ticks, and what gives it (for `needs`)
-INPUT_HELP = {
-    "fair_forecast": "a fair value (P(UP)): give --underlying FILE, the underlying's price series,"
-    " or put underlying.csv beside the data",
-}
-
-
-def idle_strategies(strategies: list[Any], inputs: Inputs) -> list[dict[str, str]]:
-    """The strategies that could never fire on this data: an input they need was never there."""
-    out = []
-    for strategy in strategies:
-        for need in getattr(strategy, "needs", ()):
-            if need == "fair_forecast" and inputs.forecasts == 0:
-                why = f"no book tick had {INPUT_HELP[need]}"
-                out.append({"strategy": strategy.name, "missing": need, "reason": why})
-    return out
-
-
-def _note_fees(market: Market, fees: dict[str, int]) -> None:
-    """Count the fee schedule of a market of a streamed tape as it opens."""
-    from bot.feeds.formats.core import fee_text
-
-    key = fee_text(market.fee_rate_ppm, market.fee_exponent, "as recorded")
-    fees[key] = fees.get(key, 0) + 1
 
 
 def _nothing_usable(data: Path, source: Source) -> str:
@@ -338,7 +246,7 @@ def run_backtest(
             bar.update(feed.stats.events)
 
     inputs = Inputs()
-    feed = ReplayFeed(_with_inputs(source, inputs, sigma), on_batch)
+    feed = ReplayFeed(chunks=event_lists(source, inputs, sigma), on_batch=on_batch)
     first_ts = feed.peek_ms()
     if first_ts is None:  # before anything is written: the same --out can be used again
         raise BacktestError(_nothing_usable(data, source))

@@ -15,16 +15,29 @@ applies to (bot/feeds/tape_inputs.py).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import suppress
 from dataclasses import dataclass, field
+from itertools import islice
+from operator import length_hint
+from typing import TypeVar
 
 from bot.fairvalue import FairState
 from bot.feeds import Feed
 from bot.feeds.tape import TapeWriter
 from bot.model import ONE, BookTick, Market, MarketEvent, WindowOpened
 
+T = TypeVar("T")
+
 MAX_LISTED = 100
+LIST_SIZE = 4096  # events per list when a plain iterable is handed on in lists
+
+
+def in_lists(events: Iterable[T], size: int = LIST_SIZE) -> Iterator[list[T]]:
+    """The items of `events` in lists of `size` (the last one shorter), for `ReplayFeed(chunks=...)`."""
+    it = iter(events)
+    while chunk := list(islice(it, size)):
+        yield chunk
 
 
 @dataclass
@@ -40,66 +53,106 @@ class ReplayStats:
 
 
 class ReplayFeed:
+    """The events of `events`, or of the lists in `chunks` (a tape's decoded chunks: one list
+    after another is much cheaper than one event after another through generators), in
+    batches of one timestamp: `peek_ms()` its time, `next_batch()` the batch.
+
+    Each list is sorted into batches as it comes: the events the engine must not see are
+    dropped and counted with their position in the source (`stats`); the last batch of a
+    list is handed out once the next list shows it complete (its time ends there)."""
+
     def __init__(
         self,
-        events: Iterable[MarketEvent],
+        events: Iterable[MarketEvent] = (),
         on_batch: Callable[[int], None] | None = None,
+        *,
+        chunks: Iterable[list[MarketEvent]] | None = None,
     ) -> None:
         self.on_batch = on_batch
         self.stats = ReplayStats()
-        self._events = iter(events)
+        self._chunks = iter(chunks) if chunks is not None else in_lists(events)
         self._read = 0  # events taken from the source, dropped ones included
         self._last_ts = -1  # the time of the last event kept
-        self._next: MarketEvent | None = None
-        for event in self._events:
-            self._read += 1
-            if self._usable(event):
-                self._next = event
-                self._last_ts = event.ts_ms
-                break
-
-    def _usable(self, event: MarketEvent) -> bool:
-        """The engine may see it; if not, it is counted with its position."""
-        ts, last_ts = event.ts_ms, self._last_ts
-        if ts < last_ts:
-            self.stats.drop(self._read, f"time goes backwards ({ts} after {last_ts})")
-            return False
-        if type(event) is BookTick and not 0 < event.bid < event.ask < ONE:
-            bad = f"bad book for {event.market_id}: bid {event.bid / ONE} ask {event.ask / ONE}"
-            self.stats.drop(self._read, bad)
-            return False
-        return True
+        # the events kept, sorted: batch k is _kept[_starts[k]:_starts[k + 1]]; the batches
+        # from _k on are not handed out yet, and the last one stays open (more events of its
+        # time may come) until the source ends and _starts gets its end
+        self._kept: list[MarketEvent] = []
+        self._starts: list[int] = []
+        self._k = 0
+        self._ready = 0  # batches complete
+        self._peek: int | None = None
+        self._fill()
 
     def peek_ms(self) -> int | None:
-        return None if self._next is None else self._next.ts_ms
+        return self._peek
 
     def next_batch(self) -> list[MarketEvent]:
         """The next events that share one timestamp."""
-        first = self._next
-        if first is None:
+        k = self._k
+        if k >= self._ready:
             return []
         if self.on_batch is not None:
-            self.on_batch(first.ts_ms)
-        batch = [first]
-        ts = first.ts_ms
-        self._next = None
-        # `_usable`, inline for the events that pass it: this loop runs once per event
-        read, last_ts, book_tick = self._read, self._last_ts, BookTick
-        for event in self._events:
-            read += 1
-            event_ts = event.ts_ms
-            if event_ts < last_ts or (type(event) is book_tick and not 0 < event.bid < event.ask < ONE):
-                self._read, self._last_ts = read, last_ts
-                self._usable(event)  # counts it
-                continue
-            last_ts = event_ts
-            if event_ts != ts:
-                self._next = event
-                break
-            batch.append(event)
-        self._read, self._last_ts = read, last_ts
+            self.on_batch(self._peek)  # type: ignore[arg-type]
+        starts = self._starts
+        self._k = k + 1
+        end = starts[k + 1]
+        batch = self._kept[starts[k] : end]
         self.stats.events += len(batch)
+        if k + 1 < self._ready:
+            self._peek = self._kept[end].ts_ms
+        else:
+            self._fill()
         return batch
+
+    def _fill(self) -> None:
+        """Sort the source's lists into batches until one is complete, or the source ends."""
+        k, starts = self._k, self._starts
+        # the open batch (if any) starts the new list of events kept
+        kept = self._kept = self._kept[starts[k] :] if k < len(starts) else []
+        starts = self._starts = [0] if kept else []
+        self._k = 0
+        while len(starts) < 2:
+            chunk = next(self._chunks, None)
+            if chunk is None:  # the end: the last batch is complete
+                starts.append(len(kept))
+                break
+            self._sort(chunk, kept, starts)
+        self._ready = len(starts) - 1
+        self._peek = kept[0].ts_ms if self._ready > 0 else None
+
+    def _sort(self, chunk: list[MarketEvent], kept: list[MarketEvent], starts: list[int]) -> None:
+        """Append the events of `chunk` to `kept`, noting in `starts` where each new time
+        starts. What the engine must not see is dropped (`_drop`)."""
+        # the loop runs once per event of a backtest: the checks inline
+        last_ts, book_tick, one, append = self._last_ts, BookTick, ONE, kept.append
+        events = iter(chunk)
+        for event in events:
+            ts = event.ts_ms
+            if ts != last_ts:
+                if ts < last_ts or (type(event) is book_tick and not 0 < event.bid < event.ask < one):
+                    self._drop(event, len(chunk) - length_hint(events), last_ts)
+                    continue
+                starts.append(len(kept))
+                last_ts = ts
+            elif type(event) is book_tick and not 0 < event.bid < event.ask < one:
+                self._drop(event, len(chunk) - length_hint(events), last_ts)
+                continue
+            append(event)
+        if kept and (not starts or starts[0]):  # the first events kept are at time -1
+            starts.insert(0, 0)
+        self._read += len(chunk)
+        self._last_ts = last_ts
+
+    def _drop(self, event: MarketEvent, position: int, last_ts: int) -> None:
+        """Count an event the engine must not see; `position`: its place in the list, from 1
+        (a list iterator's length hint is what is left of the list)."""
+        index = self._read + position
+        ts = event.ts_ms
+        if ts < last_ts:
+            self.stats.drop(index, f"time goes backwards ({ts} after {last_ts})")
+        else:
+            bad = f"bad book for {event.market_id}: bid {event.bid / ONE} ask {event.ask / ONE}"  # type: ignore[union-attr]
+            self.stats.drop(index, bad)
 
 
 class RecordingFeed:

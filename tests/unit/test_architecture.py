@@ -90,6 +90,7 @@ LAYERS: dict[str, int] = {
     "compare/": 4,
     "backtest_audit.py": 4,
     "backtest_results.py": 4,
+    "backtest_source.py": 4,
     "sweep.py": 4,
     "sweep_dask.py": 4,
     "download.py": 4,
