@@ -75,6 +75,7 @@ log = logging.getLogger("bot")
 DECIDE_EVERY_MS = 1_000  # realtime venues: decide at least this often per market
 START_INBOX_S = 0.2  # inbox/ is first read this long after the start: the first batch opens the markets
 BACKTEST_COMMIT_ROWS = 5_000  # a backtest commits at least this often (rows kept for a retry)
+WALL_EVERY = 64  # a backtest reads the wall clock every this many timestamps (~1 ms of data)
 INF = float("inf")
 UP, DOWN = Outcome.UP, Outcome.DOWN  # an enum member costs a lookup each time it is named
 OUTCOMES = (UP, DOWN)
@@ -211,7 +212,11 @@ class Engine(StateFiles):
         paper = self.venue if replay and isinstance(self.venue, PaperVenue) else None
         quiet = (
             paper
-            if paper is not None and self.quiet_ticks and type(paper).on_market is PaperVenue.on_market
+            if paper is not None
+            and self.quiet_ticks
+            and type(paper).on_market is PaperVenue.on_market
+            and intake is None
+            and not self.decide_every_ms
             else None
         )
         while self._running:
@@ -231,12 +236,12 @@ class Engine(StateFiles):
                 self._handle(WAKE)  # the rest of a flood, or a file that was still being written
             elif self.decide_every_ms:
                 self._realtime_turn()
+            elif quiet is not None:  # a backtest: batch after batch, back here for a word
+                self._replay(quiet)
+                continue
             elif replay or clock.now_ms() >= due:
-                if quiet is not None:
-                    self._replay_batch(feed.next_batch(), quiet)
-                else:
-                    for event in feed.next_batch():
-                        self.step(event)
+                for event in feed.next_batch():
+                    self.step(event)
                 if paper is None or paper.orders or self.orders.orders:
                     self.orders.poll(self.mode, market_time.event_ms)
                 self.end_step()
@@ -354,6 +359,35 @@ class Engine(StateFiles):
                 event, resolved, self.portfolio, self.orders.apply, self.journal, self.activity, self.mode
             )
 
+    def _replay(self, paper: PaperVenue) -> None:
+        """A backtest on the paper venue: what the run loop does with each batch, batch after
+        batch, until the data ends or a word comes to the inbox (a stop: no operator steers a
+        backtest); then back to the run loop, which ends or handles it. Not round the run loop
+        for each timestamp: a replay never waits, has no timer and nothing to recheck, and the
+        wall clock (the state files' refresh, the heartbeat) is read every WALL_EVERY batches."""
+        feed, inbox, orders, mode, supervisor = (
+            self.feed,
+            self.inbox.queue,
+            self.orders,
+            self.mode,
+            self.supervisor,
+        )
+        advance, market_time = self.clock.wait, self.market_time
+        batches = 0
+        while True:
+            self._replay_batch(feed.next_batch(), paper)
+            if paper.orders or orders.orders:
+                orders.poll(mode, market_time.event_ms)
+            batches += 1
+            wall = not batches % WALL_EVERY
+            self.end_step(wall)
+            if wall and time.monotonic() >= self._next_heartbeat:
+                self.heartbeat()
+            due = feed.peek_ms()
+            if due is None or not inbox.empty() or supervisor.recheck_at or not self._running:
+                return
+            advance(due, inbox, 0.0)  # the simulated clock jumps to the next batch (no word waits)
+
     def _replay_batch(self, batch: list[MarketEvent], paper: PaperVenue) -> None:
         """A backtest's batch: `step` for each event, but a quiet book tick takes the short way
         (marks, then the strategies). Quiet: its market is open, nothing rests at the paper
@@ -390,8 +424,9 @@ class Engine(StateFiles):
         if event.ts_ms >= self.live_from_ms:
             self._evaluate(event)
 
-    def end_step(self) -> None:
-        """6-7: commit the journal, check the invariants, then let the files show it."""
+    def end_step(self, wall: bool = True) -> None:
+        """6-7: commit the journal, check the invariants, then let the files show it. `wall`:
+        whether the state files' refresh looks at the wall clock (a backtest: not each step)."""
         now = self.market_time.event_ms
         if not self.day_start_ms <= now < self.day_start_ms + DAY_MS:  # a new trading day
             self.day_start_ms = self.supervisor.session.day_start(now)
@@ -402,7 +437,8 @@ class Engine(StateFiles):
             self.supervisor.check_invariants()
         changed = self.activity.added != self._written_at
         write = (changed and self.write_every_change) or (
-            (changed or self._prices_moved)
+            wall
+            and (changed or self._prices_moved)
             and time.monotonic() - self._last_state_write >= self.state_refresh_s
         )
         if write or self.write_every_change or (pending := self.journal.pending) >= BACKTEST_COMMIT_ROWS:
