@@ -499,12 +499,13 @@ class Engine(StateFiles):
         now = tick.ts_ms
         seconds_left = (market.window_end_ms - now) / 1000
         # one read-only view of the window per tick, shown to each strategy with its own entries
-        window = WindowState.shared(
+        window = WindowState(
             market,
             tick,
             now,
             holding,
             orders.open_in(market_id) if orders.orders else 0,
+            0,
             seconds_left,
             self.forecasts.live(market_id) if self.forecasts.waiting else (),
         )
