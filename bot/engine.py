@@ -54,7 +54,6 @@ from bot.model import (
     Signal,
     WindowOpened,
     WindowResolved,
-    resolution_name,
 )
 from bot.notify import Alerts
 from bot.orders import Execution, OrderManager
@@ -63,6 +62,7 @@ from bot.resolution import settle_left_behind
 from bot.risk import DAY_MS, RiskGate
 from bot.runtime import CurrentLimits
 from bot.scorecard import Scorecard
+from bot.sentences import ExitTriggered, MarketResolved
 from bot.statefiles import FileWriter
 from bot.strategies import Strategy, WindowState
 from bot.strategies.base import NOTHING_HELD
@@ -395,18 +395,25 @@ class Engine(StateFiles):
         the venue with no order just keeps the book (`PaperVenue.on_market`), `_exits` finds
         no position in the market, and there is no flatten to continue. The same files either
         way (tests/unit/test_quiet_ticks.py, with `quiet_ticks` off)."""
-        markets, marks, positions = self.markets, self.portfolio.marks, self.portfolio.positions
-        books, supervisor, market_time = paper.ticks, self.supervisor, self.market_time
+        ts = batch[0].ts_ms  # a batch's events share their time
+        if self.supervisor.flattening or ts < self.live_from_ms:  # a flatten starts between batches
+            for event in batch:
+                self.step(event)
+            return
+        self.market_time.event_ms = ts
+        markets, marks, positions, books = (
+            self.markets,
+            self.portfolio.marks,
+            self.portfolio.positions,
+            paper.ticks,
+        )
         for event in batch:
             if (
                 type(event) is BookTick
                 and not paper.orders
                 and (market_id := event.market_id) in markets
                 and not (positions and ((market_id, UP) in positions or (market_id, DOWN) in positions))
-                and not supervisor.flattening
-                and event.ts_ms >= self.live_from_ms
             ):
-                market_time.event_ms = event.ts_ms
                 marks[market_id] = event
                 self._prices_moved = True
                 books[market_id] = event
@@ -472,15 +479,7 @@ class Engine(StateFiles):
         position.exit_threshold = decision.threshold
         position.trigger_price = decision.trigger_price
         position.intended_exit_price = decision.intended_price
-        self.activity.add(
-            now,
-            "EXIT_TRIGGERED",
-            position.market_id,
-            f"{position.outcome.value} {position.shares / 1e6:g} shares: {decision.trigger.value}"
-            f" at bid {decision.trigger_price / 1e6:g} ({decision.threshold}), entry"
-            f" {position.entry_price / 1e6:g}",
-            position_id=position.position_id,
-        )
+        self.activity.emit(now, ExitTriggered(position, decision))
         self.orders.exit_position(position, self.mode, now, decision.trigger.value)
         if position.state is not Lifecycle.CLOSED:
             self.journal.save_position(position, self.mode, "OPEN", None)
@@ -524,13 +523,7 @@ class Engine(StateFiles):
     def _resolved(self, event: WindowResolved) -> Market:
         market = self.markets.pop(event.market_id)
         self.journal.market_resolved(event.market_id, event.outcome, event.ts_ms)
-        self.activity.add(
-            event.ts_ms,
-            "MARKET_RESOLVED",
-            event.market_id,
-            f"{market.name}: {_said(event.outcome)} (strike {_num(market.strike)},"
-            f" final {_num(event.final_underlying)})",
-        )
+        self.activity.emit(event.ts_ms, MarketResolved(market, event))
         self.orders.forget_market(event.market_id)
         self.forecasts.forget(event.market_id)
         if not any(key[0] == event.market_id for key in self.portfolio.positions):
@@ -587,13 +580,3 @@ class Engine(StateFiles):
         self.commit()
         self._answer_inbox()
         self.write_state(heartbeat=True)
-
-
-def _said(winner: Outcome | None) -> str:
-    """The MARKET_RESOLVED word: UP, DOWN, or "SPLIT (50/50: each token pays 0.5)"."""
-    name = resolution_name(winner)
-    return name if winner is not None else f"{name} (50/50: each token pays 0.5)"
-
-
-def _num(value: float | None) -> str:
-    return "?" if value is None else f"{value:.8g}"
