@@ -170,9 +170,8 @@ class Engine(StateFiles):
         self._checked_at = -1  # activity.added when the invariants were last checked
         self._written_at = -1  # ... and when the state files were last written
         # A backtest (no one reads its journal while it runs) commits with its state files,
-        # or every BACKTEST_COMMIT_ROWS rows, not at every step: each step's rows and its
-        # clock mark are written as before. The journal's rows when the mark was last set:
-        self._clock_marked = -1
+        # or every BACKTEST_COMMIT_ROWS rows, not at every step; the clock mark goes with each
+        # commit (a backtest is never taken back: only its last mark is read, the end's).
         self._file_failures = 0
         self.alerts: Alerts | None = None  # told each status.json written (bot/notify.py)
 
@@ -448,11 +447,8 @@ class Engine(StateFiles):
             and (changed or self._prices_moved)
             and time.monotonic() - self._last_state_write >= self.state_refresh_s
         )
-        if write or self.write_every_change or (pending := self.journal.pending) >= BACKTEST_COMMIT_ROWS:
+        if write or self.write_every_change or self.journal.pending >= BACKTEST_COMMIT_ROWS:
             self.commit()
-        elif pending not in (0, self._clock_marked):  # a backtest: committed later
-            self.journal.set_meta(f"clock_ms:{self.mode.value}", str(now))
-            self._clock_marked = self.journal.pending
         if write:
             self.write_state()
 
@@ -551,11 +547,9 @@ class Engine(StateFiles):
         rows wait in the journal and the lines in memory, retried every `guard.retry_s`."""
         while self.guard.may_write():
             try:
-                if self.journal.conn.in_transaction:
-                    if self.journal.pending != self._clock_marked:  # rows since the step's mark
-                        self.journal.set_meta(f"clock_ms:{self.mode.value}", str(self.market_time.event_ms))
+                if self.journal.conn.in_transaction:  # the market time of the rows, with them
+                    self.journal.set_meta(f"clock_ms:{self.mode.value}", str(self.market_time.event_ms))
                     self.journal.commit()
-                    self._clock_marked = -1
                 self.activity.flush()
                 return
             except (StorageError, OSError) as exc:
