@@ -54,7 +54,6 @@ from bot.model import (
     Signal,
     WindowOpened,
     WindowResolved,
-    resolution_name,
 )
 from bot.notify import Alerts
 from bot.orders import Execution, OrderManager
@@ -63,6 +62,7 @@ from bot.resolution import settle_left_behind
 from bot.risk import DAY_MS, RiskGate
 from bot.runtime import CurrentLimits
 from bot.scorecard import Scorecard
+from bot.sentences import ExitTriggered, MarketResolved
 from bot.statefiles import FileWriter
 from bot.strategies import Strategy, WindowState
 from bot.strategies.base import NOTHING_HELD
@@ -75,6 +75,7 @@ log = logging.getLogger("bot")
 DECIDE_EVERY_MS = 1_000  # realtime venues: decide at least this often per market
 START_INBOX_S = 0.2  # inbox/ is first read this long after the start: the first batch opens the markets
 BACKTEST_COMMIT_ROWS = 5_000  # a backtest commits at least this often (rows kept for a retry)
+WALL_EVERY = 64  # a backtest reads the wall clock every this many timestamps (~1 ms of data)
 INF = float("inf")
 UP, DOWN = Outcome.UP, Outcome.DOWN  # an enum member costs a lookup each time it is named
 OUTCOMES = (UP, DOWN)
@@ -169,9 +170,8 @@ class Engine(StateFiles):
         self._checked_at = -1  # activity.added when the invariants were last checked
         self._written_at = -1  # ... and when the state files were last written
         # A backtest (no one reads its journal while it runs) commits with its state files,
-        # or every BACKTEST_COMMIT_ROWS rows, not at every step: each step's rows and its
-        # clock mark are written as before. The journal's rows when the mark was last set:
-        self._clock_marked = -1
+        # or every BACKTEST_COMMIT_ROWS rows, not at every step; the clock mark goes with each
+        # commit (a backtest is never taken back: only its last mark is read, the end's).
         self._file_failures = 0
         self.alerts: Alerts | None = None  # told each status.json written (bot/notify.py)
 
@@ -211,7 +211,11 @@ class Engine(StateFiles):
         paper = self.venue if replay and isinstance(self.venue, PaperVenue) else None
         quiet = (
             paper
-            if paper is not None and self.quiet_ticks and type(paper).on_market is PaperVenue.on_market
+            if paper is not None
+            and self.quiet_ticks
+            and type(paper).on_market is PaperVenue.on_market
+            and intake is None
+            and not self.decide_every_ms
             else None
         )
         while self._running:
@@ -231,12 +235,12 @@ class Engine(StateFiles):
                 self._handle(WAKE)  # the rest of a flood, or a file that was still being written
             elif self.decide_every_ms:
                 self._realtime_turn()
+            elif quiet is not None:  # a backtest: batch after batch, back here for a word
+                self._replay(quiet)
+                continue
             elif replay or clock.now_ms() >= due:
-                if quiet is not None:
-                    self._replay_batch(feed.next_batch(), quiet)
-                else:
-                    for event in feed.next_batch():
-                        self.step(event)
+                for event in feed.next_batch():
+                    self.step(event)
                 if paper is None or paper.orders or self.orders.orders:
                     self.orders.poll(self.mode, market_time.event_ms)
                 self.end_step()
@@ -354,6 +358,35 @@ class Engine(StateFiles):
                 event, resolved, self.portfolio, self.orders.apply, self.journal, self.activity, self.mode
             )
 
+    def _replay(self, paper: PaperVenue) -> None:
+        """A backtest on the paper venue: what the run loop does with each batch, batch after
+        batch, until the data ends or a word comes to the inbox (a stop: no operator steers a
+        backtest); then back to the run loop, which ends or handles it. Not round the run loop
+        for each timestamp: a replay never waits, has no timer and nothing to recheck, and the
+        wall clock (the state files' refresh, the heartbeat) is read every WALL_EVERY batches."""
+        feed, inbox, orders, mode, supervisor = (
+            self.feed,
+            self.inbox.queue,
+            self.orders,
+            self.mode,
+            self.supervisor,
+        )
+        advance, market_time = self.clock.wait, self.market_time
+        batches = 0
+        while True:
+            self._replay_batch(feed.next_batch(), paper)
+            if paper.orders or orders.orders:
+                orders.poll(mode, market_time.event_ms)
+            batches += 1
+            wall = not batches % WALL_EVERY
+            self.end_step(wall)
+            if wall and time.monotonic() >= self._next_heartbeat:
+                self.heartbeat()
+            due = feed.peek_ms()
+            if due is None or not inbox.empty() or supervisor.recheck_at or not self._running:
+                return
+            advance(due, inbox, 0.0)  # the simulated clock jumps to the next batch (no word waits)
+
     def _replay_batch(self, batch: list[MarketEvent], paper: PaperVenue) -> None:
         """A backtest's batch: `step` for each event, but a quiet book tick takes the short way
         (marks, then the strategies). Quiet: its market is open, nothing rests at the paper
@@ -361,18 +394,25 @@ class Engine(StateFiles):
         the venue with no order just keeps the book (`PaperVenue.on_market`), `_exits` finds
         no position in the market, and there is no flatten to continue. The same files either
         way (tests/unit/test_quiet_ticks.py, with `quiet_ticks` off)."""
-        markets, marks, positions = self.markets, self.portfolio.marks, self.portfolio.positions
-        books, supervisor, market_time = paper.ticks, self.supervisor, self.market_time
+        ts = batch[0].ts_ms  # a batch's events share their time
+        if self.supervisor.flattening or ts < self.live_from_ms:  # a flatten starts between batches
+            for event in batch:
+                self.step(event)
+            return
+        self.market_time.event_ms = ts
+        markets, marks, positions, books = (
+            self.markets,
+            self.portfolio.marks,
+            self.portfolio.positions,
+            paper.ticks,
+        )
         for event in batch:
             if (
                 type(event) is BookTick
                 and not paper.orders
                 and (market_id := event.market_id) in markets
                 and not (positions and ((market_id, UP) in positions or (market_id, DOWN) in positions))
-                and not supervisor.flattening
-                and event.ts_ms >= self.live_from_ms
             ):
-                market_time.event_ms = event.ts_ms
                 marks[market_id] = event
                 self._prices_moved = True
                 books[market_id] = event
@@ -390,8 +430,9 @@ class Engine(StateFiles):
         if event.ts_ms >= self.live_from_ms:
             self._evaluate(event)
 
-    def end_step(self) -> None:
-        """6-7: commit the journal, check the invariants, then let the files show it."""
+    def end_step(self, wall: bool = True) -> None:
+        """6-7: commit the journal, check the invariants, then let the files show it. `wall`:
+        whether the state files' refresh looks at the wall clock (a backtest: not each step)."""
         now = self.market_time.event_ms
         if not self.day_start_ms <= now < self.day_start_ms + DAY_MS:  # a new trading day
             self.day_start_ms = self.supervisor.session.day_start(now)
@@ -402,14 +443,12 @@ class Engine(StateFiles):
             self.supervisor.check_invariants()
         changed = self.activity.added != self._written_at
         write = (changed and self.write_every_change) or (
-            (changed or self._prices_moved)
+            wall
+            and (changed or self._prices_moved)
             and time.monotonic() - self._last_state_write >= self.state_refresh_s
         )
-        if write or self.write_every_change or (pending := self.journal.pending) >= BACKTEST_COMMIT_ROWS:
+        if write or self.write_every_change or self.journal.pending >= BACKTEST_COMMIT_ROWS:
             self.commit()
-        elif pending not in (0, self._clock_marked):  # a backtest: committed later
-            self.journal.set_meta(f"clock_ms:{self.mode.value}", str(now))
-            self._clock_marked = self.journal.pending
         if write:
             self.write_state()
 
@@ -436,15 +475,7 @@ class Engine(StateFiles):
         position.exit_threshold = decision.threshold
         position.trigger_price = decision.trigger_price
         position.intended_exit_price = decision.intended_price
-        self.activity.add(
-            now,
-            "EXIT_TRIGGERED",
-            position.market_id,
-            f"{position.outcome.value} {position.shares / 1e6:g} shares: {decision.trigger.value}"
-            f" at bid {decision.trigger_price / 1e6:g} ({decision.threshold}), entry"
-            f" {position.entry_price / 1e6:g}",
-            position_id=position.position_id,
-        )
+        self.activity.emit(now, ExitTriggered(position, decision))
         self.orders.exit_position(position, self.mode, now, decision.trigger.value)
         if position.state is not Lifecycle.CLOSED:
             self.journal.save_position(position, self.mode, "OPEN", None)
@@ -463,12 +494,13 @@ class Engine(StateFiles):
         now = tick.ts_ms
         seconds_left = (market.window_end_ms - now) / 1000
         # one read-only view of the window per tick, shown to each strategy with its own entries
-        window = WindowState.shared(
+        window = WindowState(
             market,
             tick,
             now,
             holding,
             orders.open_in(market_id) if orders.orders else 0,
+            0,
             seconds_left,
             self.forecasts.live(market_id) if self.forecasts.waiting else (),
         )
@@ -487,13 +519,7 @@ class Engine(StateFiles):
     def _resolved(self, event: WindowResolved) -> Market:
         market = self.markets.pop(event.market_id)
         self.journal.market_resolved(event.market_id, event.outcome, event.ts_ms)
-        self.activity.add(
-            event.ts_ms,
-            "MARKET_RESOLVED",
-            event.market_id,
-            f"{market.name}: {_said(event.outcome)} (strike {_num(market.strike)},"
-            f" final {_num(event.final_underlying)})",
-        )
+        self.activity.emit(event.ts_ms, MarketResolved(market, event))
         self.orders.forget_market(event.market_id)
         self.forecasts.forget(event.market_id)
         if not any(key[0] == event.market_id for key in self.portfolio.positions):
@@ -521,11 +547,9 @@ class Engine(StateFiles):
         rows wait in the journal and the lines in memory, retried every `guard.retry_s`."""
         while self.guard.may_write():
             try:
-                if self.journal.conn.in_transaction:
-                    if self.journal.pending != self._clock_marked:  # rows since the step's mark
-                        self.journal.set_meta(f"clock_ms:{self.mode.value}", str(self.market_time.event_ms))
+                if self.journal.conn.in_transaction:  # the market time of the rows, with them
+                    self.journal.set_meta(f"clock_ms:{self.mode.value}", str(self.market_time.event_ms))
                     self.journal.commit()
-                    self._clock_marked = -1
                 self.activity.flush()
                 return
             except (StorageError, OSError) as exc:
@@ -550,13 +574,3 @@ class Engine(StateFiles):
         self.commit()
         self._answer_inbox()
         self.write_state(heartbeat=True)
-
-
-def _said(winner: Outcome | None) -> str:
-    """The MARKET_RESOLVED word: UP, DOWN, or "SPLIT (50/50: each token pays 0.5)"."""
-    name = resolution_name(winner)
-    return name if winner is not None else f"{name} (50/50: each token pays 0.5)"
-
-
-def _num(value: float | None) -> str:
-    return "?" if value is None else f"{value:.8g}"

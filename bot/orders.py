@@ -218,6 +218,8 @@ class OrderManager(OrderBooking):
             return self._skipped(signal, Decision(reason="the venue refused the order", limit="venue"))
         self.entries[(signal.market_id, signal.strategy)] += 1
         self.window_entries[signal.market_id] += 1
+        # the refusal before this entry is recorded again if it comes back after it
+        self._last_skip.pop((signal.strategy, signal.market_id, signal.outcome), None)
         self._record_signal(signal, True, "", order.order_id)
         return Execution(True, "", order)
 

@@ -7,8 +7,8 @@ come from the event. The sentences are part of what operators and tests read: ch
 here, knowingly.
 
 Order placing (bot/orders.py), order booking (bot/booking.py) and market resolution
-(bot/resolution.py) speak through these; the engine, the supervisor and the start-up still
-call `Activity.add` with their own text (to move here next).
+(bot/resolution.py) and the engine's step (exits, resolutions) speak through these; the
+supervisor and the start-up still call `Activity.add` with their own text (to move here next).
 """
 
 from __future__ import annotations
@@ -16,19 +16,23 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from bot.exits import Lifecycle
+from bot.exits import ExitDecision, Lifecycle
 from bot.model import (
     ONE,
     Fill,
+    Market,
     Micros,
     Order,
     OrderDone,
     OrderRequest,
     OrderStatus,
+    Outcome,
     Position,
     Signal,
+    WindowResolved,
     iso,
     notional,
+    resolution_name,
     usd,
 )
 
@@ -333,3 +337,45 @@ class PositionClosed(AboutPosition):
     def data(self) -> dict[str, Any]:
         p = self.position
         return {"position_id": p.position_id, "pnl": p.realized / ONE, "trigger": p.exit_trigger}
+
+
+# -- the engine's step (bot/engine.py) ---------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ExitTriggered(AboutPosition):
+    kind: ClassVar[str] = "EXIT_TRIGGERED"
+    position: Position
+    decision: ExitDecision
+
+    def text(self) -> str:
+        p, d = self.position, self.decision
+        return (
+            f"{p.outcome.value} {p.shares / 1e6:g} shares: {d.trigger.value} at bid"
+            f" {d.trigger_price / 1e6:g} ({d.threshold}), entry {p.entry_price / 1e6:g}"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class MarketResolved(Sentence):
+    kind: ClassVar[str] = "MARKET_RESOLVED"
+    window: Market  # the market as it stood (its name and strike)
+    event: WindowResolved
+
+    @property
+    def market(self) -> str:
+        return self.event.market_id
+
+    def text(self) -> str:
+        w, e = self.window, self.event
+        return f"{w.name}: {_said(e.outcome)} (strike {_num(w.strike)}, final {_num(e.final_underlying)})"
+
+
+def _said(winner: Outcome | None) -> str:
+    """The MARKET_RESOLVED word: UP, DOWN, or "SPLIT (50/50: each token pays 0.5)"."""
+    name = resolution_name(winner)
+    return name if winner is not None else f"{name} (50/50: each token pays 0.5)"
+
+
+def _num(value: float | None) -> str:
+    return "?" if value is None else f"{value:.8g}"

@@ -20,7 +20,7 @@ from bot.clock import Clock, Inbox, MarketTime
 from bot.config import Config, ConfigError
 from bot.engine import Engine
 from bot.exits import policies
-from bot.feeds import Feed, reports_dropped
+from bot.feeds import Feed, reports_dropped, restores_strikes
 from bot.feeds.replay import RecordingFeed
 from bot.feeds.tape import TapeWriter
 from bot.forecasts import Forecasts
@@ -111,9 +111,8 @@ def build_engine(
     portfolio = Portfolio(journal, mode, lambda name: exit_policies.get(name) or exit_policies[""])
     portfolio.restore(restored.cash, restored.positions, session.day_start(start_ms))
     markets = {m.market_id: m for m in restored.markets}
-    restore_strikes = getattr(feed, "restore_strikes", None)  # the fair-value feed (bot/feeds/fair_feed.py)
-    if callable(restore_strikes):
-        restore_strikes(restored_strikes(restored))
+    if restores_strikes(feed):  # the fair-value feed (bot/feeds/fair_feed.py)
+        feed.restore_strikes(restored_strikes(restored))
     market_names = {m.market_id: m.name for m in restored.markets}
     scorecard = Scorecard([s.name for s in strategies])
     scorecard.restore(journal, mode)

@@ -45,6 +45,13 @@ class ReportsStrikeSource(Protocol):
     def strike_source(self, market_id: str) -> str | None: ...
 
 
+class RestoresStrikes(Protocol):
+    """The fair-value feed: the strikes in force when the bot stopped, with their sources
+    (`Restored.strike_sources`), taken back at a restart."""
+
+    def restore_strikes(self, strikes: dict[str, tuple[float, str | None]]) -> None: ...
+
+
 class ReportsMarketHealth(Protocol):
     """The websocket feed: per market, where its book comes from, gaps, re-syncs..."""
 
@@ -77,6 +84,10 @@ def reports_dropped(feed: object) -> TypeGuard[ReportsDropped]:
 
 def reports_strike_source(feed: object) -> TypeGuard[ReportsStrikeSource]:
     return _offers(feed, "strike_source")
+
+
+def restores_strikes(feed: object) -> TypeGuard[RestoresStrikes]:
+    return _offers(feed, "restore_strikes")
 
 
 def reports_market_health(feed: object) -> TypeGuard[ReportsMarketHealth]:

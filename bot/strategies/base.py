@@ -5,9 +5,11 @@ Custom strategies import these (also as `from bot.strategies import ...`).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from types import MappingProxyType
-from typing import ClassVar, NoReturn, Protocol
+from typing import NoReturn, Protocol
+
+import msgspec
 
 from bot.forecasts import Forecast
 from bot.model import BookTick, Market, Micros, Outcome, Signal
@@ -15,11 +17,15 @@ from bot.model import BookTick, Market, Micros, Outcome, Signal
 NOTHING_HELD: Mapping[Outcome, Micros] = MappingProxyType({})
 
 
-class _Fields:
-    """WindowState's fields, writable: what the engine fills in (`WindowState.shared`); the
-    result is a WindowState (its class is swapped once the fields are set)."""
+class WindowState(msgspec.Struct, gc=False):
+    """What a strategy sees of one market at one tick; read-only (setting a field raises).
+    The engine builds one per book tick and shows it to every strategy in turn, with each
+    strategy's own `entries` (`for_strategy`): a strategy cannot change what the next one
+    sees. `holding` is a read-only mapping (a dict given is copied into one).
 
-    __slots__ = ("market", "book", "now_ms", "holding", "open_orders", "entries", "seconds_left", "forecasts")  # noqa: RUF023 - the order of __init__
+    A msgspec Struct, not a class with `__slots__`: built once per book tick of a backtest,
+    in about 110 ns instead of 230 (bench/tape_read.py). Not tracked by the garbage collector
+    (`gc=False`): what it holds never refers back to it."""
 
     market: Market
     book: BookTick
@@ -30,65 +36,16 @@ class _Fields:
     seconds_left: float  # until the window ends
     # the live forecasts of this market handed in through inbox/ (bot/forecasts.py), newest
     # last; `forecasts[-1].p_up` is the latest probability that the window finishes UP
-    forecasts: tuple[Forecast, ...]
+    forecasts: tuple[Forecast, ...] = ()
 
-    def __init__(
-        self,
-        market: Market,
-        book: BookTick,
-        now_ms: int,
-        holding: Mapping[Outcome, Micros],
-        open_orders: int,
-        seconds_left: float,
-        forecasts: tuple[Forecast, ...],
-    ) -> None:
-        self.market = market
-        self.book = book
-        self.now_ms = now_ms
-        self.holding = holding
-        self.open_orders = open_orders
-        self.entries = 0
-        self.seconds_left = seconds_left
-        self.forecasts = forecasts
-        self.__class__ = WindowState  # the same slots, now read-only: ~30 ns, not a copy
-
-
-_set_entries = _Fields.__dict__["entries"].__set__  # the slot's own setter, past __setattr__
-
-
-class WindowState(_Fields):
-    """What a strategy sees of one market at one tick; read-only (setting a field raises).
-    The engine builds one per book tick and shows it to every strategy in turn, with each
-    strategy's own `entries` (`shared`, `for_strategy`): a strategy cannot change what the
-    next one sees. `holding` is a read-only mapping."""
-
-    __slots__ = ()
-
-    def __init__(
-        self,
-        market: Market,
-        book: BookTick,
-        now_ms: int,
-        holding: Mapping[Outcome, Micros],
-        open_orders: int,
-        entries: int,
-        seconds_left: float,
-        forecasts: tuple[Forecast, ...] = (),
-    ) -> None:
-        if not isinstance(holding, MappingProxyType):
-            holding = MappingProxyType(dict(holding))
-        values = (market, book, now_ms, holding, open_orders, entries, seconds_left, forecasts)
-        for name, value in zip(_Fields.__slots__, values, strict=True):
-            object.__setattr__(self, name, value)
-
-    # The engine's: one per tick, for every strategy (`holding` read-only already), made by
-    # `_Fields` in one call: (market, book, now_ms, holding, open_orders, seconds_left, forecasts)
-    shared: ClassVar[Callable[..., WindowState]]
+    def __post_init__(self) -> None:
+        if type(self.holding) is not MappingProxyType:  # the engine's is one already
+            _force_setattr(self, "holding", MappingProxyType(dict(self.holding)))
 
     def for_strategy(self, entries: int) -> WindowState:
         """This window with a strategy's own count of entries (set only when it differs)."""
         if self.entries != entries:
-            _set_entries(self, entries)
+            _force_setattr(self, "entries", entries)
         return self
 
     def __setattr__(self, name: str, value: object) -> NoReturn:
@@ -97,12 +54,8 @@ class WindowState(_Fields):
     def __delattr__(self, name: str) -> NoReturn:
         raise AttributeError(f"WindowState is read-only: a strategy cannot delete {name}")
 
-    def __repr__(self) -> str:
-        fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in _Fields.__slots__)
-        return f"WindowState({fields})"
 
-
-WindowState.shared = _Fields  # type: ignore[assignment]
+_force_setattr = msgspec.structs.force_setattr  # past __setattr__: the engine's own changes
 
 
 class Strategy(Protocol):

@@ -174,6 +174,22 @@ def test_a_book_that_goes_on_ageing_is_one_refusal_in_the_records_not_one_per_ti
     ]
 
 
+def test_a_refusal_that_comes_back_after_an_entry_is_recorded_again(gate_for: Callable[..., Gate]) -> None:
+    """Stale, then fresh (the entry is placed), then stale again as before: the records say
+    the refusal twice, with the entry between them."""
+    ages = iter([12_500, 1_000, 12_500])
+    gate = gate_for(lambda m, now: next(ages), lambda m: None)
+    results = [gate.enter("M1", T0 + i * 1_000) for i in range(3)]
+    assert [r.executed for r in results] == [False, True, False]
+    stale = f"market data is stale (last book 12.5 s ago, limit 10 s) [{STALE_LIMIT}]"
+    assert [(s["executed"], s["skip_reason"]) for s in gate.written("signals")] == [
+        (False, stale),
+        (True, ""),
+        (False, stale),
+    ]
+    assert len(gate.rejected()) == 2
+
+
 def test_a_fresh_book_passes_the_gate(gate_for: Callable[..., Gate]) -> None:
     gate = gate_for(lambda m, now: 1_000, lambda m: None)
     assert gate.enter("M1").executed

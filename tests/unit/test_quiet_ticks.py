@@ -95,3 +95,28 @@ def test_the_short_way_for_quiet_ticks_changes_nothing_on_a_csv_with_its_underly
     books, _ = write_research_data(tmp_path, windows=6)
     off, on, _ = _both_ways(books, ["edge", "canary"], tmp_path, monkeypatch)
     assert on == off
+
+
+def test_a_word_in_the_inbox_stops_a_backtest_before_the_next_batch(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A backtest goes batch after batch without the run loop (`Engine._replay`), but a word
+    in the inbox still ends it at once: here a stop put there while the 100th batch is handled."""
+    tape = _tape(tmp_path / "tape.jsonl.gz", 6_000)
+    replay_batch = Engine._replay_batch
+    seen: list[int] = []
+
+    def stop_at_100(self: Engine, batch: list, paper: object) -> None:
+        seen.append(batch[0].ts_ms)
+        replay_batch(self, batch, paper)  # type: ignore[arg-type]
+        if len(seen) == 100:
+            self.inbox.request_stop()
+
+    monkeypatch.setattr(Engine, "_replay_batch", stop_at_100)
+    result = backtest.run_backtest(tape, load_config(None, {}), tmp_path / "out")
+    assert len(seen) == 100  # no batch after the word
+    assert result.events < 6_000
+    stopped = sqlite3.connect(tmp_path / "out" / "state" / "bot.db").execute(
+        "select exit_reason from sessions"
+    )
+    assert stopped.fetchone()[0] == "stop requested (Ctrl-C or SIGTERM)"

@@ -11,6 +11,7 @@ import pytest
 from bot import sentences as s
 from bot.activity import Activity
 from bot.errors import OrderRefused, VenueBusy, VenueUnavailable
+from bot.exits import ExitDecision, Lifecycle
 from bot.journal import Journal
 from bot.model import (
     ONE,
@@ -18,6 +19,7 @@ from bot.model import (
     Fill,
     Intent,
     Liquidity,
+    Market,
     Order,
     OrderDone,
     OrderRequest,
@@ -26,6 +28,7 @@ from bot.model import (
     Outcome,
     Position,
     Signal,
+    WindowResolved,
 )
 
 TS = 1_800_000_000_000  # 2027-01-15T08:00:00Z
@@ -67,6 +70,7 @@ SIGNAL = Signal(TS, "edge", "m-1", Outcome.UP, Action.BUY, 420_000)
 REQUEST = OrderRequest(
     "c-1", "m-1", Outcome.DOWN, Action.SELL, 310_000, 3 * ONE, OrderType.FAK, None, Intent.EXIT
 )
+WINDOW = Market("m-1", "BTC", "BTC up or down", TS - 300_000, TS, 97_000.0)
 HELD = Position("m-1", Outcome.UP, shares=1_500_000, cost=600_000, fees=10_000, position_id=3)
 
 CASES: list[tuple[s.Sentence, str, str, str, dict[str, object]]] = [
@@ -182,6 +186,32 @@ CASES: list[tuple[s.Sentence, str, str, str, dict[str, object]]] = [
         "DOWN 4 shares, entry 0.5, exit 0.75 (FLATTEN; EXPIRY: bid >= 0.75), gross $1.00,"
         " fees $0.05, net P&L $0.95",
         {"position_id": 7, "pnl": 0.95, "trigger": "EXPIRY"},
+    ),
+    (
+        s.ExitTriggered(
+            Position(
+                "m-1", Outcome.UP, shares=1_500_000, bought=1_500_000, bought_cost=600_000, position_id=3
+            ),
+            ExitDecision(Lifecycle.STOP_TRIGGERED, "stop_loss_pct=10 (stop 0.36)", 350_000, 340_000),
+        ),
+        "EXIT_TRIGGERED",
+        "m-1",
+        "UP 1.5 shares: STOP_TRIGGERED at bid 0.35 (stop_loss_pct=10 (stop 0.36)), entry 0.4",
+        {"position_id": 3},
+    ),
+    (
+        s.MarketResolved(WINDOW, WindowResolved(TS, "m-1", Outcome.UP, 97_123.456789)),
+        "MARKET_RESOLVED",
+        "m-1",
+        "BTC up or down: UP (strike 97000, final 97123.457)",
+        {},
+    ),
+    (
+        s.MarketResolved(WINDOW, WindowResolved(TS, "m-1", None)),
+        "MARKET_RESOLVED",
+        "m-1",
+        "BTC up or down: SPLIT (50/50: each token pays 0.5) (strike 97000, final ?)",
+        {},
     ),
 ]
 

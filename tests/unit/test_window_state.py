@@ -31,7 +31,7 @@ BOOK = BookTick(NOW, "BTC-1", 490_000, 100 * ONE, 500_000, 100 * ONE)
 
 
 def test_a_strategy_cannot_change_what_the_next_one_sees() -> None:
-    window = WindowState.shared(MARKET, BOOK, NOW, {}, 0, 240.0, ())
+    window = WindowState(MARKET, BOOK, NOW, {}, 0, 0, 240.0)
     with pytest.raises(AttributeError, match="read-only"):
         window.book = BookTick(NOW, "BTC-1", 10_000, ONE, 990_000, ONE)  # type: ignore[misc]
     with pytest.raises(AttributeError, match="read-only"):
@@ -133,7 +133,7 @@ def test_the_hold_baselines_propose_what_buying_at_the_ask_proposes() -> None:
     refuses): the same signal as the shared `_buy`, and nothing once entered or ended."""
     from bot.strategies.baselines import HoldDown, HoldUp, _buy
 
-    window = WindowState.shared(MARKET, BOOK, NOW, {}, 0, 240.0, ())
+    window = WindowState(MARKET, BOOK, NOW, {}, 0, 0, 240.0)
     for strategy, side in ((HoldUp(HoldUp.Params(ttl_s=7)), Outcome.UP), (HoldDown(), Outcome.DOWN)):
         expected = _buy(
             window, strategy.name, side, f"hold {side.value} from the open", strategy.params.ttl_s
@@ -141,7 +141,7 @@ def test_the_hold_baselines_propose_what_buying_at_the_ask_proposes() -> None:
         assert strategy.evaluate(window) == expected
         assert strategy.evaluate(window.for_strategy(1)) is None
         window.for_strategy(0)
-    assert HoldUp().evaluate(WindowState.shared(MARKET, BOOK, NOW, {}, 0, 0.0, ())) is None
+    assert HoldUp().evaluate(WindowState(MARKET, BOOK, NOW, {}, 0, 0, 0.0)) is None
 
 
 def test_a_custom_strategy_building_its_signal_with_keywords_trades_in_a_backtest(tmp_path: Path) -> None:
