@@ -25,6 +25,7 @@ from bot.feeds.checks import MAX_SIZE
 from bot.feeds.formats.columnar import fast_tokens
 from bot.feeds.formats.core import _Collector, _MarketAcc
 from bot.feeds.formats.csvarrow import Bulk, BulkAccept
+from bot.feeds.formats.csvblocks import objects
 from bot.feeds.formats.csvfile import Settings, _CsvRows, finish_rows, settings, start_rows
 from bot.feeds.formats.values import (
     _MAX_MS,
@@ -167,33 +168,39 @@ class _Batch:
         ts, bid, bid_size, ask, ask_size = self.books()
         sizes = [bid_size, ask_size]
         key_role = "token_id" if rows.tokens is not None else "market_id"
-        keys = self.texts(self.column(key_role))
-        if keys is None:
+        coded = self.texts_coded(self.column(key_role))
+        if coded is None:
             assert rows.const_market is not None
-            keys = [rows.const_market] * self.n
+            key_values, key_codes = [rows.const_market], np.zeros(self.n, dtype=np.int64)
         else:
-            self.bad |= np.array([not k for k in keys], dtype=bool)
-        end = self.optional_times("window_end", required=True)
-        start = self.optional_times("window_start", required=False)
+            key_values, key_codes = _unique(np, *coded)
+            empty = np.array([not k for k in key_values], dtype=bool)
+            self.bad |= empty[key_codes]
+        end = self.optional_arrays("window_end", required=True)
+        start = self.optional_arrays("window_start", required=False)
         strike = self.floats("strike")
         under = self.floats("underlying")
         outcome: list[Any] = [None] * self.n
-        extra: list[Any] = [None] * self.n
+        extras: tuple[list[Any], Any] | None = None
         if rows.tokens is not None:
-            extra = self.token_columns()
+            extras = self.token_columns()
         elif self.column("outcome") is not None:
             outcome = self.mapped("outcome", lambda v: _outcome(v, rows.names["outcome"]))
         bulk = self.bulk
         if (
             bulk is not None
             and not self.bad.any()
-            and all(v.count(None) == self.n for v in (start, strike, outcome))
+            and (start is None or bool(start[1].all()))
+            and all(v.count(None) == self.n for v in (strike, outcome))
         ):
-            got = self.bulked(ts, keys, bid, sizes, ask, under, end, extra)
+            got = self.bulked(ts, key_values, key_codes, bid, sizes, ask, under, end, extras)
             if got is not None and bulk(rows, got):
                 return
         bad = self.bad.tolist()
         first = self.offset + 1
+        nothing = [None] * self.n
+        ends, starts = _listed(end, nothing), _listed(start, nothing)
+        extra = nothing if extras is None else objects(np, extras[0])[extras[1]].tolist()
         for i, (t, b, bs, a, as_, k) in enumerate(
             zip(
                 ts.tolist(),
@@ -201,7 +208,7 @@ class _Batch:
                 sizes[0].tolist(),
                 ask.tolist(),
                 sizes[1].tolist(),
-                keys,
+                objects(np, key_values)[key_codes].tolist(),
                 strict=True,
             )
         ):
@@ -211,8 +218,8 @@ class _Batch:
             parsed = (
                 BookTick(t, k, b, bs, a, as_, None, under[i]),
                 self.naive[i],
-                end[i],
-                start[i],
+                ends[i],
+                starts[i],
                 strike[i],
             )
             rows.accept(first + i, (*parsed, outcome[i], extra[i]), markets)
@@ -220,24 +227,28 @@ class _Batch:
     def bulked(
         self,
         ts: Any,
-        keys: list[str],
+        key_values: list[str],
+        key_codes: Any,
         bid: Any,
         sizes: list[Any],
         ask: Any,
         under: list[Any],
-        end: list[Any],
-        extra: list[Any],
+        end: tuple[Any, Any] | None,
+        extras: tuple[list[Any], Any] | None,
     ) -> Bulk | None:
         """The batch's rows, all good, for a ``csvarrow.BulkAccept``; None if a window end is missing."""
-        np = self.np
-        if end.count(None) not in (0, self.n):
-            return None
-        key_values: dict[str, int] = {}
-        key_codes = np.fromiter((key_values.setdefault(k, len(key_values)) for k in keys), np.int64, self.n)
+        ends = None
+        if end is not None:
+            values, nulls = end
+            if bool(nulls.any()):
+                if not bool(nulls.all()):
+                    return None
+            else:
+                ends = values
         got = Bulk(
             self.offset + 1,
             ts,
-            list(key_values),
+            key_values,
             key_codes,
             bid,
             sizes[0],
@@ -245,16 +256,12 @@ class _Batch:
             sizes[1],
             None if under.count(None) == self.n else under,
             None if not any(self.naive) else self.naive,
-            None if end[0] is None else np.array(end, dtype=np.int64),
+            ends,
             None,
             None,
         )
-        if self.rows.tokens is not None:
-            extras: dict[Any, int] = {}
-            got.extra_codes = np.fromiter(
-                (extras.setdefault(x, len(extras)) for x in extra), np.int64, self.n
-            )
-            got.extras = list(extras)
+        if extras is not None:
+            got.extras, got.extra_codes = extras
         return got
 
     def books(self) -> tuple[Any, Any, Any, Any, Any]:
@@ -311,18 +318,19 @@ class _Batch:
                     self.bad[i] = True
         return out
 
-    def optional_times(self, role: str, required: bool) -> list[int | None]:
+    def optional_arrays(self, role: str, required: bool) -> tuple[Any, Any] | None:
+        """The column's times (epoch ms, int64) and where it is null; None: no such column."""
         arr = self.column(role)
         if arr is None:
-            return [None] * self.n
+            return None
         nulls = self.np.asarray(arr.is_null())
         if required:
             self.bad |= nulls
         saved = self.naive
         self.naive = [False] * self.n  # only the row's own timestamp counts
-        values = self.times(arr, required).tolist()
+        values = self.times(arr, required)
         self.naive = saved
-        return [None if null else v for v, null in zip(values, nulls.tolist(), strict=True)]
+        return values, nulls
 
     def amounts(self, arr: Any) -> Any:
         """Exact micros (int64); nulls, non-numbers and more than six decimals flagged."""
@@ -353,14 +361,6 @@ class _Batch:
             return [None if i is None else values[i] for i in arr.indices.to_pylist()]
         return arr.to_pylist()
 
-    def texts(self, arr: Any) -> list[str] | None:
-        if arr is None:
-            return None
-        if self.pa.types.is_dictionary(arr.type):  # each distinct text made once
-            values = ["" if v is None else str(v).strip() for v in arr.dictionary.to_pylist()]
-            return ["" if i is None else values[i] for i in arr.indices.to_pylist()]
-        return ["" if v is None else str(v).strip() for v in arr.to_pylist()]
-
     def floats(self, role: str) -> list[float | None]:
         arr = self.column(role)
         if arr is None:
@@ -390,16 +390,63 @@ class _Batch:
             out.append(got)
         return out
 
-    def token_columns(self) -> list[Any]:
+    def coded(self, role: str, parse: Callable[[Any], Any]) -> tuple[list[Any], Any]:
+        """``mapped`` on each distinct value once: (values, each row's code into them)."""
+        np = self.np
+        raw, codes = _codes(self.pa, np, self.column(role))
+        values: list[Any] = []
+        failed = np.zeros(len(raw), dtype=bool)
+        ambiguous = np.zeros(len(raw), dtype=bool)
+        for j, value in enumerate(raw):
+            got = None
+            if value is not None and not (isinstance(value, str) and not value.strip()):
+                try:
+                    got = parse(value)
+                except AmbiguousValue:
+                    ambiguous[j] = True
+                except (ValueError, TypeError):
+                    failed[j] = True
+            values.append(got)
+        if ambiguous.any():  # the first such row, as `mapped` finds it
+            i = int(np.flatnonzero(ambiguous[codes])[0])
+            value = raw[int(codes[i])]
+            raise DataError(self.rows.col.located(self.offset + i + 1, _why(parse, value)))
+        if failed.any():
+            self.bad |= failed[codes]
+        return values, codes
+
+    def texts_coded(self, arr: Any) -> tuple[list[str], Any] | None:
+        """``texts`` on each distinct value once: (texts, each row's code into them)."""
+        if arr is None:
+            return None
+        raw, codes = _codes(self.pa, self.np, arr)
+        return ["" if v is None else str(v).strip() for v in raw], codes
+
+    def token_columns(self) -> tuple[list[Any], Any]:
+        """(market key, token side, outcome text) of each distinct combination, once, and
+        each row's code into them (as ``texts`` and ``mapped`` give them row by row)."""
+        np = self.np
         rows = self.rows
-        markets = self.texts(self.column("market_id")) or [""] * self.n
-        sides = (
-            self.mapped("token_outcome", lambda v: _outcome(v, rows.names["token_outcome"]))
-            if self.column("token_outcome") is not None
-            else [None] * self.n
-        )
-        verdicts = self.texts(self.column("outcome")) or [""] * self.n
-        return [(m or None, s, v) for m, s, v in zip(markets, sides, verdicts, strict=True)]
+        zero = np.zeros(self.n, dtype=np.int64)
+        market = self.texts_coded(self.column("market_id")) or ([""], zero)
+        if self.column("token_outcome") is not None:
+            side = self.coded("token_outcome", lambda v: _outcome(v, rows.names["token_outcome"]))
+        else:
+            side = ([None], zero)
+        verdict = self.texts_coded(self.column("outcome")) or ([""], zero)
+        parts = [([m or None for m in market[0]], market[1]), side, verdict]
+        code = zero
+        for values, codes in parts:
+            code = code * len(values) + codes
+        used, inverse = np.unique(code, return_inverse=True)
+        combos = []
+        for u in used.tolist():
+            combo = []
+            for values, _ in reversed(parts):
+                u, k = divmod(u, len(values))
+                combo.append(values[k])
+            combos.append(tuple(reversed(combo)))
+        return _unique(np, combos, inverse.reshape(-1))
 
     def reject(self, i: int) -> None:
         """Count row i as malformed with the reason the CSV parser gives for its text."""
@@ -420,6 +467,32 @@ class _Batch:
 
 
 _BAD: Final = object()
+
+
+def _codes(pa: Any, np: Any, arr: Any) -> tuple[list[Any], Any]:
+    """A column's distinct values (None for null) and each row's code into them (int64)."""
+    if not pa.types.is_dictionary(arr.type):
+        arr = arr.dictionary_encode()
+    values = arr.dictionary.to_pylist()
+    codes = arr.indices.fill_null(len(values)).to_numpy(zero_copy_only=False).astype(np.int64)
+    return [*values, None], codes
+
+
+def _unique(np: Any, values: list[Any], codes: Any) -> tuple[list[Any], Any]:
+    """Equal values made one (their codes too): each value once in the list."""
+    first: dict[Any, int] = {}
+    remap = np.array([first.setdefault(v, len(first)) for v in values], dtype=np.int64)
+    if len(first) == len(values):
+        return values, codes
+    return list(first), remap[codes]
+
+
+def _listed(pair: tuple[Any, Any] | None, nothing: list[Any]) -> list[Any]:
+    """(values, nulls) as a list of values, None where null; `nothing` when no column."""
+    if pair is None:
+        return nothing
+    values, nulls = pair
+    return [None if null else v for v, null in zip(values.tolist(), nulls.tolist(), strict=True)]
 
 
 def _finite(value: float) -> float:
