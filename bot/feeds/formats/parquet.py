@@ -173,7 +173,7 @@ class _Batch:
             assert rows.const_market is not None
             key_values, key_codes = [rows.const_market], np.zeros(self.n, dtype=np.int64)
         else:
-            key_values, key_codes = _unique(np, *coded)
+            key_values, key_codes = _unique(np, *_present(np, *coded))
             empty = np.array([not k for k in key_values], dtype=bool)
             self.bad |= empty[key_codes]
         end = self.optional_arrays("window_end", required=True)
@@ -476,6 +476,15 @@ def _codes(pa: Any, np: Any, arr: Any) -> tuple[list[Any], Any]:
     values = arr.dictionary.to_pylist()
     codes = arr.indices.fill_null(len(values)).to_numpy(zero_copy_only=False).astype(np.int64)
     return [*values, None], codes
+
+
+def _present(np: Any, values: list[Any], codes: Any) -> tuple[list[Any], Any]:
+    """Only the values some row has (a dictionary may hold its row group's every value)."""
+    present = np.bincount(codes, minlength=len(values)) > 0
+    if present.all():
+        return values, codes
+    used = np.flatnonzero(present).tolist()
+    return [values[i] for i in used], (np.cumsum(present) - 1)[codes]
 
 
 def _unique(np: Any, values: list[Any], codes: Any) -> tuple[list[Any], Any]:
