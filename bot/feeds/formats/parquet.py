@@ -17,6 +17,7 @@ values, pairing tokens) are the CSV's own.
 from __future__ import annotations
 
 import importlib
+import math
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Final
@@ -173,7 +174,7 @@ class _Batch:
             assert rows.const_market is not None
             key_values, key_codes = [rows.const_market], np.zeros(self.n, dtype=np.int64)
         else:
-            key_values, key_codes = _unique(np, *_present(np, *coded))
+            key_values, key_codes = _unique(np, *coded)
             empty = np.array([not k for k in key_values], dtype=bool)
             self.bad |= empty[key_codes]
         end = self.optional_arrays("window_end", required=True)
@@ -438,7 +439,11 @@ class _Batch:
         code = zero
         for values, codes in parts:
             code = code * len(values) + codes
-        used, inverse = np.unique(code, return_inverse=True)
+        if math.prod(len(values) for values, _ in parts) <= 4 * self.n + 64:
+            present = np.bincount(code, minlength=1) > 0  # the combinations that show
+            used, inverse = np.flatnonzero(present), (np.cumsum(present) - 1)[code]
+        else:
+            used, inverse = np.unique(code, return_inverse=True)
         combos = []
         for u in used.tolist():
             combo = []
@@ -470,21 +475,22 @@ _BAD: Final = object()
 
 
 def _codes(pa: Any, np: Any, arr: Any) -> tuple[list[Any], Any]:
-    """A column's distinct values (None for null) and each row's code into them (int64)."""
+    """The distinct values the column's rows have (None for null; a dictionary may hold its
+    row group's every value) and each row's code into them (int64)."""
     if not pa.types.is_dictionary(arr.type):
         arr = arr.dictionary_encode()
-    values = arr.dictionary.to_pylist()
-    codes = arr.indices.fill_null(len(values)).to_numpy(zero_copy_only=False).astype(np.int64)
-    return [*values, None], codes
-
-
-def _present(np: Any, values: list[Any], codes: Any) -> tuple[list[Any], Any]:
-    """Only the values some row has (a dictionary may hold its row group's every value)."""
-    present = np.bincount(codes, minlength=len(values)) > 0
-    if present.all():
-        return values, codes
-    used = np.flatnonzero(present).tolist()
-    return [values[i] for i in used], (np.cumsum(present) - 1)[codes]
+    size = len(arr.dictionary)
+    codes = arr.indices.fill_null(size).to_numpy(zero_copy_only=False).astype(np.int64)
+    present = np.bincount(codes, minlength=size + 1) > 0
+    if present[:size].all():
+        values = arr.dictionary.to_pylist()
+    else:
+        values = arr.dictionary.take(pa.array(np.flatnonzero(present[:size]))).to_pylist()
+    if present[size]:
+        values.append(None)
+    if len(values) < size + 1:
+        codes = (np.cumsum(present) - 1)[codes]
+    return values, codes
 
 
 def _unique(np: Any, values: list[Any], codes: Any) -> tuple[list[Any], Any]:
