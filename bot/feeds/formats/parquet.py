@@ -8,10 +8,11 @@ Numeric columns are converted and checked a batch at a time with numpy: times (u
 seconds or milliseconds, or Parquet timestamps; UTC), prices and sizes (floats within a
 millionth of a micro are exact: 0.57 is 570000 micros) and the price rules (range, tick,
 crossed book, sizes). Text columns (ISO times, decimal strings) go through the same
-parsers as a CSV's. Rows that fail are given to the CSV row parser as text, so a bad row's
-reason is the one a CSV would give, with every problem in it; ``report.malformed``
-numbers rows from 1 (``report.row_unit`` "row"). The checks across rows (time order, window
-values, pairing tokens) are the CSV's own.
+parsers as a CSV's. Keys, market ids, token sides and outcomes are read once per distinct
+value (and per distinct combination), as Parquet stores them, not per row. Rows that fail
+are given to the CSV row parser as text, so a bad row's reason is the one a CSV would give,
+with every problem in it; ``report.malformed`` numbers rows from 1 (``report.row_unit``
+"row"). The checks across rows (time order, window values, pairing tokens) are the CSV's own.
 """
 
 from __future__ import annotations
