@@ -31,7 +31,6 @@ from __future__ import annotations
 import csv
 import importlib
 import io
-import math
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -52,6 +51,7 @@ from bot.feeds.formats.csvblocks import (
     accept_rows,
     blank_line,
     blocks,
+    combinations,
     objects,
     only,
     plain,
@@ -524,28 +524,13 @@ class _Block:
             "token_outcome": partial(_outcome, column=self.rows.names["token_outcome"]),
             "outcome": str.strip,
         }
-        parts: list[list[Any]] = []
-        code = np.zeros(self.n, dtype=np.int64)
+        parts: list[tuple[list[Any], Any]] = []
         for role, parse in parsers.items():
             if self.rows.index[role] is None:
-                values, codes = [None if role != "outcome" else ""], np.zeros(self.n, dtype=np.int64)
+                parts.append(([None if role != "outcome" else ""], np.zeros(self.n, dtype=np.int64)))
             else:
-                values, codes = self.mapped(role, parse)
-            code = code * len(values) + codes
-            parts.append(values)
-        if math.prod(len(values) for values in parts) <= 4 * self.n + 64:
-            present = np.bincount(code, minlength=1) > 0  # the combinations that show
-            used, inverse = np.flatnonzero(present), (np.cumsum(present) - 1)[code]
-        else:
-            used, inverse = np.unique(code, return_inverse=True)
-        combos = []
-        for u in used.tolist():
-            combo = []
-            for values in reversed(parts):
-                u, k = divmod(u, len(values))
-                combo.append(values[k])
-            combos.append(tuple(reversed(combo)))
-        return combos, inverse
+                parts.append(self.mapped(role, parse))
+        return combinations(np, parts, self.n)
 
     def reparse(self, i: int, markets: dict[str, _MarketAcc]) -> None:
         """Row i through the Python row parser: its reasons, or its values."""

@@ -6,6 +6,7 @@ block's clean rows accepted one by one."""
 from __future__ import annotations
 
 import gzip
+import math
 import zlib
 from collections.abc import Iterator
 from itertools import repeat
@@ -162,3 +163,24 @@ def objects(np: Any, values: list[Any]) -> Any:
     for i, value in enumerate(values):
         table[i] = value
     return table
+
+
+def combinations(np: Any, parts: list[tuple[list[Any], Any]], n: int) -> tuple[list[tuple[Any, ...]], Any]:
+    """The distinct combinations of `parts` (each a column's distinct values and each row's
+    code into them) that show in the n rows, in code order, and each row's code into them."""
+    code = np.zeros(n, dtype=np.int64)
+    for values, codes in parts:
+        code = code * len(values) + codes
+    if math.prod(len(values) for values, _ in parts) <= 4 * n + 64:
+        present = np.bincount(code, minlength=1) > 0  # the combinations that show
+        used, inverse = np.flatnonzero(present), (np.cumsum(present) - 1)[code]
+    else:
+        used, inverse = np.unique(code, return_inverse=True)
+    combos = []
+    for u in used.tolist():
+        combo = []
+        for values, _ in reversed(parts):
+            u, k = divmod(u, len(values))
+            combo.append(values[k])
+        combos.append(tuple(reversed(combo)))
+    return combos, inverse.reshape(-1)

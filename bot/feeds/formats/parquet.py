@@ -18,7 +18,6 @@ with every problem in it; ``report.malformed`` numbers rows from 1 (``report.row
 from __future__ import annotations
 
 import importlib
-import math
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Final
@@ -27,7 +26,7 @@ from bot.feeds.checks import MAX_SIZE
 from bot.feeds.formats.columnar import fast_tokens
 from bot.feeds.formats.core import _Collector, _MarketAcc
 from bot.feeds.formats.csvarrow import Bulk, BulkAccept
-from bot.feeds.formats.csvblocks import objects
+from bot.feeds.formats.csvblocks import combinations, objects
 from bot.feeds.formats.csvfile import Settings, _CsvRows, finish_rows, settings, start_rows
 from bot.feeds.formats.values import (
     _MAX_MS,
@@ -437,22 +436,7 @@ class _Batch:
             side = ([None], zero)
         verdict = self.texts_coded(self.column("outcome")) or ([""], zero)
         parts = [([m or None for m in market[0]], market[1]), side, verdict]
-        code = zero
-        for values, codes in parts:
-            code = code * len(values) + codes
-        if math.prod(len(values) for values, _ in parts) <= 4 * self.n + 64:
-            present = np.bincount(code, minlength=1) > 0  # the combinations that show
-            used, inverse = np.flatnonzero(present), (np.cumsum(present) - 1)[code]
-        else:
-            used, inverse = np.unique(code, return_inverse=True)
-        combos = []
-        for u in used.tolist():
-            combo = []
-            for values, _ in reversed(parts):
-                u, k = divmod(u, len(values))
-                combo.append(values[k])
-            combos.append(tuple(reversed(combo)))
-        return _unique(np, combos, inverse.reshape(-1))
+        return _unique(np, *combinations(np, parts, self.n))
 
     def reject(self, i: int) -> None:
         """Count row i as malformed with the reason the CSV parser gives for its text."""
