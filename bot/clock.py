@@ -89,9 +89,13 @@ class SimulatedClock:
     def wall_ms(self) -> int:
         return self._now
 
-    def wait(self, until_ms: int, inbox: queue.SimpleQueue[str], max_wall_s: float) -> str | None:
+    def advance(self, until_ms: int) -> None:
+        """Market time jumps to `until_ms` (never back)."""
         if until_ms > self._now:
             self._now = until_ms
+
+    def wait(self, until_ms: int, inbox: queue.SimpleQueue[str], max_wall_s: float) -> str | None:
+        self.advance(until_ms)
         if inbox.empty():  # the usual case, without raising queue.Empty a million times
             return None
         try:

@@ -235,8 +235,8 @@ class Engine(StateFiles):
                 self._handle(WAKE)  # the rest of a flood, or a file that was still being written
             elif self.decide_every_ms:
                 self._realtime_turn()
-            elif quiet is not None:  # a backtest: batch after batch, back here for a word
-                self._replay(quiet)
+            elif quiet is not None and isinstance(clock, SimulatedClock):  # batch after batch
+                self._replay(quiet, clock)  # back here for a word in the inbox or the end
                 continue
             elif replay or clock.now_ms() >= due:
                 for event in feed.next_batch():
@@ -358,7 +358,7 @@ class Engine(StateFiles):
                 event, resolved, self.portfolio, self.orders.apply, self.journal, self.activity, self.mode
             )
 
-    def _replay(self, paper: PaperVenue) -> None:
+    def _replay(self, paper: PaperVenue, clock: SimulatedClock) -> None:
         """A backtest on the paper venue: what the run loop does with each batch, batch after
         batch, until the data ends or a word comes to the inbox (a stop: no operator steers a
         backtest); then back to the run loop, which ends or handles it. Not round the run loop
@@ -371,7 +371,7 @@ class Engine(StateFiles):
             self.mode,
             self.supervisor,
         )
-        advance, market_time = self.clock.wait, self.market_time
+        advance, market_time = clock.advance, self.market_time
         batches = 0
         while True:
             self._replay_batch(feed.next_batch(), paper)
@@ -385,7 +385,7 @@ class Engine(StateFiles):
             due = feed.peek_ms()
             if due is None or not inbox.empty() or supervisor.recheck_at or not self._running:
                 return
-            advance(due, inbox, 0.0)  # the simulated clock jumps to the next batch (no word waits)
+            advance(due)  # to the next batch; a word that comes now waits for the check above
 
     def _replay_batch(self, batch: list[MarketEvent], paper: PaperVenue) -> None:
         """A backtest's batch: `step` for each event, but a quiet book tick takes the short way

@@ -128,15 +128,12 @@ class ReplayFeed:
         events = iter(chunk)
         for event in events:
             ts = event.ts_ms
-            if ts != last_ts:
-                if ts < last_ts or (type(event) is book_tick and not 0 < event.bid < event.ask < one):
-                    self._drop(event, len(chunk) - length_hint(events), last_ts)
-                    continue
-                starts.append(len(kept))
-                last_ts = ts
-            elif type(event) is book_tick and not 0 < event.bid < event.ask < one:
+            if ts < last_ts or (type(event) is book_tick and not 0 < event.bid < event.ask < one):
                 self._drop(event, len(chunk) - length_hint(events), last_ts)
                 continue
+            if ts != last_ts:  # a new time: a new batch
+                starts.append(len(kept))
+                last_ts = ts
             append(event)
         if kept and (not starts or starts[0]):  # the first events kept are at time -1
             starts.insert(0, 0)
