@@ -24,8 +24,8 @@ class WindowState(msgspec.Struct, gc=False):
     sees. `holding` is a read-only mapping (a dict given is copied into one).
 
     A msgspec Struct, not a class with `__slots__`: built once per book tick of a backtest,
-    in about 110 ns instead of 230 (bench/tape_read.py). Not tracked by the garbage collector
-    (`gc=False`): what it holds never refers back to it."""
+    in about 110 ns instead of 230 (timeit, the engine's call of 8 fields). Not tracked by
+    the garbage collector (`gc=False`): what it holds never refers back to it."""
 
     market: Market
     book: BookTick
